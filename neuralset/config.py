@@ -1,0 +1,320 @@
+"""Frozen, validated configuration dataclasses and their YAML form.
+
+Every configurable object of neuralset (studies, transforms, segmenters, extractors, executors)
+is a frozen, keyword-only dataclass deriving from :class:`Config`. Construction checks each
+field against its annotation and runs the class's ``_check()`` hook, so bad input fails at once
+with a message that names the field and the fix. ``to_dict``/``from_dict`` round-trip through
+plain data (YAML) with a ``kind`` tag on polymorphic entries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import types
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
+
+from .hashing import structural_key
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "config",
+    "register",
+    "resolve_kind",
+    "from_dict",
+    "load_yaml",
+    "dump_yaml",
+    "apply_overrides",
+]
+
+C = TypeVar("C", bound="Config")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field path and the fix."""
+
+
+# kind -> "module:attribute" for built-in classes (imported on first use, never at import time)
+_BUILTIN_KINDS: dict[str, str] = {}
+_REGISTRY: dict[str, type[Config]] = {}
+
+
+def register(kind: str, target: type[Config] | str | None = None) -> Any:
+    """Register a config class under a ``kind`` name for YAML loading.
+
+    Use as a decorator on a class (``@register("my_study")``) or with a ``"module:Class"`` string
+    for lazily imported built-ins.
+    """
+    if isinstance(target, str):
+        _BUILTIN_KINDS[kind] = target
+        return None
+
+    def deco(cls: type[C]) -> type[C]:
+        _REGISTRY[kind] = cls
+        cls.kind = kind
+        return cls
+
+    if target is not None:
+        return deco(target)
+    return deco
+
+
+def resolve_kind(kind: str) -> type[Config]:
+    """Return the config class registered under ``kind``."""
+    if kind in _REGISTRY:
+        return _REGISTRY[kind]
+    if kind in _BUILTIN_KINDS:
+        module, _, attr = _BUILTIN_KINDS[kind].partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        _REGISTRY[kind] = cls
+        return cls
+    known = sorted(set(_REGISTRY) | set(_BUILTIN_KINDS))
+    raise ConfigError(f"unknown kind {kind!r}; known kinds: {', '.join(known)}")
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def check_value(value: Any, annotation: Any, path: str) -> Any:
+    """Check ``value`` against ``annotation`` and return it, lightly coerced.
+
+    Coercions: int to float, list to tuple, str to Path, mapping to a nested config.
+
+    Raises
+    ------
+    ConfigError
+        ``"<path>: expected <type>, got <value>"``.
+    """
+    if annotation is Any:
+        return value
+    origin = get_origin(annotation)
+    if origin is Literal:
+        allowed = get_args(annotation)
+        if value not in allowed:
+            raise ConfigError(
+                f"{path}: expected one of {', '.join(repr(a) for a in allowed)}, got {value!r}"
+            )
+        return value
+    if origin in (Union, types.UnionType):
+        errors = []
+        options = get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return check_value(value, option, path)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(f"{path}: expected {_type_name(annotation)}, got {value!r}")
+    if origin is tuple:
+        args = get_args(annotation)
+        if not isinstance(value, tuple | list):
+            raise ConfigError(f"{path}: expected {_type_name(annotation)}, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(check_value(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
+        if args and len(args) != len(value):
+            raise ConfigError(f"{path}: expected {len(args)} values, got {len(value)}: {value!r}")
+        return tuple(check_value(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+    if origin in (dict, Mapping, typing.Mapping) or annotation is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        args = get_args(annotation) or (Any, Any)
+        return {
+            check_value(k, args[0], f"{path}"): check_value(v, args[1], f"{path}.{k}")
+            for k, v in value.items()
+        }
+    if origin is Callable or origin is typing.Callable:  # type: ignore[comparison-overlap]
+        if not callable(value):
+            raise ConfigError(f"{path}: expected a callable, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{path}: expected float, got {value!r}")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected int, got {value!r}")
+        return value
+    if annotation is Path:
+        if isinstance(value, str | Path):
+            return Path(value).expanduser()
+        raise ConfigError(f"{path}: expected a path, got {value!r}")
+    if isinstance(annotation, type) and issubclass(annotation, Config):
+        if isinstance(value, annotation):
+            return value
+        if isinstance(value, Mapping):
+            return from_dict(value, annotation, path=path)
+        raise ConfigError(f"{path}: expected {annotation.__name__} config, got {value!r}")
+    if isinstance(annotation, type):
+        if not isinstance(value, annotation):
+            raise ConfigError(f"{path}: expected {annotation.__name__}, got {value!r}")
+        return value
+    return value
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config:
+    """Base class of every neuralset configuration: frozen, keyword-only, validated.
+
+    Subclasses are declared with ``@config`` (a frozen keyword-only dataclass). Fields are
+    checked against their annotations at construction; override ``_check`` for cross-field
+    rules and raise :class:`ConfigError` naming the field. Fields declared with
+    ``field(metadata={"key": False})`` do not change results and stay out of the cache key.
+    Bump the class attribute ``_version`` when the computation behind a class changes.
+    """
+
+    kind: ClassVar[str] = ""
+    _version: ClassVar[int] = 1
+
+    def __post_init__(self) -> None:
+        hints = _hints(type(self))
+        name = type(self).__name__
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            checked = check_value(value, hints[f.name], f"{name}.{f.name}")
+            if checked is not value:
+                object.__setattr__(self, f.name, checked)
+        self._check()
+
+    def _check(self) -> None:
+        """Cross-field validation hook; raise :class:`ConfigError` naming the field."""
+
+    @property
+    def key(self) -> str:
+        """Structural key of this config (fields marked ``key: False`` excluded)."""
+        cached = self.__dict__.get("_key_cache")
+        if cached is None:
+            cached = structural_key(self)
+            object.__setattr__(self, "_key_cache", cached)
+        return cached
+
+    def replace(self: C, **changes: Any) -> C:
+        """Return a copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (for YAML), with a ``kind`` tag when the class is registered."""
+        out: dict[str, Any] = {}
+        if type(self).kind:
+            out["kind"] = type(self).kind
+        for f in dataclasses.fields(self):
+            out[f.name] = _to_plain(getattr(self, f.name))
+        return out
+
+
+def config(cls: type[C]) -> type[C]:
+    """Declare a :class:`Config` subclass: a frozen, keyword-only dataclass."""
+    return dataclasses.dataclass(frozen=True, kw_only=True)(cls)
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, Config):
+        return value.to_dict()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _to_plain(v) for k, v in value.items()}
+    return value
+
+
+def from_dict(data: Mapping[str, Any], cls: type[C] | None = None, *, path: str = "") -> C:
+    """Build a config from plain data, resolving a ``kind`` tag when present.
+
+    Unknown keys and values of the wrong type raise :class:`ConfigError` naming their path.
+    """
+    data = dict(data)
+    kind = data.pop("kind", None)
+    target: type[Config]
+    if kind is not None:
+        target = resolve_kind(str(kind))
+        if cls is not None and not issubclass(target, cls):
+            raise ConfigError(f"{path or 'config'}: kind {kind!r} is not a {cls.__name__}")
+    elif cls is not None:
+        target = cls
+    else:
+        raise ConfigError(f"{path or 'config'}: missing 'kind'")
+    names = {f.name for f in dataclasses.fields(target) if f.init}
+    prefix = f"{path}." if path else ""
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"{prefix}{unknown[0]}: unknown key for {target.__name__}; "
+            f"allowed keys: {', '.join(sorted(names))}"
+        )
+    hints = _hints(target)
+    values = {k: check_value(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
+    try:
+        return target(**values)  # type: ignore[return-value]
+    except TypeError as err:
+        raise ConfigError(f"{path or target.__name__}: {err}") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file into plain data."""
+    import yaml
+
+    with open(path) as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def dump_yaml(data: Mapping[str, Any] | Config) -> str:
+    """Write plain data or a config as YAML text."""
+    import yaml
+
+    if isinstance(data, Config):
+        data = data.to_dict()
+    return yaml.safe_dump(dict(data), sort_keys=False)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply dotted ``--a.b.c=value`` overrides (values parsed as YAML scalars) to plain data."""
+    import copy
+
+    import yaml
+
+    out = copy.deepcopy(data)
+    for item in overrides:
+        text = item[2:] if item.startswith("--") else item
+        if "=" not in text:
+            raise ConfigError(f"override {item!r}: expected --dotted.path=value")
+        dotted, _, raw = text.partition("=")
+        node: Any = out
+        parts = dotted.split(".")
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                node = node[int(part)]
+                continue
+            if part not in node or node[part] is None:
+                node[part] = {}
+            elif not isinstance(node[part], dict | list):
+                raise ConfigError(f"override {item!r}: {'.'.join(parts[: i + 1])} is not a mapping")
+            node = node[part]
+        value = yaml.safe_load(raw)
+        if isinstance(node, list):
+            node[int(parts[-1])] = value
+        else:
+            node[parts[-1]] = value
+    return out

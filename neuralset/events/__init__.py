@@ -1,0 +1,7 @@
+"""Event schemas, table validation and transforms."""
+
+from .schema import *  # noqa: F403
+from .schema import __all__ as _schema_all
+from .table import EventsError, from_events, row, validate_events
+
+__all__ = [*_schema_all, "EventsError", "from_events", "row", "validate_events"]

@@ -1,0 +1,142 @@
+"""Canonical encoding of values and 128-bit structural keys.
+
+A key is the blake2b digest (16 bytes, 32 hex characters) of a canonical, type-tagged byte
+encoding of a value. The encoding is independent of the process (no ``hash()``, no ``id()``),
+of dict insertion order and of ``PYTHONHASHSEED``; floats are encoded exactly (``float.hex``);
+numpy arrays and pandas frames are encoded by content; dataclasses by their class identity,
+class version (``_version`` class attribute) and keyed fields. Fields declared with
+``field(metadata={"key": False})`` (workers, device, batch size, ...) are left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import math
+import struct
+from collections.abc import Mapping
+from pathlib import PurePath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["encode", "structural_key", "chain_keys", "is_keyed_field", "KEY_EXCLUDED"]
+
+#: Field metadata that leaves a dataclass field out of the structural key.
+KEY_EXCLUDED: dict[str, Any] = {"key": False}
+
+
+def is_keyed_field(field: dataclasses.Field[Any]) -> bool:
+    """Whether a dataclass field takes part in the structural key."""
+    return bool(field.metadata.get("key", True))
+
+
+def _tagged(tag: bytes, payload: bytes) -> bytes:
+    return tag + struct.pack("<Q", len(payload)) + payload
+
+
+def _encode_float(value: float) -> bytes:
+    if math.isnan(value):
+        return b"nan"
+    return value.hex().encode()
+
+
+def encode(value: Any) -> bytes:
+    """Return the canonical, type-tagged byte encoding of ``value``.
+
+    Parameters
+    ----------
+    value
+        None, bool, int, float, str, bytes, paths, enums, tuples, lists, sets, mappings,
+        numpy arrays and scalars, pandas Series/DataFrames, dataclasses (recursively), or any
+        object exposing ``__neuralset_encode__() -> bytes``.
+
+    Raises
+    ------
+    TypeError
+        For a value without a canonical encoding (an open file, a lambda, ...).
+    """
+    if value is None:
+        return b"N"
+    if isinstance(value, bool):
+        return _tagged(b"b", b"1" if value else b"0")
+    if isinstance(value, enum.Enum):
+        return _tagged(b"e", type(value).__qualname__.encode() + b":" + encode(value.value))
+    if isinstance(value, int | np.integer):
+        return _tagged(b"i", str(int(value)).encode())
+    if isinstance(value, float | np.floating):
+        return _tagged(b"f", _encode_float(float(value)))
+    if isinstance(value, str):
+        return _tagged(b"s", value.encode())
+    if isinstance(value, bytes):
+        return _tagged(b"y", value)
+    if isinstance(value, PurePath):
+        return _tagged(b"p", value.as_posix().encode())
+    custom = getattr(value, "__neuralset_encode__", None)
+    if custom is not None and not isinstance(value, type):
+        return _tagged(b"c", type(value).__qualname__.encode() + custom())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        cls = type(value)
+        header = f"{cls.__module__}.{cls.__qualname__}@{getattr(cls, '_version', 0)}".encode()
+        parts = [encode(header.decode())]
+        for f in dataclasses.fields(value):
+            if is_keyed_field(f):
+                parts.append(encode(f.name) + encode(getattr(value, f.name)))
+        return _tagged(b"D", b"".join(parts))
+    if isinstance(value, tuple | list):
+        return _tagged(b"l", b"".join(encode(v) for v in value))
+    if isinstance(value, set | frozenset):
+        return _tagged(b"S", b"".join(sorted(encode(v) for v in value)))
+    if isinstance(value, Mapping):
+        items = sorted((encode(k), encode(v)) for k, v in value.items())
+        return _tagged(b"m", b"".join(k + v for k, v in items))
+    if isinstance(value, np.ndarray):
+        arr = np.ascontiguousarray(value)
+        if arr.dtype == object:
+            return _tagged(b"O", encode(arr.shape) + b"".join(encode(v) for v in arr.ravel()))
+        header = f"{arr.dtype.str}|{arr.shape}".encode()
+        return _tagged(b"a", header + hashlib.blake2b(arr.tobytes(), digest_size=16).digest())
+    if isinstance(value, pd.DataFrame):
+        cols = [encode(str(c)) + _encode_series(value[c]) for c in value.columns]
+        return _tagged(b"F", b"".join(cols))
+    if isinstance(value, pd.Series):
+        return _encode_series(value)
+    if isinstance(value, np.generic):
+        return encode(value.item())
+    raise TypeError(
+        f"cannot build a structural key from a value of type {type(value).__name__!r}; "
+        "use plain values (numbers, strings, paths, tuples, dicts, arrays, frozen dataclasses)"
+    )
+
+
+def _encode_series(series: pd.Series) -> bytes:
+    dtype = str(series.dtype)
+    if isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == object or dtype in (
+        "string",
+        "str",
+    ):
+        values = series.astype(object).where(series.notna(), None).tolist()
+        body = b"".join(encode(v) for v in values)
+        return _tagged(b"P", b"obj" + hashlib.blake2b(body, digest_size=16).digest())
+    arr = series.to_numpy()
+    return _tagged(b"P", dtype.encode() + encode(arr))
+
+
+def structural_key(value: Any) -> str:
+    """Return the 128-bit structural key of ``value`` as 32 hexadecimal characters.
+
+    Examples
+    --------
+    >>> structural_key({"a": 1.0}) == structural_key({"a": 1.0})
+    True
+    >>> structural_key(1) == structural_key(1.0)
+    False
+    """
+    return hashlib.blake2b(encode(value), digest_size=16).hexdigest()
+
+
+def chain_keys(*keys: str) -> str:
+    """Fold several keys (e.g. a step's own key and its input's key) into one."""
+    return structural_key(("chain", *keys))

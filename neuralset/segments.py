@@ -1,0 +1,481 @@
+"""Segments: time windows over an events table, as a frozen struct of numpy arrays.
+
+Segments are built by pure functions (:func:`segment_on_triggers`, :func:`sliding_windows`) or by
+the equivalent configs (:class:`TriggerSegmenter`, :class:`SlidingSegmenter`). Every query over
+many segments (which events fall inside, which segments lack a type, which run past a
+recording) is vectorised through an :class:`EventIndex`: per timeline and type, event starts
+sorted once, with the running maximum of their stops, so that "is there an event of type T in
+[s, e)" costs two binary searches per segment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .config import Config, ConfigError, config, register
+
+__all__ = [
+    "Segments",
+    "Segment",
+    "EventIndex",
+    "segment_on_triggers",
+    "sliding_windows",
+    "TriggerSegmenter",
+    "SlidingSegmenter",
+    "Segmenter",
+    "event_mask",
+]
+
+
+def event_mask(events: pd.DataFrame, selector: str | Sequence[str] | np.ndarray) -> np.ndarray:
+    """Boolean row mask from an event type name, a list of names, a query string or a mask.
+
+    A string naming a registered event type (``"Word"``) selects that type; any other string is
+    passed to :meth:`pandas.DataFrame.eval` (``"type == 'Word' and start > 10"``).
+    """
+    if isinstance(selector, np.ndarray):
+        if selector.dtype != bool or len(selector) != len(events):
+            raise ValueError("a mask selector must be a boolean array with one value per event")
+        return selector
+    if isinstance(selector, str):
+        from .events.schema import event_types
+
+        if selector in event_types():
+            return (events["type"] == selector).to_numpy()
+        try:
+            result = events.eval(selector)
+        except Exception as err:  # pandas raises many kinds
+            raise ValueError(f"cannot evaluate the event query {selector!r}: {err}") from None
+        return np.asarray(result, dtype=bool)
+    return events["type"].isin(list(selector)).to_numpy()
+
+
+class EventIndex:
+    """Per (timeline, type) sorted event starts, for vectorised window queries.
+
+    Parameters
+    ----------
+    events
+        A validated events table (categorical ``type`` and ``timeline``).
+    """
+
+    def __init__(self, events: pd.DataFrame) -> None:
+        self.events = events
+        self.timelines = events["timeline"].cat.categories
+        self.types = events["type"].cat.categories
+        tl = events["timeline"].cat.codes.to_numpy().astype(np.int64)
+        ty = events["type"].cat.codes.to_numpy().astype(np.int64)
+        start = events["start"].to_numpy()
+        stop = start + events["duration"].to_numpy()
+        # an instantaneous event at t lies in [s, e) when s <= t < e: give it a stop just after t
+        eff_stop = np.maximum(stop, np.nextafter(start, np.inf))
+        order = np.lexsort((start, ty, tl))
+        self.rows = order
+        self.start = start[order]
+        self.stop = eff_stop[order]
+        group = tl[order] * len(self.types) + ty[order]
+        n_groups = len(self.timelines) * len(self.types)
+        self.bounds = np.searchsorted(group, np.arange(n_groups + 1))
+        # running max of stops within each group, for existence queries
+        runmax = self.stop.copy()
+        for g in np.flatnonzero(np.diff(self.bounds) > 1):
+            lo, hi = self.bounds[g], self.bounds[g + 1]
+            runmax[lo:hi] = np.maximum.accumulate(runmax[lo:hi])
+        self.runmax = runmax
+        self.max_duration = np.zeros(n_groups)
+        sizes = np.diff(self.bounds)
+        nonempty = sizes > 0
+        if nonempty.any():
+            dur = self.stop - self.start
+            self.max_duration[nonempty] = np.maximum.reduceat(dur, self.bounds[:-1][nonempty])
+
+    def type_code(self, name: str) -> int:
+        codes = np.flatnonzero(np.asarray(self.types) == name)
+        return int(codes[0]) if len(codes) else -1
+
+    def _groups(self, timeline: np.ndarray, type_name: str) -> np.ndarray | None:
+        code = self.type_code(type_name)
+        if code < 0:
+            return None
+        return timeline.astype(np.int64) * len(self.types) + code
+
+    def _search(self, group: np.ndarray, values: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
+        # vectorised searchsorted within each group's slice: offset values by group rank
+        out = np.empty(len(values), dtype=np.int64)
+        # process groups in bulk: sort queries by group to slice once per group present
+        order = np.argsort(group, kind="stable")
+        g_sorted = group[order]
+        cut = np.flatnonzero(np.diff(g_sorted)) + 1
+        for chunk in np.split(order, cut):
+            if not len(chunk):
+                continue
+            g = group[chunk[0]]
+            a, b = self.bounds[g], self.bounds[g + 1]
+            out[chunk] = a + np.searchsorted(self.start[a:b], values[chunk], side=side)
+        return out
+
+    def has_overlap(self, timeline: np.ndarray, start: np.ndarray, stop: np.ndarray, type_name: str) -> np.ndarray:
+        """For each window, whether an event of ``type_name`` overlaps ``[start, stop)``."""
+        group = self._groups(timeline, type_name)
+        if group is None:
+            return np.zeros(len(start), dtype=bool)
+        first = self.bounds[group]
+        hi = self._search(group, stop, "left")  # events starting before the window's stop
+        ok = hi > first
+        out = np.zeros(len(start), dtype=bool)
+        out[ok] = self.runmax[hi[ok] - 1] > start[ok]
+        return out
+
+    def covering(self, timeline: np.ndarray, start: np.ndarray, stop: np.ndarray, type_name: str) -> np.ndarray:
+        """For each window, the row of an event of ``type_name`` spanning it whole, or -1.
+
+        When several do, the latest-starting one is returned.
+        """
+        out = np.full(len(start), -1, dtype=np.int64)
+        group = self._groups(timeline, type_name)
+        if group is None:
+            return out
+        first = self.bounds[group]
+        hi = self._search(group, start, "right")  # events starting at or before the window start
+        cand = hi - 1
+        ok = cand >= first
+        # walk back over candidates (usually one step: recordings rarely overlap)
+        pending = np.flatnonzero(ok)
+        for _ in range(64):
+            if not len(pending):
+                break
+            c = cand[pending]
+            full = self.stop[c] >= stop[pending] - 1e-9
+            out[pending[full]] = self.rows[c[full]]
+            rest = pending[~full]
+            cand[rest] -= 1
+            pending = rest[cand[rest] >= first[rest]]
+        return out
+
+    def overlapping(
+        self, timeline: np.ndarray, start: np.ndarray, stop: np.ndarray, type_name: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """All (window index, event row) pairs where an event of the type overlaps the window."""
+        group = self._groups(timeline, type_name)
+        if group is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        maxdur = self.max_duration[group]
+        lo = self._search(group, start - maxdur - 1e-9, "left")
+        hi = self._search(group, stop, "left")
+        counts = np.maximum(hi - lo, 0)
+        seg = np.repeat(np.arange(len(start)), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        pos = np.repeat(lo, counts) + offsets
+        keep = self.stop[pos] > start[seg]
+        return seg[keep], self.rows[pos[keep]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """One segment, built on request (``segments[i]``); not used on hot paths."""
+
+    start: float
+    duration: float
+    timeline: str
+    trigger: int
+    events: pd.DataFrame
+
+    @property
+    def stop(self) -> float:
+        return self.start + self.duration
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Segments:
+    """A frozen struct of arrays: one time window per position, over an events table.
+
+    Attributes
+    ----------
+    events
+        The validated events table the segments refer to.
+    start, duration
+        Window start and duration in seconds (float64).
+    timeline
+        Timeline code per segment (index into ``events["timeline"].cat.categories``).
+    trigger
+        Row of the trigger event in ``events`` per segment (-1 for sliding windows).
+    """
+
+    events: pd.DataFrame
+    start: np.ndarray
+    duration: np.ndarray
+    timeline: np.ndarray
+    trigger: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.start)
+        for name in ("duration", "timeline", "trigger"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"Segments.{name} has {len(getattr(self, name))} values, expected {n}")
+        for arr in (self.start, self.duration, self.timeline, self.trigger):
+            arr.flags.writeable = False
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def __repr__(self) -> str:
+        return f"Segments(n={len(self)}, timelines={len(np.unique(self.timeline))})"
+
+    @property
+    def stop(self) -> np.ndarray:
+        return self.start + self.duration
+
+    @functools.cached_property
+    def index(self) -> EventIndex:
+        """The event index of the underlying table (built once, shared by selections)."""
+        return EventIndex(self.events)
+
+    @property
+    def timeline_names(self) -> np.ndarray:
+        """Timeline name per segment."""
+        return np.asarray(self.events["timeline"].cat.categories)[self.timeline]
+
+    def select(self, which: np.ndarray | slice | Sequence[int]) -> Segments:
+        """A new Segments with the chosen positions (mask, indices or slice)."""
+        which = np.arange(len(self))[which] if isinstance(which, slice) else np.asarray(which)
+        out = Segments(
+            events=self.events,
+            start=self.start[which],
+            duration=self.duration[which],
+            timeline=self.timeline[which],
+            trigger=self.trigger[which],
+        )
+        if "index" in self.__dict__:
+            out.__dict__["index"] = self.__dict__["index"]
+        return out
+
+    def __getitem__(self, i: int) -> Segment:
+        i = int(i)
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"segment {i} out of range for {len(self)} segments")
+        rows = self.event_rows(i)
+        return Segment(
+            start=float(self.start[i]),
+            duration=float(self.duration[i]),
+            timeline=str(self.timeline_names[i]),
+            trigger=int(self.trigger[i]),
+            events=self.events.iloc[rows],
+        )
+
+    def trigger_values(self, column: str) -> np.ndarray:
+        """The value of ``column`` of each segment's trigger event (NaN/None for -1)."""
+        values = self.events[column].to_numpy()
+        out = values[np.maximum(self.trigger, 0)]
+        if (self.trigger < 0).any():
+            out = out.astype(object)
+            out[self.trigger < 0] = None
+        return out
+
+    def has_type(self, type_name: str) -> np.ndarray:
+        """Mask of segments that overlap at least one event of ``type_name``."""
+        return self.index.has_overlap(self.timeline, self.start, self.stop, type_name)
+
+    def require(self, *type_names: str) -> Segments:
+        """Drop segments that lack an event of any of the given types (vectorised)."""
+        keep = np.ones(len(self), dtype=bool)
+        for name in type_names:
+            keep &= self.has_type(name)
+        return self.select(keep)
+
+    def covering(self, type_name: str) -> np.ndarray:
+        """Row of the event of ``type_name`` spanning each segment whole, or -1."""
+        return self.index.covering(self.timeline, self.start, self.stop, type_name)
+
+    def overlapping(self, type_name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(segment position, event row) pairs for events of ``type_name`` in the segments."""
+        return self.index.overlapping(self.timeline, self.start, self.stop, type_name)
+
+    def event_rows(self, i: int) -> np.ndarray:
+        """Rows of all events overlapping segment ``i``."""
+        sl = self.select([i])
+        rows = [sl.overlapping(str(name))[1] for name in self.index.types]
+        return np.sort(np.concatenate(rows)) if rows else np.zeros(0, np.int64)
+
+    def metadata(self) -> dict[str, np.ndarray]:
+        """Light per-segment metadata (what travels with a batch)."""
+        return {
+            "start": self.start,
+            "duration": self.duration,
+            "timeline": self.timeline,
+            "trigger": self.trigger,
+        }
+
+
+def _timeline_codes(events: pd.DataFrame) -> np.ndarray:
+    return events["timeline"].cat.codes.to_numpy().astype(np.int32)
+
+
+def segment_on_triggers(
+    events: pd.DataFrame,
+    triggers: str | Sequence[str] | np.ndarray,
+    *,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> Segments:
+    """One segment per trigger event: ``[trigger.start + offset, ... + duration)``.
+
+    Parameters
+    ----------
+    events
+        Validated events table.
+    triggers
+        Event type name(s), a query string or a boolean mask selecting the trigger events.
+    offset
+        Window start relative to the trigger onset, in seconds (e.g. -0.2).
+    duration
+        Window duration in seconds; ``None`` uses each trigger's own duration.
+    """
+    mask = event_mask(events, triggers)
+    rows = np.flatnonzero(mask)
+    start = events["start"].to_numpy()[rows] + offset
+    if duration is None:
+        dur = events["duration"].to_numpy()[rows].copy()
+    else:
+        if duration <= 0:
+            raise ValueError(f"duration must be > 0 seconds, got {duration}")
+        dur = np.full(len(rows), float(duration))
+    return Segments(
+        events=events,
+        start=start,
+        duration=dur,
+        timeline=_timeline_codes(events)[rows],
+        trigger=rows.astype(np.int64),
+    )
+
+
+def sliding_windows(
+    events: pd.DataFrame,
+    *,
+    duration: float,
+    stride: float,
+    blocks: str | Sequence[str] | np.ndarray | None = None,
+    drop_incomplete: bool = True,
+) -> Segments:
+    """Regular windows over each timeline (or over each block event).
+
+    Parameters
+    ----------
+    duration, stride
+        Window length and step in seconds (> 0).
+    blocks
+        Event selector of the spans to tile (e.g. ``"Meg"``); ``None`` tiles each timeline
+        from its first event start to its last event stop.
+    drop_incomplete
+        Drop the last windows that would run past the end of their span; when ``False`` they
+        are kept (and extend past it).
+    """
+    if duration <= 0 or stride <= 0:
+        raise ValueError(f"duration and stride must be > 0 seconds, got {duration} and {stride}")
+    if blocks is None:
+        tl = events["timeline"].cat.codes.to_numpy()
+        start = events["start"].to_numpy()
+        stop = start + events["duration"].to_numpy()
+        n_tl = len(events["timeline"].cat.categories)
+        b_start = np.full(n_tl, np.inf)
+        b_stop = np.full(n_tl, -np.inf)
+        np.minimum.at(b_start, tl, start)
+        np.maximum.at(b_stop, tl, stop)
+        present = np.isfinite(b_start)
+        b_tl = np.flatnonzero(present).astype(np.int32)
+        b_start, b_stop = b_start[present], b_stop[present]
+    else:
+        rows = np.flatnonzero(event_mask(events, blocks))
+        b_start = events["start"].to_numpy()[rows]
+        b_stop = b_start + events["duration"].to_numpy()[rows]
+        b_tl = _timeline_codes(events)[rows]
+    span = b_stop - b_start
+    eps = 1e-9
+    if drop_incomplete:
+        counts = np.floor((span - duration + eps) / stride).astype(np.int64) + 1
+    else:
+        counts = np.ceil((span - eps) / stride).astype(np.int64)
+    counts = np.maximum(counts, 0)
+    k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    start = np.repeat(b_start, counts) + k * stride
+    return Segments(
+        events=events,
+        start=start,
+        duration=np.full(len(start), float(duration)),
+        timeline=np.repeat(b_tl, counts),
+        trigger=np.full(len(start), -1, dtype=np.int64),
+    )
+
+
+@config
+class Segmenter(Config):
+    """Base of the segmenting configs; ``__call__(events) -> Segments``."""
+
+    require: tuple[str, ...] = ()
+
+    def _segments(self, events: pd.DataFrame) -> Segments:
+        raise NotImplementedError
+
+    def __call__(self, events: pd.DataFrame) -> Segments:
+        segments = self._segments(events)
+        return segments.require(*self.require) if self.require else segments
+
+
+@register("trigger")
+@config
+class TriggerSegmenter(Segmenter):
+    """Segments anchored on trigger events.
+
+    Parameters
+    ----------
+    triggers
+        Event type name or query string selecting the triggers (e.g. ``"Word"``).
+    offset
+        Window start relative to trigger onset (s).
+    duration
+        Window duration (s); ``None`` uses the trigger's own duration.
+    require
+        Event types a segment must contain to be kept (e.g. ``("Meg",)``).
+    """
+
+    triggers: str
+    offset: float = 0.0
+    duration: float | None = None
+
+    def _check(self) -> None:
+        if self.duration is not None and self.duration <= 0:
+            raise ConfigError(f"TriggerSegmenter.duration: must be > 0 seconds, got {self.duration}")
+
+    def _segments(self, events: pd.DataFrame) -> Segments:
+        return segment_on_triggers(events, self.triggers, offset=self.offset, duration=self.duration)
+
+
+@register("sliding")
+@config
+class SlidingSegmenter(Segmenter):
+    """Sliding windows over timelines or block events (see :func:`sliding_windows`)."""
+
+    duration: float
+    stride: float
+    blocks: str | None = None
+    drop_incomplete: bool = True
+
+    def _check(self) -> None:
+        for name in ("duration", "stride"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"SlidingSegmenter.{name}: must be > 0 seconds, got {getattr(self, name)}")
+
+    def _segments(self, events: pd.DataFrame) -> Segments:
+        return sliding_windows(
+            events,
+            duration=self.duration,
+            stride=self.stride,
+            blocks=self.blocks,
+            drop_incomplete=self.drop_incomplete,
+        )
+

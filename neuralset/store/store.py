@@ -1,0 +1,317 @@
+"""The store: a small diskcache index plus large memory-mapped ``.npy`` arrays.
+
+Layout under the store root::
+
+    index/                 diskcache (SQLite) index: key -> entry record, eviction off
+    arrays/ab/<key>/x.npy  arrays of one entry, written atomically, read with mmap_mode="r"
+
+An entry becomes visible only when its record is committed to the index, which happens after
+all its array files are completely written (temporary name, fsync, ``os.replace``). A process
+killed mid-write therefore leaves at most orphan temporary files, never an entry that reads
+back wrong. Cluster workers call :meth:`Store.stage_arrays` (files only) and hand the returned
+record to one driver process that calls :meth:`Store.commit` (SQLite is never written by many
+hosts at once).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Store", "EntryInfo", "default_store_root", "StoreError", "provenance"]
+
+
+class StoreError(RuntimeError):
+    """A store entry is missing or damaged; the message says how to recover."""
+
+
+def default_store_root() -> Path:
+    """``$NEURALSET_CACHE`` if set, else ``~/.cache/neuralset`` (created on first write only)."""
+    env = os.environ.get("NEURALSET_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "neuralset"
+
+
+def _library_versions() -> dict[str, str]:
+    import sys
+
+    versions = {"python": platform.python_version()}
+    for name in ("neuralset", "numpy", "pandas", "mne", "nilearn", "transformers", "torch"):
+        module = sys.modules.get(name)
+        if module is not None:
+            versions[name] = str(getattr(module, "__version__", "?"))
+    return versions
+
+
+def provenance(config: Any = None, **extra: Any) -> dict[str, Any]:
+    """Provenance record: config, library versions, host, time, plus ``extra`` fields."""
+    record: dict[str, Any] = {
+        "versions": _library_versions(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "created": time.time(),
+    }
+    if config is not None:
+        record["config"] = config.to_dict() if hasattr(config, "to_dict") else repr(config)
+        record["config_class"] = f"{type(config).__module__}.{type(config).__qualname__}"
+    record.update(extra)
+    return record
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    """Summary of one store entry."""
+
+    key: str
+    kind: str
+    nbytes: int
+    created: float
+    label: str
+
+
+def _write_npy_atomic(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Store:
+    """Index + memory-mapped arrays under one folder.
+
+    Parameters
+    ----------
+    root
+        Folder of the store; defaults to :func:`default_store_root`. Nothing is created until
+        the first write.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> store = Store(tempfile.mkdtemp())
+    >>> store.put_arrays("k" * 32, {"data": np.arange(3.0)}, meta={"sfreq": 1.0})
+    >>> store.get_arrays("k" * 32)["data"].tolist()
+    [0.0, 1.0, 2.0]
+    """
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_store_root()
+        self._index: Any = None
+        self._index_pid: int | None = None
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"root": self.root}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["root"])  # type: ignore[misc]
+
+    # -- index ---------------------------------------------------------------------------
+    def _open_index(self, create: bool) -> Any:
+        if self._index is not None and self._index_pid == os.getpid():
+            return self._index
+        index_dir = self.root / "index"
+        if not create and not index_dir.exists():
+            return None
+        import diskcache
+
+        self._index = diskcache.Cache(
+            str(index_dir), eviction_policy="none", size_limit=2**62, statistics=False
+        )
+        self._index_pid = os.getpid()
+        return self._index
+
+    def _record(self, key: str) -> dict[str, Any] | None:
+        index = self._open_index(create=False)
+        if index is None:
+            return None
+        return index.get(key)
+
+    def has(self, key: str) -> bool:
+        """Whether an entry is committed under ``key``."""
+        index = self._open_index(create=False)
+        return index is not None and key in index
+
+    def missing(self, keys: Iterable[str]) -> list[str]:
+        """The keys among ``keys`` that have no committed entry (one index query)."""
+        keys = list(keys)
+        index = self._open_index(create=False)
+        if index is None:
+            return keys
+        present = set(self.keys())
+        return [k for k in keys if k not in present]
+
+    def keys(self) -> Iterator[str]:
+        """All committed keys."""
+        index = self._open_index(create=False)
+        if index is None:
+            return iter(())
+        return iter(list(index.iterkeys()))
+
+    # -- small values --------------------------------------------------------------------
+    def put_value(self, key: str, value: Any, *, label: str = "", prov: Mapping[str, Any] | None = None) -> None:
+        """Store a small picklable value (embedding, table, metadata) under ``key``."""
+        record = {
+            "kind": "value",
+            "value": value,
+            "label": label,
+            "provenance": dict(prov or provenance()),
+            "nbytes": 0,
+        }
+        self.commit(key, record)
+
+    def get_value(self, key: str) -> Any:
+        """The small value stored under ``key``."""
+        record = self._require(key)
+        if record["kind"] != "value":
+            raise StoreError(f"entry {key} holds arrays, not a value; use get_arrays")
+        return record["value"]
+
+    # -- arrays --------------------------------------------------------------------------
+    def array_dir(self, key: str) -> Path:
+        return self.root / "arrays" / key[:2] / key
+
+    def stage_arrays(
+        self,
+        key: str,
+        arrays: Mapping[str, np.ndarray],
+        *,
+        meta: Mapping[str, Any] | None = None,
+        label: str = "",
+        prov: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Write the array files of an entry (atomically, one by one) without indexing it.
+
+        Returns the record to pass to :meth:`commit`; until then the entry does not exist.
+        """
+        folder = self.array_dir(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {}
+        nbytes = 0
+        for name, array in arrays.items():
+            if not name.isidentifier():
+                raise ValueError(f"array name {name!r} must be an identifier")
+            array = np.asarray(array)
+            _write_npy_atomic(folder / f"{name}.npy", array)
+            files[name] = {"shape": list(array.shape), "dtype": array.dtype.str}
+            nbytes += int(array.nbytes)
+        return {
+            "kind": "arrays",
+            "files": files,
+            "meta": dict(meta or {}),
+            "label": label,
+            "provenance": dict(prov or provenance()),
+            "nbytes": nbytes,
+        }
+
+    def commit(self, key: str, record: Mapping[str, Any]) -> None:
+        """Make an entry visible by writing its record to the index (the atomic step)."""
+        index = self._open_index(create=True)
+        index.set(key, dict(record))
+
+    def put_arrays(
+        self,
+        key: str,
+        arrays: Mapping[str, np.ndarray],
+        *,
+        meta: Mapping[str, Any] | None = None,
+        label: str = "",
+        prov: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write arrays then commit the entry."""
+        self.commit(key, self.stage_arrays(key, arrays, meta=meta, label=label, prov=prov))
+
+    def get_arrays(self, key: str) -> dict[str, np.ndarray]:
+        """The arrays of an entry, memory-mapped read-only."""
+        record = self._require(key)
+        if record["kind"] != "arrays":
+            raise StoreError(f"entry {key} holds a value, not arrays; use get_value")
+        folder = self.array_dir(key)
+        out = {}
+        for name, spec in record["files"].items():
+            path = folder / f"{name}.npy"
+            try:
+                arr = np.load(path, mmap_mode="r")
+            except (FileNotFoundError, ValueError) as err:
+                raise StoreError(
+                    f"array file {path} of entry {key} is missing or damaged ({err}); "
+                    f"remove the entry with `neuralset cache clear {key}` and prepare again"
+                ) from None
+            if list(arr.shape) != spec["shape"] or arr.dtype.str != spec["dtype"]:
+                raise StoreError(f"array file {path} does not match its index record; clear {key}")
+            out[name] = arr
+        return out
+
+    def meta(self, key: str) -> dict[str, Any]:
+        """The metadata dictionary of an array entry."""
+        return dict(self._require(key).get("meta", {}))
+
+    def info(self, key: str) -> dict[str, Any]:
+        """The whole index record of an entry (kind, files, meta, label, provenance)."""
+        record = dict(self._require(key))
+        record.pop("value", None)
+        return record
+
+    def _require(self, key: str) -> dict[str, Any]:
+        record = self._record(key)
+        if record is None:
+            raise StoreError(f"no store entry {key} in {self.root}; run prepare() first")
+        return record
+
+    # -- management ----------------------------------------------------------------------
+    def entries(self) -> list[EntryInfo]:
+        """Summaries of all entries, oldest first."""
+        index = self._open_index(create=False)
+        if index is None:
+            return []
+        out = []
+        for key in index.iterkeys():
+            record = index.get(key)
+            if record is None:
+                continue
+            out.append(
+                EntryInfo(
+                    key=key,
+                    kind=record["kind"],
+                    nbytes=int(record.get("nbytes", 0)),
+                    created=float(record.get("provenance", {}).get("created", 0.0)),
+                    label=str(record.get("label", "")),
+                )
+            )
+        return sorted(out, key=lambda e: e.created)
+
+    def delete(self, key: str) -> None:
+        """Remove one entry (index first, then files)."""
+        index = self._open_index(create=False)
+        if index is not None:
+            index.delete(key)
+        shutil.rmtree(self.array_dir(key), ignore_errors=True)
+
+    def clear(self, *, older_than: float | None = None) -> int:
+        """Remove all entries, or those created more than ``older_than`` seconds ago."""
+        now = time.time()
+        removed = 0
+        for entry in self.entries():
+            if older_than is None or now - entry.created > older_than:
+                self.delete(entry.key)
+                removed += 1
+        return removed
+
+    def size_bytes(self) -> int:
+        """Bytes used on disk by the store folder."""
+        if not self.root.exists():
+            return 0
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
