@@ -132,7 +132,7 @@ def check_value(value: Any, annotation: Any, path: str) -> Any:
             return tuple(check_value(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
         if args and len(args) != len(value):
             raise ConfigError(f"{path}: expected {len(args)} values, got {len(value)}: {value!r}")
-        return tuple(check_value(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+        return tuple(check_value(v, a, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     if origin in (dict, Mapping, typing.Mapping) or annotation is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{path}: expected a mapping, got {value!r}")

@@ -52,7 +52,7 @@ def event_mask(events: pd.DataFrame, selector: str | Sequence[str] | np.ndarray)
             result = events.eval(selector)
         except Exception as err:  # pandas raises many kinds
             raise ValueError(f"cannot evaluate the event query {selector!r}: {err}") from None
-        return np.asarray(result, dtype=bool)
+        return np.array(result, dtype=bool)
     return events["type"].isin(list(selector)).to_numpy()
 
 

@@ -3,5 +3,19 @@
 from .schema import *  # noqa: F403
 from .schema import __all__ as _schema_all
 from .table import EventsError, from_events, row, validate_events
+from .transforms import AddContext, AssignSplits, Chain, ChunkEvents, Query, Transform, chain
 
-__all__ = [*_schema_all, "EventsError", "from_events", "row", "validate_events"]
+__all__ = [
+    *_schema_all,
+    "EventsError",
+    "from_events",
+    "row",
+    "validate_events",
+    "AddContext",
+    "AssignSplits",
+    "Chain",
+    "ChunkEvents",
+    "Query",
+    "Transform",
+    "chain",
+]

@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make demo` and `make test` (both set everything up first).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+PYTHON ?= python3
+DOCTEST_MODULES := neuralset/hashing.py neuralset/store/store.py neuralset/events/schema.py neuralset/events/transforms.py
+
+.PHONY: venv demo test lint typecheck docs unit bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: venv
+	$(BIN)/neuralset demo
+
+lint: venv
+	$(BIN)/ruff check neuralset tests benchmarks examples scripts
+	$(BIN)/ruff format --check neuralset tests benchmarks examples scripts
+
+typecheck: venv
+	$(BIN)/mypy
+
+docs: venv
+	$(BIN)/mkdocs build --strict --quiet --site-dir site
+
+unit: venv
+	$(PY) -m pytest --doctest-modules $(DOCTEST_MODULES) tests
+
+test: lint typecheck docs unit
+
+bench: venv
+	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f --small || exit 1; done
+
+clean:
+	rm -rf site .pytest_cache .mypy_cache .ruff_cache neuralset-demo

@@ -1,0 +1,270 @@
+"""Transforms: pure functions from an events table to a new events table.
+
+Each transform is a frozen, callable config (so it has a structural key and a YAML form) and never
+modifies the table it is given. :func:`chain` composes transforms into one value whose key folds
+in the key of its input (see :meth:`Transform.output_key`).
+
+Examples
+--------
+>>> import pandas as pd
+>>> from neuralset.events import validate_events
+>>> events = validate_events(pd.DataFrame({
+...     "type": ["Word", "Word", "Word"], "start": [0.0, 0.5, 1.0], "duration": 0.2,
+...     "timeline": "run-1", "text": ["the", "cat", "sat"]}))
+>>> pipeline = chain(AddContext(), Query(query="text != 'the'"))
+>>> pipeline(events)["context"].tolist()
+['the cat', 'the cat sat']
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from ..config import Config, ConfigError, config, register
+from ..hashing import chain_keys
+from .table import validate_events
+
+__all__ = ["Transform", "Query", "AssignSplits", "AddContext", "ChunkEvents", "Chain", "chain"]
+
+
+@config
+class Transform(Config):
+    """Base of the transforms: ``__call__(events) -> events``, pure."""
+
+    def __call__(self, events: pd.DataFrame) -> pd.DataFrame:
+        return validate_events(self._apply(events))
+
+    def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def output_key(self, input_key: str) -> str:
+        """Key of this transform's output: its own key folded with the key of its input."""
+        return chain_keys(self.key, input_key)
+
+
+@register("query")
+@config
+class Query(Transform):
+    """Keep the events for which ``query`` (a :meth:`pandas.DataFrame.query` string) is true.
+
+    Parameters
+    ----------
+    query
+        E.g. ``"type in ['Meg', 'Word'] and timeline != 'sub-03'"``.
+    keep_types
+        Event types always kept whatever the query (e.g. recordings while filtering words).
+    """
+
+    query: str
+    keep_types: tuple[str, ...] = ()
+
+    def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
+        try:
+            mask = np.array(events.eval(self.query), dtype=bool)
+        except Exception as err:
+            raise ConfigError(f"Query.query: cannot evaluate {self.query!r}: {err}") from None
+        if self.keep_types:
+            mask |= events["type"].isin(list(self.keep_types)).to_numpy()
+        return events[mask]
+
+
+def _group_rank(values: np.ndarray, seed: int) -> np.ndarray:
+    """A deterministic pseudo-random score per group name (independent of order and process)."""
+    return np.array(
+        [
+            int.from_bytes(hashlib.blake2b(f"{seed}:{v}".encode(), digest_size=8).digest(), "little")
+            for v in values
+        ],
+        dtype=np.uint64,
+    )
+
+
+@register("assign_splits")
+@config
+class AssignSplits(Transform):
+    """Assign train/val/test splits by group, deterministically from a seed.
+
+    Groups (subjects, timelines, sentences...) are ordered by a keyed hash of their name and cut
+    by the ratios, so no group crosses splits and adding a group does not move the others.
+
+    Parameters
+    ----------
+    by
+        Column defining the groups (``"subject"``, ``"timeline"``, ``"sentence"``...). Rows
+        without a group value get the split ``""``.
+    ratios
+        Fractions of groups for ``names`` (normalised).
+    names
+        Split names.
+    seed
+        Seed of the assignment.
+    column
+        Output column.
+    """
+
+    by: str = "timeline"
+    ratios: tuple[float, ...] = (0.8, 0.1, 0.1)
+    names: tuple[str, ...] = ("train", "val", "test")
+    seed: int = 0
+    column: str = "split"
+
+    def _check(self) -> None:
+        if len(self.ratios) != len(self.names):
+            raise ConfigError(
+                f"AssignSplits.ratios: {len(self.ratios)} ratios for {len(self.names)} names; "
+                "give one ratio per split name"
+            )
+        if any(r < 0 for r in self.ratios) or sum(self.ratios) <= 0:
+            raise ConfigError(f"AssignSplits.ratios: must be >= 0 with a positive sum, got {self.ratios}")
+
+    def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
+        if self.by not in events.columns:
+            raise ConfigError(
+                f"AssignSplits.by: no column {self.by!r} in the events; available: "
+                f"{', '.join(map(str, events.columns))}"
+            )
+        values = events[self.by]
+        present = values.notna() & (values.astype(str) != "")
+        groups = np.unique(values[present].astype(str).to_numpy())
+        order = np.argsort(_group_rank(groups, self.seed), kind="stable")
+        ratios = np.asarray(self.ratios, dtype=float) / sum(self.ratios)
+        bounds = np.round(np.cumsum(ratios) * len(groups)).astype(int)
+        split_of_rank = np.searchsorted(bounds, np.arange(len(groups)), side="right")
+        mapping = dict(zip(groups[order], np.asarray(self.names)[split_of_rank]))
+        split = values.astype(str).map(mapping).where(present, "")
+        return events.assign(**{self.column: split.astype("category")})
+
+
+@register("add_context")
+@config
+class AddContext(Transform):
+    """Add the sentence and the causal context to each word.
+
+    ``sentence`` (when empty) is filled with the text of the Sentence event spanning the word's
+    onset; ``context`` is the text of the preceding words of the same scope followed by the word
+    itself, so the word always ends its context.
+
+    Parameters
+    ----------
+    event_type
+        The word-like event type.
+    scope
+        ``"sentence"`` (context restarts at each sentence) or ``"timeline"``.
+    max_words
+        Keep at most this many words (the word included) in the context; ``None``: no limit.
+    """
+
+    event_type: str = "Word"
+    scope: Literal["sentence", "timeline"] = "timeline"
+    max_words: int | None = None
+
+    def _check(self) -> None:
+        if self.max_words is not None and self.max_words < 1:
+            raise ConfigError(f"AddContext.max_words: must be >= 1 or None, got {self.max_words}")
+
+    def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
+        from ..segments import EventIndex
+
+        events = validate_events(events)
+        words = np.flatnonzero((events["type"] == self.event_type).to_numpy())
+        sentence = (
+            events["sentence"].astype(object).to_numpy().copy()
+            if "sentence" in events.columns
+            else np.full(len(events), None, dtype=object)
+        )
+        if (events["type"] == "Sentence").any():
+            index = EventIndex(events)
+            starts = events["start"].to_numpy()[words]
+            tl = events["timeline"].cat.codes.to_numpy()[words]
+            cover = index.covering(tl, starts, starts, "Sentence")
+            texts = events["text"].astype(object).to_numpy()
+            empty = np.array([not isinstance(s, str) or not s for s in sentence[words]], dtype=bool)
+            fill = empty & (cover >= 0)
+            sentence[words[fill]] = texts[cover[fill]]
+        context = np.full(len(events), None, dtype=object)
+        order = words[np.lexsort((events["start"].to_numpy()[words], events["timeline"].cat.codes.to_numpy()[words]))]
+        text = events["text"].astype(str).to_numpy()
+        tl_codes = events["timeline"].cat.codes.to_numpy()
+        history: list[str] = []
+        prev_scope: tuple[object, ...] | None = None
+        for row in order:
+            scope = (tl_codes[row], sentence[row]) if self.scope == "sentence" else (tl_codes[row],)
+            if scope != prev_scope:
+                history = []
+                prev_scope = scope
+            history.append(text[row])
+            if self.max_words is not None and len(history) > self.max_words:
+                history = history[-self.max_words :]
+            context[row] = " ".join(history)
+        return events.assign(sentence=sentence, context=context)
+
+
+@register("chunk_events")
+@config
+class ChunkEvents(Transform):
+    """Split long data events into chunks of at most ``max_duration``, on their sample grid.
+
+    Each chunk keeps the event's fields, with ``start``, ``duration`` and ``offset`` (time in the
+    file) advanced by a whole number of samples (``frequency`` of the event; plain seconds when it
+    is 0).
+    """
+
+    event_type: str
+    max_duration: float
+
+    def _check(self) -> None:
+        if self.max_duration <= 0:
+            raise ConfigError(f"ChunkEvents.max_duration: must be > 0 seconds, got {self.max_duration}")
+
+    def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
+        mask = (events["type"] == self.event_type).to_numpy()
+        if not mask.any():
+            return events
+        long = events[mask]
+        freq = long["frequency"].to_numpy(dtype=float) if "frequency" in long else np.zeros(len(long))
+        step = np.where(freq > 0, np.floor(self.max_duration * freq) / np.where(freq > 0, freq, 1), self.max_duration)
+        if (step <= 0).any():
+            raise ConfigError(
+                f"ChunkEvents.max_duration: {self.max_duration} s is shorter than one sample of some "
+                f"{self.event_type} events"
+            )
+        duration = long["duration"].to_numpy()
+        counts = np.maximum(np.ceil(duration / step - 1e-9).astype(np.int64), 1)
+        rep = np.repeat(np.arange(len(long)), counts)
+        k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        delta = k * step[rep]
+        chunks = long.iloc[rep].copy()
+        chunks["start"] = long["start"].to_numpy()[rep] + delta
+        chunks["duration"] = np.minimum(step[rep], duration[rep] - delta)
+        offset = long["offset"].to_numpy(dtype=float) if "offset" in long else np.zeros(len(long))
+        chunks["offset"] = np.nan_to_num(offset)[rep] + delta
+        out = pd.concat([events[~mask], chunks], ignore_index=True)
+        return out.sort_values(["timeline", "start"], kind="stable")
+
+
+@register("chain")
+@config
+class Chain(Transform):
+    """Transforms applied in order; itself a transform (see :func:`chain`)."""
+
+    steps: tuple[Transform, ...] = ()
+
+    def __call__(self, events: pd.DataFrame) -> pd.DataFrame:
+        for step in self.steps:
+            events = step(events)
+        return validate_events(events)
+
+    def output_key(self, input_key: str) -> str:
+        key = input_key
+        for step in self.steps:
+            key = step.output_key(key)
+        return key
+
+
+def chain(*transforms: Transform) -> Chain:
+    """Compose transforms left to right into a :class:`Chain`."""
+    return Chain(steps=tuple(transforms))

@@ -1,0 +1,94 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuralset.config import ConfigError, from_dict
+from neuralset.events import AddContext, AssignSplits, ChunkEvents, Query, chain, validate_events
+
+
+@pytest.fixture
+def events():
+    rows = []
+    for s in range(6):
+        tl = f"sub-{s}"
+        rows.append(dict(type="Meg", start=0.0, duration=10.0, timeline=tl, filepath="x.fif", frequency=100.0, subject=f"s{s}"))
+        rows.append(dict(type="Sentence", start=0.0, duration=1.4, timeline=tl, text="the cat sat", subject=f"s{s}"))
+        rows.append(dict(type="Sentence", start=2.0, duration=1.0, timeline=tl, text="a dog", subject=f"s{s}"))
+        for i, (w, t) in enumerate([("the", 0.0), ("cat", 0.5), ("sat", 1.0), ("a", 2.0), ("dog", 2.5)]):
+            rows.append(dict(type="Word", start=t, duration=0.3, timeline=tl, text=w, subject=f"s{s}"))
+    return validate_events(pd.DataFrame(rows))
+
+
+def test_query_pure(events):
+    before = events.copy()
+    out = Query(query="type == 'Word' and start > 0.7", keep_types=("Meg",))(events)
+    pd.testing.assert_frame_equal(events, before)
+    assert set(out["type"]) == {"Word", "Meg"}
+    assert (out[out.type == "Word"].start > 0.7).all()
+    with pytest.raises(ConfigError, match="Query.query: cannot evaluate"):
+        Query(query="nonexistent_col > 1")(events)
+
+
+def test_splits_by_group(events):
+    before = events.copy()
+    out = AssignSplits(by="subject", ratios=(0.5, 0.25, 0.25), seed=3)(events)
+    pd.testing.assert_frame_equal(events, before)
+    per_subject = out.groupby("subject", observed=True)["split"].nunique()
+    assert (per_subject == 1).all()  # no group crosses splits
+    counts = out.groupby("split", observed=True)["subject"].nunique().to_dict()
+    # bounds: round(cumsum([0.5, 0.25, 0.25]) * 6) = [3, 4, 6] (round half to even)
+    assert counts == {"train": 3, "val": 1, "test": 2}
+    again = AssignSplits(by="subject", ratios=(0.5, 0.25, 0.25), seed=3)(events)
+    assert (again["split"] == out["split"]).all()
+    other = AssignSplits(by="subject", ratios=(0.5, 0.25, 0.25), seed=4)(events)
+    assert set(other["split"].unique()) <= {"train", "val", "test"}
+    with pytest.raises(ConfigError, match="AssignSplits.by: no column 'session'"):
+        AssignSplits(by="session")(events)
+    with pytest.raises(ConfigError, match="AssignSplits.ratios: 2 ratios for 3 names"):
+        AssignSplits(ratios=(0.5, 0.5))
+
+
+def test_splits_stable_when_adding_groups(events):
+    small = events[events.subject != "s5"]
+    a = AssignSplits(by="subject", ratios=(0.5, 0.5), names=("train", "test"))(small)
+    b = AssignSplits(by="subject", ratios=(0.5, 0.5), names=("train", "test"))(events)
+    split_a = a.groupby("subject", observed=True)["split"].first()
+    split_b = b.groupby("subject", observed=True)["split"].first()
+    # a group's hash rank does not depend on the others: the order of old groups is kept
+    from neuralset.events.transforms import _group_rank
+
+    names = np.array(sorted(split_a.index))
+    assert list(names[np.argsort(_group_rank(names, 0))]) == [
+        n for n in np.array(sorted(split_b.index))[np.argsort(_group_rank(np.array(sorted(split_b.index)), 0))] if n in set(names)
+    ]
+
+
+def test_add_context(events):
+    before = events.copy()
+    out = AddContext()(events)
+    pd.testing.assert_frame_equal(events, before)
+    words = out[(out.type == "Word") & (out.timeline == "sub-0")]
+    assert words["sentence"].tolist() == ["the cat sat"] * 3 + ["a dog"] * 2
+    assert words["context"].tolist() == ["the", "the cat", "the cat sat", "the cat sat a", "the cat sat a dog"]
+    per_sentence = AddContext(scope="sentence", max_words=2)(events)
+    w = per_sentence[(per_sentence.type == "Word") & (per_sentence.timeline == "sub-0")]
+    assert w["context"].tolist() == ["the", "the cat", "cat sat", "a", "a dog"]
+
+
+def test_chunk_on_sample_grid(events):
+    out = ChunkEvents(event_type="Meg", max_duration=3.333)(events)
+    meg = out[(out.type == "Meg") & (out.timeline == "sub-0")]
+    np.testing.assert_allclose(meg["start"], [0.0, 3.33, 6.66, 9.99])
+    np.testing.assert_allclose(meg["duration"], [3.33, 3.33, 3.33, 0.01], atol=1e-9)
+    np.testing.assert_allclose(meg["offset"], meg["start"])
+    assert len(out) == len(events) + 6 * 3
+
+
+def test_chain_and_keys(events):
+    pipe = chain(AddContext(), Query(query="type == 'Word'"))
+    out = pipe(events)
+    assert set(out["type"]) == {"Word"} and "context" in out
+    assert pipe.output_key("in1") != pipe.output_key("in2")
+    assert pipe.output_key("in1") == chain(AddContext(), Query(query="type == 'Word'")).output_key("in1")
+    again = from_dict(pipe.to_dict())
+    assert again == pipe

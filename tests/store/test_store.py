@@ -1,0 +1,109 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from neuralset.store import Store, StoreError
+
+
+def test_nothing_created_until_first_write(tmp_path):
+    store = Store(tmp_path / "s")
+    assert not store.has("a" * 32)
+    assert store.missing(["a" * 32]) == ["a" * 32]
+    assert store.entries() == []
+    assert not (tmp_path / "s").exists()
+
+
+def test_default_root_from_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURALSET_CACHE", str(tmp_path / "c"))
+    assert Store().root == tmp_path / "c"
+    monkeypatch.delenv("NEURALSET_CACHE")
+    assert str(Store().root).endswith(".cache/neuralset")
+
+
+def test_arrays_round_trip_memmapped(tmp_path):
+    store = Store(tmp_path)
+    data = np.arange(12, dtype=np.float32).reshape(4, 3)
+    store.put_arrays("k1", {"data": data}, meta={"sfreq": 100.0}, label="rec")
+    out = store.get_arrays("k1")["data"]
+    assert isinstance(out, np.memmap)
+    np.testing.assert_array_equal(out, data)
+    assert store.meta("k1") == {"sfreq": 100.0}
+    info = store.info("k1")
+    assert info["label"] == "rec" and "versions" in info["provenance"] and info["nbytes"] == 48
+    with pytest.raises(ValueError):
+        out[0, 0] = 1  # read-only
+
+
+def test_values_and_management(tmp_path):
+    store = Store(tmp_path)
+    store.put_value("v1", {"a": 1})
+    store.put_arrays("a1", {"x": np.zeros(3)})
+    assert store.get_value("v1") == {"a": 1}
+    assert store.missing(["v1", "zz", "a1"]) == ["zz"]
+    assert {e.key for e in store.entries()} == {"v1", "a1"}
+    with pytest.raises(StoreError, match="holds arrays, not a value"):
+        store.get_value("a1")
+    with pytest.raises(StoreError, match="no store entry zz .*run prepare"):
+        store.get_arrays("zz")
+    assert store.clear(older_than=3600) == 0
+    assert store.clear() == 2
+    assert store.entries() == [] and not store.array_dir("a1").exists()
+
+
+def test_damaged_file_is_reported(tmp_path):
+    store = Store(tmp_path)
+    store.put_arrays("k", {"data": np.ones(10)})
+    (store.array_dir("k") / "data.npy").write_bytes(b"garbage")
+    with pytest.raises(StoreError, match="missing or damaged"):
+        store.get_arrays("k")
+
+
+def test_staged_entry_invisible_until_commit(tmp_path):
+    store = Store(tmp_path)
+    record = store.stage_arrays("k", {"data": np.ones(3)})
+    assert not store.has("k")
+    store.commit("k", record)
+    assert store.has("k")
+
+
+def test_kill_9_while_writing_leaves_no_bad_entry(tmp_path):
+    """A writer killed with SIGKILL mid-way leaves either no entry or a complete one."""
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, sys
+        from neuralset.store import Store
+        store = Store({str(tmp_path)!r})
+        big = np.ones((64, 1024, 1024), dtype=np.float32)  # 256 MB: takes a while to write
+        print("start", flush=True)
+        for i in range(100):
+            store.put_arrays(f"k{{i}}", {{"data": big * i}})
+            print("done", i, flush=True)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "start"
+    done = proc.stdout.readline()  # the first entry is complete
+    assert done.startswith("done 0")
+    time.sleep(0.3)  # now in the middle of writing a later entry
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    store = Store(tmp_path)
+    keys = sorted(store.keys())
+    assert "k0" in keys
+    for key in keys:
+        arr = store.get_arrays(key)["data"]
+        i = int(key[1:])
+        assert arr.shape == (64, 1024, 1024)
+        assert float(arr[-1, -1, -1]) == float(i) and float(arr[0, 0, 0]) == float(i)
+    # rerunning after the kill writes the remaining entries fine
+    missing = store.missing([f"k{i}" for i in range(len(keys) + 1)])
+    assert missing == [f"k{len(keys)}"]
+    store.put_arrays(missing[0], {"data": np.zeros(2)})
+    assert store.has(missing[0])

@@ -1,0 +1,107 @@
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuralset.config import Config, config
+from neuralset.hashing import KEY_EXCLUDED, chain_keys, encode, structural_key
+
+
+@config
+class Filt(Config):
+    low: float = 0.5
+    high: float | None = 40.0
+    picks: tuple[str, ...] = ("mag",)
+    workers: int = dataclasses.field(default=1, metadata=KEY_EXCLUDED)
+
+
+def test_key_is_128_bit_hex():
+    key = structural_key({"a": 1})
+    assert len(key) == 32 and int(key, 16) >= 0
+
+
+def test_types_are_tagged():
+    assert structural_key(1) != structural_key(1.0)
+    assert structural_key(1) != structural_key("1")
+    assert structural_key(True) != structural_key(1)
+    assert structural_key((1, 2)) != structural_key((12,))
+    assert structural_key(["a", "b"]) != structural_key(["ab"])
+    assert structural_key(None) != structural_key(0)
+
+
+def test_floats_exact():
+    assert structural_key(0.1 + 0.2) != structural_key(0.3)
+    assert structural_key(float("nan")) == structural_key(float("nan"))
+
+
+def test_dict_order_irrelevant():
+    assert structural_key({"a": 1, "b": 2}) == structural_key({"b": 2, "a": 1})
+
+
+def test_arrays_and_frames_by_content():
+    a = np.arange(10.0)
+    assert structural_key(a) == structural_key(a.copy())
+    assert structural_key(a) != structural_key(a.astype(np.float32))
+    b = a.copy()
+    b[3] = 99
+    assert structural_key(a) != structural_key(b)
+    df = pd.DataFrame({"x": [1.0, 2.0], "s": ["a", "b"]})
+    assert structural_key(df) == structural_key(df.copy())
+    assert structural_key(df) != structural_key(df.assign(s=["a", "c"]))
+
+
+def test_config_fields_and_exclusion():
+    base = Filt()
+    assert base.key == Filt().key
+    assert base.key != Filt(low=1.0).key
+    assert base.key != Filt(high=None).key
+    assert base.key != Filt(picks=("grad",)).key
+    assert base.key == Filt(workers=8).key  # excluded field
+
+
+def test_class_version_in_key():
+    @config
+    class V1(Config):
+        _version = 1
+        x: int = 0
+
+    key1 = V1().key
+
+    @config
+    class V1(Config):  # noqa: F811 - same name, new version
+        _version = 2
+        x: int = 0
+
+    assert V1().key != key1
+
+
+def test_chaining():
+    assert chain_keys("a", "b") != chain_keys("b", "a")
+    assert chain_keys("a", "b") == chain_keys("a", "b")
+
+
+def test_unencodable_value():
+    with pytest.raises(TypeError, match="cannot build a structural key from a value of type 'function'"):
+        encode(lambda x: x)
+
+
+def test_same_key_in_fresh_process_with_other_hashseed():
+    code = (
+        "from tests.test_hashing import Filt; from pathlib import Path;"
+        "from neuralset.hashing import structural_key;"
+        "print(Filt(low=0.1).key, structural_key({'p': Path('/a/b'), 's': {'x', 'y', 'z'}}))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    outs = set()
+    for seed in ("1", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, check=True)
+        outs.add(out.stdout.strip())
+    assert len(outs) == 1
+    here = f"{Filt(low=0.1).key} {structural_key({'p': Path('/a/b'), 's': {'x', 'y', 'z'}})}"
+    assert outs == {here}

@@ -1,0 +1,123 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuralset.config import ConfigError
+from neuralset.events import validate_events
+from neuralset.segments import (
+    SlidingSegmenter,
+    TriggerSegmenter,
+    segment_on_triggers,
+    sliding_windows,
+)
+
+
+@pytest.fixture(scope="module")
+def events():
+    rng = np.random.default_rng(0)
+    rows = []
+    for tl in ("a", "b"):
+        rows.append(dict(type="Meg", start=1.0, duration=20.0, timeline=tl, filepath="m.fif"))
+        t = 0.0
+        for i in range(40):
+            t += rng.uniform(0.3, 0.7)
+            rows.append(dict(type="Word", start=t, duration=0.2, timeline=tl, text=f"w{i}"))
+            rows.append(dict(type="Phoneme", start=t + 0.05, duration=0.0, timeline=tl, text="p"))
+    rows.append(dict(type="Stimulus", start=5.0, duration=0.0, timeline="a", code=1))
+    return validate_events(pd.DataFrame(rows))
+
+
+def _brute_overlap(events, start, stop, tl_name, type_name):
+    ev = events[(events.type == type_name) & (events.timeline == tl_name)]
+    ev_stop = ev.start + ev.duration
+    inside = (ev.start < stop) & ((ev_stop > start) | ((ev.duration == 0) & (ev.start >= start)))
+    return set(ev.index[inside])
+
+
+def test_trigger_segments(events):
+    before = events.copy()
+    seg = segment_on_triggers(events, "Word", offset=-0.2, duration=0.8)
+    pd.testing.assert_frame_equal(events, before)
+    words = events[events.type == "Word"]
+    assert len(seg) == 80
+    np.testing.assert_array_equal(seg.trigger, words.index)
+    np.testing.assert_allclose(seg.start, words.start - 0.2)
+    assert (seg.duration == 0.8).all()
+    assert list(seg.timeline_names[:2]) == ["a", "a"]
+    own = segment_on_triggers(events, "type == 'Word' and start > 10")
+    np.testing.assert_allclose(own.duration, 0.2)
+    assert (events.start.to_numpy()[own.trigger] > 10).all()
+    with pytest.raises(ValueError, match="duration must be > 0"):
+        segment_on_triggers(events, "Word", duration=0)
+
+
+def test_overlapping_matches_brute_force(events):
+    seg = segment_on_triggers(events, "Word", offset=-0.5, duration=1.3)
+    for type_name in ("Word", "Phoneme", "Meg", "Stimulus"):
+        pos, rows = seg.overlapping(type_name)
+        got = {i: set() for i in range(len(seg))}
+        for p, r in zip(pos, rows):
+            got[p].add(r)
+        for i in range(len(seg)):
+            expected = _brute_overlap(events, seg.start[i], seg.stop[i], seg.timeline_names[i], type_name)
+            assert got[i] == expected, (type_name, i)
+
+
+def test_require_and_covering(events):
+    seg = segment_on_triggers(events, "Word", offset=-0.2, duration=0.8)
+    meg = events[events.type == "Meg"]
+    inside = (seg.start >= 1.0) & (seg.stop <= 21.0)
+    cover = seg.covering("Meg")
+    np.testing.assert_array_equal(cover >= 0, inside)
+    assert set(cover[cover >= 0]) == set(meg.index)
+    has_meg = seg.has_type("Meg")
+    np.testing.assert_array_equal(has_meg, (seg.stop > 1.0) & (seg.start < 21.0))
+    stim = seg.require("Stimulus")
+    assert len(stim) >= 1 and all((s <= 5.0 < s + 0.8) for s in stim.start)
+    assert len(seg.require("Nope")) == 0  # a type absent from the table
+    assert len(seg.require("Image")) == 0
+
+
+def test_getitem_builds_segment(events):
+    seg = segment_on_triggers(events, "Word", offset=-0.2, duration=0.8)
+    one = seg[3]
+    assert one.trigger == seg.trigger[3]
+    assert seg.trigger[3] in one.events.index
+    assert set(one.events.type) >= {"Word", "Meg"}
+    with pytest.raises(IndexError):
+        seg[1000]
+
+
+def test_sliding_windows_counts(events):
+    # timeline extent: first event 'Meg' at 1.0 ... last stop 21.0 (Meg) -> 20 s
+    seg = sliding_windows(events, duration=2.0, stride=1.0, blocks="Meg")
+    assert len(seg) == 2 * 19  # windows starting at 1..19 fit within 20 s
+    np.testing.assert_allclose(seg.start[:3], [1.0, 2.0, 3.0])
+    keep = sliding_windows(events, duration=2.0, stride=1.0, blocks="Meg", drop_incomplete=False)
+    assert len(keep) == 2 * 20
+    assert (keep.trigger == -1).all()
+    whole = sliding_windows(events, duration=2.0, stride=2.0)
+    assert whole.start[0] == pytest.approx(events[events.timeline == "a"].start.min())
+
+
+def test_segmenter_configs(events):
+    seg = TriggerSegmenter(triggers="Word", offset=-0.2, duration=0.8, require=("Stimulus",))(events)
+    assert 1 <= len(seg) <= 3
+    sl = SlidingSegmenter(duration=2.0, stride=1.0, blocks="Meg")(events)
+    assert len(sl) == 38
+    with pytest.raises(ConfigError, match=r"SlidingSegmenter.stride: must be > 0 seconds, got 0.0"):
+        SlidingSegmenter(duration=1.0, stride=0.0)
+    with pytest.raises(ConfigError, match=r"TriggerSegmenter.duration: must be > 0"):
+        TriggerSegmenter(triggers="Word", duration=-1.0)
+
+
+def test_select_and_split(events):
+    from neuralset.events import AssignSplits
+
+    ev = AssignSplits(by="timeline", ratios=(0.5, 0.5), names=("train", "test"))(events)
+    seg = segment_on_triggers(ev, "Word", duration=0.5)
+    train = seg.select(seg.trigger_values("split") == "train")
+    assert 0 < len(train) < len(seg)
+    assert set(train.timeline_names) == {"a"} or set(train.timeline_names) == {"b"}
+    with pytest.raises(ValueError):
+        train.start[0] = 1.0  # frozen arrays
