@@ -15,7 +15,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, ClassVar, Literal, TypeVar, Union, dataclass_transform, get_args, get_origin
 
 from .hashing import structural_key
 
@@ -220,6 +220,7 @@ class Config:
         return out
 
 
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(dataclasses.field,))
 def config(cls: type[C]) -> type[C]:
     """Declare a :class:`Config` subclass: a frozen, keyword-only dataclass."""
     return dataclasses.dataclass(frozen=True, kw_only=True)(cls)

@@ -95,7 +95,7 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
 
 def row(events: pd.DataFrame, index: int):  # noqa: ANN201 - returns an Event
     """Build the typed event object of row ``index`` (for inspection, never on hot paths)."""
-    return event_from_row(events.iloc[int(index)].to_dict())
+    return event_from_row({str(k): v for k, v in events.iloc[int(index)].items()})
 
 
 def from_events(events: list) -> pd.DataFrame:  # noqa: ANN001
