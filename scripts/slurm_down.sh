@@ -21,10 +21,16 @@ stop() { # $1=name $2=pidfile
   rm -f "$2"
 }
 
-# cancel what is left so slurmd does not leave orphaned job steps behind
+# cancel what is left and let it finish: a slurmstepd whose slurmd is gone is orphaned and the
+# node comes back DRAINED ("Kill task failed") on the next start
 ctld=$(cat "$S/slurmctld.pid" 2>/dev/null || true)
 if [ -n "$ctld" ] && kill -0 "$ctld" 2>/dev/null && [ -f "$S/slurm.conf" ]; then
-  SLURM_CONF=$S/slurm.conf timeout 5 scancel --full --quiet --user=root 2>/dev/null || true
+  export SLURM_CONF=$S/slurm.conf
+  if [ -n "$(timeout 10 squeue -h -o %i 2>/dev/null)" ]; then
+    echo "[slurm_down] cancelling remaining jobs"
+    timeout 10 scancel --quiet --user=root 2>/dev/null || true
+    for _ in $(seq 60); do [ -z "$(timeout 10 squeue -h -o %i 2>/dev/null)" ] && break; sleep 0.5; done
+  fi
 fi
 # each daemon takes ~2-4 s to exit: stop them in dependency order, independent ones in parallel
 stop slurmd "$S/slurmd.pid" & stop slurmctld "$S/slurmctld.pid" & wait

@@ -1,0 +1,3 @@
+"""Shared pytest configuration: the local SLURM cluster plugin."""
+
+pytest_plugins = ["tests.slurm_cluster"]
