@@ -1,1 +1,99 @@
-"""neuralset."""
+"""neuralset: typed, functional pipelines from neuroscience experiments to PyTorch and JAX data.
+
+The public names below are imported lazily (PEP 562): ``import neuralset`` imports none of
+torch, jax, mne, nilearn or transformers, creates no folder and adds no log handler. A name's
+module is imported on first access (``neuralset.SegmentDataset``).
+
+Examples
+--------
+>>> import neuralset as ns
+>>> ns.TriggerSegmenter(triggers="Word", offset=-0.2, duration=0.8, require=("Meg",))  # doctest: +ELLIPSIS
+TriggerSegmenter(...)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+#: Public name -> module that defines it. A name equal to the module's last component (e.g.
+#: ``"events": "neuralset.events"``) exports the module itself. Extend freely.
+_LAZY: dict[str, str] = {
+    # configs
+    "Config": "neuralset.config",
+    "ConfigError": "neuralset.config",
+    "register": "neuralset.config",
+    "from_dict": "neuralset.config",
+    "load_yaml": "neuralset.config",
+    "dump_yaml": "neuralset.config",
+    "apply_overrides": "neuralset.config",
+    "structural_key": "neuralset.hashing",
+    # events
+    "events": "neuralset.events",
+    "validate_events": "neuralset.events",
+    "register_event_type": "neuralset.events",
+    "EventsError": "neuralset.events",
+    # transforms
+    "Transform": "neuralset.events.transforms",
+    "Query": "neuralset.events.transforms",
+    "AssignSplits": "neuralset.events.transforms",
+    "AddContext": "neuralset.events.transforms",
+    "ChunkEvents": "neuralset.events.transforms",
+    "Chain": "neuralset.events.transforms",
+    "chain": "neuralset.events.transforms",
+    # studies
+    "Study": "neuralset.studies.base",
+    "SyntheticStudy": "neuralset.studies.synthetic",
+    # segments
+    "Segments": "neuralset.segments",
+    "Segment": "neuralset.segments",
+    "Segmenter": "neuralset.segments",
+    "TriggerSegmenter": "neuralset.segments",
+    "SlidingSegmenter": "neuralset.segments",
+    "segment_on_triggers": "neuralset.segments",
+    "sliding_windows": "neuralset.segments",
+    # store
+    "Store": "neuralset.store",
+    # extractors
+    "Extractor": "neuralset.extractors.base",
+    "RecordingExtractor": "neuralset.extractors.base",
+    "EventFeatureExtractor": "neuralset.extractors.base",
+    "MegExtractor": "neuralset.extractors.meeg",
+    "EegExtractor": "neuralset.extractors.meeg",
+    "Pulse": "neuralset.extractors.events",
+    "EventField": "neuralset.extractors.events",
+    "LabelEncoder": "neuralset.extractors.events",
+    # execution
+    "InlineExecutor": "neuralset.execution",
+    "PrepareReport": "neuralset.execution",
+    # pipelines
+    "Pipeline": "neuralset.pipeline",
+    "load_pipeline": "neuralset.pipeline",
+    # loaders
+    "SegmentDataset": "neuralset.loaders.dataset",
+    "Batch": "neuralset.loaders.batch",
+    "set_typecheck": "neuralset.loaders.batch",
+    "collate_fn": "neuralset.loaders.dataset",
+    "JaxBatchIterator": "neuralset.loaders.jax_iter",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'neuralset' has no attribute {name!r}")
+    module = importlib.import_module(target)
+    if target.rsplit(".", 1)[-1] == name:
+        value: Any = module
+    else:
+        value = getattr(module, name)
+    globals()[name] = value  # later accesses skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,389 @@
+# ruff: noqa: F821, UP037 - jaxtyping dimension strings such as "batch" are not forward references
+"""Typed batches: the arrays of a batch of segments plus light per-segment metadata.
+
+A :class:`Batch` maps extractor names to tensors whose leading axis is the batch (``batch["meg"]``
+is ``Float[Tensor, "batch *features time"]`` for a dynamic extractor), carries the padding masks
+of extractors read with ``out_of_bounds="pad"`` (``batch.mask["meg"]``, ``Bool[Tensor, "batch
+time"]``) and a few small arrays describing the segments: ``start``, ``duration``, ``timeline``
+(code), ``trigger`` (event row) and ``index`` (position in the dataset). It never carries the
+events table, so a batch coming back from a DataLoader worker pickles in a few kB plus its
+arrays.
+
+Shapes and dtypes are declared with jaxtyping and checked at construction (beartype for the
+metadata arguments, one jaxtyping memo per batch so that ``batch`` and per-extractor ``time``
+dimensions must agree across fields). Switch the checks off for speed with
+``set_typecheck(False)`` or the environment variable ``NEURALSET_TYPECHECK=0``.
+
+``torch`` is imported only when a batch is built.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # annotations only; torch is imported lazily at runtime
+    from jaxtyping import Bool, Float, Float64, Int
+    from torch import Tensor
+
+__all__ = [
+    "Batch",
+    "BatchTypeError",
+    "set_typecheck",
+    "typecheck_enabled",
+    "default_layout",
+    "split_layout",
+    "DTYPE_KINDS",
+    "META_FIELDS",
+]
+
+#: Metadata arrays carried by every batch (also reserved: cannot name an extractor).
+META_FIELDS = ("start", "duration", "timeline", "trigger", "index")
+
+_TYPECHECK: bool | None = None  # None: follow $NEURALSET_TYPECHECK
+_PASSED: set[Any] = set()  # signatures (types, shapes, dtypes, layout) that passed the checks
+
+
+class BatchTypeError(TypeError):
+    """A batch field has the wrong shape or dtype; the message names the field."""
+
+
+def set_typecheck(enabled: bool | None) -> None:
+    """Switch shape/dtype checks of batches on or off (``None``: follow the environment).
+
+    The environment variable ``NEURALSET_TYPECHECK=0`` switches them off by default.
+    """
+    global _TYPECHECK
+    _TYPECHECK = enabled
+
+
+def typecheck_enabled() -> bool:
+    """Whether batches check their shapes and dtypes at construction."""
+    if _TYPECHECK is not None:
+        return _TYPECHECK
+    return os.environ.get("NEURALSET_TYPECHECK", "1").strip().lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
+
+
+#: dtype kinds a layout may start with (jaxtyping's dtype classes); ``Float`` when omitted.
+DTYPE_KINDS = ("Float", "Int", "Integer", "Real", "Num", "Bool", "Shaped")
+
+
+def default_layout(name: str, output: str, kind: str = "Float") -> str:
+    """Layout of an extractor output: a jaxtyping dtype class then the dimensions.
+
+    Dimensions are scoped by the extractor name, e.g. ``"Float batch *meg_features meg_time"``
+    for a dynamic output (``Float[Tensor, "batch *meg_features meg_time"]``) or ``"Int batch
+    *label_features"`` for integer labels.
+    """
+    if output == "dynamic":
+        return f"{kind} batch *{name}_features {name}_time"
+    return f"{kind} batch *{name}_features"
+
+
+def split_layout(layout: str) -> tuple[str, str]:
+    """``(dtype kind, dims)`` of a layout string (kind ``"Float"`` when not given)."""
+    head, _, rest = layout.strip().partition(" ")
+    if head in DTYPE_KINDS:
+        return head, rest.strip()
+    return "Float", layout.strip()
+
+
+def _describe(value: Any) -> str:
+    shape = tuple(getattr(value, "shape", ()))
+    dtype = getattr(value, "dtype", type(value).__name__)
+    return f"{type(value).__name__} of shape {shape} and dtype {dtype}"
+
+
+@functools.lru_cache(maxsize=4)
+def _checker(array_type: type) -> Callable[..., None]:
+    """A jaxtyped/beartype-checked function validating the fields of a batch."""
+    import jaxtyping
+    from beartype import beartype
+    from jaxtyping import Bool, Float64, Int, jaxtyped
+
+    Arr = array_type
+
+    def check_metadata(start: Any, duration: Any, timeline: Any, trigger: Any, index: Any) -> None:
+        pass
+
+    # real (not stringified) annotations, so beartype needs no name resolution
+    check_metadata.__annotations__ = {
+        "start": Float64[Arr, "batch"],
+        "duration": Float64[Arr, "batch"],
+        "timeline": Int[Arr, "batch"],
+        "trigger": Int[Arr, "batch"],
+        "index": Int[Arr, "batch"],
+        "return": None,
+    }
+    check_metadata = beartype(check_metadata)
+
+    @jaxtyped(typechecker=None)  # one dimension memo for the metadata and every field
+    def check(
+        meta: dict[str, Any], data: dict[str, Any], mask: dict[str, Any], layout: dict[str, str]
+    ) -> None:
+        check_metadata(**meta)
+        # beartype samples one value of a dict; check every field explicitly in the same memo
+        for name, value in data.items():
+            kind, dims = split_layout(layout.get(name, f"batch *{name}_features"))
+            if not isinstance(value, getattr(jaxtyping, kind)[Arr, dims]):
+                raise BatchTypeError(
+                    f"Batch field {name!r}: expected {kind}[{Arr.__name__}, {dims!r}] "
+                    f"(batch axis first), got {_describe(value)}"
+                )
+        for name, value in mask.items():
+            dims = split_layout(layout.get(name, ""))[1]
+            last = (
+                dims.split()[-1]
+                if dims.split() and dims.split()[-1].endswith("time")
+                else f"{name}_mask_width"
+            )
+            mdims = f"batch {last}"
+            if not isinstance(value, Bool[Arr, mdims]):  # type: ignore[misc,arg-type]
+                raise BatchTypeError(
+                    f"Batch mask {name!r}: expected Bool[{Arr.__name__}, {mdims!r}], got {_describe(value)}"
+                )
+
+    return check
+
+
+def run_check(
+    array_type: type,
+    data: Mapping[str, Any],
+    mask: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    layout: Mapping[str, str],
+) -> None:
+    """Check a batch's fields (shared by :class:`Batch` and the JAX batch).
+
+    The checks depend only on the fields' types, shapes and dtypes: a signature that passed
+    once is remembered, so a stream of same-shaped batches pays one dictionary lookup each.
+    """
+    unknown = set(mask) - set(data)
+    if unknown:
+        raise BatchTypeError(f"Batch masks {sorted(unknown)} have no matching data field")
+    try:
+        signature = (
+            array_type,
+            tuple((k, type(v), tuple(v.shape), str(v.dtype)) for k, v in meta.items()),
+            tuple((k, type(v), tuple(v.shape), str(v.dtype)) for k, v in data.items()),
+            tuple((k, type(v), tuple(v.shape), str(v.dtype)) for k, v in mask.items()),
+            tuple(layout.items()),
+        )
+    except AttributeError:  # not arrays: let the checker say what is wrong
+        signature = None
+    if signature is not None and signature in _PASSED:
+        return
+    try:
+        _checker(array_type)(dict(meta), dict(data), dict(mask), dict(layout))
+    except BatchTypeError:
+        raise
+    except Exception as err:  # beartype/jaxtyping violation on a metadata argument
+        fields = ", ".join(f"{k}: {_describe(v)}" for k, v in meta.items())
+        raise BatchTypeError(
+            f"Batch metadata does not match its declared types (start/duration float64, "
+            f"timeline/trigger/index integer, one value per segment): {fields}\n{err}"
+        ) from None
+    if signature is not None:
+        if len(_PASSED) > 4096:
+            _PASSED.clear()
+        _PASSED.add(signature)
+
+
+class Batch(Mapping[str, "Tensor"]):
+    """The tensors of a batch of segments, keyed by extractor name.
+
+    Parameters
+    ----------
+    data
+        ``{extractor name: tensor}``; each ``Float[Tensor, "batch ..."]``; dynamic outputs
+        ``Float[Tensor, "batch *features time"]``.
+    start, duration
+        ``Float64[Tensor, "batch"]``: window start and duration (s).
+    timeline
+        ``Int[Tensor, "batch"]``: timeline code (index into the events' timeline categories).
+    trigger
+        ``Int[Tensor, "batch"]``: row of the trigger event in the events table (-1: none).
+    index
+        ``Int[Tensor, "batch"]``: position of each segment in its dataset.
+    mask
+        ``{extractor name: Bool[Tensor, "batch time"]}`` for outputs read with
+        ``out_of_bounds="pad"`` (True where samples are real).
+    layout
+        jaxtyping dimension string per extractor (see :func:`default_layout`).
+    check
+        Check shapes and dtypes (also subject to :func:`set_typecheck`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> b = Batch(
+    ...     {"meg": torch.zeros(2, 3, 5)},
+    ...     start=torch.zeros(2, dtype=torch.float64), duration=torch.ones(2, dtype=torch.float64),
+    ...     timeline=torch.zeros(2, dtype=torch.int32), trigger=torch.arange(2),
+    ...     index=torch.arange(2), layout={"meg": "batch channels time"})
+    >>> b["meg"].shape, b.size
+    (torch.Size([2, 3, 5]), 2)
+    """
+
+    __slots__ = ("data", "mask", "start", "duration", "timeline", "trigger", "index", "layout")
+
+    data: dict[str, Float[Tensor, "batch ..."]]
+    mask: dict[str, Bool[Tensor, "batch time"]]
+    start: Float64[Tensor, "batch"]
+    duration: Float64[Tensor, "batch"]
+    timeline: Int[Tensor, "batch"]
+    trigger: Int[Tensor, "batch"]
+    index: Int[Tensor, "batch"]
+    layout: dict[str, str]
+
+    def __init__(
+        self,
+        data: Mapping[str, Float[Tensor, "batch ..."]],
+        *,
+        start: Float64[Tensor, "batch"],
+        duration: Float64[Tensor, "batch"],
+        timeline: Int[Tensor, "batch"],
+        trigger: Int[Tensor, "batch"],
+        index: Int[Tensor, "batch"],
+        mask: Mapping[str, Bool[Tensor, "batch time"]] | None = None,
+        layout: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> None:
+        self.data = dict(data)
+        self.mask = dict(mask or {})
+        self.start = start
+        self.duration = duration
+        self.timeline = timeline
+        self.trigger = trigger
+        self.index = index
+        self.layout = dict(layout or {})
+        if check and typecheck_enabled():
+            import torch
+
+            run_check(torch.Tensor, self.data, self.mask, self.metadata_tensors(), self.layout)
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def from_numpy(
+        cls,
+        arrays: Mapping[str, Any],
+        *,
+        layout: Mapping[str, str] | None = None,
+        check: bool = True,
+    ) -> Batch:
+        """Build a batch from numpy arrays without copying (``torch.from_numpy``).
+
+        ``arrays`` holds ``data`` and ``mask`` dicts plus the :data:`META_FIELDS` arrays (the
+        form returned by :meth:`SegmentDataset.read <neuralset.loaders.SegmentDataset.read>`).
+        """
+        import torch
+
+        def tensor(a: np.ndarray) -> Any:
+            a = np.asarray(a)
+            if not a.flags.writeable:  # torch warns on read-only arrays; the copy is small
+                a = a.copy()
+            return torch.from_numpy(a)
+
+        return cls(
+            {k: tensor(v) for k, v in arrays["data"].items()},
+            mask={k: tensor(v) for k, v in arrays.get("mask", {}).items()},
+            layout=layout,
+            check=check,
+            **{k: tensor(arrays[k]) for k in META_FIELDS},
+        )
+
+    @classmethod
+    def concat(cls, batches: Sequence[Batch], *, check: bool = True) -> Batch:
+        """Concatenate batches along the batch axis (same fields)."""
+        import torch
+
+        if not batches:
+            raise ValueError("Batch.concat needs at least one batch")
+        first = batches[0]
+        for b in batches[1:]:
+            if set(b.data) != set(first.data) or set(b.mask) != set(first.mask):
+                raise ValueError(
+                    f"cannot concatenate batches with fields {sorted(first.data)} and {sorted(b.data)}"
+                )
+        return cls(
+            {k: torch.cat([b.data[k] for b in batches]) for k in first.data},
+            mask={k: torch.cat([b.mask[k] for b in batches]) for k in first.mask},
+            layout=first.layout,
+            check=check,
+            **{k: torch.cat([getattr(b, k) for b in batches]) for k in META_FIELDS},
+        )
+
+    # -- mapping ---------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> Tensor:
+        if not isinstance(name, str):
+            raise TypeError(
+                f"a Batch is keyed by extractor name ({', '.join(self.data)}), got {name!r}; "
+                "with a torch DataLoader pass collate_fn=dataset.collate (or use dataset.loader())"
+            )
+        try:
+            return self.data[name]
+        except KeyError:
+            raise KeyError(
+                f"no field {name!r} in this batch; fields: {', '.join(self.data)}"
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def size(self) -> int:
+        """Number of segments in the batch."""
+        return int(self.start.shape[0])
+
+    def metadata_tensors(self) -> dict[str, Tensor]:
+        """The metadata tensors by name (start, duration, timeline, trigger, index)."""
+        return {k: getattr(self, k) for k in META_FIELDS}
+
+    def metadata(self) -> dict[str, np.ndarray]:
+        """The metadata as small numpy arrays (what identifies the segments of the batch)."""
+        return {k: getattr(self, k).numpy() for k in META_FIELDS}
+
+    # -- devices ---------------------------------------------------------------------------
+    def _map(self, fn: Callable[[Any], Any]) -> Batch:
+        return Batch(
+            {k: fn(v) for k, v in self.data.items()},
+            mask={k: fn(v) for k, v in self.mask.items()},
+            layout=self.layout,
+            check=False,
+            **{k: fn(v) for k, v in self.metadata_tensors().items()},
+        )
+
+    def to(self, device: Any, *, non_blocking: bool = False) -> Batch:
+        """A copy with every tensor moved to ``device``."""
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> Batch:
+        """A copy in pinned memory (called by ``DataLoader(pin_memory=True)``)."""
+        return self._map(lambda t: t.pin_memory())
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{k}: {tuple(v.shape)} {str(v.dtype).replace('torch.', '')}"
+            for k, v in self.data.items()
+        )
+        masks = f", masks: {', '.join(self.mask)}" if self.mask else ""
+        return f"Batch(size={self.size}, {fields}{masks})"

@@ -1,0 +1,232 @@
+"""A JAX batch iterator over a :class:`~neuralset.loaders.dataset.SegmentDataset`.
+
+Deterministic like grain's samplers: the order of epoch ``e`` is the permutation drawn from
+``numpy.random.default_rng(seed + e)``, so the same seed gives the same order on any machine
+and every epoch differs. A background thread reads the next ``prefetch`` batches (numpy reads
+release the GIL) and moves them to the device while the training step runs. Batches are
+:class:`JaxBatch` equinox modules (pytrees: they pass through ``jax.jit``).
+
+jax and equinox are imported on first iteration, never at ``import neuralset`` time; torch is
+not needed at all.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .batch import META_FIELDS, run_check, typecheck_enabled
+from .dataset import SegmentDataset
+
+__all__ = ["JaxBatchIterator", "jax_batch_class"]
+
+_DONE = object()
+
+
+@functools.lru_cache(maxsize=1)
+def jax_batch_class() -> type:
+    """The :class:`JaxBatch` equinox module class (built on first use: imports equinox)."""
+    import equinox as eqx
+    import jax
+
+    class JaxBatch(eqx.Module):  # type: ignore[misc]
+        """A batch of jax arrays keyed by extractor name (an equinox module, hence a pytree).
+
+        Attributes
+        ----------
+        data
+            ``{name: Float[Array, "batch ..."]}``.
+        mask
+            ``{name: Bool[Array, "batch time"]}`` for outputs read with ``out_of_bounds="pad"``.
+        start, duration
+            Window start and duration (s); float32 unless ``jax_enable_x64`` is on.
+        timeline, trigger, index
+            Timeline code, trigger event row and dataset position of each segment.
+        """
+
+        data: dict[str, jax.Array]
+        mask: dict[str, jax.Array]
+        start: jax.Array
+        duration: jax.Array
+        timeline: jax.Array
+        trigger: jax.Array
+        index: jax.Array
+
+        def __getitem__(self, name: str) -> jax.Array:
+            return self.data[name]
+
+        @property
+        def size(self) -> int:
+            return int(self.start.shape[0])
+
+        def keys(self) -> Any:
+            return self.data.keys()
+
+    JaxBatch.__module__ = __name__
+    JaxBatch.__qualname__ = "JaxBatch"  # found by pickle through the module __getattr__
+    return JaxBatch
+
+
+def __getattr__(name: str) -> Any:
+    if name == "JaxBatch":  # built on first use (imports equinox)
+        return jax_batch_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class JaxBatchIterator:
+    """Iterate a dataset as batches of jax arrays, shuffled deterministically, with prefetch.
+
+    Parameters
+    ----------
+    dataset
+        A :class:`~neuralset.loaders.dataset.SegmentDataset` (its numpy path is used).
+    batch_size
+        Segments per batch (>= 1).
+    shuffle
+        Draw a new permutation each epoch from ``seed + epoch``; in order otherwise.
+    seed
+        Base seed of the permutations.
+    drop_last
+        Leave out the last, smaller batch.
+    prefetch
+        Batches read ahead by a background thread (0: read in the calling thread).
+    device
+        ``jax.Device`` to put the arrays on (default device if ``None``).
+
+    Each ``iter(...)`` runs one epoch and advances :attr:`epoch`; :meth:`epoch_iter` runs a
+    given epoch.
+
+    Examples
+    --------
+    ::
+
+        it = JaxBatchIterator(dataset, batch_size=32, seed=0)
+        for epoch in range(10):
+            for batch in it:          # epoch 0, 1, ...
+                loss = step(params, batch["meg"])
+    """
+
+    def __init__(
+        self,
+        dataset: SegmentDataset,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        prefetch: int = 2,
+        device: Any = None,
+    ) -> None:
+        if not isinstance(dataset, SegmentDataset):
+            raise TypeError(
+                f"JaxBatchIterator.dataset: expected SegmentDataset, got {type(dataset).__name__}"
+            )
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(
+                f"JaxBatchIterator.batch_size: must be an int >= 1, got {batch_size!r}"
+            )
+        if not isinstance(prefetch, int) or prefetch < 0:
+            raise ValueError(f"JaxBatchIterator.prefetch: must be an int >= 0, got {prefetch!r}")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.drop_last = bool(drop_last)
+        self.prefetch = prefetch
+        self.device = device
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """Dataset positions in the order of ``epoch``."""
+        n = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng(self.seed + epoch).permutation(n)
+
+    def batch_indices(self, epoch: int) -> list[np.ndarray]:
+        """The positions of each batch of ``epoch``."""
+        order = self.order(epoch)
+        stop = len(self) * self.batch_size if self.drop_last else len(order)
+        return [order[i : i + self.batch_size] for i in range(0, stop, self.batch_size)]
+
+    def __iter__(self) -> Iterator[Any]:
+        epoch = self.epoch
+        self.epoch += 1
+        return self.epoch_iter(epoch)
+
+    def _make(self, indices: np.ndarray) -> Any:
+        import jax
+
+        arrays = self.dataset.read(indices)
+        if self.dataset.check_shapes and typecheck_enabled():
+            run_check(
+                np.ndarray,
+                arrays["data"],
+                arrays["mask"],
+                {k: arrays[k] for k in META_FIELDS},
+                self.dataset.layout,
+            )
+        leaves = {
+            "data": arrays["data"],
+            "mask": arrays["mask"],
+            **{k: arrays[k] for k in META_FIELDS},
+        }
+        leaves = jax.device_put(leaves, self.device)
+        return jax_batch_class()(**leaves)
+
+    def epoch_iter(self, epoch: int) -> Iterator[Any]:
+        """Iterate the batches of ``epoch`` (does not change :attr:`epoch`)."""
+        if not self.dataset._checked:
+            self.dataset.check()  # fail here, in the caller's thread, with the fix in the message
+        batches = self.batch_indices(epoch)
+        if self.prefetch == 0:
+            for indices in batches:
+                yield self._make(indices)
+            return
+        q: queue.Queue[Any] = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for indices in batches:
+                    if stop.is_set():
+                        return
+                    item = self._make(indices)
+                    while not stop.is_set():
+                        try:
+                            q.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+            except BaseException as err:  # handed to the consumer
+                q.put(err)
+                return
+            q.put(_DONE)
+
+        thread = threading.Thread(target=produce, name="neuralset-jax-prefetch", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = q.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while thread.is_alive():
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    thread.join(timeout=0.05)

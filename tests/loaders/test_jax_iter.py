@@ -1,0 +1,116 @@
+"""JaxBatchIterator: deterministic shuffling, drop_last, prefetch thread, same values as torch."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+
+from neuralset.extractors.base import OutOfBoundsError
+from neuralset.loaders import DatasetNotReadyError, JaxBatchIterator, SegmentDataset
+from neuralset.store import Store
+
+from .conftest import SFREQ, RampExtractor
+
+jax = pytest.importorskip("jax")
+
+
+@pytest.fixture(scope="module")
+def dataset(setup: dict[str, Any]) -> SegmentDataset:
+    segs = setup["segments"]
+    ds = SegmentDataset(
+        segs.select(segs.covering("Meg") >= 0),
+        {"meg": RampExtractor(frequency=SFREQ)},
+        setup["store"],
+    )
+    ds.prepare(progress=False)
+    return ds
+
+
+def epoch_indices(it: JaxBatchIterator, epoch: int) -> list[int]:
+    return [int(i) for b in it.epoch_iter(epoch) for i in np.asarray(b.index)]
+
+
+def test_deterministic_order(dataset: SegmentDataset) -> None:
+    n = len(dataset)
+    a = JaxBatchIterator(dataset, 8, seed=3)
+    b = JaxBatchIterator(dataset, 8, seed=3)
+    first_a, first_b = epoch_indices(a, 0), epoch_indices(b, 0)
+    assert first_a == first_b
+    assert sorted(first_a) == list(range(n)) and first_a != list(range(n))
+    assert epoch_indices(a, 1) != first_a  # a new order every epoch
+    assert epoch_indices(a, 1) == list(np.random.default_rng(4).permutation(n))  # seed + epoch
+    assert epoch_indices(JaxBatchIterator(dataset, 8, seed=4), 0) != first_a
+    assert epoch_indices(JaxBatchIterator(dataset, 8, shuffle=False), 0) == list(range(n))
+    # iterating advances the epoch
+    it = JaxBatchIterator(dataset, 8, seed=3)
+    e0 = [int(i) for b in it for i in np.asarray(b.index)]
+    e1 = [int(i) for b in it for i in np.asarray(b.index)]
+    assert (e0, e1, it.epoch) == (first_a, epoch_indices(a, 1), 2)
+
+
+@pytest.mark.parametrize(("drop_last", "sizes"), [(True, [32, 32]), (False, [32, 32, 12])])
+def test_drop_last(dataset: SegmentDataset, drop_last: bool, sizes: list[int]) -> None:
+    assert len(dataset) == 76
+    it = JaxBatchIterator(dataset, 32, drop_last=drop_last)
+    got = [b.size for b in it]
+    assert got == sizes and len(it) == len(sizes)
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_values_equal_the_torch_path(dataset: SegmentDataset, prefetch: int) -> None:
+    it = JaxBatchIterator(dataset, 16, seed=1, prefetch=prefetch)
+    seen = 0
+    for jb in it:
+        assert isinstance(jb.data["meg"], jax.Array)
+        idx = np.asarray(jb.index)
+        tb = dataset.__getitems__(idx.tolist())
+        np.testing.assert_array_equal(np.asarray(jb["meg"]), tb["meg"].numpy())
+        np.testing.assert_array_equal(np.asarray(jb.trigger), tb.trigger.numpy())
+        seen += jb.size
+    assert seen == len(dataset)
+
+
+def test_batches_are_pytrees(dataset: SegmentDataset) -> None:
+    jb = next(iter(JaxBatchIterator(dataset, 4, shuffle=False)))
+    total = jax.jit(lambda b: b.data["meg"].sum(axis=(1, 2)))(jb)
+    np.testing.assert_allclose(np.asarray(total), np.asarray(jb["meg"]).sum(axis=(1, 2)), rtol=1e-5)
+
+
+def test_errors_reach_the_caller(
+    setup: dict[str, Any], dataset: SegmentDataset, tmp_path: Any
+) -> None:
+    unprepared = SegmentDataset(dataset.segments, dataset.extractors, Store(tmp_path / "empty"))
+    with pytest.raises(DatasetNotReadyError, match="call dataset.prepare"):
+        next(iter(JaxBatchIterator(unprepared, 4)))
+    # a read error inside the prefetch thread is raised in the consumer
+    outside = SegmentDataset(setup["segments"], dataset.extractors, setup["store"])
+    with pytest.raises(OutOfBoundsError, match="start outside every Meg recording"):
+        list(JaxBatchIterator(outside, 200, prefetch=2))
+
+
+def test_early_exit_stops_the_thread(dataset: SegmentDataset) -> None:
+    gen = iter(JaxBatchIterator(dataset, 2, prefetch=1))
+    next(gen)
+    gen.close()  # type: ignore[attr-defined]
+    assert not [t for t in threading.enumerate() if t.name == "neuralset-jax-prefetch"]
+
+
+def test_bad_arguments(dataset: SegmentDataset) -> None:
+    with pytest.raises(ValueError, match="batch_size: must be an int >= 1, got 0"):
+        JaxBatchIterator(dataset, 0)
+    with pytest.raises(TypeError, match="expected SegmentDataset, got list"):
+        JaxBatchIterator([1, 2], 2)  # type: ignore[arg-type]
+
+
+def test_batches_pickle(dataset: SegmentDataset) -> None:
+    import pickle
+
+    from neuralset.loaders.jax_iter import JaxBatch  # type: ignore[attr-defined]
+
+    jb = next(iter(JaxBatchIterator(dataset, 4, shuffle=False)))
+    assert isinstance(jb, JaxBatch)
+    back = pickle.loads(pickle.dumps(jb))
+    np.testing.assert_array_equal(np.asarray(back["meg"]), np.asarray(jb["meg"]))
