@@ -127,6 +127,15 @@ def source_path(events: pd.DataFrame, rows: np.ndarray | Sequence[int]) -> list[
     return out
 
 
+def _finite_or_zero(value: Any) -> float:
+    """``float(value)``, with None and NaN read as 0 (a missing ``offset``)."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return out if np.isfinite(out) else 0.0
+
+
 def source_identity(path: Path, root: str | None = None, *, content_hash: bool = False) -> tuple[Any, ...]:
     """Identity of a source file for cache keys: study-relative path, size and mtime.
 
@@ -309,10 +318,10 @@ class RecordingExtractor(Extractor):
                 "row": int(row),
                 "start": float(ev["start"]),
                 "duration": float(ev["duration"]),
-                "offset": float(ev.get("offset", 0.0) or 0.0),
+                "offset": _finite_or_zero(ev.get("offset", 0.0)),
                 "timeline": str(ev["timeline"]),
             }
-            key = self.item_key(ident, payload["offset"])
+            key = self.item_key(ident, payload["offset"], payload["duration"])
             out.append(Item(key=key, label=str(path), payload=payload))
         return out
 

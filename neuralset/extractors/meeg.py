@@ -85,7 +85,7 @@ class _Header:
     n_times: int
 
 
-_HEADERS: dict[tuple[str, int, int], _Header] = {}
+_HEADERS: dict[tuple[str, str, int, int], _Header] = {}
 
 
 @config
@@ -216,7 +216,7 @@ class MneExtractor(RecordingExtractor):
     def header(self, path: Path) -> _Header:
         """Channel names/types, bads, rate and length of a file (memoised by path, size, mtime)."""
         st = os.stat(path)
-        cache_key = (str(path), st.st_size, st.st_mtime_ns)
+        cache_key = (type(self).__qualname__, str(path), st.st_size, st.st_mtime_ns)
         if cache_key not in _HEADERS:
             if len(_HEADERS) > 10_000:
                 _HEADERS.clear()
