@@ -76,6 +76,22 @@ class RecordingMismatchError(ValueError):
     """Recordings of one extractor differ in channels or sampling rate; the message says how to fix."""
 
 
+def _event_bads(events: pd.DataFrame, row: int) -> list[str]:
+    """Bad channels declared by the event's ``bads`` column (comma-separated, e.g. from BIDS)."""
+    if "bads" not in events.columns:
+        return []
+    value = events["bads"].iloc[row]
+    if not isinstance(value, str) or not value.strip():
+        return []
+    return sorted({name.strip() for name in value.split(",") if name.strip()})
+
+
+def with_event_bads(head: _Header, payload: dict[str, Any]) -> _Header:
+    """``head`` with the event's declared bad channels added to those of the file."""
+    extra = [b for b in payload.get("bads", []) if b in head.names and b not in head.bads]
+    return dataclasses.replace(head, bads=head.bads + tuple(extra)) if extra else head
+
+
 @dataclasses.dataclass(frozen=True)
 class _Header:
     names: tuple[str, ...]
@@ -294,8 +310,12 @@ class MneExtractor(RecordingExtractor):
                 "offset": offset,
                 "timeline": str(events["timeline"].iloc[row]),
                 "label": events_label(events, int(row)),
+                "bads": _event_bads(events, int(row)),
             }
-            key = self.item_key(ident, offset, payload["duration"])
+            identity: tuple[Any, ...] = (ident, offset, payload["duration"])
+            if payload["bads"]:
+                identity += (tuple(payload["bads"]),)
+            key = self.item_key(*identity)
             out.append(Item(key=key, label=str(path), payload=payload))
         return out
 
@@ -337,6 +357,7 @@ class MneExtractor(RecordingExtractor):
                     raise ValueError(
                         f"{type(self).__name__}: cannot read {item.payload['path']} ({label}): {err}"
                     ) from err
+                head = with_event_bads(head, item.payload)
                 channels[label] = tuple(self.select_channels(head, label))
                 rates[label] = head.sfreq
                 _check_span(head, item.payload, label)
@@ -379,6 +400,9 @@ class MneExtractor(RecordingExtractor):
             raw = self.read_raw(path)
         except Exception as err:
             raise ValueError(f"{type(self).__name__}: cannot read {path} ({label}): {err}") from err
+        extra = [b for b in payload.get("bads", []) if b in raw.ch_names and b not in raw.info["bads"]]
+        if extra:
+            raw.info["bads"] = [*raw.info["bads"], *extra]
         head = _Header(
             names=tuple(raw.ch_names),
             types=tuple(raw.get_channel_types()),

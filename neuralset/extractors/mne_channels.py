@@ -26,7 +26,7 @@ from ..segments import Segments
 from ..store import Store
 from .base import OutOfBounds, Output
 from .channels import read_channel_sets, union_channels
-from .meeg import MneExtractor, RecordingMismatchError, _check_span
+from .meeg import MneExtractor, RecordingMismatchError, _check_span, with_event_bads
 
 __all__ = ["VariableChannelsExtractor"]
 
@@ -89,6 +89,7 @@ class VariableChannelsExtractor(MneExtractor):
                     raise ValueError(
                         f"{type(self).__name__}: cannot read {item.payload['path']} ({label}): {err}"
                     ) from err
+                head = with_event_bads(head, item.payload)
                 self.select_channels(head, label)
                 _check_span(head, item.payload, label)
                 rates[label] = head.sfreq

@@ -349,3 +349,23 @@ def test_lazy_import():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_bads_column_is_honoured(small_events, tmp_path):
+    """A ``bads`` column (as BidsStudy writes from channels.tsv) adds to the file's bad channels."""
+    store = Store(tmp_path / "store")
+    meg_rows = small_events.type == "Meg"
+    first_meg = MegExtractor(frequency=100.0, drop_bads=True)
+    first_meg.prepare(small_events[meg_rows], store, progress=False)
+    plain = store.meta(first_meg.items(small_events)[0].key)["ch_names"]
+    marked = plain[1]
+    events = small_events.assign(bads=np.where(meg_rows, marked, ""))
+    first_meg.prepare(events, store, progress=False)
+    item = first_meg.items(events)[0]
+    assert item.payload["bads"] == [marked]
+    names = store.meta(item.key)["ch_names"]
+    assert names == [n for n in plain if n != marked]
+    # without drop_bads the column changes nothing but the key
+    keep = MegExtractor(frequency=100.0)
+    keep.prepare(events, store, progress=False)
+    assert store.meta(keep.items(events)[0].key)["ch_names"] == plain
