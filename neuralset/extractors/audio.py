@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from ..config import config
 from .base import Computed, Item
-from .hf import HuggingFaceExtractor, load_model
-from .media import media_payloads, read_audio, resample_audio
+from .hf import HuggingFaceMediaExtractor, load_model
+from .media import read_audio, resample_audio
 
 __all__ = ["HuggingFaceAudio"]
 
@@ -35,7 +34,7 @@ def _load_audio_model(name: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
 
 
 @config
-class HuggingFaceAudio(HuggingFaceExtractor):
+class HuggingFaceAudio(HuggingFaceMediaExtractor):
     """Hidden states of a speech encoder over each Audio event: a series at the latent rate.
 
     The part ``[offset, offset + duration)`` of the event's file (to its end when the duration
@@ -51,15 +50,6 @@ class HuggingFaceAudio(HuggingFaceExtractor):
     """
 
     default_event_type: ClassVar[str] = "Audio"
-
-    def items(self, events: pd.DataFrame) -> list[Item]:
-        rows = self.event_rows(events)
-        pairs = media_payloads(events, rows)
-        keys = self._keys_of([ident for ident, _ in pairs])
-        return [Item(key=k, label=p["path"], payload=p) for k, (_, p) in zip(keys, pairs)]
-
-    def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
-        return self._keys_of([ident for ident, _ in media_payloads(events, rows)])
 
     def _model(self) -> tuple[Any, Any]:
         from transformers import AutoFeatureExtractor

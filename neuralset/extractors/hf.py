@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from ..config import ConfigError, config
 from ..hashing import KEY_EXCLUDED, chain_keys, is_keyed_field, structural_key
-from .base import EventFeatureExtractor
+from .base import EventFeatureExtractor, Item
 
 __all__ = [
     "HuggingFaceExtractor",
+    "HuggingFaceMediaExtractor",
     "ModelNotAvailableError",
     "model_identity",
     "load_model",
@@ -283,3 +285,24 @@ class HuggingFaceExtractor(EventFeatureExtractor):
     def _keys_of(self, identities: Sequence[Any]) -> list[str]:
         pk = self.prepare_key
         return [chain_keys(pk, structural_key(ident)) for ident in identities]
+
+
+@config
+class HuggingFaceMediaExtractor(HuggingFaceExtractor):
+    """A HuggingFace extractor whose items are media files (audio, image, video events).
+
+    Items are keyed by the file's identity (study-relative path, size, mtime), the event's
+    ``offset`` and ``duration``, and the model identity.
+    """
+
+    def items(self, events: pd.DataFrame) -> list[Item]:
+        from .media import media_payloads
+
+        pairs = media_payloads(events, self.event_rows(events))
+        keys = self._keys_of([ident for ident, _ in pairs])
+        return [Item(key=k, label=p["path"], payload=p) for k, (_, p) in zip(keys, pairs)]
+
+    def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
+        from .media import media_payloads
+
+        return self._keys_of([ident for ident, _ in media_payloads(events, rows)])

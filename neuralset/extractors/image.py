@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import pandas as pd
 
 from ..config import ConfigError, config
 from .base import Computed, Item
-from .hf import HuggingFaceExtractor, load_model
-from .media import media_payloads, read_image, read_video, video_frames_at
+from .hf import HuggingFaceMediaExtractor, load_model
+from .media import read_image, read_video, video_frames_at
 
 __all__ = ["HuggingFaceImage", "frame_times"]
 
@@ -50,7 +49,7 @@ def aggregate_tokens(tokens: np.ndarray, how: str) -> np.ndarray:
 
 
 @config
-class HuggingFaceImage(HuggingFaceExtractor):
+class HuggingFaceImage(HuggingFaceMediaExtractor):
     """Embedding of each Image event (a static vector), or of a Video event's frames (a series).
 
     Parameters
@@ -74,15 +73,6 @@ class HuggingFaceImage(HuggingFaceExtractor):
             raise ConfigError(
                 f"{type(self).__name__}.frame_frequency: must be > 0 Hz, got {self.frame_frequency}"
             )
-
-    def items(self, events: pd.DataFrame) -> list[Item]:
-        rows = self.event_rows(events)
-        pairs = media_payloads(events, rows)
-        keys = self._keys_of([ident for ident, _ in pairs])
-        return [Item(key=k, label=p["path"], payload=p) for k, (_, p) in zip(keys, pairs)]
-
-    def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
-        return self._keys_of([ident for ident, _ in media_payloads(events, rows)])
 
     def _model(self) -> tuple[Any, Any]:
         from transformers import AutoImageProcessor

@@ -302,7 +302,8 @@ class MneExtractor(RecordingExtractor):
                 path, root if isinstance(root, str) else None, content_hash=self.content_hash
             )
             offset = float(offsets[row]) if offsets[row] == offsets[row] else 0.0
-            payload = {
+            bads = _event_bads(events, int(row))
+            payload: dict[str, Any] = {
                 "path": str(path),
                 "row": int(row),
                 "start": float(starts[row]),
@@ -310,11 +311,11 @@ class MneExtractor(RecordingExtractor):
                 "offset": offset,
                 "timeline": str(events["timeline"].iloc[row]),
                 "label": events_label(events, int(row)),
-                "bads": _event_bads(events, int(row)),
+                "bads": bads,
             }
             identity: tuple[Any, ...] = (ident, offset, payload["duration"])
-            if payload["bads"]:
-                identity += (tuple(payload["bads"]),)
+            if bads:
+                identity += (tuple(bads),)
             key = self.item_key(*identity)
             out.append(Item(key=key, label=str(path), payload=payload))
         return out

@@ -9,13 +9,12 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-import pandas as pd
 
 from ..config import ConfigError, config
 from .base import Computed, Item
-from .hf import HuggingFaceExtractor, load_model
+from .hf import HuggingFaceMediaExtractor, load_model
 from .image import frame_times
-from .media import media_payloads, read_video, video_frames_at
+from .media import read_video, video_frames_at
 
 __all__ = ["HuggingFaceVideo", "clip_starts"]
 
@@ -26,7 +25,7 @@ def clip_starts(n_frames: int, stride: int) -> np.ndarray:
 
 
 @config
-class HuggingFaceVideo(HuggingFaceExtractor):
+class HuggingFaceVideo(HuggingFaceMediaExtractor):
     """Embeddings of sliding clips of each Video event: a series at ``frame_frequency / stride``.
 
     Frames are sampled at ``frame_frequency`` (``None``: the video's rate), grouped in clips of
@@ -58,15 +57,6 @@ class HuggingFaceVideo(HuggingFaceExtractor):
             raise ConfigError(f"{name}.frame_frequency: must be > 0 Hz, got {self.frame_frequency}")
         if self.clip_stride is not None and self.clip_stride < 1:
             raise ConfigError(f"{name}.clip_stride: must be >= 1 frame, got {self.clip_stride}")
-
-    def items(self, events: pd.DataFrame) -> list[Item]:
-        rows = self.event_rows(events)
-        pairs = media_payloads(events, rows)
-        keys = self._keys_of([ident for ident, _ in pairs])
-        return [Item(key=k, label=p["path"], payload=p) for k, (_, p) in zip(keys, pairs)]
-
-    def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
-        return self._keys_of([ident for ident, _ in media_payloads(events, rows)])
 
     def _model(self) -> tuple[Any, Any]:
         from transformers import AutoImageProcessor, AutoModel
