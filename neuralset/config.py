@@ -123,6 +123,9 @@ def check_value(value: Any, annotation: Any, path: str) -> Any:
                 return check_value(value, option, path)
             except ConfigError as err:
                 errors.append(str(err))
+        configs = [o for o in options if isinstance(o, type) and issubclass(o, Config)]
+        if len(configs) == 1 and isinstance(value, Mapping):  # Config | None: the nested error
+            return check_value(value, configs[0], path)
         raise ConfigError(f"{path}: expected {_type_name(annotation)}, got {value!r}")
     if origin is tuple:
         args = get_args(annotation)
@@ -268,6 +271,10 @@ def from_dict(data: Mapping[str, Any], cls: type[C] | None = None, *, path: str 
         return target(**values)  # type: ignore[return-value]
     except TypeError as err:
         raise ConfigError(f"{path or target.__name__}: {err}") from None
+    except ConfigError as err:
+        if not path:
+            raise
+        raise ConfigError(f"{path}: {err}") from None
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

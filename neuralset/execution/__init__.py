@@ -1,5 +1,24 @@
 """How to run ``prepare``: inline, in local processes or on SLURM (never part of a cache key)."""
 
-from .prepare import InlineExecutor, PrepareError, PrepareReport, run_prepare
+from .claims import Claims
+from .executors import Executor, ExecutorError, InlineExecutor, LocalExecutor
+from .prepare import PrepareError, PrepareReport, prepare_options, run_prepare
+from .records import ItemError, read_errors
+from .slurm import AutoExecutor, SlurmExecutor, slurm_available
 
-__all__ = ["InlineExecutor", "PrepareError", "PrepareReport", "run_prepare"]
+__all__ = [
+    "AutoExecutor",
+    "Claims",
+    "Executor",
+    "ExecutorError",
+    "InlineExecutor",
+    "ItemError",
+    "LocalExecutor",
+    "PrepareError",
+    "PrepareReport",
+    "SlurmExecutor",
+    "prepare_options",
+    "read_errors",
+    "run_prepare",
+    "slurm_available",
+]

@@ -1,23 +1,81 @@
-"""The driver of ``prepare``: find missing items, compute them through an executor, commit.
+"""The driver of ``prepare``: find missing items, claim them, run chunks, commit manifests.
 
-Workers only write array files and return records; the driver process is the only one that
-writes the store index.
+1. **Recover**: commit the manifests that earlier drivers left behind (a driver that died while
+   its jobs ran); those items are not recomputed.
+2. **Find** the missing items (one index query) - in ``retry`` mode only those with an error entry.
+3. **Claim** them (:class:`~neuralset.execution.claims.Claims`): items claimed by another live
+   driver are not computed here; the driver waits for them to appear in the store, and takes
+   them over only if their claim expires.
+4. **Run**: split the claimed items into at most ``executor.max_jobs`` chunks of at least
+   ``executor.min_items_per_job`` items and start one job per chunk (one SLURM array). Workers
+   stage array files and write one manifest per batch; the driver commits manifests as they
+   appear (progress of items and job states) until every job is in a final state.
+5. **Report**: items of a job killed by the scheduler (timeout, out of memory, ``scancel``)
+   or whose code raised get an error entry (traceback, job id, log); all failures are listed
+   together in the :class:`PrepareReport` (and in the :class:`PrepareError` raised).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+import functools
 import time
-import traceback
-from collections.abc import Callable, Iterator, Sequence
+import uuid
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..config import Config, config, register
-from ..store import Store, provenance
+from ..store import Store
+from .claims import Claims
+from .executors import ACTIVE_STATES, Executor, InlineExecutor, Jobs, split_chunks
+from .records import ItemError, commit_manifests, read_errors, work_chunk, write_error
 
-__all__ = ["InlineExecutor", "PrepareReport", "PrepareError", "run_prepare", "compute_chunk"]
+__all__ = ["InlineExecutor", "PrepareReport", "PrepareError", "run_prepare", "prepare_options"]
+
+_OPTIONS: contextvars.ContextVar[tuple[tuple[str, Any], ...]] = contextvars.ContextVar(
+    "neuralset_prepare_options", default=()
+)
+
+
+@contextlib.contextmanager
+def prepare_options(**options: Any) -> Any:
+    """Defaults of :func:`run_prepare`'s options (``retry``, ``raise_on_error``, ``claim_ttl``)
+    inside the block, also when ``prepare`` is reached through ``extractor.prepare(...)``.
+
+    Examples
+    --------
+    >>> with prepare_options(retry=True):  # doctest: +SKIP
+    ...     meg.prepare(events, store, executor=SlurmExecutor())
+    """
+    unknown = sorted(set(options) - {"retry", "raise_on_error", "claim_ttl"})
+    if unknown:
+        raise TypeError(
+            f"prepare_options: unknown option {unknown[0]!r}; use retry, raise_on_error, claim_ttl"
+        )
+    token = _OPTIONS.set(tuple({**dict(_OPTIONS.get()), **options}.items()))
+    try:
+        yield
+    finally:
+        _OPTIONS.reset(token)
+
+
+#: Reason recorded for the items of a job that ended in a given state without a manifest.
+_REASONS = {
+    "TIMEOUT": "timeout",
+    "CANCELLED": "cancelled",
+    "OUT_OF_MEMORY": "out of memory",
+    "NODE_FAIL": "node failure",
+    "BOOT_FAIL": "node failure",
+    "DEADLINE": "timeout",
+    "FAILED": "failed",
+    "CRASHED": "crashed",
+    "COMPLETED": "lost",
+    "LOST": "lost",
+}
 
 
 class PrepareError(RuntimeError):
@@ -30,73 +88,167 @@ class PrepareError(RuntimeError):
 
 @dataclasses.dataclass
 class PrepareReport:
-    """Outcome of ``prepare``: counts and the failures (label, error text)."""
+    """Outcome of ``prepare``.
+
+    Attributes
+    ----------
+    total
+        Distinct items needed.
+    cached
+        Items already stored before this run.
+    recovered
+        Items committed from manifests left by an earlier driver (not recomputed).
+    computed
+        Items computed by this run's jobs.
+    others
+        Items computed meanwhile by another driver (claimed by it).
+    failed
+        ``(label, error text)`` per failed item.
+    errors
+        The failures as :class:`~neuralset.execution.records.ItemError` (reason, job id, log).
+    jobs
+        Final job states and their counts (``{"COMPLETED": 3, "TIMEOUT": 1}``).
+    """
 
     total: int = 0
     cached: int = 0
     computed: int = 0
     failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    recovered: int = 0
+    others: int = 0
+    errors: list[ItemError] = dataclasses.field(default_factory=list)
+    jobs: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def __str__(self) -> str:
+        extra = "".join(
+            f", {n} {what}"
+            for n, what in ((self.recovered, "recovered"), (self.others, "by another driver"))
+            if n
+        )
+        jobs = (
+            f"; jobs: {', '.join(f'{v} {k}' for k, v in sorted(self.jobs.items()))}"
+            if self.jobs
+            else ""
+        )
         return (
-            f"{self.total} items: {self.cached} already stored, {self.computed} computed, "
-            f"{len(self.failed)} failed ({self.seconds:.1f} s)"
+            f"{self.total} items: {self.cached} already stored, {self.computed} computed{extra}, "
+            f"{len(self.failed)} failed ({self.seconds:.1f} s){jobs}"
         )
 
+    def describe_failures(self, limit: int = 20) -> str:
+        """One line per failed item (which item, why, which job and log)."""
+        lines = [e.summary() for e in self.errors[:limit]]
+        if len(self.errors) > limit:
+            lines.append(f"... and {len(self.errors) - limit} more")
+        return "\n".join(lines)
 
-def compute_chunk(extractor: Any, store: Store, items: Sequence[Any]) -> list[tuple[str, dict[str, Any] | None, str]]:
-    """Compute a chunk of items and stage their files; return ``(key, record, error)`` per item.
+    def _fail(self, error: ItemError) -> None:
+        self.errors.append(error)
+        self.failed.append((error.label, error.error))
 
-    Runs in workers: it never writes the index. A failing batch is retried item by item so that
-    one bad item does not fail its neighbours.
-    """
-    out: list[tuple[str, dict[str, Any] | None, str]] = []
+
+def _state_summary(states: list[str]) -> str:
+    counts = Counter(
+        "active" if s in ("UNKNOWN", "READY", "CONFIGURING") else s.lower() for s in states
+    )
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+
+
+def _run_round(
+    extractor: Any,
+    store: Store,
+    executor: Executor,
+    items: list[Any],
+    claims: Claims,
+    run_dir: Path,
+    report: PrepareReport,
+    progress: bool,
+) -> None:
+    """Compute ``items`` (all claimed by this driver) through ``executor``; commit; report."""
+    from tqdm.auto import tqdm
+
+    round_start = time.time()
+    chunks = split_chunks(items, executor.n_chunks(len(items), extractor.batch_size))
+    fn = functools.partial(
+        work_chunk, extractor, store, str(run_dir), str(claims.root), claims.ttl, claims.owner
+    )
     try:
-        results = extractor.compute_many(items)
-        pairs = list(zip(items, results))
-    except Exception:
-        if len(items) == 1:
-            return [(items[0].key, None, traceback.format_exc())]
-        pairs = []
-        for item in items:
-            try:
-                pairs.append((item, extractor.compute_many([item])[0]))
-            except Exception:
-                out.append((item.key, None, traceback.format_exc()))
-    for item, computed in pairs:
-        prov = provenance(extractor, source=item.label, item_key=item.key)
-        if computed.arrays:
-            record = store.stage_arrays(item.key, computed.arrays, meta=computed.meta, label=item.label, prov=prov)
-            if computed.value is not None:
-                record["value"] = computed.value
-        else:
-            record = {
-                "kind": "value",
-                "value": computed.value,
-                "meta": dict(computed.meta),
-                "label": item.label,
-                "provenance": prov,
-                "nbytes": 0,
-            }
-        out.append((item.key, record, ""))
-    return out
-
-
-@register("inline")
-@config
-class InlineExecutor(Config):
-    """Run everything in the calling process (the default; easiest to debug)."""
-
-    def map_chunks(
-        self, fn: Callable[[Sequence[Any]], list[Any]], chunks: list[list[Any]]
-    ) -> Iterator[list[Any]]:
-        for chunk in chunks:
-            yield fn(chunk)
-
-
-def _chunks(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+        jobs: Jobs = executor.start(
+            fn, chunks, folder=store.root / "slurm", name=type(extractor).__name__
+        )
+    except BaseException:  # nothing started: let others (or a rerun) compute these items
+        claims.release(item.key for item in items)
+        raise
+    chunk_of = {item.key: c for c, chunk in enumerate(chunks) for item in chunk}
+    settled: set[str] = set()
+    bar = tqdm(
+        total=len(items),
+        desc=f"prepare {type(extractor).__name__}",
+        unit="item",
+        disable=not progress,
+    )
+    last_refresh = time.time()
+    try:
+        while True:
+            states = jobs.states()
+            finished = all(s not in ACTIVE_STATES for s in states)
+            committed, errors, _ = commit_manifests(store, [run_dir], log_of=jobs.log)
+            report.computed += len(committed)
+            for err in errors:
+                report._fail(err)
+            settled.update(committed)
+            settled.update(e.key for e in errors)
+            bar.update(len(committed) + len(errors))
+            bar.set_postfix_str(f"jobs: {_state_summary(states)}", refresh=False)
+            if finished:
+                break
+            if time.time() - last_refresh > claims.ttl / 4:
+                claims.refresh(k for k in chunk_of if k not in settled)
+                last_refresh = time.time()
+            if jobs.sleeps:
+                time.sleep(executor.poll_s)
+    finally:
+        bar.close()
+        jobs.close()
+    report.jobs.update(Counter(report.jobs) + Counter(s.split()[0] for s in states))
+    # another driver may have committed our manifests meanwhile (it recovers every manifest)
+    unsettled = [i.key for i in items if i.key not in settled]
+    if unsettled:
+        still = set(store.missing(unsettled))
+        report.computed += len(unsettled) - len(still)
+        settled.update(k for k in unsettled if k not in still)
+        for err in read_errors(store, still):
+            if err.time >= round_start:
+                report._fail(err)
+                settled.add(err.key)
+    # items of jobs that ended without writing their manifest: killed, crashed, or raised
+    for item in items:
+        if item.key in settled:
+            continue
+        c = chunk_of[item.key]
+        state = states[c]
+        reason = _REASONS.get(state, state.lower())
+        text = (
+            jobs.failure(c)
+            or f"job {jobs.ids[c]} ended in state {state} before computing this item"
+        )
+        error = ItemError(
+            item.key,
+            item.label,
+            reason,
+            text,
+            job_id=jobs.ids[c],
+            log=jobs.log(jobs.ids[c]),
+            time=time.time(),
+        )
+        write_error(store, error)
+        report._fail(error)
+    claims.release(chunk_of)
+    try:
+        run_dir.rmdir()
+    except OSError:
+        pass
 
 
 def run_prepare(
@@ -106,41 +258,129 @@ def run_prepare(
     *,
     executor: Any = None,
     progress: bool = True,
-    raise_on_error: bool = True,
+    raise_on_error: bool | None = None,
+    retry: bool | None = None,
+    claim_ttl: float | None = None,
 ) -> PrepareReport:
-    """Prepare ``extractor`` on ``events``: compute the missing items and commit them."""
-    import functools
+    """Prepare ``extractor`` on ``events``: compute the missing items and commit them.
 
-    from tqdm.auto import tqdm
+    Parameters
+    ----------
+    extractor
+        The extractor (its ``items``, ``compute_many``, ``batch_size`` and ``fit`` are used).
+    events
+        Validated events table.
+    store
+        Where items are stored.
+    executor
+        How to run (:class:`InlineExecutor` by default; ``LocalExecutor``, ``SlurmExecutor``,
+        ``AutoExecutor``).
+    progress
+        Show progress (items, job states).
+    raise_on_error
+        Raise :class:`PrepareError` listing the failures at the end (else only report them).
+        Default True.
+    retry
+        Recompute only the items that failed before (those with an error entry). Default False.
+    claim_ttl
+        Seconds after which a claim whose holder stopped refreshing it may be taken over.
+        Default 300.
 
+    Options left to ``None`` take their value from an enclosing :func:`prepare_options` block,
+    else the defaults above.
+
+    Returns
+    -------
+    PrepareReport
+    """
     t0 = time.perf_counter()
+    started = time.time()
+    context = dict(_OPTIONS.get())
+    retry = bool(context.get("retry", False) if retry is None else retry)
+    raise_on_error = bool(
+        context.get("raise_on_error", True) if raise_on_error is None else raise_on_error
+    )
+    claim_ttl = float(context.get("claim_ttl", 300.0) if claim_ttl is None else claim_ttl)
+    executor = executor or InlineExecutor()
     items = extractor.items(events)
     unique = list({item.key: item for item in items}.values())
-    missing_keys = set(store.missing([i.key for i in unique]))
-    todo = [i for i in unique if i.key in missing_keys]
-    report = PrepareReport(total=len(unique), cached=len(unique) - len(todo))
-    executor = executor or InlineExecutor()
-    if todo:
-        fn = functools.partial(compute_chunk, extractor, store)
-        chunks = executor.chunk(todo, extractor.batch_size) if hasattr(executor, "chunk") else _chunks(todo, extractor.batch_size)
-        labels = {i.key: i.label for i in todo}
-        bar = tqdm(total=len(todo), desc=f"prepare {type(extractor).__name__}", unit="item", disable=not progress)
-        for results in executor.map_chunks(fn, chunks):
-            for key, record, error in results:
-                if record is None:
-                    report.failed.append((labels.get(key, key), error))
-                else:
-                    store.commit(key, record)
-                    report.computed += 1
-            bar.update(len(results))
-        bar.close()
+    keys = [i.key for i in unique]
+    manifests = store.root / "manifests"
+    # 1. recover manifests left behind by drivers that died (or are running right now)
+    before = set(store.missing(keys))
+    if manifests.exists():
+        commit_manifests(
+            store, sorted(p for p in manifests.iterdir() if p.is_dir()), remove_empty=True
+        )
+    missing = set(store.missing(keys)) if before else before
+    report = PrepareReport(total=len(unique), cached=len(unique) - len(before))
+    report.recovered = len(before) - len(missing)
+    if retry:
+        failed_keys = {e.key for e in read_errors(store, missing)}
+        todo = [i for i in unique if i.key in failed_keys]
+    else:
+        todo = [i for i in unique if i.key in missing]
+    run = uuid.uuid4().hex[:12]
+    claims = Claims(store.root / "claims", owner=run, ttl=claim_ttl)
+    run_dir = manifests / run
+    while todo:
+        mine = set(claims.acquire(i.key for i in todo))
+        if mine:
+            _run_round(
+                extractor,
+                store,
+                executor,
+                [i for i in todo if i.key in mine],
+                claims,
+                run_dir,
+                report,
+                progress,
+            )
+        else:  # all held by others (or a takeover in progress): do not spin
+            time.sleep(executor.poll_s)
+        foreign = [i for i in todo if i.key not in mine]
+        todo = _wait_for_others(store, claims, foreign, report, started, executor.poll_s)
     extractor.fit(events, store)
     report.seconds = time.perf_counter() - t0
-    if report.failed and raise_on_error:
-        first_label, first_error = report.failed[0]
+    if report.errors and raise_on_error:
         raise PrepareError(
-            f"{len(report.failed)} of {len(todo)} items failed in {type(extractor).__name__}.prepare; "
-            f"first: {first_label}\n{first_error}",
+            f"{len(report.errors)} of {report.total} items failed in {type(extractor).__name__}.prepare "
+            f"(fix the cause, then prepare again; retry=True recomputes only the failed items):\n"
+            f"{report.describe_failures()}\nfirst traceback:\n{report.errors[0].error}",
             report,
         )
     return report
+
+
+def _wait_for_others(
+    store: Store,
+    claims: Claims,
+    items: list[Any],
+    report: PrepareReport,
+    started: float,
+    poll_s: float,
+) -> list[Any]:
+    """Wait until items claimed by other drivers are stored; return those whose claim lapsed."""
+    manifests = store.root / "manifests"
+    pending = list(items)
+    while pending:
+        if manifests.exists():
+            commit_manifests(store, sorted(p for p in manifests.iterdir() if p.is_dir()))
+        missing = set(store.missing(i.key for i in pending))
+        report.others += sum(1 for i in pending if i.key not in missing)
+        pending = [i for i in pending if i.key in missing]
+        if not pending:
+            break
+        new_errors = {e.key: e for e in read_errors(store, missing) if e.time >= started}
+        lapsed = []
+        for item in pending:
+            if item.key in new_errors:
+                report._fail(new_errors[item.key])
+            elif not claims.is_live(item.key):
+                lapsed.append(item)
+        live = [i for i in pending if i.key not in new_errors and i not in lapsed]
+        if not live:
+            return lapsed
+        pending = live + lapsed
+        time.sleep(poll_s)
+    return []

@@ -146,13 +146,33 @@ class Store:
         return index is not None and key in index
 
     def missing(self, keys: Iterable[str]) -> list[str]:
-        """The keys among ``keys`` that have no committed entry (one index query)."""
+        """The keys among ``keys`` that have no committed entry (batched, indexed lookups)."""
         keys = list(keys)
         index = self._open_index(create=False)
-        if index is None:
+        if index is None or not keys:
             return keys
-        present = set(self.keys())
+        present = self._present(index, keys)
         return [k for k in keys if k not in present]
+
+    @staticmethod
+    def _present(index: Any, keys: list[str]) -> set[str]:
+        """The keys among ``keys`` in the index: indexed SQL lookups, 500 keys per query."""
+        sql = getattr(index, "_sql", None)
+        if sql is None:  # not the diskcache we know: scan every key
+            return set(index.iterkeys())
+        unique = list(dict.fromkeys(k for k in keys if isinstance(k, str)))
+        present: set[str] = set()
+        now = time.time()
+        for i in range(0, len(unique), 500):
+            chunk = unique[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = sql(
+                f"SELECT key FROM Cache WHERE raw = 1 AND key IN ({marks}) "
+                "AND (expire_time IS NULL OR expire_time > ?)",
+                (*chunk, now),
+            ).fetchall()
+            present.update(row[0] for row in rows)
+        return present
 
     def keys(self) -> Iterator[str]:
         """All committed keys."""

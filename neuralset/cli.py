@@ -1,0 +1,196 @@
+"""The ``neuralset`` command line.
+
+::
+
+    neuralset demo [--cache DIR] ...                 the synthetic pipeline end to end
+    neuralset prepare CONFIG.yaml [--retry] [--a.b=value ...]
+    neuralset inspect CONFIG.yaml [--keys N] [--a.b=value ...]
+    neuralset cache [--store DIR | --config CONFIG.yaml] ls
+    neuralset cache [...] info KEY                   (a unique key prefix is enough)
+    neuralset cache [...] clear [KEY ...] [--older-than 7d] [--yes]
+
+Dotted overrides change the YAML before it is validated, e.g.
+``--executor.kind=slurm --executor.partition=gpu --extractors.meg.frequency=120``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "parse_duration"]
+
+_OVERRIDE = re.compile(r"^--[A-Za-z_][\w.\-]*=")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"90"``, ``"90s"``, ``"15m"``, ``"2h"``, ``"7d"`` or ``"1w"``."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 30s, 15m, 2h, 7d; got {text!r}"
+        )
+    scale = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+    return float(match.group(1)) * scale
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neuralset", description="neuralset pipelines from the command line"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "demo", help="run the synthetic demo (options: neuralset demo --help)", add_help=False
+    )
+    prep = sub.add_parser("prepare", help="prepare every extractor of a pipeline config")
+    prep.add_argument("config", type=Path)
+    prep.add_argument(
+        "--retry", action="store_true", help="recompute only the items that failed before"
+    )
+    prep.add_argument("--no-progress", action="store_true", help="no progress bars")
+    insp = sub.add_parser("inspect", help="describe a pipeline without reading any signal")
+    insp.add_argument("config", type=Path)
+    insp.add_argument("--keys", type=int, default=10, help="item keys listed per extractor")
+    cache = sub.add_parser("cache", help="list, describe or clear store entries")
+    where = cache.add_mutually_exclusive_group()
+    where.add_argument(
+        "--store", type=Path, help="store folder (default: $NEURALSET_CACHE or ~/.cache/neuralset)"
+    )
+    where.add_argument("--config", type=Path, help="use the store of this pipeline config")
+    action = cache.add_subparsers(dest="action", required=True)
+    action.add_parser("ls", help="list entries, oldest first")
+    info = action.add_parser("info", help="index record and provenance of one entry")
+    info.add_argument("key")
+    clear = action.add_parser("clear", help="remove entries (all, the KEYs given, or the old ones)")
+    clear.add_argument("keys", nargs="*")
+    clear.add_argument(
+        "--older-than", type=parse_duration, help="only entries older than this (30m, 7d...)"
+    )
+    clear.add_argument("--yes", action="store_true", help="do not ask before clearing everything")
+    return parser
+
+
+def _split_overrides(parser: argparse.ArgumentParser, extra: list[str]) -> list[str]:
+    bad = [a for a in extra if not _OVERRIDE.match(a)]
+    if bad:
+        parser.error(
+            f"unrecognized arguments: {' '.join(bad)} (overrides look like --executor.kind=slurm)"
+        )
+    return extra
+
+
+def _load(config: Path, overrides: list[str]) -> Any:
+    from .pipeline import Pipeline
+
+    return Pipeline.from_yaml(config, overrides)
+
+
+def _fmt_age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _cache(args: argparse.Namespace, out: Any) -> int:
+    from .store import Store, StoreError
+
+    if args.config is not None:
+        store = _load(args.config, []).open_store()
+    else:
+        store = Store(args.store)
+    if args.action == "ls":
+        entries = store.entries()
+        now = time.time()
+        out(f"{len(entries)} entries in {store.root}")
+        for e in entries:
+            out(
+                f"{e.key}  {e.kind:6s}  {e.nbytes:>12d} B  {_fmt_age(now - e.created):>7s}  {e.label}"
+            )
+        return 0
+    if args.action == "info":
+        keys = [k for k in store.keys() if k.startswith(args.key)]
+        if len(keys) != 1:
+            what = "no entry" if not keys else f"{len(keys)} entries"
+            out(
+                f"{what} with key {args.key!r} in {store.root}; list them with `neuralset cache ls`"
+            )
+            return 1
+        try:
+            record = store.info(keys[0])
+        except StoreError as err:
+            out(str(err))
+            return 1
+        out(json.dumps({"key": keys[0], **record}, indent=2, default=str))
+        return 0
+    # clear
+    if args.keys:
+        for key in args.keys:
+            store.delete(key)
+        out(f"removed {len(args.keys)} entries")
+        return 0
+    if args.older_than is None and not args.yes:
+        out(f"this removes every entry of {store.root}; add --yes to confirm (or --older-than 7d)")
+        return 1
+    removed = store.clear(older_than=args.older_than)
+    out(f"removed {removed} entries")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``neuralset``; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "demo":
+        from .demo import main as demo_main
+
+        return int(demo_main(argv[1:]) or 0)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    out = print
+    from .config import ConfigError
+    from .execution import ExecutorError
+
+    try:
+        if args.command == "cache":
+            if extra:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            return _cache(args, out)
+        overrides = _split_overrides(parser, extra)
+        pipeline = _load(args.config, overrides)
+        if args.command == "inspect":
+            out(pipeline.inspect(max_keys=args.keys))
+            return 0
+        from .execution import PrepareError, prepare_options
+
+        status = 0
+        store = pipeline.open_store()
+        events = pipeline.events(store)
+        for name, extractor in pipeline.extractors.items():
+            try:
+                with prepare_options(retry=args.retry):
+                    report = extractor.prepare(
+                        events, store, executor=pipeline.executor, progress=not args.no_progress
+                    )
+            except PrepareError as err:
+                status = 1
+                out(f"{name}: {err.report}")
+                out(err.report.describe_failures())
+                out(
+                    "fix the cause, then run `neuralset prepare` again (--retry: only the failed items)"
+                )
+                continue
+            out(f"{name}: {report}")
+        return status
+    except (ConfigError, ExecutorError, FileNotFoundError) as err:
+        print(f"neuralset: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

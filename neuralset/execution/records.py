@@ -1,0 +1,287 @@
+"""What workers leave in the store: staged arrays, per-batch manifests and error entries.
+
+Layout under the store root::
+
+    manifests/<run>/<chunk>-<batch>.pkl   records staged by a worker, not yet in the index
+    errors/<key[:2]>/<key>.json           why an item failed (traceback, job id, log file)
+
+A worker (:func:`work_chunk`) computes its chunk batch by batch; after each batch it stages the
+array files (:meth:`~neuralset.store.Store.stage_arrays`) and writes one manifest atomically.
+Only the driver commits manifests to the index (:func:`commit_manifests`), so SQLite is never
+written from many hosts; a driver that died leaves manifests that the next driver commits
+instead of recomputing them. Error entries are kept apart from the index: a failed item stays
+missing, and ``retry`` mode recomputes exactly the items that have one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pickle
+import time
+import traceback
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..store import Store, provenance
+from .claims import ClaimHeartbeat, Claims
+
+__all__ = [
+    "ItemError",
+    "work_chunk",
+    "commit_manifests",
+    "write_error",
+    "read_errors",
+    "clear_errors",
+    "current_job_id",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemError:
+    """An item that failed: why (``reason``), where (``job_id``, ``log``) and the traceback."""
+
+    key: str
+    label: str
+    reason: str  # "error", "timeout", "cancelled", "out of memory", "failed", "crashed", "lost"
+    error: str
+    job_id: str = ""
+    log: str = ""
+    time: float = 0.0
+
+    def summary(self) -> str:
+        where = f" in job {self.job_id}" if self.job_id else ""
+        log = f" (log: {self.log})" if self.log else ""
+        last = self.error.strip().splitlines()[-1] if self.error.strip() else ""
+        return f"{self.label}: {self.reason}{where}{log}: {last}"
+
+
+def current_job_id() -> str:
+    """Job id of the running worker: SLURM array task, else ``local-<pid>``."""
+    array = os.environ.get("SLURM_ARRAY_JOB_ID")
+    if array:
+        return f"{array}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}"
+    job = os.environ.get("SLURM_JOB_ID")
+    return job if job else f"local-{os.getpid()}"
+
+
+def _write_pickle_atomic(path: Path, value: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    for attempt in range(5):  # a driver may remove an empty folder between mkdir and open
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fh = open(tmp, "wb")
+        except FileNotFoundError:
+            if attempt == 4:
+                raise
+            continue
+        with fh:
+            pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        break
+    os.replace(tmp, path)
+
+
+def _compute_batch(
+    extractor: Any, store: Store, items: Sequence[Any]
+) -> list[tuple[str, str, dict[str, Any] | None, str]]:
+    """``(key, label, record or None, traceback)`` per item; a failing batch is retried item by item."""
+    out: list[tuple[str, str, dict[str, Any] | None, str]] = []
+    try:
+        pairs = list(zip(items, extractor.compute_many(items)))
+    except Exception:
+        if len(items) == 1:
+            return [(items[0].key, items[0].label, None, traceback.format_exc())]
+        pairs = []
+        for item in items:
+            try:
+                pairs.append((item, extractor.compute_many([item])[0]))
+            except Exception:
+                out.append((item.key, item.label, None, traceback.format_exc()))
+    for item, computed in pairs:
+        try:
+            prov = provenance(extractor, source=item.label, item_key=item.key)
+            if computed.arrays:
+                record = store.stage_arrays(
+                    item.key, computed.arrays, meta=computed.meta, label=item.label, prov=prov
+                )
+                if computed.value is not None:
+                    record["value"] = computed.value
+            else:
+                record = {
+                    "kind": "value",
+                    "value": computed.value,
+                    "meta": dict(computed.meta),
+                    "label": item.label,
+                    "provenance": prov,
+                    "nbytes": 0,
+                }
+        except Exception:
+            out.append((item.key, item.label, None, traceback.format_exc()))
+        else:
+            out.append((item.key, item.label, record, ""))
+    return out
+
+
+def work_chunk(
+    extractor: Any,
+    store: Store,
+    manifest_dir: str,
+    claims_root: str | None,
+    claims_ttl: float,
+    owner: str,
+    items: Sequence[Any],
+    chunk: int,
+) -> int:
+    """Worker entry point: compute ``items`` in batches, stage files, write one manifest per batch.
+
+    Never writes the store index. Keeps the claims of its items alive while it runs, and skips
+    items whose claim another driver took over (possible only once this run's driver died and
+    its claims expired, e.g. while this job was pending). Returns the number of items processed.
+    """
+    job_id = current_job_id()
+    _quiet_slurm_warning_signal()
+    claims = Claims(claims_root, owner=owner, ttl=claims_ttl) if claims_root else None
+    keys = [item.key for item in items]
+    heartbeat = ClaimHeartbeat(claims, keys) if claims is not None else None
+    if heartbeat is not None:
+        heartbeat.__enter__()
+    try:
+        size = max(int(getattr(extractor, "batch_size", 1)), 1)
+        done = 0
+        for b, start in enumerate(range(0, len(items), size)):
+            batch = list(items[start : start + size])
+            if claims is not None:
+                batch = [item for item in batch if claims.owner_of(item.key) == owner]
+            if not batch:
+                continue
+            entries = _compute_batch(extractor, store, batch)
+            done += len(batch)
+            _write_pickle_atomic(
+                Path(manifest_dir) / f"{chunk:06d}-{b:06d}.pkl",
+                {"job_id": job_id, "entries": entries},
+            )
+    finally:
+        if heartbeat is not None:
+            heartbeat.__exit__()
+    return done
+
+
+def _quiet_slurm_warning_signal() -> None:
+    """Let SLURM end the job itself (TIMEOUT, CANCELLED), keeping the manifests written so far.
+
+    submitit asks SLURM for a SIGUSR2 shortly before the time limit and raises inside the running
+    function; for a prepare chunk the batches already written are kept anyway, so the signal is
+    only logged. submitit ignores SIGTERM (sent by ``scancel`` and at the time limit, a few
+    seconds before SIGKILL); a chunk stops at once instead, so that no manifest appears after
+    the driver has seen the job end.
+    """
+    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+        return
+    import signal
+    import sys
+
+    def note(signum: int, frame: Any) -> None:
+        print("neuralset: SLURM time limit approaching", file=sys.stderr, flush=True)
+
+    def stop(signum: int, frame: Any) -> None:  # scancel, time limit: stop now, batches kept
+        print("neuralset: terminated by SLURM, stopping", file=sys.stderr, flush=True)
+        raise SystemExit(128 + signum)
+
+    try:
+        signal.signal(signal.SIGUSR2, note)
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread
+        pass
+
+
+def commit_manifests(
+    store: Store, folders: Iterable[Path], log_of: Any = None, *, remove_empty: bool = False
+) -> tuple[list[str], list[ItemError], set[Path]]:
+    """Commit the records of every manifest in ``folders``; write error entries for failures.
+
+    Manifests are deleted once committed. Another driver may commit the same manifest at the same
+    time: records are identical, so committing twice is harmless. Returns the committed keys,
+    the new errors and the manifest paths read.
+    """
+    committed: list[str] = []
+    errors: list[ItemError] = []
+    seen: set[Path] = set()
+    for folder in folders:
+        try:
+            paths = sorted(
+                p
+                for p in Path(folder).iterdir()
+                if p.suffix == ".pkl" and not p.name.startswith(".")
+            )
+        except FileNotFoundError:
+            continue
+        for path in paths:
+            try:
+                with open(path, "rb") as fh:
+                    manifest = pickle.load(fh)
+            except (FileNotFoundError, EOFError, pickle.UnpicklingError):
+                continue
+            job_id = str(manifest.get("job_id", ""))
+            for key, label, record, error in manifest["entries"]:
+                if record is not None:
+                    store.commit(key, record)
+                    clear_errors(store, [key])
+                    committed.append(key)
+                else:
+                    log = log_of(job_id) if log_of is not None else ""
+                    err = ItemError(
+                        key, label, "error", error, job_id=job_id, log=log, time=time.time()
+                    )
+                    write_error(store, err)
+                    errors.append(err)
+            seen.add(path)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        if remove_empty:
+            try:
+                Path(folder).rmdir()  # only once empty
+            except OSError:
+                pass
+    return committed, errors, seen
+
+
+def _error_path(store: Store, key: str) -> Path:
+    return store.root / "errors" / key[:2] / f"{key}.json"
+
+
+def write_error(store: Store, error: ItemError) -> None:
+    """Record why an item failed (replaces an earlier error entry of the same item)."""
+    path = _error_path(store, error.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(dataclasses.asdict(error)))
+    os.replace(tmp, path)
+
+
+def read_errors(store: Store, keys: Iterable[str] | None = None) -> list[ItemError]:
+    """Error entries of ``keys`` (all of them when ``keys`` is None)."""
+    paths = sorted((store.root / "errors").glob("*/*.json"))
+    if keys is not None:
+        wanted = set(keys)
+        paths = [p for p in paths if p.stem in wanted]
+    out = []
+    for path in paths:
+        try:
+            out.append(ItemError(**json.loads(path.read_text())))
+        except (FileNotFoundError, ValueError, TypeError):
+            continue
+    return out
+
+
+def clear_errors(store: Store, keys: Iterable[str]) -> None:
+    """Remove the error entries of ``keys``."""
+    for key in keys:
+        try:
+            _error_path(store, key).unlink()
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,245 @@
+"""A whole pipeline as one config: study, transforms, segmenter, extractors, executor, store.
+
+The YAML form (see ``examples/synthetic.yaml``) names each polymorphic entry by ``kind``::
+
+    study: {kind: synthetic, path: ./synthetic, n_subjects: 2}
+    transforms:
+      - {kind: query, query: "type in ['Meg', 'Word']"}
+    segmenter: {kind: trigger, triggers: Word, offset: -0.2, duration: 0.8, require: [Meg]}
+    extractors:
+      meg: {kind: meg, frequency: 100.0, filter: [0.5, 40.0]}
+    executor: {kind: inline}
+    store: ./cache
+
+Unknown keys and wrong types are errors naming their path
+(``extractors.meg.filter[0]: expected float | None, got 'abc'``); dotted overrides
+(``--executor.kind=slurm``) apply to the plain data before validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import registry  # noqa: F401  (built-in kinds)
+from .config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    config,
+    dump_yaml,
+    from_dict,
+    load_yaml,
+    register,
+)
+from .events.transforms import Transform
+from .execution.executors import Executor, InlineExecutor
+from .extractors.base import Extractor, RecordingExtractor
+from .hashing import KEY_EXCLUDED, chain_keys
+from .segments import Segmenter, Segments
+from .store import Store
+from .studies.base import Study
+
+__all__ = ["Pipeline", "load_pipeline"]
+
+
+@register("pipeline")
+@config
+class Pipeline(Config):
+    """Study -> transforms -> segments, with extractors prepared by an executor into a store.
+
+    Parameters
+    ----------
+    study
+        Where the events come from.
+    transforms
+        Applied to the events in order (may be empty).
+    segmenter
+        How to cut segments (``None``: no segments; ``prepare`` still works).
+    extractors
+        Name -> extractor.
+    executor
+        How ``prepare`` runs (not part of any key).
+    store
+        Store folder (``None``: ``$NEURALSET_CACHE`` or ``~/.cache/neuralset``).
+    """
+
+    study: Study
+    transforms: tuple[Transform, ...] = ()
+    segmenter: Segmenter | None = None
+    extractors: dict[str, Extractor] = dataclasses.field(default_factory=dict)
+    executor: Executor = dataclasses.field(default_factory=InlineExecutor, metadata=KEY_EXCLUDED)
+    store: Path | None = dataclasses.field(default=None, metadata=KEY_EXCLUDED)
+
+    def _check(self) -> None:
+        for name in self.extractors:
+            if not name.isidentifier():
+                raise ConfigError(f"Pipeline.extractors: name {name!r} must be an identifier")
+
+    # -- YAML -------------------------------------------------------------------------------
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: Sequence[str] = ()) -> Pipeline:
+        """Read a pipeline from YAML, applying dotted ``--a.b=value`` overrides first.
+
+        Relative ``store`` and ``study.path`` are resolved against the YAML file's folder.
+        """
+        data = apply_overrides(load_yaml(path), list(overrides))
+        data.pop("kind", None)
+        base = Path(path).resolve().parent
+        for where in (data, data.get("study")):
+            key = "store" if where is data else "path"
+            if isinstance(where, dict) and isinstance(where.get(key), str):
+                value = Path(where[key]).expanduser()
+                where[key] = str(value if value.is_absolute() else base / value)
+        return from_dict(data, cls)
+
+    def to_yaml(self) -> str:
+        """YAML text that :meth:`from_yaml` reads back to an equal pipeline."""
+        return dump_yaml(self)
+
+    # -- running ----------------------------------------------------------------------------
+    def open_store(self) -> Store:
+        """The :class:`~neuralset.store.Store` of this pipeline."""
+        return Store(self.store)
+
+    def events(self, store: Store | None = None) -> pd.DataFrame:
+        """The study's events after the transforms (study events cached in the store)."""
+        events = self.study.events(store if store is not None else self.open_store())
+        for transform in self.transforms:
+            events = transform(events)
+        return events
+
+    def segments(self, events: pd.DataFrame | None = None) -> Segments:
+        """The segments of the events (needs a segmenter)."""
+        if self.segmenter is None:
+            raise ConfigError(
+                "Pipeline.segmenter: not set; add a `segmenter:` entry to make segments"
+            )
+        return self.segmenter(self.events() if events is None else events)
+
+    def prepare(
+        self, *, progress: bool = True, retry: bool = False, raise_on_error: bool = True
+    ) -> dict[str, Any]:
+        """Prepare every extractor with the pipeline's executor; name -> ``PrepareReport``.
+
+        Goes through each ``extractor.prepare`` (extractors may check their inputs first).
+        """
+        from .execution import prepare_options
+
+        store = self.open_store()
+        events = self.events(store)
+        with prepare_options(retry=retry, raise_on_error=raise_on_error):
+            return {
+                name: extractor.prepare(events, store, executor=self.executor, progress=progress)
+                for name, extractor in self.extractors.items()
+            }
+
+    def inspect(self, *, max_keys: int = 10) -> str:
+        """A report of what the pipeline would do, without reading any signal.
+
+        Events per type and timeline, number of segments, the cache keys of each extractor's
+        items and whether they are stored, and the expected store size.
+        """
+        store = self.open_store()
+        events = self.events(store)
+        lines = [f"store: {store.root}", f"study: {type(self.study).__name__} at {self.study.path}"]
+        counts = pd.crosstab(events["timeline"].astype(str), events["type"].astype(str))
+        lines += [
+            f"events: {len(events)} in {counts.shape[0]} timelines",
+            _indent(counts.to_string()),
+        ]
+        if self.segmenter is not None:
+            segments = self.segmenter(events)
+            lines.append(f"segments: {len(segments)} ({type(self.segmenter).__name__})")
+        total_stored = total_missing = 0.0
+        for name, extractor in self.extractors.items():
+            items = extractor.items(events)
+            unique = list({i.key: i for i in items}.values())
+            missing = set(store.missing(i.key for i in unique))
+            stored_bytes = sum(
+                int(store.info(i.key).get("nbytes", 0)) for i in unique if i.key not in missing
+            )
+            estimate, how = _estimate_missing(
+                extractor, events, store, unique, missing, stored_bytes
+            )
+            total_stored += stored_bytes
+            total_missing += estimate
+            lines.append(
+                f"extractor {name}: {type(extractor).__name__} key {extractor.prepare_key}, "
+                f"{len(unique)} items, {len(unique) - len(missing)} stored ({_size(stored_bytes)}), "
+                f"{len(missing)} missing (~{_size(estimate)}, {how})"
+            )
+            for item in unique[:max_keys]:
+                state = "missing" if item.key in missing else "stored "
+                lines.append(f"  {state} {item.key}  {item.label}")
+            if len(unique) > max_keys:
+                lines.append(f"  ... {len(unique) - max_keys} more")
+        lines.append(
+            f"expected store size: {_size(total_stored + total_missing)} "
+            f"({_size(total_stored)} stored + ~{_size(total_missing)} to prepare)"
+        )
+        lines.append(
+            f"executor: {type(self.executor).__name__} (kind {type(self.executor).kind or '?'})"
+        )
+        return "\n".join(lines)
+
+    @property
+    def pipeline_key(self) -> str:
+        """Key of what the pipeline computes (executor and store excluded)."""
+        return chain_keys("pipeline", self.key)
+
+
+def load_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> Pipeline:
+    """Shortcut for :meth:`Pipeline.from_yaml`."""
+    return Pipeline.from_yaml(path, overrides)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(nbytes) < 1000 or unit == "TB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
+    return f"{nbytes:.1f} TB"
+
+
+def _estimate_missing(
+    extractor: Extractor,
+    events: pd.DataFrame,
+    store: Store,
+    items: list[Any],
+    missing: set[str],
+    stored_bytes: int,
+) -> tuple[float, str]:
+    """Bytes the missing items should take, and how that was estimated."""
+    todo = [i for i in items if i.key in missing]
+    if not todo:
+        return 0.0, "nothing to do"
+    stored = [i for i in items if i.key not in missing]
+    if isinstance(extractor, RecordingExtractor):
+        durations = events["duration"].to_numpy()
+        dur = {i.key: float(durations[i.payload["row"]]) for i in items}
+        if stored and stored_bytes:
+            per_second = stored_bytes / max(sum(dur[i.key] for i in stored), 1e-9)
+            return per_second * sum(dur[i.key] for i in todo), "from stored recordings"
+        # from source files: size x (output rate / source rate), float32 output
+        freq = events["frequency"].to_numpy() if "frequency" in events.columns else None
+        total = 0.0
+        for item in todo:
+            size = float(Path(item.payload["path"]).stat().st_size)
+            src = float(freq[item.payload["row"]]) if freq is not None else 0.0
+            if extractor.frequency and src > 0 and np.isfinite(src):
+                size *= extractor.frequency / src
+            total += size
+        return total, "from source file sizes"
+    if stored and stored_bytes:
+        return stored_bytes / len(stored) * len(todo), "from stored items"
+    return 0.0, "unknown until one item is stored"

@@ -1,0 +1,96 @@
+"""Shared helpers of the execution tests: small recording files, events, compute logs, drivers.
+
+Importable (``tests.execution.helpers``) so that subprocess drivers can use it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from neuralset.events import validate_events
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_recordings(root: Path, n: int = 8, prefix: str = "sub") -> pd.DataFrame:
+    """``n`` small binary recording files under ``root`` and their validated Meg events.
+
+    File ``i`` holds ``10 + i`` bytes ``0, 1, 2, ...`` plus ``i`` (distinct content per file).
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        path = root / f"{prefix}-{i:02d}.bin"
+        if not path.exists():
+            path.write_bytes(bytes(((np.arange(10 + i) + i) % 256).astype(np.uint8)))
+        rows.append(
+            {
+                "type": "Meg",
+                "start": 0.0,
+                "duration": float(10 + i),
+                "timeline": f"{prefix}-{i:02d}",
+                "filepath": path.name,
+            }
+        )
+    events = pd.DataFrame(rows)
+    events["study_root"] = str(root.resolve())
+    return validate_events(events)
+
+
+def computed(log: Path) -> Counter[str]:
+    """How many times each recording (file name) was computed, from a SleepExtractor log."""
+    if not Path(log).exists():
+        return Counter()
+    return Counter(
+        Path(line.split(" ", 1)[1]).name for line in Path(log).read_text().splitlines() if line
+    )
+
+
+def pids(log: Path) -> set[str]:
+    """Process ids that computed something, from a SleepExtractor log."""
+    return {line.split(" ", 1)[0] for line in Path(log).read_text().splitlines() if line}
+
+
+def driver_command(spec: dict[str, Any]) -> list[str]:
+    """Command line running :func:`drive` on ``spec`` in a fresh Python process."""
+    return [sys.executable, "-m", "tests.execution.helpers", json.dumps(spec)]
+
+
+def drive(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run ``prepare`` as described by ``spec`` (data, n, store, extractor, executor as dicts)."""
+    from neuralset import registry  # noqa: F401  (kinds)
+    from neuralset.config import from_dict
+    from neuralset.execution import run_prepare
+    from neuralset.store import Store
+
+    events = make_recordings(Path(spec["data"]), spec.get("n", 8))
+    extractor = from_dict(spec["extractor"])
+    executor = from_dict(spec["executor"]) if spec.get("executor") else None
+    report = run_prepare(
+        extractor,
+        events,
+        Store(spec["store"]),
+        executor=executor,
+        progress=False,
+        raise_on_error=False,
+    )
+    return {
+        "computed": report.computed,
+        "cached": report.cached,
+        "recovered": report.recovered,
+        "others": report.others,
+        "failed": [[e.label, e.reason, e.job_id] for e in report.errors],
+        "jobs": report.jobs,
+    }
+
+
+if __name__ == "__main__":
+    print("REPORT " + json.dumps(drive(json.loads(sys.argv[1]))), flush=True)

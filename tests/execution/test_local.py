@@ -1,0 +1,335 @@
+"""prepare in local processes: same results as inline, incremental, failures and retry, claims,
+recovery of a dead driver's manifests, path translation."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neuralset.config import ConfigError, from_dict
+from neuralset.execution import (
+    InlineExecutor,
+    LocalExecutor,
+    PrepareError,
+    read_errors,
+    run_prepare,
+)
+from neuralset.execution.executors import split_chunks
+from neuralset.execution.records import work_chunk
+from neuralset.extractors.debug import NoopExtractor, SleepExtractor
+from neuralset.store import Store
+
+from .helpers import REPO, computed, driver_command, make_recordings, pids
+
+
+def _same_store_contents(extractor: SleepExtractor, events, a: Store, b: Store) -> None:
+    for item in extractor.items(events):
+        x, y = a.get_arrays(item.key)["data"], b.get_arrays(item.key)["data"]
+        assert x.dtype == y.dtype and x.shape == y.shape
+        assert x.tobytes() == y.tobytes()
+        assert a.meta(item.key) == b.meta(item.key)
+
+
+def test_split_chunks_and_job_counts() -> None:
+    assert [len(c) for c in split_chunks(list(range(10)), 4)] == [3, 3, 2, 2]
+    assert split_chunks([1, 2], 5) == [[1], [2]]
+    assert LocalExecutor(max_jobs=4).n_chunks(10, 16) == 4
+    assert LocalExecutor(max_jobs=4, min_items_per_job=5).n_chunks(10, 16) == 2
+    assert LocalExecutor(max_jobs=4, min_items_per_job=50).n_chunks(10, 16) == 1
+    assert InlineExecutor().n_chunks(10, 4) == 3
+    assert LocalExecutor().n_chunks(0, 4) == 0
+
+
+def test_executor_configs_are_validated() -> None:
+    with pytest.raises(ConfigError, match=r"LocalExecutor.workers: must be >= 1, got 0"):
+        LocalExecutor(workers=0)
+    with pytest.raises(
+        ConfigError,
+        match=r"LocalExecutor.start_method: expected one of 'forkserver', 'spawn', got 'fork'",
+    ):
+        LocalExecutor(start_method="fork")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"InlineExecutor.max_jobs: must be >= 1, got 0"):
+        InlineExecutor(max_jobs=0)
+    assert from_dict({"kind": "local", "workers": 2}) == LocalExecutor(workers=2)
+
+
+def test_local_processes_match_inline_and_compute_each_item_once(tmp_path: Path) -> None:
+    events = make_recordings(tmp_path / "data", 8)
+    log = tmp_path / "log.txt"
+    extractor = SleepExtractor(log=log, batch_size=2)
+    local, inline = Store(tmp_path / "local"), Store(tmp_path / "inline")
+    report = run_prepare(
+        extractor, events, local, executor=LocalExecutor(workers=2, max_jobs=4), progress=False
+    )
+    assert (report.total, report.computed, report.cached, report.jobs) == (
+        8,
+        8,
+        0,
+        {"COMPLETED": 4},
+    )
+    assert set(computed(log).values()) == {1} and len(computed(log)) == 8
+    assert len(pids(log)) == 2  # two worker processes took part
+    run_prepare(extractor.replace(log=None), events, inline, progress=False)
+    _same_store_contents(extractor, events, local, inline)
+    data = local.get_arrays(extractor.items(events)[3].key)["data"]
+    assert data[:, 0].tolist() == [float(3 + i) for i in range(13)]  # file 3: bytes 3, 4, ...
+    # incremental: nothing to do, then only the new recordings
+    again = run_prepare(extractor, events, local, executor=LocalExecutor(workers=2), progress=False)
+    assert (again.cached, again.computed, again.jobs) == (8, 0, {})
+    more = make_recordings(tmp_path / "data", 10)
+    third = run_prepare(extractor, more, local, executor=LocalExecutor(workers=2), progress=False)
+    assert (third.cached, third.computed) == (8, 2)
+    assert max(computed(log).values()) == 1 and len(computed(log)) == 10
+    assert not list((tmp_path / "local" / "manifests").glob("*/*"))  # committed and removed
+    assert not list((tmp_path / "local" / "claims").rglob("*.claim"))  # released
+
+
+def test_noop_extractor_values(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from neuralset.events import validate_events
+
+    events = validate_events(
+        pd.DataFrame({"type": "Stimulus", "start": np.arange(50.0), "timeline": "t", "code": 1})
+    )
+    store = Store(tmp_path / "s")
+    extractor = NoopExtractor(batch_size=8)
+    report = run_prepare(
+        extractor, events, store, executor=LocalExecutor(workers=2, max_jobs=3), progress=False
+    )
+    assert (report.computed, report.jobs) == (50, {"COMPLETED": 3})
+    assert [store.get_value(i.key) for i in extractor.items(events)] == list(np.arange(50.0))
+
+
+def test_failures_are_reported_together_and_retry_recomputes_only_them(tmp_path: Path) -> None:
+    events = make_recordings(tmp_path / "data", 8)
+    log, marker = tmp_path / "log.txt", tmp_path / "broken"
+    marker.touch()
+    extractor = SleepExtractor(
+        log=log, fail_marker=marker, fail_labels=("sub-02", "sub-05"), batch_size=4
+    )
+    store = Store(tmp_path / "store")
+    with pytest.raises(
+        PrepareError, match=r"2 of 8 items failed in SleepExtractor.prepare"
+    ) as info:
+        run_prepare(
+            extractor, events, store, executor=LocalExecutor(workers=2, max_jobs=2), progress=False
+        )
+    report = info.value.report
+    assert report.computed == 6
+    assert sorted(Path(label).name for label, _ in report.failed) == ["sub-02.bin", "sub-05.bin"]
+    message = str(info.value)
+    assert (
+        "sub-02.bin: error in job local-" in message
+        and "sub-05.bin: error in job local-" in message
+    )
+    assert "RuntimeError: SleepExtractor: failing on" in message
+    errors = read_errors(store)
+    assert sorted(Path(e.label).name for e in errors) == ["sub-02.bin", "sub-05.bin"]
+    assert all(
+        e.reason == "error" and e.job_id.startswith("local-") and "Traceback" in e.error
+        for e in errors
+    )
+    failed_keys = {e.key for e in errors}
+    assert set(store.missing(i.key for i in extractor.items(events))) == failed_keys  # no bad entry
+    # a new recording appears: retry mode still recomputes only the failed items
+    more = make_recordings(tmp_path / "data", 9)
+    marker.unlink()
+    before = computed(log)
+    retried = run_prepare(
+        extractor, more, store, executor=LocalExecutor(workers=2), retry=True, progress=False
+    )
+    assert (retried.computed, retried.cached) == (2, 6)
+    assert computed(log) - before == {"sub-02.bin": 1, "sub-05.bin": 1}
+    assert read_errors(store) == []
+    assert store.missing(i.key for i in extractor.items(more)) == [extractor.items(more)[8].key]
+
+
+def test_crashed_worker_is_reported_and_never_hangs(tmp_path: Path) -> None:
+    events = make_recordings(tmp_path / "data", 4)
+    marker = tmp_path / "crash"
+    marker.touch()
+    extractor = SleepExtractor(
+        fail_marker=marker, fail_labels=("sub-01",), fail_mode="exit", batch_size=1
+    )
+    store = Store(tmp_path / "store")
+    report = run_prepare(
+        extractor,
+        events,
+        store,
+        executor=LocalExecutor(workers=1, max_jobs=4),
+        progress=False,
+        raise_on_error=False,
+    )
+    # sub-00 done before the crash; the pool breaks: the crashed and the queued items are reported
+    assert report.computed >= 1
+    assert report.computed + len(report.errors) == 4
+    by_label = {Path(e.label).name: e for e in report.errors}
+    assert by_label["sub-01.bin"].reason == "crashed"
+    assert "terminated abruptly" in by_label["sub-01.bin"].error
+    marker.unlink()
+    rerun = run_prepare(extractor, events, store, executor=LocalExecutor(workers=1), progress=False)
+    assert rerun.computed == len(report.errors)
+
+
+def test_chunk_exception_outside_items_is_reported(tmp_path: Path) -> None:
+    events = make_recordings(tmp_path / "data", 3)
+    store = Store(tmp_path / "store")
+
+    def broken(chunk, index):  # a worker that fails before computing anything
+        raise MemoryError("cannot allocate")
+
+    class Broken(InlineExecutor):
+        def start(self, fn, chunks, *, folder, name):
+            return super().start(broken, chunks, folder=folder, name=name)
+
+    report = run_prepare(
+        SleepExtractor(), events, store, executor=Broken(), progress=False, raise_on_error=False
+    )
+    assert [e.reason for e in report.errors] == ["failed"] * 3
+    assert "MemoryError: cannot allocate" in report.errors[0].error
+    assert report.jobs == {"FAILED": 1}  # inline: one chunk of batch_size items
+
+
+def test_rerun_recovers_manifests_of_a_dead_driver(tmp_path: Path) -> None:
+    """Workers finished and wrote manifests, the driver died before committing them."""
+    events = make_recordings(tmp_path / "data", 6)
+    log = tmp_path / "log.txt"
+    extractor = SleepExtractor(log=log, batch_size=2)
+    store = Store(tmp_path / "store")
+    items = extractor.items(events)
+    run_dir = tmp_path / "store" / "manifests" / "deadrun"
+    # what the dead driver's workers did: claim (driver), compute and write manifests (workers)
+    from neuralset.execution.claims import Claims
+
+    claims = Claims(tmp_path / "store" / "claims", owner="deadrun")
+    claims.acquire(i.key for i in items[:4])
+    work = functools.partial(
+        work_chunk, extractor, store, str(run_dir), str(claims.root), claims.ttl, "deadrun"
+    )
+    work(items[:4], 0)
+    assert len(list(run_dir.glob("*.pkl"))) == 2 and store.missing(i.key for i in items) == [
+        i.key for i in items
+    ]
+    report = run_prepare(extractor, events, store, progress=False)
+    assert (report.recovered, report.computed, report.cached) == (4, 2, 0)
+    assert set(computed(log).values()) == {1} and len(computed(log)) == 6  # nothing recomputed
+    assert not run_dir.exists()
+
+
+def test_two_drivers_never_compute_an_item_twice(tmp_path: Path) -> None:
+    make_recordings(tmp_path / "data", 8)
+    log = tmp_path / "log.txt"
+    spec = {
+        "data": str(tmp_path / "data"),
+        "n": 8,
+        "store": str(tmp_path / "store"),
+        "extractor": {"kind": "sleep", "seconds": 0.3, "log": str(log), "batch_size": 1},
+        "executor": {"kind": "local", "workers": 1},
+    }
+    procs = [
+        subprocess.Popen(
+            driver_command(spec),
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    reports = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        reports.append(json.loads(out.split("REPORT ", 1)[1]))
+    counts = computed(log)
+    assert len(counts) == 8 and set(counts.values()) == {1}, counts
+    for r in reports:
+        assert r["failed"] == []
+        assert r["computed"] + r["others"] + r["cached"] + r["recovered"] == 8
+    assert sum(r["computed"] for r in reports) == 8
+
+
+def test_store_is_reused_when_the_data_folder_moves(tmp_path: Path) -> None:
+    laptop = tmp_path / "laptop" / "data"
+    events = make_recordings(laptop, 5)
+    log = tmp_path / "log.txt"
+    extractor = SleepExtractor(log=log)
+    store = Store(tmp_path / "store")
+    run_prepare(extractor, events, store, progress=False)
+    cluster = tmp_path / "scratch" / "data"
+    cluster.mkdir(parents=True)
+    for path in laptop.iterdir():
+        shutil.copy2(path, cluster / path.name)  # keeps mtime
+    moved = events.copy()
+    moved["study_root"] = str(cluster)
+    assert [i.key for i in extractor.items(moved)] == [i.key for i in extractor.items(events)]
+    assert extractor.items(moved)[0].payload["path"].startswith(str(cluster))
+    report = run_prepare(extractor, moved, store, executor=LocalExecutor(workers=2), progress=False)
+    assert (report.cached, report.computed) == (5, 0)
+    assert len(computed(log)) == 5 and set(computed(log).values()) == {1}
+    # a copy that changed mtime is a different file unless content hashes are asked for
+    touched = cluster / "sub-00.bin"
+    touched.write_bytes(touched.read_bytes())
+    assert extractor.items(moved)[0].key != extractor.items(events)[0].key
+    hashed = extractor.replace(content_hash=True)
+    assert [i.key for i in hashed.items(moved)] == [i.key for i in hashed.items(events)]
+
+
+def test_a_refused_submission_releases_the_claims(tmp_path: Path) -> None:
+    from neuralset.execution import ExecutorError
+
+    events = make_recordings(tmp_path / "data", 3)
+    store = Store(tmp_path / "store")
+
+    class Refused(InlineExecutor):
+        def start(self, fn, chunks, *, folder, name):
+            raise ExecutorError("sbatch refused the job array")
+
+    with pytest.raises(ExecutorError, match="sbatch refused the job array"):
+        run_prepare(SleepExtractor(), events, store, executor=Refused(), progress=False)
+    assert not list((tmp_path / "store" / "claims").rglob("*.claim"))
+    report = run_prepare(SleepExtractor(), events, store, progress=False)  # no wait for claims
+    assert (report.computed, report.others) == (3, 0)
+
+
+def test_auto_executor_uses_slurm_only_when_sbatch_is_reachable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from neuralset.execution import AutoExecutor, SlurmExecutor
+
+    auto = from_dict({"kind": "auto", "local": {"workers": 2}, "slurm": {"partition": "cpu"}})
+    assert isinstance(auto, AutoExecutor)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here
+    assert auto.resolve() == LocalExecutor(workers=2)
+    fake = tmp_path / "sbatch"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    assert auto.resolve() == SlurmExecutor(partition="cpu")
+
+
+def test_prepare_options_reach_run_prepare_through_extractor_prepare(tmp_path: Path) -> None:
+    from neuralset.execution import prepare_options
+
+    events = make_recordings(tmp_path / "data", 3)
+    marker = tmp_path / "broken"
+    marker.touch()
+    extractor = SleepExtractor(fail_marker=marker, fail_labels=("sub-01",))
+    store = Store(tmp_path / "store")
+    with prepare_options(raise_on_error=False):
+        report = extractor.prepare(events, store, progress=False)
+    assert (report.computed, len(report.errors)) == (2, 1)
+    more = make_recordings(tmp_path / "data", 4)
+    marker.unlink()
+    with prepare_options(retry=True):
+        retried = extractor.prepare(more, store, progress=False)
+    assert (retried.computed, retried.cached) == (1, 2)  # sub-03 stays missing: not a retry
+    with pytest.raises(TypeError, match="prepare_options: unknown option 'retyr'"):
+        with prepare_options(retyr=True):
+            pass

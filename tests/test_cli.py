@@ -1,0 +1,139 @@
+"""The ``neuralset`` command line: prepare, inspect, cache, overrides and errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from neuralset.cli import main, parse_duration
+from neuralset.pipeline import Pipeline
+
+from .test_pipeline import write_config
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cli")
+    # a cheap extractor on the synthetic recordings: the CLI, not MNE, is under test here
+    return write_config(folder, extractors={"raw": {"kind": "sleep", "batch_size": 1}})
+
+
+def test_parse_duration() -> None:
+    assert [parse_duration(t) for t in ("90", "90s", "15m", "2h", "7d", "1.5h")] == [
+        90,
+        90,
+        900,
+        7200,
+        604800,
+        5400,
+    ]
+    with pytest.raises(
+        Exception, match=r"expected a duration such as 30s, 15m, 2h, 7d; got 'soon'"
+    ):
+        parse_duration("soon")
+
+
+def test_prepare_inspect_and_cache(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(config), "--keys", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "2 items, 0 stored (0 B), 2 missing" in out and "... 1 more" in out
+    assert (
+        main(
+            [
+                "prepare",
+                str(config),
+                "--no-progress",
+                "--executor.kind=local",
+                "--executor.workers=2",
+            ]
+        )
+        == 0
+    )
+    assert "raw: 2 items: 0 already stored, 2 computed, 0 failed" in capsys.readouterr().out
+    assert main(["prepare", str(config), "--no-progress"]) == 0
+    assert "raw: 2 items: 2 already stored, 0 computed" in capsys.readouterr().out
+    pipeline = Pipeline.from_yaml(config)
+    keys = [i.key for i in pipeline.extractors["raw"].items(pipeline.events())]
+    assert main(["cache", "--config", str(config), "ls"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.startswith(f"3 entries in {pipeline.open_store().root}")  # events + 2 recordings
+    assert all(k in listing for k in keys) and "sub-01_meg.fif" in listing
+    assert main(["cache", "--store", str(pipeline.open_store().root), "info", keys[0][:12]]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["key"] == keys[0] and info["kind"] == "arrays"
+    assert info["provenance"]["config"]["kind"] == "sleep" and "versions" in info["provenance"]
+    assert main(["cache", "--config", str(config), "info", "zzzz"]) == 1
+    assert "no entry with key 'zzzz'" in capsys.readouterr().out
+    assert main(["cache", "--config", str(config), "clear", "--older-than", "1h"]) == 0
+    assert "removed 0 entries" in capsys.readouterr().out
+    assert main(["cache", "--config", str(config), "clear"]) == 1  # asks for --yes
+    assert "add --yes to confirm" in capsys.readouterr().out
+    assert main(["cache", "--config", str(config), "clear", keys[0]]) == 0
+    assert main(["inspect", str(config)]) == 0
+    assert "1 stored" in capsys.readouterr().out
+    assert main(["cache", "--config", str(config), "clear", "--yes"]) == 0
+    assert "removed 2 entries" in capsys.readouterr().out
+
+
+def test_failures_exit_nonzero_and_retry(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = tmp_path / "broken"
+    marker.touch()
+    args = [
+        "prepare",
+        str(config),
+        "--no-progress",
+        f"--store={tmp_path / 'store'}",
+        f"--extractors.raw.fail_marker={marker}",
+    ]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "raw: 2 items: 0 already stored, 0 computed, 2 failed" in out
+    assert re.search(
+        r"sub-01_meg.fif: error in job local-\d+: RuntimeError: SleepExtractor: failing on", out
+    )
+    assert "--retry: only the failed items" in out
+    marker.unlink()
+    assert main([*args, "--retry"]) == 0
+    assert "0 already stored, 2 computed, 0 failed" in capsys.readouterr().out
+
+
+def test_bad_arguments(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(config), "--extractors.raw.seconds=abc"]) == 2
+    assert (
+        "neuralset: error: extractors.raw.seconds: expected float, got 'abc'"
+        in capsys.readouterr().err
+    )
+    assert main(["inspect", str(config), "--executor.kind=cloud"]) == 2
+    assert "unknown kind 'cloud'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["inspect", str(config), "--verbose"])
+    assert info.value.code == 2
+    assert (
+        "unrecognized arguments: --verbose (overrides look like --executor.kind=slurm)"
+        in capsys.readouterr().err
+    )
+    assert main(["inspect", str(config.parent / "missing.yaml")]) == 2
+
+
+def test_demo_is_dispatched(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--help"])
+    assert info.value.code == 0
+    assert "usage: neuralset demo" in capsys.readouterr().out
+
+
+def test_entry_point_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "neuralset.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and "{demo,prepare,inspect,cache}" in proc.stdout
