@@ -85,7 +85,18 @@ _LAZY: dict[str, str] = {
     "ImageStatistics": "neuralset.extractors.features",
     # execution
     "InlineExecutor": "neuralset.execution",
+    "LocalExecutor": "neuralset.execution",
+    "SlurmExecutor": "neuralset.execution",
+    "AutoExecutor": "neuralset.execution",
+    "Executor": "neuralset.execution",
+    "ExecutorError": "neuralset.execution",
     "PrepareReport": "neuralset.execution",
+    "PrepareError": "neuralset.execution",
+    "run_prepare": "neuralset.execution",
+    "prepare_options": "neuralset.execution",
+    "read_errors": "neuralset.execution",
+    "NoopExtractor": "neuralset.extractors.debug",
+    "SleepExtractor": "neuralset.extractors.debug",
     # pipelines
     "Pipeline": "neuralset.pipeline",
     "load_pipeline": "neuralset.pipeline",

@@ -251,6 +251,19 @@ def _run_round(
         pass
 
 
+def with_gpu_if_needed(executor: Any, extractor: Any) -> Any:
+    """The executor, asking SLURM for one GPU per task when the extractor runs on CUDA."""
+    from .slurm import AutoExecutor, SlurmExecutor
+
+    if not getattr(extractor, "requires_gpu", False):
+        return executor
+    if isinstance(executor, SlurmExecutor) and executor.gpus_per_node < 1:
+        return executor.replace(gpus_per_node=1)
+    if isinstance(executor, AutoExecutor) and executor.slurm.gpus_per_node < 1:
+        return executor.replace(slurm=executor.slurm.replace(gpus_per_node=1))
+    return executor
+
+
 def run_prepare(
     extractor: Any,
     events: pd.DataFrame,
@@ -301,7 +314,7 @@ def run_prepare(
         context.get("raise_on_error", True) if raise_on_error is None else raise_on_error
     )
     claim_ttl = float(context.get("claim_ttl", 300.0) if claim_ttl is None else claim_ttl)
-    executor = executor or InlineExecutor()
+    executor = with_gpu_if_needed(executor or InlineExecutor(), extractor)
     items = extractor.items(events)
     unique = list({item.key: item for item in items}.values())
     keys = [i.key for i in unique]

@@ -231,6 +231,7 @@ class Extractor(Config):
         *,
         executor: Any = None,
         progress: bool = True,
+        retry: bool | None = None,
     ) -> Any:
         """Compute and store whatever is missing for ``events`` (incremental).
 
@@ -244,6 +245,9 @@ class Extractor(Config):
             How to run (inline by default; see :mod:`neuralset.execution`). Never part of a key.
         progress
             Show a progress bar.
+        retry
+            Recompute the items whose earlier computation failed (their error entries are kept
+            otherwise, and reported without recomputing).
 
         Returns
         -------
@@ -252,7 +256,9 @@ class Extractor(Config):
         """
         from ..execution import run_prepare
 
-        return run_prepare(self, events, store or Store(), executor=executor, progress=progress)
+        return run_prepare(
+            self, events, store or Store(), executor=executor, progress=progress, retry=retry
+        )
 
     def is_prepared(self, events: pd.DataFrame, store: Store) -> list[str]:
         """Labels of the items still missing from the store (empty when prepared)."""

@@ -328,6 +328,7 @@ class MneExtractor(RecordingExtractor):
         *,
         executor: Any = None,
         progress: bool = True,
+        retry: bool | None = None,
     ) -> Any:
         """Check every recording (exists, readable, consistent), then prepare (see base class).
 
@@ -341,7 +342,7 @@ class MneExtractor(RecordingExtractor):
         """
         store = store or Store()
         self.check_recordings(events, store)
-        return super().prepare(events, store, executor=executor, progress=progress)
+        return super().prepare(events, store, executor=executor, progress=progress, retry=retry)
 
     def check_recordings(self, events: pd.DataFrame, store: Store) -> None:
         """Preflight: read the header of every recording not yet stored; compare channels and rates."""

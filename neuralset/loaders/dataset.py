@@ -112,8 +112,12 @@ class SegmentDataset:
         return len(self.segments)
 
     # -- preparation -------------------------------------------------------------------------
-    def prepare(self, executor: Any = None, *, progress: bool = True) -> dict[str, Any]:
+    def prepare(
+        self, executor: Any = None, *, progress: bool = True, retry: bool | None = None
+    ) -> dict[str, Any]:
         """Prepare every extractor on the segments' events (incremental).
+
+        ``retry`` recomputes items that failed before (see :meth:`Extractor.prepare`).
 
         Returns
         -------
@@ -123,7 +127,7 @@ class SegmentDataset:
         reports = {}
         for name, ext in self.extractors.items():
             reports[name] = ext.prepare(
-                self.segments.events, self.store, executor=executor, progress=progress
+                self.segments.events, self.store, executor=executor, progress=progress, retry=retry
             )
         self._checked = False
         return reports

@@ -333,3 +333,19 @@ def test_prepare_options_reach_run_prepare_through_extractor_prepare(tmp_path: P
     with pytest.raises(TypeError, match="prepare_options: unknown option 'retyr'"):
         with prepare_options(retyr=True):
             pass
+
+
+def test_cuda_extractors_ask_slurm_for_a_gpu(tmp_path):
+    from neuralset.execution import AutoExecutor, InlineExecutor, SlurmExecutor
+    from neuralset.execution.prepare import with_gpu_if_needed
+    from neuralset.extractors.text import HuggingFaceText
+
+    cuda = HuggingFaceText(model="gpt2", device="cuda")
+    cpu = HuggingFaceText(model="gpt2", device="cpu")
+    assert with_gpu_if_needed(SlurmExecutor(), cuda).gpus_per_node == 1
+    assert with_gpu_if_needed(SlurmExecutor(gpus_per_node=4), cuda).gpus_per_node == 4
+    assert with_gpu_if_needed(SlurmExecutor(), cpu).gpus_per_node == 0
+    assert with_gpu_if_needed(AutoExecutor(), cuda).slurm.gpus_per_node == 1
+    assert with_gpu_if_needed(InlineExecutor(), cuda) == InlineExecutor()
+    submitit_executor = with_gpu_if_needed(SlurmExecutor(), cuda).submitit_executor(tmp_path)
+    assert submitit_executor.parameters["gpus_per_node"] == 1
