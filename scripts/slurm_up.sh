@@ -108,6 +108,7 @@ TaskPlugin=task/none
 MpiDefault=none
 SwitchType=switch/none
 SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0
 SelectType=select/cons_tres
 # cores and memory are the consumables; CPUs may exceed the real core count (config_overrides)
 # so that several 1-CPU test jobs run side by side on a 2-core machine
