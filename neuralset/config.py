@@ -223,7 +223,9 @@ class Config:
         return out
 
 
-@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(dataclasses.field,))
+@dataclass_transform(
+    frozen_default=True, kw_only_default=True, field_specifiers=(dataclasses.field,)
+)
 def config(cls: type[C]) -> type[C]:
     """Declare a :class:`Config` subclass: a frozen, keyword-only dataclass."""
     return dataclasses.dataclass(frozen=True, kw_only=True)(cls)

@@ -113,9 +113,14 @@ def encode(value: Any) -> bytes:
 
 def _encode_series(series: pd.Series) -> bytes:
     dtype = str(series.dtype)
-    if isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == object or dtype in (
-        "string",
-        "str",
+    if (
+        isinstance(series.dtype, pd.CategoricalDtype)
+        or series.dtype == object
+        or dtype
+        in (
+            "string",
+            "str",
+        )
     ):
         values = series.astype(object).where(series.notna(), None).tolist()
         body = b"".join(encode(v) for v in values)

@@ -105,7 +105,9 @@ class EventIndex:
             return None
         return timeline.astype(np.int64) * len(self.types) + code
 
-    def _search(self, group: np.ndarray, values: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
+    def _search(
+        self, group: np.ndarray, values: np.ndarray, side: Literal["left", "right"]
+    ) -> np.ndarray:
         # vectorised searchsorted within each group's slice: offset values by group rank
         out = np.empty(len(values), dtype=np.int64)
         # process groups in bulk: sort queries by group to slice once per group present
@@ -120,7 +122,9 @@ class EventIndex:
             out[chunk] = a + np.searchsorted(self.start[a:b], values[chunk], side=side)
         return out
 
-    def has_overlap(self, timeline: np.ndarray, start: np.ndarray, stop: np.ndarray, type_name: str) -> np.ndarray:
+    def has_overlap(
+        self, timeline: np.ndarray, start: np.ndarray, stop: np.ndarray, type_name: str
+    ) -> np.ndarray:
         """For each window, whether an event of ``type_name`` overlaps ``[start, stop)``."""
         group = self._groups(timeline, type_name)
         if group is None:
@@ -132,7 +136,9 @@ class EventIndex:
         out[ok] = self.runmax[hi[ok] - 1] > start[ok]
         return out
 
-    def covering(self, timeline: np.ndarray, start: np.ndarray, stop: np.ndarray, type_name: str) -> np.ndarray:
+    def covering(
+        self, timeline: np.ndarray, start: np.ndarray, stop: np.ndarray, type_name: str
+    ) -> np.ndarray:
         """For each window, the row of an event of ``type_name`` spanning it whole, or -1.
 
         When several do, the latest-starting one is returned.
@@ -217,7 +223,9 @@ class Segments:
         n = len(self.start)
         for name in ("duration", "timeline", "trigger"):
             if len(getattr(self, name)) != n:
-                raise ValueError(f"Segments.{name} has {len(getattr(self, name))} values, expected {n}")
+                raise ValueError(
+                    f"Segments.{name} has {len(getattr(self, name))} values, expected {n}"
+                )
         for arr in (self.start, self.duration, self.timeline, self.trigger):
             arr.flags.writeable = False
 
@@ -449,10 +457,14 @@ class TriggerSegmenter(Segmenter):
 
     def _check(self) -> None:
         if self.duration is not None and self.duration <= 0:
-            raise ConfigError(f"TriggerSegmenter.duration: must be > 0 seconds, got {self.duration}")
+            raise ConfigError(
+                f"TriggerSegmenter.duration: must be > 0 seconds, got {self.duration}"
+            )
 
     def _segments(self, events: pd.DataFrame) -> Segments:
-        return segment_on_triggers(events, self.triggers, offset=self.offset, duration=self.duration)
+        return segment_on_triggers(
+            events, self.triggers, offset=self.offset, duration=self.duration
+        )
 
 
 @register("sliding")
@@ -468,7 +480,9 @@ class SlidingSegmenter(Segmenter):
     def _check(self) -> None:
         for name in ("duration", "stride"):
             if getattr(self, name) <= 0:
-                raise ConfigError(f"SlidingSegmenter.{name}: must be > 0 seconds, got {getattr(self, name)}")
+                raise ConfigError(
+                    f"SlidingSegmenter.{name}: must be > 0 seconds, got {getattr(self, name)}"
+                )
 
     def _segments(self, events: pd.DataFrame) -> Segments:
         return sliding_windows(
@@ -478,4 +492,3 @@ class SlidingSegmenter(Segmenter):
             blocks=self.blocks,
             drop_incomplete=self.drop_incomplete,
         )
-

@@ -61,9 +61,13 @@ def test_yaml_round_trip_with_kind():
 
 
 def test_from_dict_errors_name_the_path():
-    with pytest.raises(ConfigError, match=r"^inner.filter\[0\]: expected float \| None, got 'abc'$"):
+    with pytest.raises(
+        ConfigError, match=r"^inner.filter\[0\]: expected float \| None, got 'abc'$"
+    ):
         from_dict({"kind": "test_outer", "path": "/d", "inner": {"filter": ["abc", 1.0]}})
-    with pytest.raises(ConfigError, match=r"^inner.colour: unknown key for Inner; allowed keys: filter, mode$"):
+    with pytest.raises(
+        ConfigError, match=r"^inner.colour: unknown key for Inner; allowed keys: filter, mode$"
+    ):
         from_dict({"kind": "test_outer", "path": "/d", "inner": {"colour": 1}})
     with pytest.raises(ConfigError, match="unknown kind 'nope'"):
         from_dict({"kind": "nope"})

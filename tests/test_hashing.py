@@ -86,7 +86,9 @@ def test_chaining():
 
 
 def test_unencodable_value():
-    with pytest.raises(TypeError, match="cannot build a structural key from a value of type 'function'"):
+    with pytest.raises(
+        TypeError, match="cannot build a structural key from a value of type 'function'"
+    ):
         encode(lambda x: x)
 
 
@@ -100,7 +102,14 @@ def test_same_key_in_fresh_process_with_other_hashseed():
     outs = set()
     for seed in ("1", "12345"):
         env = dict(os.environ, PYTHONHASHSEED=seed)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=root,
+            check=True,
+        )
         outs.add(out.stdout.strip())
     assert len(outs) == 1
     here = f"{Filt(low=0.1).key} {structural_key({'p': Path('/a/b'), 's': {'x', 'y', 'z'}})}"

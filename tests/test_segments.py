@@ -59,7 +59,9 @@ def test_overlapping_matches_brute_force(events):
         for p, r in zip(pos, rows):
             got[p].add(r)
         for i in range(len(seg)):
-            expected = _brute_overlap(events, seg.start[i], seg.stop[i], seg.timeline_names[i], type_name)
+            expected = _brute_overlap(
+                events, seg.start[i], seg.stop[i], seg.timeline_names[i], type_name
+            )
             assert got[i] == expected, (type_name, i)
 
 
@@ -101,7 +103,9 @@ def test_sliding_windows_counts(events):
 
 
 def test_segmenter_configs(events):
-    seg = TriggerSegmenter(triggers="Word", offset=-0.2, duration=0.8, require=("Stimulus",))(events)
+    seg = TriggerSegmenter(triggers="Word", offset=-0.2, duration=0.8, require=("Stimulus",))(
+        events
+    )
     assert 1 <= len(seg) <= 3
     sl = SlidingSegmenter(duration=2.0, stride=1.0, blocks="Meg")(events)
     assert len(sl) == 38

@@ -89,7 +89,9 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
                 )
             nulls = mask & out[field].isna().to_numpy()
             if nulls.any():
-                raise EventsError(f"{name} events need a non-null {field!r}: missing at {_rows_hint(nulls)}")
+                raise EventsError(
+                    f"{name} events need a non-null {field!r}: missing at {_rows_hint(nulls)}"
+                )
     return out
 
 

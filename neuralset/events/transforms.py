@@ -76,7 +76,9 @@ def _group_rank(values: np.ndarray, seed: int) -> np.ndarray:
     """A deterministic pseudo-random score per group name (independent of order and process)."""
     return np.array(
         [
-            int.from_bytes(hashlib.blake2b(f"{seed}:{v}".encode(), digest_size=8).digest(), "little")
+            int.from_bytes(
+                hashlib.blake2b(f"{seed}:{v}".encode(), digest_size=8).digest(), "little"
+            )
             for v in values
         ],
         dtype=np.uint64,
@@ -119,7 +121,9 @@ class AssignSplits(Transform):
                 "give one ratio per split name"
             )
         if any(r < 0 for r in self.ratios) or sum(self.ratios) <= 0:
-            raise ConfigError(f"AssignSplits.ratios: must be >= 0 with a positive sum, got {self.ratios}")
+            raise ConfigError(
+                f"AssignSplits.ratios: must be >= 0 with a positive sum, got {self.ratios}"
+            )
 
     def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
         if self.by not in events.columns:
@@ -186,7 +190,11 @@ class AddContext(Transform):
             fill = empty & (cover >= 0)
             sentence[words[fill]] = texts[cover[fill]]
         context = np.full(len(events), None, dtype=object)
-        order = words[np.lexsort((events["start"].to_numpy()[words], events["timeline"].cat.codes.to_numpy()[words]))]
+        order = words[
+            np.lexsort(
+                (events["start"].to_numpy()[words], events["timeline"].cat.codes.to_numpy()[words])
+            )
+        ]
         text = events["text"].astype(str).to_numpy()
         tl_codes = events["timeline"].cat.codes.to_numpy()
         history: list[str] = []
@@ -218,15 +226,23 @@ class ChunkEvents(Transform):
 
     def _check(self) -> None:
         if self.max_duration <= 0:
-            raise ConfigError(f"ChunkEvents.max_duration: must be > 0 seconds, got {self.max_duration}")
+            raise ConfigError(
+                f"ChunkEvents.max_duration: must be > 0 seconds, got {self.max_duration}"
+            )
 
     def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
         mask = (events["type"] == self.event_type).to_numpy()
         if not mask.any():
             return events
         long = events[mask]
-        freq = long["frequency"].to_numpy(dtype=float) if "frequency" in long else np.zeros(len(long))
-        step = np.where(freq > 0, np.floor(self.max_duration * freq) / np.where(freq > 0, freq, 1), self.max_duration)
+        freq = (
+            long["frequency"].to_numpy(dtype=float) if "frequency" in long else np.zeros(len(long))
+        )
+        step = np.where(
+            freq > 0,
+            np.floor(self.max_duration * freq) / np.where(freq > 0, freq, 1),
+            self.max_duration,
+        )
         if (step <= 0).any():
             raise ConfigError(
                 f"ChunkEvents.max_duration: {self.max_duration} s is shorter than one sample of some "

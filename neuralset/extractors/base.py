@@ -136,7 +136,9 @@ def _finite_or_zero(value: Any) -> float:
     return out if np.isfinite(out) else 0.0
 
 
-def source_identity(path: Path, root: str | None = None, *, content_hash: bool = False) -> tuple[Any, ...]:
+def source_identity(
+    path: Path, root: str | None = None, *, content_hash: bool = False
+) -> tuple[Any, ...]:
     """Identity of a source file for cache keys: study-relative path, size and mtime.
 
     Paths under ``root`` are keyed relative to it, so a store prepared with data in ``~/data``
@@ -202,7 +204,9 @@ class Extractor(Config):
                 f"{type(self).__name__}.frequency: must be > 0 Hz, got {self.frequency}"
             )
         if self.batch_size < 1:
-            raise ConfigError(f"{type(self).__name__}.batch_size: must be >= 1, got {self.batch_size}")
+            raise ConfigError(
+                f"{type(self).__name__}.batch_size: must be >= 1, got {self.batch_size}"
+            )
 
     @property
     def resolved_event_type(self) -> str:
@@ -290,7 +294,9 @@ class Extractor(Config):
         return chain_keys(self.prepare_key, structural_key(identity))
 
     # -- phase 3: read ------------------------------------------------------------------
-    def read(self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error") -> Output:
+    def read(
+        self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
+    ) -> Output:
         """Arrays for a batch of segments (see :class:`Output`)."""
         raise NotImplementedError
 
@@ -314,11 +320,17 @@ class RecordingExtractor(Extractor):
     def items(self, events: pd.DataFrame) -> list[Item]:
         rows = np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
         paths = source_path(events, rows)
-        roots = events["study_root"].to_numpy()[rows] if "study_root" in events.columns else [None] * len(rows)
+        roots = (
+            events["study_root"].to_numpy()[rows]
+            if "study_root" in events.columns
+            else [None] * len(rows)
+        )
         out = []
         for row, path, root in zip(rows, paths, roots):
             ev = events.iloc[int(row)]
-            ident = source_identity(path, root if isinstance(root, str) else None, content_hash=self.content_hash)
+            ident = source_identity(
+                path, root if isinstance(root, str) else None, content_hash=self.content_hash
+            )
             payload = {
                 "path": str(path),
                 "row": int(row),
@@ -336,7 +348,9 @@ class RecordingExtractor(Extractor):
         data = np.ascontiguousarray(data, dtype=np.float32)
         return Computed(arrays={"data": data}, meta={"sfreq": float(sfreq), **meta})
 
-    def compute_recording(self, payload: dict[str, Any]) -> tuple[np.ndarray, float, dict[str, Any]]:
+    def compute_recording(
+        self, payload: dict[str, Any]
+    ) -> tuple[np.ndarray, float, dict[str, Any]]:
         raise NotImplementedError
 
     def _recording_keys(
@@ -370,7 +384,9 @@ class RecordingExtractor(Extractor):
                 cache[(pk, row)] = item.key
         return rows, {r: cache[(pk, r)] for r in needed}
 
-    def _open_recording(self, store: Store, key: str, events: pd.DataFrame, row: int) -> tuple[np.ndarray, float]:
+    def _open_recording(
+        self, store: Store, key: str, events: pd.DataFrame, row: int
+    ) -> tuple[np.ndarray, float]:
         """The memory-mapped stored series of a recording and its rate.
 
         Cached per process; a hit is revalidated with one ``os.stat`` of the array file (a
@@ -407,7 +423,9 @@ class RecordingExtractor(Extractor):
         _OPEN_RECORDINGS[cache_key] = (data, sfreq, path, (st.st_ino, st.st_mtime_ns))
         return data, sfreq
 
-    def read(self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error") -> Output:
+    def read(
+        self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
+    ) -> Output:
         n = len(segments)
         etype = self.resolved_event_type
         rec_rows, keys = self._recording_keys(segments, out_of_bounds=out_of_bounds)
@@ -427,7 +445,9 @@ class RecordingExtractor(Extractor):
             n_times = self.n_times(float(dur[0]))
         ev_start = segments.index.__dict__.get("_event_starts")
         if ev_start is None:
-            ev_start = segments.index.__dict__["_event_starts"] = segments.events["start"].to_numpy()
+            ev_start = segments.index.__dict__["_event_starts"] = segments.events[
+                "start"
+            ].to_numpy()
         out: np.ndarray | None = None
         chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         mask = np.zeros((n, n_times), dtype=bool) if dynamic else None
@@ -449,7 +469,11 @@ class RecordingExtractor(Extractor):
                     # every row is written below, except rows without a recording, which only
                     # exist with out_of_bounds="drop" and are dropped: no zero-fill needed
                     out = np.empty((n, *feature_shape, n_times), dtype=np.float32)
-                inside = bool(len(first)) and int(first.min()) >= 0 and int(first.max()) + n_times <= n_rec
+                inside = (
+                    bool(len(first))
+                    and int(first.min()) >= 0
+                    and int(first.max()) + n_times <= n_rec
+                )
                 idx = first[:, None] + np.arange(n_times)[None, :]
                 if inside:  # fast path: every window lies inside the recording
                     assert mask is not None
@@ -475,7 +499,9 @@ class RecordingExtractor(Extractor):
             self._check_bounds(valid, which, out_of_bounds, segments, row, n_rec, sfreq)
             gathered = data[np.clip(idx, 0, n_rec - 1)]  # (k, time, *features)
             if not valid.all():
-                gathered = np.where(valid.reshape(valid.shape + (1,) * len(feature_shape)), gathered, 0)
+                gathered = np.where(
+                    valid.reshape(valid.shape + (1,) * len(feature_shape)), gathered, 0
+                )
             if self.aggregation == "mean":
                 denom = np.maximum(valid.sum(axis=1), 1).reshape((-1,) + (1,) * len(feature_shape))
                 gathered = gathered.sum(axis=1) / denom
@@ -483,7 +509,9 @@ class RecordingExtractor(Extractor):
                 gathered = gathered[:, 0]
             chunks.append((which, np.asarray(gathered, dtype=np.float32), valid))
         if not dynamic:
-            return _assemble(n, chunks, feature_shape or (0,), self.output, n_times, out_of_bounds, rec_rows)
+            return _assemble(
+                n, chunks, feature_shape or (0,), self.output, n_times, out_of_bounds, rec_rows
+            )
         assert mask is not None
         if out is None:
             out = np.zeros((n, *(feature_shape or (0,)), n_times), dtype=np.float32)
@@ -535,7 +563,9 @@ def _covering_recording(segments: Segments, etype: str) -> np.ndarray:
             spans = False
         else:
             start = events["start"].to_numpy()[rows]
-            stop = np.maximum(start + events["duration"].to_numpy()[rows], np.nextafter(start, np.inf))
+            stop = np.maximum(
+                start + events["duration"].to_numpy()[rows], np.nextafter(start, np.inf)
+            )
             row_of = np.full(n_tl, -1, dtype=np.int64)
             lo = np.full(n_tl, np.inf)
             hi = np.full(n_tl, -np.inf)
@@ -687,7 +717,9 @@ class EventFeatureExtractor(Extractor):
                 cache[(pk, r)] = k
         return [cache[(pk, int(r))] for r in rows]
 
-    def _values(self, segments: Segments, store: Store, rows: np.ndarray) -> list[np.ndarray | Series]:
+    def _values(
+        self, segments: Segments, store: Store, rows: np.ndarray
+    ) -> list[np.ndarray | Series]:
         idx_dict = segments.index.__dict__
         cache: dict[str, np.ndarray | Series] = idx_dict.setdefault("_values_cache", {})
         keys = self._cached_row_keys(segments, rows)
@@ -718,14 +750,18 @@ class EventFeatureExtractor(Extractor):
                 "call extractor.prepare(events, store) first"
             ) from err
 
-    def read(self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error") -> Output:
+    def read(
+        self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
+    ) -> Output:
         n = len(segments)
         etype = self.resolved_event_type
         events = segments.events
         if self.output == "static":
             if self.aggregation == "trigger":
                 rows = segments.trigger
-                if (rows < 0).any() or (events["type"].to_numpy()[np.maximum(rows, 0)] != etype).any():
+                if (rows < 0).any() or (
+                    events["type"].to_numpy()[np.maximum(rows, 0)] != etype
+                ).any():
                     raise ValueError(
                         f"{type(self).__name__}: static output with aggregation='trigger' needs segments "
                         f"triggered on {etype} events; use aggregation='mean' otherwise"
@@ -772,7 +808,11 @@ class EventFeatureExtractor(Extractor):
         owner = np.full((n, n_times), -1, dtype=np.int64)
         counts = np.maximum(hi_c - lo_c, 0)
         pair = np.repeat(np.arange(len(seg)), counts)
-        sample = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo_c, counts)
+        sample = (
+            np.arange(counts.sum())
+            - np.repeat(np.cumsum(counts) - counts, counts)
+            + np.repeat(lo_c, counts)
+        )
         np.maximum.at(owner, (seg[pair], sample), pair)
         # static vectors: one gather from a (pairs + 1, features) table (row 0 = zeros)
         table = np.zeros((len(values) + 1, *feature_shape), dtype=np.float32)

@@ -402,7 +402,9 @@ class MneExtractor(RecordingExtractor):
             raw = self.read_raw(path)
         except Exception as err:
             raise ValueError(f"{type(self).__name__}: cannot read {path} ({label}): {err}") from err
-        extra = [b for b in payload.get("bads", []) if b in raw.ch_names and b not in raw.info["bads"]]
+        extra = [
+            b for b in payload.get("bads", []) if b in raw.ch_names and b not in raw.info["bads"]
+        ]
         if extra:
             raw.info["bads"] = [*raw.info["bads"], *extra]
         head = _Header(

@@ -182,7 +182,9 @@ class Store:
         return iter(list(index.iterkeys()))
 
     # -- small values --------------------------------------------------------------------
-    def put_value(self, key: str, value: Any, *, label: str = "", prov: Mapping[str, Any] | None = None) -> None:
+    def put_value(
+        self, key: str, value: Any, *, label: str = "", prov: Mapping[str, Any] | None = None
+    ) -> None:
         """Store a small picklable value (embedding, table, metadata) under ``key``."""
         record = {
             "kind": "value",

@@ -68,5 +68,7 @@ class Study(Config):
         events = validate_events(table)
         events["study_root"] = events["study_root"].astype("category")
         if store is not None:
-            store.put_value(key, events, label=f"events of {type(self).__name__}", prov=provenance(self))
+            store.put_value(
+                key, events, label=f"events of {type(self).__name__}", prov=provenance(self)
+            )
         return events

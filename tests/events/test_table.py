@@ -17,7 +17,13 @@ from neuralset.events import (
 
 def _words(n=3):
     return pd.DataFrame(
-        {"type": "Word", "start": np.arange(n) * 0.5, "duration": 0.2, "timeline": "t1", "text": list("abc")[:n]}
+        {
+            "type": "Word",
+            "start": np.arange(n) * 0.5,
+            "duration": 0.2,
+            "timeline": "t1",
+            "text": list("abc")[:n],
+        }
     )
 
 
@@ -47,7 +53,9 @@ def test_missing_required_field():
         validate_events(_words().drop(columns="text"))
     df = _words()
     df.loc[1, "text"] = None
-    with pytest.raises(EventsError, match=r"Word events need a non-null 'text': missing at rows 1$"):
+    with pytest.raises(
+        EventsError, match=r"Word events need a non-null 'text': missing at rows 1$"
+    ):
         validate_events(df)
 
 
@@ -70,8 +78,20 @@ def test_objects_on_request_and_custom_types():
     class Button(CategoricalEvent):
         hand: str
 
-    events = from_events([Word(start=1.0, timeline="a", text="hi"), Button(start=2.0, timeline="a", hand="left")])
+    events = from_events(
+        [Word(start=1.0, timeline="a", text="hi"), Button(start=2.0, timeline="a", hand="left")]
+    )
     assert row(events, 0) == Word(start=1.0, timeline="a", text="hi", duration=0.0)
     assert row(events, 1).hand == "left"
     with pytest.raises(EventsError, match="need a non-null 'hand'"):
-        validate_events(pd.DataFrame({"type": ["Button", "Word"], "start": [0.0, 1.0], "timeline": "a", "text": [None, "x"], "hand": ["l", None]}).assign(hand=[None, None]))
+        validate_events(
+            pd.DataFrame(
+                {
+                    "type": ["Button", "Word"],
+                    "start": [0.0, 1.0],
+                    "timeline": "a",
+                    "text": [None, "x"],
+                    "hand": ["l", None],
+                }
+            ).assign(hand=[None, None])
+        )

@@ -11,11 +11,36 @@ def events():
     rows = []
     for s in range(6):
         tl = f"sub-{s}"
-        rows.append(dict(type="Meg", start=0.0, duration=10.0, timeline=tl, filepath="x.fif", frequency=100.0, subject=f"s{s}"))
-        rows.append(dict(type="Sentence", start=0.0, duration=1.4, timeline=tl, text="the cat sat", subject=f"s{s}"))
-        rows.append(dict(type="Sentence", start=2.0, duration=1.0, timeline=tl, text="a dog", subject=f"s{s}"))
-        for i, (w, t) in enumerate([("the", 0.0), ("cat", 0.5), ("sat", 1.0), ("a", 2.0), ("dog", 2.5)]):
-            rows.append(dict(type="Word", start=t, duration=0.3, timeline=tl, text=w, subject=f"s{s}"))
+        rows.append(
+            dict(
+                type="Meg",
+                start=0.0,
+                duration=10.0,
+                timeline=tl,
+                filepath="x.fif",
+                frequency=100.0,
+                subject=f"s{s}",
+            )
+        )
+        rows.append(
+            dict(
+                type="Sentence",
+                start=0.0,
+                duration=1.4,
+                timeline=tl,
+                text="the cat sat",
+                subject=f"s{s}",
+            )
+        )
+        rows.append(
+            dict(
+                type="Sentence", start=2.0, duration=1.0, timeline=tl, text="a dog", subject=f"s{s}"
+            )
+        )
+        for w, t in [("the", 0.0), ("cat", 0.5), ("sat", 1.0), ("a", 2.0), ("dog", 2.5)]:
+            rows.append(
+                dict(type="Word", start=t, duration=0.3, timeline=tl, text=w, subject=f"s{s}")
+            )
     return validate_events(pd.DataFrame(rows))
 
 
@@ -59,7 +84,11 @@ def test_splits_stable_when_adding_groups(events):
 
     names = np.array(sorted(split_a.index))
     assert list(names[np.argsort(_group_rank(names, 0))]) == [
-        n for n in np.array(sorted(split_b.index))[np.argsort(_group_rank(np.array(sorted(split_b.index)), 0))] if n in set(names)
+        n
+        for n in np.array(sorted(split_b.index))[
+            np.argsort(_group_rank(np.array(sorted(split_b.index)), 0))
+        ]
+        if n in set(names)
     ]
 
 
@@ -69,7 +98,13 @@ def test_add_context(events):
     pd.testing.assert_frame_equal(events, before)
     words = out[(out.type == "Word") & (out.timeline == "sub-0")]
     assert words["sentence"].tolist() == ["the cat sat"] * 3 + ["a dog"] * 2
-    assert words["context"].tolist() == ["the", "the cat", "the cat sat", "the cat sat a", "the cat sat a dog"]
+    assert words["context"].tolist() == [
+        "the",
+        "the cat",
+        "the cat sat",
+        "the cat sat a",
+        "the cat sat a dog",
+    ]
     per_sentence = AddContext(scope="sentence", max_words=2)(events)
     w = per_sentence[(per_sentence.type == "Word") & (per_sentence.timeline == "sub-0")]
     assert w["context"].tolist() == ["the", "the cat", "cat sat", "a", "a dog"]
@@ -89,6 +124,8 @@ def test_chain_and_keys(events):
     out = pipe(events)
     assert set(out["type"]) == {"Word"} and "context" in out
     assert pipe.output_key("in1") != pipe.output_key("in2")
-    assert pipe.output_key("in1") == chain(AddContext(), Query(query="type == 'Word'")).output_key("in1")
+    assert pipe.output_key("in1") == chain(AddContext(), Query(query="type == 'Word'")).output_key(
+        "in1"
+    )
     again = from_dict(pipe.to_dict())
     assert again == pipe

@@ -16,14 +16,23 @@ class TinyStudy(Study):
     def timeline_events(self, timeline: str) -> pd.DataFrame:
         return pd.DataFrame(
             [
-                dict(type="Meg", start=0.0, duration=10.0, timeline=timeline, filepath=f"{timeline}.fif"),
+                dict(
+                    type="Meg",
+                    start=0.0,
+                    duration=10.0,
+                    timeline=timeline,
+                    filepath=f"{timeline}.fif",
+                ),
                 dict(type="Word", start=1.0, duration=0.2, timeline=timeline, text="hello"),
             ]
         )
 
 
 def test_missing_folder_fails_at_construction(tmp_path):
-    with pytest.raises(ConfigError, match=r"TinyStudy.path: folder .*nope does not exist; point it at the dataset root"):
+    with pytest.raises(
+        ConfigError,
+        match=r"TinyStudy.path: folder .*nope does not exist; point it at the dataset root",
+    ):
         TinyStudy(path=tmp_path / "nope")
 
 
