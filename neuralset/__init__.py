@@ -59,8 +59,8 @@ _LAZY: dict[str, str] = {
     "Store": "neuralset.store",
     # extractors
     "Extractor": "neuralset.extractors.base",
-    "RecordingExtractor": "neuralset.extractors.base",
-    "EventFeatureExtractor": "neuralset.extractors.base",
+    "RecordingExtractor": "neuralset.extractors.recording",
+    "EventFeatureExtractor": "neuralset.extractors.event_features",
     "MegExtractor": "neuralset.extractors.meeg",
     "EegExtractor": "neuralset.extractors.meeg",
     "Pulse": "neuralset.extractors.events",

@@ -39,7 +39,8 @@ from .config import (
 )
 from .events.transforms import Transform
 from .execution.executors import Executor, InlineExecutor
-from .extractors.base import Extractor, RecordingExtractor
+from .extractors.base import Extractor
+from .extractors.recording import RecordingExtractor
 from .hashing import KEY_EXCLUDED, chain_keys
 from .segments import Segmenter, Segments
 from .store import Store

@@ -1,7 +1,7 @@
 """Reading recordings whose channel (or unit) sets differ: per-recording lists or a union.
 
 Intracranial electrodes, spike-sorted units and fNIRS optodes differ from one subject (or
-session) to the next. A :class:`~neuralset.extractors.base.RecordingExtractor` stores each
+session) to the next. A :class:`~neuralset.extractors.recording.RecordingExtractor` stores each
 recording with its own channel list (``meta["ch_names"]``); how a batch of segments drawn from
 several recordings is assembled is a *read* choice (it never changes what is stored):
 
@@ -23,7 +23,8 @@ import numpy as np
 
 from ..segments import Segments
 from ..store import Store
-from .base import ExtractorNotPreparedError, OutOfBounds, Output, RecordingExtractor, events_label
+from .base import ExtractorNotPreparedError, OutOfBounds, Output, events_label
+from .recording import RecordingExtractor
 
 __all__ = ["ChannelOutput", "ChannelSets", "read_channel_sets", "recording_channels"]
 

@@ -22,7 +22,8 @@ import pandas as pd
 
 from ..config import config, register
 from ..hashing import KEY_EXCLUDED
-from .base import Computed, Extractor, Item, RecordingExtractor
+from .base import Computed, Extractor, Item
+from .recording import RecordingExtractor
 
 __all__ = ["NoopExtractor", "SleepExtractor"]
 

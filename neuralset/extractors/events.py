@@ -5,7 +5,7 @@
 * :class:`LabelEncoder` - a categorical field mapped to integer labels with a vocabulary fitted
   by ``prepare`` on the events and stored.
 
-They share the :class:`~neuralset.extractors.base.EventFeatureExtractor` read (static vectors
+They share the :class:`~neuralset.extractors.event_features.EventFeatureExtractor` read (static vectors
 painted over each segment's time grid, or the trigger's value), with values taken from the table
 instead of the store. ``Pulse`` and ``EventField`` have no items: ``prepare`` only validates.
 """
@@ -21,14 +21,8 @@ import pandas as pd
 from ..config import ConfigError, config, register
 from ..segments import Segments
 from ..store import Store
-from .base import (
-    Computed,
-    EventFeatureExtractor,
-    ExtractorNotPreparedError,
-    Item,
-    OutOfBounds,
-    Output,
-)
+from .base import Computed, ExtractorNotPreparedError, Item, OutOfBounds, Output
+from .event_features import EventFeatureExtractor
 
 __all__ = ["Pulse", "EventField", "LabelEncoder"]
 

@@ -15,7 +15,8 @@ import pandas as pd
 
 from ..config import ConfigError, config
 from ..hashing import chain_keys, structural_key
-from .base import Computed, EventFeatureExtractor, Item
+from .base import Computed, Item
+from .event_features import EventFeatureExtractor
 from .media import media_payloads, read_audio, read_image, resample_audio
 
 __all__ = [

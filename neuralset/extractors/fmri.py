@@ -35,7 +35,8 @@ from ..config import ConfigError, config, register
 from ..hashing import chain_keys, structural_key
 from ..segments import Segments
 from ..store import Store
-from .base import Item, OutOfBounds, Output, RecordingExtractor, source_identity
+from .base import Item, OutOfBounds, Output, source_identity
+from .recording import RecordingExtractor
 
 __all__ = ["FmriExtractor", "resample_linear", "confounds_path", "load_confounds"]
 

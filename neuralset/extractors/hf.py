@@ -20,7 +20,8 @@ import pandas as pd
 
 from ..config import ConfigError, config
 from ..hashing import KEY_EXCLUDED, chain_keys, is_keyed_field, structural_key
-from .base import EventFeatureExtractor, Item
+from .base import Item
+from .event_features import EventFeatureExtractor
 
 __all__ = [
     "HuggingFaceExtractor",

@@ -46,12 +46,12 @@ from .base import (
     Item,
     OutOfBounds,
     Output,
-    RecordingExtractor,
     events_label,
     source_identity,
     source_path,
 )
 from .meeg_read import baseline_means, read_intersection
+from .recording import RecordingExtractor
 
 __all__ = [
     "MneExtractor",

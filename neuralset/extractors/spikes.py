@@ -26,8 +26,9 @@ import pandas as pd
 from ..config import ConfigError, config, register
 from ..segments import Segments
 from ..store import Store
-from .base import Item, OutOfBounds, RecordingExtractor, source_identity, source_path
+from .base import Item, OutOfBounds, source_identity, source_path
 from .channels import ChannelOutput, ChannelSets, read_channel_sets
+from .recording import RecordingExtractor
 
 __all__ = ["SpikesExtractor", "bin_spikes", "read_spike_times"]
 

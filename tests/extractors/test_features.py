@@ -11,7 +11,8 @@ import pytest
 
 from neuralset.config import ConfigError, config
 from neuralset.events import validate_events
-from neuralset.extractors.base import Computed, EventFeatureExtractor, Item, Series, resample_series
+from neuralset.extractors.base import Computed, Item
+from neuralset.extractors.event_features import EventFeatureExtractor, Series, resample_series
 from neuralset.extractors.features import (
     ImageStatistics,
     MelSpectrogram,

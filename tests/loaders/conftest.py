@@ -16,7 +16,7 @@ import pytest
 
 from neuralset.config import config
 from neuralset.events import validate_events
-from neuralset.extractors.base import RecordingExtractor
+from neuralset.extractors.recording import RecordingExtractor
 from neuralset.segments import segment_on_triggers
 from neuralset.store import Store
 

@@ -1,0 +1,224 @@
+"""Event feature extractors: one feature vector or series per event, painted over time."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ..config import ConfigError, config
+from ..segments import Segments
+from ..store import Store
+from .base import Extractor, ExtractorNotPreparedError, OutOfBounds, Output, events_label
+
+__all__ = ["EventFeatureExtractor", "Series", "resample_series"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Series:
+    """A stored per-event feature series: ``data`` is ``(time, *features)`` at ``sfreq`` Hz.
+
+    Sample ``i`` is at ``i / sfreq`` seconds after the event's onset.
+    """
+
+    data: np.ndarray
+    sfreq: float
+
+
+def resample_series(series: Series, times: np.ndarray) -> np.ndarray:
+    """Values of ``series`` at ``times`` (seconds from the event onset), ``(len(times), *features)``.
+
+    Upsampling (or equal rates) interpolates linearly between stored samples; downsampling
+    (by more than 1.5x) averages the linear interpolant over ``[t - 0.5 / f, t + 0.5 / f]``
+    around each time, where ``f`` is the output rate implied by ``times`` (a box anti-aliasing
+    filter, clipped to the stored span). Times before the first or after the last stored sample
+    take the nearest sample.
+    """
+    data = np.asarray(series.data, dtype=np.float32)
+    n = data.shape[0]
+    times = np.asarray(times, dtype=np.float64)
+    if n == 0:
+        return np.zeros((len(times), *data.shape[1:]), np.float32)
+    pos = np.round(times * series.sfreq, 6)
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    ratio = step * series.sfreq
+    if ratio > 1.5 and n > 1:  # downsampling: mean of the interpolant over the output sample's bin
+        flat = data.reshape(n, -1).astype(np.float64)
+        steps = (flat[1:] + flat[:-1]) / 2
+        csum = np.concatenate([np.zeros((1, flat.shape[1])), np.cumsum(steps, axis=0)])
+
+        def integral(x: np.ndarray) -> np.ndarray:  # integral of the linear interpolant from 0 to x
+            x = np.clip(x, 0, n - 1)
+            k = np.minimum(np.floor(x).astype(np.int64), n - 2)
+            w = (x - k)[:, None]
+            return csum[k] + w * flat[k] + w**2 / 2 * (flat[k + 1] - flat[k])
+
+        a, b = np.clip(pos - ratio / 2, 0, n - 1), np.clip(pos + ratio / 2, 0, n - 1)
+        width = (b - a)[:, None]
+        edge = flat[np.round(a).astype(np.int64)]  # windows wholly outside the span: nearest sample
+        out = np.where(width > 1e-9, (integral(b) - integral(a)) / np.maximum(width, 1e-9), edge)
+        return out.reshape((len(times), *data.shape[1:])).astype(np.float32)
+    pos = np.clip(pos, 0, n - 1)
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n - 1)
+    w = (pos - i0).reshape((-1,) + (1,) * (data.ndim - 1)).astype(np.float32)
+    return (data[i0] * (1 - w) + data[i1] * w).astype(np.float32)
+
+
+def _static_of(value: np.ndarray | Series) -> np.ndarray:
+    """The static vector of a stored value: itself, or the mean over time of a series."""
+    if isinstance(value, Series):
+        return np.asarray(value.data, dtype=np.float32).mean(axis=0)
+    return value
+
+
+@config
+class EventFeatureExtractor(Extractor):
+    """An extractor with one feature vector or series per event (stimuli, labels).
+
+    Subclasses implement :meth:`items` (one item per distinct event content),
+    :meth:`compute_many` and :meth:`row_keys`. A computed item is either *static*, a
+    :class:`Computed` whose ``value`` is a float array of shape ``(*features)``, or *dynamic*, a
+    :class:`Computed` with ``arrays={"data": (time, *features)}`` and ``meta={"sfreq": rate}``
+    (sample ``i`` at ``i / rate`` s after the event onset, e.g. a model's latent rate).
+
+    Reading with ``output="dynamic"`` paints each event over the segment's time grid at
+    ``frequency`` (static vectors repeated over ``[start, stop)``; series resampled with
+    :func:`resample_series`; where events overlap, the later one in the table wins; with
+    ``frequency=None`` the stored rate of the series is used). With ``output="static"``, a series
+    is first averaged over time; ``aggregation="trigger"`` returns the trigger event's vector and
+    ``"mean"`` averages the vectors of the events overlapping the window.
+    """
+
+    #: stored values do not depend on the painting frequency either
+    read_fields: ClassVar[tuple[str, ...]] = ("output", "aggregation", "frequency")
+
+    def event_rows(self, events: pd.DataFrame) -> np.ndarray:
+        return np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
+
+    def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
+        """Store key of the item of each event row (same order)."""
+        raise NotImplementedError
+
+    def _cached_row_keys(self, segments: Segments, rows: np.ndarray) -> list[str]:
+        # cached on the event index, which selections of the same segments share
+        cache: dict[tuple[str, int], str] = segments.index.__dict__.setdefault("_row_keys", {})
+        pk = self.prepare_key
+        missing = [int(r) for r in np.unique(rows) if (pk, int(r)) not in cache]
+        if missing:
+            for r, k in zip(missing, self.row_keys(segments.events, np.asarray(missing, np.int64))):
+                cache[(pk, r)] = k
+        return [cache[(pk, int(r))] for r in rows]
+
+    def _values(
+        self, segments: Segments, store: Store, rows: np.ndarray
+    ) -> list[np.ndarray | Series]:
+        idx_dict = segments.index.__dict__
+        cache: dict[str, np.ndarray | Series] = idx_dict.setdefault("_values_cache", {})
+        keys = self._cached_row_keys(segments, rows)
+        out: list[np.ndarray | Series] = []
+        for row, key in zip(rows, keys):
+            value = cache.get(key)
+            if value is None:
+                value = self._load(store, key, segments.events, int(row))
+                if len(cache) < 100_000:
+                    cache[key] = value
+            out.append(value)
+        return out
+
+    def _load(self, store: Store, key: str, events: pd.DataFrame, row: int) -> np.ndarray | Series:
+        from ..store.store import StoreError
+
+        try:
+            try:
+                return np.asarray(store.get_value(key), dtype=np.float32)
+            except StoreError as err:
+                if "holds arrays" not in str(err):
+                    raise
+            data = store.get_arrays(key)["data"]
+            return Series(data=data, sfreq=float(store.meta(key)["sfreq"]))
+        except Exception as err:
+            raise ExtractorNotPreparedError(
+                f"{type(self).__name__} has no stored features for {events_label(events, row)}; "
+                "call extractor.prepare(events, store) first"
+            ) from err
+
+    def read(
+        self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
+    ) -> Output:
+        n = len(segments)
+        etype = self.resolved_event_type
+        events = segments.events
+        if self.output == "static":
+            if self.aggregation == "trigger":
+                rows = segments.trigger
+                if (rows < 0).any() or (
+                    events["type"].to_numpy()[np.maximum(rows, 0)] != etype
+                ).any():
+                    raise ValueError(
+                        f"{type(self).__name__}: static output with aggregation='trigger' needs segments "
+                        f"triggered on {etype} events; use aggregation='mean' otherwise"
+                    )
+                values = self._values(segments, store, rows)
+                if not values:
+                    return Output(data=np.zeros((0,), np.float32))
+                return Output(data=np.stack([_static_of(v) for v in values]).astype(np.float32))
+            seg, rows = segments.overlapping(etype)
+            values = self._values(segments, store, rows)
+            if not values:
+                raise ValueError(f"no {etype} events in these segments")
+            flat = np.stack([_static_of(v) for v in values])
+            sums = np.zeros((n, *flat.shape[1:]), np.float32)
+            np.add.at(sums, seg, flat)
+            counts = np.bincount(seg, minlength=n).reshape((-1,) + (1,) * (flat.ndim - 1))
+            return Output(data=sums / np.maximum(counts, 1))
+        if n and not np.allclose(segments.duration, segments.duration[0]):
+            raise ValueError("dynamic outputs need segments of equal duration within a batch")
+        seg, rows = segments.overlapping(etype)
+        values = self._values(segments, store, rows)
+        freq = self.frequency
+        if freq is None:
+            rates = {v.sfreq for v in values if isinstance(v, Series)}
+            if len(rates) != 1:
+                raise ConfigError(
+                    f"{type(self).__name__}.frequency must be set for dynamic outputs"
+                    + (" (the stored series have different rates)" if rates else "")
+                )
+            freq = rates.pop()
+        n_times = int(round(float(segments.duration[0]) * freq)) if n else 0
+        if not values:
+            return Output(data=np.zeros((n, 0, n_times), dtype=np.float32))
+        feature_shape = _static_of(values[0]).shape
+        ev_start = events["start"].to_numpy()[rows]
+        ev_stop = ev_start + events["duration"].to_numpy()[rows]
+        # sample s of segment i is at time start_i + s / freq; painted where ev_start <= t < ev_stop
+        lo = np.ceil((ev_start - segments.start[seg]) * freq - 1e-6).astype(np.int64)
+        hi = np.ceil((ev_stop - segments.start[seg]) * freq - 1e-6).astype(np.int64)
+        hi = np.maximum(hi, lo + 1)  # an instantaneous event still covers its onset sample
+        lo_c, hi_c = np.clip(lo, 0, n_times), np.clip(hi, 0, n_times)
+        is_series = np.array([isinstance(v, Series) for v in values], dtype=bool)
+        # owner[i, s]: index of the (segment, event) pair painted at sample s (later pairs win)
+        owner = np.full((n, n_times), -1, dtype=np.int64)
+        counts = np.maximum(hi_c - lo_c, 0)
+        pair = np.repeat(np.arange(len(seg)), counts)
+        sample = (
+            np.arange(counts.sum())
+            - np.repeat(np.cumsum(counts) - counts, counts)
+            + np.repeat(lo_c, counts)
+        )
+        np.maximum.at(owner, (seg[pair], sample), pair)
+        # static vectors: one gather from a (pairs + 1, features) table (row 0 = zeros)
+        table = np.zeros((len(values) + 1, *feature_shape), dtype=np.float32)
+        for j in np.flatnonzero(~is_series):
+            table[j + 1] = values[j]
+        gathered = table[np.where(owner >= 0, owner + 1, 0)]  # (n, time, *features)
+        # series: resampled at the sample times they own
+        for j in np.flatnonzero(is_series):
+            ii, ss = np.nonzero(owner[seg[j] : seg[j] + 1] == j)
+            if not len(ss):
+                continue
+            times = segments.start[seg[j]] + ss / freq - ev_start[j]
+            gathered[seg[j], ss] = resample_series(values[j], times)  # type: ignore[arg-type]
+        return Output(data=np.ascontiguousarray(np.moveaxis(gathered, 1, -1)))

@@ -1,0 +1,339 @@
+"""Recording extractors: one stored, time-major series per recording event.
+
+Reading gathers all the windows of a batch from each recording's memory-mapped array with one
+vectorised fancy-index (see :class:`RecordingExtractor`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import config
+from ..segments import Segments
+from ..store import Store
+from .base import (
+    Computed,
+    Extractor,
+    ExtractorNotPreparedError,
+    Item,
+    OutOfBounds,
+    OutOfBoundsError,
+    Output,
+    _finite_or_zero,
+    events_label,
+    source_identity,
+    source_path,
+)
+
+__all__ = ["RecordingExtractor"]
+
+
+@config
+class RecordingExtractor(Extractor):
+    """An extractor with one stored, time-major series per recording event.
+
+    Subclasses implement :meth:`compute_recording` returning ``(data, sfreq, meta)`` with
+    ``data`` shaped ``(time, *features)`` and sample 0 at the recording event's ``start``.
+    """
+
+    content_hash: bool = False
+
+    def items(self, events: pd.DataFrame) -> list[Item]:
+        rows = np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
+        paths = source_path(events, rows)
+        roots = (
+            events["study_root"].to_numpy()[rows]
+            if "study_root" in events.columns
+            else [None] * len(rows)
+        )
+        out = []
+        for row, path, root in zip(rows, paths, roots):
+            ev = events.iloc[int(row)]
+            ident = source_identity(
+                path, root if isinstance(root, str) else None, content_hash=self.content_hash
+            )
+            payload = {
+                "path": str(path),
+                "row": int(row),
+                "start": float(ev["start"]),
+                "duration": float(ev["duration"]),
+                "offset": _finite_or_zero(ev.get("offset", 0.0)),
+                "timeline": str(ev["timeline"]),
+            }
+            key = self.item_key(ident, payload["offset"], payload["duration"])
+            out.append(Item(key=key, label=str(path), payload=payload))
+        return out
+
+    def compute(self, item: Item) -> Computed:
+        data, sfreq, meta = self.compute_recording(item.payload)
+        data = np.ascontiguousarray(data, dtype=np.float32)
+        return Computed(arrays={"data": data}, meta={"sfreq": float(sfreq), **meta})
+
+    def compute_recording(
+        self, payload: dict[str, Any]
+    ) -> tuple[np.ndarray, float, dict[str, Any]]:
+        raise NotImplementedError
+
+    def _recording_keys(
+        self, segments: Segments, *, out_of_bounds: OutOfBounds = "error"
+    ) -> tuple[np.ndarray, dict[int, str]]:
+        """Recording row of each segment (-1 if none) and the store key per row.
+
+        The recording is the one spanning the segment's start; with ``out_of_bounds="pad"`` a
+        segment starting before every recording takes the first recording it overlaps. Keys are
+        cached on the segments' event index, which selections of the same segments share, so a
+        batch costs no ``stat`` or hashing after the first.
+        """
+        etype = self.resolved_event_type
+        index = segments.index
+        rows = _covering_recording(segments, etype)
+        if out_of_bounds == "pad" and (rows < 0).any():
+            lacking = np.flatnonzero(rows < 0)
+            seg, ev = index.overlapping(
+                segments.timeline[lacking], segments.start[lacking], segments.stop[lacking], etype
+            )
+            if len(seg):
+                first_pair = np.unique(seg, return_index=True)[1]
+                rows[lacking[seg[first_pair]]] = ev[first_pair]
+        cache: dict[tuple[str, int], str] = index.__dict__.setdefault("_recording_item_keys", {})
+        pk = self.prepare_key
+        needed = np.unique(rows[rows >= 0]).tolist()
+        missing_rows = [r for r in needed if (pk, r) not in cache]
+        if missing_rows:
+            sub = segments.events.iloc[missing_rows]
+            for row, item in zip(missing_rows, self.items(sub)):
+                cache[(pk, row)] = item.key
+        return rows, {r: cache[(pk, r)] for r in needed}
+
+    def _open_recording(
+        self, store: Store, key: str, events: pd.DataFrame, row: int
+    ) -> tuple[np.ndarray, float]:
+        """The memory-mapped stored series of a recording and its rate.
+
+        Cached per process; a hit is revalidated with one ``os.stat`` of the array file (a
+        deleted or rewritten entry is opened again, or reported as not prepared).
+        """
+        cache_key = (str(store.root), key)
+        if _OPEN_RECORDINGS.get("pid") != os.getpid():
+            _OPEN_RECORDINGS.clear()
+            _OPEN_RECORDINGS["pid"] = os.getpid()
+        hit = _OPEN_RECORDINGS.get(cache_key)
+        if hit is not None:
+            data, sfreq, path, stamp = hit
+            try:
+                st = os.stat(path)
+                if (st.st_ino, st.st_mtime_ns) == stamp:
+                    return data, sfreq
+            except OSError:
+                pass
+        try:
+            # a plain ndarray view of the memory map: same pages, no np.memmap overhead per slice
+            data = store.get_arrays(key)["data"].view(np.ndarray)
+            sfreq = float(store.meta(key)["sfreq"])
+            path = str(store.array_dir(key) / "data.npy")
+            st = os.stat(path)
+        except Exception as err:
+            _OPEN_RECORDINGS.pop(cache_key, None)
+            raise ExtractorNotPreparedError(
+                f"{type(self).__name__} has no stored data for {events_label(events, row)}; "
+                "call extractor.prepare(events, store) (or dataset.prepare()) first"
+            ) from err
+        if len(_OPEN_RECORDINGS) > _MAX_OPEN_RECORDINGS:
+            for old in [k for k in _OPEN_RECORDINGS if k != "pid"][: _MAX_OPEN_RECORDINGS // 2]:
+                del _OPEN_RECORDINGS[old]
+        _OPEN_RECORDINGS[cache_key] = (data, sfreq, path, (st.st_ino, st.st_mtime_ns))
+        return data, sfreq
+
+    def read(
+        self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
+    ) -> Output:
+        n = len(segments)
+        etype = self.resolved_event_type
+        rec_rows, keys = self._recording_keys(segments, out_of_bounds=out_of_bounds)
+        if out_of_bounds != "drop" and (rec_rows < 0).any():
+            bad = np.flatnonzero(rec_rows < 0)[:3]
+            raise OutOfBoundsError(
+                f"segments {bad.tolist()} start outside every {etype} recording "
+                f"of their timeline; drop them with segments.require('{etype}') "
+                "or read with out_of_bounds='drop'"
+            )
+        dynamic = self.output == "dynamic"
+        n_times = 0
+        if dynamic and n:
+            dur = segments.duration
+            if float(dur.max() - dur.min()) > 1e-8 + 1e-5 * abs(float(dur[0])):
+                raise ValueError("dynamic outputs need segments of equal duration within a batch")
+            n_times = self.n_times(float(dur[0]))
+        ev_start = segments.index.__dict__.get("_event_starts")
+        if ev_start is None:
+            ev_start = segments.index.__dict__["_event_starts"] = segments.events[
+                "start"
+            ].to_numpy()
+        out: np.ndarray | None = None
+        chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        mask = np.zeros((n, n_times), dtype=bool) if dynamic else None
+        feature_shape: tuple[int, ...] | None = None
+        all_rows = len(keys) == 1 and bool((rec_rows >= 0).all())
+        for row, key in keys.items():
+            which = np.arange(n) if all_rows else np.flatnonzero(rec_rows == row)
+            data, sfreq = self._open_recording(store, key, segments.events, row)
+            feature_shape = data.shape[1:]
+            if self.frequency is not None and abs(sfreq - self.frequency) > 1e-6:
+                raise ValueError(
+                    f"stored recording {key} is at {sfreq} Hz but the extractor asks {self.frequency} Hz"
+                )
+            rec_start = float(ev_start[row])
+            n_rec = data.shape[0]
+            first = np.round((segments.start[which] - rec_start) * sfreq).astype(np.int64)
+            if dynamic:
+                if out is None:
+                    # every row is written below, except rows without a recording, which only
+                    # exist with out_of_bounds="drop" and are dropped: no zero-fill needed
+                    out = np.empty((n, *feature_shape, n_times), dtype=np.float32)
+                inside = (
+                    bool(len(first))
+                    and int(first.min()) >= 0
+                    and int(first.max()) + n_times <= n_rec
+                )
+                idx = first[:, None] + np.arange(n_times)[None, :]
+                if inside:  # fast path: every window lies inside the recording
+                    assert mask is not None
+                    mask[which] = True
+                    gathered = np.take(data, idx, axis=0)  # (k, time, *features)
+                else:
+                    valid = (idx >= 0) & (idx < n_rec)
+                    self._check_bounds(valid, which, out_of_bounds, segments, row, n_rec, sfreq)
+                    assert mask is not None
+                    mask[which] = valid
+                    gathered = np.take(data, np.clip(idx, 0, n_rec - 1), axis=0)
+                    gathered[~valid] = 0
+                out[which] = np.moveaxis(gathered, 1, -1)
+                continue
+            if self.aggregation == "trigger":
+                trig_start = ev_start[np.maximum(segments.trigger[which], 0)]
+                idx = np.round((trig_start - rec_start) * sfreq).astype(np.int64)[:, None]
+            else:
+                lengths = np.round(segments.duration[which] * sfreq).astype(np.int64)
+                width = int(lengths.max()) if len(lengths) else 0
+                idx = first[:, None] + np.arange(max(width, 1))[None, :]
+            valid = (idx >= 0) & (idx < n_rec)
+            self._check_bounds(valid, which, out_of_bounds, segments, row, n_rec, sfreq)
+            gathered = data[np.clip(idx, 0, n_rec - 1)]  # (k, time, *features)
+            if not valid.all():
+                gathered = np.where(
+                    valid.reshape(valid.shape + (1,) * len(feature_shape)), gathered, 0
+                )
+            if self.aggregation == "mean":
+                denom = np.maximum(valid.sum(axis=1), 1).reshape((-1,) + (1,) * len(feature_shape))
+                gathered = gathered.sum(axis=1) / denom
+            else:
+                gathered = gathered[:, 0]
+            chunks.append((which, np.asarray(gathered, dtype=np.float32), valid))
+        if not dynamic:
+            return _assemble(
+                n, chunks, feature_shape or (0,), self.output, n_times, out_of_bounds, rec_rows
+            )
+        assert mask is not None
+        if out is None:
+            out = np.zeros((n, *(feature_shape or (0,)), n_times), dtype=np.float32)
+        if out_of_bounds == "drop":
+            keep = (rec_rows >= 0) & mask.all(axis=1)
+            return Output(data=out if keep.all() else out[keep], keep=keep)
+        if out_of_bounds == "pad":
+            return Output(data=out, mask=mask)
+        return Output(data=out)
+
+    def _check_bounds(
+        self,
+        valid: np.ndarray,
+        which: np.ndarray,
+        out_of_bounds: str,
+        segments: Segments,
+        row: int,
+        n_rec: int,
+        sfreq: float,
+    ) -> None:
+        if out_of_bounds != "error":
+            return
+        ok_rows = valid.all(axis=1)
+        if not ok_rows.all():
+            bad = which[~ok_rows][:3]
+            raise OutOfBoundsError(
+                f"segments {bad.tolist()} run past the start or end of {events_label(segments.events, row)} "
+                f"({n_rec} samples at {sfreq} Hz); pass out_of_bounds='drop' or 'pad', "
+                "or shorten the windows"
+            )
+
+
+def _covering_recording(segments: Segments, etype: str) -> np.ndarray:
+    """``segments.index.covering(timeline, start, start, etype)``, with a lookup-table fast path.
+
+    When each timeline has at most one event of ``etype`` (the usual one recording per
+    timeline), the answer is a table lookup plus two comparisons, instead of a grouped binary
+    search; the table is cached on the event index.
+    """
+    index = segments.index
+    cache: dict[str, Any] = index.__dict__.setdefault("_recording_spans", {})
+    spans = cache.get(etype)
+    if spans is None:
+        events = segments.events
+        rows = np.flatnonzero((events["type"] == etype).to_numpy())
+        tl = events["timeline"].cat.codes.to_numpy().astype(np.int64)[rows]
+        n_tl = len(index.timelines)
+        if len(rows) and np.bincount(tl, minlength=n_tl).max() > 1:
+            spans = False
+        else:
+            start = events["start"].to_numpy()[rows]
+            stop = np.maximum(
+                start + events["duration"].to_numpy()[rows], np.nextafter(start, np.inf)
+            )
+            row_of = np.full(n_tl, -1, dtype=np.int64)
+            lo = np.full(n_tl, np.inf)
+            hi = np.full(n_tl, -np.inf)
+            row_of[tl], lo[tl], hi[tl] = rows, start, stop
+            spans = (row_of, lo, hi)
+        cache[etype] = spans
+    if spans is False:
+        return index.covering(segments.timeline, segments.start, segments.start, etype)
+    row_of, lo, hi = spans  # type: ignore[misc]
+    tl = segments.timeline
+    s = segments.start
+    ok = (lo[tl] <= s) & (hi[tl] >= s - 1e-9)
+    return np.where(ok, row_of[tl], -1)
+
+
+#: Per-process cache of opened (memory-mapped) recordings:
+#: (store root, key) -> (data, sfreq, array file path, (inode, mtime)).
+_OPEN_RECORDINGS: dict[Any, Any] = {}
+_MAX_OPEN_RECORDINGS = 4096
+
+
+def _assemble(
+    n: int,
+    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    feature_shape: tuple[int, ...],
+    output: str,
+    n_times: int,
+    out_of_bounds: str,
+    rec_rows: np.ndarray,
+) -> Output:
+    shape = (n, *feature_shape, n_times) if output == "dynamic" else (n, *feature_shape)
+    data = np.zeros(shape, dtype=np.float32)
+    mask = np.zeros((n, n_times if output == "dynamic" else 1), dtype=bool)
+    for which, values, valid in chunks:
+        data[which] = values
+        if output == "dynamic":
+            mask[which] = valid
+        else:
+            mask[which] = valid.all(axis=1, keepdims=True)
+    keep = rec_rows >= 0
+    if out_of_bounds == "drop":
+        keep &= mask.all(axis=1)
+        return Output(data=data[keep], keep=keep)
+    if out_of_bounds == "pad":
+        return Output(data=data, mask=mask)
+    return Output(data=data)
