@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import config
 from .base import Computed, Item
-from .hf import HuggingFaceMediaExtractor, load_model
+from .hf import HuggingFaceMediaExtractor
 from .media import read_audio, resample_audio
 
 __all__ = ["HuggingFaceAudio"]
@@ -54,15 +54,7 @@ class HuggingFaceAudio(HuggingFaceMediaExtractor):
     def _model(self) -> tuple[Any, Any]:
         from transformers import AutoFeatureExtractor
 
-        return load_model(
-            self.model,
-            self.revision,
-            device=self.device,
-            dtype=self.dtype,
-            loader=_load_audio_model,
-            processor_loader=AutoFeatureExtractor.from_pretrained,
-            tag="audio",
-        )
+        return self._load_model(_load_audio_model, AutoFeatureExtractor.from_pretrained, "audio")
 
     def load_sound(self, payload: dict[str, Any]) -> np.ndarray:
         """The event's samples, mono, at the model's sampling rate."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, config
+from ..hashing import chain_keys, structural_key
 from ..segments import Segments
 from ..store import Store
 from .base import Extractor, ExtractorNotPreparedError, OutOfBounds, Output, events_label
@@ -101,6 +103,11 @@ class EventFeatureExtractor(Extractor):
     def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
         """Store key of the item of each event row (same order)."""
         raise NotImplementedError
+
+    def _keys_of(self, identities: Sequence[Any]) -> list[str]:
+        """Store keys of items with these content identities (chained to :attr:`prepare_key`)."""
+        pk = self.prepare_key
+        return [chain_keys(pk, structural_key(ident)) for ident in identities]
 
     def _cached_row_keys(self, segments: Segments, rows: np.ndarray) -> list[str]:
         # cached on the event index, which selections of the same segments share

@@ -7,17 +7,15 @@ Registered YAML kinds: ``mel_spectrogram``, ``speech_envelope``, ``word_length``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, config
-from ..hashing import chain_keys, structural_key
 from .base import Computed, Item
 from .event_features import EventFeatureExtractor
-from .media import media_payloads, read_audio, read_image, resample_audio
+from .media import media_items, media_payloads, read_audio, read_image, resample_audio
 
 __all__ = [
     "MelSpectrogram",
@@ -119,14 +117,8 @@ def image_statistics(pixels: np.ndarray, n_bins: int) -> np.ndarray:
 class _MediaFeature(EventFeatureExtractor):
     """File-backed stimulus features keyed by file identity, offset and duration."""
 
-    def _keys_of(self, identities: Sequence[Any]) -> list[str]:
-        pk = self.prepare_key
-        return [chain_keys(pk, structural_key(i)) for i in identities]
-
     def items(self, events: pd.DataFrame) -> list[Item]:
-        pairs = media_payloads(events, self.event_rows(events))
-        keys = self._keys_of([ident for ident, _ in pairs])
-        return [Item(key=k, label=p["path"], payload=p) for k, (_, p) in zip(keys, pairs)]
+        return media_items(events, self.event_rows(events), self._keys_of)
 
     def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
         return self._keys_of([ident for ident, _ in media_payloads(events, rows)])
@@ -257,8 +249,7 @@ class _WordFeature(EventFeatureExtractor):
         return [Item(key=k, label=str(i[0]), payload=i) for k, i in zip(keys, idents)]
 
     def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
-        pk = self.prepare_key
-        return [chain_keys(pk, structural_key(i)) for i in self._identity(events, rows)]
+        return self._keys_of(self._identity(events, rows))
 
 
 @config

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, config
-from ..hashing import KEY_EXCLUDED, chain_keys, is_keyed_field, structural_key
+from ..hashing import KEY_EXCLUDED, is_keyed_field, structural_key
 from .base import Item
 from .event_features import EventFeatureExtractor
 
@@ -283,9 +283,19 @@ class HuggingFaceExtractor(EventFeatureExtractor):
             return stack[0]
         return aggregate_layers(stack, self.layer_aggregation)
 
-    def _keys_of(self, identities: Sequence[Any]) -> list[str]:
-        pk = self.prepare_key
-        return [chain_keys(pk, structural_key(ident)) for ident in identities]
+    def _load_model(
+        self, loader: Callable[..., Any], processor_loader: Callable[..., Any] | None, tag: str
+    ) -> tuple[Any, Any]:
+        """This config's ``(model, processor)``, loaded once per process (see :func:`load_model`)."""
+        return load_model(
+            self.model,
+            self.revision,
+            device=self.device,
+            dtype=self.dtype,
+            loader=loader,
+            processor_loader=processor_loader,
+            tag=tag,
+        )
 
 
 @config
@@ -297,11 +307,9 @@ class HuggingFaceMediaExtractor(HuggingFaceExtractor):
     """
 
     def items(self, events: pd.DataFrame) -> list[Item]:
-        from .media import media_payloads
+        from .media import media_items
 
-        pairs = media_payloads(events, self.event_rows(events))
-        keys = self._keys_of([ident for ident, _ in pairs])
-        return [Item(key=k, label=p["path"], payload=p) for k, (_, p) in zip(keys, pairs)]
+        return media_items(events, self.event_rows(events), self._keys_of)
 
     def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
         from .media import media_payloads

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import ConfigError, config
 from .base import Computed, Item
-from .hf import HuggingFaceMediaExtractor, load_model
+from .hf import HuggingFaceMediaExtractor
 from .media import read_image, read_video, video_frames_at
 
 __all__ = ["HuggingFaceImage", "frame_times"]
@@ -77,15 +77,7 @@ class HuggingFaceImage(HuggingFaceMediaExtractor):
     def _model(self) -> tuple[Any, Any]:
         from transformers import AutoImageProcessor
 
-        return load_model(
-            self.model,
-            self.revision,
-            device=self.device,
-            dtype=self.dtype,
-            loader=_load_vision_model,
-            processor_loader=AutoImageProcessor.from_pretrained,
-            tag="image",
-        )
+        return self._load_model(_load_vision_model, AutoImageProcessor.from_pretrained, "image")
 
     def embed(self, images: Sequence[Any]) -> np.ndarray:
         """Embeddings of images (PIL images or ``(H, W, 3)`` uint8 arrays), batched."""

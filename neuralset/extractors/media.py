@@ -6,6 +6,7 @@ library when called) and returns plain numpy arrays.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .base import source_identity, source_path
+from .base import Item, source_identity, source_path
 
 __all__ = [
     "read_audio",
@@ -22,6 +23,7 @@ __all__ = [
     "read_video",
     "video_frames_at",
     "media_payloads",
+    "media_items",
 ]
 
 
@@ -133,3 +135,15 @@ def media_payloads(
             (ident, {"path": str(path), "offset": off, "duration": float(dur), "frequency": freq})
         )
     return out
+
+
+def media_items(
+    events: pd.DataFrame, rows: np.ndarray, keys_of: Callable[[list[Any]], list[str]]
+) -> list[Item]:
+    """Items of file-backed stimulus events: one per row, keyed by ``keys_of`` of its identity.
+
+    The identity and payload are those of :func:`media_payloads`; the label is the file path.
+    """
+    pairs = media_payloads(events, rows)
+    keys = keys_of([ident for ident, _ in pairs])
+    return [Item(key=k, label=p["path"], payload=p) for k, (_, p) in zip(keys, pairs)]

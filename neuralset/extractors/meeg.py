@@ -346,6 +346,35 @@ class MneExtractor(RecordingExtractor):
 
     def check_recordings(self, events: pd.DataFrame, store: Store) -> None:
         """Preflight: read the header of every recording not yet stored; compare channels and rates."""
+        channels, rates = self._scan_recordings(events, store)
+        self._check_one_rate(rates)
+        distinct = list(dict.fromkeys(channels.values()))
+        if self.channels == "intersection":
+            if distinct and not set(distinct[0]).intersection(*distinct[1:]):
+                raise RecordingMismatchError(
+                    f"{type(self).__name__}: the {len(channels)} recordings share no channel; "
+                    "check picks and ch_names"
+                )
+        elif len(distinct) > 1:
+            first = next(k for k, v in channels.items() if v == distinct[0])
+            second = next(k for k, v in channels.items() if v == distinct[1])
+            only1 = sorted(set(distinct[0]) - set(distinct[1]))
+            only2 = sorted(set(distinct[1]) - set(distinct[0]))
+            raise RecordingMismatchError(
+                f"{type(self).__name__}: recordings select different channels: {first} has "
+                f"{len(distinct[0])} ({', '.join(only1[:5]) or 'same set, other order'} not in the other), "
+                f"{second} has {len(distinct[1])} ({', '.join(only2[:5]) or '-'} not in the first); "
+                f"pass channels='intersection', or ch_names=(...), or drop_bads=False"
+            )
+
+    def _scan_recordings(
+        self, events: pd.DataFrame, store: Store
+    ) -> tuple[dict[str, tuple[str, ...]], dict[str, float]]:
+        """Selected channels and source rate of each recording (by event label).
+
+        Recordings not yet stored are checked (readable, channels of the picked types, span
+        within the file) from their header; stored ones are read from their entry's meta.
+        """
         items = self.items(events)
         missing = set(store.missing([i.key for i in items]))
         channels: dict[str, tuple[str, ...]] = {}
@@ -367,29 +396,15 @@ class MneExtractor(RecordingExtractor):
                 meta = store.meta(item.key)
                 channels[label] = tuple(meta["ch_names"])
                 rates[label] = float(meta["source_sfreq"])
+        return channels, rates
+
+    def _check_one_rate(self, rates: dict[str, float]) -> None:
+        """With ``frequency=None``, all recordings must share one sampling rate."""
         if self.frequency is None and len(set(rates.values())) > 1:
             shown = ", ".join(f"{k}: {v:g} Hz" for k, v in list(rates.items())[:4])
             raise RecordingMismatchError(
                 f"{type(self).__name__}: recordings have different sampling rates ({shown}); "
                 f"set {type(self).__name__}.frequency to resample them to one rate"
-            )
-        distinct = list(dict.fromkeys(channels.values()))
-        if self.channels == "intersection":
-            if distinct and not set(distinct[0]).intersection(*distinct[1:]):
-                raise RecordingMismatchError(
-                    f"{type(self).__name__}: the {len(channels)} recordings share no channel; "
-                    "check picks and ch_names"
-                )
-        elif len(distinct) > 1:
-            first = next(k for k, v in channels.items() if v == distinct[0])
-            second = next(k for k, v in channels.items() if v == distinct[1])
-            only1 = sorted(set(distinct[0]) - set(distinct[1]))
-            only2 = sorted(set(distinct[1]) - set(distinct[0]))
-            raise RecordingMismatchError(
-                f"{type(self).__name__}: recordings select different channels: {first} has "
-                f"{len(distinct[0])} ({', '.join(only1[:5]) or 'same set, other order'} not in the other), "
-                f"{second} has {len(distinct[1])} ({', '.join(only2[:5]) or '-'} not in the first); "
-                f"pass channels='intersection', or ch_names=(...), or drop_bads=False"
             )
 
     # -- compute -------------------------------------------------------------------------

@@ -15,7 +15,6 @@ with two things the M/EEG extractors do not need:
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -26,7 +25,7 @@ from ..segments import Segments
 from ..store import Store
 from .base import OutOfBounds, Output
 from .channels import read_channel_sets, union_channels
-from .meeg import MneExtractor, RecordingMismatchError, _check_span, with_event_bads
+from .meeg import MneExtractor
 
 __all__ = ["VariableChannelsExtractor"]
 
@@ -77,30 +76,8 @@ class VariableChannelsExtractor(MneExtractor):
         span within the file; and one sampling rate when ``frequency`` is None."""
         if self.channels == "intersection":
             return super().check_recordings(events, store)
-        items = self.items(events)
-        missing = set(store.missing([i.key for i in items]))
-        rates: dict[str, float] = {}
-        for item in items:
-            label = item.payload["label"]
-            if item.key in missing:
-                try:
-                    head = self.header(Path(item.payload["path"]))
-                except Exception as err:
-                    raise ValueError(
-                        f"{type(self).__name__}: cannot read {item.payload['path']} ({label}): {err}"
-                    ) from err
-                head = with_event_bads(head, item.payload)
-                self.select_channels(head, label)
-                _check_span(head, item.payload, label)
-                rates[label] = head.sfreq
-            else:
-                rates[label] = float(store.meta(item.key)["source_sfreq"])
-        if self.frequency is None and len(set(rates.values())) > 1:
-            shown = ", ".join(f"{k}: {v:g} Hz" for k, v in list(rates.items())[:4])
-            raise RecordingMismatchError(
-                f"{type(self).__name__}: recordings have different sampling rates ({shown}); "
-                f"set {type(self).__name__}.frequency to resample them to one rate"
-            )
+        _, rates = self._scan_recordings(events, store)
+        self._check_one_rate(rates)
 
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..config import config
 from .base import Computed, Item
-from .hf import HuggingFaceExtractor, load_model
+from .hf import HuggingFaceExtractor
 
 __all__ = ["HuggingFaceText", "word_span"]
 
@@ -92,16 +92,7 @@ class HuggingFaceText(HuggingFaceExtractor):
     def _model(self) -> tuple[Any, Any]:
         from transformers import AutoModel, AutoTokenizer
 
-        model, tok = load_model(
-            self.model,
-            self.revision,
-            device=self.device,
-            dtype=self.dtype,
-            loader=AutoModel.from_pretrained,
-            processor_loader=AutoTokenizer.from_pretrained,
-            tag="text",
-        )
-        return model, tok
+        return self._load_model(AutoModel.from_pretrained, AutoTokenizer.from_pretrained, "text")
 
     def encode(self, payloads: Sequence[dict[str, str]]) -> tuple[dict[str, Any], list[list[int]]]:
         """Tokenize a batch; return the model inputs and each word's token positions."""

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import ConfigError, config
 from .base import Computed, Item
-from .hf import HuggingFaceMediaExtractor, load_model
+from .hf import HuggingFaceMediaExtractor
 from .image import frame_times
 from .media import read_video, video_frames_at
 
@@ -61,14 +61,8 @@ class HuggingFaceVideo(HuggingFaceMediaExtractor):
     def _model(self) -> tuple[Any, Any]:
         from transformers import AutoImageProcessor, AutoModel
 
-        return load_model(
-            self.model,
-            self.revision,
-            device=self.device,
-            dtype=self.dtype,
-            loader=AutoModel.from_pretrained,
-            processor_loader=AutoImageProcessor.from_pretrained,
-            tag="video",
+        return self._load_model(
+            AutoModel.from_pretrained, AutoImageProcessor.from_pretrained, "video"
         )
 
     def clips(self, payload: dict[str, Any]) -> tuple[list[list[np.ndarray]], float]:

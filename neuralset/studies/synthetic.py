@@ -412,28 +412,53 @@ def _recording_event(
     )
 
 
+def _write_fif(
+    kind: str,
+    study: SyntheticStudy,
+    subject: int,
+    folder: Path,
+    sfreq: float,
+    words: pd.DataFrame,
+    make_raw: Callable[[int], Any],
+) -> pd.DataFrame:
+    """Write ``sub-XX_<kind>.fif`` from ``make_raw(n_times)`` (annotated with the words) if
+    missing; return its recording event."""
+    n_times = int(round(study.duration * sfreq))
+    target = folder / f"{folder.name}_{kind.lower()}.fif"
+    if not target.exists():
+        raw = make_raw(n_times)
+        _annotate(raw, words)
+        atomic_save_raw(raw, target)
+    return _recording_event(kind, study, subject, target, sfreq, n_times)
+
+
+def _ramp_raw(signals: np.ndarray, names: list[str], types: list[str], sfreq: float) -> Any:
+    """An ``mne.io.RawArray``: the RAMP misc channel (each sample = its time) then ``signals``."""
+    import mne
+
+    n_times = signals.shape[1]
+    data = np.empty((len(signals) + 1, n_times))
+    data[0] = np.arange(n_times) / sfreq
+    data[1:] = signals
+    info = mne.create_info([RAMP_CHANNEL, *names], sfreq, ["misc", *types])
+    info["line_freq"] = 50.0
+    return mne.io.RawArray(data, info, verbose="error")
+
+
 def write_meg(
     study: SyntheticStudy, subject: int, folder: Path, rng: np.random.Generator, words: pd.DataFrame
 ) -> pd.DataFrame:
     """Write ``sub-XX_meg.fif`` (RAMP misc channel + mag/grad triplets) if missing; return the Meg event."""
     sfreq = float(study.meg_sfreq)
-    n_times = int(round(study.duration * sfreq))
-    target = folder / f"{folder.name}_meg.fif"
-    if not target.exists():
-        import mne
 
+    def make_raw(n_times: int) -> Any:
         types = ["mag" if i % 3 == 0 else "grad" for i in range(study.meg_channels)]
         amplitudes = np.array([MEG_AMPLITUDE if t == "mag" else GRAD_AMPLITUDE for t in types])
-        data = np.empty((study.meg_channels + 1, n_times))
-        data[0] = np.arange(n_times) / sfreq
-        data[1:] = _signals(rng, words, sfreq, n_times, amplitudes)
-        names = [RAMP_CHANNEL] + [f"MEG {i + 1:03d}" for i in range(study.meg_channels)]
-        info = mne.create_info(names, sfreq, ["misc", *types])
-        info["line_freq"] = 50.0
-        raw = mne.io.RawArray(data, info, verbose="error")
-        _annotate(raw, words)
-        atomic_save_raw(raw, target)
-    return _recording_event("Meg", study, subject, target, sfreq, n_times)
+        signals = _signals(rng, words, sfreq, n_times, amplitudes)
+        names = [f"MEG {i + 1:03d}" for i in range(study.meg_channels)]
+        return _ramp_raw(signals, names, types, sfreq)
+
+    return _write_fif("Meg", study, subject, folder, sfreq, words, make_raw)
 
 
 def write_eeg(
@@ -441,29 +466,21 @@ def write_eeg(
 ) -> pd.DataFrame:
     """Write ``sub-XX_eeg.fif`` (RAMP misc channel + 10-20 EEG, one bad channel) if missing; return the Eeg event."""
     sfreq = float(study.eeg_sfreq)
-    n_times = int(round(study.duration * sfreq))
-    target = folder / f"{folder.name}_eeg.fif"
-    if not target.exists():
-        import mne
 
+    def make_raw(n_times: int) -> Any:
         n = study.eeg_channels
-        amplitudes = np.full(n, EEG_AMPLITUDE)
-        data = np.empty((n + 1, n_times))
-        data[0] = np.arange(n_times) / sfreq
-        data[1:] = _signals(rng, words, sfreq, n_times, amplitudes)
+        signals = _signals(rng, words, sfreq, n_times, np.full(n, EEG_AMPLITUDE))
         names = list(EEG_NAMES[:n])
         bad = (study.seed + 5 * subject) % n if n > 1 else -1  # differs between neighbours
         if bad >= 0:
-            data[1 + bad] += rng.standard_normal(n_times) * 20 * NOISE_RATIO * EEG_AMPLITUDE
-        info = mne.create_info([RAMP_CHANNEL, *names], sfreq, ["misc"] + ["eeg"] * n)
-        info["line_freq"] = 50.0
-        raw = mne.io.RawArray(data, info, verbose="error")
+            signals[bad] += rng.standard_normal(n_times) * 20 * NOISE_RATIO * EEG_AMPLITUDE
+        raw = _ramp_raw(signals, names, ["eeg"] * n, sfreq)
         raw.set_montage(_montage(), on_missing="ignore", verbose="error")
         if bad >= 0:
             raw.info["bads"] = [names[bad]]
-        _annotate(raw, words)
-        atomic_save_raw(raw, target)
-    return _recording_event("Eeg", study, subject, target, sfreq, n_times)
+        return raw
+
+    return _write_fif("Eeg", study, subject, folder, sfreq, words, make_raw)
 
 
 def _montage() -> Any:

@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import datetime
 import os
-import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ._synthetic_files import safe_name, study_relative, write_atomic
 
 __all__ = [
     "write_ieeg",
@@ -70,34 +71,6 @@ def _timelines(words_df: pd.DataFrame) -> Iterator[tuple[str, np.ndarray]]:
         yield str(timeline), np.sort(group["start"].to_numpy(dtype=np.float64))
 
 
-def _safe(name: Any) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(name))
-
-
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` through ``write(tmp)`` and move it into place (skip if it exists)."""
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _relative(path: Path, study: Any) -> str:
-    root = getattr(study, "path", None)
-    if root is not None:
-        try:
-            return path.resolve().relative_to(Path(root).resolve()).as_posix()
-        except ValueError:
-            pass
-    return str(path)
-
-
 def _events(kind: str, rows: list[tuple[str, Path, float, float]], study: Any) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -105,7 +78,7 @@ def _events(kind: str, rows: list[tuple[str, Path, float, float]], study: Any) -
             "start": 0.0,
             "duration": [r[2] for r in rows],
             "timeline": [r[0] for r in rows],
-            "filepath": [_relative(r[1], study) for r in rows],
+            "filepath": [study_relative(r[1], study) for r in rows],
             "frequency": [r[3] for r in rows],
             "offset": 0.0,
         }
@@ -154,15 +127,15 @@ def write_ieeg(
     rows = []
     for timeline, onsets in _timelines(words_df):
         n = _n_samples(study, onsets, IEEG_SFREQ)
-        path = Path(folder) / f"{_safe(timeline)}_ieeg.vhdr"
+        path = Path(folder) / f"{safe_name(timeline)}_ieeg.vhdr"
 
         def write(tmp: Path, onsets: np.ndarray = onsets, n: int = n, path: Path = path) -> None:
             times = np.arange(n) / IEEG_SFREQ
             data = rng.normal(0.0, 10e-6, (len(names), n))
             burst = _locked(onsets, times, *IEEG_BURST) * np.sin(2 * np.pi * 110.0 * times) * 50e-6
             first = names[0][:2]
-            for i, name in enumerate(names):
-                if name.startswith(first):
+            for i, name in enumerate(names[:-1]):  # the last channel is RAMP
+                if name.startswith(first) and name[2:].isdigit():
                     data[i] += burst * int(name[2:])
             data[-1] = times * 1e-6
             info = mne.create_info(names, IEEG_SFREQ, ["seeg"] * (len(names) - 1) + ["misc"])
@@ -184,7 +157,7 @@ def write_ieeg(
                     f.unlink()
                 tmpdir.rmdir()
 
-        _write_atomic(path, write)
+        write_atomic(path, write)
         rows.append((timeline, path, n / IEEG_SFREQ, IEEG_SFREQ))
     return _events("Ieeg", rows, study)
 
@@ -198,7 +171,7 @@ def write_emg(
     rows = []
     for timeline, onsets in _timelines(words_df):
         n = _n_samples(study, onsets, EMG_SFREQ, whole_seconds=True)
-        path = Path(folder) / f"{_safe(timeline)}_emg.edf"
+        path = Path(folder) / f"{safe_name(timeline)}_emg.edf"
 
         def write(tmp: Path, onsets: np.ndarray = onsets, n: int = n) -> None:
             times = np.arange(n) / EMG_SFREQ
@@ -211,7 +184,7 @@ def write_emg(
             )
             os.replace(tmp.with_suffix(".edf"), tmp)
 
-        _write_atomic(path, write)
+        write_atomic(path, write)
         rows.append((timeline, path, n / EMG_SFREQ, EMG_SFREQ))
     return _events("Emg", rows, study)
 
@@ -300,7 +273,7 @@ def write_fnirs(
     rows = []
     for timeline, onsets in _timelines(words_df):
         n = _n_samples(study, onsets, FNIRS_SFREQ)
-        path = Path(folder) / f"{_safe(timeline)}_nirs.snirf"
+        path = Path(folder) / f"{safe_name(timeline)}_nirs.snirf"
 
         def write(tmp: Path, onsets: np.ndarray = onsets, n: int = n) -> None:
             times = np.arange(n) / FNIRS_SFREQ
@@ -319,7 +292,7 @@ def write_fnirs(
                     data[:, 2 * p + w] = sig
             write_snirf(tmp, data, FNIRS_SFREQ, pairs, (760.0, 850.0), src, det, str(subject))
 
-        _write_atomic(path, write)
+        write_atomic(path, write)
         rows.append((timeline, path, n / FNIRS_SFREQ, FNIRS_SFREQ))
     return _events("Fnirs", rows, study)
 
@@ -332,7 +305,7 @@ def write_spikes(
     rows = []
     for timeline, onsets in _timelines(words_df):
         duration = _duration(study, onsets)
-        path = Path(folder) / f"{_safe(timeline)}_spikes.nwb"
+        path = Path(folder) / f"{safe_name(timeline)}_spikes.nwb"
 
         def write(
             tmp: Path,
@@ -344,7 +317,7 @@ def write_spikes(
 
             nwb = NWBFile(
                 session_description=f"synthetic spikes of {subject}",
-                identifier=f"{_safe(subject)}-{_safe(timeline)}",
+                identifier=f"{safe_name(subject)}-{safe_name(timeline)}",
                 session_start_time=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC),
             )
             for unit in range(n_units):
@@ -355,7 +328,7 @@ def write_spikes(
             with NWBHDF5IO(str(tmp), "w") as io:
                 io.write(nwb)
 
-        _write_atomic(path, write)
+        write_atomic(path, write)
         rows.append((timeline, path, duration, 0.0))
     return _events("Spikes", rows, study)
 

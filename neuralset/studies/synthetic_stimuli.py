@@ -27,14 +27,14 @@ Known structure, for tests:
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ._synthetic_files import safe_name, study_relative, write_atomic
 
 __all__ = [
     "write_audio",
@@ -87,27 +87,6 @@ def _timelines(words_df: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
         yield str(timeline), group.sort_values("start", kind="stable")
 
 
-def _safe(name: Any) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(name))
-
-
-def _atomic(target: Path, write: Any) -> None:
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _relative(study: Any, target: Path) -> str:
-    try:
-        return target.resolve().relative_to(Path(study.path).resolve()).as_posix()
-    except ValueError:
-        return str(target)
-
-
 def _sentences(words: pd.DataFrame) -> list[pd.DataFrame]:
     if "sentence" in words.columns and words["sentence"].notna().all():
         # consecutive words sharing a sentence text form one sentence
@@ -143,10 +122,10 @@ def write_audio(
     rows = []
     for timeline, words in _timelines(words_df):
         for k, sentence in enumerate(_sentences(words)):
-            target = Path(folder) / f"{_safe(timeline)}_sentence-{k:03d}.wav"
+            target = Path(folder) / f"{safe_name(timeline)}_sentence-{k:03d}.wav"
             sound = sentence_sound(sentence, rng)  # drawn even when the file exists: stable stream
             if not target.exists():
-                _atomic(
+                write_atomic(
                     target,
                     lambda tmp, s=sound: soundfile.write(
                         str(tmp), s, int(AUDIO_SFREQ), format="WAV", subtype="FLOAT"
@@ -158,7 +137,7 @@ def write_audio(
                     "start": float(sentence["start"].iloc[0]),
                     "duration": len(sound) / AUDIO_SFREQ,
                     "timeline": timeline,
-                    "filepath": _relative(study, target),
+                    "filepath": study_relative(target, study),
                     "frequency": AUDIO_SFREQ,
                     "offset": 0.0,
                 }
@@ -184,11 +163,13 @@ def write_image(
     for timeline, words in _timelines(words_df):
         paths = []
         for k in range(N_IMAGES):
-            target = Path(folder) / f"{_safe(timeline)}_image-{k:02d}.png"
+            target = Path(folder) / f"{safe_name(timeline)}_image-{k:02d}.png"
             pixels = image_pixels(k, rng)
             if not target.exists():
-                _atomic(target, lambda tmp, p=pixels: Image.fromarray(p).save(tmp, format="PNG"))
-            paths.append(_relative(study, target))
+                write_atomic(
+                    target, lambda tmp, p=pixels: Image.fromarray(p).save(tmp, format="PNG")
+                )
+            paths.append(study_relative(target, study))
         last = float(words["start"].max())
         onsets = np.arange(IMAGE_FIRST, last + 1e-9, IMAGE_PERIOD)
         for j, onset in enumerate(onsets):
@@ -227,17 +208,17 @@ def write_video(
     rows = []
     for timeline, _ in _timelines(words_df):
         n_frames = int(round(VIDEO_DURATION * VIDEO_FPS))
-        target = Path(folder) / f"{_safe(timeline)}_video.npy"
+        target = Path(folder) / f"{safe_name(timeline)}_video.npy"
         frames = video_frames(rng, n_frames)
         if not target.exists():
-            _atomic(target, lambda tmp, f=frames: _save_npy(tmp, f))
+            write_atomic(target, lambda tmp, f=frames: _save_npy(tmp, f))
         rows.append(
             {
                 "type": "Video",
                 "start": VIDEO_START,
                 "duration": n_frames / VIDEO_FPS,
                 "timeline": timeline,
-                "filepath": _relative(study, target),
+                "filepath": study_relative(target, study),
                 "frequency": VIDEO_FPS,
                 "offset": 0.0,
             }

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from neuralset.events import validate_events
+from neuralset.extractors.debug import SleepExtractor
+from neuralset.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,6 +45,21 @@ def make_recordings(root: Path, n: int = 8, prefix: str = "sub") -> pd.DataFrame
     events = pd.DataFrame(rows)
     events["study_root"] = str(root.resolve())
     return validate_events(events)
+
+
+def failing_setup(
+    tmp_path: Path, n: int, fail_labels: tuple[str, ...], **fields: Any
+) -> tuple[pd.DataFrame, SleepExtractor, Store, Path, Path]:
+    """A run with failures: ``n`` recordings under ``tmp_path / "data"``, a
+    :class:`SleepExtractor` (more ``fields``) logging to ``tmp_path / "log.txt"`` and failing on
+    ``fail_labels`` while the marker ``tmp_path / "broken"`` exists (created here), and an empty
+    store; returns ``(events, extractor, store, marker, log)``.
+    """
+    events = make_recordings(tmp_path / "data", n)
+    log, marker = tmp_path / "log.txt", tmp_path / "broken"
+    marker.touch()
+    extractor = SleepExtractor(log=log, fail_marker=marker, fail_labels=fail_labels, **fields)
+    return events, extractor, Store(tmp_path / "store"), marker, log
 
 
 def computed(log: Path) -> Counter[str]:

@@ -25,7 +25,7 @@ from neuralset.execution.records import work_chunk
 from neuralset.extractors.debug import NoopExtractor, SleepExtractor
 from neuralset.store import Store
 
-from .helpers import REPO, computed, driver_command, make_recordings, pids
+from .helpers import REPO, computed, driver_command, failing_setup, make_recordings, pids
 
 
 def _same_store_contents(extractor: SleepExtractor, events, a: Store, b: Store) -> None:
@@ -108,13 +108,9 @@ def test_noop_extractor_values(tmp_path: Path) -> None:
 
 
 def test_failures_are_reported_together_and_retry_recomputes_only_them(tmp_path: Path) -> None:
-    events = make_recordings(tmp_path / "data", 8)
-    log, marker = tmp_path / "log.txt", tmp_path / "broken"
-    marker.touch()
-    extractor = SleepExtractor(
-        log=log, fail_marker=marker, fail_labels=("sub-02", "sub-05"), batch_size=4
+    events, extractor, store, marker, log = failing_setup(
+        tmp_path, 8, ("sub-02", "sub-05"), batch_size=4
     )
-    store = Store(tmp_path / "store")
     with pytest.raises(
         PrepareError, match=r"2 of 8 items failed in SleepExtractor.prepare"
     ) as info:
@@ -152,13 +148,9 @@ def test_failures_are_reported_together_and_retry_recomputes_only_them(tmp_path:
 
 
 def test_crashed_worker_is_reported_and_never_hangs(tmp_path: Path) -> None:
-    events = make_recordings(tmp_path / "data", 4)
-    marker = tmp_path / "crash"
-    marker.touch()
-    extractor = SleepExtractor(
-        fail_marker=marker, fail_labels=("sub-01",), fail_mode="exit", batch_size=1
+    events, extractor, store, marker, _ = failing_setup(
+        tmp_path, 4, ("sub-01",), fail_mode="exit", batch_size=1
     )
-    store = Store(tmp_path / "store")
     report = run_prepare(
         extractor,
         events,
@@ -317,11 +309,7 @@ def test_auto_executor_uses_slurm_only_when_sbatch_is_reachable(
 def test_prepare_options_reach_run_prepare_through_extractor_prepare(tmp_path: Path) -> None:
     from neuralset.execution import prepare_options
 
-    events = make_recordings(tmp_path / "data", 3)
-    marker = tmp_path / "broken"
-    marker.touch()
-    extractor = SleepExtractor(fail_marker=marker, fail_labels=("sub-01",))
-    store = Store(tmp_path / "store")
+    events, extractor, store, marker, _ = failing_setup(tmp_path, 3, ("sub-01",))
     with prepare_options(raise_on_error=False):
         report = extractor.prepare(events, store, progress=False)
     assert (report.computed, len(report.errors)) == (2, 1)

@@ -19,7 +19,7 @@ from neuralset.execution import PrepareError, SlurmExecutor, read_errors, run_pr
 from neuralset.extractors.debug import SleepExtractor
 from neuralset.store import Store
 
-from .helpers import REPO, computed, driver_command, make_recordings, pids
+from .helpers import REPO, computed, driver_command, failing_setup, make_recordings, pids
 
 pytestmark = pytest.mark.slurm
 
@@ -149,13 +149,9 @@ def test_scancel_midway_is_reported_and_rerun_completes_the_rest(
 
 
 def test_worker_error_entries_then_retry(tmp_path: Path, submitit_folder: Path) -> None:
-    events = make_recordings(tmp_path / "data", 4)
-    log, marker = tmp_path / "log.txt", tmp_path / "broken"
-    marker.touch()
-    extractor = SleepExtractor(
-        log=log, fail_marker=marker, fail_labels=("sub-01", "sub-02"), batch_size=1
+    events, extractor, store, marker, log = failing_setup(
+        tmp_path, 4, ("sub-01", "sub-02"), batch_size=1
     )
-    store = Store(tmp_path / "store")
     executor = SlurmExecutor(max_jobs=2, folder=submitit_folder, job_name=_name(), timeout_min=5)
     with pytest.raises(PrepareError, match=r"2 of 4 items failed") as info:
         run_prepare(extractor, events, store, executor=executor, progress=False)

@@ -174,24 +174,32 @@ def _image_processor(cls_name: str, size: int):  # noqa: ANN202
     )
 
 
+#: Sizes shared by the tiny vision models: 32x32 images, 8x8 patches, 2 layers of 32 features.
+_TINY_VISION = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "image_size": 32,
+    "patch_size": 8,
+}
+
+
+def _vision_dir(name: str, config_cls, model_cls, processor: str, **config) -> Path:  # noqa: ANN001
+    """Save a seeded tiny ``model_cls`` (:data:`_TINY_VISION` sizes + ``config``) and its
+    32x32 ``processor`` under ``_ROOT / name``."""
+    _seed()
+    folder = _ROOT / name
+    model_cls(config_cls(**_TINY_VISION, **config)).save_pretrained(folder)
+    _image_processor(processor, 32).save_pretrained(folder)
+    return folder
+
+
 @functools.cache
 def dinov2_dir() -> Path:
     """Tiny DINOv2 (32x32 images, 8x8 patches, 2 layers)."""
     from transformers import Dinov2Config, Dinov2Model
 
-    _seed()
-    folder = _ROOT / "dinov2"
-    config = Dinov2Config(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=8,
-        mlp_ratio=2,
-    )
-    Dinov2Model(config).save_pretrained(folder)
-    _image_processor("BitImageProcessor", 32).save_pretrained(folder)
-    return folder
+    return _vision_dir("dinov2", Dinov2Config, Dinov2Model, "BitImageProcessor", mlp_ratio=2)
 
 
 @functools.cache
@@ -199,20 +207,14 @@ def clip_vision_dir() -> Path:
     """Tiny CLIP vision tower (32x32 images, 8x8 patches, 2 layers)."""
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
-    _seed()
-    folder = _ROOT / "clip_vision"
-    config = CLIPVisionConfig(
-        hidden_size=32,
+    return _vision_dir(
+        "clip_vision",
+        CLIPVisionConfig,
+        CLIPVisionModel,
+        "CLIPImageProcessor",
         intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=8,
         projection_dim=16,
     )
-    CLIPVisionModel(config).save_pretrained(folder)
-    _image_processor("CLIPImageProcessor", 32).save_pretrained(folder)
-    return folder
 
 
 @functools.cache
@@ -220,19 +222,7 @@ def vit_dir() -> Path:
     """Tiny ViT (32x32 images, 8x8 patches, 2 layers)."""
     from transformers import ViTConfig, ViTModel
 
-    _seed()
-    folder = _ROOT / "vit"
-    config = ViTConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=32,
-        patch_size=8,
-    )
-    ViTModel(config).save_pretrained(folder)
-    _image_processor("ViTImageProcessor", 32).save_pretrained(folder)
-    return folder
+    return _vision_dir("vit", ViTConfig, ViTModel, "ViTImageProcessor", intermediate_size=64)
 
 
 @functools.cache
@@ -240,22 +230,16 @@ def videomae_dir() -> Path:
     """Tiny VideoMAE (4 frames of 32x32, tubelet 2, 8x8 patches, 2 layers)."""
     from transformers import VideoMAEConfig, VideoMAEModel
 
-    _seed()
-    folder = _ROOT / "videomae"
-    config = VideoMAEConfig(
-        image_size=32,
-        patch_size=8,
+    return _vision_dir(
+        "videomae",
+        VideoMAEConfig,
+        VideoMAEModel,
+        "VideoMAEImageProcessor",
         num_frames=4,
         tubelet_size=2,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
         intermediate_size=64,
         use_mean_pooling=False,
     )
-    VideoMAEModel(config).save_pretrained(folder)
-    _image_processor("VideoMAEImageProcessor", 32).save_pretrained(folder)
-    return folder
 
 
 @functools.cache

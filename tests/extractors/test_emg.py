@@ -12,8 +12,8 @@ import pytest
 from neuralset.config import ConfigError
 from neuralset.extractors.emg import EmgExtractor
 from neuralset.segments import segment_on_triggers
-from neuralset.store import Store
 from neuralset.studies.synthetic import SyntheticStudy
+from tests.extractors.mne_reference import assert_close, word_epochs, word_onsets
 
 TMIN, DURATION, FREQ = -0.1, 0.4, 100.0
 RTOL = 1e-5
@@ -26,16 +26,6 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStudy:
     )
 
 
-@pytest.fixture(scope="module")
-def events(study: SyntheticStudy) -> pd.DataFrame:
-    return study.events()
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    return Store(tmp_path_factory.mktemp("store"))
-
-
 def _reference(study: SyntheticStudy, events: pd.DataFrame, notch: bool) -> np.ndarray:
     raw = mne.io.read_raw_edf(
         study.path / "sub-01/sub-01_emg.edf", infer_types=True, preload=True, verbose="error"
@@ -46,19 +36,7 @@ def _reference(study: SyntheticStudy, events: pd.DataFrame, notch: bool) -> np.n
     raw.apply_function(np.abs, picks="all")
     raw.filter(None, 10.0, picks="all", verbose="error")
     raw.resample(FREQ, verbose="error")
-    onsets = events.loc[events["type"] == "Word", "start"].to_numpy()
-    samples = np.round((onsets + TMIN) * FREQ).astype(int) - int(round(TMIN * FREQ))
-    n = int(round(DURATION * FREQ))
-    epochs = mne.Epochs(
-        raw,
-        np.c_[samples, 0 * samples, 1 + 0 * samples],
-        tmin=TMIN,
-        tmax=TMIN + (n - 1) / FREQ,
-        baseline=None,
-        preload=True,
-        verbose="error",
-    )
-    return epochs.get_data()
+    return word_epochs(raw, word_onsets(events), FREQ, TMIN, DURATION)
 
 
 @pytest.mark.parametrize("notch", [False, True])
@@ -72,8 +50,7 @@ def test_envelope_matches_mne(study, events, store, notch: bool) -> None:  # noq
     ref = _reference(study, events, notch)
     assert out.data.shape == ref.shape == (len(words), 2, 40)
     assert out.channels == ("EMG1", "EMG2")
-    scale = np.abs(ref).max(axis=(0, 2), keepdims=True)
-    assert (np.abs(out.data - ref) / scale).max() < RTOL
+    assert_close(out.data, ref, RTOL)
     # known structure: EMG1 bursts 0.05-0.2 s after each word; EMG2 is background only
     during, before = out.data[:, :, 17:28].mean(axis=(0, 2)), out.data[:, :, 2:10].mean(axis=(0, 2))
     assert during[0] > 3 * before[0]

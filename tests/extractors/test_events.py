@@ -12,17 +12,6 @@ from neuralset.extractors.base import ExtractorNotPreparedError
 from neuralset.extractors.events import EventField, LabelEncoder, Pulse
 from neuralset.segments import Segments, segment_on_triggers
 from neuralset.store import Store
-from tests.fixtures_synthetic import shared_small_study
-
-
-@pytest.fixture(scope="module")
-def small_study(tmp_path_factory):
-    return shared_small_study(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def small_events(small_study):
-    return small_study.events()
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from mne.preprocessing import nirs
 from neuralset.config import ConfigError
 from neuralset.extractors.fnirs import FnirsExtractor
 from neuralset.segments import segment_on_triggers
-from neuralset.store import Store
 from neuralset.studies.synthetic import SyntheticStudy
 from neuralset.studies.synthetic_modalities import hrf
+from tests.extractors.mne_reference import assert_close, word_epochs, word_onsets
 
 TMIN, DURATION = -1.0, 6.0
 RTOL = 1e-5
@@ -24,16 +24,6 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStudy:
     return SyntheticStudy(
         path=tmp_path_factory.mktemp("fnirs"), n_subjects=2, duration=30.0, modalities=("fnirs",)
     )
-
-
-@pytest.fixture(scope="module")
-def events(study: SyntheticStudy) -> pd.DataFrame:
-    return study.events()
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    return Store(tmp_path_factory.mktemp("store"))
 
 
 def _mne_way(
@@ -49,22 +39,9 @@ def _mne_way(
 
 
 def _epochs(raw: mne.io.BaseRaw, events: pd.DataFrame, timeline: str, sfreq: float) -> np.ndarray:
-    onsets = events.loc[
-        (events["type"] == "Word") & (events["timeline"] == timeline), "start"
-    ].to_numpy()
+    onsets = word_onsets(events, timeline)
     onsets = onsets[(onsets + TMIN >= 0) & (onsets + TMIN + DURATION <= 30.0)]
-    samples = np.round((onsets + TMIN) * sfreq).astype(int) - int(round(TMIN * sfreq))
-    n = int(round(DURATION * sfreq))
-    ev = np.c_[samples, 0 * samples, 1 + 0 * samples]
-    return mne.Epochs(
-        raw,
-        ev,
-        tmin=TMIN,
-        tmax=TMIN + (n - 1) / sfreq,
-        baseline=None,
-        preload=True,
-        verbose="error",
-    ).get_data()
+    return word_epochs(raw, onsets, sfreq, TMIN, DURATION)
 
 
 def _windows(events: pd.DataFrame, timeline: str):  # noqa: ANN202
@@ -74,9 +51,7 @@ def _windows(events: pd.DataFrame, timeline: str):  # noqa: ANN202
 
 
 def _close(ours: np.ndarray, ref: np.ndarray) -> None:
-    assert ours.shape == ref.shape
-    scale = np.abs(ref).max(axis=(0, 2), keepdims=True)
-    assert (np.abs(ours - ref) / scale).max() < RTOL
+    assert_close(ours, ref, RTOL)
 
 
 @pytest.mark.parametrize("timeline", ["sub-01", "sub-02"])

@@ -11,8 +11,8 @@ from neuralset.config import ConfigError
 from neuralset.extractors.channels import ChannelOutput
 from neuralset.extractors.ieeg import IeegExtractor, bipolar_pairs, shank_contacts
 from neuralset.segments import segment_on_triggers
-from neuralset.store import Store
 from neuralset.studies.synthetic import SyntheticStudy
+from tests.extractors.mne_reference import assert_close, word_epochs, word_onsets
 
 TMIN = -0.1
 DURATION = 0.5
@@ -29,16 +29,6 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStudy:
 
 
 @pytest.fixture(scope="module")
-def events(study: SyntheticStudy) -> pd.DataFrame:
-    return study.events()
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    return Store(tmp_path_factory.mktemp("store"))
-
-
-@pytest.fixture(scope="module")
 def words(events: pd.DataFrame):  # noqa: ANN201
     return segment_on_triggers(events, "Word", offset=TMIN, duration=DURATION)
 
@@ -52,29 +42,11 @@ def _raw(study: SyntheticStudy, events: pd.DataFrame, timeline: str) -> mne.io.B
 
 def _epochs(raw: mne.io.BaseRaw, events: pd.DataFrame, timeline: str, sfreq: float) -> np.ndarray:
     """mne.Epochs of every word, windows starting at the sample nearest to onset + TMIN."""
-    onsets = events.loc[
-        (events["type"] == "Word") & (events["timeline"] == timeline), "start"
-    ].to_numpy()
-    shift = int(round(-TMIN * sfreq))
-    samples = np.round((onsets + TMIN) * sfreq).astype(int) + shift
-    ev = np.c_[samples, np.zeros_like(samples), np.ones_like(samples)]
-    n = int(round(DURATION * sfreq))
-    epochs = mne.Epochs(
-        raw,
-        ev,
-        tmin=TMIN,
-        tmax=TMIN + (n - 1) / sfreq,
-        baseline=None,
-        preload=True,
-        verbose="error",
-    )
-    return epochs.get_data()
+    return word_epochs(raw, word_onsets(events, timeline), sfreq, TMIN, DURATION)
 
 
 def _close(ours: np.ndarray, ref: np.ndarray) -> None:
-    assert ours.shape == ref.shape
-    scale = np.abs(ref).max(axis=(0, 2), keepdims=True)
-    assert (np.abs(ours - ref) / scale).max() < RTOL
+    assert_close(ours, ref, RTOL)
 
 
 def _hand_pairs(names: list[str]) -> tuple[list[str], list[str]]:

@@ -15,26 +15,10 @@ from neuralset.extractors.meeg import EegExtractor, MegExtractor, RecordingMisma
 from neuralset.segments import segment_on_triggers
 from neuralset.store import Store
 from neuralset.studies.synthetic import SyntheticStudy
-from tests.fixtures_synthetic import shared_small_study
-
-
-@pytest.fixture(scope="module")
-def small_study(tmp_path_factory):
-    return shared_small_study(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def small_events(small_study):
-    return small_study.events()
-
+from tests.extractors.mne_reference import assert_close
 
 # float32 storage: windows match MNE's float64 epochs to this fraction of each channel's peak
 RTOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return Store(tmp_path_factory.mktemp("store"))
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +41,7 @@ def _mne_epochs(raw, events, timeline, sfreq, baseline):
 
 
 def _assert_close(ours, ref):
-    assert ours.shape == ref.shape
-    scale = np.abs(ref).max(axis=(0, 2), keepdims=True)
-    err = np.abs(ours - ref) / scale
-    assert err.max() < RTOL, err.max()
+    assert_close(ours, ref, RTOL)
 
 
 def test_meg_matches_mne_epochs(small_study, small_events, words, store):

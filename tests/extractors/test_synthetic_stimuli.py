@@ -34,11 +34,6 @@ def study(tmp_path_factory) -> SyntheticStudy:
     return study
 
 
-@pytest.fixture(scope="module")
-def events(study) -> pd.DataFrame:
-    return study.events()
-
-
 def test_writers_are_registered():
     for name, target in WRITERS.items():
         assert SYNTHETIC_WRITERS[name] == target

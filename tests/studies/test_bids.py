@@ -94,24 +94,9 @@ def root(tmp_path_factory) -> Path:
             json.dumps({"RepetitionTime": TR})
         )
     _nifti(deriv / f"{base}_space-T1w_desc-brain_mask.nii.gz")  # not a BOLD run
-    _nifti(
-        root
-        / "derivatives"
-        / "fmriprep2"
-        / "sub-03"
-        / "ses-1"
-        / "func"
-        / f"{base}_space-MNI_res-2_desc-preproc_bold.nii"
-    )
-    _nifti(
-        root
-        / "derivatives"
-        / "fmriprep2"
-        / "sub-03"
-        / "ses-1"
-        / "func"
-        / f"{base}_space-MNI_res-3_desc-preproc_bold.nii"
-    )
+    deriv2 = root / "derivatives" / "fmriprep2" / "sub-03" / "ses-1" / "func"
+    for res in (2, 3):
+        _nifti(deriv2 / f"{base}_space-MNI_res-{res}_desc-preproc_bold.nii")
     return root
 
 

@@ -22,17 +22,6 @@ from neuralset.studies.synthetic import (
     VOCABULARY,
     SyntheticStudy,
 )
-from tests.fixtures_synthetic import shared_small_study
-
-
-@pytest.fixture(scope="module")
-def small_study(tmp_path_factory):
-    return shared_small_study(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def small_events(small_study):
-    return small_study.events()
 
 
 def _raw(

@@ -29,11 +29,6 @@ def study(tmp_path_factory):
     )
 
 
-@pytest.fixture(scope="module")
-def events(study):
-    return study.events()
-
-
 def test_events_and_files(study, events):
     fmri = events[events["type"] == "Fmri"]
     assert len(fmri) == 2

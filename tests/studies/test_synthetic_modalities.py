@@ -37,11 +37,6 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStudy:
     )
 
 
-@pytest.fixture(scope="module")
-def events(study: SyntheticStudy) -> pd.DataFrame:
-    return study.events()
-
-
 def _file(study: SyntheticStudy, events: pd.DataFrame, kind: str, timeline: str) -> Path:
     rel = events.loc[(events["type"] == kind) & (events["timeline"] == timeline), "filepath"].iloc[
         0
@@ -143,3 +138,18 @@ def test_existing_files_are_kept_and_no_temp_left(
     assert again["filepath"].tolist() == ["sub-01/sub-01_ieeg.vhdr"]
     leftovers = [p.name for p in study.path.rglob("*") if p.name.startswith(".tmp")]
     assert leftovers == []
+
+
+def test_ieeg_writer_with_a_shank_named_like_the_ramp(tmp_path):
+    """Seed 7 draws an 'RA' shank first: the RAMP channel must not be taken for its contact."""
+    import mne
+
+    from neuralset.studies.synthetic import SyntheticStudy
+
+    study = SyntheticStudy(path=tmp_path, n_subjects=1, duration=10.0, seed=7, modalities=("ieeg",))
+    events = study.events()
+    path = events[events.type == "Ieeg"].iloc[0]
+    raw = mne.io.read_raw(path.study_root + "/" + path.filepath, verbose="error")
+    assert raw.ch_names[-1] == "RAMP"
+    ramp = raw.get_data(picks=["RAMP"])[0]
+    np.testing.assert_allclose(ramp * 1e6, np.arange(raw.n_times) / raw.info["sfreq"], atol=1e-3)
