@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PYTHON ?= python3
+# extra pip arguments for torch, e.g. TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_PIP_ARGS ?=
 DOCTEST_MODULES := neuralset/hashing.py neuralset/store/store.py neuralset/events/schema.py neuralset/events/transforms.py
 
 .PHONY: venv demo test lint typecheck docs unit bench clean
@@ -12,7 +14,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q torch==2.13.0 $(TORCH_PIP_ARGS)
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
@@ -27,7 +29,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 docs: venv
-	$(BIN)/mkdocs build --strict --quiet --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 unit: venv
 	$(PY) -m pytest --doctest-modules $(DOCTEST_MODULES) tests
@@ -35,7 +37,7 @@ unit: venv
 test: lint typecheck docs unit
 
 bench: venv
-	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f --small || exit 1; done
+	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf site .pytest_cache .mypy_cache .ruff_cache neuralset-demo

@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..config import Config, ConfigError, config, register
 from ..hashing import chain_keys
+from .index import EventIndex
 from .table import validate_events
 
 __all__ = ["Transform", "Query", "AssignSplits", "AddContext", "ChunkEvents", "Chain", "chain"]
@@ -171,8 +172,6 @@ class AddContext(Transform):
             raise ConfigError(f"AddContext.max_words: must be >= 1 or None, got {self.max_words}")
 
     def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
-        from ..segments import EventIndex
-
         events = validate_events(events)
         words = np.flatnonzero((events["type"] == self.event_type).to_numpy())
         sentence = (

@@ -44,8 +44,10 @@ def default_store_root() -> Path:
 def _library_versions() -> dict[str, str]:
     import sys
 
-    versions = {"python": platform.python_version()}
-    for name in ("neuralset", "numpy", "pandas", "mne", "nilearn", "transformers", "torch"):
+    from .. import __version__
+
+    versions = {"python": platform.python_version(), "neuralset": __version__}
+    for name in ("numpy", "pandas", "mne", "nilearn", "transformers", "torch"):
         module = sys.modules.get(name)
         if module is not None:
             versions[name] = str(getattr(module, "__version__", "?"))

@@ -7,16 +7,16 @@ data event from its sidecar JSON (``SamplingFrequency`` / ``RepetitionTime``,
 One timeline per run (``sub-01_ses-1_task-read_run-1``): the recordings of several datatypes of a
 run (EEG-fMRI, MEG + EEG) share it. The run's ``*_events.tsv`` become typed events.
 
-===========  =========================================  ===========
-datatype     files                                      event type
-===========  =========================================  ===========
-``meg``      ``_meg.fif`` (first split), ``.ds``         ``Meg``
-``eeg``      ``_eeg.vhdr``, ``.edf``, ``.bdf``, ``.set``      ``Eeg``
-``ieeg``     ``_ieeg.vhdr``, ``.edf``, ``.set``, ``.nwb``     ``Ieeg``
-``emg``      ``_emg.vhdr``, ``.edf``, ``.bdf``            ``Emg``
-``nirs``     ``_nirs.snirf``                            ``Fnirs``
-``func``     ``_bold.nii[.gz]``, ``.func.gii``          ``Fmri``
-===========  =========================================  ===========
+==========  ====================================================  ==========
+datatype    files                                                 event type
+==========  ====================================================  ==========
+``meg``     ``_meg.fif`` (first split), ``.ds``                   ``Meg``
+``eeg``     ``_eeg.vhdr``, ``.edf``, ``.bdf``, ``.set``           ``Eeg``
+``ieeg``    ``_ieeg.vhdr``, ``.edf``, ``.set``, ``.nwb``          ``Ieeg``
+``emg``     ``_emg.vhdr``, ``.edf``, ``.bdf``                     ``Emg``
+``nirs``    ``_nirs.snirf``                                       ``Fnirs``
+``func``    ``_bold.nii[.gz]``, ``.func.gii``                     ``Fmri``
+==========  ====================================================  ==========
 
 fMRI may come from a derivatives pipeline (``fmri_derivatives="fmriprep"``): one ``Fmri`` event per
 ``space-`` entity of each run's preprocessed BOLD (``desc-preproc``), with its ``space`` field set;

@@ -1,0 +1,141 @@
+"""Vectorised queries over an events table: which events of a type lie in many windows.
+
+An :class:`EventIndex` sorts, per timeline and event type, the event starts once and keeps the
+running maximum of their stops, so that "is there an event of type T in [s, e)" costs two binary
+searches per window, and listing all (window, event) pairs costs the size of the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["EventIndex"]
+
+
+class EventIndex:
+    """Per (timeline, type) sorted event starts, for vectorised window queries.
+
+    Parameters
+    ----------
+    events
+        A validated events table (categorical ``type`` and ``timeline``).
+    """
+
+    def __init__(self, events: pd.DataFrame) -> None:
+        self.events = events
+        self.timelines = events["timeline"].cat.categories
+        self.types = events["type"].cat.categories
+        tl = events["timeline"].cat.codes.to_numpy().astype(np.int64)
+        ty = events["type"].cat.codes.to_numpy().astype(np.int64)
+        start = events["start"].to_numpy()
+        stop = start + events["duration"].to_numpy()
+        # an instantaneous event at t lies in [s, e) when s <= t < e: give it a stop just after t
+        eff_stop = np.maximum(stop, np.nextafter(start, np.inf))
+        order = np.lexsort((start, ty, tl))
+        self.rows = order
+        self.start = start[order]
+        self.stop = eff_stop[order]
+        group = tl[order] * len(self.types) + ty[order]
+        n_groups = len(self.timelines) * len(self.types)
+        self.bounds = np.searchsorted(group, np.arange(n_groups + 1))
+        # running max of stops within each group, for existence queries
+        runmax = self.stop.copy()
+        for g in np.flatnonzero(np.diff(self.bounds) > 1):
+            lo, hi = self.bounds[g], self.bounds[g + 1]
+            runmax[lo:hi] = np.maximum.accumulate(runmax[lo:hi])
+        self.runmax = runmax
+        self.max_duration = np.zeros(n_groups)
+        sizes = np.diff(self.bounds)
+        nonempty = sizes > 0
+        if nonempty.any():
+            dur = self.stop - self.start
+            self.max_duration[nonempty] = np.maximum.reduceat(dur, self.bounds[:-1][nonempty])
+
+    def type_code(self, name: str) -> int:
+        codes = np.flatnonzero(np.asarray(self.types) == name)
+        return int(codes[0]) if len(codes) else -1
+
+    def _groups(self, timeline: np.ndarray, type_name: str) -> np.ndarray | None:
+        code = self.type_code(type_name)
+        if code < 0:
+            return None
+        return timeline.astype(np.int64) * len(self.types) + code
+
+    def _search(
+        self, group: np.ndarray, values: np.ndarray, side: Literal["left", "right"]
+    ) -> np.ndarray:
+        # vectorised searchsorted within each group's slice: offset values by group rank
+        out = np.empty(len(values), dtype=np.int64)
+        # process groups in bulk: sort queries by group to slice once per group present
+        order = np.argsort(group, kind="stable")
+        g_sorted = group[order]
+        cut = np.flatnonzero(np.diff(g_sorted)) + 1
+        for chunk in np.split(order, cut):
+            if not len(chunk):
+                continue
+            g = group[chunk[0]]
+            a, b = self.bounds[g], self.bounds[g + 1]
+            out[chunk] = a + np.searchsorted(self.start[a:b], values[chunk], side=side)
+        return out
+
+    def has_overlap(
+        self, timeline: np.ndarray, start: np.ndarray, stop: np.ndarray, type_name: str
+    ) -> np.ndarray:
+        """For each window, whether an event of ``type_name`` overlaps ``[start, stop)``."""
+        group = self._groups(timeline, type_name)
+        if group is None:
+            return np.zeros(len(start), dtype=bool)
+        first = self.bounds[group]
+        hi = self._search(group, stop, "left")  # events starting before the window's stop
+        ok = hi > first
+        out = np.zeros(len(start), dtype=bool)
+        out[ok] = self.runmax[hi[ok] - 1] > start[ok]
+        return out
+
+    def covering(
+        self, timeline: np.ndarray, start: np.ndarray, stop: np.ndarray, type_name: str
+    ) -> np.ndarray:
+        """For each window, the row of an event of ``type_name`` spanning it whole, or -1.
+
+        When several do, the latest-starting one is returned.
+        """
+        out = np.full(len(start), -1, dtype=np.int64)
+        group = self._groups(timeline, type_name)
+        if group is None:
+            return out
+        first = self.bounds[group]
+        hi = self._search(group, start, "right")  # events starting at or before the window start
+        cand = hi - 1
+        ok = cand >= first
+        # walk back over candidates (usually one step: recordings rarely overlap)
+        pending = np.flatnonzero(ok)
+        for _ in range(64):
+            if not len(pending):
+                break
+            c = cand[pending]
+            full = self.stop[c] >= stop[pending] - 1e-9
+            out[pending[full]] = self.rows[c[full]]
+            rest = pending[~full]
+            cand[rest] -= 1
+            pending = rest[cand[rest] >= first[rest]]
+        return out
+
+    def overlapping(
+        self, timeline: np.ndarray, start: np.ndarray, stop: np.ndarray, type_name: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """All (window index, event row) pairs where an event of the type overlaps the window."""
+        group = self._groups(timeline, type_name)
+        if group is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        maxdur = self.max_duration[group]
+        lo = self._search(group, start - maxdur - 1e-9, "left")
+        hi = self._search(group, stop, "left")
+        counts = np.maximum(hi - lo, 0)
+        seg = np.repeat(np.arange(len(start)), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        pos = np.repeat(lo, counts) + offsets
+        keep = self.stop[pos] > start[seg]
+        return seg[keep], self.rows[pos[keep]]
