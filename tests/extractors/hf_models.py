@@ -67,6 +67,48 @@ def gpt2_dir() -> Path:
 
 
 @functools.cache
+def llama_dir() -> Path:
+    """Tiny LLaMA (2 layers, 32-d, grouped-query attention) with a LLaMA tokenizer.
+
+    The tokenizer is transformers' ``LlamaTokenizer`` (SentencePiece-style BPE: ``▁`` word
+    prefix, byte fallback, ``<s>`` prepended) on a vocabulary trained on :data:`CORPUS`.
+    """
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaModel, LlamaTokenizer
+
+    _seed()
+    folder = _ROOT / "llama"
+    special = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
+    bpe = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    # pieces never cross words (like SentencePiece): train on "▁"-prefixed words
+    bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    trainer = trainers.BpeTrainer(vocab_size=400, min_frequency=1, special_tokens=special)
+    bpe.train_from_iterator(CORPUS * 5, trainer)
+    trained = json.loads(bpe.to_str())["model"]
+    tok = LlamaTokenizer(
+        vocab=trained["vocab"],
+        merges=[tuple(m.split(" ") if isinstance(m, str) else m) for m in trained["merges"]],
+        add_bos_token=True,
+    )
+    tok.save_pretrained(folder)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    LlamaModel(config).save_pretrained(folder)
+    return folder
+
+
+@functools.cache
 def bert_dir() -> Path:
     """Tiny BERT (2 layers, 32-d) with the WordPiece tokenizer of MiniLM."""
     from transformers import AutoTokenizer, BertConfig, BertModel

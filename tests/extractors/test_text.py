@@ -1,4 +1,4 @@
-"""HuggingFaceText against direct transformers forward passes (tiny GPT-2/BERT, real MiniLM)."""
+"""HuggingFaceText against direct transformers forward passes (tiny GPT-2/BERT/LLaMA, MiniLM)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,8 @@ def direct(
         ("gpt2", (0, 1.0), "mean", "last"),
         ("bert", (1, 2), "none", "first"),
         ("bert", (0.5,), "mean", "mean"),
+        ("llama", (0.5, -1), "concat", "mean"),
+        ("llama", (0, 1.0), "none", "last"),
     ],
 )
 def test_matches_direct_forward(events, tmp_path, which, layers, layer_agg, token_agg):
@@ -93,6 +95,50 @@ def test_matches_direct_forward(events, tmp_path, which, layers, layer_agg, toke
     for i, (text, context) in enumerate(zip(events["text"], events["context"])):
         ref = direct(model_dir, context, text, layers, layer_agg, token_agg)
         np.testing.assert_allclose(got[i], ref, atol=2e-5, rtol=1e-4)
+
+
+def test_llama_truncation_keeps_bos_and_byte_fallback(events, tmp_path):
+    """LLaMA tokenizer: ``<s>`` stays first when the oldest tokens are dropped; a word of
+    byte-fallback tokens (runes) is located by their shared character offsets."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    model_dir = hf_models.llama_dir()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir).eval()
+    limit = 12
+    rune = pd.DataFrame(
+        {"type": "Word", "start": [9.0], "duration": 0.2, "timeline": "run-1", "text": ["ᚠᚢᚦ"]}
+    )
+    both = AddContext()(validate_events(pd.concat([events, rune], ignore_index=True)))
+    ex = HuggingFaceText(
+        model=str(model_dir), max_tokens=limit, layers=(0, 1.0), layer_aggregation="concat",
+        output="static", aggregation="trigger", device="cpu", batch_size=4,
+    )  # fmt: skip
+    store = Store(tmp_path)
+    ex.prepare(both, store, progress=False)
+    got = ex.read(segment_on_triggers(both, "Word", duration=0.2), store).data
+    truncated = 0
+    for i, (text, context) in enumerate(zip(both["text"], both["context"])):
+        enc = tok(context, return_offsets_mapping=True)
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        assert ids[0] == tok.bos_token_id and offsets[0] == (0, 0)
+        if len(ids) > limit:  # reference: <s> + the last limit - 1 tokens
+            truncated += 1
+            ids, offsets = ids[:1] + ids[1 - limit :], offsets[:1] + offsets[1 - limit :]
+        start = context.rindex(text)
+        pos = [
+            k for k, (s, e) in enumerate(offsets) if e > s and s < start + len(text) and e > start
+        ]
+        with torch.no_grad():
+            hidden = model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states
+        ref = np.concatenate([hidden[layer][0, pos].numpy().mean(0) for layer in (0, -1)])
+        np.testing.assert_allclose(got[i], ref, atol=2e-5, rtol=1e-4)
+    assert truncated >= 3
+    # the runes are 9 byte tokens sharing their characters' offsets, all kept as the word
+    assert len(pos) == 9 and tok.convert_ids_to_tokens([ids[k] for k in pos]) == [
+        f"<0x{b:02X}>" for b in "ᚠᚢᚦ".encode()
+    ]
 
 
 def test_multi_token_word_is_located_by_offsets(events):
