@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,23 @@ def sizes(dataset: SegmentDataset) -> tuple[int, int]:
     batch = dataset.read(np.arange(1))
     _, channels, times = batch["data"]["meg"].shape
     return int(channels), int(times)
+
+
+def setup(
+    doc: str,
+) -> tuple[int, SegmentDataset, SegmentDataset, tuple[str, ...], tuple[int, int]]:
+    """Parse the command line (``doc``: the script's docstring), build and prepare the datasets.
+
+    Returns the number of epochs, the train and validation datasets, the label vocabulary and
+    the (channels, time samples) of a window; prints their sizes.
+    """
+    args = parser(doc.splitlines()[0]).parse_args()
+    duration, epochs = (20.0, 3) if args.quick else (args.duration, args.epochs)
+    t0 = time.perf_counter()
+    train, val, vocabulary = build(args.cache, duration)
+    channels, times = sizes(train)
+    print(
+        f"{len(train)} training and {len(val)} validation windows of {channels} channels x "
+        f"{times} samples; labels {vocabulary} (prepared in {time.perf_counter() - t0:.1f} s)"
+    )
+    return epochs, train, val, vocabulary, (channels, times)

@@ -18,7 +18,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from common import build, parser, sizes
+from common import setup
 
 from neuralset.loaders import JaxBatchIterator, SegmentDataset
 
@@ -72,15 +72,8 @@ def accuracy(model: Decoder, dataset: SegmentDataset) -> float:
 
 
 def main() -> None:
-    args = parser(__doc__.splitlines()[0]).parse_args()
-    duration, epochs = (20.0, 3) if args.quick else (args.duration, args.epochs)
     t0 = time.perf_counter()
-    train, val, vocabulary = build(args.cache, duration)
-    channels, times = sizes(train)
-    print(
-        f"{len(train)} training and {len(val)} validation windows of {channels} channels x "
-        f"{times} samples; labels {vocabulary} (prepared in {time.perf_counter() - t0:.1f} s)"
-    )
+    epochs, train, val, vocabulary, (channels, times) = setup(__doc__)
 
     model = Decoder(channels, times, len(vocabulary), jax.random.key(0))
     # momentum buffers: zeros shaped like the model's arrays (None elsewhere)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 import torch
-from common import build, parser, sizes
+from common import setup
 from torch import nn
 
 from neuralset.loaders import Batch, SegmentDataset
@@ -35,15 +35,8 @@ def accuracy(model: nn.Module, dataset: SegmentDataset) -> float:
 
 
 def main() -> None:
-    args = parser(__doc__.splitlines()[0]).parse_args()
-    duration, epochs = (20.0, 3) if args.quick else (args.duration, args.epochs)
     t0 = time.perf_counter()
-    train, val, vocabulary = build(args.cache, duration)
-    channels, times = sizes(train)
-    print(
-        f"{len(train)} training and {len(val)} validation windows of {channels} channels x "
-        f"{times} samples; labels {vocabulary} (prepared in {time.perf_counter() - t0:.1f} s)"
-    )
+    epochs, train, val, vocabulary, (channels, times) = setup(__doc__)
 
     torch.manual_seed(0)
     torch.set_num_threads(1)  # a model this small runs fastest on one thread

@@ -257,9 +257,16 @@ class Extractor(Config):
         """
         from ..execution import run_prepare
 
-        return run_prepare(
-            self, events, store or Store(), executor=executor, progress=progress, retry=retry
-        )
+        store = store or Store()
+        self.preflight(events, store)
+        return run_prepare(self, events, store, executor=executor, progress=progress, retry=retry)
+
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """Cheap checks run by :meth:`prepare` before any computation (override to add some).
+
+        Raise here, naming the event and the fix, for input that would fail later in a worker
+        (a missing file, recordings that cannot be combined); nothing has been stored yet.
+        """
 
     def is_prepared(self, events: pd.DataFrame, store: Store) -> list[str]:
         """Labels of the items still missing from the store (empty when prepared)."""

@@ -321,16 +321,8 @@ class MneExtractor(RecordingExtractor):
         return out
 
     # -- prepare -------------------------------------------------------------------------
-    def prepare(
-        self,
-        events: pd.DataFrame,
-        store: Store | None = None,
-        *,
-        executor: Any = None,
-        progress: bool = True,
-        retry: bool | None = None,
-    ) -> Any:
-        """Check every recording (exists, readable, consistent), then prepare (see base class).
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """Check every recording before preparing: it exists, is readable and is consistent.
 
         Raises
         ------
@@ -340,9 +332,7 @@ class MneExtractor(RecordingExtractor):
             A recording cannot be read, or recordings differ in channels (with
             ``channels="error"``) or sampling rate (with ``frequency=None``).
         """
-        store = store or Store()
         self.check_recordings(events, store)
-        return super().prepare(events, store, executor=executor, progress=progress, retry=retry)
 
     def check_recordings(self, events: pd.DataFrame, store: Store) -> None:
         """Preflight: read the header of every recording not yet stored; compare channels and rates."""
