@@ -31,7 +31,6 @@ Subclass :class:`MneExtractor` for other MNE-readable modalities (iEEG, EMG, fNI
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -51,6 +50,14 @@ from .base import (
     source_path,
 )
 from .meeg_read import baseline_means, read_intersection
+from .mne_files import (
+    RecordingHeader,
+    cached_header,
+    check_span,
+    event_bads,
+    header_of,
+    with_event_bads,
+)
 from .recording import RecordingExtractor
 
 __all__ = [
@@ -74,34 +81,6 @@ _ALIASES = {"meg": ("mag", "grad")}
 
 class RecordingMismatchError(ValueError):
     """Recordings of one extractor differ in channels or sampling rate; the message says how to fix."""
-
-
-def _event_bads(events: pd.DataFrame, row: int) -> list[str]:
-    """Bad channels declared by the event's ``bads`` column (comma-separated, e.g. from BIDS)."""
-    if "bads" not in events.columns:
-        return []
-    value = events["bads"].iloc[row]
-    if not isinstance(value, str) or not value.strip():
-        return []
-    return sorted({name.strip() for name in value.split(",") if name.strip()})
-
-
-def with_event_bads(head: _Header, payload: dict[str, Any]) -> _Header:
-    """``head`` with the event's declared bad channels added to those of the file."""
-    extra = [b for b in payload.get("bads", []) if b in head.names and b not in head.bads]
-    return dataclasses.replace(head, bads=head.bads + tuple(extra)) if extra else head
-
-
-@dataclasses.dataclass(frozen=True)
-class _Header:
-    names: tuple[str, ...]
-    types: tuple[str, ...]
-    bads: tuple[str, ...]
-    sfreq: float
-    n_times: int
-
-
-_HEADERS: dict[tuple[str, str, int, int], _Header] = {}
 
 
 @config
@@ -229,24 +208,11 @@ class MneExtractor(RecordingExtractor):
         return (data - center) / scale
 
     # -- channels and headers ------------------------------------------------------------
-    def header(self, path: Path) -> _Header:
+    def header(self, path: Path) -> RecordingHeader:
         """Channel names/types, bads, rate and length of a file (memoised by path, size, mtime)."""
-        st = os.stat(path)
-        cache_key = (type(self).__qualname__, str(path), st.st_size, st.st_mtime_ns)
-        if cache_key not in _HEADERS:
-            if len(_HEADERS) > 10_000:
-                _HEADERS.clear()
-            raw = self.read_raw(path)
-            _HEADERS[cache_key] = _Header(
-                names=tuple(raw.ch_names),
-                types=tuple(raw.get_channel_types()),
-                bads=tuple(raw.info["bads"]),
-                sfreq=float(raw.info["sfreq"]),
-                n_times=int(raw.n_times),
-            )
-        return _HEADERS[cache_key]
+        return cached_header(type(self).__qualname__, path, self.read_raw)
 
-    def select_channels(self, header: _Header, where: str) -> list[str]:
+    def select_channels(self, header: RecordingHeader, where: str) -> list[str]:
         """Names of the channels kept from a file, in output order (see ``picks``, ``ch_names``)."""
         wanted = self._pick_types()
         selected = [n for n, t in zip(header.names, header.types) if t in wanted]
@@ -302,7 +268,7 @@ class MneExtractor(RecordingExtractor):
                 path, root if isinstance(root, str) else None, content_hash=self.content_hash
             )
             offset = float(offsets[row]) if offsets[row] == offsets[row] else 0.0
-            bads = _event_bads(events, int(row))
+            bads = event_bads(events, int(row))
             payload: dict[str, Any] = {
                 "path": str(path),
                 "row": int(row),
@@ -381,7 +347,7 @@ class MneExtractor(RecordingExtractor):
                 head = with_event_bads(head, item.payload)
                 channels[label] = tuple(self.select_channels(head, label))
                 rates[label] = head.sfreq
-                _check_span(head, item.payload, label)
+                check_span(head, item.payload, label)
             else:
                 meta = store.meta(item.key)
                 channels[label] = tuple(meta["ch_names"])
@@ -412,13 +378,7 @@ class MneExtractor(RecordingExtractor):
         ]
         if extra:
             raw.info["bads"] = [*raw.info["bads"], *extra]
-        head = _Header(
-            names=tuple(raw.ch_names),
-            types=tuple(raw.get_channel_types()),
-            bads=tuple(raw.info["bads"]),
-            sfreq=float(raw.info["sfreq"]),
-            n_times=int(raw.n_times),
-        )
+        head = header_of(raw)
         names = self.select_channels(head, label)
         source_sfreq = head.sfreq
         raw.pick(names)
@@ -431,7 +391,7 @@ class MneExtractor(RecordingExtractor):
             raw.notch_filter(list(self.notch), picks=every, verbose="error")
         if self.filter != (None, None):
             raw.filter(self.filter[0], self.filter[1], picks=every, verbose="error")
-        first, count = _check_span(head, payload, label)
+        first, count = check_span(head, payload, label)
         if first != 0 or count != head.n_times:
             raw.crop(
                 tmin=first / source_sfreq,
@@ -548,21 +508,6 @@ class MneExtractor(RecordingExtractor):
             for r in np.unique(rows[rows >= 0])
         }
         return baseline_means(segments, rows, recordings, self.baseline, out_of_bounds)
-
-
-def _check_span(head: _Header, payload: dict[str, Any], label: str) -> tuple[int, int]:
-    """First sample and sample count of the event's span in the file (error if it runs past)."""
-    sfreq = head.sfreq
-    first = int(round(payload["offset"] * sfreq))
-    duration = payload["duration"]
-    count = int(round(duration * sfreq)) if duration > 0 else head.n_times - first
-    if first < 0 or first + count > head.n_times:
-        raise ValueError(
-            f"{label} spans file samples {first}..{first + count} (offset {payload['offset']} s, "
-            f"duration {duration} s) but {payload['path']} has {head.n_times} samples at {sfreq:g} Hz; "
-            "fix the event's offset/duration"
-        )
-    return first, count
 
 
 @register("meg")

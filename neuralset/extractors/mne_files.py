@@ -1,0 +1,93 @@
+"""What neuralset reads of an MNE-readable recording file before loading its data.
+
+:class:`RecordingHeader` (channel names and types, bad channels, rate, length), memoised per
+reader class and file version; the bad channels an event declares on top of the file's (the
+``bads`` column a BIDS study fills from ``channels.tsv``); and the check that an event's span
+lies inside its file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "RecordingHeader",
+    "cached_header",
+    "check_span",
+    "event_bads",
+    "header_of",
+    "with_event_bads",
+]
+
+
+def event_bads(events: pd.DataFrame, row: int) -> list[str]:
+    """Bad channels declared by the event's ``bads`` column (comma-separated, e.g. from BIDS)."""
+    if "bads" not in events.columns:
+        return []
+    value = events["bads"].iloc[row]
+    if not isinstance(value, str) or not value.strip():
+        return []
+    return sorted({name.strip() for name in value.split(",") if name.strip()})
+
+
+def with_event_bads(head: RecordingHeader, payload: dict[str, Any]) -> RecordingHeader:
+    """``head`` with the event's declared bad channels added to those of the file."""
+    extra = [b for b in payload.get("bads", []) if b in head.names and b not in head.bads]
+    return dataclasses.replace(head, bads=head.bads + tuple(extra)) if extra else head
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordingHeader:
+    """Channel names, types and bads, sampling rate and length of a recording file."""
+
+    names: tuple[str, ...]
+    types: tuple[str, ...]
+    bads: tuple[str, ...]
+    sfreq: float
+    n_times: int
+
+
+_HEADERS: dict[tuple[str, str, int, int], RecordingHeader] = {}
+
+
+def check_span(head: RecordingHeader, payload: dict[str, Any], label: str) -> tuple[int, int]:
+    """First sample and sample count of the event's span in the file (error if it runs past)."""
+    sfreq = head.sfreq
+    first = int(round(payload["offset"] * sfreq))
+    duration = payload["duration"]
+    count = int(round(duration * sfreq)) if duration > 0 else head.n_times - first
+    if first < 0 or first + count > head.n_times:
+        raise ValueError(
+            f"{label} spans file samples {first}..{first + count} (offset {payload['offset']} s, "
+            f"duration {duration} s) but {payload['path']} has {head.n_times} samples at {sfreq:g} Hz; "
+            "fix the event's offset/duration"
+        )
+    return first, count
+
+
+def header_of(raw: Any) -> RecordingHeader:
+    """The header of an opened ``mne.io.Raw``."""
+    return RecordingHeader(
+        names=tuple(raw.ch_names),
+        types=tuple(raw.get_channel_types()),
+        bads=tuple(raw.info["bads"]),
+        sfreq=float(raw.info["sfreq"]),
+        n_times=int(raw.n_times),
+    )
+
+
+def cached_header(reader_name: str, path: Path, read_raw: Callable[[Path], Any]) -> RecordingHeader:
+    """The header of ``path`` opened by ``read_raw``, memoised by reader, path, size and mtime."""
+    st = os.stat(path)
+    cache_key = (reader_name, str(path), st.st_size, st.st_mtime_ns)
+    if cache_key not in _HEADERS:
+        if len(_HEADERS) > 10_000:
+            _HEADERS.clear()
+        _HEADERS[cache_key] = header_of(read_raw(path))
+    return _HEADERS[cache_key]
