@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def _text_events(n_words: int) -> pd.DataFrame:
     from neuralset.events import validate_events
     from neuralset.events.transforms import AddContext
-    from tests.extractors.hf_models import CORPUS
+    from tests.extractors.stimulus.hf_models import CORPUS
 
     vocab = " ".join(CORPUS).split()
     rng = np.random.default_rng(0)
@@ -95,9 +95,9 @@ def _rate(extractor: Any, events: pd.DataFrame, repeats: int) -> float:
 def throughput(n_words: int, repeats: int) -> dict[str, Any]:
     import torch
 
-    from neuralset.extractors.image import HuggingFaceImage
-    from neuralset.extractors.text import HuggingFaceText
-    from tests.extractors import hf_models
+    from neuralset.extractors.stimulus.image import HuggingFaceImage
+    from neuralset.extractors.stimulus.text import HuggingFaceText
+    from tests.extractors.stimulus import hf_models
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     events = _text_events(n_words)
@@ -132,10 +132,10 @@ def throughput(n_words: int, repeats: int) -> dict[str, Any]:
 
 
 def read_times(n_words: int, repeats: int) -> dict[str, Any]:
-    from neuralset.extractors.text import HuggingFaceText
+    from neuralset.extractors.stimulus.text import HuggingFaceText
     from neuralset.segments import segment_on_triggers
     from neuralset.store import Store
-    from tests.extractors import hf_models
+    from tests.extractors.stimulus import hf_models
 
     events = _text_events(n_words)
     store = Store(tempfile.mkdtemp(prefix="bench-emb-read-"))

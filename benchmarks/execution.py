@@ -1,12 +1,12 @@
 """Execution machinery: overhead per item, SLURM array speed-up, finding missing items.
 
-(a) ``overhead``: ``prepare`` of a :class:`~neuralset.extractors.debug.NoopExtractor` (computing
+(a) ``overhead``: ``prepare`` of a :class:`~neuralset.synthetic.debug_extractors.NoopExtractor` (computing
     an item costs nothing) on ``--items`` events into a fresh store, inline, in 2 local processes
     and as a SLURM array of 4 tasks (when a cluster answers ``sinfo``). ``per_item_ms`` is
     ``(t(N) - t(1)) / (N - 1)``: the cost of claiming, computing through a worker, writing the
     manifest and committing one item; ``fixed_s`` is ``t(1)``: starting workers or jobs.
 (b) ``speedup_cpu`` / ``speedup_sleep``: wall time of ``prepare`` for 8 recordings with a
-    :class:`~neuralset.extractors.debug.SleepExtractor` spinning the CPU ``--seconds`` per
+    :class:`~neuralset.synthetic.debug_extractors.SleepExtractor` spinning the CPU ``--seconds`` per
     recording (stands for real work), inline against SLURM arrays of 1, 2 and 4 tasks (and 2
     local processes). On a 2-core machine 2 tasks should approach 2x; 4 tasks cannot beat 2x
     on CPU-bound work (``speedup_sleep``: the same with sleeping workers, where they can).
@@ -42,8 +42,8 @@ import pandas as pd
 
 from neuralset.events import validate_events
 from neuralset.execution import InlineExecutor, LocalExecutor, SlurmExecutor, run_prepare
-from neuralset.extractors.debug import NoopExtractor, SleepExtractor
 from neuralset.store import Store
+from neuralset.synthetic.debug_extractors import NoopExtractor, SleepExtractor
 
 
 def slurm_up() -> bool:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from neuralset.events import validate_events
-from neuralset.extractors.fmri import FmriExtractor
+from neuralset.extractors.neural.fmri import FmriExtractor
 from neuralset.store import Store
 
 TR = 2.0

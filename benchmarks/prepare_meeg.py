@@ -46,9 +46,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
 
-    from neuralset.extractors.meeg import MegExtractor
+    from neuralset.extractors.neural.mne import MegExtractor
     from neuralset.store import Store
-    from neuralset.studies.synthetic import SyntheticStudy
+    from neuralset.synthetic import SyntheticStudy
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="ns-bench-meeg-"))
     study = SyntheticStudy(

@@ -1,4 +1,4 @@
-"""Spike binning: vectorised :func:`neuralset.extractors.spikes.bin_spikes` against a per-unit loop.
+"""Spike binning: vectorised :func:`neuralset.extractors.neural.spikes.bin_spikes` against a per-unit loop.
 
 Default size (issue 5): 1,000 units x 1 hour at ~5 Hz (about 18 million spikes), binned at
 100 Hz (360,000 bins). The baseline is the natural per-unit loop with :func:`numpy.histogram`
@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from neuralset.extractors.spikes import bin_spikes
+from neuralset.extractors.neural.spikes import bin_spikes
 
 
 def per_unit_loop(

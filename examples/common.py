@@ -21,11 +21,11 @@ import pandas as pd
 
 from neuralset.events import AssignSplits, validate_events
 from neuralset.extractors.events import LabelEncoder
-from neuralset.extractors.meeg import MegExtractor
+from neuralset.extractors.neural.mne import MegExtractor
 from neuralset.loaders import SegmentDataset
 from neuralset.segments import segment_on_triggers
 from neuralset.store import Store
-from neuralset.studies.synthetic import SyntheticStudy
+from neuralset.synthetic import SyntheticStudy
 
 WINDOW = 0.2  # seconds of MEG per example
 FREQUENCY = 100.0  # Hz after resampling

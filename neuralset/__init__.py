@@ -16,7 +16,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import _moved
+
 __version__ = "0.1.0"
+_moved.install()  # old (0.1) module paths keep importing, with a DeprecationWarning
 
 #: Public name -> module that defines it. A name equal to the module's last component (e.g.
 #: ``"events": "neuralset.events"``) exports the module itself. Extend freely.
@@ -45,7 +48,7 @@ _LAZY: dict[str, str] = {
     "chain": "neuralset.events.transforms",
     # studies
     "Study": "neuralset.studies.base",
-    "SyntheticStudy": "neuralset.studies.synthetic",
+    "SyntheticStudy": "neuralset.synthetic",
     "BidsStudy": "neuralset.studies.bids",
     # segments
     "Segments": "neuralset.segments",
@@ -61,28 +64,28 @@ _LAZY: dict[str, str] = {
     "Extractor": "neuralset.extractors.base",
     "RecordingExtractor": "neuralset.extractors.recording",
     "EventFeatureExtractor": "neuralset.extractors.event_features",
-    "MegExtractor": "neuralset.extractors.meeg",
-    "EegExtractor": "neuralset.extractors.meeg",
+    "MegExtractor": "neuralset.extractors.neural.mne.meeg",
+    "EegExtractor": "neuralset.extractors.neural.mne.meeg",
     "Pulse": "neuralset.extractors.events",
     "EventField": "neuralset.extractors.events",
     "LabelEncoder": "neuralset.extractors.events",
-    "MneExtractor": "neuralset.extractors.meeg",
-    "IeegExtractor": "neuralset.extractors.ieeg",
-    "EmgExtractor": "neuralset.extractors.emg",
-    "FnirsExtractor": "neuralset.extractors.fnirs",
-    "SpikesExtractor": "neuralset.extractors.spikes",
-    "ChannelOutput": "neuralset.extractors.channels",
-    "bin_spikes": "neuralset.extractors.spikes",
-    "FmriExtractor": "neuralset.extractors.fmri",
-    "HuggingFaceText": "neuralset.extractors.text",
-    "HuggingFaceAudio": "neuralset.extractors.audio",
-    "HuggingFaceImage": "neuralset.extractors.image",
-    "HuggingFaceVideo": "neuralset.extractors.video",
-    "MelSpectrogram": "neuralset.extractors.features",
-    "SpeechEnvelope": "neuralset.extractors.features",
-    "WordLength": "neuralset.extractors.features",
-    "WordFrequency": "neuralset.extractors.features",
-    "ImageStatistics": "neuralset.extractors.features",
+    "MneExtractor": "neuralset.extractors.neural.mne.meeg",
+    "IeegExtractor": "neuralset.extractors.neural.mne.ieeg",
+    "EmgExtractor": "neuralset.extractors.neural.mne.emg",
+    "FnirsExtractor": "neuralset.extractors.neural.mne.fnirs",
+    "SpikesExtractor": "neuralset.extractors.neural.spikes",
+    "ChannelOutput": "neuralset.extractors.neural.channel_sets",
+    "bin_spikes": "neuralset.extractors.neural.spikes",
+    "FmriExtractor": "neuralset.extractors.neural.fmri",
+    "HuggingFaceText": "neuralset.extractors.stimulus.text",
+    "HuggingFaceAudio": "neuralset.extractors.stimulus.audio",
+    "HuggingFaceImage": "neuralset.extractors.stimulus.image",
+    "HuggingFaceVideo": "neuralset.extractors.stimulus.video",
+    "MelSpectrogram": "neuralset.extractors.stimulus",
+    "SpeechEnvelope": "neuralset.extractors.stimulus",
+    "WordLength": "neuralset.extractors.stimulus",
+    "WordFrequency": "neuralset.extractors.stimulus",
+    "ImageStatistics": "neuralset.extractors.stimulus",
     # execution
     "InlineExecutor": "neuralset.execution",
     "LocalExecutor": "neuralset.execution",
@@ -95,8 +98,8 @@ _LAZY: dict[str, str] = {
     "run_prepare": "neuralset.execution",
     "prepare_options": "neuralset.execution",
     "read_errors": "neuralset.execution",
-    "NoopExtractor": "neuralset.extractors.debug",
-    "SleepExtractor": "neuralset.extractors.debug",
+    "NoopExtractor": "neuralset.synthetic.debug_extractors",
+    "SleepExtractor": "neuralset.synthetic.debug_extractors",
     # pipelines
     "Pipeline": "neuralset.pipeline",
     "load_pipeline": "neuralset.pipeline",

@@ -86,11 +86,11 @@ def _folder_size(path: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; returns the process exit code (0 on success)."""
     args = _parser().parse_args(list(argv) if argv is not None else None)
-    from .extractors.meeg import MegExtractor
+    from .extractors.neural.mne.meeg import MegExtractor
     from .loaders import SegmentDataset
     from .segments import TriggerSegmenter
     from .store import Store
-    from .studies.synthetic import SyntheticStudy
+    from .synthetic import SyntheticStudy
 
     root = (args.cache if args.cache is not None else default_demo_root()).expanduser().resolve()
     out = print

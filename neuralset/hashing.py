@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["encode", "structural_key", "chain_keys", "is_keyed_field", "KEY_EXCLUDED"]
+__all__ = ["class_path", "encode", "structural_key", "chain_keys", "is_keyed_field", "KEY_EXCLUDED"]
 
 #: Field metadata that leaves a dataclass field out of the structural key.
 KEY_EXCLUDED: dict[str, Any] = {"key": False}
@@ -31,6 +31,13 @@ KEY_EXCLUDED: dict[str, Any] = {"key": False}
 def is_keyed_field(field: dataclasses.Field[Any]) -> bool:
     """Whether a dataclass field takes part in the structural key."""
     return bool(field.metadata.get("key", True))
+
+
+def class_path(cls: type) -> str:
+    """``module.QualName`` of a class as keys name it: the module that defined it in 0.1."""
+    from ._moved import DEFINED_IN
+
+    return f"{DEFINED_IN.get(cls.__module__, cls.__module__)}.{cls.__qualname__}"
 
 
 def _tagged(tag: bytes, payload: bytes) -> bytes:
@@ -79,7 +86,7 @@ def encode(value: Any) -> bytes:
         return _tagged(b"c", type(value).__qualname__.encode() + custom())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = type(value)
-        header = f"{cls.__module__}.{cls.__qualname__}@{getattr(cls, '_version', 0)}".encode()
+        header = f"{class_path(cls)}@{getattr(cls, '_version', 0)}".encode()
         parts = [encode(header.decode())]
         for f in dataclasses.fields(value):
             if is_keyed_field(f):

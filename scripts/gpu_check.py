@@ -60,12 +60,12 @@ def main() -> None:
         return
 
     from neuralset.events.transforms import AddContext
-    from neuralset.extractors.audio import HuggingFaceAudio
-    from neuralset.extractors.image import HuggingFaceImage
-    from neuralset.extractors.text import HuggingFaceText
-    from neuralset.extractors.video import HuggingFaceVideo
-    from neuralset.studies.synthetic import SyntheticStudy
-    from tests.extractors import hf_models
+    from neuralset.extractors.stimulus.audio import HuggingFaceAudio
+    from neuralset.extractors.stimulus.image import HuggingFaceImage
+    from neuralset.extractors.stimulus.text import HuggingFaceText
+    from neuralset.extractors.stimulus.video import HuggingFaceVideo
+    from neuralset.synthetic import SyntheticStudy
+    from tests.extractors.stimulus import hf_models
 
     tmp = Path(tempfile.mkdtemp(prefix="neuralset-gpu-check-"))
     study = SyntheticStudy(
@@ -103,7 +103,7 @@ def main() -> None:
     runs.append(("audio_wav2vec2_no_tf32", configs["audio_wav2vec2"]))
     for name, base in runs:
         if name.endswith("_no_tf32"):
-            from neuralset.extractors.hf import clear_model_cache
+            from neuralset.extractors.stimulus.hf import clear_model_cache
 
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from neuralset.store import Store
-from neuralset.studies.synthetic import SyntheticStudy
+from neuralset.synthetic import SyntheticStudy
 
 #: Parameters of the shared study: 2 subjects x 12 s, 6 MEG sensors at 1000 Hz, 8 EEG at 500 Hz.
 SMALL = {

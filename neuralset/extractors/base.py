@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config, ConfigError, config
-from ..hashing import KEY_EXCLUDED, chain_keys, is_keyed_field, structural_key
+from ..hashing import KEY_EXCLUDED, chain_keys, class_path, is_keyed_field, structural_key
 from ..segments import Segments
 from ..store import Store
 
@@ -289,7 +289,7 @@ class Extractor(Config):
             for f in dataclasses.fields(self)
             if is_keyed_field(f) and f.name not in self.read_fields
         }
-        key = structural_key((f"{cls.__module__}.{cls.__qualname__}", cls._version, fields))
+        key = structural_key((class_path(cls), cls._version, fields))
         self.__dict__["_prepare_key_cache"] = key  # frozen dataclass: bypass __setattr__
         return key
 

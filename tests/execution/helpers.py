@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from neuralset.events import validate_events
-from neuralset.extractors.debug import SleepExtractor
 from neuralset.store import Store
+from neuralset.synthetic.debug_extractors import SleepExtractor
 
 REPO = Path(__file__).resolve().parents[2]
 

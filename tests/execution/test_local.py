@@ -22,8 +22,8 @@ from neuralset.execution import (
 )
 from neuralset.execution.executors import split_chunks
 from neuralset.execution.records import work_chunk
-from neuralset.extractors.debug import NoopExtractor, SleepExtractor
 from neuralset.store import Store
+from neuralset.synthetic.debug_extractors import NoopExtractor, SleepExtractor
 
 from .helpers import REPO, computed, driver_command, failing_setup, make_recordings, pids
 
@@ -326,7 +326,7 @@ def test_prepare_options_reach_run_prepare_through_extractor_prepare(tmp_path: P
 def test_cuda_extractors_ask_slurm_for_a_gpu(tmp_path):
     from neuralset.execution import AutoExecutor, InlineExecutor, SlurmExecutor
     from neuralset.execution.prepare import with_gpu_if_needed
-    from neuralset.extractors.text import HuggingFaceText
+    from neuralset.extractors.stimulus.text import HuggingFaceText
 
     cuda = HuggingFaceText(model="gpt2", device="cuda")
     cpu = HuggingFaceText(model="gpt2", device="cpu")

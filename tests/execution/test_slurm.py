@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from neuralset.execution import PrepareError, SlurmExecutor, read_errors, run_prepare
-from neuralset.extractors.debug import SleepExtractor
 from neuralset.store import Store
+from neuralset.synthetic.debug_extractors import SleepExtractor
 
 from .helpers import REPO, computed, driver_command, failing_setup, make_recordings, pids
 

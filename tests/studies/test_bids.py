@@ -314,7 +314,7 @@ def test_fmriprep_runs_through_the_extractor(tmp_path):
     from nilearn import signal
     from nilearn.maskers import NiftiMasker
 
-    from neuralset.extractors.fmri import FmriExtractor
+    from neuralset.extractors.neural.fmri import FmriExtractor
     from neuralset.store import Store
 
     rng = np.random.default_rng(3)

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuralset.extractors.fnirs import FnirsExtractor
-from neuralset.extractors.meeg import EegExtractor
+from neuralset.extractors.neural.mne import EegExtractor
+from neuralset.extractors.neural.mne.fnirs import FnirsExtractor
 from neuralset.segments import segment_on_triggers
 from neuralset.store import Store
 from neuralset.studies.bids import BidsStudy
-from neuralset.studies.synthetic_modalities import hrf, write_snirf
-from tests.extractors.mne_reference import assert_close
+from neuralset.synthetic.recordings import hrf, write_snirf
+from tests.extractors.neural.mne.mne_reference import assert_close
 
 SFREQ = 200.0
 N_TIMES = 2000  # 10 s: whole 1 s BDF records

@@ -1,0 +1,135 @@
+"""Categorical labels of trigger events: :class:`LabelEncoder`.
+
+A categorical field (a word, a condition name) is mapped to integer positions in a vocabulary
+that ``prepare`` fits on the events (or that the config fixes) and stores.
+Registered YAML kind: ``label_encoder``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from ...config import ConfigError, config, register
+from ...segments import Segments
+from ...store import Store
+from ..base import Computed, ExtractorNotPreparedError, Item, OutOfBounds, Output
+from ..event_features import EventFeatureExtractor
+
+__all__ = ["LabelEncoder"]
+
+
+@register("label_encoder")
+@config
+class LabelEncoder(EventFeatureExtractor):
+    """Integer labels of a categorical field of each segment's trigger event.
+
+    ``prepare`` fits the vocabulary (sorted distinct values of ``field`` on the events of
+    ``event_type``, or ``classes`` when given) and stores it; ``read`` returns ``(batch,)``
+    ``int64`` labels (positions in the vocabulary) of the segments' trigger events.
+
+    Parameters
+    ----------
+    field
+        Column holding the category (e.g. ``"description"``, ``"text"``).
+    classes
+        A fixed vocabulary (then values outside it are an error when reading).
+
+    Examples
+    --------
+    >>> enc = LabelEncoder(event_type="Stimulus", field="description")  # doctest: +SKIP
+    >>> enc.prepare(events, store); enc.read(segments, store).data  # doctest: +SKIP
+    """
+
+    output: Literal["dynamic", "static"] = "static"
+    aggregation: Literal["mean", "trigger"] = "trigger"
+    field: str = ""
+    classes: tuple[str, ...] = ()
+    #: labels are positions in a vocabulary, not features: reading returns them as int64
+    label_dtype: ClassVar[type] = np.int64
+
+    def _check(self) -> None:
+        super()._check()
+        if not self.resolved_event_type:
+            raise ConfigError(
+                "LabelEncoder.event_type: name the event type to read, e.g. 'Stimulus'"
+            )
+        if not self.field:
+            raise ConfigError("LabelEncoder.field: name the categorical column, e.g. 'description'")
+        if self.output != "static" or self.aggregation != "trigger":
+            raise ConfigError(
+                "LabelEncoder.output: labels are static values of the trigger event; "
+                "use output='static', aggregation='trigger'"
+            )
+        if len(set(self.classes)) != len(self.classes):
+            raise ConfigError(f"LabelEncoder.classes: duplicated entries in {self.classes}")
+
+    def _field_values(self, events: pd.DataFrame) -> np.ndarray:
+        if self.field not in events.columns:
+            raise ValueError(
+                f"LabelEncoder.field: the events table has no column {self.field!r}; "
+                f"columns: {', '.join(map(str, events.columns))}"
+            )
+        return events[self.field].to_numpy()
+
+    def vocabulary_of(self, events: pd.DataFrame) -> tuple[str, ...]:
+        """The vocabulary fitted on ``events`` (sorted distinct values, as strings)."""
+        if self.classes:
+            return self.classes
+        values = self._field_values(events)[self.event_rows(events)]
+        present = pd.Series(values).dropna().astype(str).unique()
+        return tuple(sorted(present))
+
+    def _vocab_key(self, vocabulary: tuple[str, ...]) -> str:
+        return self.item_key("vocabulary", vocabulary)
+
+    def items(self, events: pd.DataFrame) -> list[Item]:
+        vocabulary = self.vocabulary_of(events)
+        return [
+            Item(
+                key=self._vocab_key(vocabulary),
+                label=f"vocabulary of {self.field}",
+                payload=vocabulary,
+            )
+        ]
+
+    def compute_many(self, items: Sequence[Item]) -> list[Computed]:
+        return [Computed(value=list(item.payload), meta={"field": self.field}) for item in items]
+
+    def vocabulary(self, events: pd.DataFrame, store: Store) -> tuple[str, ...]:
+        """The stored vocabulary for ``events`` (error if ``prepare`` has not run)."""
+        key = self._vocab_key(self.vocabulary_of(events))
+        if not store.has(key):
+            raise ExtractorNotPreparedError(
+                f"LabelEncoder({self.field!r}) has no stored vocabulary for these events; "
+                "call extractor.prepare(events, store) first"
+            )
+        return tuple(store.get_value(key))
+
+    def read(
+        self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
+    ) -> Output:
+        events = segments.events
+        vocabulary = self.vocabulary(events, store)
+        rows = segments.trigger
+        etype = self.resolved_event_type
+        if (rows < 0).any() or (events["type"].to_numpy()[np.maximum(rows, 0)] != etype).any():
+            raise ValueError(
+                f"LabelEncoder: needs segments triggered on {etype} events "
+                f"(e.g. segment_on_triggers(events, '{etype}', ...))"
+            )
+        values = pd.Series(self._field_values(events)[rows])
+        missing = values.isna().to_numpy()
+        position = {v: i for i, v in enumerate(vocabulary)}
+        labels = values.astype(str).map(position).to_numpy()
+        unknown = missing | pd.isna(labels)
+        if unknown.any():
+            first = np.flatnonzero(unknown)[0]
+            raise ValueError(
+                f"LabelEncoder: segment {first} has {self.field}={values.iloc[first]!r}, "
+                f"not in the vocabulary ({len(vocabulary)} classes: {', '.join(vocabulary[:10])})"
+            )
+        return Output(data=labels.astype(self.label_dtype))

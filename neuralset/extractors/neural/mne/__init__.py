@@ -1,0 +1,25 @@
+"""Recordings read and preprocessed with MNE-Python, one module per modality.
+
+``base`` holds the shared pipeline (:class:`MneExtractor`), ``headers`` what is read of a file
+before its data, ``read_steps`` the read-time steps (channel intersection, baseline),
+``variable_channels`` the base of modalities whose channels differ between recordings.
+"""
+
+from .base import CHANNEL_TYPES, MneExtractor, RecordingMismatchError
+from .emg import EmgExtractor
+from .fnirs import FnirsExtractor
+from .ieeg import IeegExtractor
+from .meeg import EegExtractor, MegExtractor
+from .variable_channels import VariableChannelsExtractor
+
+__all__ = [
+    "CHANNEL_TYPES",
+    "EegExtractor",
+    "EmgExtractor",
+    "FnirsExtractor",
+    "IeegExtractor",
+    "MegExtractor",
+    "MneExtractor",
+    "RecordingMismatchError",
+    "VariableChannelsExtractor",
+]

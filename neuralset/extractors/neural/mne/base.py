@@ -1,0 +1,508 @@
+"""The MNE recording pipeline shared by every MNE-read modality: :class:`MneExtractor`.
+
+Each recording event (``Meg``, ``Eeg``) becomes one stored, time-major ``float32`` array
+``(time, channels)`` at the extractor's ``frequency``, whose sample 0 is at the event's
+``start`` on the timeline (the file is read from the event's ``offset``). Preprocessing, in order
+(every step is the MNE call named, on the whole recording):
+
+1. :meth:`MneExtractor.read_raw` - ``mne.io.read_raw(path, preload=False)``;
+2. channel selection - channels whose type is in ``picks`` (file order), minus ``info["bads"]``
+   with ``drop_bads``, restricted to (and ordered as) ``ch_names`` when given; then
+   ``raw.pick(...)`` and ``raw.load_data()``;
+3. :meth:`MneExtractor.preprocess` - modality-specific steps (EEG: ``raw.set_eeg_reference``);
+4. ``raw.notch_filter(notch)`` then ``raw.filter(*filter)`` (FIR, MNE defaults);
+5. crop to ``[offset, offset + duration]`` at the native rate (only when that is not the whole
+   file), then ``raw.resample(frequency)``;
+6. :meth:`MneExtractor.to_array` - ``raw.get_data().T``, then ``scaling`` (per channel, fitted on
+   this recording) and ``clamp``.
+
+The output channel order is the selection order of step 2 (file order, or ``ch_names`` order);
+the names are stored in the entry's ``meta["ch_names"]`` (with ``ch_types``, ``bads`` and the
+source ``source_sfreq``). ``baseline`` is applied when reading, like ``mne.Epochs``: the mean of
+the samples between ``trigger + tmin`` and ``trigger + tmax`` (both included, on the sample grid
+of the trigger) is subtracted from every window. Segments without a trigger (sliding windows)
+use their own start as the reference; the samples of the interval must lie in the recording
+(``out_of_bounds="pad"``/``"drop"`` average the available ones, 0 when none).
+
+Subclass :class:`MneExtractor` for other MNE-readable modalities (iEEG, EMG, fNIRS): set
+``default_event_type`` and the default ``picks``, and override :meth:`MneExtractor.preprocess`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from ....config import ConfigError, config
+from ....segments import Segments
+from ....store import Store
+from ...base import (
+    ExtractorNotPreparedError,
+    Item,
+    OutOfBounds,
+    Output,
+    events_label,
+    source_identity,
+    source_path,
+)
+from ...recording import RecordingExtractor
+from .headers import (
+    RecordingHeader,
+    cached_header,
+    check_span,
+    event_bads,
+    header_of,
+    with_event_bads,
+)
+from .read_steps import baseline_means, read_intersection
+
+__all__ = [
+    "MneExtractor",
+    "CHANNEL_TYPES",
+    "RecordingMismatchError",
+]
+
+#: Channel types accepted by ``picks`` (MNE's channel types, plus "meg" for mag + grad).
+CHANNEL_TYPES: tuple[str, ...] = (
+    "meg", "mag", "grad", "ref_meg", "eeg", "seeg", "ecog", "dbs", "emg", "ecg", "eog", "misc",
+    "stim", "resp", "bio", "syst", "chpi", "exci", "ias", "gsr", "temperature", "eyegaze", "pupil",
+    "hbo", "hbr", "fnirs_cw_amplitude", "fnirs_fd_ac_amplitude", "fnirs_fd_phase", "fnirs_od",
+    "fnirs_td_gated_amplitude", "fnirs_td_moments_intensity", "fnirs_td_moments_mean",
+    "fnirs_td_moments_variance", "csd", "dipole", "gof",
+)  # fmt: skip
+_ALIASES = {"meg": ("mag", "grad")}
+
+
+class RecordingMismatchError(ValueError):
+    """Recordings of one extractor differ in channels or sampling rate; the message says how to fix."""
+
+
+@config
+class MneExtractor(RecordingExtractor):
+    """Base of the MNE-read recording extractors (see the module docstring for the steps).
+
+    Parameters
+    ----------
+    frequency
+        Output (resampling) frequency in Hz; ``None`` keeps each file's rate (all recordings
+        must then share it).
+    picks
+        Channel types to keep (MNE names such as ``"mag"``, ``"grad"``, ``"eeg"``, ``"misc"``;
+        ``"meg"`` means mag + grad). Empty: the class default.
+    ch_names
+        Channel names to keep among the picked types (in this order); every name must exist.
+    drop_bads
+        Drop the channels listed in ``info["bads"]``.
+    notch
+        Line frequencies (Hz) removed with ``raw.notch_filter``.
+    filter
+        ``(low, high)`` cut-offs in Hz for ``raw.filter``: band-pass, high-pass
+        ``(low, None)``, low-pass ``(None, high)`` or none ``(None, None)``.
+    scaling
+        Per-channel scaling fitted on each preprocessed recording: ``"robust"`` (median, and
+        interquartile range), ``"standard"`` (mean, standard deviation) or ``None``.
+    clamp
+        Clip values to ``[-clamp, clamp]`` after scaling.
+    baseline
+        ``(tmin, tmax)`` in seconds relative to each segment's trigger (its start for sliding
+        windows): the per-channel mean over that interval is subtracted when reading.
+    channels
+        When recordings select different channels: ``"error"`` (prepare fails naming them) or
+        ``"intersection"`` (each recording is stored with its own channels; reading keeps the
+        channels common to all recordings of the events table, in the first recording's order).
+    """
+
+    default_picks: ClassVar[tuple[str, ...]] = ()
+    read_fields: ClassVar[tuple[str, ...]] = ("output", "aggregation", "baseline", "channels")
+
+    picks: tuple[str, ...] = ()
+    ch_names: tuple[str, ...] = ()
+    drop_bads: bool = False
+    notch: tuple[float, ...] = ()
+    filter: tuple[float | None, float | None] = (None, None)
+    scaling: Literal["robust", "standard"] | None = None
+    clamp: float | None = None
+    baseline: tuple[float, float] | None = None
+    channels: Literal["error", "intersection"] = "error"
+
+    def _check(self) -> None:
+        super()._check()
+        name = type(self).__name__
+        for pick in self.resolved_picks:
+            if pick not in CHANNEL_TYPES:
+                raise ConfigError(
+                    f"{name}.picks: unknown channel type {pick!r}; allowed types: "
+                    f"{', '.join(CHANNEL_TYPES)} (select channels by name with ch_names=(...))"
+                )
+        if not self.resolved_picks:
+            raise ConfigError(f"{name}.picks: give at least one channel type, e.g. ('eeg',)")
+        low, high = self.filter
+        for label, value in (("low", low), ("high", high)):
+            if value is not None and value <= 0:
+                raise ConfigError(
+                    f"{name}.filter: {label} cut-off must be > 0 Hz (or None for no cut), got {value}"
+                )
+        if low is not None and high is not None and low >= high:
+            raise ConfigError(
+                f"{name}.filter: low cut-off ({low} Hz) must be below the high cut-off ({high} Hz); "
+                "use (low, None) for a high-pass or (None, high) for a low-pass"
+            )
+        if any(f <= 0 for f in self.notch):
+            raise ConfigError(f"{name}.notch: frequencies must be > 0 Hz, got {self.notch}")
+        if self.clamp is not None and self.clamp <= 0:
+            raise ConfigError(f"{name}.clamp: must be > 0, got {self.clamp}")
+        if self.baseline is not None and self.baseline[0] > self.baseline[1]:
+            raise ConfigError(
+                f"{name}.baseline: tmin ({self.baseline[0]}) must not exceed tmax ({self.baseline[1]})"
+            )
+
+    @property
+    def resolved_picks(self) -> tuple[str, ...]:
+        return self.picks or self.default_picks
+
+    def _pick_types(self) -> set[str]:
+        out: set[str] = set()
+        for pick in self.resolved_picks:
+            out.update(_ALIASES.get(pick, (pick,)))
+        return out
+
+    # -- hooks ---------------------------------------------------------------------------
+    def read_raw(self, path: Path) -> Any:
+        """Open the recording (header only; data are loaded after channel selection)."""
+        import mne
+
+        return mne.io.read_raw(path, preload=False, verbose="error")
+
+    def preprocess(self, raw: Any) -> Any:
+        """Modality-specific steps on the loaded, channel-selected raw (override; default none)."""
+        return raw
+
+    def to_array(self, raw: Any) -> tuple[np.ndarray, float, dict[str, Any]]:
+        """The final ``(time, channels)`` float32 array, its rate and metadata (scaling, clamp)."""
+        data = raw.get_data().T
+        data = self._scale(data)
+        if self.clamp is not None:
+            np.clip(data, -self.clamp, self.clamp, out=data)
+        meta = {
+            "ch_names": list(raw.ch_names),
+            "ch_types": list(raw.get_channel_types()),
+            "bads": list(raw.info["bads"]),
+        }
+        return np.ascontiguousarray(data, dtype=np.float32), float(raw.info["sfreq"]), meta
+
+    def _scale(self, data: np.ndarray) -> np.ndarray:
+        if self.scaling == "robust":
+            low, center, high = np.percentile(data, [25, 50, 75], axis=0)
+            scale = high - low
+        elif self.scaling == "standard":
+            center, scale = data.mean(axis=0), data.std(axis=0)
+        else:
+            return data
+        scale = np.where(scale > 0, scale, 1.0)
+        return (data - center) / scale
+
+    # -- channels and headers ------------------------------------------------------------
+    def header(self, path: Path) -> RecordingHeader:
+        """Channel names/types, bads, rate and length of a file (memoised by path, size, mtime)."""
+        return cached_header(type(self).__qualname__, path, self.read_raw)
+
+    def select_channels(self, header: RecordingHeader, where: str) -> list[str]:
+        """Names of the channels kept from a file, in output order (see ``picks``, ``ch_names``)."""
+        wanted = self._pick_types()
+        selected = [n for n, t in zip(header.names, header.types) if t in wanted]
+        if self.drop_bads:
+            selected = [n for n in selected if n not in header.bads]
+        if self.ch_names:
+            absent = [c for c in self.ch_names if c not in header.names]
+            if absent:
+                raise ValueError(
+                    f"{type(self).__name__}.ch_names: channel(s) {', '.join(absent)} not in {where}"
+                )
+            other = [c for c in self.ch_names if c not in selected]
+            if other:
+                raise ValueError(
+                    f"{type(self).__name__}.ch_names: channel(s) {', '.join(other)} of {where} are not "
+                    f"of the picked types {self.resolved_picks}"
+                    + (" or are marked bad" if self.drop_bads else "")
+                )
+            selected = list(self.ch_names)
+        if not selected:
+            raise ValueError(
+                f"{type(self).__name__}: no channel of types {self.resolved_picks} in {where} "
+                f"(its types: {', '.join(sorted(set(header.types)))}); change picks"
+            )
+        return selected
+
+    # -- items ---------------------------------------------------------------------------
+    def _rows_paths(self, events: pd.DataFrame) -> tuple[np.ndarray, list[Path]]:
+        rows = np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
+        paths = source_path(events, rows)
+        absent = [(int(r), p) for r, p in zip(rows, paths) if not p.exists()]
+        if absent:
+            row, path = absent[0]
+            more = f" (and {len(absent) - 1} more missing)" if len(absent) > 1 else ""
+            raise FileNotFoundError(
+                f"{type(self).__name__}: recording file not found: {path}, for "
+                f"{events_label(events, row)}{more}; check the study path or remove these events"
+            )
+        return rows, paths
+
+    def items(self, events: pd.DataFrame) -> list[Item]:
+        rows, paths = self._rows_paths(events)
+        has_root = "study_root" in events.columns
+        starts = events["start"].to_numpy()
+        durations = events["duration"].to_numpy()
+        offsets = (
+            events["offset"].to_numpy() if "offset" in events.columns else np.zeros(len(events))
+        )
+        out = []
+        for row, path in zip(rows, paths):
+            root = events["study_root"].iloc[row] if has_root else None
+            ident = source_identity(
+                path, root if isinstance(root, str) else None, content_hash=self.content_hash
+            )
+            offset = float(offsets[row]) if offsets[row] == offsets[row] else 0.0
+            bads = event_bads(events, int(row))
+            payload: dict[str, Any] = {
+                "path": str(path),
+                "row": int(row),
+                "start": float(starts[row]),
+                "duration": float(durations[row]),
+                "offset": offset,
+                "timeline": str(events["timeline"].iloc[row]),
+                "label": events_label(events, int(row)),
+                "bads": bads,
+            }
+            identity: tuple[Any, ...] = (ident, offset, payload["duration"])
+            if bads:
+                identity += (tuple(bads),)
+            key = self.item_key(*identity)
+            out.append(Item(key=key, label=str(path), payload=payload))
+        return out
+
+    # -- prepare -------------------------------------------------------------------------
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """Check every recording before preparing: it exists, is readable and is consistent.
+
+        Raises
+        ------
+        FileNotFoundError
+            A recording file is missing (naming it and its event); nothing is computed.
+        ValueError
+            A recording cannot be read, or recordings differ in channels (with
+            ``channels="error"``) or sampling rate (with ``frequency=None``).
+        """
+        self.check_recordings(events, store)
+
+    def check_recordings(self, events: pd.DataFrame, store: Store) -> None:
+        """Preflight: read the header of every recording not yet stored; compare channels and rates."""
+        channels, rates = self._scan_recordings(events, store)
+        self._check_one_rate(rates)
+        distinct = list(dict.fromkeys(channels.values()))
+        if self.channels == "intersection":
+            if distinct and not set(distinct[0]).intersection(*distinct[1:]):
+                raise RecordingMismatchError(
+                    f"{type(self).__name__}: the {len(channels)} recordings share no channel; "
+                    "check picks and ch_names"
+                )
+        elif len(distinct) > 1:
+            first = next(k for k, v in channels.items() if v == distinct[0])
+            second = next(k for k, v in channels.items() if v == distinct[1])
+            only1 = sorted(set(distinct[0]) - set(distinct[1]))
+            only2 = sorted(set(distinct[1]) - set(distinct[0]))
+            raise RecordingMismatchError(
+                f"{type(self).__name__}: recordings select different channels: {first} has "
+                f"{len(distinct[0])} ({', '.join(only1[:5]) or 'same set, other order'} not in the other), "
+                f"{second} has {len(distinct[1])} ({', '.join(only2[:5]) or '-'} not in the first); "
+                f"pass channels='intersection', or ch_names=(...), or drop_bads=False"
+            )
+
+    def _scan_recordings(
+        self, events: pd.DataFrame, store: Store
+    ) -> tuple[dict[str, tuple[str, ...]], dict[str, float]]:
+        """Selected channels and source rate of each recording (by event label).
+
+        Recordings not yet stored are checked (readable, channels of the picked types, span
+        within the file) from their header; stored ones are read from their entry's meta.
+        """
+        items = self.items(events)
+        missing = set(store.missing([i.key for i in items]))
+        channels: dict[str, tuple[str, ...]] = {}
+        rates: dict[str, float] = {}
+        for item in items:
+            label = item.payload["label"]
+            if item.key in missing:
+                try:
+                    head = self.header(Path(item.payload["path"]))
+                except Exception as err:
+                    raise ValueError(
+                        f"{type(self).__name__}: cannot read {item.payload['path']} ({label}): {err}"
+                    ) from err
+                head = with_event_bads(head, item.payload)
+                channels[label] = tuple(self.select_channels(head, label))
+                rates[label] = head.sfreq
+                check_span(head, item.payload, label)
+            else:
+                meta = store.meta(item.key)
+                channels[label] = tuple(meta["ch_names"])
+                rates[label] = float(meta["source_sfreq"])
+        return channels, rates
+
+    def _check_one_rate(self, rates: dict[str, float]) -> None:
+        """With ``frequency=None``, all recordings must share one sampling rate."""
+        if self.frequency is None and len(set(rates.values())) > 1:
+            shown = ", ".join(f"{k}: {v:g} Hz" for k, v in list(rates.items())[:4])
+            raise RecordingMismatchError(
+                f"{type(self).__name__}: recordings have different sampling rates ({shown}); "
+                f"set {type(self).__name__}.frequency to resample them to one rate"
+            )
+
+    # -- compute -------------------------------------------------------------------------
+    def compute_recording(
+        self, payload: dict[str, Any]
+    ) -> tuple[np.ndarray, float, dict[str, Any]]:
+        path = Path(payload["path"])
+        label = payload.get("label", str(path))
+        try:
+            raw = self.read_raw(path)
+        except Exception as err:
+            raise ValueError(f"{type(self).__name__}: cannot read {path} ({label}): {err}") from err
+        extra = [
+            b for b in payload.get("bads", []) if b in raw.ch_names and b not in raw.info["bads"]
+        ]
+        if extra:
+            raw.info["bads"] = [*raw.info["bads"], *extra]
+        head = header_of(raw)
+        names = self.select_channels(head, label)
+        source_sfreq = head.sfreq
+        raw.pick(names)
+        if list(raw.ch_names) != names:
+            raw.reorder_channels(names)
+        raw.load_data(verbose="error")
+        raw = self.preprocess(raw)
+        every = np.arange(len(raw.ch_names))
+        if self.notch:
+            raw.notch_filter(list(self.notch), picks=every, verbose="error")
+        if self.filter != (None, None):
+            raw.filter(self.filter[0], self.filter[1], picks=every, verbose="error")
+        first, count = check_span(head, payload, label)
+        if first != 0 or count != head.n_times:
+            raw.crop(
+                tmin=first / source_sfreq,
+                tmax=(first + count - 1) / source_sfreq,
+                include_tmax=True,
+                verbose="error",
+            )
+        if self.frequency is not None and abs(self.frequency - source_sfreq) > 1e-9:
+            raw.resample(self.frequency, verbose="error")
+        data, sfreq, meta = self.to_array(raw)
+        meta["source_sfreq"] = source_sfreq
+        return data, sfreq, meta
+
+    # -- read ----------------------------------------------------------------------------
+    def _layout(self, segments: Segments, store: Store) -> dict[str, Any]:
+        """Store key and channel names of every recording of the events table, and the output
+        channels (cached on the segments' event index, shared by selections)."""
+        cache: dict[str, Any] = segments.index.__dict__.setdefault("_meeg_layout", {})
+        hit = cache.get(self.prepare_key)
+        if hit is None:
+            events = segments.events
+            keys = {int(item.payload["row"]): item.key for item in self.items(events)}
+            names: dict[int, tuple[str, ...]] = {}
+            for row, key in keys.items() if self.channels == "intersection" else ():
+                try:
+                    names[row] = tuple(store.meta(key)["ch_names"])
+                except Exception as err:
+                    raise ExtractorNotPreparedError(
+                        f"{type(self).__name__} has no stored data for {events_label(events, row)}; "
+                        "call extractor.prepare(events, store) first"
+                    ) from err
+            lists = list(dict.fromkeys(names.values()))
+            common = (
+                tuple(n for n in lists[0] if all(n in set(o) for o in lists[1:])) if lists else ()
+            )
+            hit = cache[self.prepare_key] = {"keys": keys, "names": names, "common": common}
+        return hit  # type: ignore[no-any-return]
+
+    def output_channels(self, segments: Segments, store: Store) -> tuple[str, ...]:
+        """Names of the channels along axis 1 of :meth:`read`'s output for these segments."""
+        layout = self._layout(segments, store)
+        if self.channels == "intersection":
+            return tuple(layout["common"])
+        rows = self._rows(segments)
+        present = np.unique(rows[rows >= 0])
+        if not len(present):
+            return ()
+        return tuple(store.meta(layout["keys"][int(present[0])])["ch_names"])
+
+    def _rows(self, segments: Segments) -> np.ndarray:
+        return segments.index.covering(
+            segments.timeline, segments.start, segments.start, self.resolved_event_type
+        )
+
+    def _columns(self, layout: dict[str, Any], row: int) -> np.ndarray | None:
+        """Columns of a stored recording that make the output (None: all of them)."""
+        if self.channels != "intersection" or layout["names"][row] == layout["common"]:
+            return None
+        position = {n: i for i, n in enumerate(layout["names"][row])}
+        return np.array([position[n] for n in layout["common"]], dtype=np.int64)
+
+    def read(
+        self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
+    ) -> Output:
+        """Windows of a batch (see the base class); ``channels`` and ``baseline`` applied here."""
+        if self.channels == "intersection" and len(segments):
+            out = self._read_intersection(segments, store, out_of_bounds)
+        else:
+            out = super().read(segments, store, out_of_bounds=out_of_bounds)
+        if self.baseline is None or len(segments) == 0:
+            return out
+        base = self._baseline_means(segments, store, out_of_bounds)
+        if out.keep is not None:
+            base = base[out.keep]
+        data = out.data - (base[..., None] if self.output == "dynamic" else base)
+        return dataclasses.replace(out, data=data.astype(np.float32, copy=False))
+
+    def _read_intersection(
+        self, segments: Segments, store: Store, out_of_bounds: OutOfBounds
+    ) -> Output:
+        return read_intersection(
+            super().read, segments, store, self._layout(segments, store), self._rows(segments),
+            out_of_bounds,
+        )  # fmt: skip
+
+    def _stored(
+        self, store: Store, key: str, segments: Segments, row: int
+    ) -> tuple[np.ndarray, float]:
+        """The memory-mapped stored series of a recording and its rate."""
+        opener = getattr(self, "_open_recording", None)  # the base's per-process cache, if any
+        if opener is not None:
+            data, sfreq = opener(store, key, segments.events, row)
+            return data, float(sfreq)
+        try:
+            return store.get_arrays(key)["data"], float(store.meta(key)["sfreq"])
+        except Exception as err:
+            raise ExtractorNotPreparedError(
+                f"{type(self).__name__} has no stored data for {events_label(segments.events, row)}; "
+                "call extractor.prepare(events, store) first"
+            ) from err
+
+    def _baseline_means(
+        self, segments: Segments, store: Store, out_of_bounds: OutOfBounds
+    ) -> np.ndarray:
+        """Per segment and output channel, the mean over the baseline interval (0 where none)."""
+        assert self.baseline is not None
+        layout = self._layout(segments, store)
+        rows = self._rows(segments)
+        recordings = {
+            int(r): (
+                *self._stored(store, layout["keys"][int(r)], segments, int(r)),
+                self._columns(layout, int(r)),
+            )
+            for r in np.unique(rows[rows >= 0])
+        }
+        return baseline_means(segments, rows, recordings, self.baseline, out_of_bounds)

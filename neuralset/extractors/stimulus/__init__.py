@@ -1,0 +1,36 @@
+"""Stimulus extractors: HuggingFace embeddings and classic features of words, sounds, images
+and videos. Nothing here imports transformers or torch until a model is loaded."""
+
+from .audio import HuggingFaceAudio
+from .audio_features import (
+    MelSpectrogram,
+    SpeechEnvelope,
+    mel_filters,
+    mel_spectrogram,
+    speech_envelope,
+)
+from .hf import HuggingFaceExtractor, HuggingFaceMediaExtractor, ModelNotAvailableError
+from .image import HuggingFaceImage
+from .image_features import ImageStatistics, image_statistics
+from .text import HuggingFaceText
+from .text_features import WordFrequency, WordLength
+from .video import HuggingFaceVideo
+
+__all__ = [
+    "HuggingFaceAudio",
+    "HuggingFaceExtractor",
+    "HuggingFaceImage",
+    "HuggingFaceMediaExtractor",
+    "HuggingFaceText",
+    "HuggingFaceVideo",
+    "ImageStatistics",
+    "MelSpectrogram",
+    "ModelNotAvailableError",
+    "SpeechEnvelope",
+    "WordFrequency",
+    "WordLength",
+    "image_statistics",
+    "mel_filters",
+    "mel_spectrogram",
+    "speech_envelope",
+]

@@ -1,0 +1,126 @@
+"""Sound embeddings from HuggingFace speech encoders (wav2vec2-style, HuBERT, Whisper).
+
+Registered YAML kind: ``hf_audio``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ...config import config
+from ..base import Computed, Item
+from .hf import HuggingFaceMediaExtractor
+from .media import read_audio, resample_audio
+
+__all__ = ["HuggingFaceAudio"]
+
+
+def _load_audio_model(name: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+    """AutoModel, except Whisper: the encoder of a full ``WhisperModel``.
+
+    (``WhisperEncoder.from_pretrained`` on a full Whisper folder silently keeps random weights:
+    the checkpoint's keys carry an ``encoder.`` prefix.)
+    """
+    from transformers import AutoConfig, AutoModel, WhisperModel
+
+    cfg = AutoConfig.from_pretrained(name, revision=kwargs.get("revision", "main"))
+    if cfg.model_type == "whisper":
+        net, info = WhisperModel.from_pretrained(name, **kwargs)
+        return net.get_encoder(), info
+    return AutoModel.from_pretrained(name, **kwargs)
+
+
+@config
+class HuggingFaceAudio(HuggingFaceMediaExtractor):
+    """Hidden states of a speech encoder over each Audio event: a series at the latent rate.
+
+    The part ``[offset, offset + duration)`` of the event's file (to its end when the duration
+    is 0) is read, averaged to mono and resampled to the model's rate (``resample_poly``).
+    wav2vec2-style models run on the whole sound (items of equal length are batched together:
+    padding would change their group-normalised features); Whisper encoders run on consecutive
+    chunks of the feature extractor's length (30 s for real Whisper models, zero-padded, batched
+    across items), and the frames past the end of the sound are dropped.
+
+    The stored series is ``(frames, *features)`` at the model's latent rate (50 Hz for wav2vec2
+    and Whisper), frame ``i`` at ``i / rate`` s after the event onset. Reading paints it at
+    ``frequency`` (``None``: the latent rate) or averages it (``output="static"``).
+    """
+
+    default_event_type: ClassVar[str] = "Audio"
+
+    def _model(self) -> tuple[Any, Any]:
+        from transformers import AutoFeatureExtractor
+
+        return self._load_model(_load_audio_model, AutoFeatureExtractor.from_pretrained, "audio")
+
+    def load_sound(self, payload: dict[str, Any]) -> np.ndarray:
+        """The event's samples, mono, at the model's sampling rate."""
+        _, fe = self._model()
+        samples, sr = read_audio(payload["path"], payload["offset"], payload["duration"])
+        return resample_audio(samples, sr, float(fe.sampling_rate))
+
+    def latent_rate(self) -> float:
+        """Frames per second of the encoder's output."""
+        model, fe = self._model()
+        cfg = model.config
+        if cfg.model_type == "whisper":
+            return cfg.max_source_positions / (fe.n_samples / fe.sampling_rate)
+        return float(fe.sampling_rate) / float(np.prod(cfg.conv_stride))
+
+    def _forward(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        import torch
+
+        model, _ = self._model()
+        param = next(model.parameters())
+        with torch.no_grad():
+            tensors = {
+                k: torch.as_tensor(v, device=param.device).to(param.dtype)
+                for k, v in inputs.items()
+            }
+            out = model(**tensors, output_hidden_states=True)
+        return self._hidden_to_numpy(out.hidden_states)  # (layers, batch, frames, features)
+
+    def compute_many(self, items: Sequence[Item]) -> list[Computed]:
+        model, fe = self._model()
+        rate = self.latent_rate()
+        sounds = [self.load_sound(i.payload) for i in items]
+        series: list[np.ndarray | None] = [None] * len(items)
+        if model.config.model_type == "whisper":
+            chunks: list[tuple[int, np.ndarray]] = []
+            for k, s in enumerate(sounds):
+                for a in range(0, max(len(s), 1), fe.n_samples):
+                    chunks.append((k, s[a : a + fe.n_samples]))
+            parts: list[list[np.ndarray]] = [[] for _ in items]
+            for b in range(0, len(chunks), self.batch_size):
+                batch = chunks[b : b + self.batch_size]
+                feats = fe(
+                    [c for _, c in batch], sampling_rate=fe.sampling_rate, return_tensors="np"
+                )
+                stack = self._forward({"input_features": feats["input_features"]})
+                for j, (k, c) in enumerate(batch):
+                    n = int(np.ceil(len(c) / fe.sampling_rate * rate - 1e-9))
+                    parts[k].append(self._aggregate_layers(stack[:, j, :n]))
+            series = [np.concatenate(p, axis=0) for p in parts]
+        else:
+            by_length: dict[int, list[int]] = {}
+            for k, s in enumerate(sounds):
+                by_length.setdefault(len(s), []).append(k)
+            for group in by_length.values():
+                for b in range(0, len(group), self.batch_size):
+                    ks = group[b : b + self.batch_size]
+                    feats = fe(
+                        [sounds[k] for k in ks], sampling_rate=fe.sampling_rate, return_tensors="np"
+                    )
+                    stack = self._forward({"input_values": feats["input_values"]})
+                    for j, k in enumerate(ks):
+                        series[k] = self._aggregate_layers(stack[:, j])
+        return [
+            Computed(
+                arrays={"data": np.ascontiguousarray(s, dtype=np.float32)}, meta={"sfreq": rate}
+            )
+            for s in series
+            if s is not None
+        ]

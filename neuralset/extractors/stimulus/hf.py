@@ -1,0 +1,317 @@
+"""Shared machinery of the HuggingFace extractors: model identity, loading, devices, layers.
+
+Nothing here imports ``transformers`` or ``torch`` at module import time, and nothing loads or
+downloads a model when an extractor is constructed: :func:`load_model` runs inside
+``compute_many`` (once per worker process, cached in a module-level dictionary keyed by what
+changes the loaded model).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ...config import ConfigError, config
+from ...hashing import KEY_EXCLUDED, class_path, is_keyed_field, structural_key
+from ..base import Item
+from ..event_features import EventFeatureExtractor
+
+__all__ = [
+    "HuggingFaceExtractor",
+    "HuggingFaceMediaExtractor",
+    "ModelNotAvailableError",
+    "model_identity",
+    "load_model",
+    "resolve_device",
+    "select_layers",
+    "clear_model_cache",
+]
+
+
+class ModelNotAvailableError(RuntimeError):
+    """A HuggingFace model cannot be found locally and may not be downloaded."""
+
+
+#: loaded (model, processor) per loading key, one copy per worker process
+_MODELS: dict[str, tuple[Any, Any]] = {}
+#: content hashes of local model folders, per (folder, file sizes and mtimes)
+_FOLDER_HASHES: dict[tuple[Any, ...], str] = {}
+
+
+def clear_model_cache() -> None:
+    """Forget the models loaded in this process (frees their memory)."""
+    _MODELS.clear()
+
+
+def _is_local(model: str) -> bool:
+    return Path(model).expanduser().is_dir()
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith(("/", "./", "../", "~")) or model.count("/") > 1
+
+
+def model_identity(model: str, revision: str) -> tuple[str, ...]:
+    """What identifies a model's weights in cache keys.
+
+    A local folder is identified by a blake2b hash of its files' names and contents (moving the
+    folder keeps the key; changing a weight changes it); a hub id by the id and the revision.
+    """
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        return ("hub", model, revision)
+    files = sorted(p for p in path.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    stamp = tuple(
+        (p.relative_to(path).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files
+    )
+    cache_key = (str(path.resolve()), stamp)
+    if cache_key not in _FOLDER_HASHES:
+        digest = hashlib.blake2b(digest_size=16)
+        for p in files:
+            digest.update(p.relative_to(path).as_posix().encode() + b"\0")
+            with open(p, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+        _FOLDER_HASHES[cache_key] = digest.hexdigest()
+    return ("local", _FOLDER_HASHES[cache_key])
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; ``"cuda"`` without one fails."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            "device='cuda' was asked but torch sees no CUDA device; use device='auto' or 'cpu'"
+        )
+    return device
+
+
+def _torch_dtype(name: str) -> Any:
+    import torch
+
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+
+
+def load_model(
+    model: str,
+    revision: str,
+    *,
+    device: str,
+    dtype: str,
+    loader: Callable[..., Any],
+    processor_loader: Callable[..., Any] | None,
+    tag: str,
+) -> tuple[Any, Any]:
+    """Load (once per process) a model and its processor, on ``device`` in ``dtype``.
+
+    Parameters
+    ----------
+    model, revision
+        Hub id and revision, or a local folder (revision ignored).
+    loader
+        ``loader(name, **kwargs) -> model`` (e.g. ``AutoModel.from_pretrained``); it receives
+        ``output_loading_info=True`` and any missing weight fails the load (a model class that
+        does not match the checkpoint would otherwise silently keep random weights).
+    processor_loader
+        ``processor_loader(name, **kwargs) -> processor`` or None.
+    tag
+        Distinguishes several loaders of the same checkpoint in the cache.
+
+    Raises
+    ------
+    ModelNotAvailableError
+        The model is not local and downloads are off (``HF_HUB_OFFLINE=1``) or failed.
+    """
+    device = resolve_device(device)
+    cache_key = structural_key(
+        (tag, model, revision, device, dtype, model_identity(model, revision))
+    )
+    if cache_key in _MODELS:
+        return _MODELS[cache_key]
+    local = _is_local(model)
+    kwargs: dict[str, Any] = {} if local else {"revision": revision}
+    try:
+        net, info = loader(model, output_loading_info=True, dtype=_torch_dtype(dtype), **kwargs)
+        proc = processor_loader(model, **kwargs) if processor_loader is not None else None
+    except OSError as err:
+        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get(
+            "TRANSFORMERS_OFFLINE", ""
+        ) not in ("", "0")
+        where = (
+            "HF_HUB_OFFLINE=1 forbids downloading it"
+            if offline
+            else f"it could not be downloaded ({err})"
+        )
+        raise ModelNotAvailableError(
+            f"model {model!r} (revision {revision!r}) is not in the local HuggingFace cache and {where}. "
+            f"Provide it: on a machine with internet run `huggingface-cli download {model}` (the cache "
+            "is $HF_HOME), or save it with save_pretrained into a folder and set `model` to that folder."
+        ) from err
+    missing = list(info.get("missing_keys", []) or [])
+    if missing:
+        raise ModelNotAvailableError(
+            f"model {model!r}: the checkpoint lacks {len(missing)} weights of {type(net).__name__} "
+            f"(e.g. {missing[:3]}); the folder does not hold this kind of model"
+        )
+    net = net.to(device).eval()
+    _MODELS[cache_key] = (net, proc)
+    return net, proc
+
+
+def select_layers(
+    hidden_states: Sequence[Any], layers: int | float | tuple[int | float, ...]
+) -> list[int]:
+    """Indices into ``hidden_states`` (embeddings output first) chosen by ``layers``.
+
+    A float in ``[0, 1]`` is a relative depth (``0.0`` the embeddings, ``1.0`` the last layer,
+    rounded to the nearest layer); an int is an index (negative from the end).
+    """
+    n = len(hidden_states)
+    chosen = layers if isinstance(layers, tuple) else (layers,)
+    out = []
+    for layer in chosen:
+        if isinstance(layer, float):
+            out.append(int(round(layer * (n - 1))))
+        else:
+            out.append(int(layer) % n)
+    return out
+
+
+def aggregate_layers(stack: np.ndarray, how: str) -> np.ndarray:
+    """``stack`` is ``(layers, ..., features)``: mean, concatenate along features, or keep."""
+    if how == "mean":
+        return stack.mean(axis=0)
+    if how == "concat":
+        return np.concatenate(list(stack), axis=-1)
+    return np.moveaxis(stack, 0, -2)  # (..., layers, features)
+
+
+@config
+class HuggingFaceExtractor(EventFeatureExtractor):
+    """Base of the HuggingFace extractors (fields shared by text, audio, image, video).
+
+    Parameters
+    ----------
+    model
+        Hub id (``"gpt2"``) or a local folder written by ``save_pretrained``.
+    revision
+        Hub revision (branch, tag or commit); ignored for a local folder.
+    layers
+        Hidden state(s) to keep: a float in ``[0, 1]`` is a relative depth (0 the embeddings,
+        1 the last layer), an int an index into the hidden states (embeddings first, negative
+        from the end); a tuple selects several.
+    layer_aggregation
+        Several layers are averaged (``"mean"``), concatenated along features (``"concat"``) or
+        kept as an axis (``"none"``: ``(..., layers, features)``).
+    device
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``; not part of the key.
+    dtype
+        Model weights and compute dtype; stored features are float32.
+    """
+
+    model: str = ""
+    revision: str = "main"
+    layers: int | float | tuple[int | float, ...] = 1.0
+    layer_aggregation: Literal["mean", "concat", "none"] = "mean"
+    device: Literal["auto", "cpu", "cuda"] = dataclasses.field(
+        default="auto", metadata=KEY_EXCLUDED
+    )
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+
+    def _check(self) -> None:
+        super()._check()
+        name = type(self).__name__
+        if not self.model:
+            raise ConfigError(f"{name}.model: give a HuggingFace hub id or a local model folder")
+        if _looks_like_path(self.model) and not Path(self.model).expanduser().is_dir():
+            raise ConfigError(
+                f"{name}.model: folder {self.model} does not exist; give an existing folder "
+                "written by save_pretrained, or a hub id such as 'gpt2'"
+            )
+        for layer in self.layers if isinstance(self.layers, tuple) else (self.layers,):
+            if isinstance(layer, float) and not 0.0 <= layer <= 1.0:
+                raise ConfigError(
+                    f"{name}.layers: relative depth {layer} must be within [0, 1] (use an int for an index)"
+                )
+        if isinstance(self.layers, tuple) and not self.layers:
+            raise ConfigError(f"{name}.layers: select at least one layer")
+
+    @property
+    def requires_gpu(self) -> bool:
+        """Whether executors should request a GPU for ``prepare`` (``device="cuda"``)."""
+        return self.device == "cuda"
+
+    @property
+    def prepare_key(self) -> str:
+        """Config key with the model given by :func:`model_identity` instead of its name."""
+        cls = type(self)
+        fields: dict[str, Any] = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if is_keyed_field(f) and f.name not in self.read_fields
+        }
+        fields["model"] = model_identity(self.model, self.revision)
+        fields.pop("revision", None)
+        cached = self.__dict__.get("_hf_prepare_key_cache")
+        if cached is None or cached[0] != fields["model"]:
+            key = structural_key((class_path(cls), cls._version, fields))
+            cached = (fields["model"], key)
+            object.__setattr__(self, "_hf_prepare_key_cache", cached)
+        return cached[1]
+
+    def _hidden_to_numpy(self, hidden_states: Sequence[Any]) -> np.ndarray:
+        """Selected hidden states stacked: ``(layers, batch, tokens, features)`` float32."""
+        import torch
+
+        idx = select_layers(hidden_states, self.layers)
+        with torch.no_grad():
+            return torch.stack([hidden_states[i] for i in idx]).float().cpu().numpy()
+
+    def _aggregate_layers(self, stack: np.ndarray) -> np.ndarray:
+        """``(layers, ..., features)`` -> features of the layer choice (no layer axis for one layer)."""
+        if not isinstance(self.layers, tuple):
+            return stack[0]
+        return aggregate_layers(stack, self.layer_aggregation)
+
+    def _load_model(
+        self, loader: Callable[..., Any], processor_loader: Callable[..., Any] | None, tag: str
+    ) -> tuple[Any, Any]:
+        """This config's ``(model, processor)``, loaded once per process (see :func:`load_model`)."""
+        return load_model(
+            self.model,
+            self.revision,
+            device=self.device,
+            dtype=self.dtype,
+            loader=loader,
+            processor_loader=processor_loader,
+            tag=tag,
+        )
+
+
+@config
+class HuggingFaceMediaExtractor(HuggingFaceExtractor):
+    """A HuggingFace extractor whose items are media files (audio, image, video events).
+
+    Items are keyed by the file's identity (study-relative path, size, mtime), the event's
+    ``offset`` and ``duration``, and the model identity.
+    """
+
+    def items(self, events: pd.DataFrame) -> list[Item]:
+        from .media import media_items
+
+        return media_items(events, self.event_rows(events), self._keys_of)
+
+    def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
+        from .media import media_payloads
+
+        return self._keys_of([ident for ident, _ in media_payloads(events, rows)])

@@ -1,0 +1,115 @@
+"""Image embeddings from HuggingFace vision models (DINOv2, CLIP vision, ViT); video frames too.
+
+Registered YAML kind: ``hf_image``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from ...config import ConfigError, config
+from ..base import Computed, Item
+from .hf import HuggingFaceMediaExtractor
+from .media import read_image, read_video, video_frames_at
+
+__all__ = ["HuggingFaceImage", "frame_times"]
+
+
+def _load_vision_model(name: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+    """AutoModel, except a full CLIP checkpoint: its vision tower (``CLIPVisionModel``)."""
+    from transformers import AutoConfig, AutoModel, CLIPVisionModel
+
+    cfg = AutoConfig.from_pretrained(name, revision=kwargs.get("revision", "main"))
+    if cfg.model_type == "clip":
+        return CLIPVisionModel.from_pretrained(name, **kwargs)
+    return AutoModel.from_pretrained(name, **kwargs)
+
+
+def frame_times(
+    duration: float, n_frames: int, fps: float, offset: float, rate: float
+) -> np.ndarray:
+    """Times (s, from the file start) at which a video shown for ``duration`` s is sampled.
+
+    Samples at ``offset + k / rate`` for ``k / rate < duration`` (the whole remaining video
+    when ``duration`` is 0).
+    """
+    span = duration if duration > 0 else max(n_frames / fps - offset, 0.0)
+    count = max(int(np.ceil(span * rate - 1e-9)), 1)
+    return offset + np.arange(count) / rate
+
+
+def aggregate_tokens(tokens: np.ndarray, how: str) -> np.ndarray:
+    """``(..., tokens, features)`` -> ``(..., features)``: first (CLS) token or patch-token mean."""
+    if how == "first":
+        return tokens[..., 0, :]
+    return tokens[..., 1:, :].mean(axis=-2) if tokens.shape[-2] > 1 else tokens[..., 0, :]
+
+
+@config
+class HuggingFaceImage(HuggingFaceMediaExtractor):
+    """Embedding of each Image event (a static vector), or of a Video event's frames (a series).
+
+    Parameters
+    ----------
+    token_aggregation
+        ``"first"`` (the CLS token) or ``"mean"`` (mean of the patch tokens, CLS excluded).
+    frame_frequency
+        On Video events (``event_type="Video"``): rate in Hz at which frames are embedded
+        (``None``: every frame, at the video's own rate). Frame at time ``t`` is the latest one
+        shown at or before ``t``.
+    """
+
+    default_event_type: ClassVar[str] = "Image"
+
+    token_aggregation: Literal["first", "mean"] = "first"
+    frame_frequency: float | None = None
+
+    def _check(self) -> None:
+        super()._check()
+        if self.frame_frequency is not None and self.frame_frequency <= 0:
+            raise ConfigError(
+                f"{type(self).__name__}.frame_frequency: must be > 0 Hz, got {self.frame_frequency}"
+            )
+
+    def _model(self) -> tuple[Any, Any]:
+        from transformers import AutoImageProcessor
+
+        return self._load_model(_load_vision_model, AutoImageProcessor.from_pretrained, "image")
+
+    def embed(self, images: Sequence[Any]) -> np.ndarray:
+        """Embeddings of images (PIL images or ``(H, W, 3)`` uint8 arrays), batched."""
+        import torch
+
+        model, proc = self._model()
+        param = next(model.parameters())
+        out = []
+        for b in range(0, len(images), self.batch_size):
+            pixels = proc(list(images[b : b + self.batch_size]), return_tensors="np")[
+                "pixel_values"
+            ]
+            with torch.no_grad():
+                res = model(
+                    pixel_values=torch.as_tensor(pixels, device=param.device).to(param.dtype),
+                    output_hidden_states=True,
+                )
+            stack = self._hidden_to_numpy(res.hidden_states)  # (layers, batch, tokens, features)
+            out.append(self._aggregate_layers(aggregate_tokens(stack, self.token_aggregation)))
+        return np.concatenate(out, axis=0).astype(np.float32)
+
+    def compute_many(self, items: Sequence[Item]) -> list[Computed]:
+        video = self.resolved_event_type == "Video"
+        if not video:
+            vectors = self.embed([read_image(i.payload["path"]) for i in items])
+            return [Computed(value=np.ascontiguousarray(v)) for v in vectors]
+        results = []
+        for item in items:
+            p = item.payload
+            frames, fps = read_video(p["path"], p["frequency"])
+            rate = self.frame_frequency or fps
+            times = frame_times(p["duration"], len(frames), fps, p["offset"], rate)
+            series = self.embed(list(video_frames_at(frames, fps, times)))
+            results.append(Computed(arrays={"data": series}, meta={"sfreq": float(rate)}))
+        return results

@@ -1,0 +1,149 @@
+"""Reading stimulus files: audio (soundfile), images (pillow) and videos (numpy frames).
+
+Shared by the HuggingFace and the classic stimulus extractors; each reader is lazy (imports its
+library when called) and returns plain numpy arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..base import Item, source_identity, source_path
+
+__all__ = [
+    "read_audio",
+    "resample_audio",
+    "read_image",
+    "read_video",
+    "video_frames_at",
+    "media_payloads",
+    "media_items",
+]
+
+
+def read_audio(
+    path: str | Path, offset: float = 0.0, duration: float = 0.0
+) -> tuple[np.ndarray, float]:
+    """Mono float32 samples of ``[offset, offset + duration)`` seconds of a sound file.
+
+    ``duration <= 0`` reads to the end of the file. Channels are averaged.
+    """
+    import soundfile
+
+    info = soundfile.info(str(path))
+    sr = float(info.samplerate)
+    first = int(round(offset * sr))
+    frames = int(round(duration * sr)) if duration > 0 else -1
+    data, _ = soundfile.read(str(path), start=first, frames=frames, dtype="float32", always_2d=True)
+    return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), sr
+
+
+def resample_audio(samples: np.ndarray, sfreq: float, target: float) -> np.ndarray:
+    """Polyphase resampling (``scipy.signal.resample_poly``) from ``sfreq`` to ``target`` Hz."""
+    if abs(sfreq - target) < 1e-9:
+        return samples
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(target / sfreq).limit_denominator(10_000)
+    return resample_poly(samples, ratio.numerator, ratio.denominator).astype(np.float32)
+
+
+def read_image(path: str | Path) -> Any:
+    """The image as an RGB ``PIL.Image``."""
+    from PIL import Image
+
+    with Image.open(str(path)) as img:
+        return img.convert("RGB")
+
+
+def read_video(path: str | Path, fps: float = 0.0) -> tuple[np.ndarray, float]:
+    """Frames ``(time, height, width, 3)`` uint8 and the frame rate.
+
+    ``.npy`` files hold the frames (memory-mapped); their rate is ``fps`` (the Video event's
+    ``frequency``). Other formats are read with PyAV when it is installed.
+    """
+    path = Path(path)
+    if path.suffix == ".npy":
+        frames = np.load(path, mmap_mode="r")
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(
+                f"{path}: video frames must be (time, height, width, 3), got {frames.shape}"
+            )
+        if fps <= 0:
+            raise ValueError(f"{path}: the Video event needs a frequency (frames per second) > 0")
+        return frames, float(fps)
+    try:
+        import av  # type: ignore[import-not-found]
+    except ImportError:
+        raise ValueError(
+            f"{path}: cannot read {path.suffix} videos without PyAV (`pip install av`); "
+            "or store the frames as a .npy array (time, height, width, 3)"
+        ) from None
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        rate = float(stream.average_rate or fps)
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
+    return frames, rate
+
+
+def video_frames_at(frames: np.ndarray, fps: float, times: np.ndarray) -> np.ndarray:
+    """Frames shown at ``times`` (seconds from the first frame): the latest frame at or before."""
+    idx = np.floor(np.asarray(times) * fps + 1e-6).astype(np.int64)
+    return np.asarray(frames[np.clip(idx, 0, len(frames) - 1)])
+
+
+def media_payloads(
+    events: pd.DataFrame, rows: np.ndarray
+) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """Identity (for keys) and payload (for computing) of file-backed stimulus events.
+
+    The identity is the study-relative path, size and mtime of the file plus the event's
+    ``offset`` and ``duration`` (which part of the file is used) and its ``frequency``.
+    """
+    paths = source_path(events, rows)
+    roots = (
+        events["study_root"].to_numpy()[rows]
+        if "study_root" in events.columns
+        else [None] * len(rows)
+    )
+    offsets = (
+        events["offset"].to_numpy()[rows] if "offset" in events.columns else np.zeros(len(rows))
+    )
+    freqs = (
+        events["frequency"].to_numpy()[rows]
+        if "frequency" in events.columns
+        else np.zeros(len(rows))
+    )
+    durations = events["duration"].to_numpy()[rows]
+    out = []
+    for path, root, off, dur, freq in zip(paths, roots, offsets, durations, freqs):
+        off = float(off) if off == off else 0.0
+        freq = float(freq) if freq == freq else 0.0
+        ident = (
+            *source_identity(path, root if isinstance(root, str) else None),
+            off,
+            float(dur),
+            freq,
+        )
+        out.append(
+            (ident, {"path": str(path), "offset": off, "duration": float(dur), "frequency": freq})
+        )
+    return out
+
+
+def media_items(
+    events: pd.DataFrame, rows: np.ndarray, keys_of: Callable[[list[Any]], list[str]]
+) -> list[Item]:
+    """Items of file-backed stimulus events: one per row, keyed by ``keys_of`` of its identity.
+
+    The identity and payload are those of :func:`media_payloads`; the label is the file path.
+    """
+    pairs = media_payloads(events, rows)
+    keys = keys_of([ident for ident, _ in pairs])
+    return [Item(key=k, label=p["path"], payload=p) for k, (_, p) in zip(keys, pairs)]

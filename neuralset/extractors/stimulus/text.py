@@ -1,0 +1,176 @@
+"""Word (or sentence) embeddings from HuggingFace language models, in their context.
+
+Registered YAML kind: ``hf_text``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from ...config import config
+from ..base import Computed, Item
+from .hf import HuggingFaceExtractor
+
+__all__ = ["HuggingFaceText", "word_span"]
+
+
+def word_span(text: str, context: str) -> tuple[str, int, int]:
+    """The string to embed and the character span of the word in it.
+
+    The context transform (:class:`~neuralset.events.transforms.AddContext`) writes the
+    preceding words *followed by the word itself*; the word is then the last occurrence of its
+    text in the context (trailing spaces ignored). A context that does not end with the word is
+    taken as preceding text and the word is appended after a space. An empty context embeds the
+    word alone.
+    """
+    text = str(text).strip()
+    context = str(context or "").rstrip()
+    if not context:
+        return text, 0, len(text)
+    if context.endswith(text):
+        return context, len(context) - len(text), len(context)
+    full = f"{context} {text}"
+    return full, len(full) - len(text), len(full)
+
+
+@config
+class HuggingFaceText(HuggingFaceExtractor):
+    """Embedding of each word from a causal or masked language model.
+
+    The word is located among the tokens of its context through the tokenizer's character
+    offsets (``return_offsets_mapping``): its tokens are those whose character span overlaps the
+    word's. When the context is longer than the model accepts, the oldest tokens are dropped.
+
+    Parameters
+    ----------
+    contextualized
+        Embed each word within its ``context`` column (see :func:`word_span`); otherwise alone.
+    token_aggregation
+        How the word's tokens become one vector: ``"mean"``, ``"first"`` or ``"last"``.
+    max_tokens
+        Longest token sequence given to the model (``None``: the model's maximum).
+
+    Examples
+    --------
+    >>> HuggingFaceText(model="gpt2", layers=0.5, frequency=100.0).prepare_key  # doctest: +SKIP
+    """
+
+    default_event_type: ClassVar[str] = "Word"
+
+    contextualized: bool = True
+    token_aggregation: Literal["mean", "first", "last"] = "mean"
+    max_tokens: int | None = None
+
+    # -- prepare ------------------------------------------------------------------------
+    def _identity(self, text: str, context: str) -> tuple[str, str]:
+        return (str(text), str(context or "") if self.contextualized else "")
+
+    def _rows_identities(self, events: pd.DataFrame, rows: np.ndarray) -> list[tuple[str, str]]:
+        texts = events["text"].to_numpy()[rows]
+        if self.contextualized and "context" in events.columns:
+            contexts = events["context"].to_numpy()[rows]
+        else:
+            contexts = [""] * len(rows)
+        return [self._identity(t, c if isinstance(c, str) else "") for t, c in zip(texts, contexts)]
+
+    def items(self, events: pd.DataFrame) -> list[Item]:
+        rows = self.event_rows(events)
+        idents = self._rows_identities(events, rows)
+        keys = self._keys_of(idents)
+        return [
+            Item(key=k, label=t, payload={"text": t, "context": c})
+            for k, (t, c) in zip(keys, idents)
+        ]
+
+    def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
+        return self._keys_of(self._rows_identities(events, rows))
+
+    def _model(self) -> tuple[Any, Any]:
+        from transformers import AutoModel, AutoTokenizer
+
+        return self._load_model(AutoModel.from_pretrained, AutoTokenizer.from_pretrained, "text")
+
+    def encode(self, payloads: Sequence[dict[str, str]]) -> tuple[dict[str, Any], list[list[int]]]:
+        """Tokenize a batch; return the model inputs and each word's token positions."""
+        _, tok = self._model()
+        strings, spans = [], []
+        for p in payloads:
+            full, a, b = word_span(p["text"], p["context"] if self.contextualized else "")
+            strings.append(full)
+            spans.append((a, b))
+        limit = self.max_tokens or _max_positions(self._model()[0], tok)
+        enc = tok(
+            strings,
+            return_offsets_mapping=True,
+            add_special_tokens=True,
+            truncation=False,
+        )
+        ids_list, positions = [], []
+        for k, (ids, offsets) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
+            a, b = spans[k]
+            special = set(tok.all_special_ids)
+            n_lead = 0
+            while (
+                n_lead < len(ids)
+                and ids[n_lead] in special
+                and offsets[n_lead][1] <= offsets[n_lead][0]
+            ):
+                n_lead += 1
+            if len(ids) > limit:  # drop the oldest tokens after the leading special ones
+                cut = len(ids) - limit
+                ids = ids[:n_lead] + ids[n_lead + cut :]
+                offsets = offsets[:n_lead] + offsets[n_lead + cut :]
+            # special tokens added by the tokenizer have empty spans; an unknown word's [UNK] does not
+            pos = [i for i, (s, e) in enumerate(offsets) if e > s and s < b and e > a]
+            if not pos:
+                raise ValueError(f"word {payloads[k]['text']!r} has no token in {strings[k]!r}")
+            ids_list.append(list(ids))
+            positions.append(pos)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        width = max(len(i) for i in ids_list)
+        input_ids = np.full((len(ids_list), width), pad, dtype=np.int64)
+        mask = np.zeros((len(ids_list), width), dtype=np.int64)
+        for k, ids in enumerate(ids_list):
+            input_ids[k, : len(ids)] = ids
+            mask[k, : len(ids)] = 1
+        return {"input_ids": input_ids, "attention_mask": mask}, positions
+
+    def compute_many(self, items: Sequence[Item]) -> list[Computed]:
+        import torch
+
+        model, _ = self._model()
+        inputs, positions = self.encode([i.payload for i in items])
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            out = model(
+                **{k: torch.as_tensor(v, device=device) for k, v in inputs.items()},
+                output_hidden_states=True,
+            )
+        stack = self._hidden_to_numpy(out.hidden_states)  # (layers, batch, tokens, features)
+        results = []
+        for k, pos in enumerate(positions):
+            tokens = stack[:, k, pos]  # (layers, n_tokens, features)
+            if self.token_aggregation == "mean":
+                vec = tokens.mean(axis=1)
+            elif self.token_aggregation == "first":
+                vec = tokens[:, 0]
+            else:
+                vec = tokens[:, -1]
+            results.append(
+                Computed(value=np.ascontiguousarray(self._aggregate_layers(vec), dtype=np.float32))
+            )
+        return results
+
+
+def _max_positions(model: Any, tok: Any) -> int:
+    cfg = model.config
+    for name in ("max_position_embeddings", "n_positions"):
+        value = getattr(cfg, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tok, "model_max_length", 0)
+    return int(limit) if 0 < limit < 1_000_000 else 512

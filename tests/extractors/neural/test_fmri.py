@@ -1,0 +1,318 @@
+"""FmriExtractor against nilearn's own maskers, vol_to_surf and signal.clean on the same images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuralset.config import ConfigError
+from neuralset.events import validate_events
+from neuralset.extractors.neural.fmri import FmriExtractor, resample_linear
+from neuralset.segments import segment_on_triggers
+from neuralset.store import Store
+
+TR = 2.0
+N_VOL = 40
+# float32 storage against nilearn's float64 results
+RTOL, ATOL = 1e-4, 1e-4
+
+
+@pytest.fixture(scope="module")
+def template():
+    from nilearn import datasets
+
+    return datasets.load_mni152_template(resolution=8)  # (26, 30, 25), bundled
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, template) -> Path:
+    """A BIDS-derivative-like folder: a noisy run, its confounds TSV, a ramp run, an atlas."""
+    root = tmp_path_factory.mktemp("fmri")
+    rng = np.random.default_rng(0)
+    shape = template.shape
+    brain = template.get_fdata() > 0
+    base = np.where(brain, 500.0, 10.0)[..., None]
+    t = np.arange(N_VOL) * TR
+    drift = 0.5 * t[None, None, None, :]
+    noise = rng.normal(0, 5, size=shape + (N_VOL,))
+    data = (base + drift + noise).astype(np.float32)
+    img = nib.Nifti1Image(data, template.affine)
+    img.header.set_zooms((8.0, 8.0, 8.0, TR))
+    nib.save(img, root / "sub-01_task-x_run-1_space-MNI152NLin2009cAsym_desc-preproc_bold.nii")
+    conf = pd.DataFrame(
+        {
+            "trans_x": rng.normal(size=N_VOL),
+            "rot_z": rng.normal(size=N_VOL),
+            "framewise_displacement": np.r_[np.nan, rng.random(N_VOL - 1)],
+        }
+    )
+    conf.to_csv(root / "sub-01_task-x_run-1_desc-confounds_timeseries.tsv", sep="\t", index=False)
+    # ramp: every voxel equals the time of its volume (s)
+    ramp = np.broadcast_to(t.astype(np.float32), shape + (N_VOL,)).copy()
+    ramp_img = nib.Nifti1Image(ramp, template.affine)
+    ramp_img.header.set_zooms((8.0, 8.0, 8.0, TR))
+    nib.save(ramp_img, root / "ramp.nii")
+    # atlas: 4 regions = quadrants of the brain in x and y
+    ii, jj, _ = np.indices(shape)
+    labels = (1 + (ii >= shape[0] // 2) + 2 * (jj >= shape[1] // 2)) * brain
+    nib.save(nib.Nifti1Image(labels.astype(np.int16), template.affine), root / "atlas.nii")
+    return root
+
+
+def _events(folder: Path, name: str, *, start: float = 0.0, offset: float = 0.0) -> pd.DataFrame:
+    rows = [
+        dict(
+            type="Fmri",
+            start=start,
+            duration=N_VOL * TR,
+            timeline="a",
+            filepath=name,
+            frequency=1 / TR,
+            offset=offset,
+        ),
+        dict(type="Word", start=start + 20.0, duration=0.3, timeline="a", text="w"),
+        dict(type="Word", start=start + 31.0, duration=0.3, timeline="a", text="v"),
+    ]
+    table = pd.DataFrame(rows)
+    table["study_root"] = str(folder)
+    return validate_events(table)
+
+
+RUN = "sub-01_task-x_run-1_space-MNI152NLin2009cAsym_desc-preproc_bold.nii"
+CONFOUNDS = ("trans_x", "rot_z", "framewise_displacement")
+
+
+def _stored(extractor: FmriExtractor, events: pd.DataFrame, store: Store) -> np.ndarray:
+    extractor.prepare(events, store, progress=False)
+    (item,) = extractor.items(events)
+    return np.asarray(store.get_arrays(item.key)["data"])
+
+
+def test_mask_equals_nifti_masker(folder, tmp_path):
+    from nilearn.maskers import NiftiMasker
+
+    ex = FmriExtractor(
+        fwhm=6.0, detrend=True, standardize="zscore_sample", high_pass=0.01, confounds=CONFOUNDS
+    )
+    ours = _stored(ex, _events(folder, RUN), Store(tmp_path))
+    conf = pd.read_csv(folder / "sub-01_task-x_run-1_desc-confounds_timeseries.tsv", sep="\t")
+    conf = conf[list(CONFOUNDS)].fillna(0).to_numpy()
+    masker = NiftiMasker(
+        mask_strategy="whole-brain-template",
+        smoothing_fwhm=6.0,
+        detrend=True,
+        standardize="zscore_sample",
+        high_pass=0.01,
+        t_r=TR,
+        clean_args={"filter": "cosine"},
+    )
+    ref = masker.fit_transform(str(folder / RUN), confounds=conf)
+    assert ours.shape == ref.shape == (N_VOL, int(masker.mask_img_.get_fdata().sum()))
+    np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=ATOL)
+    # the confounds were really regressed out: without them the result differs
+    plain = _stored(ex.replace(confounds=()), _events(folder, RUN), Store(tmp_path))
+    assert np.abs(plain - ours).max() > 0.01
+
+
+def test_butterworth_and_given_mask(folder, tmp_path, template):
+    from nilearn.maskers import NiftiMasker
+
+    mask_path = tmp_path / "mask.nii"
+    mask = (template.get_fdata() > 0).astype(np.uint8)
+    nib.save(nib.Nifti1Image(mask, template.affine), mask_path)
+    ex = FmriExtractor(
+        mask=mask_path, drift="butterworth", high_pass=0.02, low_pass=0.2, standardize="psc"
+    )
+    ours = _stored(ex, _events(folder, RUN), Store(tmp_path / "s"))
+    masker = NiftiMasker(
+        mask_img=str(mask_path), high_pass=0.02, low_pass=0.2, standardize="psc", t_r=TR
+    )
+    ref = masker.fit_transform(str(folder / RUN))
+    assert ours.shape == (N_VOL, int(mask.sum()))
+    np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=ATOL)
+
+
+def test_atlas_equals_labels_masker(folder, tmp_path):
+    from nilearn.maskers import NiftiLabelsMasker
+
+    ex = FmriExtractor(
+        projection="atlas",
+        atlas=folder / "atlas.nii",
+        fwhm=4.0,
+        detrend=True,
+        standardize="zscore_sample",
+    )
+    store = Store(tmp_path)
+    ours = _stored(ex, _events(folder, RUN), store)
+    assert store.meta(ex.items(_events(folder, RUN))[0].key)["regions"] == [1, 2, 3, 4]
+    masker = NiftiLabelsMasker(
+        labels_img=str(folder / "atlas.nii"),
+        smoothing_fwhm=4.0,
+        detrend=True,
+        standardize="zscore_sample",
+        t_r=TR,
+    )
+    ref = masker.fit_transform(str(folder / RUN))
+    assert ours.shape == ref.shape == (N_VOL, 4)
+    np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=ATOL)
+
+
+def test_surface_equals_vol_to_surf_and_clean(folder, tmp_path):
+    from nilearn import datasets, image, signal, surface
+
+    ex = FmriExtractor(
+        projection="surface", fwhm=5.0, detrend=True, standardize="zscore_sample", high_pass=0.01
+    )
+    ours = _stored(ex, _events(folder, RUN), Store(tmp_path))
+    fsavg = datasets.load_fsaverage("fsaverage5")
+    smoothed = image.smooth_img(str(folder / RUN), 5.0)
+    tex = [
+        surface.vol_to_surf(
+            smoothed, fsavg["pial"].parts[h], inner_mesh=fsavg["white_matter"].parts[h]
+        )
+        for h in ("left", "right")
+    ]
+    raw = np.concatenate(tex, axis=0).T
+    ref = signal.clean(
+        raw, detrend=True, standardize="zscore_sample", filter="cosine", high_pass=0.01, t_r=TR
+    )
+    assert ours.shape == (N_VOL, 2 * 10242)
+    np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=ATOL)
+
+
+def test_ramp_alignment_resampling_and_delay(folder, tmp_path):
+    store = Store(tmp_path)
+    events = _events(folder, "ramp.nii", start=100.0)
+    ex = FmriExtractor(frequency=2.0)  # upsample 0.5 Hz -> 2 Hz, no cleaning
+    ex.prepare(events, store, progress=False)
+    (item,) = ex.items(events)
+    stored = np.asarray(store.get_arrays(item.key)["data"])
+    assert stored.shape[0] == N_VOL * TR * 2.0  # exact sample count: 80 s at 2 Hz
+    np.testing.assert_array_equal(
+        stored[: (N_VOL - 1) * 4 + 1, 0], np.arange((N_VOL - 1) * 4 + 1) / 2.0
+    )
+    segments = segment_on_triggers(events, "Word", duration=3.0)  # words at 120 s and 131 s
+    out = ex.read(segments, store)
+    assert out.data.shape[0] == 2 and out.data.shape[2] == 6
+    # each voxel reads the time of the sample relative to the run start (100 s)
+    np.testing.assert_array_equal(
+        out.data[:, 5, :], [[20 + j / 2 for j in range(6)], [31 + j / 2 for j in range(6)]]
+    )
+    delayed = ex.replace(hemodynamic_delay=5.0)
+    assert delayed.items(events)[0].key == item.key  # read-time setting: no new prepare
+    np.testing.assert_array_equal(
+        delayed.read(segments, store).data[:, 0, :], out.data[:, 0, :] + 5.0
+    )
+    trig = ex.replace(hemodynamic_delay=5.0, output="static", aggregation="trigger")
+    np.testing.assert_array_equal(trig.read(segments, store).data[:, 0], [25.0, 36.0])
+    # an event offset: sample 0 is at `offset` seconds into the file
+    shifted = _events(folder, "ramp.nii", offset=3.0)
+    ex.prepare(shifted, store, progress=False)
+    data = np.asarray(store.get_arrays(ex.items(shifted)[0].key)["data"])
+    np.testing.assert_array_equal(data[:10, 0], 3.0 + np.arange(10) / 2.0)
+
+
+def test_resample_linear_vectorised():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(30, 7)).astype(np.float32)
+    out = resample_linear(x, 0.5, 1.3, offset=0.7)
+    t_in = np.arange(30) / 0.5
+    t_out = 0.7 + np.arange(out.shape[0]) / 1.3
+    ref = np.stack([np.interp(t_out, t_in, x[:, k]) for k in range(7)], axis=1)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    assert out.shape[0] == int(np.floor((60 - 0.7) * 1.3))
+
+
+def test_gifti_hemispheres(tmp_path):
+    rng = np.random.default_rng(2)
+    data = {h: rng.normal(size=(N_VOL, 50)).astype(np.float32) for h in "LR"}
+    for h, arr in data.items():
+        gii = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(v) for v in arr])
+        nib.save(gii, tmp_path / f"sub-01_hemi-{h}_space-fsaverage5_bold.func.gii")
+    events = _events(tmp_path, "sub-01_hemi-L_space-fsaverage5_bold.func.gii")
+    ex = FmriExtractor(projection="surface", detrend=True)
+    ours = _stored(ex, events, Store(tmp_path / "s"))
+    from nilearn import signal
+
+    ref = signal.clean(
+        np.concatenate([data["L"], data["R"]], axis=1),
+        detrend=True,
+        standardize=None,
+        filter=False,
+        t_r=TR,
+    )
+    np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=ATOL)
+
+
+def test_config_errors(folder):
+    with pytest.raises(ConfigError, match=r"FmriExtractor.fwhm: smoothing width must be >= 0"):
+        FmriExtractor(fwhm=-1.0)
+    with pytest.raises(
+        ConfigError, match=r"FmriExtractor.projection: expected one of 'mask', 'atlas', 'surface'"
+    ):
+        FmriExtractor(projection="voxels")
+    with pytest.raises(
+        ConfigError, match=r"FmriExtractor.atlas: file .*missing.nii does not exist"
+    ):
+        FmriExtractor(projection="atlas", atlas=folder / "missing.nii")
+    with pytest.raises(ConfigError, match=r"FmriExtractor.atlas: projection='atlas' needs"):
+        FmriExtractor(projection="atlas")
+    with pytest.raises(
+        ConfigError, match=r"FmriExtractor.low_pass: nilearn implements low-pass only"
+    ):
+        FmriExtractor(low_pass=0.1)
+    with pytest.raises(ConfigError, match=r"FmriExtractor.high_pass: must be > 0 Hz"):
+        FmriExtractor(high_pass=-0.01)
+
+
+def test_missing_confounds_file(tmp_path, folder):
+    import shutil
+
+    shutil.copy(folder / "ramp.nii", tmp_path / "sub-02_task-x_bold.nii")
+    ex = FmriExtractor(confounds=("trans_x",))
+    with pytest.raises(FileNotFoundError, match=r"sub-02_task-x_desc-confounds_timeseries.tsv"):
+        ex.items(_events(tmp_path, "sub-02_task-x_bold.nii"))
+
+
+def test_import_is_lazy():
+    import subprocess
+    import sys
+
+    code = "import sys, neuralset.extractors.neural.fmri; print(any(m.startswith('nilearn') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_yaml_round_trip(folder):
+    import neuralset.registry  # noqa: F401 - the lazy built-in kinds
+    from neuralset.config import from_dict
+
+    ex = FmriExtractor(
+        projection="atlas", atlas=folder / "atlas.nii", fwhm=4.0, confounds=("trans_x",)
+    )
+    data = ex.to_dict()
+    assert data["kind"] == "fmri"
+    again = from_dict(data)
+    assert again == ex and again.key == ex.key
+
+
+def test_confounds_rows_must_match(folder, tmp_path):
+    import shutil
+
+    shutil.copy(folder / "ramp.nii", tmp_path / "sub-09_task-x_bold.nii")
+    pd.DataFrame({"trans_x": np.zeros(N_VOL - 1)}).to_csv(
+        tmp_path / "sub-09_task-x_desc-confounds_timeseries.tsv", sep="\t", index=False
+    )
+    ex = FmriExtractor(confounds=("trans_x",))
+    (item,) = ex.items(_events(tmp_path, "sub-09_task-x_bold.nii"))
+    with pytest.raises(
+        ValueError,
+        match=rf"confounds of .*sub-09_task-x_bold.nii: {N_VOL - 1} rows but the run has {N_VOL} volumes",
+    ):
+        ex.compute_recording(item.payload)
+    with pytest.raises(ValueError, match=r"no confounds column\(s\) \['rot_z'\]"):
+        ex.replace(confounds=("rot_z",)).compute_recording(item.payload)

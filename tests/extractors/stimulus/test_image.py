@@ -1,0 +1,102 @@
+"""HuggingFaceImage (tiny DINOv2, CLIP vision, ViT) against direct transformers forward passes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuralset.config import ConfigError
+from neuralset.extractors.stimulus.image import HuggingFaceImage
+from neuralset.segments import segment_on_triggers
+from neuralset.store import Store
+from neuralset.synthetic.stimuli import VIDEO_FPS
+from tests.extractors.stimulus import hf_models
+
+
+@pytest.fixture(scope="module")
+def events() -> pd.DataFrame:
+    return hf_models.stimulus_events()
+
+
+def direct(folder, images, layers, token_agg: str) -> np.ndarray:
+    import torch
+    from transformers import AutoImageProcessor, AutoModel
+
+    proc = AutoImageProcessor.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder).eval()
+    with torch.no_grad():
+        hidden = model(**proc(images, return_tensors="pt"), output_hidden_states=True).hidden_states
+    n = len(hidden)
+    out = []
+    for layer in layers:
+        h = hidden[int(round(layer * (n - 1))) if isinstance(layer, float) else layer % n].numpy()
+        out.append(h[:, 0] if token_agg == "first" else h[:, 1:].mean(axis=1))
+    return np.mean(out, axis=0)
+
+
+@pytest.mark.parametrize(
+    ("which", "layers", "token_agg"),
+    [("dinov2", (1.0,), "first"), ("clip_vision", (1, 2), "mean"), ("vit", (0.5,), "first")],
+)
+def test_images_match_direct_forward(events, tmp_path, which, layers, token_agg):
+    from PIL import Image
+
+    folder = getattr(hf_models, f"{which}_dir")()
+    ex = HuggingFaceImage(
+        model=str(folder),
+        layers=layers if len(layers) > 1 else layers[0],
+        token_aggregation=token_agg,
+        output="static",
+        aggregation="trigger",
+        device="cpu",
+        batch_size=2,
+    )
+    store = Store(tmp_path)
+    ex.prepare(events, store, progress=False)
+    rows = events[events["type"] == "Image"]
+    got = ex.read(segment_on_triggers(events, "Image"), store).data
+    root = hf_models.stimulus_study().path
+    images = [Image.open(root / p).convert("RGB") for p in rows["filepath"]]
+    np.testing.assert_allclose(got, direct(folder, images, layers, token_agg), atol=3e-5)
+
+
+def test_image_painted_over_its_display(events, tmp_path):
+    ex = HuggingFaceImage(model=str(hf_models.dinov2_dir()), frequency=20.0, device="cpu")
+    store = Store(tmp_path)
+    ex.prepare(events, store, progress=False)
+    segments = segment_on_triggers(events, "Image", offset=-0.5, duration=2.0)  # images shown 1 s
+    data = ex.read(segments, store).data
+    vectors = ex.replace(output="static", aggregation="trigger").read(segments, store).data
+    painted = np.abs(data).sum(axis=1) > 0
+    expected = np.zeros(40, dtype=bool)
+    expected[10:30] = True  # from 0.5 s to 1.5 s after the window start, at 20 Hz
+    np.testing.assert_array_equal(painted[0], expected)
+    np.testing.assert_array_equal(data[0, :, 10:30], np.repeat(vectors[0][:, None], 20, axis=1))
+
+
+def test_video_frames_at_chosen_frequency(events, tmp_path):
+    folder = hf_models.clip_vision_dir()
+    ex = HuggingFaceImage(
+        model=str(folder),
+        event_type="Video",
+        frame_frequency=5.0,
+        layers=-1,
+        device="cpu",
+        batch_size=8,
+    )
+    store = Store(tmp_path)
+    ex.prepare(events, store, progress=False)
+    segments = segment_on_triggers(events, "Video", duration=4.0)
+    out = ex.read(segments, store).data  # frequency None -> 5 Hz: frames 0, 2, 4, ...
+    assert out.shape == (1, 32, 20)
+    video = np.load(
+        hf_models.stimulus_study().path / events[events["type"] == "Video"]["filepath"].iloc[0]
+    )
+    frames = [video[k] for k in range(0, int(4.0 * VIDEO_FPS), 2)]
+    np.testing.assert_allclose(out[0].T, direct(folder, frames, (-1,), "first"), atol=3e-5)
+
+
+def test_bad_frame_frequency():
+    with pytest.raises(ConfigError, match="HuggingFaceImage.frame_frequency: must be > 0 Hz"):
+        HuggingFaceImage(model="facebook/dinov2-small", frame_frequency=0.0)

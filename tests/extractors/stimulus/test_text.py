@@ -1,0 +1,309 @@
+"""HuggingFaceText against direct transformers forward passes (tiny GPT-2/BERT/LLaMA, MiniLM)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuralset.config import ConfigError
+from neuralset.events import validate_events
+from neuralset.events.transforms import AddContext
+from neuralset.extractors.base import ExtractorNotPreparedError
+from neuralset.extractors.stimulus.hf import ModelNotAvailableError, model_identity
+from neuralset.extractors.stimulus.text import HuggingFaceText, word_span
+from neuralset.segments import segment_on_triggers
+from neuralset.store import Store
+from tests.extractors.stimulus import hf_models
+
+WORDS = "the xylophone player jumps over a lazy dog quickly".split()
+
+
+@pytest.fixture(scope="module")
+def events() -> pd.DataFrame:
+    starts = 0.5 + np.arange(len(WORDS)) * 0.3712 + 0.0013  # onsets and offsets off the 100 Hz grid
+    raw = pd.DataFrame(
+        {"type": "Word", "start": starts, "duration": 0.2345, "timeline": "run-1", "text": WORDS}
+    )
+    return AddContext()(validate_events(raw))
+
+
+def direct(
+    model_dir, context: str, word: str, layers, layer_agg: str, token_agg: str
+) -> np.ndarray:
+    """Reference: tokenise the context, find the word's tokens by offsets, forward, select."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir).eval()
+    start = context.rindex(word)
+    enc = tok(context, return_offsets_mapping=True, return_tensors="pt")
+    offsets = enc.pop("offset_mapping")[0].tolist()
+    pos = [i for i, (s, e) in enumerate(offsets) if e > s and s < start + len(word) and e > start]
+    with torch.no_grad():
+        hidden = model(**enc, output_hidden_states=True).hidden_states
+    n = len(hidden)
+    chosen = [int(round(x * (n - 1))) if isinstance(x, float) else x % n for x in layers]
+    per_layer = []
+    for i in chosen:
+        tokens = hidden[i][0, pos].numpy()
+        per_layer.append(
+            {"mean": tokens.mean(0), "first": tokens[0], "last": tokens[-1]}[token_agg]
+        )
+    stack = np.stack(per_layer)
+    if layer_agg == "mean":
+        return stack.mean(0)
+    if layer_agg == "concat":
+        return stack.reshape(-1)
+    return stack
+
+
+@pytest.mark.parametrize(
+    ("which", "layers", "layer_agg", "token_agg"),
+    [
+        ("gpt2", (0.5, -1), "concat", "mean"),
+        ("gpt2", (0, 1.0), "mean", "last"),
+        ("bert", (1, 2), "none", "first"),
+        ("bert", (0.5,), "mean", "mean"),
+        ("llama", (0.5, -1), "concat", "mean"),
+        ("llama", (0, 1.0), "none", "last"),
+    ],
+)
+def test_matches_direct_forward(events, tmp_path, which, layers, layer_agg, token_agg):
+    model_dir = getattr(hf_models, f"{which}_dir")()
+    ex = HuggingFaceText(
+        model=str(model_dir),
+        layers=layers,
+        layer_aggregation=layer_agg,
+        token_aggregation=token_agg,
+        output="static",
+        aggregation="trigger",
+        device="cpu",
+        batch_size=4,
+    )
+    store = Store(tmp_path)
+    report = ex.prepare(events, store, progress=False)
+    assert report.computed == len(WORDS)
+    segments = segment_on_triggers(events, "Word", duration=0.5)
+    got = ex.read(segments, store).data
+    for i, (text, context) in enumerate(zip(events["text"], events["context"])):
+        ref = direct(model_dir, context, text, layers, layer_agg, token_agg)
+        np.testing.assert_allclose(got[i], ref, atol=2e-5, rtol=1e-4)
+
+
+def test_llama_truncation_keeps_bos_and_byte_fallback(events, tmp_path):
+    """LLaMA tokenizer: ``<s>`` stays first when the oldest tokens are dropped; a word of
+    byte-fallback tokens (runes) is located by their shared character offsets."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    model_dir = hf_models.llama_dir()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir).eval()
+    limit = 12
+    rune = pd.DataFrame(
+        {"type": "Word", "start": [9.0], "duration": 0.2, "timeline": "run-1", "text": ["ᚠᚢᚦ"]}
+    )
+    both = AddContext()(validate_events(pd.concat([events, rune], ignore_index=True)))
+    ex = HuggingFaceText(
+        model=str(model_dir), max_tokens=limit, layers=(0, 1.0), layer_aggregation="concat",
+        output="static", aggregation="trigger", device="cpu", batch_size=4,
+    )  # fmt: skip
+    store = Store(tmp_path)
+    ex.prepare(both, store, progress=False)
+    got = ex.read(segment_on_triggers(both, "Word", duration=0.2), store).data
+    truncated = 0
+    for i, (text, context) in enumerate(zip(both["text"], both["context"])):
+        enc = tok(context, return_offsets_mapping=True)
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        assert ids[0] == tok.bos_token_id and offsets[0] == (0, 0)
+        if len(ids) > limit:  # reference: <s> + the last limit - 1 tokens
+            truncated += 1
+            ids, offsets = ids[:1] + ids[1 - limit :], offsets[:1] + offsets[1 - limit :]
+        start = context.rindex(text)
+        pos = [
+            k for k, (s, e) in enumerate(offsets) if e > s and s < start + len(text) and e > start
+        ]
+        with torch.no_grad():
+            hidden = model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states
+        ref = np.concatenate([hidden[layer][0, pos].numpy().mean(0) for layer in (0, -1)])
+        np.testing.assert_allclose(got[i], ref, atol=2e-5, rtol=1e-4)
+    assert truncated >= 3
+    # the runes are 9 byte tokens sharing their characters' offsets, all kept as the word
+    assert len(pos) == 9 and tok.convert_ids_to_tokens([ids[k] for k in pos]) == [
+        f"<0x{b:02X}>" for b in "ᚠᚢᚦ".encode()
+    ]
+
+
+def test_multi_token_word_is_located_by_offsets(events):
+    from transformers import AutoTokenizer
+
+    ex = HuggingFaceText(model=str(hf_models.gpt2_dir()), device="cpu")
+    payloads = [{"text": t, "context": c} for t, c in zip(events["text"], events["context"])]
+    _, positions = ex.encode(payloads)
+    tok = AutoTokenizer.from_pretrained(hf_models.gpt2_dir())
+    assert len(positions[1]) > 1  # "xylophone" is several tokens of the tiny vocabulary
+    ids = tok(events["context"][1])["input_ids"]
+    assert tok.decode([ids[p] for p in positions[1]]).strip() == "xylophone"
+    # the last word of each context is the word itself: its tokens end the sequence
+    for k, pos in enumerate(positions):
+        n = len(tok(events["context"][k])["input_ids"])
+        assert pos[-1] == n - 1
+
+
+def test_minilm_real_model(events, tmp_path):
+    model_dir = hf_models.minilm_dir()
+    ex = HuggingFaceText(
+        model=str(model_dir), layers=1.0, output="static", aggregation="trigger", device="cpu"
+    )
+    store = Store(tmp_path)
+    ex.prepare(events, store, progress=False)
+    got = ex.read(segment_on_triggers(events, "Word", duration=0.5), store).data
+    assert got.shape == (len(WORDS), 384)
+    for i in (0, 1, 8):
+        ref = direct(model_dir, events["context"][i], events["text"][i], (1.0,), "mean", "mean")
+        np.testing.assert_allclose(got[i], ref[0] if ref.ndim > 1 else ref, atol=1e-4)
+
+
+def test_uncontextualized_and_batching_invariance(events, tmp_path):
+    model_dir = hf_models.gpt2_dir()
+    alone = HuggingFaceText(
+        model=str(model_dir), contextualized=False, output="static", device="cpu"
+    )
+    store = Store(tmp_path)
+    alone.prepare(events, store, progress=False)
+    segments = segment_on_triggers(events, "Word", duration=0.1)
+    got = alone.replace(aggregation="trigger").read(segments, store).data
+    ref = direct(model_dir, "jumps", "jumps", (1.0,), "mean", "mean")
+    np.testing.assert_allclose(got[3], ref.reshape(-1), atol=2e-5)
+    # padding inside a batch changes nothing: batch of 32 == one at a time
+    ctx = HuggingFaceText(
+        model=str(model_dir), output="static", aggregation="trigger", device="cpu"
+    )
+    one, many = Store(tmp_path / "one"), Store(tmp_path / "many")
+    ctx.replace(batch_size=1).prepare(events, one, progress=False)
+    ctx.replace(batch_size=32).prepare(events, many, progress=False)
+    np.testing.assert_allclose(
+        ctx.read(segments, one).data, ctx.read(segments, many).data, atol=1e-5
+    )
+
+
+def test_painted_word_starts_and_stops_on_exact_samples(events, tmp_path):
+    ex = HuggingFaceText(model=str(hf_models.bert_dir()), frequency=100.0, device="cpu")
+    store = Store(tmp_path)
+    ex.prepare(events, store, progress=False)
+    segments = segment_on_triggers(events, "Word", offset=-0.2, duration=1.0)
+    data = ex.read(segments, store).data  # (words, features, 100)
+    vectors = ex.replace(output="static", aggregation="trigger").read(segments, store).data
+    start, stop = events["start"].to_numpy(), (events["start"] + events["duration"]).to_numpy()
+    for i in range(len(WORDS) - 2):
+        times = segments.start[i] + np.arange(100) / 100.0
+        covered = np.zeros(100, dtype=int) - 1
+        for j in range(len(WORDS)):  # the event owning each sample: later ones win
+            covered[(times >= start[j] - 1e-9) & (times < stop[j] - 1e-9)] = j
+        # word i: from sample ceil((onset - window start) * 100) to its offset, exactly
+        on, off = 20, 44  # onset 0.2 s after the window start, offset 0.4345 s after
+        np.testing.assert_array_equal(np.flatnonzero(covered == i), np.arange(on, off))
+        for s in range(100):
+            expect = vectors[covered[s]] if covered[s] >= 0 else np.zeros(vectors.shape[1])
+            np.testing.assert_array_equal(data[i, :, s], expect)
+
+
+def test_keys_local_folder_hash_and_excluded_fields(tmp_path):
+    src = hf_models.gpt2_dir()
+    copy = tmp_path / "copy"
+    shutil.copytree(src, copy)
+    a = HuggingFaceText(model=str(src), device="cpu", batch_size=2)
+    b = HuggingFaceText(model=str(copy), device="cuda", batch_size=64)
+    assert a.prepare_key == b.prepare_key  # same content, device and batch size not keyed
+    assert model_identity("gpt2", "main") != model_identity("gpt2", "v2")
+    assert (
+        HuggingFaceText(model="gpt2").prepare_key
+        != HuggingFaceText(model="gpt2", revision="abc").prepare_key
+    )
+    config = copy / "config.json"
+    config.write_text(config.read_text().replace('"n_head": 2', '"n_head": 4'))
+    assert HuggingFaceText(model=str(copy)).prepare_key != a.prepare_key
+    assert a.replace(layers=0.5).prepare_key != a.prepare_key
+    assert a.replace(output="static").prepare_key == a.prepare_key  # read-only field
+
+
+def test_config_errors():
+    with pytest.raises(
+        ConfigError, match=r"HuggingFaceText.layers: relative depth 1.5 must be within \[0, 1\]"
+    ):
+        HuggingFaceText(model="gpt2", layers=1.5)
+    with pytest.raises(
+        ConfigError, match="HuggingFaceText.model: folder /nonexistent/model does not exist"
+    ):
+        HuggingFaceText(model="/nonexistent/model")
+    with pytest.raises(ConfigError, match="HuggingFaceText.model: give a HuggingFace hub id"):
+        HuggingFaceText()
+    with pytest.raises(ConfigError, match="HuggingFaceText.token_aggregation: expected one of"):
+        HuggingFaceText(model="gpt2", token_aggregation="max")
+
+
+def test_offline_error_names_the_model(events, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    ex = HuggingFaceText(model="nobody-here/missing-model-xyz", device="cpu")  # no load here
+    with pytest.raises(
+        ModelNotAvailableError, match=r"'nobody-here/missing-model-xyz' .* HF_HUB_OFFLINE=1 forbids"
+    ):
+        ex.compute_many(ex.items(events)[:1])
+
+
+def test_read_before_prepare_and_no_mutation(events, tmp_path):
+    before = events.copy(deep=True)
+    ex = HuggingFaceText(model=str(hf_models.gpt2_dir()), frequency=10.0, device="cpu")
+    with pytest.raises(ExtractorNotPreparedError, match="call extractor.prepare"):
+        ex.read(segment_on_triggers(events, "Word", duration=0.5), Store(tmp_path))
+    ex.prepare(events, Store(tmp_path), progress=False)
+    pd.testing.assert_frame_equal(events, before)
+
+
+def test_word_span():
+    assert word_span("cat", "the cat") == ("the cat", 4, 7)
+    assert word_span("cat", "the") == ("the cat", 4, 7)
+    assert word_span("cat", "") == ("cat", 0, 3)
+
+
+def test_import_is_lazy():
+    code = (
+        "import sys, neuralset.extractors.stimulus;"
+        "from neuralset.extractors.stimulus.text import HuggingFaceText; HuggingFaceText(model='gpt2');"
+        "print(sorted(m for m in ('torch', 'transformers', 'scipy', 'PIL', 'soundfile') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_unknown_word_embeds_its_unk_token(tmp_path):
+    model_dir = hf_models.bert_dir()  # MiniLM's vocabulary: runes are [UNK]
+    raw = pd.DataFrame(
+        {
+            "type": "Word",
+            "start": [0.0, 0.5],
+            "duration": 0.2,
+            "timeline": "t",
+            "text": ["the", "ᚠᚢᚦ"],
+        }
+    )
+    events = AddContext()(validate_events(raw))
+    ex = HuggingFaceText(model=str(model_dir), output="static", aggregation="trigger", device="cpu")
+    store = Store(tmp_path)
+    ex.prepare(events, store, progress=False)
+    got = ex.read(segment_on_triggers(events, "Word", duration=0.2), store).data
+    np.testing.assert_allclose(
+        got[1], direct(model_dir, "the ᚠᚢᚦ", "ᚠᚢᚦ", (1.0,), "mean", "mean"), atol=2e-5
+    )

@@ -1,0 +1,63 @@
+"""HuggingFaceVideo (tiny VideoMAE) over sliding clips against direct transformers forward passes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuralset.config import ConfigError
+from neuralset.extractors.stimulus.video import HuggingFaceVideo, clip_starts
+from neuralset.segments import segment_on_triggers
+from neuralset.store import Store
+from tests.extractors.stimulus import hf_models
+
+
+@pytest.fixture(scope="module")
+def events() -> pd.DataFrame:
+    return hf_models.stimulus_events()
+
+
+def direct(clips: list[list[np.ndarray]], layer: int) -> np.ndarray:
+    import torch
+    from transformers import AutoImageProcessor, AutoModel
+
+    folder = hf_models.videomae_dir()
+    proc = AutoImageProcessor.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder).eval()
+    with torch.no_grad():
+        hidden = model(**proc(clips, return_tensors="pt"), output_hidden_states=True).hidden_states
+    return hidden[layer].numpy().mean(axis=1)
+
+
+def test_sliding_clips_match_direct_forward(events, tmp_path):
+    ex = HuggingFaceVideo(
+        model=str(hf_models.videomae_dir()),
+        layers=-1,
+        clip_stride=2,
+        frame_frequency=10.0,
+        device="cpu",
+        batch_size=4,
+    )
+    store = Store(tmp_path)
+    ex.prepare(events, store, progress=False)
+    segments = segment_on_triggers(events, "Video", duration=4.0)
+    out = ex.read(segments, store).data  # clips every 2 frames at 10 Hz -> 5 Hz
+    assert out.shape == (1, 32, 20)
+    video = np.load(
+        hf_models.stimulus_study().path / events[events["type"] == "Video"]["filepath"].iloc[0]
+    )
+    clips = [[video[min(k, len(video) - 1)] for k in range(s, s + 4)] for s in range(0, 40, 2)]
+    np.testing.assert_allclose(out[0].T, direct(clips, -1), atol=3e-5)
+    # static: mean over the clips
+    static = ex.replace(output="static", aggregation="trigger").read(segments, store).data
+    np.testing.assert_allclose(static[0], direct(clips, -1).mean(axis=0), atol=3e-5)
+    # painted at 20 Hz: clip i owns samples [4 i, 4 i + 4) (linear interpolation between clips)
+    at20 = ex.replace(frequency=20.0).read(segments, store).data
+    np.testing.assert_allclose(at20[0, :, ::4], out[0], atol=1e-6)
+
+
+def test_clip_starts_and_errors():
+    np.testing.assert_array_equal(clip_starts(10, 4), [0, 4, 8])
+    with pytest.raises(ConfigError, match="HuggingFaceVideo.clip_stride: must be >= 1 frame"):
+        HuggingFaceVideo(model="MCG-NJU/videomae-base", clip_stride=0)
