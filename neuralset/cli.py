@@ -8,6 +8,7 @@
     neuralset cache [--store DIR | --config CONFIG.yaml] ls
     neuralset cache [...] info KEY                   (a unique key prefix is enough)
     neuralset cache [...] clear [KEY ...] [--older-than 7d] [--yes]
+    neuralset kinds [--markdown]                     every YAML kind: class, module, summary
 
 Dotted overrides change the YAML before it is validated, e.g.
 ``--executor.kind=slurm --executor.partition=gpu --extractors.meg.frequency=120``.
@@ -57,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     insp = sub.add_parser("inspect", help="describe a pipeline without reading any signal")
     insp.add_argument("config", type=Path)
     insp.add_argument("--keys", type=int, default=10, help="item keys listed per extractor")
+    kinds = sub.add_parser("kinds", help="list the YAML kinds (kind, class, module, summary)")
+    kinds.add_argument("--markdown", action="store_true", help="as a Markdown table")
     cache = sub.add_parser("cache", help="list, describe or clear store entries")
     where = cache.add_mutually_exclusive_group()
     where.add_argument(
@@ -143,6 +146,24 @@ def _cache(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
+def _kinds(args: argparse.Namespace, out: Any) -> int:
+    from .registry import kinds, kinds_table
+
+    if args.markdown:
+        out(kinds_table())
+        return 0
+    infos = kinds()
+    widths = [max(len(text) for text in column) for column in zip(*_kind_rows(infos))]
+    for row in _kind_rows(infos):
+        out("  ".join(f"{text:<{w}}" for text, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def _kind_rows(infos: Sequence[Any]) -> list[tuple[str, str, str, str]]:
+    rows = [("KIND", "CLASS", "MODULE", "SUMMARY")]
+    return rows + [(i.kind, i.name, i.module, i.summary) for i in infos]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``neuralset``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -157,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .execution import ExecutorError
 
     try:
+        if args.command == "kinds":
+            if extra:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            return _kinds(args, out)
         if args.command == "cache":
             if extra:
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")

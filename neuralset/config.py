@@ -10,7 +10,7 @@ plain data (YAML) with a ``kind`` tag on polymorphic entries.
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -26,6 +26,11 @@ __all__ = [
     "register",
     "resolve_kind",
     "from_dict",
+    "to_yaml",
+    "from_yaml",
+    "kind_of",
+    "registered",
+    "polymorphic_kinds",
     "load_yaml",
     "dump_yaml",
     "apply_overrides",
@@ -38,22 +43,50 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field path and the fix."""
 
 
-# kind -> "module:attribute" for built-in classes (imported on first use, never at import time)
-_BUILTIN_KINDS: dict[str, str] = {}
 _REGISTRY: dict[str, type[Config]] = {}
 
 
-def register(kind: str, target: type[Config] | str | None = None) -> Any:
-    """Register a config class under a ``kind`` name for YAML loading.
+def register(kind: str, target: type[Config] | None = None) -> Any:
+    """Declare the YAML ``kind`` of a config class: the one place a kind is named.
 
-    Use as a decorator on a class (``@register("my_study")``) or with a ``"module:Class"`` string
-    for lazily imported built-ins.
+    Use as a decorator above ``@config`` (``@register("my_study")``), or call
+    ``register("my_study", MyStudy)``. The kind tags the class's YAML entries
+    (``{kind: my_study, ...}``) and, with the class's ``_version`` and fields, its structural
+    key (see :mod:`neuralset.hashing`), so it must stay stable: renaming a kind changes keys.
+    A class has one kind and a kind one class. Subclasses do not inherit their parent's kind.
+
+    Parameters
+    ----------
+    kind
+        A snake_case name (``[a-z][a-z0-9_]*``).
+    target
+        The class, when not used as a decorator.
+
+    Raises
+    ------
+    ValueError
+        For a malformed kind, a kind already taken by another class, or a class that already
+        has another kind.
     """
-    if isinstance(target, str):
-        _BUILTIN_KINDS[kind] = target
-        return None
+    if not isinstance(kind, str) or not _KIND_RE.fullmatch(kind):
+        raise ValueError(
+            f"register: kind {kind!r} must be snake_case ([a-z][a-z0-9_]*), e.g. 'my_study'"
+        )
 
     def deco(cls: type[C]) -> type[C]:
+        if not (isinstance(cls, type) and issubclass(cls, Config)):
+            raise TypeError(f"register({kind!r}): {cls!r} is not a Config subclass")
+        taken = _REGISTRY.get(kind)
+        if taken is not None and _qualified(taken) != _qualified(cls):
+            raise ValueError(
+                f"register: kind {kind!r} is already the kind of {_qualified(taken)}; "
+                f"choose another kind for {_qualified(cls)}"
+            )
+        own = cls.__dict__.get("kind", "")
+        if own and own != kind:
+            raise ValueError(
+                f"register: {_qualified(cls)} already has kind {own!r}; a class has one kind"
+            )
         _REGISTRY[kind] = cls
         cls.kind = kind
         return cls
@@ -63,17 +96,51 @@ def register(kind: str, target: type[Config] | str | None = None) -> Any:
     return deco
 
 
+_KIND_RE = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def kind_of(cls: type) -> str:
+    """The kind a class itself was registered under (``""`` if none; never a parent's)."""
+    return str(cls.__dict__.get("kind", "") or "")
+
+
+def registered() -> dict[str, type[Config]]:
+    """Kind -> class of the classes registered so far in this process (a copy)."""
+    return dict(_REGISTRY)
+
+
 def resolve_kind(kind: str) -> type[Config]:
-    """Return the config class registered under ``kind``."""
+    """Return the config class registered under ``kind``.
+
+    A kind not registered yet makes :func:`neuralset.registry.discover` import the modules
+    that hold neuralset's configs (cheap: heavy libraries are imported inside functions), then
+    the ``neuralset.kinds`` entry points of installed packages.
+
+    Raises
+    ------
+    ConfigError
+        ``unknown kind 'x'; known kinds: ...``.
+    """
     if kind in _REGISTRY:
         return _REGISTRY[kind]
-    if kind in _BUILTIN_KINDS:
-        module, _, attr = _BUILTIN_KINDS[kind].partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-        _REGISTRY[kind] = cls
-        return cls
-    known = sorted(set(_REGISTRY) | set(_BUILTIN_KINDS))
-    raise ConfigError(f"unknown kind {kind!r}; known kinds: {', '.join(known)}")
+    from .registry import discover
+
+    discover()
+    if kind in _REGISTRY:
+        return _REGISTRY[kind]
+    raise ConfigError(f"unknown kind {kind!r}; known kinds: {', '.join(sorted(_REGISTRY))}")
+
+
+def polymorphic_kinds(cls: type) -> list[str]:
+    """Kinds of the registered classes deriving from ``cls`` (itself included), sorted."""
+    from .registry import discover
+
+    discover()
+    return sorted(k for k, c in _REGISTRY.items() if issubclass(c, cls))
 
 
 def _type_name(annotation: Any) -> str:
@@ -187,6 +254,15 @@ class Config:
     kind: ClassVar[str] = ""
     _version: ClassVar[int] = 1
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__qualname__}: declare the YAML kind with @register({cls.kind!r}) "
+                "above @config, not as a class attribute"
+            )
+        cls.kind = ""  # a subclass does not inherit its parent's kind (nor its keys)
+
     def __post_init__(self) -> None:
         hints = _hints(type(self))
         name = type(self).__name__
@@ -216,11 +292,22 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (for YAML), with a ``kind`` tag when the class is registered."""
         out: dict[str, Any] = {}
-        if type(self).kind:
-            out["kind"] = type(self).kind
+        if kind_of(type(self)):
+            out["kind"] = kind_of(type(self))
         for f in dataclasses.fields(self):
             out[f.name] = _to_plain(getattr(self, f.name))
         return out
+
+    def to_yaml(self) -> str:
+        """YAML text that :func:`from_yaml` reads back to an equal config (same key).
+
+        Raises
+        ------
+        ConfigError
+            When a nested entry of a polymorphic field (an extractor, a study...) has a class
+            without a kind: it could not be read back. Register the class with ``@register``.
+        """
+        return to_yaml(self)
 
 
 @dataclass_transform(
@@ -252,13 +339,25 @@ def from_dict(data: Mapping[str, Any], cls: type[C] | None = None, *, path: str 
     kind = data.pop("kind", None)
     target: type[Config]
     if kind is not None:
-        target = resolve_kind(str(kind))
+        try:
+            target = resolve_kind(str(kind))
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}" if path else str(err)) from None
         if cls is not None and not issubclass(target, cls):
-            raise ConfigError(f"{path or 'config'}: kind {kind!r} is not a {cls.__name__}")
-    elif cls is not None:
+            allowed = polymorphic_kinds(cls)
+            raise ConfigError(
+                f"{path or 'config'}: kind {kind!r} is not {_a(cls.__name__)}"
+                + (f"; expected one of: {', '.join(allowed)}" if allowed else "")
+            )
+    elif cls is not None and (kind_of(cls) or not _is_polymorphic(cls)):
         target = cls
     else:
-        raise ConfigError(f"{path or 'config'}: missing 'kind'")
+        allowed = polymorphic_kinds(cls or Config)
+        what = _a(cls.__name__ if cls is not None else "config")
+        raise ConfigError(
+            f"{path or 'config'}: missing 'kind'; {what} entry names its class with one of: "
+            f"{', '.join(allowed)}"
+        )
     names = {f.name for f in dataclasses.fields(target) if f.init}
     prefix = f"{path}." if path else ""
     unknown = sorted(set(data) - names)
@@ -277,6 +376,68 @@ def from_dict(data: Mapping[str, Any], cls: type[C] | None = None, *, path: str 
         if not path:
             raise
         raise ConfigError(f"{path}: {err}") from None
+
+
+def _a(name: str) -> str:
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _is_polymorphic(cls: type[Config]) -> bool:
+    """Whether ``cls`` is a base that YAML entries must name a subclass of (by ``kind``)."""
+    return cls is Config or bool(polymorphic_kinds(cls))
+
+
+def to_yaml(cfg: Config) -> str:
+    """YAML text of a config (see :meth:`Config.to_yaml`); :func:`from_yaml` reads it back."""
+    _check_writable(cfg, type(cfg).__name__, type(cfg))
+    return dump_yaml(cfg)
+
+
+def from_yaml(text: str, cls: type[C] | None = None) -> C:
+    """The config written in YAML ``text`` (its ``kind`` names the class, or give ``cls``)."""
+    import yaml
+
+    data = yaml.safe_load(text)
+    if not isinstance(data, Mapping):
+        raise ConfigError("YAML config: expected a mapping at the top level")
+    return from_dict(data, cls)
+
+
+def _check_writable(value: Any, path: str, declared: Any) -> None:
+    """Raise if a config nested under a polymorphic annotation has no kind (no read back)."""
+    if isinstance(value, Config):
+        cls = type(value)
+        exact = cls is declared or (
+            get_origin(declared) in (Union, types.UnionType) and cls in get_args(declared)
+        )
+        if not exact and not kind_of(cls):
+            raise ConfigError(
+                f"{path}: {_qualified(cls)} has no kind, so its YAML would not read back; "
+                "declare one with @register('my_kind') above @config"
+            )
+        hints = _hints(cls)
+        for f in dataclasses.fields(value):
+            _check_writable(getattr(value, f.name), f"{path}.{f.name}", hints.get(f.name))
+    elif isinstance(value, tuple | list):
+        inner = _element_type(declared, tuple)
+        for i, v in enumerate(value):
+            _check_writable(v, f"{path}[{i}]", inner)
+    elif isinstance(value, Mapping):
+        inner = _element_type(declared, dict)
+        for k, v in value.items():
+            _check_writable(v, f"{path}.{k}", inner)
+
+
+def _element_type(annotation: Any, container: type) -> Any:
+    """The element annotation of ``tuple[X, ...]`` / ``dict[str, X]`` (``Any`` otherwise)."""
+    union = get_origin(annotation) in (Union, types.UnionType)
+    for option in get_args(annotation) if union else (annotation,):
+        args = get_args(option)
+        if container is tuple and get_origin(option) is tuple and args:
+            return args[0]
+        if container is dict and get_origin(option) in (dict, Mapping) and len(args) == 2:
+            return args[1]
+    return Any
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

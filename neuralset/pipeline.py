@@ -26,13 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import registry  # noqa: F401  (built-in kinds)
 from .config import (
     Config,
     ConfigError,
     apply_overrides,
     config,
-    dump_yaml,
     from_dict,
     load_yaml,
     register,
@@ -98,10 +96,6 @@ class Pipeline(Config):
                 value = Path(where[key]).expanduser()
                 where[key] = str(value if value.is_absolute() else base / value)
         return from_dict(data, cls)
-
-    def to_yaml(self) -> str:
-        """YAML text that :meth:`from_yaml` reads back to an equal pipeline."""
-        return dump_yaml(self)
 
     # -- running ----------------------------------------------------------------------------
     def open_store(self) -> Store:

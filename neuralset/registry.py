@@ -1,57 +1,195 @@
-"""The ``kind`` names of neuralset's built-in configs, registered lazily (nothing imported here).
+"""Where YAML kinds come from: the ``@register`` decorators of the config classes themselves.
 
-YAML files name configs by ``kind`` (``kind: meg``, ``kind: slurm``). This module maps each
-built-in kind to its ``"module:Class"`` so that a configuration can be read without importing
-every extractor's heavy dependencies; the module is imported when the kind is first resolved.
-The CLI and :mod:`neuralset.pipeline` import it. Third-party classes register themselves with
-the ``@register("my_kind")`` decorator of :mod:`neuralset.config`.
+A config class declares its YAML ``kind`` once, with ``@register("my_kind")`` above ``@config``
+(:func:`neuralset.config.register`); nothing else lists kinds. Resolving a kind that no imported
+module has registered yet calls :func:`discover`, which imports the modules of neuralset that
+hold configs (the packages in :data:`CONFIG_PACKAGES`; never the loaders, so neither torch nor
+jax) and then the ``neuralset.kinds`` entry points of installed packages. Heavy libraries (MNE,
+nilearn, transformers) are imported inside the functions that use them, so this walk costs
+tens of milliseconds beyond numpy and pandas (``benchmarks/registry.py`` measures it).
+
+Third-party packages make their kinds resolvable without an import by declaring an entry point
+in the ``neuralset.kinds`` group; its value names the module that registers them::
+
+    [project.entry-points."neuralset.kinds"]
+    my_package = "my_package.configs"
+
+:func:`kinds` lists every kind (``neuralset kinds`` prints it; the docs page
+``docs/reference/kinds.md`` is generated from it by ``scripts/gen_kinds_page.py``).
 """
 
 from __future__ import annotations
 
-from .config import register
+import dataclasses
+import importlib
+import pkgutil
+import re
+import warnings
+from importlib import metadata
 
-__all__ = ["BUILTIN_KINDS"]
+from .config import Config, registered
 
-#: kind -> "module:Class" of the built-in configs.
-BUILTIN_KINDS: dict[str, str] = {
-    # studies
-    "synthetic": "neuralset.synthetic.study:SyntheticStudy",
-    "bids": "neuralset.studies.bids:BidsStudy",
-    # transforms
-    "query": "neuralset.events.transforms:Query",
-    "assign_splits": "neuralset.events.transforms:AssignSplits",
-    "add_context": "neuralset.events.transforms:AddContext",
-    "chunk_events": "neuralset.events.transforms:ChunkEvents",
-    "chain": "neuralset.events.transforms:Chain",
-    # segmenters
-    "trigger": "neuralset.segments:TriggerSegmenter",
-    "sliding": "neuralset.segments:SlidingSegmenter",
-    # extractors
-    "meg": "neuralset.extractors.neural.mne.meeg:MegExtractor",
-    "eeg": "neuralset.extractors.neural.mne.meeg:EegExtractor",
-    "ieeg": "neuralset.extractors.neural.mne.ieeg:IeegExtractor",
-    "emg": "neuralset.extractors.neural.mne.emg:EmgExtractor",
-    "fnirs": "neuralset.extractors.neural.mne.fnirs:FnirsExtractor",
-    "spikes": "neuralset.extractors.neural.spikes:SpikesExtractor",
-    "fmri": "neuralset.extractors.neural.fmri:FmriExtractor",
-    "noop": "neuralset.synthetic.debug_extractors:NoopExtractor",
-    "sleep": "neuralset.synthetic.debug_extractors:SleepExtractor",
-    "hf_text": "neuralset.extractors.stimulus.text:HuggingFaceText",
-    "hf_audio": "neuralset.extractors.stimulus.audio:HuggingFaceAudio",
-    "hf_image": "neuralset.extractors.stimulus.image:HuggingFaceImage",
-    "hf_video": "neuralset.extractors.stimulus.video:HuggingFaceVideo",
-    "mel_spectrogram": "neuralset.extractors.stimulus.audio_features:MelSpectrogram",
-    "speech_envelope": "neuralset.extractors.stimulus.audio_features:SpeechEnvelope",
-    "word_length": "neuralset.extractors.stimulus.text_features:WordLength",
-    "word_frequency": "neuralset.extractors.stimulus.text_features:WordFrequency",
-    "image_statistics": "neuralset.extractors.stimulus.image_features:ImageStatistics",
-    # executors
-    "inline": "neuralset.execution.executors:InlineExecutor",
-    "local": "neuralset.execution.executors:LocalExecutor",
-    "slurm": "neuralset.execution.slurm:SlurmExecutor",
-    "auto": "neuralset.execution.slurm:AutoExecutor",
-}
+__all__ = [
+    "CONFIG_PACKAGES",
+    "ENTRY_POINT_GROUP",
+    "KindInfo",
+    "discover",
+    "kinds",
+    "config_classes",
+    "kinds_table",
+]
 
-for _kind, _target in BUILTIN_KINDS.items():
-    register(_kind, _target)
+#: Packages (and modules) of neuralset whose modules define config classes.
+CONFIG_PACKAGES: tuple[str, ...] = (
+    "neuralset.studies",
+    "neuralset.events",
+    "neuralset.segments",
+    "neuralset.extractors",
+    "neuralset.execution",
+    "neuralset.synthetic",
+    "neuralset.pipeline",
+)
+
+#: Entry-point group through which installed packages declare modules registering kinds.
+ENTRY_POINT_GROUP = "neuralset.kinds"
+
+_DISCOVERED: dict[str, bool] = {}
+
+
+def _walk(package: str) -> list[str]:
+    """``package`` and, for a package, every module below it (not imported yet)."""
+    module = importlib.import_module(package)
+    names = [package]
+    path = getattr(module, "__path__", None)
+    if path is not None:
+        names += [info.name for info in pkgutil.walk_packages(path, f"{package}.")]
+    return names
+
+
+def discover(*, entry_points: bool = True) -> None:
+    """Import every module of neuralset that holds configs, then the entry points (once).
+
+    Parameters
+    ----------
+    entry_points
+        Also load the modules named by the ``neuralset.kinds`` entry points of installed
+        packages (a failing one is reported with a warning, not raised).
+    """
+    if not _DISCOVERED.get("package"):
+        for package in CONFIG_PACKAGES:
+            for name in _walk(package):
+                importlib.import_module(name)
+        _DISCOVERED["package"] = True
+    if entry_points and not _DISCOVERED.get("entry_points"):
+        _DISCOVERED["entry_points"] = True
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                ep.load()
+            except Exception as err:  # a broken plug-in must not break neuralset itself
+                warnings.warn(
+                    f"entry point {ep.name!r} ({ep.value}) of group {ENTRY_POINT_GROUP!r} "
+                    f"failed to load: {type(err).__name__}: {err}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+
+
+@dataclasses.dataclass(frozen=True)
+class KindInfo:
+    """One registered kind: the class, where it lives and the first line of its docstring."""
+
+    kind: str
+    cls: type[Config]
+    module: str
+    summary: str
+
+    @property
+    def name(self) -> str:
+        return self.cls.__qualname__
+
+    @property
+    def family(self) -> str:
+        """The config base the kind belongs to (``Extractor``, ``Study``, ``Executor``, ...)."""
+        for base in _FAMILIES:
+            try:
+                target = _resolve(base)
+            except (ImportError, AttributeError):  # pragma: no cover - built-in families
+                continue
+            if issubclass(self.cls, target):
+                return target.__name__
+        return "Config"
+
+
+_FAMILIES = (
+    "neuralset.studies.base:Study",
+    "neuralset.events.transforms:Transform",
+    "neuralset.segments:Segmenter",
+    "neuralset.extractors.base:Extractor",
+    "neuralset.execution.executors:Executor",
+    "neuralset.pipeline:Pipeline",
+)
+
+
+def _resolve(target: str) -> type:
+    module, _, name = target.partition(":")
+    cls: type = getattr(importlib.import_module(module), name)
+    return cls
+
+
+_ROLE = re.compile(r":[a-z]+:`(~?)([^`<]*?)(?:\s*<[^>]*>)?`")
+
+
+def _role(match: re.Match[str]) -> str:
+    target = match.group(2).strip()
+    return f"`{target.rsplit('.', 1)[-1] if match.group(1) else target}`"
+
+
+def _summary(cls: type) -> str:
+    """First line of the class docstring, with reST roles and double backquotes as `code`."""
+    doc = (cls.__doc__ or "").strip()
+    line = doc.splitlines()[0].strip() if doc else ""
+    return _ROLE.sub(_role, line).replace("``", "`")
+
+
+def kinds(*, entry_points: bool = True) -> list[KindInfo]:
+    """Every kind known after :func:`discover`, sorted by family then kind."""
+    discover(entry_points=entry_points)
+    out = [
+        KindInfo(kind=k, cls=c, module=c.__module__, summary=_summary(c))
+        for k, c in registered().items()
+    ]
+    order = {_resolve(f).__name__: i for i, f in enumerate(_FAMILIES)}
+    return sorted(out, key=lambda i: (order.get(i.family, len(order)), i.kind))
+
+
+def config_classes(package: str = "neuralset") -> list[type[Config]]:
+    """Every public config class defined in ``package`` (after :func:`discover`).
+
+    Public: neither the class nor any module of its path starts with ``_``. Sorted by
+    ``module.QualName``.
+    """
+    discover(entry_points=False)
+    seen: dict[str, type[Config]] = {}
+    stack: list[type[Config]] = [Config]
+    while stack:
+        cls = stack.pop()
+        for sub in cls.__subclasses__():
+            stack.append(sub)
+            parts = sub.__module__.split(".")
+            if parts[0] != package or any(p.startswith("_") for p in parts):
+                continue
+            if sub.__name__.startswith("_") or "<locals>" in sub.__qualname__:
+                continue
+            seen[f"{sub.__module__}.{sub.__qualname__}"] = sub
+    return [seen[k] for k in sorted(seen)]
+
+
+def kinds_table(*, entry_points: bool = True) -> str:
+    """A Markdown table of :func:`kinds`: kind, class, module and one-line description."""
+    rows = ["| Kind | Class | Family | Module | Description |", "| --- | --- | --- | --- | --- |"]
+    for info in kinds(entry_points=entry_points):
+        summary = info.summary.replace("|", "\\|")
+        rows.append(
+            f"| `{info.kind}` | `{info.name}` | {info.family} | `{info.module}` | {summary} |"
+        )
+    return "\n".join(rows)

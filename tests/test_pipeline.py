@@ -93,7 +93,7 @@ def test_executor_settings_round_trip(tmp_path: Path) -> None:
         ({"extractors": {"meg": {"kind": "meg", "frequency": -1}}},
          r"^extractors.meg: MegExtractor.frequency: must be > 0 Hz, got -1.0$"),
         ({"extractors": {"meg": {"kind": "trigger", "triggers": "Word"}}},
-         r"^extractors.meg: kind 'trigger' is not a Extractor$"),
+         r"^extractors.meg: kind 'trigger' is not an Extractor; expected one of: "),
         ({"executor": {"kind": "local", "workers": "two"}}, r"^executor.workers: expected int \| None, got 'two'$"),
         ({"executor": {"kind": "slurm", "timeout_min": 0}},
          r"^executor: SlurmExecutor.timeout_min: must be > 0 minutes, got 0.0$"),

@@ -83,7 +83,6 @@ def driver_command(spec: dict[str, Any]) -> list[str]:
 
 def drive(spec: dict[str, Any]) -> dict[str, Any]:
     """Run ``prepare`` as described by ``spec`` (data, n, store, extractor, executor as dicts)."""
-    from neuralset import registry  # noqa: F401  (kinds)
     from neuralset.config import from_dict
     from neuralset.execution import run_prepare
     from neuralset.store import Store

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ...config import config
+from ...config import config, register
 from ..base import Computed, Item
 from .hf import HuggingFaceMediaExtractor
 from .media import read_audio, resample_audio
@@ -33,6 +33,7 @@ def _load_audio_model(name: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
     return AutoModel.from_pretrained(name, **kwargs)
 
 
+@register("hf_audio")
 @config
 class HuggingFaceAudio(HuggingFaceMediaExtractor):
     """Hidden states of a speech encoder over each Audio event: a series at the latent rate.

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ...config import ConfigError, config
+from ...config import ConfigError, config, register
 from ..base import Computed, Item
 from .media import resample_audio
 from .media_features import MediaFileFeature
@@ -86,6 +86,7 @@ def speech_envelope(samples: np.ndarray, sfreq: float, *, cutoff: float, rate: f
     return resample_audio(env.astype(np.float32), sfreq, rate)
 
 
+@register("mel_spectrogram")
 @config
 class MelSpectrogram(MediaFileFeature):
     """Log-mel spectrogram of Audio events: a series at ``sample_rate / hop_length`` Hz.
@@ -139,6 +140,7 @@ class MelSpectrogram(MediaFileFeature):
         return Computed(arrays={"data": mel}, meta={"sfreq": sr / self.hop_length})
 
 
+@register("speech_envelope")
 @config
 class SpeechEnvelope(MediaFileFeature):
     """Amplitude envelope of Audio events (see :func:`speech_envelope`): ``(time, 1)`` series.

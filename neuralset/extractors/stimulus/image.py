@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ...config import ConfigError, config
+from ...config import ConfigError, config, register
 from ..base import Computed, Item
 from .hf import HuggingFaceMediaExtractor
 from .media import read_image, read_video, video_frames_at
@@ -48,6 +48,7 @@ def aggregate_tokens(tokens: np.ndarray, how: str) -> np.ndarray:
     return tokens[..., 1:, :].mean(axis=-2) if tokens.shape[-2] > 1 else tokens[..., 0, :]
 
 
+@register("hf_image")
 @config
 class HuggingFaceImage(HuggingFaceMediaExtractor):
     """Embedding of each Image event (a static vector), or of a Video event's frames (a series).

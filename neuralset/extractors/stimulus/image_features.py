@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ...config import ConfigError, config
+from ...config import ConfigError, config, register
 from ..base import Computed, Item
 from .media import read_image
 from .media_features import MediaFileFeature
@@ -31,6 +31,7 @@ def image_statistics(pixels: np.ndarray, n_bins: int) -> np.ndarray:
     return np.concatenate([[lum.mean(), lum.std()], *hists]).astype(np.float32)
 
 
+@register("image_statistics")
 @config
 class ImageStatistics(MediaFileFeature):
     """Luminance mean and std and per-channel color histograms of Image events (static).

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from ...config import config
+from ...config import config, register
 from ..base import Computed, Item
 from .hf import HuggingFaceExtractor
 
@@ -37,6 +37,7 @@ def word_span(text: str, context: str) -> tuple[str, int, int]:
     return full, len(full) - len(text), len(full)
 
 
+@register("hf_text")
 @config
 class HuggingFaceText(HuggingFaceExtractor):
     """Embedding of each word from a causal or masked language model.

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from ...config import config
+from ...config import config, register
 from ..base import Computed, Item
 from ..event_features import EventFeatureExtractor
 
@@ -34,6 +34,7 @@ class _WordFeature(EventFeatureExtractor):
         return self._keys_of(self._identity(events, rows))
 
 
+@register("word_length")
 @config
 class WordLength(_WordFeature):
     """Number of characters of each word (surrounding spaces excluded): a 1-value vector."""
@@ -42,6 +43,7 @@ class WordLength(_WordFeature):
         return Computed(value=np.array([len(item.payload[0].strip())], dtype=np.float32))
 
 
+@register("word_frequency")
 @config
 class WordFrequency(_WordFeature):
     """Zipf frequency of each word (log10 of occurrences per billion words): a 1-value vector.

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ...config import ConfigError, config
+from ...config import ConfigError, config, register
 from ..base import Computed, Item
 from .hf import HuggingFaceMediaExtractor
 from .image import frame_times
@@ -24,6 +24,7 @@ def clip_starts(n_frames: int, stride: int) -> np.ndarray:
     return np.arange(0, max(n_frames, 1), stride)
 
 
+@register("hf_video")
 @config
 class HuggingFaceVideo(HuggingFaceMediaExtractor):
     """Embeddings of sliding clips of each Video event: a series at ``frame_frequency / stride``.

@@ -288,7 +288,6 @@ def test_import_is_lazy():
 
 
 def test_yaml_round_trip(folder):
-    import neuralset.registry  # noqa: F401 - the lazy built-in kinds
     from neuralset.config import from_dict
 
     ex = FmriExtractor(
