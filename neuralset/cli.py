@@ -8,6 +8,7 @@
     neuralset cache [--store DIR | --config CONFIG.yaml] ls
     neuralset cache [...] info KEY                   (a unique key prefix is enough)
     neuralset cache [...] clear [KEY ...] [--older-than 7d] [--yes]
+    neuralset cache migrate CONFIG.yaml [...] [--store DIR] [--finish]   re-key a 0.1 store
     neuralset kinds [--markdown]                     every YAML kind: class, module, summary
 
 Dotted overrides change the YAML before it is validated, e.g.
@@ -76,6 +77,17 @@ def _parser() -> argparse.ArgumentParser:
         "--older-than", type=parse_duration, help="only entries older than this (30m, 7d...)"
     )
     clear.add_argument("--yes", action="store_true", help="do not ask before clearing everything")
+    migrate = action.add_parser(
+        "migrate", help="re-key a store written by neuralset 0.1 (store format 1)"
+    )
+    migrate.add_argument("configs", nargs="*", type=Path, help="pipelines whose entries to re-key")
+    migrate.add_argument(
+        "--finish", action="store_true", help="then remove the legacy entries left; open the store"
+    )
+    for sub_action in action.choices.values():  # --store also after the action
+        sub_action.add_argument(  # SUPPRESS: absent here, the value given before is kept
+            "--store", type=Path, default=argparse.SUPPRESS, help="store folder"
+        )
     return parser
 
 
@@ -101,9 +113,36 @@ def _fmt_age(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
+def _cache_migrate(args: argparse.Namespace, out: Any) -> int:
+    from .migration import finish_migration, migrate_store
+    from .store import Store
+
+    configs = list(args.configs) or ([args.config] if args.config is not None else [])
+    if not configs and not args.finish:
+        out(
+            "name the pipelines whose entries to re-key: "
+            "neuralset cache migrate CONFIG.yaml [...] [--store ROOT] [--finish]"
+        )
+        return 1
+    groups: dict[Path, list[Any]] = {}
+    for path in configs:
+        pipeline = _load(path, [])
+        store = Store(args.store) if args.store is not None else pipeline.open_store()
+        groups.setdefault(store.root, []).append(pipeline)
+    for root, pipelines in groups.items():
+        for i, pipeline in enumerate(pipelines):
+            finish = args.finish and i == len(pipelines) - 1
+            out(str(migrate_store(Store(root), pipeline, finish=finish)))
+    if not configs:
+        out(str(finish_migration(Store(args.store))))
+    return 0
+
+
 def _cache(args: argparse.Namespace, out: Any) -> int:
     from .store import Store, StoreError
 
+    if args.action == "migrate":
+        return _cache_migrate(args, out)
     if args.config is not None:
         store = _load(args.config, []).open_store()
     else:
@@ -176,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = print
     from .config import ConfigError
     from .execution import ExecutorError
+    from .store import StoreFormatError
 
     try:
         if args.command == "kinds":
@@ -212,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             out(f"{name}: {report}")
         return status
-    except (ConfigError, ExecutorError, FileNotFoundError) as err:
+    except (ConfigError, ExecutorError, FileNotFoundError, StoreFormatError) as err:
         print(f"neuralset: error: {err}", file=sys.stderr)
         return 2
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, Union, dataclass_transform, get_args, get_origin
 
-from .hashing import structural_key
+from .hashing import legacy_mode, structural_key
 
 __all__ = [
     "Config",
@@ -279,6 +279,8 @@ class Config:
     @property
     def key(self) -> str:
         """Structural key of this config (fields marked ``key: False`` excluded)."""
+        if legacy_mode():
+            return structural_key(self)
         cached = self.__dict__.get("_key_cache")
         if cached is None:
             cached = structural_key(self)

@@ -6,23 +6,40 @@ of dict insertion order and of ``PYTHONHASHSEED``; floats are encoded exactly (`
 numpy arrays and pandas frames are encoded by content; dataclasses by their class identity,
 class version (``_version`` class attribute) and keyed fields. Fields declared with
 ``field(metadata={"key": False})`` (workers, device, batch size, ...) are left out.
+
+A class's identity is its registered YAML kind (``kind:meg``, see
+:func:`neuralset.config.register`), never its module path: moving a class to another module
+keeps every key. A class without a kind (a user's own config) falls back to
+``module.QualName``; register it to make its keys survive a move. Store format 1 (neuralset 0.1)
+derived keys from module paths; :func:`legacy_keys` recomputes those for migrating a store.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import enum
 import hashlib
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import PurePath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["class_path", "encode", "structural_key", "chain_keys", "is_keyed_field", "KEY_EXCLUDED"]
+__all__ = [
+    "class_identity",
+    "legacy_keys",
+    "legacy_mode",
+    "encode",
+    "structural_key",
+    "chain_keys",
+    "is_keyed_field",
+    "KEY_EXCLUDED",
+]
 
 #: Field metadata that leaves a dataclass field out of the structural key.
 KEY_EXCLUDED: dict[str, Any] = {"key": False}
@@ -33,11 +50,48 @@ def is_keyed_field(field: dataclasses.Field[Any]) -> bool:
     return bool(field.metadata.get("key", True))
 
 
-def class_path(cls: type) -> str:
-    """``module.QualName`` of a class as keys name it: the module that defined it in 0.1."""
-    from ._moved import DEFINED_IN
+_LEGACY: contextvars.ContextVar[bool] = contextvars.ContextVar("neuralset_legacy_keys", default=False)
 
-    return f"{DEFINED_IN.get(cls.__module__, cls.__module__)}.{cls.__qualname__}"
+
+def class_identity(cls: type) -> str:
+    """How keys name a class: ``kind:<kind>`` when registered, else ``module.QualName``.
+
+    Under :func:`legacy_keys`, the store-format-1 name: ``module.QualName`` with the module
+    that defined the class in neuralset 0.1.
+
+    Examples
+    --------
+    >>> from neuralset.extractors import MegExtractor
+    >>> class_identity(MegExtractor)
+    'kind:meg'
+    """
+    if _LEGACY.get():
+        from ._moved import DEFINED_IN
+
+        return f"{DEFINED_IN.get(cls.__module__, cls.__module__)}.{cls.__qualname__}"
+    kind = cls.__dict__.get("kind")
+    if isinstance(kind, str) and kind:
+        return f"kind:{kind}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def legacy_mode() -> bool:
+    """Whether keys are being derived the store-format-1 way (inside :func:`legacy_keys`)."""
+    return _LEGACY.get()
+
+
+@contextlib.contextmanager
+def legacy_keys() -> Iterator[None]:
+    """Derive keys as neuralset 0.1 did (store format 1: classes named by module path).
+
+    Only for migrating a store (:func:`neuralset.migration.migrate_store`); key caches of
+    configs are bypassed inside the block.
+    """
+    token = _LEGACY.set(True)
+    try:
+        yield
+    finally:
+        _LEGACY.reset(token)
 
 
 def _tagged(tag: bytes, payload: bytes) -> bytes:
@@ -86,7 +140,7 @@ def encode(value: Any) -> bytes:
         return _tagged(b"c", type(value).__qualname__.encode() + custom())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = type(value)
-        header = f"{class_path(cls)}@{getattr(cls, '_version', 0)}".encode()
+        header = f"{class_identity(cls)}@{getattr(cls, '_version', 0)}".encode()
         parts = [encode(header.decode())]
         for f in dataclasses.fields(value):
             if is_keyed_field(f):

@@ -32,7 +32,14 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config, ConfigError, config
-from ..hashing import KEY_EXCLUDED, chain_keys, class_path, is_keyed_field, structural_key
+from ..hashing import (
+    KEY_EXCLUDED,
+    chain_keys,
+    class_identity,
+    is_keyed_field,
+    legacy_mode,
+    structural_key,
+)
 from ..segments import Segments
 from ..store import Store
 
@@ -276,11 +283,12 @@ class Extractor(Config):
 
     @property
     def prepare_key(self) -> str:
-        """Key of what ``prepare`` stores: the config key without :attr:`read_fields`.
+        """Key of what ``prepare`` stores: kind, ``_version`` and fields but :attr:`read_fields`.
 
         Computed once per (frozen) instance: reads ask for it on every batch.
         """
-        cached = self.__dict__.get("_prepare_key_cache")
+        legacy = legacy_mode()
+        cached = None if legacy else self.__dict__.get("_prepare_key_cache")
         if cached is not None:
             return str(cached)
         cls = type(self)
@@ -289,8 +297,9 @@ class Extractor(Config):
             for f in dataclasses.fields(self)
             if is_keyed_field(f) and f.name not in self.read_fields
         }
-        key = structural_key((class_path(cls), cls._version, fields))
-        self.__dict__["_prepare_key_cache"] = key  # frozen dataclass: bypass __setattr__
+        key = structural_key((class_identity(cls), cls._version, fields))
+        if not legacy:
+            self.__dict__["_prepare_key_cache"] = key  # frozen dataclass: bypass __setattr__
         return key
 
     def item_key(self, *identity: Any) -> str:

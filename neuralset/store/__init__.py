@@ -1,5 +1,14 @@
-"""The store: diskcache index plus memory-mapped arrays, with provenance."""
+"""The store: diskcache index plus memory-mapped arrays, with provenance, in a versioned format."""
 
+from .format import STORE_FORMAT, StoreFormatError
 from .store import EntryInfo, Store, StoreError, default_store_root, provenance
 
-__all__ = ["EntryInfo", "Store", "StoreError", "default_store_root", "provenance"]
+__all__ = [
+    "EntryInfo",
+    "STORE_FORMAT",
+    "Store",
+    "StoreError",
+    "StoreFormatError",
+    "default_store_root",
+    "provenance",
+]

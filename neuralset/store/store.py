@@ -2,6 +2,7 @@
 
 Layout under the store root::
 
+    FORMAT                 {"format": 2}: the store format (see :mod:`neuralset.store.format`)
     index/                 diskcache (SQLite) index: key -> entry record, eviction off
     arrays/ab/<key>/x.npy  arrays of one entry, written atomically, read with mmap_mode="r"
 
@@ -11,6 +12,10 @@ killed mid-write therefore leaves at most orphan temporary files, never an entry
 back wrong. Cluster workers call :meth:`Store.stage_arrays` (files only) and hand the returned
 record to one driver process that calls :meth:`Store.commit` (SQLite is never written by many
 hosts at once).
+
+Reads, presence checks and commits first check the store's format once per instance: a store
+written by neuralset 0.1 raises :class:`~neuralset.store.format.StoreFormatError` (migrate it
+with ``neuralset cache migrate``); listing, describing and clearing entries work on any format.
 """
 
 from __future__ import annotations
@@ -28,7 +33,24 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Store", "EntryInfo", "default_store_root", "StoreError", "provenance"]
+from .format import (
+    STORE_FORMAT,
+    StoreFormatError,
+    legacy_message,
+    newer_message,
+    read_format,
+    write_format,
+)
+
+__all__ = [
+    "Store",
+    "EntryInfo",
+    "default_store_root",
+    "StoreError",
+    "StoreFormatError",
+    "STORE_FORMAT",
+    "provenance",
+]
 
 
 class StoreError(RuntimeError):
@@ -111,6 +133,7 @@ class Store:
         self.root = Path(root).expanduser() if root is not None else default_store_root()
         self._index: Any = None
         self._index_pid: int | None = None
+        self._format_ok = False
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -121,7 +144,33 @@ class Store:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["root"])  # type: ignore[misc]
 
+    # -- format --------------------------------------------------------------------------
+    def check_format(self, *, create: bool = False) -> None:
+        """Raise :class:`StoreFormatError` unless the store is in this version's format.
+
+        A store not created yet passes (and, with ``create``, gets its ``FORMAT`` file). The
+        answer is remembered once positive; a format-1 store is checked again on every call, so
+        a migration finished by another process is seen at once.
+        """
+        if self._format_ok:
+            return
+        fmt = read_format(self.root)
+        if fmt is None:
+            if not create:
+                return
+            write_format(self.root)  # before the index: a store never exists without FORMAT
+        elif fmt == 1:
+            raise StoreFormatError(legacy_message(self.root))
+        elif fmt != STORE_FORMAT:
+            raise StoreFormatError(newer_message(self.root, fmt))
+        self._format_ok = True
+
     # -- index ---------------------------------------------------------------------------
+    def _data_index(self, create: bool) -> Any:
+        """The index, for reading or writing entries: the format is checked first."""
+        self.check_format(create=create)
+        return self._open_index(create)
+
     def _open_index(self, create: bool) -> Any:
         if self._index is not None and self._index_pid == os.getpid():
             return self._index
@@ -136,21 +185,21 @@ class Store:
         self._index_pid = os.getpid()
         return self._index
 
-    def _record(self, key: str) -> dict[str, Any] | None:
-        index = self._open_index(create=False)
+    def _record(self, key: str, *, check: bool = True) -> dict[str, Any] | None:
+        index = self._data_index(create=False) if check else self._open_index(create=False)
         if index is None:
             return None
         return index.get(key)
 
     def has(self, key: str) -> bool:
         """Whether an entry is committed under ``key``."""
-        index = self._open_index(create=False)
+        index = self._data_index(create=False)
         return index is not None and key in index
 
     def missing(self, keys: Iterable[str]) -> list[str]:
         """The keys among ``keys`` that have no committed entry (batched, indexed lookups)."""
         keys = list(keys)
-        index = self._open_index(create=False)
+        index = self._data_index(create=False)
         if index is None or not keys:
             return keys
         present = self._present(index, keys)
@@ -243,7 +292,7 @@ class Store:
 
     def commit(self, key: str, record: Mapping[str, Any]) -> None:
         """Make an entry visible by writing its record to the index (the atomic step)."""
-        index = self._open_index(create=True)
+        index = self._data_index(create=True)
         index.set(key, dict(record))
 
     def put_arrays(
@@ -284,13 +333,16 @@ class Store:
         return dict(self._require(key).get("meta", {}))
 
     def info(self, key: str) -> dict[str, Any]:
-        """The whole index record of an entry (kind, files, meta, label, provenance)."""
-        record = dict(self._require(key))
+        """The whole index record of an entry (kind, files, meta, label, provenance).
+
+        Works on a store of any format (``neuralset cache info``).
+        """
+        record = dict(self._require(key, check=False))
         record.pop("value", None)
         return record
 
-    def _require(self, key: str) -> dict[str, Any]:
-        record = self._record(key)
+    def _require(self, key: str, *, check: bool = True) -> dict[str, Any]:
+        record = self._record(key, check=check)
         if record is None:
             raise StoreError(f"no store entry {key} in {self.root}; run prepare() first")
         return record
@@ -325,13 +377,19 @@ class Store:
         shutil.rmtree(self.array_dir(key), ignore_errors=True)
 
     def clear(self, *, older_than: float | None = None) -> int:
-        """Remove all entries, or those created more than ``older_than`` seconds ago."""
+        """Remove all entries, or those created more than ``older_than`` seconds ago.
+
+        Clearing every entry of a store of an older format leaves an empty store of this
+        version's format.
+        """
         now = time.time()
         removed = 0
         for entry in self.entries():
             if older_than is None or now - entry.created > older_than:
                 self.delete(entry.key)
                 removed += 1
+        if older_than is None and read_format(self.root) == 1:
+            write_format(self.root)
         return removed
 
     def size_bytes(self) -> int:

@@ -19,7 +19,13 @@ import numpy as np
 import pandas as pd
 
 from ...config import ConfigError, config
-from ...hashing import KEY_EXCLUDED, class_path, is_keyed_field, structural_key
+from ...hashing import (
+    KEY_EXCLUDED,
+    class_identity,
+    is_keyed_field,
+    legacy_mode,
+    structural_key,
+)
 from ..base import Item
 from ..event_features import EventFeatureExtractor
 
@@ -262,9 +268,11 @@ class HuggingFaceExtractor(EventFeatureExtractor):
         }
         fields["model"] = model_identity(self.model, self.revision)
         fields.pop("revision", None)
+        if legacy_mode():
+            return structural_key((class_identity(cls), cls._version, fields))
         cached = self.__dict__.get("_hf_prepare_key_cache")
         if cached is None or cached[0] != fields["model"]:
-            key = structural_key((class_path(cls), cls._version, fields))
+            key = structural_key((class_identity(cls), cls._version, fields))
             cached = (fields["model"], key)
             object.__setattr__(self, "_hf_prepare_key_cache", cached)
         return cached[1]
