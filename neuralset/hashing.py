@@ -50,7 +50,9 @@ def is_keyed_field(field: dataclasses.Field[Any]) -> bool:
     return bool(field.metadata.get("key", True))
 
 
-_LEGACY: contextvars.ContextVar[bool] = contextvars.ContextVar("neuralset_legacy_keys", default=False)
+_LEGACY: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "neuralset_legacy_keys", default=False
+)
 
 
 def class_identity(cls: type) -> str:

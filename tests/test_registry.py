@@ -205,9 +205,15 @@ def test_an_entry_without_kind_is_an_error_naming_its_path() -> None:
         from_dict({"study": {"path": "/data/x"}}, Pipeline)
     with pytest.raises(ConfigError, match=r"^segmenter: missing 'kind'; a Segmenter entry"):
         from_dict({"study": {"kind": "synthetic", "path": "/x"}, "segmenter": {}}, Pipeline)
-    with pytest.raises(ConfigError, match=r"^extractors.x: kind 'trigger' is not an Extractor; expected one of: eeg, emg, "):
+    with pytest.raises(
+        ConfigError,
+        match=r"^extractors.x: kind 'trigger' is not an Extractor; expected one of: eeg, emg, ",
+    ):
         from_dict(
-            {"study": {"kind": "synthetic", "path": "/x"}, "extractors": {"x": {"kind": "trigger"}}},
+            {
+                "study": {"kind": "synthetic", "path": "/x"},
+                "extractors": {"x": {"kind": "trigger"}},
+            },
             Pipeline,
         )
 

@@ -12,7 +12,7 @@ import pandas as pd
 from ..config import ConfigError, config
 from ..hashing import chain_keys, structural_key
 from ..segments import Segments
-from ..store import Store
+from ..store import EntryKindError, MissingEntryError, Store
 from .base import Extractor, ExtractorNotPreparedError, OutOfBounds, Output, events_label
 
 __all__ = ["EventFeatureExtractor", "Series", "resample_series"]
@@ -136,17 +136,18 @@ class EventFeatureExtractor(Extractor):
         return out
 
     def _load(self, store: Store, key: str, events: pd.DataFrame, row: int) -> np.ndarray | Series:
-        from ..store.store import StoreError
+        """The stored value of an event row: a vector, or a :class:`Series`.
 
+        Only a missing entry means "not prepared"; a damaged or unreadable one raises the
+        store's own error (naming the file).
+        """
         try:
             try:
                 return np.asarray(store.get_value(key), dtype=np.float32)
-            except StoreError as err:
-                if "holds arrays" not in str(err):
-                    raise
-            data = store.get_arrays(key)["data"]
-            return Series(data=data, sfreq=float(store.meta(key)["sfreq"]))
-        except Exception as err:
+            except EntryKindError:
+                data = store.get_arrays(key)["data"]
+                return Series(data=data, sfreq=float(store.meta(key)["sfreq"]))
+        except MissingEntryError as err:
             raise ExtractorNotPreparedError(
                 f"{type(self).__name__} has no stored features for {events_label(events, row)}; "
                 "call extractor.prepare(events, store) first"

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..config import config
 from ..segments import Segments
-from ..store import Store
+from ..store import MissingEntryError, Store
 from .base import (
     Computed,
     Extractor,
@@ -115,7 +115,8 @@ class RecordingExtractor(Extractor):
         """The memory-mapped stored series of a recording and its rate.
 
         Cached per process; a hit is revalidated with one ``os.stat`` of the array file (a
-        deleted or rewritten entry is opened again, or reported as not prepared).
+        rewritten entry is opened again). Only a missing entry is "not prepared": a damaged,
+        deleted or unreadable array file raises the store's error naming it.
         """
         cache_key = (str(store.root), key)
         if _OPEN_RECORDINGS.get("pid") != os.getpid():
@@ -130,14 +131,14 @@ class RecordingExtractor(Extractor):
                     return data, sfreq
             except OSError:
                 pass
+        _OPEN_RECORDINGS.pop(cache_key, None)
         try:
             # a plain ndarray view of the memory map: same pages, no np.memmap overhead per slice
             data = store.get_arrays(key)["data"].view(np.ndarray)
             sfreq = float(store.meta(key)["sfreq"])
             path = str(store.array_dir(key) / "data.npy")
             st = os.stat(path)
-        except Exception as err:
-            _OPEN_RECORDINGS.pop(cache_key, None)
+        except MissingEntryError as err:  # damaged or unreadable files raise as themselves
             raise ExtractorNotPreparedError(
                 f"{type(self).__name__} has no stored data for {events_label(events, row)}; "
                 "call extractor.prepare(events, store) (or dataset.prepare()) first"

@@ -1,10 +1,20 @@
 """The store: diskcache index plus memory-mapped arrays, with provenance, in a versioned format."""
 
 from .format import STORE_FORMAT, StoreFormatError
-from .store import EntryInfo, Store, StoreError, default_store_root, provenance
+from .store import (
+    EntryInfo,
+    EntryKindError,
+    MissingEntryError,
+    Store,
+    StoreError,
+    default_store_root,
+    provenance,
+)
 
 __all__ = [
     "EntryInfo",
+    "EntryKindError",
+    "MissingEntryError",
     "STORE_FORMAT",
     "Store",
     "StoreError",

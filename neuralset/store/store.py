@@ -47,6 +47,8 @@ __all__ = [
     "EntryInfo",
     "default_store_root",
     "StoreError",
+    "MissingEntryError",
+    "EntryKindError",
     "StoreFormatError",
     "STORE_FORMAT",
     "provenance",
@@ -55,6 +57,18 @@ __all__ = [
 
 class StoreError(RuntimeError):
     """A store entry is missing or damaged; the message says how to recover."""
+
+
+class MissingEntryError(StoreError):
+    """No entry is committed under the key (nothing prepared yet): the one "not prepared" case.
+
+    Damaged or missing files of a committed entry raise :class:`StoreError`, and unreadable
+    ones ``PermissionError``, never this: they are not cured by preparing again.
+    """
+
+
+class EntryKindError(StoreError):
+    """The entry holds arrays where a value was asked for, or the reverse."""
 
 
 def default_store_root() -> Path:
@@ -250,7 +264,7 @@ class Store:
         """The small value stored under ``key``."""
         record = self._require(key)
         if record["kind"] != "value":
-            raise StoreError(f"entry {key} holds arrays, not a value; use get_arrays")
+            raise EntryKindError(f"entry {key} holds arrays, not a value; use get_arrays")
         return record["value"]
 
     # -- arrays --------------------------------------------------------------------------
@@ -311,20 +325,30 @@ class Store:
         """The arrays of an entry, memory-mapped read-only."""
         record = self._require(key)
         if record["kind"] != "arrays":
-            raise StoreError(f"entry {key} holds a value, not arrays; use get_value")
+            raise EntryKindError(f"entry {key} holds a value, not arrays; use get_value")
         folder = self.array_dir(key)
         out = {}
         for name, spec in record["files"].items():
             path = folder / f"{name}.npy"
-            try:
+            try:  # a PermissionError (naming the file) is raised as itself
                 arr = np.load(path, mmap_mode="r")
-            except (FileNotFoundError, ValueError) as err:
+            except FileNotFoundError:
                 raise StoreError(
-                    f"array file {path} of entry {key} is missing or damaged ({err}); "
-                    f"remove the entry with `neuralset cache clear {key}` and prepare again"
+                    f"array file {path} of entry {key} is missing (deleted outside neuralset?); "
+                    f"{self._remedy(key)}"
+                ) from None
+            except (ValueError, EOFError, OSError) as err:
+                if isinstance(err, PermissionError):
+                    raise
+                raise StoreError(
+                    f"array file {path} of entry {key} is damaged ({err}); {self._remedy(key)}"
                 ) from None
             if list(arr.shape) != spec["shape"] or arr.dtype.str != spec["dtype"]:
-                raise StoreError(f"array file {path} does not match its index record; clear {key}")
+                raise StoreError(
+                    f"array file {path} of entry {key} holds {arr.dtype.str} {list(arr.shape)}, "
+                    f"not the {spec['dtype']} {spec['shape']} of its index record; "
+                    f"{self._remedy(key)}"
+                )
             out[name] = arr
         return out
 
@@ -344,8 +368,14 @@ class Store:
     def _require(self, key: str, *, check: bool = True) -> dict[str, Any]:
         record = self._record(key, check=check)
         if record is None:
-            raise StoreError(f"no store entry {key} in {self.root}; run prepare() first")
+            raise MissingEntryError(f"no store entry {key} in {self.root}; run prepare() first")
         return record
+
+    def _remedy(self, key: str) -> str:
+        return (
+            f"remove the entry with `neuralset cache clear {key} --store {self.root}` "
+            "and prepare again"
+        )
 
     # -- management ----------------------------------------------------------------------
     def entries(self) -> list[EntryInfo]:

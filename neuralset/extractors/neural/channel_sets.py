@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ...segments import Segments
-from ...store import Store
+from ...store import MissingEntryError, Store
 from ..base import ExtractorNotPreparedError, OutOfBounds, Output, events_label
 from ..recording import RecordingExtractor
 
@@ -66,7 +66,7 @@ def recording_channels(
         for r in missing:
             try:
                 meta = store.meta(key_cache[(pk, r)])
-            except Exception as err:
+            except MissingEntryError as err:
                 raise ExtractorNotPreparedError(
                     f"{type(extractor).__name__} has no stored data for "
                     f"{events_label(segments.events, r)}; call extractor.prepare(events, store) first"

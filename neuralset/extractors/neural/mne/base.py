@@ -39,7 +39,7 @@ import pandas as pd
 
 from ....config import ConfigError, config
 from ....segments import Segments
-from ....store import Store
+from ....store import MissingEntryError, Store
 from ...base import (
     ExtractorNotPreparedError,
     Item,
@@ -416,7 +416,7 @@ class MneExtractor(RecordingExtractor):
             for row, key in keys.items() if self.channels == "intersection" else ():
                 try:
                     names[row] = tuple(store.meta(key)["ch_names"])
-                except Exception as err:
+                except MissingEntryError as err:
                     raise ExtractorNotPreparedError(
                         f"{type(self).__name__} has no stored data for {events_label(events, row)}; "
                         "call extractor.prepare(events, store) first"
@@ -485,7 +485,7 @@ class MneExtractor(RecordingExtractor):
             return data, float(sfreq)
         try:
             return store.get_arrays(key)["data"], float(store.meta(key)["sfreq"])
-        except Exception as err:
+        except MissingEntryError as err:
             raise ExtractorNotPreparedError(
                 f"{type(self).__name__} has no stored data for {events_label(segments.events, row)}; "
                 "call extractor.prepare(events, store) first"
