@@ -29,6 +29,8 @@ _LAZY: dict[str, str] = {
     "ConfigError": "neuralset.config",
     "register": "neuralset.config",
     "from_dict": "neuralset.config",
+    "from_yaml": "neuralset.config",
+    "to_yaml": "neuralset.config",
     "load_yaml": "neuralset.config",
     "dump_yaml": "neuralset.config",
     "apply_overrides": "neuralset.config",
@@ -60,6 +62,10 @@ _LAZY: dict[str, str] = {
     "sliding_windows": "neuralset.segments",
     # store
     "Store": "neuralset.store",
+    "StoreError": "neuralset.store",
+    "StoreFormatError": "neuralset.store",
+    "migrate_store": "neuralset.migration",
+    "finish_migration": "neuralset.migration",
     # extractors
     "Extractor": "neuralset.extractors.base",
     "RecordingExtractor": "neuralset.extractors.recording",

@@ -119,9 +119,7 @@ def test_an_unreadable_folder_raises_a_permission_error_naming_it(
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_a_missing_entry_is_not_prepared(
-    case: str, study: SyntheticStudy, tmp_path: Path
-) -> None:
+def test_a_missing_entry_is_not_prepared(case: str, study: SyntheticStudy, tmp_path: Path) -> None:
     extractor, segments, store = prepared(case, study, tmp_path)
     key, _ = array_file(extractor, segments, store)
     store.delete(key)
