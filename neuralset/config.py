@@ -2,9 +2,10 @@
 
 Every configurable object of neuralset (studies, transforms, segmenters, extractors, executors)
 is a frozen, keyword-only dataclass deriving from :class:`Config`. Construction checks each
-field against its annotation and runs the class's ``_check()`` hook, so bad input fails at once
-with a message that names the field and the fix. ``to_dict``/``from_dict`` round-trip through
-plain data (YAML) with a ``kind`` tag on polymorphic entries.
+field against its annotation and runs the ``_check()`` of every class of its hierarchy (base
+first), so bad input fails at once with a message that names the field and the fix.
+``to_dict``/``from_dict`` and ``to_yaml``/``from_yaml`` round-trip through plain data (YAML),
+with a ``kind`` tag on polymorphic entries (declared by :func:`register`).
 """
 
 from __future__ import annotations
@@ -150,6 +151,20 @@ def _type_name(annotation: Any) -> str:
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
+_CHECKS: dict[type, tuple[Callable[[Any], None], ...]] = {}
+
+
+def _checks(cls: type) -> tuple[Callable[[Any], None], ...]:
+    """The ``_check`` functions defined by ``cls`` and its bases, base first (cached)."""
+    found = _CHECKS.get(cls)
+    if found is None:
+        found = tuple(
+            klass.__dict__["_check"]
+            for klass in reversed(cls.__mro__)
+            if "_check" in klass.__dict__ and klass is not Config
+        )
+        _CHECKS[cls] = found
+    return found
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -245,8 +260,8 @@ class Config:
     """Base class of every neuralset configuration: frozen, keyword-only, validated.
 
     Subclasses are declared with ``@config`` (a frozen keyword-only dataclass). Fields are
-    checked against their annotations at construction; override ``_check`` for cross-field
-    rules and raise :class:`ConfigError` naming the field. Fields declared with
+    checked against their annotations at construction, then the ``_check`` of every class of
+    the hierarchy runs, base first (see :meth:`_check`). Fields declared with
     ``field(metadata={"key": False})`` do not change results and stay out of the cache key.
     Bump the class attribute ``_version`` when the computation behind a class changes.
     """
@@ -271,10 +286,17 @@ class Config:
             checked = check_value(value, hints[f.name], f"{name}.{f.name}")
             if checked is not value:
                 object.__setattr__(self, f.name, checked)
-        self._check()
+        for check in _checks(type(self)):
+            check(self)
 
     def _check(self) -> None:
-        """Cross-field validation hook; raise :class:`ConfigError` naming the field."""
+        """This class's own rules; raise :class:`ConfigError` naming the field and the fix.
+
+        Every class of the hierarchy that defines ``_check`` has it run at construction, base
+        classes first, so a subclass states only its new rules and never calls
+        ``super()._check()``. The validators of :mod:`neuralset.validation` state a rule in
+        one line with the standard message.
+        """
 
     @property
     def key(self) -> str:

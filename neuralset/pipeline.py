@@ -19,6 +19,7 @@ Unknown keys and wrong types are errors naming their path
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from .hashing import KEY_EXCLUDED, chain_keys
 from .segments import Segmenter, Segments
 from .store import Store
 from .studies.base import Study
+from .validation import require
 
 __all__ = ["Pipeline", "load_pipeline"]
 
@@ -77,8 +79,12 @@ class Pipeline(Config):
 
     def _check(self) -> None:
         for name in self.extractors:
-            if not name.isidentifier():
-                raise ConfigError(f"Pipeline.extractors: name {name!r} must be an identifier")
+            require(
+                name.isidentifier(),
+                self,
+                "extractors",
+                f"name {name!r} must be a Python identifier; use e.g. {_identifier(name)!r}",
+            )
 
     # -- YAML -------------------------------------------------------------------------------
     @classmethod
@@ -187,6 +193,12 @@ class Pipeline(Config):
     def pipeline_key(self) -> str:
         """Key of what the pipeline computes (executor and store excluded)."""
         return chain_keys("pipeline", self.key)
+
+
+def _identifier(name: str) -> str:
+    """``name`` made a Python identifier (for the fix of an error message)."""
+    out = re.sub(r"\W", "_", name)
+    return f"_{out}" if not out or out[0].isdigit() else out
 
 
 def load_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> Pipeline:

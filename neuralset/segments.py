@@ -17,8 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .config import Config, ConfigError, config, register
+from .config import Config, config, register
 from .events.index import EventIndex
+from .validation import positive
 
 __all__ = [
     "Segments",
@@ -330,10 +331,7 @@ class TriggerSegmenter(Segmenter):
     duration: float | None = None
 
     def _check(self) -> None:
-        if self.duration is not None and self.duration <= 0:
-            raise ConfigError(
-                f"TriggerSegmenter.duration: must be > 0 seconds, got {self.duration}"
-            )
+        positive(self, "duration", "seconds", optional=True)
 
     def _segments(self, events: pd.DataFrame) -> Segments:
         return segment_on_triggers(
@@ -352,11 +350,8 @@ class SlidingSegmenter(Segmenter):
     drop_incomplete: bool = True
 
     def _check(self) -> None:
-        for name in ("duration", "stride"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(
-                    f"SlidingSegmenter.{name}: must be > 0 seconds, got {getattr(self, name)}"
-                )
+        positive(self, "duration", "seconds")
+        positive(self, "stride", "seconds")
 
     def _segments(self, events: pd.DataFrame) -> Segments:
         return sliding_windows(

@@ -91,7 +91,7 @@ def test_executor_settings_round_trip(tmp_path: Path) -> None:
          r"^extractors.meg.frequencyy: unknown key for MegExtractor; allowed keys: .*frequency"),
         ({"extractors": {"meg": {"kind": "megg"}}}, r"unknown kind 'megg'; known kinds: .*meg"),
         ({"extractors": {"meg": {"kind": "meg", "frequency": -1}}},
-         r"^extractors.meg: MegExtractor.frequency: must be > 0 Hz, got -1.0$"),
+         r"^extractors.meg: MegExtractor.frequency: must be > 0 Hz \(or None\), got -1.0$"),
         ({"extractors": {"meg": {"kind": "trigger", "triggers": "Word"}}},
          r"^extractors.meg: kind 'trigger' is not an Extractor; expected one of: "),
         ({"executor": {"kind": "local", "workers": "two"}}, r"^executor.workers: expected int \| None, got 'two'$"),

@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..config import Config, ConfigError, config, register
 from ..hashing import chain_keys
+from ..validation import at_least, positive, require, unique
 from .index import EventIndex
 from .table import validate_events
 
@@ -116,15 +117,19 @@ class AssignSplits(Transform):
     column: str = "split"
 
     def _check(self) -> None:
-        if len(self.ratios) != len(self.names):
-            raise ConfigError(
-                f"AssignSplits.ratios: {len(self.ratios)} ratios for {len(self.names)} names; "
-                "give one ratio per split name"
-            )
-        if any(r < 0 for r in self.ratios) or sum(self.ratios) <= 0:
-            raise ConfigError(
-                f"AssignSplits.ratios: must be >= 0 with a positive sum, got {self.ratios}"
-            )
+        require(
+            len(self.ratios) == len(self.names),
+            self,
+            "ratios",
+            f"{len(self.ratios)} ratios for {len(self.names)} names; give one ratio per split name",
+        )
+        require(
+            all(r >= 0 for r in self.ratios) and sum(self.ratios) > 0,
+            self,
+            "ratios",
+            f"must be >= 0 with a positive sum, got {self.ratios}",
+        )
+        unique(self, "names")
 
     def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
         if self.by not in events.columns:
@@ -168,8 +173,7 @@ class AddContext(Transform):
     max_words: int | None = None
 
     def _check(self) -> None:
-        if self.max_words is not None and self.max_words < 1:
-            raise ConfigError(f"AddContext.max_words: must be >= 1 or None, got {self.max_words}")
+        at_least(self, "max_words", 1, optional=True)
 
     def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
         events = validate_events(events)
@@ -224,10 +228,7 @@ class ChunkEvents(Transform):
     max_duration: float
 
     def _check(self) -> None:
-        if self.max_duration <= 0:
-            raise ConfigError(
-                f"ChunkEvents.max_duration: must be > 0 seconds, got {self.max_duration}"
-            )
+        positive(self, "max_duration", "seconds")
 
     def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
         mask = (events["type"] == self.event_type).to_numpy()

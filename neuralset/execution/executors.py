@@ -22,8 +22,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import Config, ConfigError, config, register
+from ..config import Config, config, register
 from ..hashing import KEY_EXCLUDED
+from ..validation import at_least, positive
 
 __all__ = [
     "Executor",
@@ -108,15 +109,9 @@ class Executor(Config):
     poll_s: float = dataclasses.field(default=0.5, metadata=KEY_EXCLUDED)
 
     def _check(self) -> None:
-        name = type(self).__name__
-        if self.max_jobs < 1:
-            raise ConfigError(f"{name}.max_jobs: must be >= 1, got {self.max_jobs}")
-        if self.min_items_per_job < 1:
-            raise ConfigError(
-                f"{name}.min_items_per_job: must be >= 1, got {self.min_items_per_job}"
-            )
-        if self.poll_s <= 0:
-            raise ConfigError(f"{name}.poll_s: must be > 0 seconds, got {self.poll_s}")
+        at_least(self, "max_jobs", 1)
+        at_least(self, "min_items_per_job", 1)
+        positive(self, "poll_s", "seconds")
 
     def n_chunks(self, n_items: int, batch_size: int) -> int:
         """Number of jobs for ``n_items`` items: at most ``max_jobs``, >= ``min_items_per_job`` each."""
@@ -223,9 +218,7 @@ class LocalExecutor(Executor):
     max_jobs: int = dataclasses.field(default=64, metadata=KEY_EXCLUDED)
 
     def _check(self) -> None:
-        super()._check()
-        if self.workers is not None and self.workers < 1:
-            raise ConfigError(f"LocalExecutor.workers: must be >= 1, got {self.workers}")
+        at_least(self, "workers", 1, optional=True, fix="None uses every CPU")
 
     @property
     def n_workers(self) -> int:

@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, config, register
+from ..config import config, register
 from ..hashing import KEY_EXCLUDED
+from ..validation import at_least, positive
 from .executors import ACTIVE_STATES, ChunkFn, Executor, ExecutorError, Jobs, LocalExecutor
 
 __all__ = ["SlurmExecutor", "AutoExecutor", "slurm_available"]
@@ -188,20 +189,11 @@ class SlurmExecutor(Executor):
     poll_s: float = dataclasses.field(default=1.0, metadata=KEY_EXCLUDED)
 
     def _check(self) -> None:
-        super()._check()
-        if self.timeout_min <= 0:
-            raise ConfigError(
-                f"SlurmExecutor.timeout_min: must be > 0 minutes, got {self.timeout_min}"
-            )
-        for name in ("cpus_per_task", "array_parallelism"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"SlurmExecutor.{name}: must be >= 1, got {getattr(self, name)}")
-        if self.gpus_per_node < 0:
-            raise ConfigError(
-                f"SlurmExecutor.gpus_per_node: must be >= 0, got {self.gpus_per_node}"
-            )
-        if self.mem_gb is not None and self.mem_gb <= 0:
-            raise ConfigError(f"SlurmExecutor.mem_gb: must be > 0 GB, got {self.mem_gb}")
+        positive(self, "timeout_min", "minutes")
+        at_least(self, "cpus_per_task", 1)
+        at_least(self, "array_parallelism", 1)
+        at_least(self, "gpus_per_node", 0)
+        positive(self, "mem_gb", "GB", optional=True, fix="None uses the partition's default")
 
     def submitit_executor(self, folder: Path) -> Any:
         """The configured ``submitit.SlurmExecutor`` writing its files under ``folder``."""

@@ -42,6 +42,7 @@ from ..hashing import (
 )
 from ..segments import Segments
 from ..store import Store
+from ..validation import at_least, positive
 
 __all__ = [
     "Item",
@@ -203,14 +204,8 @@ class Extractor(Config):
     batch_size: int = dataclasses.field(default=16, metadata=KEY_EXCLUDED)
 
     def _check(self) -> None:
-        if self.frequency is not None and self.frequency <= 0:
-            raise ConfigError(
-                f"{type(self).__name__}.frequency: must be > 0 Hz, got {self.frequency}"
-            )
-        if self.batch_size < 1:
-            raise ConfigError(
-                f"{type(self).__name__}.batch_size: must be >= 1, got {self.batch_size}"
-            )
+        positive(self, "frequency", "Hz", optional=True)
+        at_least(self, "batch_size", 1)
 
     @property
     def resolved_event_type(self) -> str:

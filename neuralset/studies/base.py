@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import Config, ConfigError, config
+from ..config import Config, config
 from ..events import validate_events
 from ..hashing import chain_keys
 from ..store import Store, provenance
+from ..validation import existing_path
 
 __all__ = ["Study"]
 
@@ -33,11 +34,8 @@ class Study(Config):
     path: Path
 
     def _check(self) -> None:
-        if not self.path.exists() and not self.creates_files():
-            raise ConfigError(
-                f"{type(self).__name__}.path: folder {self.path} does not exist; "
-                "point it at the dataset root"
-            )
+        if not self.creates_files():
+            existing_path(self, "path", "folder", fix="point it at the dataset root")
 
     def creates_files(self) -> bool:
         """Whether the study writes its own files into ``path`` (e.g. synthetic data)."""

@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError, config, register
+from ..config import config, register
+from ..validation import existing_path, one_of
 from .base import Study
 from .bids_files import (
     DATATYPES,
@@ -109,34 +110,28 @@ class BidsStudy(Study):
     language: str = ""
 
     def _check(self) -> None:
-        super()._check()
-        name = type(self).__name__
-        if not self.path.is_dir():
-            raise ConfigError(
-                f"{name}.path: {self.path} is not a folder; point it at the BIDS root"
-            )
-        unknown = [d for d in self.datatypes if d not in DATATYPES]
-        if unknown:
-            raise ConfigError(
-                f"{name}.datatypes: unknown datatype {unknown[0]!r}; known: {', '.join(DATATYPES)}"
-            )
         from ..events import event_types
 
+        one_of(self, "datatypes", DATATYPES, what="datatype")
         known = event_types()
         for column, etype in self.stimulus_columns.items():
-            if etype != "auto" and etype not in known:
-                raise ConfigError(
-                    f"{name}.stimulus_columns.{column}: unknown event type {etype!r}; use a registered "
-                    f"type (Word, Image, Audio...) or 'auto'"
-                )
-        if self.trial_event and self.trial_event not in known:
-            raise ConfigError(
-                f"{name}.trial_event: unknown event type {self.trial_event!r} (or '' for none)"
+            one_of(
+                self,
+                f"stimulus_columns.{column}",
+                ["auto", *known],
+                what="event type",
+                value=etype,
+                fix="register the event type, or use 'auto' for files",
             )
-        if self.fmri_derivatives is not None and not self._derivatives_root().is_dir():
-            raise ConfigError(
-                f"{name}.fmri_derivatives: folder {self._derivatives_root()} does not exist "
-                "(give it relative to the BIDS root, e.g. 'derivatives/fmriprep')"
+        if self.trial_event:
+            one_of(self, "trial_event", known, what="event type", fix="or '' for none")
+        if self.fmri_derivatives is not None:
+            existing_path(
+                self,
+                "fmri_derivatives",
+                "folder",
+                value=self._derivatives_root(),
+                fix="give it relative to the BIDS root, e.g. 'derivatives/fmriprep'",
             )
 
     def _derivatives_root(self) -> Path:

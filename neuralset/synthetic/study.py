@@ -51,6 +51,7 @@ import pandas as pd
 
 from ..config import ConfigError, config, register
 from ..studies.base import Study
+from ..validation import at_least, in_range, one_of, require, required, unique
 
 __all__ = [
     "SyntheticStudy",
@@ -156,41 +157,42 @@ class SyntheticStudy(Study):
         return True
 
     def _check(self) -> None:
-        name = type(self).__name__
-        if self.n_subjects < 1:
-            raise ConfigError(f"{name}.n_subjects: must be >= 1, got {self.n_subjects}")
-        if self.duration < 5:
-            raise ConfigError(f"{name}.duration: must be >= 5 seconds, got {self.duration}")
-        if self.meg_channels < 1:
-            raise ConfigError(f"{name}.meg_channels: must be >= 1, got {self.meg_channels}")
-        if not 1 <= self.eeg_channels <= len(EEG_NAMES):
-            raise ConfigError(
-                f"{name}.eeg_channels: must be between 1 and {len(EEG_NAMES)} "
-                f"(10-20 positions available), got {self.eeg_channels}"
-            )
+        at_least(self, "n_subjects", 1)
+        at_least(self, "duration", 5, "seconds")
+        at_least(self, "meg_channels", 1)
+        in_range(
+            self,
+            "eeg_channels",
+            1,
+            len(EEG_NAMES),
+            fix=f"there are {len(EEG_NAMES)} 10-20 positions",
+        )
         for field in ("meg_sfreq", "eeg_sfreq"):
             value = getattr(self, field)
-            if value <= 0 or value != int(value):
-                raise ConfigError(
-                    f"{name}.{field}: must be a positive whole number of Hz, got {value}"
-                )
-        if not 0.05 <= self.word_interval <= self.duration / 4:
-            raise ConfigError(
-                f"{name}.word_interval: must be between 0.05 s and duration/4, got {self.word_interval}"
+            require(
+                value > 0 and value == int(value),
+                self,
+                field,
+                f"must be a positive whole number of Hz, got {value}",
             )
-        if not self.modalities:
-            raise ConfigError(
-                f"{name}.modalities: give at least one of {', '.join(SYNTHETIC_WRITERS)}"
-            )
-        unknown = [m for m in self.modalities if m not in SYNTHETIC_WRITERS]
-        if unknown:
-            raise ConfigError(
-                f"{name}.modalities: unknown modality {unknown[0]!r}; known modalities: "
-                f"{', '.join(sorted(SYNTHETIC_WRITERS))} (add writers to SYNTHETIC_WRITERS)"
-            )
-        if len(set(self.modalities)) != len(self.modalities):
-            raise ConfigError(f"{name}.modalities: duplicated entries in {self.modalities}")
-        super()._check()
+        in_range(
+            self,
+            "word_interval",
+            0.05,
+            self.duration / 4,
+            "seconds",
+            fix="at most a quarter of duration",
+        )
+        required(self, "modalities", f"give at least one of {', '.join(SYNTHETIC_WRITERS)}")
+        one_of(
+            self,
+            "modalities",
+            sorted(SYNTHETIC_WRITERS),
+            what="modality",
+            plural="modalities",
+            fix="add writers to SYNTHETIC_WRITERS",
+        )
+        unique(self, "modalities")
 
     # -- layout --------------------------------------------------------------------------
     def timelines(self) -> list[str]:

@@ -13,9 +13,10 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from ...config import ConfigError, config, register
+from ...config import config, register
 from ...segments import Segments
 from ...store import Store
+from ...validation import require, required, unique
 from ..base import Computed, ExtractorNotPreparedError, Item, OutOfBounds, Output
 from ..event_features import EventFeatureExtractor
 
@@ -52,20 +53,22 @@ class LabelEncoder(EventFeatureExtractor):
     label_dtype: ClassVar[type] = np.int64
 
     def _check(self) -> None:
-        super()._check()
-        if not self.resolved_event_type:
-            raise ConfigError(
-                "LabelEncoder.event_type: name the event type to read, e.g. 'Stimulus'"
-            )
-        if not self.field:
-            raise ConfigError("LabelEncoder.field: name the categorical column, e.g. 'description'")
-        if self.output != "static" or self.aggregation != "trigger":
-            raise ConfigError(
-                "LabelEncoder.output: labels are static values of the trigger event; "
-                "use output='static', aggregation='trigger'"
-            )
-        if len(set(self.classes)) != len(self.classes):
-            raise ConfigError(f"LabelEncoder.classes: duplicated entries in {self.classes}")
+        required(
+            self,
+            "event_type",
+            "name the event type to read, e.g. 'Stimulus'",
+            value=self.resolved_event_type,
+        )
+        required(self, "field", "name the categorical column, e.g. 'description'")
+        require(
+            self.output == "static" and self.aggregation == "trigger",
+            self,
+            "output",
+            "labels are static values of the trigger event, got output="
+            f"{self.output!r}, aggregation={self.aggregation!r}; use output='static', "
+            "aggregation='trigger'",
+        )
+        unique(self, "classes")
 
     def _field_values(self, events: pd.DataFrame) -> np.ndarray:
         if self.field not in events.columns:

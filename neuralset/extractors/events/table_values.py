@@ -15,9 +15,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ...config import ConfigError, config, register
+from ...config import config, register
 from ...segments import Segments
 from ...store import Store
+from ...validation import require, required
 from ..base import Item
 from ..event_features import EventFeatureExtractor
 
@@ -29,12 +30,18 @@ class _TableExtractor(EventFeatureExtractor):
     """Values come from the events table (no stored items)."""
 
     def _check(self) -> None:
-        super()._check()
-        name = type(self).__name__
-        if not self.resolved_event_type:
-            raise ConfigError(f"{name}.event_type: name the event type to read, e.g. 'Word'")
-        if self.output == "dynamic" and self.frequency is None:
-            raise ConfigError(f"{name}.frequency: set the output rate (Hz) for dynamic outputs")
+        required(
+            self,
+            "event_type",
+            "name the event type to read, e.g. 'Word'",
+            value=self.resolved_event_type,
+        )
+        require(
+            self.output != "dynamic" or self.frequency is not None,
+            self,
+            "frequency",
+            "set the output rate (Hz) for dynamic outputs, got None",
+        )
 
     def items(self, events: pd.DataFrame) -> list[Item]:
         return []
@@ -84,9 +91,7 @@ class EventField(_TableExtractor):
     field: str = ""
 
     def _check(self) -> None:
-        super()._check()
-        if not self.field:
-            raise ConfigError("EventField.field: name the numeric column to read, e.g. 'code'")
+        required(self, "field", "name the numeric column to read, e.g. 'code'")
 
     def fit(self, events: pd.DataFrame, store: Store) -> None:
         """Validate the field on the events (run by ``prepare``)."""

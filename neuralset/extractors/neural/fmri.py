@@ -31,10 +31,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from ...config import ConfigError, config, register
+from ...config import config, register
 from ...hashing import chain_keys, structural_key
 from ...segments import Segments
 from ...store import Store
+from ...validation import at_least, existing_path, positive, require, unique
 from ..base import Item, OutOfBounds, Output, source_identity
 from ..recording import RecordingExtractor
 
@@ -106,45 +107,39 @@ class FmriExtractor(RecordingExtractor):
     hemodynamic_delay: float = 0.0
 
     def _check(self) -> None:
-        super()._check()
-        name = type(self).__name__
-        if self.fwhm is not None and self.fwhm < 0:
-            raise ConfigError(
-                f"{name}.fwhm: smoothing width must be >= 0 mm (or None), got {self.fwhm}"
-            )
-        if self.surface_radius <= 0:
-            raise ConfigError(f"{name}.surface_radius: must be > 0 mm, got {self.surface_radius}")
-        for field in ("high_pass", "low_pass"):
-            value = getattr(self, field)
-            if value is not None and value <= 0:
-                raise ConfigError(f"{name}.{field}: must be > 0 Hz (or None), got {value}")
-        if (
-            self.high_pass is not None
-            and self.low_pass is not None
-            and self.low_pass <= self.high_pass
-        ):
-            raise ConfigError(
-                f"{name}.low_pass: must be above high_pass ({self.high_pass} Hz), got {self.low_pass}"
-            )
-        if self.low_pass is not None and self.drift == "cosine":
-            raise ConfigError(
-                f"{name}.low_pass: nilearn implements low-pass only with a Butterworth filter; "
-                "set drift='butterworth' or low_pass=None"
-            )
-        if self.projection == "atlas" and self.atlas is None:
-            raise ConfigError(
-                f"{name}.atlas: projection='atlas' needs a labels image path in atlas"
-            )
-        if self.projection != "atlas" and self.atlas is not None:
-            raise ConfigError(
-                f"{name}.atlas: only used with projection='atlas' (got projection={self.projection!r})"
-            )
-        for field in ("atlas", "mask"):
-            path = getattr(self, field)
-            if path is not None and not path.is_file():
-                raise ConfigError(f"{name}.{field}: file {path} does not exist")
-        if len(set(self.confounds)) != len(self.confounds):
-            raise ConfigError(f"{name}.confounds: duplicated column names {list(self.confounds)}")
+        at_least(self, "fwhm", 0, "mm", what="smoothing width", optional=True)
+        positive(self, "surface_radius", "mm")
+        positive(self, "high_pass", "Hz", optional=True)
+        positive(self, "low_pass", "Hz", optional=True)
+        require(
+            self.high_pass is None or self.low_pass is None or self.low_pass > self.high_pass,
+            self,
+            "low_pass",
+            f"must be above high_pass ({self.high_pass} Hz), got {self.low_pass}",
+        )
+        require(
+            self.low_pass is None or self.drift != "cosine",
+            self,
+            "low_pass",
+            f"nilearn implements low-pass only with a Butterworth filter, got {self.low_pass} "
+            "with drift='cosine'; set drift='butterworth' or low_pass=None",
+        )
+        require(
+            self.projection != "atlas" or self.atlas is not None,
+            self,
+            "atlas",
+            "projection='atlas' needs a labels image path in atlas, got None",
+        )
+        require(
+            self.projection == "atlas" or self.atlas is None,
+            self,
+            "atlas",
+            f"only used with projection='atlas', got atlas={self.atlas} with projection="
+            f"{self.projection!r}; set projection='atlas' or atlas=None",
+        )
+        existing_path(self, "atlas", "file")
+        existing_path(self, "mask", "file")
+        unique(self, "confounds")
 
     # -- prepare ----------------------------------------------------------------------
     def items(self, events: pd.DataFrame) -> list[Item]:

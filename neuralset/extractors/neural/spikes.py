@@ -23,9 +23,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ...config import ConfigError, config, register
+from ...config import config, register
 from ...segments import Segments
 from ...store import Store
+from ...validation import require
 from ..base import Item, OutOfBounds, source_identity, source_path
 from ..recording import RecordingExtractor
 from .channel_sets import ChannelOutput, ChannelSets, read_channel_sets
@@ -218,11 +219,12 @@ class SpikesExtractor(RecordingExtractor):
     channels: ChannelSets = "per_recording"
 
     def _check(self) -> None:
-        super()._check()
-        if self.frequency is None:
-            raise ConfigError(
-                "SpikesExtractor.frequency: spike binning needs a bin frequency in Hz, e.g. frequency=100.0"
-            )
+        require(
+            self.frequency is not None,
+            self,
+            "frequency",
+            "spike binning needs a bin frequency in Hz, got None; e.g. frequency=100.0",
+        )
 
     def items(self, events: pd.DataFrame) -> list[Item]:
         """One item per ``Spikes`` event, keyed by file identity, offset and duration."""

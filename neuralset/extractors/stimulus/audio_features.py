@@ -9,7 +9,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from ...config import ConfigError, config, register
+from ...config import config, register
+from ...validation import at_least, positive, require
 from ..base import Computed, Item
 from .media import resample_audio
 from .media_features import MediaFileFeature
@@ -115,15 +116,17 @@ class MelSpectrogram(MediaFileFeature):
     log: bool = True
 
     def _check(self) -> None:
-        super()._check()
-        if self.n_fft < 2 or self.hop_length < 1 or self.n_mels < 1:
-            raise ConfigError("MelSpectrogram.n_fft/hop_length/n_mels: must be >= 2, >= 1 and >= 1")
-        if (
-            self.fmax is not None
-            and self.sample_rate is not None
-            and self.fmax > self.sample_rate / 2
-        ):
-            raise ConfigError(f"MelSpectrogram.fmax: {self.fmax} Hz exceeds the Nyquist frequency")
+        at_least(self, "n_fft", 2, "samples")
+        at_least(self, "hop_length", 1, "samples")
+        at_least(self, "n_mels", 1)
+        nyquist = self.sample_rate / 2 if self.sample_rate is not None else None
+        require(
+            self.fmax is None or nyquist is None or self.fmax <= nyquist,
+            self,
+            "fmax",
+            f"{self.fmax} Hz exceeds the Nyquist frequency ({nyquist} Hz at sample_rate="
+            f"{self.sample_rate}); lower fmax or raise sample_rate",
+        )
 
     def compute(self, item: Item) -> Computed:
         samples, sr = self._sound(item.payload, self.sample_rate)
@@ -159,12 +162,8 @@ class SpeechEnvelope(MediaFileFeature):
     envelope_rate: float = 100.0
 
     def _check(self) -> None:
-        super()._check()
-        for name in ("cutoff", "envelope_rate"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(
-                    f"SpeechEnvelope.{name}: must be > 0 Hz, got {getattr(self, name)}"
-                )
+        positive(self, "cutoff", "Hz")
+        positive(self, "envelope_rate", "Hz")
 
     def compute(self, item: Item) -> Computed:
         samples, sr = self._sound(item.payload, None)

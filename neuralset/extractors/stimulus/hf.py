@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ...config import ConfigError, config
+from ...config import config
 from ...hashing import (
     KEY_EXCLUDED,
     class_identity,
@@ -26,6 +26,7 @@ from ...hashing import (
     legacy_mode,
     structural_key,
 )
+from ...validation import existing_path, require, required
 from ..base import Item
 from ..event_features import EventFeatureExtractor
 
@@ -235,22 +236,23 @@ class HuggingFaceExtractor(EventFeatureExtractor):
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
 
     def _check(self) -> None:
-        super()._check()
-        name = type(self).__name__
-        if not self.model:
-            raise ConfigError(f"{name}.model: give a HuggingFace hub id or a local model folder")
-        if _looks_like_path(self.model) and not Path(self.model).expanduser().is_dir():
-            raise ConfigError(
-                f"{name}.model: folder {self.model} does not exist; give an existing folder "
-                "written by save_pretrained, or a hub id such as 'gpt2'"
+        required(self, "model", "give a HuggingFace hub id or a local model folder")
+        if _looks_like_path(self.model):
+            existing_path(
+                self,
+                "model",
+                "folder",
+                value=Path(self.model).expanduser(),
+                fix="give an existing folder written by save_pretrained, or a hub id such as 'gpt2'",
             )
+        required(self, "layers", "select at least one layer")
         for layer in self.layers if isinstance(self.layers, tuple) else (self.layers,):
-            if isinstance(layer, float) and not 0.0 <= layer <= 1.0:
-                raise ConfigError(
-                    f"{name}.layers: relative depth {layer} must be within [0, 1] (use an int for an index)"
-                )
-        if isinstance(self.layers, tuple) and not self.layers:
-            raise ConfigError(f"{name}.layers: select at least one layer")
+            require(
+                not isinstance(layer, float) or 0.0 <= layer <= 1.0,
+                self,
+                "layers",
+                f"relative depth {layer} must be within [0, 1] (use an int for an index)",
+            )
 
     @property
     def requires_gpu(self) -> bool:

@@ -10,7 +10,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ...config import ConfigError, config, register
+from ...config import config, register
+from ...validation import positive
 from ..base import Computed, Item
 from .hf import HuggingFaceMediaExtractor
 from .media import read_image, read_video, video_frames_at
@@ -69,11 +70,7 @@ class HuggingFaceImage(HuggingFaceMediaExtractor):
     frame_frequency: float | None = None
 
     def _check(self) -> None:
-        super()._check()
-        if self.frame_frequency is not None and self.frame_frequency <= 0:
-            raise ConfigError(
-                f"{type(self).__name__}.frame_frequency: must be > 0 Hz, got {self.frame_frequency}"
-            )
+        positive(self, "frame_frequency", "Hz", optional=True)
 
     def _model(self) -> tuple[Any, Any]:
         from transformers import AutoImageProcessor

@@ -9,7 +9,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from ...config import ConfigError, config, register
+from ...config import config, register
+from ...validation import at_least
 from ..base import Computed, Item
 from .media import read_image
 from .media_features import MediaFileFeature
@@ -44,9 +45,7 @@ class ImageStatistics(MediaFileFeature):
     n_bins: int = 8
 
     def _check(self) -> None:
-        super()._check()
-        if self.n_bins < 1:
-            raise ConfigError(f"ImageStatistics.n_bins: must be >= 1, got {self.n_bins}")
+        at_least(self, "n_bins", 1)
 
     def compute(self, item: Item) -> Computed:
         pixels = np.asarray(read_image(item.payload["path"]))

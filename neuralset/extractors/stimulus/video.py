@@ -10,7 +10,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ...config import ConfigError, config, register
+from ...config import config, register
+from ...validation import at_least, positive
 from ..base import Computed, Item
 from .hf import HuggingFaceMediaExtractor
 from .image import frame_times
@@ -52,12 +53,8 @@ class HuggingFaceVideo(HuggingFaceMediaExtractor):
     token_aggregation: Literal["mean", "first"] = "mean"
 
     def _check(self) -> None:
-        super()._check()
-        name = type(self).__name__
-        if self.frame_frequency is not None and self.frame_frequency <= 0:
-            raise ConfigError(f"{name}.frame_frequency: must be > 0 Hz, got {self.frame_frequency}")
-        if self.clip_stride is not None and self.clip_stride < 1:
-            raise ConfigError(f"{name}.clip_stride: must be >= 1 frame, got {self.clip_stride}")
+        positive(self, "frame_frequency", "Hz", optional=True)
+        at_least(self, "clip_stride", 1, "frame", optional=True)
 
     def _model(self) -> tuple[Any, Any]:
         from transformers import AutoImageProcessor, AutoModel

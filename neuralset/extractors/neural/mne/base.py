@@ -37,9 +37,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from ....config import ConfigError, config
+from ....config import config
 from ....segments import Segments
 from ....store import MissingEntryError, Store
+from ....validation import one_of, positive, require, required
 from ...base import (
     ExtractorNotPreparedError,
     Item,
@@ -130,35 +131,34 @@ class MneExtractor(RecordingExtractor):
     channels: Literal["error", "intersection"] = "error"
 
     def _check(self) -> None:
-        super()._check()
-        name = type(self).__name__
-        for pick in self.resolved_picks:
-            if pick not in CHANNEL_TYPES:
-                raise ConfigError(
-                    f"{name}.picks: unknown channel type {pick!r}; allowed types: "
-                    f"{', '.join(CHANNEL_TYPES)} (select channels by name with ch_names=(...))"
-                )
-        if not self.resolved_picks:
-            raise ConfigError(f"{name}.picks: give at least one channel type, e.g. ('eeg',)")
+        fix = "select channels by name with ch_names=(...)"
+        one_of(self, "picks", CHANNEL_TYPES, what="channel type", fix=fix)
+        required(
+            self,
+            "picks",
+            "give at least one channel type, e.g. ('eeg',)",
+            value=self.resolved_picks,
+        )
         low, high = self.filter
         for label, value in (("low", low), ("high", high)):
-            if value is not None and value <= 0:
-                raise ConfigError(
-                    f"{name}.filter: {label} cut-off must be > 0 Hz (or None for no cut), got {value}"
-                )
-        if low is not None and high is not None and low >= high:
-            raise ConfigError(
-                f"{name}.filter: low cut-off ({low} Hz) must be below the high cut-off ({high} Hz); "
-                "use (low, None) for a high-pass or (None, high) for a low-pass"
-            )
-        if any(f <= 0 for f in self.notch):
-            raise ConfigError(f"{name}.notch: frequencies must be > 0 Hz, got {self.notch}")
-        if self.clamp is not None and self.clamp <= 0:
-            raise ConfigError(f"{name}.clamp: must be > 0, got {self.clamp}")
-        if self.baseline is not None and self.baseline[0] > self.baseline[1]:
-            raise ConfigError(
-                f"{name}.baseline: tmin ({self.baseline[0]}) must not exceed tmax ({self.baseline[1]})"
-            )
+            positive(self, "filter", "Hz", what=f"{label} cut-off", optional=True, value=value)
+        require(
+            low is None or high is None or low < high,
+            self,
+            "filter",
+            f"low cut-off ({low} Hz) must be below the high cut-off ({high} Hz); "
+            "use (low, None) for a high-pass or (None, high) for a low-pass",
+        )
+        for line in self.notch:
+            positive(self, "notch", "Hz", what="line frequencies", value=line)
+        positive(self, "clamp", optional=True)
+        require(
+            self.baseline is None or self.baseline[0] <= self.baseline[1],
+            self,
+            "baseline",
+            f"tmin ({self.baseline and self.baseline[0]}) must not exceed tmax "
+            f"({self.baseline and self.baseline[1]}); give (tmin, tmax) in seconds",
+        )
 
     @property
     def resolved_picks(self) -> tuple[str, ...]:

@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ....config import ConfigError, config, register
+from ....config import config, register
+from ....validation import positive, require
 from .variable_channels import VariableChannelsExtractor
 
 __all__ = ["EmgExtractor"]
@@ -58,21 +59,21 @@ class EmgExtractor(VariableChannelsExtractor):
     envelope: float | None = 10.0
 
     def _check(self) -> None:
-        super()._check()
-        if self.band is not None and not 0 < self.band[0] < self.band[1]:
-            raise ConfigError(
-                f"EmgExtractor.band: expected (low, high) with 0 < low < high Hz, e.g. (20.0, 450.0), "
-                f"got {self.band}; use band=None for no band-pass"
-            )
-        if self.envelope is not None and self.envelope <= 0:
-            raise ConfigError(
-                f"EmgExtractor.envelope: low-pass cut-off must be > 0 Hz (or None), got {self.envelope}"
-            )
-        if self.envelope is not None and self.band is not None and self.envelope >= self.band[1]:
-            raise ConfigError(
-                f"EmgExtractor.envelope: the envelope cut-off ({self.envelope} Hz) must be below the "
-                f"band's high cut-off ({self.band[1]} Hz)"
-            )
+        require(
+            self.band is None or 0 < self.band[0] < self.band[1],
+            self,
+            "band",
+            "expected (low, high) with 0 < low < high Hz, e.g. (20.0, 450.0), "
+            f"got {self.band}; use band=None for no band-pass",
+        )
+        positive(self, "envelope", "Hz", what="low-pass cut-off", optional=True)
+        require(
+            self.envelope is None or self.band is None or self.envelope < self.band[1],
+            self,
+            "envelope",
+            f"the envelope cut-off ({self.envelope} Hz) must be below the band's high cut-off "
+            f"({self.band and self.band[1]} Hz)",
+        )
 
     def notch_first(self) -> bool:
         return self.rectify

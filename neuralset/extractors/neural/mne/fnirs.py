@@ -25,7 +25,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ....config import ConfigError, config, register
+from ....config import config, register
+from ....validation import positive, require
 from .variable_channels import VariableChannelsExtractor
 
 __all__ = ["FnirsExtractor"]
@@ -63,16 +64,14 @@ class FnirsExtractor(VariableChannelsExtractor):
     sci_threshold: float | None = 0.5
 
     def _check(self) -> None:
-        super()._check()
-        if self.ppf <= 0:
-            raise ConfigError(
-                f"FnirsExtractor.ppf: partial pathlength factor must be > 0, got {self.ppf}"
-            )
-        if self.sci_threshold is not None and not -1.0 <= self.sci_threshold <= 1.0:
-            raise ConfigError(
-                "FnirsExtractor.sci_threshold: the scalp-coupling index is a correlation in [-1, 1]; "
-                f"got {self.sci_threshold} (use e.g. 0.5, or None for no rejection)"
-            )
+        positive(self, "ppf", what="partial pathlength factor", fix="6.0 is usual for adults")
+        require(
+            self.sci_threshold is None or -1.0 <= self.sci_threshold <= 1.0,
+            self,
+            "sci_threshold",
+            "the scalp-coupling index is a correlation in [-1, 1]; "
+            f"got {self.sci_threshold} (use e.g. 0.5, or None for no rejection)",
+        )
 
     def preprocess(self, raw: Any) -> Any:
         from mne.preprocessing import nirs

@@ -25,7 +25,8 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Literal
 
-from ....config import ConfigError, config, register
+from ....config import config, register
+from ....validation import require
 from .variable_channels import VariableChannelsExtractor
 
 __all__ = ["IeegExtractor", "bipolar_pairs", "shank_contacts", "IEEG_TYPES"]
@@ -111,14 +112,13 @@ class IeegExtractor(VariableChannelsExtractor):
     envelope: tuple[float, float] | None = None
 
     def _check(self) -> None:
-        super()._check()
-        if self.envelope is not None:
-            low, high = self.envelope
-            if not 0 < low < high:
-                raise ConfigError(
-                    f"IeegExtractor.envelope: expected (low, high) with 0 < low < high Hz, e.g. "
-                    f"(70.0, 150.0) for high gamma, got {self.envelope}"
-                )
+        require(
+            self.envelope is None or 0 < self.envelope[0] < self.envelope[1],
+            self,
+            "envelope",
+            "expected (low, high) with 0 < low < high Hz, e.g. (70.0, 150.0) for high gamma, "
+            f"got {self.envelope}",
+        )
 
     def notch_first(self) -> bool:
         return self.envelope is not None

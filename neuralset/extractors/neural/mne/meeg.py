@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ....config import ConfigError, config, register
+from ....config import config, register
+from ....validation import require
 from .base import CHANNEL_TYPES, MneExtractor, RecordingMismatchError
 
 __all__ = [
@@ -55,12 +56,12 @@ class EegExtractor(MneExtractor):
     reference: str | tuple[str, ...] | None = None
 
     def _check(self) -> None:
-        super()._check()
-        if isinstance(self.reference, str) and self.reference != "average":
-            raise ConfigError(
-                f"EegExtractor.reference: expected 'average', a tuple of channel names or None, "
-                f"got {self.reference!r}"
-            )
+        require(
+            not isinstance(self.reference, str) or self.reference == "average",
+            self,
+            "reference",
+            f"expected 'average', a tuple of channel names or None, got {self.reference!r}",
+        )
 
     def preprocess(self, raw: Any) -> Any:
         if self.reference is None:

@@ -284,9 +284,9 @@ def test_out_of_bounds(small_events, store):
         ({"filter": (None, 0.0)}, r"MegExtractor.filter: high cut-off must be > 0 Hz"),
         (
             {"picks": ("mag", "magg")},
-            r"MegExtractor.picks: unknown channel type 'magg'; allowed types: meg, mag, grad",
+            r"MegExtractor.picks: unknown channel type 'magg'; allowed channel types: meg, mag, grad",
         ),
-        ({"notch": (0.0,)}, r"MegExtractor.notch: frequencies must be > 0 Hz"),
+        ({"notch": (0.0,)}, r"MegExtractor.notch: line frequencies must be > 0 Hz, got 0.0$"),
         ({"clamp": -1.0}, r"MegExtractor.clamp: must be > 0"),
         ({"baseline": (0.0, -0.2)}, r"MegExtractor.baseline: tmin \(0.0\) must not exceed tmax"),
         ({"scaling": "minmax"}, r"MegExtractor.scaling: expected .*'robust'"),
