@@ -47,7 +47,10 @@ def test_split_chunks_and_job_counts() -> None:
 
 
 def test_executor_configs_are_validated() -> None:
-    with pytest.raises(ConfigError, match=r"^LocalExecutor.workers: must be >= 1 \(or None\), got 0; None uses every CPU$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^LocalExecutor.workers: must be >= 1 \(or None\), got 0; None uses every CPU$",
+    ):
         LocalExecutor(workers=0)
     with pytest.raises(
         ConfigError,

@@ -228,7 +228,10 @@ def test_pluggable_writer(tmp_path, monkeypatch):
         ({"eeg_channels": 500}, r"SyntheticStudy.eeg_channels: must be between 1 and 86"),
         ({"meg_sfreq": 999.5}, r"SyntheticStudy.meg_sfreq: must be a positive whole number of Hz"),
         ({"word_interval": 0.0}, r"SyntheticStudy.word_interval"),
-        ({"modalities": ("meg", "megg")}, r"unknown modality 'megg'; allowed modalities: .*eeg.*meg"),
+        (
+            {"modalities": ("meg", "megg")},
+            r"unknown modality 'megg'; allowed modalities: .*eeg.*meg",
+        ),
         ({"modalities": ()}, r"SyntheticStudy.modalities: give at least one"),
         ({"n_subjects": "2"}, r"SyntheticStudy.n_subjects: expected int, got '2'"),
     ],
