@@ -26,10 +26,19 @@ import pkgutil
 import re
 import warnings
 from importlib import metadata
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .config import Config, registered
+if TYPE_CHECKING:
+    from .config import Config
+
+C = TypeVar("C", bound="Config")
 
 __all__ = [
+    "register",
+    "resolve_kind",
+    "kind_of",
+    "registered",
+    "polymorphic_kinds",
     "CONFIG_PACKAGES",
     "ENTRY_POINT_GROUP",
     "KindInfo",
@@ -38,6 +47,106 @@ __all__ = [
     "config_classes",
     "kinds_table",
 ]
+
+_REGISTRY: dict[str, type[Config]] = {}
+
+
+def register(kind: str, target: type[Config] | None = None) -> Any:
+    """Declare the YAML ``kind`` of a config class: the one place a kind is named.
+
+    Use as a decorator above ``@config`` (``@register("my_study")``), or call
+    ``register("my_study", MyStudy)``. The kind tags the class's YAML entries
+    (``{kind: my_study, ...}``) and, with the class's ``_version`` and fields, its structural
+    key (see :mod:`neuralset.hashing`), so it must stay stable: renaming a kind changes keys.
+    A class has one kind and a kind one class. Subclasses do not inherit their parent's kind.
+
+    Parameters
+    ----------
+    kind
+        A snake_case name (``[a-z][a-z0-9_]*``).
+    target
+        The class, when not used as a decorator.
+
+    Raises
+    ------
+    ValueError
+        For a malformed kind, a kind already taken by another class, or a class that already
+        has another kind.
+    """
+    if not isinstance(kind, str) or not _KIND_RE.fullmatch(kind):
+        raise ValueError(
+            f"register: kind {kind!r} must be snake_case ([a-z][a-z0-9_]*), e.g. 'my_study'"
+        )
+
+    def deco(cls: type[C]) -> type[C]:
+        from .config import Config
+
+        if not (isinstance(cls, type) and issubclass(cls, Config)):
+            raise TypeError(f"register({kind!r}): {cls!r} is not a Config subclass")
+        taken = _REGISTRY.get(kind)
+        if taken is not None and _qualified(taken) != _qualified(cls):
+            raise ValueError(
+                f"register: kind {kind!r} is already the kind of {_qualified(taken)}; "
+                f"choose another kind for {_qualified(cls)}"
+            )
+        own = cls.__dict__.get("kind", "")
+        if own and own != kind:
+            raise ValueError(
+                f"register: {_qualified(cls)} already has kind {own!r}; a class has one kind"
+            )
+        _REGISTRY[kind] = cls
+        cls.kind = kind
+        return cls
+
+    if target is not None:
+        return deco(target)
+    return deco
+
+
+_KIND_RE = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def kind_of(cls: type) -> str:
+    """The kind a class itself was registered under (``""`` if none; never a parent's)."""
+    return str(cls.__dict__.get("kind", "") or "")
+
+
+def registered() -> dict[str, type[Config]]:
+    """Kind -> class of the classes registered so far in this process (a copy)."""
+    return dict(_REGISTRY)
+
+
+def resolve_kind(kind: str) -> type[Config]:
+    """Return the config class registered under ``kind``.
+
+    A kind not registered yet makes :func:`discover` import the modules
+    that hold neuralset's configs (cheap: heavy libraries are imported inside functions), then
+    the ``neuralset.kinds`` entry points of installed packages.
+
+    Raises
+    ------
+    ConfigError
+        ``unknown kind 'x'; known kinds: ...``.
+    """
+    if kind in _REGISTRY:
+        return _REGISTRY[kind]
+    discover()
+    if kind in _REGISTRY:
+        return _REGISTRY[kind]
+    from .config import ConfigError
+
+    raise ConfigError(f"unknown kind {kind!r}; known kinds: {', '.join(sorted(_REGISTRY))}")
+
+
+def polymorphic_kinds(cls: type) -> list[str]:
+    """Kinds of the registered classes deriving from ``cls`` (itself included), sorted."""
+    discover()
+    return sorted(k for k, c in _REGISTRY.items() if issubclass(c, cls))
+
 
 #: Packages (and modules) of neuralset whose modules define config classes.
 CONFIG_PACKAGES: tuple[str, ...] = (
@@ -168,6 +277,8 @@ def config_classes(package: str = "neuralset") -> list[type[Config]]:
     Public: neither the class nor any module of its path starts with ``_``. Sorted by
     ``module.QualName``.
     """
+    from .config import Config
+
     discover(entry_points=False)
     seen: dict[str, type[Config]] = {}
     stack: list[type[Config]] = [Config]
