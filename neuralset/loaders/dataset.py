@@ -145,7 +145,10 @@ class SegmentDataset:
         events = self.segments.events
         for name, ext in self.extractors.items():
             etype = ext.resolved_event_type
-            if self.out_of_bounds != "drop" and len(self.segments):
+            check_segments = getattr(ext, "check_segments", None)
+            if check_segments is not None:  # the extractor says what its segments need
+                check_segments(self.segments)
+            elif self.out_of_bounds != "drop" and len(self.segments):
                 lacking = ~self.segments.has_type(etype)
                 if lacking.any():
                     first = np.flatnonzero(lacking)[:3].tolist()
