@@ -231,7 +231,7 @@ def test_window_label_in_a_dataset_warns_about_uncovered_events(tmp_path) -> Non
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         batch = quiet.__getitems__([0, 1, 2])
-    assert batch["stage"].tolist() == [0, 2, 3]  # W, N2 (20 s of [40, 70)), missing
+    assert batch["stage"].tolist() == [0, 2, 2]  # W, N2 (20 s of [40, 70)), N2 [100, 105)
 
 
 def test_declared_classes_are_checked_before_any_work(tmp_path) -> None:
