@@ -132,6 +132,11 @@ _LAZY: dict[str, str] = {
     "set_typecheck": "neuralset.loaders.batch",
     "collate_fn": "neuralset.loaders.dataset",
     "JaxBatchIterator": "neuralset.loaders.jax_iter",
+    "LengthBucketSampler": "neuralset.loaders.sampling",
+    "EpochBatchSampler": "neuralset.loaders.sampling",
+    "GrainSource": "neuralset.loaders.grain_source",
+    "GrainBatchSource": "neuralset.loaders.grain_source",
+    "SegmentDataModule": "neuralset.loaders.lightning",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -5,8 +5,10 @@ A :class:`Batch` maps extractor names to tensors whose leading axis is the batch
 is ``Float[Tensor, "batch *features time"]`` for a dynamic extractor), carries the padding masks
 of extractors read with ``out_of_bounds="pad"`` (``batch.mask["meg"]``, ``Bool[Tensor, "batch
 time"]``) and a few small arrays describing the segments: ``start``, ``duration``, ``timeline``
-(code), ``trigger`` (event row) and ``index`` (position in the dataset). It never carries the
-events table, so a batch coming back from a DataLoader worker pickles in a few kB plus its
+(code), ``trigger`` (event row) and ``index`` (position in the dataset), and, per dynamic
+extractor, the ``times`` of its samples in seconds (``batch.times["meg"]``, like MNE's
+``epochs.times``: relative to the trigger onset when every segment of the dataset starts at the
+same offset from its trigger, else to the window start). It never carries the events table, so a batch coming back from a DataLoader worker pickles in a few kB plus its
 arrays.
 
 Shapes and dtypes are declared with jaxtyping and checked at construction (beartype for the
@@ -128,7 +130,11 @@ def _checker(array_type: type) -> Callable[..., None]:
 
     @jaxtyped(typechecker=None)  # one dimension memo for the metadata and every field
     def check(
-        meta: dict[str, Any], data: dict[str, Any], mask: dict[str, Any], layout: dict[str, str]
+        meta: dict[str, Any],
+        data: dict[str, Any],
+        mask: dict[str, Any],
+        layout: dict[str, str],
+        times: dict[str, Any],
     ) -> None:
         check_metadata(**meta)
         # beartype samples one value of a dict; check every field explicitly in the same memo
@@ -151,6 +157,14 @@ def _checker(array_type: type) -> Callable[..., None]:
                 raise BatchTypeError(
                     f"Batch mask {name!r}: expected Bool[{Arr.__name__}, {mdims!r}], got {_describe(value)}"
                 )
+        for name, value in times.items():
+            dims = split_layout(layout.get(name, ""))[1].split()
+            tdim = dims[-1] if dims and dims[-1].endswith("time") else f"{name}_time"
+            if not isinstance(value, Float64[Arr, tdim]):  # type: ignore[misc,arg-type]
+                raise BatchTypeError(
+                    f"Batch times {name!r}: expected Float64[{Arr.__name__}, {tdim!r}] (one time "
+                    f"per sample of the field), got {_describe(value)}"
+                )
 
     return check
 
@@ -161,21 +175,27 @@ def run_check(
     mask: Mapping[str, Any],
     meta: Mapping[str, Any],
     layout: Mapping[str, str],
+    times: Mapping[str, Any] | None = None,
 ) -> None:
     """Check a batch's fields (shared by :class:`Batch` and the JAX batch).
 
     The checks depend only on the fields' types, shapes and dtypes: a signature that passed
     once is remembered, so a stream of same-shaped batches pays one dictionary lookup each.
     """
+    times = times or {}
     unknown = set(mask) - set(data)
     if unknown:
         raise BatchTypeError(f"Batch masks {sorted(unknown)} have no matching data field")
+    unknown = set(times) - set(data)
+    if unknown:
+        raise BatchTypeError(f"Batch times {sorted(unknown)} have no matching data field")
     try:
         signature = (
             array_type,
             tuple((k, type(v), tuple(v.shape), str(v.dtype)) for k, v in meta.items()),
             tuple((k, type(v), tuple(v.shape), str(v.dtype)) for k, v in data.items()),
             tuple((k, type(v), tuple(v.shape), str(v.dtype)) for k, v in mask.items()),
+            tuple((k, type(v), tuple(v.shape), str(v.dtype)) for k, v in times.items()),
             tuple(layout.items()),
         )
     except AttributeError:  # not arrays: let the checker say what is wrong
@@ -183,7 +203,7 @@ def run_check(
     if signature is not None and signature in _PASSED:
         return
     try:
-        _checker(array_type)(dict(meta), dict(data), dict(mask), dict(layout))
+        _checker(array_type)(dict(meta), dict(data), dict(mask), dict(layout), dict(times))
     except BatchTypeError:
         raise
     except Exception as err:  # beartype/jaxtyping violation on a metadata argument
@@ -219,6 +239,9 @@ class Batch(Mapping[str, "Tensor"]):
         ``out_of_bounds="pad"`` (True where samples are real).
     layout
         jaxtyping dimension string per extractor (see :func:`default_layout`).
+    times
+        ``{extractor name: Float64[Tensor, "time"]}`` for dynamic outputs: the time of each
+        sample in seconds (relative to the trigger onset, or to the window start).
     check
         Check shapes and dtypes (also subject to :func:`set_typecheck`).
 
@@ -234,7 +257,17 @@ class Batch(Mapping[str, "Tensor"]):
     (torch.Size([2, 3, 5]), 2)
     """
 
-    __slots__ = ("data", "mask", "start", "duration", "timeline", "trigger", "index", "layout")
+    __slots__ = (
+        "data",
+        "mask",
+        "start",
+        "duration",
+        "timeline",
+        "trigger",
+        "index",
+        "layout",
+        "times",
+    )
 
     data: dict[str, Float[Tensor, "batch ..."]]
     mask: dict[str, Bool[Tensor, "batch time"]]
@@ -244,6 +277,7 @@ class Batch(Mapping[str, "Tensor"]):
     trigger: Int[Tensor, "batch"]
     index: Int[Tensor, "batch"]
     layout: dict[str, str]
+    times: dict[str, Float64[Tensor, "time"]]
 
     def __init__(
         self,
@@ -256,9 +290,11 @@ class Batch(Mapping[str, "Tensor"]):
         index: Int[Tensor, "batch"],
         mask: Mapping[str, Bool[Tensor, "batch time"]] | None = None,
         layout: Mapping[str, str] | None = None,
+        times: Mapping[str, Float64[Tensor, "time"]] | None = None,
         check: bool = True,
     ) -> None:
         self.data = dict(data)
+        self.times = dict(times or {})
         self.mask = dict(mask or {})
         self.start = start
         self.duration = duration
@@ -269,7 +305,9 @@ class Batch(Mapping[str, "Tensor"]):
         if check and typecheck_enabled():
             import torch
 
-            run_check(torch.Tensor, self.data, self.mask, self.metadata_tensors(), self.layout)
+            run_check(
+                torch.Tensor, self.data, self.mask, self.metadata_tensors(), self.layout, self.times
+            )
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -282,7 +320,7 @@ class Batch(Mapping[str, "Tensor"]):
     ) -> Batch:
         """Build a batch from numpy arrays without copying (``torch.from_numpy``).
 
-        ``arrays`` holds ``data`` and ``mask`` dicts plus the :data:`META_FIELDS` arrays (the
+        ``arrays`` holds ``data``, ``mask`` and ``times`` dicts plus the :data:`META_FIELDS` arrays (the
         form returned by :meth:`SegmentDataset.read <neuralset.loaders.SegmentDataset.read>`).
         """
         import torch
@@ -296,6 +334,7 @@ class Batch(Mapping[str, "Tensor"]):
         return cls(
             {k: tensor(v) for k, v in arrays["data"].items()},
             mask={k: tensor(v) for k, v in arrays.get("mask", {}).items()},
+            times={k: tensor(v) for k, v in arrays.get("times", {}).items()},
             layout=layout,
             check=check,
             **{k: tensor(arrays[k]) for k in META_FIELDS},
@@ -317,6 +356,7 @@ class Batch(Mapping[str, "Tensor"]):
         return cls(
             {k: torch.cat([b.data[k] for b in batches]) for k in first.data},
             mask={k: torch.cat([b.mask[k] for b in batches]) for k in first.mask},
+            times=first.times,
             layout=first.layout,
             check=check,
             **{k: torch.cat([getattr(b, k) for b in batches]) for k in META_FIELDS},
@@ -360,6 +400,7 @@ class Batch(Mapping[str, "Tensor"]):
         return Batch(
             {k: fn(v) for k, v in self.data.items()},
             mask={k: fn(v) for k, v in self.mask.items()},
+            times={k: fn(v) for k, v in self.times.items()},
             layout=self.layout,
             check=False,
             **{k: fn(v) for k, v in self.metadata_tensors().items()},
@@ -377,6 +418,7 @@ class Batch(Mapping[str, "Tensor"]):
         return {k: getattr(self, k) for k in self.__slots__}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        object.__setattr__(self, "times", {})  # batches pickled before ``times`` existed
         for k, v in state.items():
             object.__setattr__(self, k, v)
 

@@ -12,7 +12,7 @@ never imports torch.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from ..extractors.base import Extractor, OutOfBounds
 from ..segments import Segments
 from ..store import Store
 from .batch import META_FIELDS, Batch, default_layout
+from .reading import Augment, apply_augment, augment_rng, read_padded, sample_times, time_origin
 
 __all__ = ["SegmentDataset", "DatasetNotReadyError", "collate_fn"]
 
@@ -46,6 +47,18 @@ class SegmentDataset:
         extractor, ``batch.mask[name]``).
     check_shapes
         Check the shapes and dtypes of every batch (see :func:`~neuralset.loaders.batch.set_typecheck`).
+    variable_length
+        Segments of different durations (one per sentence, one per trial): ``"error"``
+        (default: dynamic outputs need equal durations) or ``"pad"`` (each batch is padded to
+        its longest segment, with ``batch.mask[name]`` True on the real samples; see
+        :class:`~neuralset.loaders.sampling.LengthBucketSampler` to batch similar lengths).
+    augment
+        ``{extractor name: fn(data, rng) -> data}`` applied to each batch at read time, after
+        the store read; ``rng`` is seeded by (``seed``, epoch, extractor, segments), so a run is
+        reproducible. Augmentation is not part of any cache key: the store is shared with
+        un-augmented reads.
+    seed
+        Seed of the augmentations (and of :meth:`loader`'s shuffling when augmenting).
 
     Examples
     --------
@@ -65,6 +78,9 @@ class SegmentDataset:
         *,
         out_of_bounds: OutOfBounds = "error",
         check_shapes: bool = True,
+        variable_length: Literal["error", "pad"] = "error",
+        augment: Mapping[str, Augment] | None = None,
+        seed: int = 0,
     ) -> None:
         if not isinstance(segments, Segments):
             raise TypeError(
@@ -92,8 +108,35 @@ class SegmentDataset:
                 f"SegmentDataset.out_of_bounds: expected one of {', '.join(map(repr, allowed))}, "
                 f"got {out_of_bounds!r}"
             )
+        if variable_length not in ("error", "pad"):
+            raise ValueError(
+                f"SegmentDataset.variable_length: expected 'error' or 'pad', got {variable_length!r}"
+            )
+        augment = dict(augment or {})
+        for name, fn in augment.items():
+            if name not in extractors:
+                raise ValueError(
+                    f"SegmentDataset.augment: {name!r} is not an extractor name "
+                    f"({', '.join(extractors)})"
+                )
+            if not callable(fn):
+                raise TypeError(f"SegmentDataset.augment[{name!r}]: expected fn(data, rng) -> data")
+        dur = np.asarray(segments.duration)
+        varying = len(dur) > 1 and float(dur.max() - dur.min()) > 1e-9
+        dynamic = [n for n, e in extractors.items() if e.output == "dynamic"]
+        if varying and dynamic and variable_length == "error":
+            raise ValueError(
+                f"SegmentDataset: the segments have different durations ({dur.min():g} to "
+                f"{dur.max():g} s) and {', '.join(map(repr, dynamic))} are dynamic; pass "
+                "variable_length='pad' to pad each batch to its longest segment (with a mask)"
+            )
         self.segments = segments
         self.extractors = dict(extractors)
+        self.variable_length = variable_length
+        self.augment = augment
+        self.seed = int(seed)
+        self.epoch = 0
+        self.time_origin = time_origin(segments)
         self.store = store if store is not None else Store()
         self.out_of_bounds: OutOfBounds = out_of_bounds
         self.check_shapes = bool(check_shapes)
@@ -110,6 +153,25 @@ class SegmentDataset:
 
     def __len__(self) -> int:
         return len(self.segments)
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch used to seed augmentations when a batch does not carry its own."""
+        self.epoch = int(epoch)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> SegmentDataset:
+        """The same dataset over some of its segments (positions or a boolean mask)."""
+        out = SegmentDataset(
+            self.segments.select(np.asarray(indices)),
+            self.extractors,
+            self.store,
+            out_of_bounds=self.out_of_bounds,
+            check_shapes=self.check_shapes,
+            variable_length=self.variable_length,
+            augment=self.augment,
+            seed=self.seed,
+        )
+        out.epoch = self.epoch
+        return out
 
     # -- preparation -------------------------------------------------------------------------
     def prepare(
@@ -169,16 +231,24 @@ class SegmentDataset:
         self._checked = True
 
     # -- reading -----------------------------------------------------------------------------
-    def read(self, indices: Sequence[int] | np.ndarray) -> dict[str, Any]:
+    def read(
+        self, indices: Sequence[int] | np.ndarray, *, epoch: int | None = None
+    ) -> dict[str, Any]:
         """The numpy arrays of the segments at ``indices`` (one read per extractor).
+
+        ``epoch`` seeds the augmentations (default: the ``epoch`` the indices carry, see
+        :class:`~neuralset.loaders.sampling.BatchIndices`, else :attr:`epoch`).
 
         Returns
         -------
         dict
-            ``{"data": {name: array}, "mask": {name: array}, "start": ..., "duration": ...,
-            "timeline": ..., "trigger": ..., "index": ...}``; with ``out_of_bounds="drop"`` the
-            segments dropped by any extractor are left out of every array.
+            ``{"data": {name: array}, "mask": {name: array}, "times": {name: array},
+            "start": ..., "duration": ..., "timeline": ..., "trigger": ..., "index": ...}``;
+            with ``out_of_bounds="drop"`` the segments dropped by any extractor are left out of
+            every array.
         """
+        if epoch is None:
+            epoch = getattr(indices, "epoch", self.epoch)
         if not self._checked:
             self.check()
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
@@ -191,7 +261,10 @@ class SegmentDataset:
         mask: dict[str, np.ndarray] = {}
         keeps: dict[str, np.ndarray] = {}
         for name, ext in self.extractors.items():
-            out = ext.read(sub, self.store, out_of_bounds=self.out_of_bounds)
+            if self.variable_length == "pad" and ext.output == "dynamic":
+                out = read_padded(ext, sub, self.store, self.out_of_bounds)
+            else:
+                out = ext.read(sub, self.store, out_of_bounds=self.out_of_bounds)
             data[name] = out.data
             if out.mask is not None:
                 mask[name] = out.mask
@@ -206,17 +279,41 @@ class SegmentDataset:
                     data[name] = data[name][keep[keeps[name]]]
                 elif not keep.all():
                     data[name] = data[name][keep]
+            for name in mask:
+                if name in keeps:
+                    mask[name] = mask[name][keep[keeps[name]]]
+                elif not keep.all():
+                    mask[name] = mask[name][keep]
             idx = idx[keep]
             sub = sub.select(keep) if not keep.all() else sub
+        for name, fn in self.augment.items():
+            rng = augment_rng(self.seed, int(epoch), name, idx)
+            data[name] = apply_augment(fn, name, data[name], rng)
         return {
             "data": data,
             "mask": mask,
+            "times": self._times(data, sub),
             "start": np.array(sub.start, dtype=np.float64),
             "duration": np.array(sub.duration, dtype=np.float64),
             "timeline": np.array(sub.timeline),
             "trigger": np.array(sub.trigger, dtype=np.int64),
             "index": idx,
         }
+
+    def _times(self, data: dict[str, np.ndarray], sub: Segments) -> dict[str, np.ndarray]:
+        times = {}
+        for name, ext in self.extractors.items():
+            if ext.output != "dynamic" or data[name].ndim < 2:
+                continue
+            n_times = data[name].shape[-1]
+            freq = ext.frequency
+            if freq is None:  # the natural rate of the stored series
+                dur = float(sub.duration.max()) if len(sub) else 0.0
+                if not dur:
+                    continue
+                freq = n_times / dur
+            times[name] = sample_times(n_times, float(freq), self.time_origin)
+        return times
 
     def __getitems__(self, indices: Sequence[int]) -> Batch:
         """The batch of the segments at ``indices`` (what a torch DataLoader calls)."""
@@ -240,18 +337,44 @@ class SegmentDataset:
             f"SegmentDataset.collate expects Batch objects, got {type(items[0]).__name__ if items else 'nothing'}"
         )
 
-    def loader(self, batch_size: int = 32, *, shuffle: bool = False, **kwargs: Any) -> Any:
+    def loader(
+        self,
+        batch_size: int = 32,
+        *,
+        shuffle: bool = False,
+        sampler: Any = None,
+        drop_last: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         """A ``torch.utils.data.DataLoader`` over this dataset with :meth:`collate` set.
 
         Checks the segments and the store first (in this process, before any worker starts).
-        Extra keyword arguments go to the DataLoader (``num_workers``, ``pin_memory``...).
+        ``sampler`` is a batch sampler (e.g. :class:`~neuralset.loaders.sampling.LengthBucketSampler`);
+        with augmentations and no sampler, an
+        :class:`~neuralset.loaders.sampling.EpochBatchSampler` seeded by :attr:`seed` is used,
+        so that each batch carries its epoch to the workers. Extra keyword arguments go to the
+        DataLoader (``num_workers``, ``pin_memory``...).
         """
         from torch.utils.data import DataLoader
+
+        from .sampling import EpochBatchSampler
 
         if not self._checked:
             self.check()
         kwargs.setdefault("collate_fn", self.collate)
-        return DataLoader(self, batch_size=batch_size, shuffle=shuffle, **kwargs)  # type: ignore[arg-type]
+        if sampler is None and self.augment:
+            sampler = EpochBatchSampler(
+                len(self), batch_size, shuffle=shuffle, seed=self.seed, drop_last=drop_last
+            )
+        if sampler is not None:
+            return DataLoader(self, batch_sampler=sampler, **kwargs)  # type: ignore[arg-type]
+        return DataLoader(
+            self,  # type: ignore[arg-type]
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            **kwargs,
+        )
 
 
 def _kind(extractor: Extractor) -> str:

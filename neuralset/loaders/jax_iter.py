@@ -43,7 +43,10 @@ def jax_batch_class() -> type:
         data
             ``{name: Float[Array, "batch ..."]}``.
         mask
-            ``{name: Bool[Array, "batch time"]}`` for outputs read with ``out_of_bounds="pad"``.
+            ``{name: Bool[Array, "batch time"]}`` for outputs read with ``out_of_bounds="pad"``
+            (or ``variable_length="pad"``).
+        times
+            ``{name: Array["time"]}``: the time of each sample of a dynamic output (s).
         start, duration
             Window start and duration (s); float32 unless ``jax_enable_x64`` is on.
         timeline, trigger, index
@@ -52,6 +55,7 @@ def jax_batch_class() -> type:
 
         data: dict[str, jax.Array]
         mask: dict[str, jax.Array]
+        times: dict[str, jax.Array]
         start: jax.Array
         duration: jax.Array
         timeline: jax.Array
@@ -98,6 +102,10 @@ class JaxBatchIterator:
         Batches read ahead by a background thread (0: read in the calling thread).
     device
         ``jax.Device`` to put the arrays on (default device if ``None``).
+    sampler
+        A batch sampler with ``batch_indices(epoch)`` (e.g.
+        :class:`~neuralset.loaders.sampling.LengthBucketSampler`); it replaces ``batch_size``,
+        ``shuffle``, ``seed`` and ``drop_last`` for choosing the batches.
 
     Each ``iter(...)`` runs one epoch and advances :attr:`epoch`; :meth:`epoch_iter` runs a
     given epoch.
@@ -122,6 +130,7 @@ class JaxBatchIterator:
         drop_last: bool = False,
         prefetch: int = 2,
         device: Any = None,
+        sampler: Any = None,
     ) -> None:
         if not isinstance(dataset, SegmentDataset):
             raise TypeError(
@@ -140,9 +149,12 @@ class JaxBatchIterator:
         self.drop_last = bool(drop_last)
         self.prefetch = prefetch
         self.device = device
+        self.sampler = sampler
         self.epoch = 0
 
     def __len__(self) -> int:
+        if self.sampler is not None:
+            return len(self.sampler)
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
@@ -155,6 +167,8 @@ class JaxBatchIterator:
 
     def batch_indices(self, epoch: int) -> list[np.ndarray]:
         """The positions of each batch of ``epoch``."""
+        if self.sampler is not None:
+            return [np.asarray(b) for b in self.sampler.batch_indices(epoch)]
         order = self.order(epoch)
         stop = len(self) * self.batch_size if self.drop_last else len(order)
         return [order[i : i + self.batch_size] for i in range(0, stop, self.batch_size)]
@@ -164,10 +178,10 @@ class JaxBatchIterator:
         self.epoch += 1
         return self.epoch_iter(epoch)
 
-    def _make(self, indices: np.ndarray) -> Any:
+    def _make(self, indices: np.ndarray, epoch: int) -> Any:
         import jax
 
-        arrays = self.dataset.read(indices)
+        arrays = self.dataset.read(indices, epoch=epoch)
         if self.dataset.check_shapes and typecheck_enabled():
             run_check(
                 np.ndarray,
@@ -175,10 +189,12 @@ class JaxBatchIterator:
                 arrays["mask"],
                 {k: arrays[k] for k in META_FIELDS},
                 self.dataset.layout,
+                arrays["times"],
             )
         leaves = {
             "data": arrays["data"],
             "mask": arrays["mask"],
+            "times": arrays["times"],
             **{k: arrays[k] for k in META_FIELDS},
         }
         leaves = jax.device_put(leaves, self.device)
@@ -191,7 +207,7 @@ class JaxBatchIterator:
         batches = self.batch_indices(epoch)
         if self.prefetch == 0:
             for indices in batches:
-                yield self._make(indices)
+                yield self._make(indices, epoch)
             return
         q: queue.Queue[Any] = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
@@ -201,7 +217,7 @@ class JaxBatchIterator:
                 for indices in batches:
                     if stop.is_set():
                         return
-                    item = self._make(indices)
+                    item = self._make(indices, epoch)
                     while not stop.is_set():
                         try:
                             q.put(item, timeout=0.1)
