@@ -1,13 +1,13 @@
 """Event schemas, table validation and transforms."""
 
 from .index import EventIndex
+from .repetitions import AlignRepetitions, StimulusTime
 from .schema import *  # noqa: F403
 from .schema import __all__ as _schema_all
-from .table import EventsError, from_events, row, validate_events
-from .repetitions import AlignRepetitions, StimulusTime
 from .split_chunks import SplitChunks
 from .splits import KFoldSplits, LeakageError, SklearnSplits
 from .stimulus_splits import StimulusSplits
+from .table import EventsError, from_events, row, validate_events
 from .table_utils import AddColumn, SelectRows
 from .text_alignment import AlignmentError, AlignTranscript, SentencesFromWords, align_words
 from .transcripts import TranscriptError, TranscriptWords, read_transcript
