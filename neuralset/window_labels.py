@@ -266,7 +266,7 @@ def window_labels(
         elif rule == "any":
             hit = (counts > 0) & (fraction >= min_overlap - 1e-12)
             values = hit.astype(np.float32)
-            is_missing = ~hit.any(axis=1)
+            is_missing = np.asarray(~hit.any(axis=1), dtype=bool)
         elif rule == "all":
             values = (fraction >= 1.0 - 1e-9).astype(np.float32)
             is_missing = ~present

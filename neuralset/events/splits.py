@@ -238,7 +238,8 @@ class KFoldSplits(Transform):
         split[fold == self.test_fold] = "test"
         if self.val_fold is not None:
             split[fold == self.val_fold] = "val"
-        return events.assign(**{self.fold_column: fold, self.column: pd.Categorical(split)})
+        columns: dict[str, Any] = {self.fold_column: fold, self.column: pd.Categorical(split)}
+        return events.assign(**columns)
 
 
 @register("sklearn_splits")

@@ -27,6 +27,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -127,16 +128,16 @@ def stimulus_groups(
     identity = identity.where(identity.astype(str) != "", None)
     codes, uniques = pd.factorize(identity, use_na_sentinel=True)
     codes = np.asarray(codes, dtype=np.int64)
-    uniques = np.asarray(uniques, dtype=object)
-    if threshold is None or len(uniques) < 2:
-        return codes, uniques
+    names = np.asarray(uniques, dtype=object)
+    if threshold is None or len(names) < 2:
+        return codes, names
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     if feature == "text":
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        vectors = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5)).fit_transform(uniques)
+        vectors = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5)).fit_transform(names)
     else:
         if feature not in events.columns:
             raise ConfigError(
@@ -151,12 +152,12 @@ def stimulus_groups(
             ]
         )
     i, j = near_duplicate_pairs(vectors, threshold)
-    n = len(uniques)
+    n = len(names)
     graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
     _, component = connected_components(graph, directed=False)
     # name each merged group by its first identity in sorted order (independent of row order)
-    order = np.argsort(uniques.astype(str), kind="stable")
-    name_of = pd.Series(uniques[order]).groupby(component[order]).first()
+    order = np.argsort(names.astype(str), kind="stable")
+    name_of = pd.Series(names[order]).groupby(component[order]).first()
     merged = np.where(codes >= 0, component[np.maximum(codes, 0)], -1)
     return merged, name_of.to_numpy(dtype=object)
 
@@ -236,6 +237,8 @@ class StimulusSplits(Transform):
         )
         labels = np.asarray(self.names, dtype=object)[which]
         split = np.where(codes >= 0, labels[np.maximum(codes, 0)], "")
-        return events.assign(
-            **{self.column: pd.Categorical(split.astype(object)), self.group_column: codes}
-        )
+        columns: dict[str, Any] = {
+            self.column: pd.Categorical(split.astype(object)),
+            self.group_column: codes,
+        }
+        return events.assign(**columns)

@@ -66,7 +66,7 @@ class AddColumn(Transform):
             raise ConfigError(
                 f"AddColumn.expression: cannot evaluate {self.expression!r}: {errors[-1]}"
             )
-        if isinstance(value, pd.DataFrame) or np.ndim(value) > 1:
+        if isinstance(value, pd.DataFrame) or np.ndim(np.asarray(value)) > 1:
             raise ConfigError(
                 f"AddColumn.expression: {self.expression!r} gives several columns, not one"
             )

@@ -57,7 +57,7 @@ class AlignmentError(ValueError):
     """Too many words found no partner; the message carries the alignment report."""
 
 
-def normalise(tokens: Sequence[str] | pd.Series) -> np.ndarray:
+def normalise(tokens: Sequence[str] | np.ndarray | pd.Series) -> np.ndarray:
     """Tokens lower-cased, without punctuation (vectorised; ``"Cat,"`` -> ``"cat"``)."""
     series = pd.Series(list(tokens) if not isinstance(tokens, pd.Series) else tokens, dtype=object)
     text = series.astype(str).str.lower().str.replace(r"[^\w']+|^'+|'+$", "", regex=True)
@@ -119,7 +119,7 @@ def tokenize(text: str) -> Tokens:
     stop = np.zeros(len(keep), dtype=np.int64)
     if len(keep):
         last = pd.Series(np.arange(len(pieces))[owner >= 0]).groupby(owner[owner >= 0]).max()
-        stop = stop_of[last.loc[keep].to_numpy()]
+        stop = stop_of[last.reindex(keep).to_numpy()]
     words = np.array([text[a:b] for a, b in zip(start, stop)], dtype=object)
     ends = np.array([bool(_SENTENCE_END.search(w)) for w in words], dtype=bool)
     if len(words) > 1:  # a blank line also ends a sentence
@@ -218,7 +218,7 @@ class Alignment:
         )
 
 
-def align_words(words: Sequence[str], transcript: str | Tokens) -> Alignment:
+def align_words(words: Sequence[str] | np.ndarray, transcript: str | Tokens) -> Alignment:
     """Match word events (their texts, in time order) to the words of a transcript."""
     tokens = transcript if isinstance(transcript, Tokens) else tokenize(transcript)
     events = np.asarray(list(words), dtype=object)
@@ -250,13 +250,13 @@ class SentencesFromWords(Transform):
         The word type.
     max_gap
         Longest pause (s) inside a sentence; ``None``: punctuation only.
-    replace
+    rebuild
         Drop existing ``Sentence`` events first (otherwise having some is an error).
     """
 
     event_type: str = "Word"
     max_gap: float | None = 2.0
-    replace: bool = False
+    rebuild: bool = False
 
     def _check(self) -> None:
         if self.max_gap is not None and self.max_gap <= 0:
@@ -266,10 +266,10 @@ class SentencesFromWords(Transform):
 
     def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
         has = (events["type"] == "Sentence").to_numpy()
-        if has.any() and not self.replace:
+        if has.any() and not self.rebuild:
             raise ConfigError(
                 f"SentencesFromWords: the events already have {int(has.sum())} Sentence events; "
-                "pass replace=True to rebuild them from the words"
+                "pass rebuild=True to rebuild them from the words"
             )
         events = events[~has]
         rows = np.flatnonzero((events["type"] == self.event_type).to_numpy())

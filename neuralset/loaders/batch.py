@@ -158,8 +158,8 @@ def _checker(array_type: type) -> Callable[..., None]:
                     f"Batch mask {name!r}: expected Bool[{Arr.__name__}, {mdims!r}], got {_describe(value)}"
                 )
         for name, value in times.items():
-            dims = split_layout(layout.get(name, ""))[1].split()
-            tdim = dims[-1] if dims and dims[-1].endswith("time") else f"{name}_time"
+            tdims = split_layout(layout.get(name, ""))[1].split()
+            tdim = tdims[-1] if tdims and tdims[-1].endswith("time") else f"{name}_time"
             if not isinstance(value, Float64[Arr, tdim]):  # type: ignore[misc,arg-type]
                 raise BatchTypeError(
                     f"Batch times {name!r}: expected Float64[{Arr.__name__}, {tdim!r}] (one time "

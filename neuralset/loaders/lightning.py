@@ -129,7 +129,7 @@ class SegmentDataModule(lightning.LightningDataModule):  # type: ignore[misc]
                 f"SegmentDataModule.splits: unknown split names {unknown}; use {', '.join(SPLITS)}"
             )
         self.batch_size = int(batch_size)
-        self.loader_kwargs = {
+        self.loader_kwargs: dict[str, Any] = {
             "num_workers": num_workers,
             "pin_memory": pin_memory,
             "persistent_workers": persistent_workers and num_workers > 0,

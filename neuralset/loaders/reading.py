@@ -85,7 +85,7 @@ def read_padded(
                 "pass out_of_bounds='drop' or 'pad', or shorten the windows"
             )
         if out_of_bounds == "drop":
-            keep = ~lost.any(axis=1)
+            keep = np.asarray(~lost.any(axis=1), dtype=bool)
     mask = own & inside
     shape = (len(mask),) + (1,) * (data.ndim - 2) + (width,)
     data = np.where(mask.reshape(shape), data, np.float32(0)).astype(data.dtype, copy=False)

@@ -100,7 +100,7 @@ class EpochBatchSampler:
         epoch = self.epoch
         self.epoch += 1
         for batch in self.batch_indices(epoch):
-            yield BatchIndices(batch, epoch)
+            yield BatchIndices(batch.tolist(), epoch)
 
 
 class LengthBucketSampler(EpochBatchSampler):

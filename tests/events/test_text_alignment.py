@@ -210,9 +210,9 @@ def test_sentences_from_words_by_punctuation_and_pauses() -> None:
     )
     punct_only = SentencesFromWords(max_gap=None)(events)
     assert punct_only.loc[punct_only["type"] == "Sentence", "text"].tolist()[2] == "fine thanks"
-    with pytest.raises(ConfigError, match="already have 4 Sentence events; pass replace=True"):
+    with pytest.raises(ConfigError, match="already have 4 Sentence events; pass rebuild=True"):
         SentencesFromWords()(out)
-    again = SentencesFromWords(replace=True)(out)
+    again = SentencesFromWords(rebuild=True)(out)
     assert (again["type"] == "Sentence").sum() == 4
 
 
