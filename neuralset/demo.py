@@ -4,8 +4,9 @@ Steps (each timed): write the synthetic study (real FIF files, 2 subjects x 60 s
 MEG at 1 kHz), build and cache its events, segment on word onsets (-0.2 .. 0.6 s, requiring
 Meg), prepare the MEG extractor (band-pass 0.5-40 Hz, resample to 100 Hz, baseline -0.2..0 s)
 with a progress bar, iterate one epoch through a torch DataLoader and one through the JAX
-iterator, print a summary and save a PNG of one timeline's events with one segment's MEG
-window.
+iterator, print a summary and save the pictures (:func:`write_figures`): ``demo.png``, the
+average MEG over all word windows with the neighbouring word onsets, and one PNG per
+:mod:`neuralset.plotting` function.
 
 Where it writes: ``--cache`` if given, else ``$NEURALSET_CACHE/demo`` if that variable is set,
 else ``./neuralset-demo`` in the current folder. Nothing is written in the home folder. A
@@ -27,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "default_demo_root"]
+__all__ = ["main", "default_demo_root", "write_figures", "FIGURES"]
 
 
 def default_demo_root() -> Path:
@@ -55,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-torch", action="store_true", help="skip the torch DataLoader epoch")
     parser.add_argument("--no-jax", action="store_true", help="skip the JAX iterator epoch")
-    parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+    parser.add_argument("--no-plot", action="store_true", help="do not write the PNGs")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -157,11 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 n_seen += jbatch.size
         out(f"jax: one epoch, {n_seen} segments, batch['meg'] {shapes['jax']}")
 
-    png = root / "demo.png"
     if not args.no_plot:
         with timer.stage("plot"):
-            _plot(events, dataset, png)
-        out(f"plot: {png}")
+            paths = write_figures(events, dataset, root)
+        out(
+            f"plot: {paths['demo']} (and {', '.join(p.name for n, p in paths.items() if n != 'demo')})"
+        )
     out(
         f"cache: store {_human(store.size_bytes())} ({len(store.entries())} entries) in {store.root}; "
         f"study files {_human(_folder_size(root / 'study'))}"
@@ -170,57 +172,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _plot(events: Any, dataset: Any, path: Path) -> None:
-    """One timeline's events (one row per type) and the MEG window of one of its segments."""
-    import matplotlib
+#: the pictures the demo writes next to ``demo.png`` (name -> what it shows)
+FIGURES = {
+    "demo": "average MEG over all word windows, with the neighbouring word onsets",
+    "events": "plot_events: the events of each timeline",
+    "study": "plot_study: subjects x runs, recorded minutes and word counts",
+    "overlap": "plot_overlap: which event types co-occur",
+    "batch": "plot_batch: one segment of a batch, channels x time",
+    "average": "plot_average: the average per word category, with confidence bands",
+}
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+
+def write_figures(events: Any, dataset: Any, folder: Path) -> dict[str, Path]:
+    """Write the demo's pictures (:data:`FIGURES`) as PNG files in ``folder``; return their paths.
+
+    ``demo.png`` is the average over all windows of the four channels with the largest
+    response (named), with a histogram of the neighbouring words' onsets; the others are one
+    picture per :mod:`neuralset.plotting` function.
+    """
     import numpy as np
 
-    segments = dataset.segments
-    tl_code = int(segments.timeline[0])
-    tl_name = str(events["timeline"].cat.categories[tl_code])
-    ev = events[events["timeline"] == tl_name]
-    pick = int(
-        np.flatnonzero(segments.timeline == tl_code)[
-            min(10, int((segments.timeline == tl_code).sum()) - 1)
-        ]
-    )
-    batch = dataset.read([pick])
-    window = batch["data"]["meg"][0]  # (channels, time)
-    seg_start = float(segments.start[pick])
-    seg_stop = seg_start + float(segments.duration[pick])
-    types = [str(t) for t in ev["type"].cat.categories if (ev["type"] == t).any()]
+    from .plotting import plot_average, plot_batch, plot_events, plot_overlap, plot_study
 
-    fig, (ax_ev, ax_meg) = plt.subplots(2, 1, figsize=(10, 6), constrained_layout=True)
-    colors = plt.get_cmap("tab10")
-    for k, name in enumerate(types):
-        rows = ev[ev["type"] == name]
-        spans = list(zip(rows["start"].to_numpy(), np.maximum(rows["duration"].to_numpy(), 0.02)))
-        ax_ev.broken_barh(spans, (k - 0.4, 0.8), facecolors=colors(k % 10))
-    ax_ev.axvspan(seg_start, seg_stop, color="k", alpha=0.15, label=f"segment {pick}")
-    ax_ev.set_yticks(range(len(types)), types)
-    ax_ev.set_xlabel("time on the timeline (s)")
-    ax_ev.set_title(f"events of timeline {tl_name}")
-    ax_ev.legend(loc="upper right")
-    trigger_start = float(events["start"].to_numpy()[segments.trigger[pick]])
-    times = (
-        seg_start
-        - trigger_start
-        + np.arange(window.shape[-1]) / float(dataset.extractors["meg"].frequency)
+    segments = dataset.segments
+    trigger_onset = segments.events["start"].to_numpy()[segments.trigger]
+    stim = segments.index.covering(segments.timeline, trigger_onset, trigger_onset, "Stimulus")
+    category = np.where(
+        stim >= 0,
+        segments.events["description"].astype(object).to_numpy()[np.maximum(stim, 0)],
+        None,
     )
-    for c in range(min(8, window.shape[0])):
-        ax_meg.plot(times, 0.45 * window[c] / (np.abs(window[c]).max() or 1.0) + c, lw=0.8)
-    ax_meg.axvline(0.0, color="k", ls="--", lw=0.8)
-    ax_meg.set_xlabel("time from word onset (s)")
-    ax_meg.set_ylabel("channel (each scaled to its max)")
-    ax_meg.set_title(f"segment {pick}: MEG (0.5-40 Hz, 100 Hz), first 8 channels")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, path)
+    figures = {
+        "demo": plot_average(dataset, by=None, name="meg", max_channels=4, mark="Word"),
+        "events": plot_events(events, max_timelines=2, span=(0.0, 20.0)),
+        "study": plot_study(events, count="Word"),
+        "overlap": plot_overlap(events),
+        "batch": plot_batch(dataset.read([0, 1, 2, 3]), "meg", index=2, dataset=dataset),
+        "average": plot_average(dataset, by=category, name="meg", max_channels=2),
+    }
+    figures["demo"].suptitle(
+        f"neuralset demo: average MEG over all {len(dataset)} word windows (95% band); "
+        "grey: onsets of the neighbouring words"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, fig in figures.items():
+        path = folder / ("demo.png" if name == "demo" else f"demo-{name}.png")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+        paths[name] = path
+    return paths
 
 
 if __name__ == "__main__":

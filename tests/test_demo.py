@@ -27,6 +27,10 @@ def test_demo_runs_twice_and_reuses_the_cache(
     assert "(32, 32, 80) float32" in first  # batch, 32 MEG channels, 0.8 s at 100 Hz
     png = root / "demo.png"
     assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
+    for name in demo.FIGURES:  # one picture per plotting function, next to demo.png
+        path = root / ("demo.png" if name == "demo" else f"demo-{name}.png")
+        assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5_000, name
+    assert "plot: " + str(png) + " (and demo-events.png, demo-study.png" in first
     mtime = (root / "study" / "sub-01" / "sub-01_meg.fif").stat().st_mtime_ns
 
     assert demo.main(args) == 0

@@ -343,6 +343,8 @@ def plot_average(
             ax.set_ylim(ymin, ymax)
         ax.set_title(names[ch])
         ax.grid(alpha=0.3)
+    for ax in axes[::cols]:
+        ax.set_ylabel(f"{name} (as stored)")
     for ax in axes[len(picks) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7, loc="upper right")
