@@ -43,6 +43,7 @@ __all__ = [
     "Alignment",
     "tokenize",
     "normalise",
+    "join_groups",
     "align_sequences",
     "align_words",
     "SentencesFromWords",
@@ -58,10 +59,28 @@ class AlignmentError(ValueError):
 
 
 def normalise(tokens: Sequence[str] | np.ndarray | pd.Series) -> np.ndarray:
-    """Tokens lower-cased, without punctuation (vectorised; ``"Cat,"`` -> ``"cat"``)."""
-    series = pd.Series(list(tokens) if not isinstance(tokens, pd.Series) else tokens, dtype=object)
-    text = series.astype(str).str.lower().str.replace(r"[^\w']+|^'+|'+$", "", regex=True)
-    return text.to_numpy(dtype=object)
+    """Tokens lower-cased, without punctuation (``"Cat,"`` -> ``"cat"``).
+
+    Each distinct token is normalised once (:func:`pandas.factorize`), then broadcast.
+    """
+    values = np.asarray(
+        tokens.to_numpy() if isinstance(tokens, pd.Series) else list(tokens), dtype=object
+    )
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    text = pd.Series(distinct, dtype=object).astype(str).str.lower()
+    clean = text.str.replace(r"[^\w']+|^'+|'+$", "", regex=True).to_numpy(dtype=object)
+    return clean[codes] if len(values) else np.zeros(0, dtype=object)
+
+
+def join_groups(texts: np.ndarray, first: np.ndarray, sep: str = " ") -> np.ndarray:
+    """``sep.join`` of the consecutive runs of ``texts`` starting at the positions ``first``.
+
+    One ``numpy.add.reduceat`` over the strings (no Python call per run).
+    """
+    if not len(texts):
+        return np.zeros(0, dtype=object)
+    joined = np.add.reduceat(np.asarray(texts, dtype=object) + sep, np.asarray(first))
+    return pd.Series(joined, dtype=object).str[: -len(sep) or None].to_numpy(dtype=object)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,13 +303,15 @@ class SentencesFromWords(Transform):
         )
         stop = start + events["duration"].to_numpy()[order]
         text = events["text"].astype(str).to_numpy()[order]
-        ends = pd.Series(text).str.contains(_SENTENCE_END.pattern, regex=True).to_numpy().copy()
+        codes, distinct = pd.factorize(text)  # each distinct word is matched once
+        ends_distinct = pd.Series(distinct, dtype=object).str.contains(_SENTENCE_END.pattern)
+        ends = ends_distinct.to_numpy(dtype=bool)[codes]
         ends[:-1] |= tl[1:] != tl[:-1]
         if self.max_gap is not None:
             ends[:-1] |= (start[1:] - stop[:-1]) > self.max_gap
         sid = np.concatenate([[0], np.cumsum(ends[:-1])]).astype(np.int64)
         first = np.flatnonzero(np.concatenate([[True], sid[1:] != sid[:-1]]))  # first word of each
-        sentence_text = pd.Series(text).groupby(sid).agg(" ".join).to_numpy(dtype=object)
+        sentence_text = join_groups(text.astype(object), first)
         last_stop = pd.Series(stop).groupby(sid).max().to_numpy()
         words = events.copy()
         sentence_col = (
