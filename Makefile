@@ -16,6 +16,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0 $(TORCH_PIP_ARGS)
 	$(PY) -m pip install -q -e ".[dev]"
+	# reference for the window-label tests; --no-deps: see the note in pyproject.toml (dev)
+	$(PY) -m pip install -q --no-deps "braindecode==1.8.1"
 	touch $@
 
 demo: venv
