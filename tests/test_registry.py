@@ -55,6 +55,20 @@ ARGS: dict[str, dict[str, Any]] = {
     "HuggingFaceImage": {"model": "facebook/dinov2-small", "output": "static"},
     "HuggingFaceVideo": {"model": "MCG-NJU/videomae-base"},
     "WordLength": {"frequency": 50.0},
+    "WindowLabel": {"event_type": "SleepStage", "rule": "any", "classes": ["W", "N1"]},
+    "DetectionTarget": {"event_type": "Seizure", "frequency": 100.0, "mode": "onset"},
+    "KFoldSplits": {"by": "subject", "n_folds": 4, "stratify": "diagnosis"},
+    "SklearnSplits": {"splitter": "StratifiedGroupKFold", "params": {"n_splits": 5}},
+    "StimulusSplits": {"similarity_threshold": 0.9, "ratios": [0.9, 0.1], "names": ["a", "b"]},
+    "SplitChunks": {"event_type": "Eeg", "max_duration": 60.0},
+    "SentencesFromWords": {"max_gap": 1.5},
+    "AlignTranscript": {"context_words": 20, "scope": "sentence"},
+    "TranscriptWords": {"tier": "phones"},
+    "AlignRepetitions": {"stimulus": "filepath", "max_gap": None},
+    "StimulusTime": {"event_types": ["Word", "Phoneme"]},
+    "AddColumn": {"name": "stop", "expression": "start + duration"},
+    "SelectRows": {"indices": [0, 2, -1]},
+    "AudioFromVideo": {"folder": "/tmp/audio", "frequency": 16000},
     "SlurmExecutor": {"partition": "gpu", "timeout_min": 30},
     "LocalExecutor": {"workers": 3},
     "Pipeline": {
@@ -207,7 +221,7 @@ def test_an_entry_without_kind_is_an_error_naming_its_path() -> None:
         from_dict({"study": {"kind": "synthetic", "path": "/x"}, "segmenter": {}}, Pipeline)
     with pytest.raises(
         ConfigError,
-        match=r"^extractors.x: kind 'trigger' is not an Extractor; expected one of: eeg, emg, ",
+        match=r"^extractors.x: kind 'trigger' is not an Extractor; expected one of: detection_target, eeg, emg, ",
     ):
         from_dict(
             {

@@ -6,7 +6,8 @@ The package is laid out by family; every public extractor is importable from her
     base.py, recording.py, event_features.py   the interface and the two storage families
     neural/          recordings: mne/ (MEG, EEG, iEEG, EMG, fNIRS), fmri, spikes
     stimulus/        HuggingFace text/audio/image/video, classic audio/text/image features
-    events/          values read from the events table: pulses, fields, labels
+    events/          values read from the events table: pulses, fields, labels, window labels,
+                     detection targets
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ _EXPORTS: dict[str, str] = {
     "Pulse": "neuralset.extractors.events.table_values",
     "EventField": "neuralset.extractors.events.table_values",
     "LabelEncoder": "neuralset.extractors.events.labels",
+    "VocabularyExtractor": "neuralset.extractors.events.vocabulary",
+    "WindowLabel": "neuralset.extractors.events.window_label",
+    "DetectionTarget": "neuralset.extractors.events.detection",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -103,7 +103,6 @@ class DetectionTarget(VocabularyExtractor):
     background: str | None = None
 
     def _check(self) -> None:
-        super()._check()
         name = type(self).__name__
         if self.frequency is None:
             raise ConfigError(f"{name}.frequency: set the output rate (Hz), e.g. 100.0")

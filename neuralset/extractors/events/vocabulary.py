@@ -57,7 +57,6 @@ class VocabularyExtractor(Extractor):
     on_uncovered: Literal["ignore", "warn", "error"] = "warn"
 
     def _check(self) -> None:
-        super()._check()
         name = type(self).__name__
         if not self.resolved_event_type:
             raise ConfigError(

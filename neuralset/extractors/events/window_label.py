@@ -79,7 +79,6 @@ class WindowLabel(VocabularyExtractor):
     min_overlap: float = 0.0
 
     def _check(self) -> None:
-        super()._check()
         if self.output != "static":
             raise ConfigError("WindowLabel.output: a window label is static; use output='static'")
         if not 0.0 <= self.min_overlap <= 1.0:
