@@ -232,12 +232,17 @@ class SegmentDataset:
 
     # -- reading -----------------------------------------------------------------------------
     def read(
-        self, indices: Sequence[int] | np.ndarray, *, epoch: int | None = None
+        self,
+        indices: Sequence[int] | np.ndarray,
+        *,
+        epoch: int | None = None,
+        augment: bool = True,
     ) -> dict[str, Any]:
         """The numpy arrays of the segments at ``indices`` (one read per extractor).
 
         ``epoch`` seeds the augmentations (default: the ``epoch`` the indices carry, see
-        :class:`~neuralset.loaders.sampling.BatchIndices`, else :attr:`epoch`).
+        :class:`~neuralset.loaders.sampling.BatchIndices`, else :attr:`epoch`);
+        ``augment=False`` reads the data as stored (for evaluation and pictures).
 
         Returns
         -------
@@ -286,7 +291,7 @@ class SegmentDataset:
                     mask[name] = mask[name][keep]
             idx = idx[keep]
             sub = sub.select(keep) if not keep.all() else sub
-        for name, fn in self.augment.items():
+        for name, fn in self.augment.items() if augment else ():
             rng = augment_rng(self.seed, int(epoch), name, idx)
             data[name] = apply_augment(fn, name, data[name], rng)
         return {

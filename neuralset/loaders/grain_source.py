@@ -13,6 +13,8 @@ prefetches them. Two sources:
   (which then shuffles whole batches).
 
 Both are picklable (grain's worker processes get copies) and import nothing from grain.
+Read-time augmentations of the dataset are seeded by its :attr:`~SegmentDataset.epoch`: call
+``dataset.set_epoch(e)`` between epochs for new draws.
 
 Examples
 --------

@@ -219,7 +219,7 @@ def average_by(
     counts = np.zeros(0)
     times = None
     for a in range(0, n, batch_size):
-        arrays = dataset.read(np.arange(a, min(a + batch_size, n)))
+        arrays = dataset.read(np.arange(a, min(a + batch_size, n)), augment=False)
         x = arrays["data"][name].astype(np.float64)
         x = x.reshape(x.shape[0], -1, x.shape[-1])
         times = arrays["times"].get(name, times)

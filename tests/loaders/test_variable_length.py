@@ -166,6 +166,7 @@ def test_augmentation_is_seeded_per_epoch_and_outside_the_keys(setup: dict[str, 
     a0 = aug.read([0, 1, 2], epoch=0)["data"]["meg"]
     assert not np.allclose(a0, base) and abs(float((a0 - base).std()) - 1.0) < 0.2
     np.testing.assert_array_equal(aug.read([0, 1, 2], epoch=0)["data"]["meg"], a0)  # seeded
+    np.testing.assert_array_equal(aug.read([0, 1, 2], augment=False)["data"]["meg"], base)
     assert not np.allclose(aug.read([0, 1, 2], epoch=1)["data"]["meg"], a0)  # a new draw per epoch
     other_seed = SegmentDataset(segs, {"meg": ramp}, setup["store"], augment={"meg": noisy}, seed=6)
     assert not np.allclose(other_seed.read([0, 1, 2], epoch=0)["data"]["meg"], a0)
