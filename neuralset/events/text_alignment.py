@@ -169,6 +169,19 @@ def tokenize(text: str) -> Tokens:
     )
 
 
+def _collapse_spaces(text: str) -> tuple[str, np.ndarray]:
+    """``text`` with each run of whitespace made one space, and the new position of each
+    character (vectorised over the code points)."""
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    if not len(codes):
+        return "", np.zeros(0, dtype=np.int64)
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    space = np.array([chr(int(c)).isspace() for c in distinct], dtype=bool)[inverse]
+    keep = ~space | np.concatenate([[True], ~space[:-1]])
+    out = np.where(space, np.uint32(32), codes)[keep]
+    return out.tobytes().decode("utf-32-le"), np.cumsum(keep) - 1
+
+
 def align_sequences(a: Sequence[str], b: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Position in ``b`` of each item of ``a`` (-1: no partner) and whether it is an exact match.
 
@@ -360,7 +373,8 @@ class AlignTranscript(Transform):
         Largest fraction of word events allowed without a partner, per timeline; more is an
         :class:`AlignmentError` with the report.
     context_words
-        Longest context in words (the word included); ``None``: no limit.
+        Longest context in words (the word included; default 256, more than most language
+        models read); ``None``: no limit, whose memory grows as the square of the transcript.
     scope
         Context restarts at each ``"sentence"`` or runs over the ``"timeline"``.
     """
@@ -368,7 +382,7 @@ class AlignTranscript(Transform):
     event_type: str = "Word"
     transcript_type: str = "Text"
     max_unmatched: float = 0.1
-    context_words: int | None = None
+    context_words: int | None = 256
     scope: Literal["sentence", "timeline"] = "timeline"
 
     def _check(self) -> None:
@@ -463,10 +477,10 @@ class AlignTranscript(Transform):
                 first_word = np.maximum(
                     first_word, np.arange(len(tok.words)) - self.context_words + 1
                 )
-            context = [
-                " ".join(tok.text[a:b].split())
-                for a, b in zip(tok.start[first_word[pos[ok]]], tok.stop[pos[ok]])
-            ]
+            flat, where = _collapse_spaces(tok.text)  # one pass; then each context is a slice
+            a = where[tok.start[first_word[pos[ok]]]]
+            b = where[tok.stop[pos[ok]] - 1] + 1
+            context = [flat[i:j] for i, j in zip(a.tolist(), b.tolist())]
             cols["context"][rows[ok]] = np.asarray(context, dtype=object)
         previous = ""
         for i in np.flatnonzero(~ok):  # only the unmatched words (few) run in Python

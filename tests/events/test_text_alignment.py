@@ -160,6 +160,9 @@ def test_align_transcript_fills_text_sentence_and_context() -> None:
     assert w["context"][5] == "The old man walked home."
     assert w["context"][2] == "The old uh"
     assert w["context"][16] == TRANSCRIPT.replace("\n\n", " ").replace("\n", " ")
+    short = AlignTranscript(context_words=4)(events)
+    # four words: "faded —" is one (the dash joins the word before it)
+    assert short.loc[short["type"] == "Word", "context"].iloc[16] == "answer! Colour faded — slowly"
     scoped = AlignTranscript(scope="sentence", context_words=3)(events)
     w = scoped[scoped["type"] == "Word"].reset_index(drop=True)
     assert w["context"][8] == '"Was it late?"'  # the sentence restarts the context
