@@ -67,7 +67,7 @@ def on_files(files: Any, config: Any) -> Any:
     except StoreFormatError:  # a cache written by another store format: it is disposable
         shutil.rmtree(folder)
         paths = render(folder)
-    for name, path in paths.items():
+    for path in paths.values():
         uri = f"figures/{path.name}"
         files.append(File.generated(config, uri, content=path.read_bytes()))
     return files
