@@ -195,11 +195,12 @@ class SlurmExecutor(Executor):
         at_least(self, "gpus_per_node", 0)
         positive(self, "mem_gb", "GB", optional=True, fix="None uses the partition's default")
 
-    def submitit_executor(self, folder: Path) -> Any:
-        """The configured ``submitit.SlurmExecutor`` writing its files under ``folder``."""
-        import submitit
+    def sbatch_parameters(self) -> dict[str, Any]:
+        """The submitit ``SlurmExecutor`` parameters of this config (no SLURM needed).
 
-        executor = submitit.SlurmExecutor(folder=str(Path(folder) / "%j"))
+        These are what :meth:`submitit_executor` passes to ``update_parameters``; they become
+        the ``#SBATCH`` lines of the job script (see :meth:`sbatch_script`).
+        """
         extra: dict[str, Any] = dict(self.sbatch)
         time_limit = _time_string(self.timeout_min)
         params: dict[str, Any] = {
@@ -224,7 +225,32 @@ class SlurmExecutor(Executor):
             params["setup"] = list(self.setup)
         if extra:
             params["additional_parameters"] = extra
-        executor.update_parameters(**params)
+        return params
+
+    def sbatch_script(self, command: str, folder: Path, *, tasks: int | None = None) -> str:
+        """The batch script submitit would submit to run ``command`` (no SLURM needed).
+
+        Built by submitit's own script writer from :meth:`sbatch_parameters`, so a laptop
+        without SLURM can check the ``#SBATCH`` lines a cluster will get; ``tasks`` makes it
+        the script of a job array of that many tasks (as ``prepare`` submits).
+        """
+        from submitit.slurm.slurm import _make_sbatch_string  # the writer submitit uses
+
+        params = self.sbatch_parameters()
+        if tasks is not None:
+            params["map_count"] = int(tasks)
+        return str(_make_sbatch_string(command=command, folder=str(Path(folder) / "%j"), **params))
+
+    def submitit_executor(self, folder: Path) -> Any:
+        """The configured ``submitit.SlurmExecutor`` writing its files under ``folder``.
+
+        submitit refuses to build one where ``srun`` is not installed; use
+        :meth:`sbatch_parameters` or :meth:`sbatch_script` to look at the job without SLURM.
+        """
+        import submitit
+
+        executor = submitit.SlurmExecutor(folder=str(Path(folder) / "%j"))
+        executor.update_parameters(**self.sbatch_parameters())
         return executor
 
     def start(self, fn: ChunkFn, chunks: list[list[Any]], *, folder: Path, name: str) -> Jobs:

@@ -41,6 +41,7 @@ __all__ = [
     "write_image",
     "write_video",
     "word_tone",
+    "write_wav",
     "WRITERS",
     "AUDIO_SFREQ",
     "VIDEO_FPS",
@@ -113,24 +114,29 @@ def sentence_sound(
     return sound.astype(np.float32)
 
 
+def write_wav(path: Path, sound: np.ndarray, sfreq: float = AUDIO_SFREQ) -> None:
+    """A mono 32-bit float wav whose bytes depend only on ``sound`` and ``sfreq``.
+
+    Written with :func:`scipy.io.wavfile.write`: libsndfile (``soundfile.write``) adds to float
+    wavs a ``PEAK`` chunk holding the time of writing, so the same study written twice would
+    differ by a few header bytes.
+    """
+    from scipy.io import wavfile
+
+    wavfile.write(str(path), int(sfreq), np.ascontiguousarray(sound, dtype=np.float32))
+
+
 def write_audio(
     study: Any, subject: int, folder: Path, rng: np.random.Generator, words_df: pd.DataFrame
 ) -> pd.DataFrame:
     """One wav per sentence (tone burst per word); returns the Audio events."""
-    import soundfile
-
     rows = []
     for timeline, words in _timelines(words_df):
         for k, sentence in enumerate(_sentences(words)):
             target = Path(folder) / f"{safe_name(timeline)}_sentence-{k:03d}.wav"
             sound = sentence_sound(sentence, rng)  # drawn even when the file exists: stable stream
             if not target.exists():
-                write_atomic(
-                    target,
-                    lambda tmp, s=sound: soundfile.write(
-                        str(tmp), s, int(AUDIO_SFREQ), format="WAV", subtype="FLOAT"
-                    ),
-                )
+                write_atomic(target, lambda tmp, s=sound: write_wav(tmp, s))
             rows.append(
                 {
                     "type": "Audio",

@@ -338,5 +338,8 @@ def test_cuda_extractors_ask_slurm_for_a_gpu(tmp_path):
     assert with_gpu_if_needed(SlurmExecutor(), cpu).gpus_per_node == 0
     assert with_gpu_if_needed(AutoExecutor(), cuda).slurm.gpus_per_node == 1
     assert with_gpu_if_needed(InlineExecutor(), cuda) == InlineExecutor()
-    submitit_executor = with_gpu_if_needed(SlurmExecutor(), cuda).submitit_executor(tmp_path)
-    assert submitit_executor.parameters["gpus_per_node"] == 1
+    # what submitit gets, checked without SLURM (submitit's executor itself wants srun)
+    assert with_gpu_if_needed(SlurmExecutor(), cuda).sbatch_parameters()["gpus_per_node"] == 1
+    assert "gpus_per_node" not in with_gpu_if_needed(SlurmExecutor(), cpu).sbatch_parameters()
+    script = with_gpu_if_needed(SlurmExecutor(), cuda).sbatch_script("python -m w", tmp_path)
+    assert "#SBATCH --gpus-per-node=1" in script

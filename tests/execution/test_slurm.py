@@ -21,7 +21,9 @@ from neuralset.synthetic.debug_extractors import SleepExtractor
 
 from .helpers import REPO, computed, driver_command, failing_setup, make_recordings, pids
 
-pytestmark = pytest.mark.slurm
+#: the tests that run jobs start the local cluster themselves (tests/slurm_cluster.py), whatever
+#: ran before them; the script test below needs no SLURM at all
+needs_cluster = pytest.mark.usefixtures("slurm_cluster")
 
 
 def _name() -> str:
@@ -37,17 +39,17 @@ def _wait_for(predicate: Any, timeout: float, what: str) -> None:
 
 
 def test_sbatch_script_has_the_requested_resources(tmp_path: Path) -> None:
+    """Needs no SLURM: submitit's script writer, without its executor (which wants srun)."""
     executor = SlurmExecutor(
         partition="gpu", timeout_min=1.5, mem_gb=2, cpus_per_task=3, gpus_per_node=1, array_parallelism=5,
         sbatch={"qos": "high"}, setup=("module load cuda",), job_name="prep",
     )  # fmt: skip
-    text = executor.submitit_executor(tmp_path)._make_submission_file_text(
-        "python -m worker", "uid"
-    )
+    text = executor.sbatch_script("python -m worker", tmp_path, tasks=8)
     for line in ("--partition=gpu", "--time=1:30", "--mem=2048MB", "--cpus-per-task=3", "--gpus-per-node=1",
-                 "--qos=high", "--job-name=prep"):  # fmt: skip
+                 "--qos=high", "--job-name=prep", "--array=0-7%5"):  # fmt: skip
         assert f"#SBATCH {line}" in text, line
-    assert "module load cuda" in text
+    assert "module load cuda" in text and "python -m worker" in text
+    assert f"#SBATCH --output={tmp_path}/%A_%a/%A_%a_0_log.out" in text  # one folder per task
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +74,7 @@ def timeout_run(
         subprocess.run(["scancel", f"--name={spec['executor']['job_name']}"], check=False)
 
 
+@needs_cluster
 def test_slurm_array_matches_inline(
     timeout_run: Any, tmp_path: Path, submitit_folder: Path
 ) -> None:
@@ -101,6 +104,7 @@ def test_slurm_array_matches_inline(
     ]
 
 
+@needs_cluster
 def test_scancel_midway_is_reported_and_rerun_completes_the_rest(
     tmp_path: Path, submitit_folder: Path
 ) -> None:
@@ -148,6 +152,7 @@ def test_scancel_midway_is_reported_and_rerun_completes_the_rest(
     assert store.missing(labels) == [] and read_errors(store) == []
 
 
+@needs_cluster
 def test_worker_error_entries_then_retry(tmp_path: Path, submitit_folder: Path) -> None:
     events, extractor, store, marker, log = failing_setup(
         tmp_path, 4, ("sub-01", "sub-02"), batch_size=1
@@ -170,6 +175,7 @@ def test_worker_error_entries_then_retry(tmp_path: Path, submitit_folder: Path) 
     assert read_errors(store) == []
 
 
+@needs_cluster
 def test_driver_killed_while_jobs_run_rerun_recovers(tmp_path: Path, submitit_folder: Path) -> None:
     make_recordings(tmp_path / "data", 4)
     log = tmp_path / "log.txt"
@@ -196,6 +202,7 @@ def test_driver_killed_while_jobs_run_rerun_recovers(tmp_path: Path, submitit_fo
     assert computed(log) == {f"sub-0{i}.bin": 1 for i in range(4)}  # nothing computed twice
 
 
+@needs_cluster
 def test_time_limit_is_reported_as_timeout(timeout_run: subprocess.Popen[str]) -> None:
     out, err = timeout_run.communicate(timeout=180)
     assert timeout_run.returncode == 0, err

@@ -18,6 +18,7 @@ from neuralset.synthetic.stimuli import (
     image_pixels,
     word_tone,
     write_audio,
+    write_wav,
 )
 
 
@@ -117,3 +118,21 @@ def test_writer_without_sentences_makes_one_wav_per_timeline(tmp_path):
     out = write_audio(_Study(), 0, tmp_path, np.random.default_rng(0), words)
     assert len(out) == 1 and out["start"].iloc[0] == 1.0
     assert (tmp_path / out["filepath"].iloc[0]).exists()
+
+
+def test_wav_bytes_do_not_depend_on_the_time_of_writing(tmp_path):
+    """The same samples give the same file, also a second later (no timestamp in the header:
+    libsndfile's PEAK chunk made test_rebuild_keeps_files_and_is_deterministic flaky)."""
+    import time
+
+    import soundfile
+
+    sound = np.random.default_rng(0).normal(0, 0.1, 800).astype(np.float32)
+    write_wav(tmp_path / "a.wav", sound)
+    time.sleep(1.05)  # libsndfile's PEAK chunk stamps whole seconds
+    write_wav(tmp_path / "b.wav", sound)
+    a, b = (tmp_path / "a.wav").read_bytes(), (tmp_path / "b.wav").read_bytes()
+    assert a == b and b"PEAK" not in a
+    x, sr = soundfile.read(str(tmp_path / "a.wav"), dtype="float32")
+    assert sr == AUDIO_SFREQ and soundfile.info(str(tmp_path / "a.wav")).subtype == "FLOAT"
+    np.testing.assert_array_equal(x, sound)
