@@ -82,9 +82,9 @@ def build(cache: Path, duration: float) -> tuple[SegmentDataset, SegmentDataset,
         "meg": MegExtractor(frequency=FREQUENCY, filter=(0.5, 40.0), scaling="standard"),
         "label": LabelEncoder(event_type="Stimulus", field="label"),
     }
-    split = segments.trigger_values("split")
-    train = SegmentDataset(segments.select(split == "train"), extractors, store)
-    val = SegmentDataset(segments.select(split == "val"), extractors, store)
+    # split() raises, listing the splits present, rather than return an empty selection
+    train = SegmentDataset(segments.split("train"), extractors, store)
+    val = SegmentDataset(segments.split("val"), extractors, store)
     # prepares on the whole events table (both splits); a second run computes nothing
     train.prepare(progress=False)
     vocabulary = extractors["label"].vocabulary(events, store)

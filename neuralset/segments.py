@@ -19,6 +19,7 @@ import pandas as pd
 
 from .config import Config, config, register
 from .events.index import EventIndex
+from .events.selectors import Selector, describe_selector, event_mask, types_present
 from .validation import positive
 
 __all__ = [
@@ -31,30 +32,8 @@ __all__ = [
     "SlidingSegmenter",
     "Segmenter",
     "event_mask",
+    "Selector",
 ]
-
-
-def event_mask(events: pd.DataFrame, selector: str | Sequence[str] | np.ndarray) -> np.ndarray:
-    """Boolean row mask from an event type name, a list of names, a query string or a mask.
-
-    A string naming a registered event type (``"Word"``) selects that type; any other string is
-    passed to :meth:`pandas.DataFrame.eval` (``"type == 'Word' and start > 10"``).
-    """
-    if isinstance(selector, np.ndarray):
-        if selector.dtype != bool or len(selector) != len(events):
-            raise ValueError("a mask selector must be a boolean array with one value per event")
-        return selector
-    if isinstance(selector, str):
-        from .events.schema import event_types
-
-        if selector in event_types():
-            return (events["type"] == selector).to_numpy()
-        try:
-            result = events.eval(selector)
-        except Exception as err:  # pandas raises many kinds
-            raise ValueError(f"cannot evaluate the event query {selector!r}: {err}") from None
-        return np.array(result, dtype=bool)
-    return events["type"].isin(list(selector)).to_numpy()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,13 +131,51 @@ class Segments:
         )
 
     def trigger_values(self, column: str) -> np.ndarray:
-        """The value of ``column`` of each segment's trigger event (NaN/None for -1)."""
-        values = self.events[column].to_numpy()
-        out = values[np.maximum(self.trigger, 0)]
-        if (self.trigger < 0).any():
-            out = out.astype(object)
-            out[self.trigger < 0] = None
-        return out
+        """The value of ``column`` at each segment's trigger event.
+
+        Segments without a trigger (sliding windows) take the value of the events they lie in
+        (see :meth:`values`), never None.
+        """
+        return self.values(column)
+
+    def values(self, column: str) -> np.ndarray:
+        """Per segment, the value of the events table's ``column`` (e.g. ``"split"``).
+
+        A segment with a trigger takes its trigger's value. A segment without one (a sliding
+        window) takes the value its timeline's events share, when they all have one value
+        (missing values, None, NaN or ``""``, ignored); otherwise the value of the events
+        spanning the whole window (one per event type; they must agree).
+
+        Raises
+        ------
+        KeyError
+            The table has no such column.
+        ValueError
+            A window lies in no event with a value, or in events with different values (a
+            window across two splits); the message names it and the fix.
+        """
+        return segment_values(self, column)
+
+    def split(self, name: str, column: str = "split") -> Segments:
+        """The segments whose ``column`` value (see :meth:`values`) is ``name``.
+
+        Raises
+        ------
+        ValueError
+            No segment is in that split: the message lists the values present, so an empty
+            training set is never built silently.
+        """
+        values = self.values(column)
+        keep = values == name
+        if not keep.any():
+            present = pd.Series(values, dtype=object).fillna("<missing>").value_counts()
+            shown = ", ".join(f"{str(v)!r}: {c}" for v, c in present.items()) or "none"
+            raise ValueError(
+                f"no segment is in split {name!r} (column {column!r}); the {len(self)} segments "
+                f"have: {shown}. Check the split names given to AssignSplits(names=...), or "
+                "which events the segments lie in"
+            )
+        return self.select(keep)
 
     def has_type(self, type_name: str) -> np.ndarray:
         """Mask of segments that overlap at least one event of ``type_name``."""
@@ -195,13 +212,35 @@ class Segments:
         }
 
 
+def segment_values(segments: Segments, column: str) -> np.ndarray:
+    """Per segment, the value of ``column``: the trigger's, or the window's (see
+    :meth:`Segments.values`)."""
+    events = segments.events
+    if column not in events.columns:
+        raise KeyError(
+            f"the events table has no column {column!r} (columns: {', '.join(map(str, events.columns))})"
+            + ("; assign splits first, e.g. AssignSplits(by='timeline')" if column == "split" else "")
+        )
+    values = events[column].to_numpy()
+    has = segments.trigger >= 0
+    if has.all():
+        return values[segments.trigger]
+    out = np.empty(len(segments), dtype=object)
+    out[has] = values[segments.trigger[has]]
+    free = ~has
+    out[free] = segments.index.window_values(
+        column, segments.timeline[free], segments.start[free], segments.stop[free]
+    )
+    return out
+
+
 def _timeline_codes(events: pd.DataFrame) -> np.ndarray:
     return events["timeline"].cat.codes.to_numpy().astype(np.int32)
 
 
 def segment_on_triggers(
     events: pd.DataFrame,
-    triggers: str | Sequence[str] | np.ndarray,
+    triggers: Selector,
     *,
     offset: float = 0.0,
     duration: float | None = None,
@@ -213,7 +252,8 @@ def segment_on_triggers(
     events
         Validated events table.
     triggers
-        Event type name(s), a query string or a boolean mask selecting the trigger events.
+        Event type name(s), a query string or a boolean mask (numpy array or pandas Series
+        aligned with ``events``) selecting the trigger events (see :func:`event_mask`).
     offset
         Window start relative to the trigger onset, in seconds (e.g. -0.2).
     duration
@@ -221,9 +261,20 @@ def segment_on_triggers(
     """
     mask = event_mask(events, triggers)
     rows = np.flatnonzero(mask)
+    if not len(rows):
+        raise ValueError(
+            f"segment_on_triggers: the triggers {describe_selector(triggers)} select no event of the table "
+            f"({types_present(events)})"
+        )
     start = events["start"].to_numpy()[rows] + offset
     if duration is None:
         dur = events["duration"].to_numpy()[rows].copy()
+        if (dur <= 0).any():
+            first = int(rows[np.flatnonzero(dur <= 0)[0]])
+            raise ValueError(
+                f"segment_on_triggers: duration=None uses each trigger's duration, but "
+                f"{int((dur <= 0).sum())} triggers last 0 s (e.g. row {first}); pass duration=..."
+            )
     else:
         if duration <= 0:
             raise ValueError(f"duration must be > 0 seconds, got {duration}")
@@ -242,7 +293,7 @@ def sliding_windows(
     *,
     duration: float,
     stride: float,
-    blocks: str | Sequence[str] | np.ndarray | None = None,
+    blocks: Selector | None = None,
     drop_incomplete: bool = True,
 ) -> Segments:
     """Regular windows over each timeline (or over each block event).
@@ -274,6 +325,11 @@ def sliding_windows(
         b_start, b_stop = b_start[present], b_stop[present]
     else:
         rows = np.flatnonzero(event_mask(events, blocks))
+        if not len(rows):
+            raise ValueError(
+                f"sliding_windows: blocks {describe_selector(blocks)} select no event of the table "
+                f"({types_present(events)})"
+            )
         b_start = events["start"].to_numpy()[rows]
         b_stop = b_start + events["duration"].to_numpy()[rows]
         b_tl = _timeline_codes(events)[rows]
@@ -284,6 +340,14 @@ def sliding_windows(
     else:
         counts = np.ceil((span - eps) / stride).astype(np.int64)
     counts = np.maximum(counts, 0)
+    if not counts.sum():
+        what = "timelines" if blocks is None else f"blocks {describe_selector(blocks)}"
+        raise ValueError(
+            f"sliding_windows: no window of {duration:g} s fits in the {len(span)} {what}: the "
+            f"longest spans {float(span.max(initial=0.0)):g} s"
+            + ("; their events last 0 s: give them a duration" if not span.any() else "")
+            + "; shorten the windows or pass drop_incomplete=False"
+        )
     k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     start = np.repeat(b_start, counts) + k * stride
     return Segments(

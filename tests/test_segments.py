@@ -125,3 +125,105 @@ def test_select_and_split(events):
     assert set(train.timeline_names) == {"a"} or set(train.timeline_names) == {"b"}
     with pytest.raises(ValueError):
         train.start[0] = 1.0  # frozen arrays
+
+
+# -- issue 8, case 1: a pandas boolean Series selects what its numpy mask selects -----------------
+def test_series_selector_equals_its_numpy_mask(events):
+    series = events["type"] == "Word"
+    by_series = segment_on_triggers(events, series, offset=-0.1, duration=0.3)
+    by_mask = segment_on_triggers(events, series.to_numpy(), offset=-0.1, duration=0.3)
+    assert len(by_series) == (events["type"] == "Word").sum() == 80
+    np.testing.assert_array_equal(by_series.trigger, by_mask.trigger)
+    np.testing.assert_array_equal(by_series.start, by_mask.start)
+    blocks = sliding_windows(events, duration=2.0, stride=1.0, blocks=events["type"] == "Meg")
+    np.testing.assert_array_equal(
+        blocks.start, sliding_windows(events, duration=2.0, stride=1.0, blocks="Meg").start
+    )
+    # a Series with the same labels in another order is aligned by label, like pandas does
+    shuffled = series.sample(frac=1.0, random_state=0)
+    np.testing.assert_array_equal(
+        segment_on_triggers(events, shuffled, duration=0.3).trigger, by_mask.trigger
+    )
+    # a list of booleans is a mask too, not a list of type names
+    assert len(segment_on_triggers(events, series.tolist(), duration=0.3)) == 80
+
+
+def test_misaligned_series_selector_is_an_error(events):
+    words = events[events["type"] == "Word"]
+    with pytest.raises(ValueError) as info:
+        segment_on_triggers(events, words["type"] == "Word", duration=0.3)  # 80 labels, not 162
+    assert str(info.value) == (
+        "the boolean Series selector is not aligned with the events table: its index has 80 "
+        "labels (1, 3, 5, ...), the table's 163 (0, 1, 2, ...); build the mask from this table "
+        "(e.g. events['type'] == 'Word'), or pass a numpy array with one value per row"
+    )
+    with pytest.raises(ValueError, match=r"^a Series selector must be boolean without missing"):
+        segment_on_triggers(events, events["start"], duration=0.3)
+
+
+def test_selectors_that_select_nothing_are_errors(events):
+    with pytest.raises(ValueError) as info:
+        segment_on_triggers(events, "Sentence", duration=0.5)
+    assert str(info.value) == (
+        "segment_on_triggers: the triggers 'Sentence' select no event of the table (event types "
+        "present: Phoneme (80), Word (80), Meg (2), Stimulus (1))"
+    )
+    with pytest.raises(ValueError, match=r"unknown event type 'Wrod'; did you mean Word"):
+        segment_on_triggers(events, ["Wrod"], duration=0.5)
+    with pytest.raises(ValueError) as info:
+        sliding_windows(events, duration=2.0, stride=1.0, blocks="Stimulus")
+    assert str(info.value) == (
+        "sliding_windows: no window of 2 s fits in the 1 blocks 'Stimulus': the longest spans 0 s; "
+        "their events last 0 s: give them a duration; shorten the windows or pass "
+        "drop_incomplete=False"
+    )
+    with pytest.raises(ValueError, match=r"duration=None uses each trigger's duration, but 80"):
+        segment_on_triggers(events, "Phoneme")
+
+
+# -- issue 8, case 6: sliding windows carry the split of what they cover -------------------------
+def test_sliding_windows_take_the_split_of_their_timeline(events):
+    from neuralset.events import AssignSplits
+
+    ev = AssignSplits(by="timeline", ratios=(0.5, 0.5), names=("train", "test"))(events)
+    windows = sliding_windows(ev, duration=2.0, stride=1.0, blocks="Meg")
+    split = windows.trigger_values("split")
+    expected = ev.groupby("timeline", observed=True)["split"].first()
+    assert list(split) == [expected[t] for t in windows.timeline_names]
+    train = windows.split("train")
+    assert 0 < len(train) < len(windows) and set(train.timeline_names) == {
+        t for t, s in expected.items() if s == "train"
+    }
+    with pytest.raises(ValueError) as info:
+        windows.split("val")
+    assert str(info.value) == (
+        "no segment is in split 'val' (column 'split'); the 38 segments have: 'train': 19, "
+        "'test': 19. Check the split names given to AssignSplits(names=...), or which events "
+        "the segments lie in"
+    )
+    with pytest.raises(KeyError, match=r"assign splits first, e.g. AssignSplits\(by='timeline'\)"):
+        sliding_windows(events, duration=2.0, stride=1.0).values("split")
+
+
+def test_sliding_windows_take_the_split_of_the_events_they_lie_in(events):
+    from neuralset.events import validate_events
+
+    # one timeline, two blocks with different splits (e.g. by run)
+    blocks = pd.DataFrame(
+        {"type": "Stimulus", "start": [0.0, 10.0], "duration": [6.0, 4.0], "timeline": "x",
+         "code": [1, 2], "split": ["train", "test"]}
+    )  # fmt: skip
+    words = pd.DataFrame({"type": "Word", "start": np.arange(0.5, 14, 1.0), "timeline": "x",
+                          "text": "w", "duration": 0.2})  # fmt: skip
+    ev = validate_events(pd.concat([blocks, words], ignore_index=True))
+    inside = sliding_windows(ev, duration=2.0, stride=2.0, blocks="Stimulus")
+    assert list(inside.values("split")) == ["train"] * 3 + ["test"] * 2
+    across = sliding_windows(ev, duration=2.0, stride=2.0)  # the whole timeline, gaps included
+    with pytest.raises(ValueError) as info:
+        across.values("split")
+    assert str(info.value) == (
+        "2 window(s) have no single 'split' value, e.g. window [6, 8) s of timeline 'x' (values "
+        "test, train) lies in no event with a 'split' value; cut windows inside the events that "
+        "carry it (sliding_windows(..., blocks=<those events>)) or assign 'split' per timeline "
+        "(AssignSplits(by='timeline'))"
+    )

@@ -4,6 +4,7 @@ from .index import EventIndex
 from .repetitions import AlignRepetitions, StimulusTime
 from .schema import *  # noqa: F403
 from .schema import __all__ as _schema_all
+from .selectors import event_mask
 from .split_chunks import SplitChunks
 from .splits import KFoldSplits, LeakageError, SklearnSplits
 from .stimulus_splits import StimulusSplits
@@ -18,6 +19,7 @@ __all__ = [
     *_schema_all,
     "EventIndex",
     "EventsError",
+    "event_mask",
     "from_events",
     "row",
     "validate_events",

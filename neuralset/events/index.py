@@ -139,3 +139,65 @@ class EventIndex:
         pos = np.repeat(lo, counts) + offsets
         keep = self.stop[pos] > start[seg]
         return seg[keep], self.rows[pos[keep]]
+
+    def window_values(
+        self, column: str, timeline: np.ndarray, start: np.ndarray, stop: np.ndarray
+    ) -> np.ndarray:
+        """For each window, the value of ``column`` of the events it lies in.
+
+        The value shared by all events of the window's timeline when there is one (missing
+        values ignored: None, NaN, ``""``), else the value of the events spanning the whole
+        window, which must agree. Vectorised: one lookup per timeline, one
+        :meth:`covering` query per event type carrying values.
+
+        Raises
+        ------
+        ValueError
+            A window on a timeline with several values lies in no event with a value, or in
+            events with different values.
+        """
+        values = self.events[column].to_numpy(dtype=object)
+        present = pd.notna(values) & (values != "")
+        tl = self.events["timeline"].cat.codes.to_numpy()
+        out = np.full(len(start), None, dtype=object)
+        # 1. timelines whose events all share one value
+        single = np.full(len(self.timelines), None, dtype=object)
+        shared = np.zeros(len(self.timelines), dtype=bool)
+        frame = pd.DataFrame({"tl": tl[present], "v": values[present]})
+        for code, group in frame.groupby("tl", sort=False)["v"]:
+            distinct = pd.unique(group.to_numpy())
+            if len(distinct) == 1:
+                shared[int(code)], single[int(code)] = True, distinct[0]
+        timeline = np.asarray(timeline, dtype=np.int64)
+        done = shared[timeline]
+        out[done] = single[timeline[done]]
+        todo = np.flatnonzero(~done)
+        if not len(todo):
+            return out
+        # 2. the events spanning the whole window, per type that carries values
+        conflict = np.zeros(len(todo), dtype=bool)
+        types = pd.unique(self.events["type"].to_numpy()[present])
+        for type_name in types:
+            rows = self.covering(timeline[todo], start[todo], stop[todo], str(type_name))
+            found = rows >= 0
+            found[found] = present[rows[found]]
+            got = np.full(len(todo), None, dtype=object)
+            got[found] = values[rows[found]]
+            seen = pd.notna(out[todo])
+            conflict |= found & seen & (out[todo] != got)
+            fill = found & ~seen
+            out[todo[fill]] = got[fill]
+        bad = conflict | pd.isna(out[todo])
+        if bad.any():
+            i = int(todo[np.flatnonzero(bad)[0]])
+            name = self.timelines[timeline[i]]
+            have = sorted(map(str, pd.unique(values[present & (tl == timeline[i])])))
+            why = "events with different" if conflict[np.flatnonzero(bad)[0]] else "no event with a"
+            raise ValueError(
+                f"{int(bad.sum())} window(s) have no single {column!r} value, e.g. window "
+                f"[{start[i]:g}, {stop[i]:g}) s of timeline {name!r} (values {', '.join(have)}) "
+                f"lies in {why} {column!r} value; cut windows inside the events that carry it "
+                f"(sliding_windows(..., blocks=<those events>)) or assign {column!r} per timeline "
+                "(AssignSplits(by='timeline'))"
+            )
+        return out

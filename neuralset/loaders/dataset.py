@@ -87,6 +87,11 @@ class SegmentDataset:
                 f"SegmentDataset.segments: expected Segments, got {type(segments).__name__}; "
                 "build them with neuralset.segment_on_triggers or a Segmenter"
             )
+        if not len(segments):
+            raise ValueError(
+                "SegmentDataset.segments: no segment, so no batch; check the selection that built "
+                "them (segments.split(name) and segment_on_triggers(...) say what they found)"
+            )
         if not isinstance(extractors, Mapping) or not extractors:
             raise TypeError(
                 "SegmentDataset.extractors: expected a non-empty dict {name: extractor}, "

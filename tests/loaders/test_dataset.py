@@ -208,6 +208,12 @@ def test_bad_arguments(setup: dict[str, Any]) -> None:
         SegmentDataset(segs, {"meg": "meg"}, store)  # type: ignore[dict-item]
     with pytest.raises(TypeError, match="expected Segments, got DataFrame"):
         SegmentDataset(setup["events"], {"meg": ext}, store)  # type: ignore[arg-type]
+    with pytest.raises(ValueError) as info:  # an empty selection never becomes 0 silent batches
+        SegmentDataset(segs.select(np.zeros(len(segs), dtype=bool)), {"meg": ext}, store)
+    assert str(info.value) == (
+        "SegmentDataset.segments: no segment, so no batch; check the selection that built them "
+        "(segments.split(name) and segment_on_triggers(...) say what they found)"
+    )
     with pytest.raises(IndexError, match="out of range for a dataset of"):
         ds = SegmentDataset(inside(setup), {"meg": ext}, store)
         ds.prepare(progress=False)

@@ -1,0 +1,101 @@
+"""Event selectors: which rows of an events table a type name, query string or mask picks.
+
+Everything that takes a set of events (the triggers of :func:`~neuralset.segments.segment_on_triggers`,
+the blocks of :func:`~neuralset.segments.sliding_windows`) goes through :func:`event_mask`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Selector", "event_mask", "describe_selector", "types_present"]
+
+#: What selects events: a type name, a list of names, a query string, or a boolean mask (numpy
+#: array or pandas Series aligned with the events table).
+Selector = str | Sequence[str] | np.ndarray | pd.Series
+
+
+def event_mask(events: pd.DataFrame, selector: Selector) -> np.ndarray:
+    """Boolean row mask from an event type name, a list of names, a query string or a mask.
+
+    A string naming a registered event type (``"Word"``) selects that type; any other string is
+    passed to :meth:`pandas.DataFrame.eval` (``"type == 'Word' and start > 10"``). A boolean
+    numpy array has one value per row; a boolean pandas Series (``events["type"] == "Word"``)
+    is aligned on the table's index, like pandas does, and must cover exactly its rows.
+
+    Raises
+    ------
+    ValueError
+        A mask of the wrong length or dtype, a Series whose index is not the table's, an unknown
+        type name in a list, or a query that does not evaluate.
+    """
+    if isinstance(selector, pd.Series):
+        return _series_mask(events, selector)
+    if isinstance(selector, np.ndarray):
+        if selector.dtype != bool or len(selector) != len(events):
+            raise ValueError(
+                "a mask selector must be a boolean array with one value per event "
+                f"({len(events)}), got {selector.dtype} of length {len(selector)}"
+            )
+        return selector
+    if isinstance(selector, str):
+        from .schema import event_types
+
+        if selector in event_types():
+            return (events["type"] == selector).to_numpy()
+        try:
+            result = events.eval(selector)
+        except Exception as err:  # pandas raises many kinds
+            raise ValueError(f"cannot evaluate the event query {selector!r}: {err}") from None
+        return np.array(result, dtype=bool)
+    names = list(selector)
+    if names and all(isinstance(v, bool | np.bool_) for v in names):
+        return event_mask(events, np.asarray(names, dtype=bool))
+    from .schema import event_type
+
+    for name in names:
+        event_type(str(name))  # an unknown name is an error naming the closest types
+    return events["type"].isin(names).to_numpy()
+
+
+def _series_mask(events: pd.DataFrame, selector: pd.Series) -> np.ndarray:
+    """A boolean Series as a row mask, aligned on the events' index (never by position alone)."""
+    if not (pd.api.types.is_bool_dtype(selector.dtype)) or selector.isna().any():
+        raise ValueError(
+            f"a Series selector must be boolean without missing values, got dtype {selector.dtype}; "
+            "build it from the events table, e.g. events['type'] == 'Word'"
+        )
+    if selector.index.equals(events.index):
+        return selector.to_numpy(dtype=bool)
+    if len(selector) == len(events) and selector.index.is_unique:
+        aligned = selector.reindex(events.index)
+        if not aligned.isna().any():
+            return aligned.to_numpy(dtype=bool)
+    raise ValueError(
+        f"the boolean Series selector is not aligned with the events table: its index has "
+        f"{len(selector)} labels ({_index_hint(selector.index)}), the table's {len(events)} "
+        f"({_index_hint(events.index)}); build the mask from this table (e.g. "
+        "events['type'] == 'Word'), or pass a numpy array with one value per row"
+    )
+
+
+def _index_hint(index: pd.Index) -> str:
+    shown = ", ".join(str(v) for v in index[:3])
+    return f"{shown}, ..." if len(index) > 3 else shown
+
+
+def describe_selector(selector: Selector) -> str:
+    """Short description of a selector for error messages."""
+    if isinstance(selector, np.ndarray | pd.Series):
+        return f"(a boolean mask with {int(np.asarray(selector, dtype=bool).sum())} True)"
+    return repr(selector if isinstance(selector, str) else list(selector))
+
+
+def types_present(events: pd.DataFrame) -> str:
+    """``"event types present: Word (130), Meg (2)"`` (most frequent first), for error messages."""
+    counts = events["type"].astype(str).value_counts()
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return "event types present: " + (", ".join(f"{t} ({c})" for t, c in items) or "none")
