@@ -66,6 +66,7 @@ _LAZY: dict[str, str] = {
     "Study": "neuralset.studies.base",
     "SyntheticStudy": "neuralset.synthetic",
     "BidsStudy": "neuralset.studies.bids",
+    "fill_durations": "neuralset.studies.headers",
     # segments
     "Segments": "neuralset.segments",
     "Segment": "neuralset.segments",
@@ -75,6 +76,7 @@ _LAZY: dict[str, str] = {
     "segment_on_triggers": "neuralset.segments",
     "sliding_windows": "neuralset.segments",
     "window_labels": "neuralset.window_labels",
+    "event_mask": "neuralset.events.selectors",
     # store
     "Store": "neuralset.store",
     "StoreError": "neuralset.store",

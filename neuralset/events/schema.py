@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "Event",
@@ -123,10 +123,14 @@ class Event:
     start
         Onset in seconds on the timeline.
     duration
-        Duration in seconds (>= 0).
+        Duration in seconds (>= 0; > 0 for recordings, see ``is_recording``).
     timeline
         Identifier of a continuous recording session (e.g. ``"sub-01_run-1"``).
     """
+
+    #: Whether the event stands for a whole recording file, whose length its ``duration`` must
+    #: give (validation refuses 0; see :func:`neuralset.studies.headers.fill_durations`).
+    is_recording: ClassVar[bool] = False
 
     start: float
     timeline: str
@@ -170,30 +174,42 @@ class DataEvent(Event):
 class Meg(DataEvent):
     """A MEG recording."""
 
+    is_recording: ClassVar[bool] = True
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Eeg(DataEvent):
     """An EEG recording."""
+
+    is_recording: ClassVar[bool] = True
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Ieeg(DataEvent):
     """An intracranial EEG recording (sEEG or ECoG)."""
 
+    is_recording: ClassVar[bool] = True
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Emg(DataEvent):
     """An EMG recording."""
+
+    is_recording: ClassVar[bool] = True
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Fnirs(DataEvent):
     """An fNIRS recording."""
 
+    is_recording: ClassVar[bool] = True
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Fmri(DataEvent):
     """An fMRI run (4D NIfTI or GIfTI); ``space`` names its template space."""
+
+    is_recording: ClassVar[bool] = True
 
     space: str = ""
 
@@ -201,6 +217,8 @@ class Fmri(DataEvent):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Spikes(DataEvent):
     """Spike times of sorted units (NWB or arrays)."""
+
+    is_recording: ClassVar[bool] = True
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -28,7 +28,9 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
 
     Checks, all vectorised: the base columns exist; every ``type`` is a registered event type
     (the error names the closest known types); fields required by each type are present and
-    non-null; no NaN ``start``; no negative or NaN ``duration``. The returned frame has a
+    non-null; no NaN ``start``; no negative or NaN ``duration``; recording events (``Meg``,
+    ``Eeg``, ``Fmri``... see ``Event.is_recording``) last more than 0 s (a recording left at
+    duration 0 would give no sliding window and no segment inside it). The returned frame has a
     ``RangeIndex``, categorical ``type`` and ``timeline`` and float64 ``start``/``duration``;
     the input is never modified.
 
@@ -71,6 +73,7 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
     bad = np.isnan(start)
     if bad.any():
         raise EventsError(f"start is NaN at {_rows_hint(bad)}; every event needs an onset")
+    _check_recording_durations(out, duration)
     bad = np.isnan(duration) | (duration < 0)
     if bad.any():
         raise EventsError(
@@ -93,6 +96,23 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
                     f"{name} events need a non-null {field!r}: missing at {_rows_hint(nulls)}"
                 )
     return out
+
+
+def _check_recording_durations(events: pd.DataFrame, duration: np.ndarray) -> None:
+    """Recording events must last > 0 s: a 0 (the default) would give no window inside them."""
+    codes = events["type"].cat.codes.to_numpy()
+    for code, name in enumerate(events["type"].cat.categories):
+        if not event_type(str(name)).is_recording:
+            continue
+        lacking = (codes == code) & ~(duration > 0)
+        if lacking.any():
+            first = int(np.flatnonzero(lacking)[0])
+            where = f" ({events['filepath'].iloc[first]})" if "filepath" in events.columns else ""
+            raise EventsError(
+                f"{name} events need the duration of their recording (> 0 s): "
+                f"{duration[first]:g} at {_rows_hint(lacking)}{where}; set it, or read it from "
+                "the files' headers with neuralset.studies.fill_durations(events)"
+            )
 
 
 def row(events: pd.DataFrame, index: int):  # noqa: ANN201 - returns an Event

@@ -164,11 +164,14 @@ class RecordingExtractor(Extractor):
             )
         dynamic = self.output == "dynamic"
         n_times = 0
+        rate = self.frequency
+        if rate is None and keys:  # "keep each file's rate": the batch's recordings must agree
+            rate = self._stored_rate(store, keys, segments)
         if dynamic and n:
             dur = segments.duration
             if float(dur.max() - dur.min()) > 1e-8 + 1e-5 * abs(float(dur[0])):
                 raise ValueError("dynamic outputs need segments of equal duration within a batch")
-            n_times = self.n_times(float(dur[0]))
+            n_times = int(round(float(dur[0]) * rate)) if rate else 0
         ev_start = segments.index.__dict__.get("_event_starts")
         if ev_start is None:
             ev_start = segments.index.__dict__["_event_starts"] = segments.events[
@@ -247,6 +250,24 @@ class RecordingExtractor(Extractor):
         if out_of_bounds == "pad":
             return Output(data=out, mask=mask)
         return Output(data=out)
+
+    def _stored_rate(self, store: Store, keys: dict[int, str], segments: Segments) -> float:
+        """With ``frequency=None``: the one rate the batch's recordings are stored at."""
+        rates = {
+            row: self._open_recording(store, key, segments.events, row)[1]
+            for row, key in keys.items()
+        }
+        distinct = sorted(set(rates.values()))
+        if len(distinct) > 1:
+            first = next(r for r, v in rates.items() if v == distinct[0])
+            other = next(r for r, v in rates.items() if v == distinct[1])
+            raise ValueError(
+                f"{type(self).__name__}.frequency is None (each file's rate), but this batch mixes "
+                f"{events_label(segments.events, first)} at {distinct[0]:g} Hz and "
+                f"{events_label(segments.events, other)} at {distinct[1]:g} Hz; set "
+                f"{type(self).__name__}.frequency to resample every recording to one rate"
+            )
+        return float(distinct[0])
 
     def _check_bounds(
         self,

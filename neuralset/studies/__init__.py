@@ -1,5 +1,6 @@
 """Studies: datasets described as timelines of events."""
 
 from .base import Study
+from .headers import fill_durations
 
-__all__ = ["Study"]
+__all__ = ["Study", "fill_durations"]

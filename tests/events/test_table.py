@@ -72,6 +72,25 @@ def test_bad_times():
         validate_events(pd.DataFrame({"start": [0.0]}))
 
 
+def test_recordings_need_a_duration():
+    """Issue 8, case 2: a recording left at duration 0 would give no window; refused."""
+    recs = pd.DataFrame(
+        {"type": ["Meg", "Fmri", "Fmri"], "start": 0.0, "timeline": ["a", "a", "b"],
+         "filepath": ["a.fif", "a.nii", "b.nii"], "duration": [300.0, 0.0, 0.0]}
+    )  # fmt: skip
+    with pytest.raises(EventsError) as info:
+        validate_events(pd.concat([recs, _words()], ignore_index=True))
+    assert str(info.value) == (
+        "Fmri events need the duration of their recording (> 0 s): 0 at rows 1, 2 (a.nii); "
+        "set it, or read it from the files' headers with neuralset.studies.fill_durations(events)"
+    )
+    ok = recs.assign(duration=[300.0, 400.0, 400.0])
+    assert validate_events(ok)["duration"].tolist() == [300.0, 400.0, 400.0]
+    # stimuli and instantaneous events may last 0 s
+    image = pd.DataFrame({"type": ["Image"], "start": [1.0], "timeline": ["a"], "filepath": ["i.png"]})
+    assert validate_events(image)["duration"].tolist() == [0.0]
+
+
 def test_objects_on_request_and_custom_types():
     @register_event_type
     @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -54,6 +54,7 @@ from ...recording import RecordingExtractor
 from .headers import (
     RecordingHeader,
     cached_header,
+    check_rate,
     check_span,
     event_bads,
     header_of,
@@ -293,8 +294,9 @@ class MneExtractor(RecordingExtractor):
         FileNotFoundError
             A recording file is missing (naming it and its event); nothing is computed.
         ValueError
-            A recording cannot be read, or recordings differ in channels (with
-            ``channels="error"``) or sampling rate (with ``frequency=None``).
+            A recording cannot be read, its header contradicts its event (a ``frequency``
+            other than the file's rate, a span past the end of the file), or recordings differ
+            in channels (with ``channels="error"``) or sampling rate (with ``frequency=None``).
         """
         self.check_recordings(events, store)
 
@@ -333,6 +335,7 @@ class MneExtractor(RecordingExtractor):
         missing = set(store.missing([i.key for i in items]))
         channels: dict[str, tuple[str, ...]] = {}
         rates: dict[str, float] = {}
+        declared = events["frequency"].to_numpy() if "frequency" in events.columns else None
         for item in items:
             label = item.payload["label"]
             if item.key in missing:
@@ -350,6 +353,8 @@ class MneExtractor(RecordingExtractor):
                 meta = store.meta(item.key)
                 channels[label] = tuple(meta["ch_names"])
                 rates[label] = float(meta["source_sfreq"])
+            if declared is not None:
+                check_rate(rates[label], declared[item.payload["row"]], label, item.payload["path"])
         return channels, rates
 
     def _check_one_rate(self, rates: dict[str, float]) -> None:

@@ -19,6 +19,7 @@ import pandas as pd
 __all__ = [
     "RecordingHeader",
     "cached_header",
+    "check_rate",
     "check_span",
     "event_bads",
     "header_of",
@@ -69,6 +70,28 @@ def check_span(head: RecordingHeader, payload: dict[str, Any], label: str) -> tu
             "fix the event's offset/duration"
         )
     return first, count
+
+
+def check_rate(file_sfreq: float, event_frequency: Any, label: str, path: str) -> None:
+    """The event's ``frequency`` (when it gives one, > 0) must be the file's sampling rate.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, both rates and the fix. A relative difference up to 1e-3 is rounding.
+    """
+    try:
+        declared = float(event_frequency)
+    except (TypeError, ValueError):
+        return
+    if not declared > 0:  # 0 or NaN: the event does not say
+        return
+    if abs(declared - file_sfreq) > 1e-3 * file_sfreq:
+        raise ValueError(
+            f"{label} says frequency {declared:g} Hz but the header of {path} says "
+            f"{file_sfreq:g} Hz; fix the event's frequency (set it to {file_sfreq:g}, or to 0 "
+            "when unknown)"
+        )
 
 
 def header_of(raw: Any) -> RecordingHeader:

@@ -1,0 +1,120 @@
+"""Recording lengths and rates read from file headers (never the signal).
+
+Recording events (``Meg``, ``Eeg``, ``Ieeg``, ``Emg``, ``Fnirs``, ``Fmri``, ``Spikes``) must say
+how long their recording lasts: :func:`~neuralset.events.validate_events` refuses a duration
+of 0, which would give no sliding window and make every window fall outside the recording.
+:func:`fill_durations` sets those durations from the files' headers, for tables written by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["fill_durations", "recording_length", "nifti_tr", "MAX_TR"]
+
+#: Longest repetition time (s) taken from a NIfTI header without the event saying so: a larger
+#: header TR is almost surely in another unit (milliseconds written as seconds).
+MAX_TR = 30.0
+
+_MNE_TYPES = ("Meg", "Eeg", "Ieeg", "Emg", "Fnirs")
+_TIME_UNITS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
+
+
+def nifti_tr(header: Any) -> tuple[float, str]:
+    """The repetition time of a NIfTI header in seconds, and the unit the header declares.
+
+    The 4th zoom is scaled by the header's time unit (``msec``, ``usec``); an unknown unit is
+    read as seconds. 0 when the header has no 4th dimension.
+    """
+    zooms = header.get_zooms()
+    if len(zooms) < 4:
+        return 0.0, "none"
+    try:
+        unit = str(header.get_xyzt_units()[1])
+    except (AttributeError, IndexError):  # not a NIfTI header (e.g. Analyze)
+        unit = "unknown"
+    return float(zooms[3]) * _TIME_UNITS.get(unit, 1.0), unit
+
+
+def recording_length(path: Path, event_type: str, frequency: float = 0.0) -> float:
+    """Length in seconds of the recording in ``path``, from its header.
+
+    MNE-readable types: samples / rate (``mne.io.read_raw(preload=False)``). ``Fmri``: volumes x
+    TR, the TR being ``1 / frequency`` when the event gives one, else the header's.
+
+    Raises
+    ------
+    ValueError
+        An unreadable header, an fMRI TR that is missing or above :data:`MAX_TR`, or a type
+        whose length cannot be read from a header (``Spikes``).
+    """
+    if event_type in _MNE_TYPES:
+        import mne
+
+        try:
+            raw = mne.io.read_raw(path, preload=False, verbose="error")
+        except Exception as err:
+            raise ValueError(f"cannot read the header of {path}: {err}") from None
+        return float(raw.n_times / raw.info["sfreq"])
+    if event_type == "Fmri":
+        import nibabel as nib
+
+        try:
+            img = nib.load(str(path))
+        except Exception as err:
+            raise ValueError(f"cannot read the header of {path}: {err}") from None
+        if str(path).endswith(".gii"):
+            n_volumes, tr = len(img.darrays), 0.0  # type: ignore[attr-defined]
+        else:
+            n_volumes = int(img.shape[3]) if len(img.shape) == 4 else 0
+            tr = nifti_tr(img.header)[0]
+        if frequency > 0:
+            tr = 1.0 / frequency
+        if not 0 < tr <= MAX_TR:
+            raise ValueError(
+                f"{path}: cannot tell its length: header TR {tr:g} s; set the event's frequency "
+                "(1 / TR in Hz) and duration"
+            )
+        return float(n_volumes * tr)
+    raise ValueError(f"the length of a {event_type} recording is not in a header: set its duration")
+
+
+def fill_durations(events: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``events`` whose recording events without a duration get their file's length.
+
+    Rows of a recording type whose ``duration`` is missing or 0 take the length read from the
+    header of their ``filepath`` (relative paths are joined to ``study_root`` when present),
+    minus their ``offset``. Other rows are unchanged; the input is not modified.
+
+    Examples
+    --------
+    >>> events = pd.DataFrame([{"type": "Eeg", "start": 0.0, "timeline": "s1",
+    ...                         "filepath": "rec.edf"}])  # doctest: +SKIP
+    >>> validate_events(fill_durations(events))  # doctest: +SKIP
+    """
+    from ..events.schema import event_types
+
+    out = events.copy()
+    if "duration" not in out.columns:
+        out["duration"] = 0.0
+    kinds = event_types()
+    recording = out["type"].map(lambda t: getattr(kinds.get(str(t)), "is_recording", False))
+    duration = pd.to_numeric(out["duration"], errors="coerce").fillna(0.0)
+    rows = np.flatnonzero(recording.to_numpy(dtype=bool) & (duration.to_numpy() == 0))
+    lengths = duration.to_numpy(dtype=np.float64).copy()
+    for row in rows:
+        ev = out.iloc[int(row)]
+        path = Path(str(ev["filepath"]))
+        root = ev.get("study_root")
+        if not path.is_absolute() and isinstance(root, str) and root:
+            path = Path(root) / path
+        freq = pd.to_numeric(ev.get("frequency", 0.0), errors="coerce")
+        offset = pd.to_numeric(ev.get("offset", 0.0), errors="coerce")
+        length = recording_length(path, str(ev["type"]), float(freq) if freq == freq else 0.0)
+        lengths[row] = length - (float(offset) if offset == offset else 0.0)
+    out["duration"] = lengths
+    return out
