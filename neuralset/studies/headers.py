@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["fill_durations", "recording_length", "nifti_tr", "MAX_TR"]
+__all__ = ["fill_durations", "recording_length", "nifti_tr", "check_fmri_run", "MAX_TR"]
 
 #: Longest repetition time (s) taken from a NIfTI header without the event saying so: a larger
 #: header TR is almost surely in another unit (milliseconds written as seconds).
@@ -118,3 +118,73 @@ def fill_durations(events: pd.DataFrame) -> pd.DataFrame:
         lengths[row] = length - (float(offset) if offset == offset else 0.0)
     out["duration"] = lengths
     return out
+
+
+def check_fmri_run(
+    path: Path, frequency: float, offset: float, duration: float, label: str
+) -> tuple[int, float]:
+    """Check an fMRI run's header against its event; return its volumes and TR (s).
+
+    The header's TR (units applied) must match the event's ``frequency`` when both give one
+    (relative difference up to 1e-3; a header without a time unit makes no claim); without an event frequency the header's TR is used and must
+    be within ``(0, MAX_TR]``; the event's span (``offset + duration``) must lie within the run
+    (volumes x TR, up to half a TR of rounding). GIfTI runs need the event's frequency.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, the values that disagree and the fix.
+    """
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+    except Exception as err:
+        raise ValueError(f"{label}: cannot read the header of {path}: {err}") from None
+    if str(path).endswith(".gii"):
+        if not frequency > 0:
+            raise ValueError(
+                f"{label}: GIfTI runs carry no repetition time; set the event's frequency "
+                "(1 / RepetitionTime in Hz)"
+            )
+        n_volumes, tr = len(img.darrays), 1.0 / frequency  # type: ignore[attr-defined]
+    else:
+        if len(img.shape) != 4:
+            raise ValueError(f"{label}: {path} is not a 4D fMRI run (shape {img.shape})")
+        n_volumes = int(img.shape[3])
+        tr = _checked_tr(path, img.header, frequency, label)
+    span = n_volumes * tr
+    if offset + duration > span + tr / 2:
+        raise ValueError(
+            f"{label} spans {offset:g}..{offset + duration:g} s of the run, but {path} holds "
+            f"{n_volumes} volumes x TR {tr:g} s = {span:g} s; fix the event's duration (or "
+            "offset, or frequency)"
+        )
+    return n_volumes, tr
+
+
+def _checked_tr(path: Path, header: Any, frequency: float, label: str) -> float:
+    """The TR of a NIfTI run: the event's (checked against the header's) or the header's."""
+    header_tr, unit = nifti_tr(header)
+    if frequency > 0:
+        tr = 1.0 / frequency
+        # a header without a time unit makes no claim (nibabel writes TR 1 with no unit by default)
+        if header_tr > 0 and unit != "unknown" and abs(header_tr - tr) > 1e-3 * tr:
+            raise ValueError(
+                f"{label} says frequency {frequency:g} Hz (TR {tr:g} s) but the header of {path} "
+                f"says TR {header_tr:g} s (unit {unit!r}); fix the event's frequency, or the "
+                "header (nibabel: img.header.set_zooms / set_xyzt_units)"
+            )
+        return tr
+    if not 0 < header_tr <= MAX_TR:
+        hint = (
+            f" (unit {unit!r}: probably milliseconds written as seconds)"
+            if header_tr > MAX_TR
+            else ""
+        )
+        raise ValueError(
+            f"{label} has no frequency and the header of {path} says TR {header_tr:g} s{hint}, "
+            f"not a repetition time (0 < TR <= {MAX_TR:g} s); set the event's frequency "
+            "(1 / TR in Hz), or fix the header's TR and unit"
+        )
+    return header_tr

@@ -36,7 +36,7 @@ from ...hashing import chain_keys, structural_key
 from ...segments import Segments
 from ...store import Store
 from ...validation import at_least, existing_path, positive, require, unique
-from ..base import Item, OutOfBounds, Output, source_identity
+from ..base import Item, OutOfBounds, Output, events_label, source_identity
 from ..recording import RecordingExtractor
 
 __all__ = ["FmriExtractor", "resample_linear", "confounds_path", "load_confounds"]
@@ -165,6 +165,26 @@ class FmriExtractor(RecordingExtractor):
             out.append(Item(key=key, label=item.label, payload=payload))
         return out
 
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """Check each run not yet stored against its event, from its header only.
+
+        Raises
+        ------
+        ValueError
+            A header TR that contradicts the event's frequency (or, without one, is not a
+            plausible TR, e.g. 2000 "s"), or an event that lasts longer than its run (see
+            :func:`~neuralset.studies.headers.check_fmri_run`). Nothing has been computed.
+        """
+        from ...studies.headers import check_fmri_run
+
+        items = self.items(events)
+        missing = set(store.missing([i.key for i in items]))
+        for item in items:
+            if item.key in missing:
+                p = item.payload
+                label = events_label(events, p["row"])
+                check_fmri_run(Path(p["path"]), p["frequency"], p["offset"], p["duration"], label)
+
     def compute_recording(
         self, payload: dict[str, Any]
     ) -> tuple[np.ndarray, float, dict[str, Any]]:
@@ -204,10 +224,12 @@ class FmriExtractor(RecordingExtractor):
             return self._clean(data, tr, conf, path), tr, meta
         import nibabel as nib
 
+        from ...studies.headers import nifti_tr
+
         img = nib.load(str(path))
         if len(img.shape) != 4:
             raise ValueError(f"{path}: expected a 4D fMRI image, got shape {img.shape}")
-        tr = 1.0 / event_freq if event_freq > 0 else float(img.header.get_zooms()[3])
+        tr = 1.0 / event_freq if event_freq > 0 else nifti_tr(img.header)[0]
         if not tr > 0:
             raise ValueError(
                 f"{path}: no repetition time (event frequency is 0 and the header TR is {tr})"

@@ -68,7 +68,7 @@ def _events(folder: Path, name: str, *, start: float = 0.0, offset: float = 0.0)
         dict(
             type="Fmri",
             start=start,
-            duration=N_VOL * TR,
+            duration=N_VOL * TR - offset,  # the rest of the run after the offset
             timeline="a",
             filepath=name,
             frequency=1 / TR,
@@ -315,3 +315,55 @@ def test_confounds_rows_must_match(folder, tmp_path):
         ex.compute_recording(item.payload)
     with pytest.raises(ValueError, match=r"no confounds column\(s\) \['rot_z'\]"):
         ex.replace(confounds=("rot_z",)).compute_recording(item.payload)
+
+
+# -- issue 8, case 5: a header that contradicts its event fails before any work -----------------
+def _example4d_event(path: Path, frequency: float, duration: float) -> pd.DataFrame:
+    return validate_events(
+        pd.DataFrame([dict(type="Fmri", start=0.0, duration=duration, timeline="a",
+                           filepath=str(path), frequency=frequency)])
+    )  # fmt: skip
+
+
+def test_header_tr_in_the_wrong_unit_fails_before_any_work(tmp_path):
+    from tests.real_data import nibabel_example
+
+    path = nibabel_example()  # 2 volumes whose header says TR = 2000 with the unit "sec"
+    ex, store = FmriExtractor(frequency=0.5), Store(tmp_path / "store")
+    with pytest.raises(ValueError) as info:  # event frequency 0: the header TR is implausible
+        ex.prepare(_example4d_event(path, 0.0, 4.0), store, progress=False)
+    assert str(info.value) == (
+        f"Fmri event 0 (timeline a, file {path}) has no frequency and the header of {path} says "
+        "TR 2000 s (unit 'sec': probably milliseconds written as seconds), not a repetition time "
+        "(0 < TR <= 30 s); set the event's frequency (1 / TR in Hz), or fix the header's TR and unit"
+    )
+    with pytest.raises(ValueError) as info:  # the event's 0.5 Hz contradicts the header
+        ex.prepare(_example4d_event(path, 0.5, 4.0), store, progress=False)
+    assert str(info.value) == (
+        f"Fmri event 0 (timeline a, file {path}) says frequency 0.5 Hz (TR 2 s) but the header "
+        f"of {path} says TR 2000 s (unit 'sec'); fix the event's frequency, or the header "
+        "(nibabel: img.header.set_zooms / set_xyzt_units)"
+    )
+    assert not (tmp_path / "store").exists()  # nothing computed, nothing stored
+
+
+def test_run_shorter_than_its_event_fails_then_the_fixed_run_prepares(tmp_path):
+    from tests.real_data import nibabel_example
+
+    img = nib.load(str(nibabel_example()))
+    fixed = nib.Nifti1Image(np.asarray(img.dataobj), img.affine, img.header)
+    fixed.header.set_xyzt_units("mm", "msec")  # the same 2000: now 2 s
+    path = tmp_path / "example4d_ms.nii.gz"
+    nib.save(fixed, path)
+    ex, store = FmriExtractor(frequency=0.5), Store(tmp_path / "store")
+    with pytest.raises(ValueError) as info:
+        ex.prepare(_example4d_event(path, 0.5, 10.0), store, progress=False)
+    assert str(info.value) == (
+        f"Fmri event 0 (timeline a, file {path}) spans 0..10 s of the run, but {path} holds 2 "
+        "volumes x TR 2 s = 4 s; fix the event's duration (or offset, or frequency)"
+    )
+    assert not (tmp_path / "store").exists()
+    for frequency in (0.5, 0.0):  # the event's TR, or the header's (now in ms)
+        events = _example4d_event(path, frequency, 4.0)
+        data = _stored(ex, events, store)
+        assert data.shape[0] == 2 and data.dtype == np.float32  # 2 volumes at 0.5 Hz
