@@ -3,12 +3,13 @@
 from .claims import Claims
 from .executors import Executor, ExecutorError, InlineExecutor, LocalExecutor
 from .prepare import PrepareError, PrepareReport, prepare_options, run_prepare
-from .records import ItemError, read_errors
+from .records import ComputeSetupError, ItemError, read_errors
 from .slurm import AutoExecutor, SlurmExecutor, slurm_available
 
 __all__ = [
     "AutoExecutor",
     "Claims",
+    "ComputeSetupError",
     "Executor",
     "ExecutorError",
     "InlineExecutor",

@@ -30,6 +30,7 @@ from ..store import Store, provenance
 from .claims import ClaimHeartbeat, Claims
 
 __all__ = [
+    "ComputeSetupError",
     "ItemError",
     "work_chunk",
     "commit_manifests",
@@ -38,6 +39,19 @@ __all__ = [
     "clear_errors",
     "current_job_id",
 ]
+
+
+class ComputeSetupError(RuntimeError):
+    """Nothing can be computed: what every item needs failed (a model that cannot be loaded).
+
+    Raised by an extractor's ``compute_many``, it is not retried item by item: the items of the
+    batch, and every later item of the same ``prepare`` in this worker process, get this error
+    at once (each retry would fail the same way, after the same wait).
+    """
+
+
+#: Tracebacks of setup errors per (prepare run folder, extractor key), in this process.
+_SETUP_FAILURES: dict[tuple[str, str], str] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +105,8 @@ def _compute_batch(
     out: list[tuple[str, str, dict[str, Any] | None, str]] = []
     try:
         pairs = list(zip(items, extractor.compute_many(items)))
+    except ComputeSetupError:
+        raise  # not an item's fault: see work_chunk
     except Exception:
         if len(items) == 1:
             return [(items[0].key, items[0].label, None, traceback.format_exc())]
@@ -125,6 +141,22 @@ def _compute_batch(
     return out
 
 
+def _compute_or_setup_failure(
+    extractor: Any, store: Store, batch: Sequence[Any], manifest_dir: str
+) -> list[tuple[str, str, dict[str, Any] | None, str]]:
+    """:func:`_compute_batch`, unless a :class:`ComputeSetupError` already failed this run here."""
+    memo = (manifest_dir, str(getattr(extractor, "prepare_key", id(extractor))))
+    failure = _SETUP_FAILURES.get(memo)
+    if failure is None:
+        try:
+            return _compute_batch(extractor, store, batch)
+        except ComputeSetupError:
+            if len(_SETUP_FAILURES) > 1000:
+                _SETUP_FAILURES.clear()
+            failure = _SETUP_FAILURES[memo] = traceback.format_exc()
+    return [(item.key, item.label, None, failure) for item in batch]
+
+
 def work_chunk(
     extractor: Any,
     store: Store,
@@ -157,7 +189,7 @@ def work_chunk(
                 batch = [item for item in batch if claims.owner_of(item.key) == owner]
             if not batch:
                 continue
-            entries = _compute_batch(extractor, store, batch)
+            entries = _compute_or_setup_failure(extractor, store, batch, manifest_dir)
             done += len(batch)
             _write_pickle_atomic(
                 Path(manifest_dir) / f"{chunk:06d}-{b:06d}.pkl",

@@ -92,8 +92,10 @@ class SleepExtractor(RecordingExtractor):
     fail_labels
         Substrings of the recording paths that fail while ``fail_marker`` exists.
     fail_mode
-        ``"raise"`` a ``RuntimeError``, or ``"exit"`` the process at once (a crashed or
-        OOM-killed worker).
+        ``"raise"`` a ``RuntimeError``, ``"setup"`` a
+        :class:`~neuralset.execution.ComputeSetupError` (what a model that cannot be loaded
+        raises; logged as ``"<pid> setup <file>"``), or ``"exit"`` the process at once (a
+        crashed or OOM-killed worker).
     """
 
     default_event_type: ClassVar[str] = "Meg"
@@ -103,7 +105,9 @@ class SleepExtractor(RecordingExtractor):
     log: Path | None = dataclasses.field(default=None, metadata=KEY_EXCLUDED)
     fail_marker: Path | None = dataclasses.field(default=None, metadata=KEY_EXCLUDED)
     fail_labels: tuple[str, ...] = dataclasses.field(default=(), metadata=KEY_EXCLUDED)
-    fail_mode: Literal["raise", "exit"] = dataclasses.field(default="raise", metadata=KEY_EXCLUDED)
+    fail_mode: Literal["raise", "setup", "exit"] = dataclasses.field(
+        default="raise", metadata=KEY_EXCLUDED
+    )
 
     def compute_recording(
         self, payload: dict[str, Any]
@@ -113,12 +117,20 @@ class SleepExtractor(RecordingExtractor):
             if not self.fail_labels or any(label in path for label in self.fail_labels):
                 if self.fail_mode == "exit":
                     os._exit(3)
+                if self.fail_mode == "setup":
+                    from ..execution.records import ComputeSetupError
+
+                    self._log(f"setup {path}")
+                    raise ComputeSetupError(f"SleepExtractor: cannot set up for {path}")
                 raise RuntimeError(
                     f"SleepExtractor: failing on {path} while {self.fail_marker} exists"
                 )
         _work(self.seconds, self.busy)
-        if self.log is not None:
-            with open(self.log, "a") as fh:
-                fh.write(f"{os.getpid()} {path}\n")
+        self._log(path)
         data = np.fromfile(path, dtype=np.uint8).astype(np.float32)[:, None]
         return data, float(self.frequency or 1.0), {"source_bytes": int(data.shape[0])}
+
+    def _log(self, line: str) -> None:
+        if self.log is not None:
+            with open(self.log, "a") as fh:
+                fh.write(f"{os.getpid()} {line}\n")

@@ -66,9 +66,15 @@ def computed(log: Path) -> Counter[str]:
     """How many times each recording (file name) was computed, from a SleepExtractor log."""
     if not Path(log).exists():
         return Counter()
-    return Counter(
-        Path(line.split(" ", 1)[1]).name for line in Path(log).read_text().splitlines() if line
-    )
+    lines = [line.split(" ", 1)[1] for line in Path(log).read_text().splitlines() if line]
+    return Counter(Path(line).name for line in lines if not line.startswith("setup "))
+
+
+def setup_failures(log: Path) -> int:
+    """How many times a SleepExtractor with ``fail_mode="setup"`` failed to set up."""
+    if not Path(log).exists():
+        return 0
+    return sum(" setup " in line for line in Path(log).read_text().splitlines())
 
 
 def pids(log: Path) -> set[str]:

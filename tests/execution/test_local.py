@@ -25,7 +25,15 @@ from neuralset.execution.records import work_chunk
 from neuralset.store import Store
 from neuralset.synthetic.debug_extractors import NoopExtractor, SleepExtractor
 
-from .helpers import REPO, computed, driver_command, failing_setup, make_recordings, pids
+from .helpers import (
+    REPO,
+    computed,
+    driver_command,
+    failing_setup,
+    make_recordings,
+    pids,
+    setup_failures,
+)
 
 
 def _same_store_contents(extractor: SleepExtractor, events, a: Store, b: Store) -> None:
@@ -148,6 +156,28 @@ def test_failures_are_reported_together_and_retry_recomputes_only_them(tmp_path:
     assert computed(log) - before == {"sub-02.bin": 1, "sub-05.bin": 1}
     assert read_errors(store) == []
     assert store.missing(i.key for i in extractor.items(more)) == [extractor.items(more)[8].key]
+
+
+@pytest.mark.parametrize("executor", [InlineExecutor(), LocalExecutor(workers=2)])
+def test_setup_error_is_not_retried_batch_by_batch_nor_item_by_item(
+    tmp_path: Path, executor: InlineExecutor | LocalExecutor
+) -> None:
+    """Issue 8, case 7: a model that cannot load fails every item once, not once per item."""
+    events, extractor, store, marker, log = failing_setup(
+        tmp_path, 8, (), batch_size=2, fail_mode="setup"
+    )
+    with pytest.raises(PrepareError, match=r"8 of 8 items failed") as info:
+        run_prepare(extractor, events, store, executor=executor, progress=False)
+    # inline: 4 chunks of 2 in this process, one attempt; local: one per worker process
+    assert setup_failures(log) == (1 if isinstance(executor, InlineExecutor) else 2)
+    errors = read_errors(store)
+    assert len(errors) == 8 and all(
+        "ComputeSetupError: SleepExtractor: cannot set up for" in e.error for e in errors
+    )
+    assert "ComputeSetupError: SleepExtractor: cannot set up" in str(info.value)
+    marker.unlink()  # the cause is fixed: the next prepare tries again
+    again = run_prepare(extractor, events, store, executor=executor, retry=True, progress=False)
+    assert again.computed == 8 and read_errors(store) == []
 
 
 def test_crashed_worker_is_reported_and_never_hangs(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ...config import config
+from ...execution.records import ComputeSetupError
 from ...hashing import (
     KEY_EXCLUDED,
     class_identity,
@@ -26,6 +27,7 @@ from ...hashing import (
     legacy_mode,
     structural_key,
 )
+from ...store import Store
 from ...validation import existing_path, require, required
 from ..base import Item
 from ..event_features import EventFeatureExtractor
@@ -34,6 +36,7 @@ __all__ = [
     "HuggingFaceExtractor",
     "HuggingFaceMediaExtractor",
     "ModelNotAvailableError",
+    "check_model_available",
     "model_identity",
     "load_model",
     "resolve_device",
@@ -42,8 +45,78 @@ __all__ = [
 ]
 
 
-class ModelNotAvailableError(RuntimeError):
-    """A HuggingFace model cannot be found locally and may not be downloaded."""
+class ModelNotAvailableError(ComputeSetupError):
+    """A HuggingFace model cannot be found locally and may not be downloaded.
+
+    A :class:`~neuralset.execution.ComputeSetupError`: ``prepare`` does not retry it item by item.
+    """
+
+
+def _offline() -> bool:
+    """Whether downloads are off (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``)."""
+    import huggingface_hub.constants
+
+    flags = [os.environ.get(n, "") for n in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")]
+    return bool(huggingface_hub.constants.HF_HUB_OFFLINE) or any(
+        f not in ("", "0") for f in flags
+    )
+
+
+def _how_to_provide(model: str) -> str:
+    import huggingface_hub.constants
+
+    return (
+        "Provide it in one of these ways: a local folder written by save_pretrained (set "
+        f"`model` to that folder); the HuggingFace cache ({huggingface_hub.constants.HF_HUB_CACHE}): "
+        f"run `hf download {model}` on a machine with internet and copy the cache here (or point "
+        "HF_HOME at it); and on machines without internet set HF_HUB_OFFLINE=1, so that a "
+        "missing model fails at once instead of after the hub's retries."
+    )
+
+
+def check_model_available(model: str, revision: str = "main", *, timeout: float = 5.0) -> None:
+    """Check in seconds, loading nothing, that ``model`` can be loaded.
+
+    A local folder or a hub id whose ``config.json`` is in the HuggingFace cache is available;
+    otherwise the hub is asked about the model (one request, ``timeout`` seconds), unless
+    downloads are off (``HF_HUB_OFFLINE=1``).
+
+    Raises
+    ------
+    ModelNotAvailableError
+        Saying why (offline, hub unreachable, no such model, gated) and how to provide it.
+    """
+    if _is_local(model):
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model, "config.json", revision=revision), str):
+        return
+    where = f"model {model!r} (revision {revision!r}) is not in the local HuggingFace cache"
+    if _offline():
+        raise ModelNotAvailableError(
+            f"{where} and HF_HUB_OFFLINE=1 forbids downloading it. {_how_to_provide(model)}"
+        )
+    from huggingface_hub import model_info
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        model_info(model, revision=revision, timeout=timeout)
+    except GatedRepoError:
+        raise ModelNotAvailableError(
+            f"{where} and it is gated on the hub: accept its licence on huggingface.co and log in "
+            f"(`hf auth login` or HF_TOKEN). {_how_to_provide(model)}"
+        ) from None
+    except (RepositoryNotFoundError, RevisionNotFoundError) as err:
+        raise ModelNotAvailableError(
+            f"{where} and the hub has no such model or revision ({type(err).__name__}); check "
+            "the id and revision, or give a local folder"
+        ) from None
+    except Exception as err:  # network errors come in many types (httpx, OSError, timeouts)
+        raise ModelNotAvailableError(
+            f"{where} and the hub cannot be reached ({type(err).__name__}: {err}). "
+            f"{_how_to_provide(model)}"
+        ) from None
 
 
 #: loaded (model, processor) per loading key, one copy per worker process
@@ -151,18 +224,14 @@ def load_model(
         net, info = loader(model, output_loading_info=True, dtype=_torch_dtype(dtype), **kwargs)
         proc = processor_loader(model, **kwargs) if processor_loader is not None else None
     except OSError as err:
-        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get(
-            "TRANSFORMERS_OFFLINE", ""
-        ) not in ("", "0")
         where = (
             "HF_HUB_OFFLINE=1 forbids downloading it"
-            if offline
+            if _offline()
             else f"it could not be downloaded ({err})"
         )
         raise ModelNotAvailableError(
-            f"model {model!r} (revision {revision!r}) is not in the local HuggingFace cache and {where}. "
-            f"Provide it: on a machine with internet run `huggingface-cli download {model}` (the cache "
-            "is $HF_HOME), or save it with save_pretrained into a folder and set `model` to that folder."
+            f"model {model!r} (revision {revision!r}) is not in the local HuggingFace cache and "
+            f"{where}. {_how_to_provide(model)}"
         ) from err
     missing = list(info.get("missing_keys", []) or [])
     if missing:
@@ -253,6 +322,31 @@ class HuggingFaceExtractor(EventFeatureExtractor):
                 "layers",
                 f"relative depth {layer} must be within [0, 1] (use an int for an index)",
             )
+
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """Check, in seconds and before any work, that the model can be loaded when needed.
+
+        Nothing is asked of the hub when the model is a local folder or in the HuggingFace
+        cache, or when every item is already stored (see :func:`check_model_available`).
+
+        Raises
+        ------
+        ModelNotAvailableError
+            The model is neither local nor cached, and downloads are off or the hub cannot be
+            reached; the message says how to provide it.
+        """
+        super().preflight(events, store)
+        if _is_local(self.model):
+            return
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(self.model, "config.json", revision=self.revision)
+        if isinstance(cached, str) or not store.missing(i.key for i in self.items(events)):
+            return
+        try:
+            check_model_available(self.model, self.revision)
+        except ModelNotAvailableError as err:
+            raise ModelNotAvailableError(f"{type(self).__name__}.model: {err}") from None
 
     @property
     def requires_gpu(self) -> bool:

@@ -261,6 +261,79 @@ def test_offline_error_names_the_model(events, tmp_path, monkeypatch):
         ex.compute_many(ex.items(events)[:1])
 
 
+_PREFLIGHT = """
+import json, sys, time
+import pandas as pd
+from neuralset.events import validate_events
+from neuralset.extractors.stimulus.hf import ModelNotAvailableError
+from neuralset.extractors.stimulus.text import HuggingFaceText
+from neuralset.store import Store
+events = validate_events(pd.DataFrame({"type": "Word", "start": [1.0, 2.0, 3.0, 4.0],
+    "duration": 0.2, "timeline": "a", "text": ["the", "cat", "sat", "down"]}))
+t0 = time.monotonic()
+try:
+    HuggingFaceText(model="gpt2", device="cpu").prepare(events, Store(sys.argv[1]), progress=False)
+except ModelNotAvailableError as err:
+    print(json.dumps({"error": str(err), "seconds": time.monotonic() - t0}))
+else:
+    print(json.dumps({"error": None}))
+"""
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_unavailable_hub_model_fails_at_preflight_in_seconds(tmp_path, offline):
+    """Issue 8, case 7: a real hub id, no network, an empty HuggingFace cache. Without
+    HF_HUB_OFFLINE the hub's retries took ~2 min; preflight asks once, with a short timeout."""
+    import json
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_OFFLINE")}
+    env.update(HF_HOME=str(tmp_path / "hf-home"), **({"HF_HUB_OFFLINE": "1"} if offline else {}))
+    proc = subprocess.run(
+        [sys.executable, "-c", _PREFLIGHT, str(tmp_path / "store")],
+        env=env, capture_output=True, text=True, timeout=60,  # the bound: well under 2 minutes
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if result["error"] is None:
+        pytest.skip("the HuggingFace hub is reachable from this machine")
+    cache = tmp_path / "hf-home" / "hub"
+    why = (
+        "HF_HUB_OFFLINE=1 forbids downloading it"
+        if offline
+        else "the hub cannot be reached ("  # then the network error, which depends on the machine
+    )
+    head = f"HuggingFaceText.model: model 'gpt2' (revision 'main') is not in the local HuggingFace cache and {why}"
+    tail = (
+        "Provide it in one of these ways: a local folder written by save_pretrained (set `model` "
+        f"to that folder); the HuggingFace cache ({cache}): run `hf download gpt2` on a machine "
+        "with internet and copy the cache here (or point HF_HOME at it); and on machines without "
+        "internet set HF_HUB_OFFLINE=1, so that a missing model fails at once instead of after "
+        "the hub's retries."
+    )
+    assert result["error"].startswith(head) and result["error"].endswith(tail), result["error"]
+    assert not (tmp_path / "store").exists()  # nothing was attempted
+    print(f"preflight failed in {result['seconds']:.2f} s")
+
+
+def test_unloadable_model_fails_each_item_once_without_preflight(events, tmp_path, monkeypatch):
+    """Straight to the driver (no preflight): the load error is not retried per batch or item."""
+    import huggingface_hub.constants
+
+    from neuralset.execution import PrepareError, read_errors, run_prepare
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    ex = HuggingFaceText(model="nobody-here/missing-model-xyz", device="cpu", batch_size=2)
+    store = Store(tmp_path)
+    with pytest.raises(PrepareError, match=rf"{len(WORDS)} of {len(WORDS)} items failed"):
+        run_prepare(ex, events, store, progress=False)
+    tracebacks = {e.error for e in read_errors(store)}
+    assert len(tracebacks) == 1  # one load attempt, its error given to every item
+    assert "ModelNotAvailableError: model 'nobody-here/missing-model-xyz'" in tracebacks.pop()
+
+
 def test_read_before_prepare_and_no_mutation(events, tmp_path):
     before = events.copy(deep=True)
     ex = HuggingFaceText(model=str(hf_models.gpt2_dir()), frequency=10.0, device="cpu")
