@@ -91,7 +91,9 @@ class Pipeline(Config):
     def from_yaml(cls, path: str | Path, overrides: Sequence[str] = ()) -> Pipeline:
         """Read a pipeline from YAML, applying dotted ``--a.b=value`` overrides first.
 
-        Relative ``store`` and ``study.path`` are resolved against the YAML file's folder.
+        Relative ``store`` and ``study.path`` are resolved against the YAML file's folder, and
+        both are normalised (absolute, no ``..``, symbolic links resolved), so the same folder
+        written two ways (``scripts/../data``, ``data``) gives the same study key.
         """
         data = apply_overrides(load_yaml(path), list(overrides))
         data.pop("kind", None)
@@ -99,14 +101,13 @@ class Pipeline(Config):
         for where in (data, data.get("study")):
             key = "store" if where is data else "path"
             if isinstance(where, dict) and isinstance(where.get(key), str):
-                value = Path(where[key]).expanduser()
-                where[key] = str(value if value.is_absolute() else base / value)
+                where[key] = str((base / Path(where[key]).expanduser()).resolve())
         return from_dict(data, cls)
 
     # -- running ----------------------------------------------------------------------------
-    def open_store(self) -> Store:
-        """The :class:`~neuralset.store.Store` of this pipeline."""
-        return Store(self.store)
+    def open_store(self, *, read_only: bool = False) -> Store:
+        """The :class:`~neuralset.store.Store` of this pipeline (``read_only``: writes nothing)."""
+        return Store(self.store, read_only=read_only)
 
     def events(self, store: Store | None = None) -> pd.DataFrame:
         """The study's events after the transforms (study events cached in the store)."""
@@ -141,13 +142,19 @@ class Pipeline(Config):
             }
 
     def inspect(self, *, max_keys: int = 10) -> str:
-        """A report of what the pipeline would do, without reading any signal.
+        """A report of what the pipeline would do, reading no signal and writing nothing.
 
         Events per type and timeline, number of segments, the cache keys of each extractor's
-        items and whether they are stored, and the expected store size.
+        items and whether they are stored, and the expected store size. The events come from
+        the store when cached there, else from the study's metadata
+        (:meth:`~neuralset.studies.base.Study.preview_events`: a synthetic study not yet
+        written is described, not written); item keys need the data files (their size and
+        time), so they are listed once the files exist.
         """
-        store = self.open_store()
-        events = self.events(store)
+        store = self.open_store(read_only=True)
+        events = self.study.preview_events(store)
+        for transform in self.transforms:
+            events = transform(events)
         lines = [f"store: {store.root}", f"study: {type(self.study).__name__} at {self.study.path}"]
         counts = pd.crosstab(events["timeline"].astype(str), events["type"].astype(str))
         lines += [
@@ -157,32 +164,12 @@ class Pipeline(Config):
         if self.segmenter is not None:
             segments = self.segmenter(events)
             lines.append(f"segments: {len(segments)} ({type(self.segmenter).__name__})")
-        total_stored = total_missing = 0.0
+        totals = [0.0, 0.0]
         for name, extractor in self.extractors.items():
-            items = extractor.items(events)
-            unique = list({i.key: i for i in items}.values())
-            missing = set(store.missing(i.key for i in unique))
-            stored_bytes = sum(
-                int(store.info(i.key).get("nbytes", 0)) for i in unique if i.key not in missing
-            )
-            estimate, how = _estimate_missing(
-                extractor, events, store, unique, missing, stored_bytes
-            )
-            total_stored += stored_bytes
-            total_missing += estimate
-            lines.append(
-                f"extractor {name}: {type(extractor).__name__} key {extractor.prepare_key}, "
-                f"{len(unique)} items, {len(unique) - len(missing)} stored ({_size(stored_bytes)}), "
-                f"{len(missing)} missing (~{_size(estimate)}, {how})"
-            )
-            for item in unique[:max_keys]:
-                state = "missing" if item.key in missing else "stored "
-                lines.append(f"  {state} {item.key}  {item.label}")
-            if len(unique) > max_keys:
-                lines.append(f"  ... {len(unique) - max_keys} more")
+            lines += _inspect_extractor(name, extractor, events, store, max_keys, totals)
         lines.append(
-            f"expected store size: {_size(total_stored + total_missing)} "
-            f"({_size(total_stored)} stored + ~{_size(total_missing)} to prepare)"
+            f"expected store size: {_size(sum(totals))} "
+            f"({_size(totals[0])} stored + ~{_size(totals[1])} to prepare)"
         )
         lines.append(
             f"executor: {type(self.executor).__name__} (kind {type(self.executor).kind or '?'})"
@@ -204,6 +191,40 @@ def _identifier(name: str) -> str:
 def load_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> Pipeline:
     """Shortcut for :meth:`Pipeline.from_yaml`."""
     return Pipeline.from_yaml(path, overrides)
+
+
+def _inspect_extractor(
+    name: str,
+    extractor: Extractor,
+    events: pd.DataFrame,
+    store: Store,
+    max_keys: int,
+    totals: list[float],
+) -> list[str]:
+    """The lines of one extractor in :meth:`Pipeline.inspect`; adds its bytes to ``totals``."""
+    head = f"extractor {name}: {type(extractor).__name__} key {extractor.prepare_key}"
+    try:
+        items = extractor.items(events)
+    except FileNotFoundError as err:  # a study not written yet: no file, no item key
+        return [f"{head}, item keys unknown until the data files exist ({err})"]
+    unique = list({i.key: i for i in items}.values())
+    missing = set(store.missing(i.key for i in unique))
+    stored_bytes = sum(
+        int(store.info(i.key).get("nbytes", 0)) for i in unique if i.key not in missing
+    )
+    estimate, how = _estimate_missing(extractor, events, store, unique, missing, stored_bytes)
+    totals[0] += stored_bytes
+    totals[1] += estimate
+    lines = [
+        f"{head}, {len(unique)} items, {len(unique) - len(missing)} stored "
+        f"({_size(stored_bytes)}), {len(missing)} missing (~{_size(estimate)}, {how})"
+    ]
+    for item in unique[:max_keys]:
+        state = "missing" if item.key in missing else "stored "
+        lines.append(f"  {state} {item.key}  {item.label}")
+    if len(unique) > max_keys:
+        lines.append(f"  ... {len(unique) - max_keys} more")
+    return lines
 
 
 def _indent(text: str) -> str:

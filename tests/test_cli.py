@@ -39,6 +39,10 @@ def test_parse_duration() -> None:
 
 
 def test_prepare_inspect_and_cache(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(config), "--keys", "1"]) == 0  # the study is not written yet
+    out = capsys.readouterr().out
+    assert "item keys unknown until the data files exist" in out
+    Pipeline.from_yaml(config).events()  # writes the study
     assert main(["inspect", str(config), "--keys", "1"]) == 0
     out = capsys.readouterr().out
     assert "2 items, 0 stored (0 B), 2 missing" in out and "... 1 more" in out
@@ -78,6 +82,46 @@ def test_prepare_inspect_and_cache(config: Path, capsys: pytest.CaptureFixture[s
     assert "1 stored" in capsys.readouterr().out
     assert main(["cache", "--config", str(config), "clear", "--yes"]) == 0
     assert "removed 2 entries" in capsys.readouterr().out
+
+
+def _files(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*"))}
+
+
+def test_inspect_writes_nothing_and_normalises_paths(tmp_path: Path) -> None:
+    """Issue 8, case 9: `inspect` reads no signal and writes no file, not even a store index;
+    `scripts/../cache` is keyed as `cache`."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    study = {"kind": "synthetic", "path": "../data", "n_subjects": 2, "duration": 10.0,
+             "meg_channels": 6, "modalities": ["meg"]}  # fmt: skip
+    config = write_config(
+        scripts, study=study, store="../cache", extractors={"raw": {"kind": "sleep"}}
+    )
+    same = Pipeline.from_yaml(write_config(tmp_path, study={**study, "path": "data"}))
+    before = _files(tmp_path)
+    command = [sys.executable, "-m", "neuralset.cli", "inspect", str(config)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert _files(tmp_path) == before  # nothing written: no study files, no store
+    lines = proc.stdout.splitlines()
+    assert lines[:2] == [f"store: {tmp_path / 'cache'}", f"study: SyntheticStudy at {tmp_path / 'data'}"]
+    assert ".." not in proc.stdout
+    pipeline = Pipeline.from_yaml(config)
+    assert pipeline.study.path == tmp_path / "data" and pipeline.store == tmp_path / "cache"
+    assert same.study.key == pipeline.study.key  # one folder, one key
+    events = pipeline.transforms[0](pipeline.study.preview_events())  # what would be written
+    assert lines[2] == f"events: {len(events)} in 2 timelines"
+    assert "extractor raw: SleepExtractor key" in proc.stdout
+    assert "item keys unknown until the data files exist (recording file not found:" in proc.stdout
+    assert _files(tmp_path) == before
+    prepare = [sys.executable, "-m", "neuralset.cli", "prepare", str(config), "--no-progress"]
+    assert subprocess.run(prepare, capture_output=True, text=True, timeout=300).returncode == 0
+    before = _files(tmp_path)
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert _files(tmp_path) == before  # still nothing written, the store opened read-only
+    assert "2 items, 2 stored" in proc.stdout
 
 
 def test_failures_exit_nonzero_and_retry(

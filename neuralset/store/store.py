@@ -133,6 +133,9 @@ class Store:
     root
         Folder of the store; defaults to :func:`default_store_root`. Nothing is created until
         the first write.
+    read_only
+        Open the index without writing anything, not even SQLite's side files (what
+        ``neuralset inspect`` uses); writing raises :class:`StoreError`.
 
     Examples
     --------
@@ -143,20 +146,21 @@ class Store:
     [0.0, 1.0, 2.0]
     """
 
-    def __init__(self, root: str | Path | None = None) -> None:
+    def __init__(self, root: str | Path | None = None, *, read_only: bool = False) -> None:
         self.root = Path(root).expanduser() if root is not None else default_store_root()
+        self.read_only = bool(read_only)
         self._index: Any = None
         self._index_pid: int | None = None
         self._format_ok = False
 
     def __repr__(self) -> str:
-        return f"Store({str(self.root)!r})"
+        return f"Store({str(self.root)!r}{', read_only=True' if self.read_only else ''})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"root": self.root}
+        return {"root": self.root, "read_only": self.read_only}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["root"])  # type: ignore[misc]
+        self.__init__(state["root"], read_only=state.get("read_only", False))  # type: ignore[misc]
 
     # -- format --------------------------------------------------------------------------
     def check_format(self, *, create: bool = False) -> None:
@@ -189,6 +193,13 @@ class Store:
         if self._index is not None and self._index_pid == os.getpid():
             return self._index
         index_dir = self.root / "index"
+        if self.read_only:
+            if create:
+                raise StoreError(f"store {self.root} is opened read-only; open it with Store(root)")
+            if not (index_dir / "cache.db").exists():
+                return None
+            self._index, self._index_pid = _ReadOnlyIndex(index_dir), os.getpid()
+            return self._index
         if not create and not index_dir.exists():
             return None
         import diskcache
@@ -284,6 +295,8 @@ class Store:
 
         Returns the record to pass to :meth:`commit`; until then the entry does not exist.
         """
+        if self.read_only:
+            raise StoreError(f"store {self.root} is opened read-only; open it with Store(root)")
         folder = self.array_dir(key)
         folder.mkdir(parents=True, exist_ok=True)
         files = {}
@@ -401,6 +414,8 @@ class Store:
 
     def delete(self, key: str) -> None:
         """Remove one entry (index first, then files)."""
+        if self.read_only:
+            raise StoreError(f"store {self.root} is opened read-only; open it with Store(root)")
         index = self._open_index(create=False)
         if index is not None:
             index.delete(key)
@@ -427,3 +442,45 @@ class Store:
         if not self.root.exists():
             return 0
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+
+
+class _ReadOnlyIndex:
+    """The store index read through a read-only SQLite connection: writes nothing.
+
+    diskcache writes its settings whenever it opens an index, and SQLite creates its ``-wal``
+    and ``-shm`` files even for a read-only connection; so when no other connection has them
+    (no ``-wal`` file) the database is opened as immutable, else read-only beside its writer.
+    Values are decoded by diskcache's own ``Disk``.
+    """
+
+    def __init__(self, index_dir: Path) -> None:
+        import sqlite3
+        from urllib.parse import quote
+
+        import diskcache
+
+        db = index_dir / "cache.db"
+        live = db.with_name("cache.db-wal").exists()
+        uri = f"file:{quote(str(db))}?{'mode=ro' if live else 'immutable=1'}"
+        self._con = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._disk = diskcache.Disk(str(index_dir))
+
+    def _sql(self, query: str, args: tuple[Any, ...] = ()) -> Any:
+        return self._con.execute(query, args)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self._sql(
+            "SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = 1 "
+            "AND (expire_time IS NULL OR expire_time > ?)",
+            (key, time.time()),
+        ).fetchone()
+        if row is None:
+            return default
+        return self._disk.fetch(row[0], row[1], row[2], False)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and bool(Store._present(self, [key]))
+
+    def iterkeys(self) -> Iterator[str]:
+        rows = self._sql("SELECT key FROM Cache WHERE raw = 1 ORDER BY rowid").fetchall()
+        return iter([row[0] for row in rows])

@@ -53,11 +53,38 @@ class Study(Config):
         """Create whatever files the study needs (no-op for studies of existing data)."""
 
     def events(self, store: Store | None = None) -> pd.DataFrame:
-        """The validated events of all timelines (cached in ``store`` when given)."""
-        key = chain_keys("study-events", self.key)
+        """The validated events of all timelines (cached in ``store`` when given).
+
+        Builds the study first (:meth:`build`: a study that writes its own files writes them).
+        """
+        key = self.events_key
         if store is not None and store.has(key):
             return store.get_value(key)
         self.build()
+        events = self._collect_events()
+        if store is not None:
+            store.put_value(
+                key, events, label=f"events of {type(self).__name__}", prov=provenance(self)
+            )
+        return events
+
+    def preview_events(self, store: Store | None = None) -> pd.DataFrame:
+        """The events, writing nothing: neither the study's files nor a store entry.
+
+        The table cached in ``store`` when there is one, else the table built from the metadata
+        (a study that writes its own files returns the events of the files it would write).
+        Used by ``neuralset inspect``.
+        """
+        if store is not None and store.has(self.events_key):
+            return store.get_value(self.events_key)  # type: ignore[no-any-return]
+        return self._collect_events()
+
+    @property
+    def events_key(self) -> str:
+        """Store key of the events table (the study's structural key, ``path`` included)."""
+        return chain_keys("study-events", self.key)
+
+    def _collect_events(self) -> pd.DataFrame:
         frames = [self.timeline_events(tl) for tl in self.timelines()]
         if not frames:
             raise ValueError(f"{type(self).__name__} at {self.path} has no timelines")
@@ -65,8 +92,4 @@ class Study(Config):
         table["study_root"] = str(self.path.resolve())
         events = validate_events(table)
         events["study_root"] = events["study_root"].astype("category")
-        if store is not None:
-            store.put_value(
-                key, events, label=f"events of {type(self).__name__}", prov=provenance(self)
-            )
         return events

@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+#: True inside :func:`dry_run`: writers compute their events but write no file.
+_DRY_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("synthetic_dry_run", default=False)
+
+
+@contextlib.contextmanager
+def dry_run() -> Iterator[None]:
+    """Within this block the synthetic writers return their events and write nothing."""
+    token = _DRY_RUN.set(True)
+    try:
+        yield
+    finally:
+        _DRY_RUN.reset(token)
+
+
+def is_dry_run() -> bool:
+    """Whether writers are in :func:`dry_run` mode."""
+    return _DRY_RUN.get()
+
+
+def must_write(path: Path) -> bool:
+    """Whether a writer should write ``path``: it is missing and this is not a dry run."""
+    return not _DRY_RUN.get() and not path.exists()
 
 
 def safe_name(name: Any) -> str:
@@ -15,11 +40,12 @@ def safe_name(name: Any) -> str:
 
 
 def write_atomic(path: Path, write: Callable[..., object]) -> None:
-    """Write ``path`` through ``write(tmp)`` and move it into place (skip if it exists).
+    """Write ``path`` through ``write(tmp)`` and move it into place (skip if it exists, or in a
+    :func:`dry_run`).
 
     The temporary file is a hidden ``.tmp-*`` sibling with the same ending as ``path``.
     """
-    if path.exists():
+    if not must_write(path):
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")

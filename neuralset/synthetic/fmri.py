@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .files import must_write
+
 __all__ = [
     "write_fmri",
     "canonical_hrf",
@@ -101,7 +103,7 @@ def write_fmri(
     """Write the subject's synthetic BOLD run if missing; return its ``Fmri`` event."""
     n_volumes = int(math.floor(float(study.duration) / TR + 1e-9))
     target = folder / f"{folder.name}_space-{SPACE}_desc-synthetic_bold.nii"
-    if not target.exists():
+    if must_write(target):
         import nibabel as nib
 
         brain, affine = template_grid()

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .files import must_write
 from .study import (
     EEG_AMPLITUDE,
     EEG_NAMES,
@@ -128,7 +129,7 @@ def _write_fif(
     missing; return its recording event."""
     n_times = int(round(study.duration * sfreq))
     target = folder / f"{folder.name}_{kind.lower()}.fif"
-    if not target.exists():
+    if must_write(target):
         raw = make_raw(n_times)
         _annotate(raw, words)
         atomic_save_raw(raw, target)

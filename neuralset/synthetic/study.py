@@ -50,8 +50,10 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, config, register
+from ..store import Store
 from ..studies.base import Study
 from ..validation import at_least, in_range, one_of, require, required, unique
+from .files import dry_run, is_dry_run
 
 __all__ = [
     "SyntheticStudy",
@@ -293,10 +295,17 @@ class SyntheticStudy(Study):
                     "use another path or delete that folder"
                 )
             return
+        if is_dry_run():
+            return
         self.path.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{_MANIFEST}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(manifest, indent=1))
         os.replace(tmp, path)
+
+    def preview_events(self, store: Store | None = None) -> pd.DataFrame:
+        """The events of the files this study writes, writing none of them (see the base)."""
+        with dry_run():
+            return super().preview_events(store)
 
     def build(self) -> None:
         """Write every missing file (existing complete files are kept; resumes interrupted builds)."""
@@ -309,7 +318,8 @@ class SyntheticStudy(Study):
         self._check_manifest()
         words = self.words(subject)
         folder = self.subject_folder(subject)
-        folder.mkdir(parents=True, exist_ok=True)
+        if not is_dry_run():
+            folder.mkdir(parents=True, exist_ok=True)
         frames = [words]
         for modality in self.modalities:
             writer = _writer(modality)
