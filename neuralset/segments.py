@@ -361,7 +361,13 @@ def sliding_windows(
 
 @config
 class Segmenter(Config):
-    """Base of the segmenting configs; ``__call__(events) -> Segments``."""
+    """Base of the segmenting configs; ``__call__(events) -> Segments``.
+
+    Parameters
+    ----------
+    require
+        Event types a segment must overlap to be kept (e.g. ``("Meg",)``).
+    """
 
     require: tuple[str, ...] = ()
 
@@ -406,7 +412,18 @@ class TriggerSegmenter(Segmenter):
 @register("sliding")
 @config
 class SlidingSegmenter(Segmenter):
-    """Sliding windows over timelines or block events (see :func:`sliding_windows`)."""
+    """Sliding windows over timelines or block events (see :func:`sliding_windows`).
+
+    Parameters
+    ----------
+    duration, stride
+        Window length and step in seconds (> 0).
+    blocks
+        Event type or query string of the spans to tile (e.g. ``"Meg"``); ``None`` tiles each
+        timeline from its first event to its last.
+    drop_incomplete
+        Drop the windows that would run past the end of their span.
+    """
 
     duration: float
     stride: float

@@ -11,6 +11,8 @@ import dataclasses
 import typing
 from typing import Any, ClassVar
 
+import numpy as np
+
 __all__ = [
     "Event",
     "DataEvent",
@@ -108,6 +110,8 @@ def event_from_row(row: typing.Mapping[str, Any]) -> Event:
     for name in names:
         if name in row:
             value = row[name]
+            if isinstance(value, np.generic):  # numpy scalars from the table: plain Python
+                value = value.item()
             if value is not None and not (isinstance(value, float) and value != value):
                 values[name] = value
     values.pop("type", None)

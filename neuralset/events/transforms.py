@@ -144,7 +144,7 @@ class AssignSplits(Transform):
         ratios = np.asarray(self.ratios, dtype=float) / sum(self.ratios)
         bounds = np.round(np.cumsum(ratios) * len(groups)).astype(int)
         split_of_rank = np.searchsorted(bounds, np.arange(len(groups)), side="right")
-        mapping = dict(zip(groups[order], np.asarray(self.names)[split_of_rank]))
+        mapping = dict(zip(groups[order], [self.names[int(k)] for k in split_of_rank]))
         split = values.astype(str).map(mapping).where(present, "")
         return events.assign(**{self.column: split.astype("category")})
 
@@ -222,6 +222,13 @@ class ChunkEvents(Transform):
     Each chunk keeps the event's fields, with ``start``, ``duration`` and ``offset`` (time in the
     file) advanced by a whole number of samples (``frequency`` of the event; plain seconds when it
     is 0).
+
+    Parameters
+    ----------
+    event_type
+        Type of the events to split (e.g. ``"Meg"``); other events are kept as they are.
+    max_duration
+        Longest chunk, in seconds (> 0).
     """
 
     event_type: str
@@ -265,7 +272,13 @@ class ChunkEvents(Transform):
 @register("chain")
 @config
 class Chain(Transform):
-    """Transforms applied in order; itself a transform (see :func:`chain`)."""
+    """Transforms applied in order; itself a transform (see :func:`chain`).
+
+    Parameters
+    ----------
+    steps
+        The transforms, applied first to last.
+    """
 
     steps: tuple[Transform, ...] = ()
 

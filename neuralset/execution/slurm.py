@@ -276,7 +276,15 @@ class SlurmExecutor(Executor):
 @register("auto")
 @config
 class AutoExecutor(Executor):
-    """SLURM (:attr:`slurm`) when ``sbatch`` is reachable, else local processes (:attr:`local`)."""
+    """SLURM (:attr:`slurm`) when ``sbatch`` is reachable, else local processes (:attr:`local`).
+
+    Parameters
+    ----------
+    slurm
+        The executor used where ``sbatch`` is on the ``PATH``.
+    local
+        The executor used elsewhere.
+    """
 
     slurm: SlurmExecutor = dataclasses.field(default_factory=SlurmExecutor, metadata=KEY_EXCLUDED)
     local: LocalExecutor = dataclasses.field(default_factory=LocalExecutor, metadata=KEY_EXCLUDED)

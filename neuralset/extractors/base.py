@@ -191,6 +191,9 @@ class Extractor(Config):
     aggregation
         How a dynamic series becomes static: ``"mean"`` over the window, or the value at the
         ``"trigger"`` onset.
+    batch_size
+        Items computed together by ``prepare`` (one model forward pass for the HuggingFace
+        extractors); not part of the key.
     """
 
     default_event_type: ClassVar[str] = ""

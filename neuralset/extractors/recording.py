@@ -38,6 +38,12 @@ class RecordingExtractor(Extractor):
 
     Subclasses implement :meth:`compute_recording` returning ``(data, sfreq, meta)`` with
     ``data`` shaped ``(time, *features)`` and sample 0 at the recording event's ``start``.
+
+    Parameters
+    ----------
+    content_hash
+        Key each recording by a hash of its file's content instead of its size and modification
+        time (slower to key; survives copies that change modification times).
     """
 
     content_hash: bool = False

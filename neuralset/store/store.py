@@ -190,12 +190,12 @@ class Store:
         return self._open_index(create)
 
     def _open_index(self, create: bool) -> Any:
+        if create and self.read_only:
+            raise StoreError(f"store {self.root} is opened read-only; open it with Store(root)")
         if self._index is not None and self._index_pid == os.getpid():
             return self._index
         index_dir = self.root / "index"
         if self.read_only:
-            if create:
-                raise StoreError(f"store {self.root} is opened read-only; open it with Store(root)")
             if not (index_dir / "cache.db").exists():
                 return None
             self._index, self._index_pid = _ReadOnlyIndex(index_dir), os.getpid()

@@ -107,3 +107,34 @@ def test_kill_9_while_writing_leaves_no_bad_entry(tmp_path):
     assert missing == [f"k{len(keys)}"]
     store.put_arrays(missing[0], {"data": np.zeros(2)})
     assert store.has(missing[0])
+
+
+def test_read_only_store_reads_everything_and_writes_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "store"
+    writer = (
+        "import numpy as np, sys; from neuralset.store import Store; s = Store(sys.argv[1]); "
+        "s.put_arrays('a' * 32, {'data': np.arange(4.0)}, meta={'sfreq': 2.0}); "
+        "s.put_value('b' * 32, list(range(10_000)), label='big value')"
+    )
+    subprocess.run([sys.executable, "-c", writer, str(root)], check=True)  # closed: no -wal file
+
+    def files():
+        return {str(p): p.stat().st_mtime_ns for p in root.rglob("*")}
+
+    before = files()
+    ro = Store(root, read_only=True)
+    assert ro.has("a" * 32) and not ro.has("c" * 32)
+    assert ro.missing(["a" * 32, "c" * 32]) == ["c" * 32]
+    assert ro.get_arrays("a" * 32)["data"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert ro.meta("a" * 32) == {"sfreq": 2.0} and ro.get_value("b" * 32)[-1] == 9999
+    assert sorted(ro.keys()) == ["a" * 32, "b" * 32] and len(ro.entries()) == 2
+    for write in (lambda: ro.put_value("c" * 32, 1), lambda: ro.delete("a" * 32)):
+        with pytest.raises(StoreError) as info:
+            write()
+        assert str(info.value) == f"store {root} is opened read-only; open it with Store(root)"
+    assert files() == before  # not even SQLite's -wal/-shm files
+    assert Store(tmp_path / "absent", read_only=True).missing(["a" * 32]) == ["a" * 32]
+    assert not (tmp_path / "absent").exists()

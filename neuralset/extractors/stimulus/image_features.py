@@ -38,6 +38,11 @@ class ImageStatistics(MediaFileFeature):
     """Luminance mean and std and per-channel color histograms of Image events (static).
 
     See :func:`image_statistics`; the vector has ``2 + 3 * n_bins`` values.
+
+    Parameters
+    ----------
+    n_bins
+        Bins of each color channel's histogram (over 0-255).
     """
 
     default_event_type: ClassVar[str] = "Image"
