@@ -16,7 +16,7 @@ import functools
 import math
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,11 @@ def jax_batch_class() -> type:
 
     class JaxBatch(eqx.Module):  # type: ignore[misc]
         """A batch of jax arrays keyed by extractor name (an equinox module, hence a pytree).
+
+        Like the torch :class:`~neuralset.loaders.batch.Batch`, a read-only
+        :class:`~collections.abc.Mapping` of the extractor outputs: ``batch["meg"]``,
+        ``batch.keys()``, ``.values()``, ``.items()``, ``len(batch)``, ``for name in batch``;
+        ``size`` is the number of segments.
 
         Attributes
         ----------
@@ -63,15 +68,43 @@ def jax_batch_class() -> type:
         index: jax.Array
 
         def __getitem__(self, name: str) -> jax.Array:
-            return self.data[name]
+            if not isinstance(name, str):
+                raise TypeError(
+                    f"a JaxBatch is keyed by extractor name ({', '.join(self.data)}), got {name!r}"
+                )
+            try:
+                return self.data[name]
+            except KeyError:
+                raise KeyError(
+                    f"no field {name!r} in this batch; fields: {', '.join(self.data)}"
+                ) from None
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(self.data)
+
+        def __len__(self) -> int:
+            return len(self.data)
+
+        def __contains__(self, name: object) -> bool:
+            return name in self.data
+
+        def keys(self) -> Any:
+            return self.data.keys()
+
+        def values(self) -> Any:
+            return self.data.values()
+
+        def items(self) -> Any:
+            return self.data.items()
+
+        def get(self, name: str, default: Any = None) -> Any:
+            return self.data.get(name, default)
 
         @property
         def size(self) -> int:
             return int(self.start.shape[0])
 
-        def keys(self) -> Any:
-            return self.data.keys()
-
+    Mapping.register(JaxBatch)  # a read-only mapping of the extractor outputs, like torch's Batch
     JaxBatch.__module__ = __name__
     JaxBatch.__qualname__ = "JaxBatch"  # found by pickle through the module __getattr__
     return JaxBatch

@@ -114,3 +114,24 @@ def test_batches_pickle(dataset: SegmentDataset) -> None:
     assert isinstance(jb, JaxBatch)
     back = pickle.loads(pickle.dumps(jb))
     np.testing.assert_array_equal(np.asarray(back["meg"]), np.asarray(jb["meg"]))
+
+
+def test_jax_batch_is_a_mapping_like_the_torch_batch(dataset: SegmentDataset) -> None:
+    from collections.abc import Mapping
+
+    jb = next(iter(JaxBatchIterator(dataset, 4, shuffle=False)))
+    tb = dataset.__getitems__(list(range(4)))
+    assert isinstance(jb, Mapping) and isinstance(tb, Mapping)
+    assert list(jb) == list(jb.keys()) == list(tb) == ["meg"] and len(jb) == len(tb) == 1
+    assert "meg" in jb and "eeg" not in jb and jb.get("eeg") is None
+    for (name, value), (tname, tvalue) in zip(jb.items(), tb.items()):
+        assert name == tname
+        np.testing.assert_array_equal(np.asarray(value), tvalue.numpy())
+    assert [np.asarray(v).shape for v in jb.values()] == [tuple(tb["meg"].shape)]
+    assert dict(jb).keys() == {"meg"}  # dict() of a Mapping
+    with pytest.raises(KeyError, match=r"no field 'eeg' in this batch; fields: meg"):
+        jb["eeg"]
+    with pytest.raises(TypeError, match=r"a JaxBatch is keyed by extractor name \(meg\), got 0"):
+        jb[0]  # type: ignore[index]
+    total = jax.jit(lambda b: sum(v.sum() for v in b.values()))(jb)  # still a pytree
+    np.testing.assert_allclose(float(total), float(np.asarray(jb["meg"]).sum()), rtol=1e-5)
