@@ -219,7 +219,11 @@ def segment_values(segments: Segments, column: str) -> np.ndarray:
     if column not in events.columns:
         raise KeyError(
             f"the events table has no column {column!r} (columns: {', '.join(map(str, events.columns))})"
-            + ("; assign splits first, e.g. AssignSplits(by='timeline')" if column == "split" else "")
+            + (
+                "; assign splits first, e.g. AssignSplits(by='timeline')"
+                if column == "split"
+                else ""
+            )
         )
     values = events[column].to_numpy()
     has = segments.trigger >= 0

@@ -105,7 +105,10 @@ def test_inspect_writes_nothing_and_normalises_paths(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert _files(tmp_path) == before  # nothing written: no study files, no store
     lines = proc.stdout.splitlines()
-    assert lines[:2] == [f"store: {tmp_path / 'cache'}", f"study: SyntheticStudy at {tmp_path / 'data'}"]
+    assert lines[:2] == [
+        f"store: {tmp_path / 'cache'}",
+        f"study: SyntheticStudy at {tmp_path / 'data'}",
+    ]
     assert ".." not in proc.stdout
     pipeline = Pipeline.from_yaml(config)
     assert pipeline.study.path == tmp_path / "data" and pipeline.store == tmp_path / "cache"

@@ -38,7 +38,9 @@ def test_every_runnable_block_is_collected() -> None:
                 "(doctest), bash, yaml or text"
             )
             if block.skip:
-                assert block.lang == "bash", f"{page}:{block.line}: only shell blocks may be skipped"
+                assert block.lang == "bash", (
+                    f"{page}:{block.line}: only shell blocks may be skipped"
+                )
 
 
 @pytest.mark.parametrize("page", RUNNABLE)
@@ -56,7 +58,9 @@ def test_doc_page_runs_as_written(page: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, f"{page} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     expected = [b for b in blocks(ROOT / page, ROOT) if b.runs]
     skipped = sum(1 for b in expected if b.skip)
-    assert proc.stdout.strip().splitlines()[-1] == f"RAN {len(expected) - skipped} SKIPPED {skipped}"
+    assert (
+        proc.stdout.strip().splitlines()[-1] == f"RAN {len(expected) - skipped} SKIPPED {skipped}"
+    )
 
 
 def test_api_reference_covers_every_module() -> None:
@@ -158,7 +162,10 @@ def test_config_pages_show_every_field_with_type_and_default(api: object) -> Non
     assert text["layers"][:2] == ("int | float | tuple[int | float, ...]", "1.0")
     assert text["device"][:2] == ("Literal['auto', 'cpu', 'cuda']", "'auto'")
     signature = api["extractors.stimulus.text.HuggingFaceText"].signature()  # type: ignore[index]
-    assert "model: str = ''" in signature and "device: Literal['auto', 'cpu', 'cuda'] = 'auto'" in signature
+    assert (
+        "model: str = ''" in signature
+        and "device: Literal['auto', 'cpu', 'cuda'] = 'auto'" in signature
+    )
 
 
 def test_no_config_field_is_wrongly_required(api: object) -> None:

@@ -115,9 +115,7 @@ def _with_parameters(text: str, entries: list[str]) -> str:
     return f"{head}\n\n{new}" + (f"\n{tail}" if tail else "")
 
 
-def document_config(
-    cls: griffe.Class, live: Any, originals: dict[str, str]
-) -> None:
+def document_config(cls: griffe.Class, live: Any, originals: dict[str, str]) -> None:
     """Give ``cls`` its dataclass ``__init__`` and complete its Parameters section.
 
     ``originals`` holds the docstrings as written (before this extension completed any), by
@@ -129,7 +127,9 @@ def document_config(
         *(
             griffe.Parameter(
                 f.name,
-                annotation=f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type)),
+                annotation=f.type
+                if isinstance(f.type, str)
+                else getattr(f.type, "__name__", str(f.type)),
                 kind=griffe.ParameterKind.keyword_only,
                 default=_default(f),
             )

@@ -164,10 +164,11 @@ class EventIndex:
         single = np.full(len(self.timelines), None, dtype=object)
         shared = np.zeros(len(self.timelines), dtype=bool)
         frame = pd.DataFrame({"tl": tl[present], "v": values[present]})
-        for code, group in frame.groupby("tl", sort=False)["v"]:
-            distinct = pd.unique(group.to_numpy())
-            if len(distinct) == 1:
-                shared[int(code)], single[int(code)] = True, distinct[0]
+        stats = frame.groupby("tl", sort=False)["v"].agg(["nunique", "first"])
+        codes = stats.index.to_numpy(dtype=np.int64)
+        one = stats["nunique"].to_numpy() == 1
+        shared[codes[one]] = True
+        single[codes[one]] = stats["first"].to_numpy()[one]
         timeline = np.asarray(timeline, dtype=np.int64)
         done = shared[timeline]
         out[done] = single[timeline[done]]

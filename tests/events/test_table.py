@@ -87,7 +87,9 @@ def test_recordings_need_a_duration():
     ok = recs.assign(duration=[300.0, 400.0, 400.0])
     assert validate_events(ok)["duration"].tolist() == [300.0, 400.0, 400.0]
     # stimuli and instantaneous events may last 0 s
-    image = pd.DataFrame({"type": ["Image"], "start": [1.0], "timeline": ["a"], "filepath": ["i.png"]})
+    image = pd.DataFrame(
+        {"type": ["Image"], "start": [1.0], "timeline": ["a"], "filepath": ["i.png"]}
+    )
     assert validate_events(image)["duration"].tolist() == [0.0]
 
 

@@ -57,9 +57,7 @@ def _offline() -> bool:
     import huggingface_hub.constants
 
     flags = [os.environ.get(n, "") for n in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")]
-    return bool(huggingface_hub.constants.HF_HUB_OFFLINE) or any(
-        f not in ("", "0") for f in flags
-    )
+    return bool(huggingface_hub.constants.HF_HUB_OFFLINE) or any(f not in ("", "0") for f in flags)
 
 
 def _how_to_provide(model: str) -> str:
@@ -98,7 +96,11 @@ def check_model_available(model: str, revision: str = "main", *, timeout: float 
             f"{where} and HF_HUB_OFFLINE=1 forbids downloading it. {_how_to_provide(model)}"
         )
     from huggingface_hub import model_info
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     try:
         model_info(model, revision=revision, timeout=timeout)

@@ -91,7 +91,9 @@ def test_frequency_none_with_files_at_different_rates(tmp_path):
     )
     # prepared one by one, a batch that mixes them is refused at read, naming both
     eeg.replace(channels="error").prepare(both.iloc[[0]], store, progress=False)
-    eeg.replace(channels="error").prepare(both.iloc[[1]].reset_index(drop=True), store, progress=False)
+    eeg.replace(channels="error").prepare(
+        both.iloc[[1]].reset_index(drop=True), store, progress=False
+    )
     windows = sliding_windows(both, duration=1.0, stride=1.0, blocks="Eeg")
     with pytest.raises(ValueError) as info:
         eeg.replace(channels="error").read(windows, store)
