@@ -166,15 +166,8 @@ class FmriExtractor(RecordingExtractor):
         return out
 
     def preflight(self, events: pd.DataFrame, store: Store) -> None:
-        """Check each run not yet stored against its event, from its header only.
-
-        Raises
-        ------
-        ValueError
-            A header TR that contradicts the event's frequency (or, without one, is not a
-            plausible TR, e.g. 2000 "s"), or an event that lasts longer than its run (see
-            :func:`~neuralset.studies.headers.check_fmri_run`). Nothing has been computed.
-        """
+        """Check each run not yet stored against its event, from its header only (raises
+        :func:`~neuralset.studies.headers.check_fmri_run`'s errors before any work)."""
         from ...studies.headers import check_fmri_run
 
         items = self.items(events)
