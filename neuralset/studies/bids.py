@@ -41,6 +41,7 @@ import pandas as pd
 from ..config import config, register
 from ..validation import existing_path, one_of
 from .base import Study
+from .headers import MAX_TR
 from .bids_files import (
     DATATYPES,
     RUN_ENTITIES,
@@ -262,6 +263,13 @@ class BidsStudy(Study):
             if not tr or tr <= 0:
                 raise BidsError(
                     f"{rec.path}: no RepetitionTime in its sidecar JSON nor in the image header"
+                )
+            if tr > MAX_TR:
+                raise BidsError(
+                    f"{rec.path}: a repetition time of {tr:g} s (from the "
+                    f"{'sidecar JSON' if sidecar.get('RepetitionTime') else 'image header'}) is "
+                    f"not plausible (above {MAX_TR:g} s; milliseconds written as seconds?); set "
+                    "RepetitionTime in seconds in the sidecar JSON"
                 )
             row.update(
                 frequency=[1.0 / tr], duration=[n_vol * tr], space=[space_label(rec.entities)]

@@ -217,7 +217,7 @@ def read_tsv(path: Path) -> dict[str, list[str]]:
 
 
 def nifti_volumes(path: Path) -> tuple[int, float]:
-    """Number of volumes and header TR of a 4D NIfTI / GIfTI run (header only)."""
+    """Number of volumes and header TR (s) of a 4D NIfTI / GIfTI run (header only)."""
     import nibabel as nib
 
     try:
@@ -229,8 +229,9 @@ def nifti_volumes(path: Path) -> tuple[int, float]:
     shape = img.shape
     if len(shape) != 4:
         raise BidsError(f"{path}: expected a 4D BOLD image, got shape {shape}")
-    zooms = img.header.get_zooms()
-    return int(shape[3]), float(zooms[3]) if len(zooms) > 3 else 0.0
+    from .headers import nifti_tr
+
+    return int(shape[3]), nifti_tr(img.header)[0]  # in seconds, whatever the header's unit
 
 
 def space_label(entities: dict[str, str]) -> str:

@@ -373,3 +373,25 @@ def test_fmriprep_runs_through_the_extractor(tmp_path):
     both = np.concatenate([hemis["L"], hemis["R"]], axis=1)
     ref = signal.clean(both, detrend=False, standardize="zscore_sample", filter=False, t_r=TR)
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_header_tr_in_the_wrong_unit_is_refused(tmp_path):
+    """Issue 8, case 5 for BIDS: without a sidecar RepetitionTime, nibabel's example4d header
+    (2 volumes, TR 2000 with the unit "sec") would make a 4000 s run at 0.0005 Hz."""
+    from tests.real_data import nibabel_example
+
+    func = tmp_path / "ds" / "sub-01" / "func"
+    func.mkdir(parents=True)
+    bold = func / "sub-01_task-x_bold.nii.gz"
+    shutil.copy(nibabel_example(), bold)
+    (func / "sub-01_task-x_bold.json").write_text(json.dumps({"TaskName": "x"}))
+    study = BidsStudy(path=tmp_path / "ds", require_events=False)
+    with pytest.raises(BidsError) as info:
+        study.events()
+    assert str(info.value) == (
+        f"{bold}: a repetition time of 2000 s (from the image header) is not plausible (above "
+        "30 s; milliseconds written as seconds?); set RepetitionTime in seconds in the sidecar JSON"
+    )
+    (func / "sub-01_task-x_bold.json").write_text(json.dumps({"RepetitionTime": 2.0}))
+    events = BidsStudy(path=tmp_path / "ds", require_events=False).events()
+    assert events[["frequency", "duration"]].values.tolist() == [[0.5, 4.0]]
