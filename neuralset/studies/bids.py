@@ -41,7 +41,6 @@ import pandas as pd
 from ..config import config, register
 from ..validation import existing_path, one_of
 from .base import Study
-from .headers import MAX_TR
 from .bids_files import (
     DATATYPES,
     RUN_ENTITIES,
@@ -60,6 +59,7 @@ from .bids_files import (
     stack_columns,
     stim_type,
 )
+from .headers import MAX_TR
 
 __all__ = ["BidsStudy", "BidsError", "DATATYPES", "parse_entities"]
 
