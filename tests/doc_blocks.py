@@ -23,10 +23,12 @@ import re
 import shlex
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
-FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
+# a fence, indented or not (blocks inside list items); the closing fence has the same indent
+FENCE = re.compile(r"^([ \t]*)```([\w-]*)[^\n]*\n(.*?)^\1```[ \t]*$", re.S | re.M)
 SKIP = re.compile(r"<!--\s*docs-test:\s*skip\s+(.+?)\s*-->\s*$")
 RUN_LANGS = ("python", "pycon", "bash")
 CLI = ("neuralset", ".venv/bin/neuralset")
@@ -77,8 +79,8 @@ def blocks(path: Path, root: Path | None = None) -> list[Block]:
             Block(
                 page=name,
                 line=text.count("\n", 0, match.start()) + 1,
-                lang=match.group(1) or "",
-                code=match.group(2),
+                lang=match.group(2) or "",
+                code=textwrap.dedent(match.group(3)),
                 skip=skip.group(1) if skip else "",
             )
         )

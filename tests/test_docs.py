@@ -33,7 +33,7 @@ def test_every_runnable_block_is_collected() -> None:
             "docs/concepts/segments.md", "docs/concepts/store.md"} <= set(RUNNABLE)  # fmt: skip
     for page in PAGES:
         for block in blocks(ROOT / page, ROOT):
-            assert block.lang in ("python", "pycon", "bash", "yaml", "text", ""), (
+            assert block.lang in ("python", "pycon", "bash", "yaml", "toml", "text", ""), (
                 f"{page}:{block.line}: code block language {block.lang!r}; use python, pycon "
                 "(doctest), bash, yaml or text"
             )
