@@ -44,7 +44,9 @@ def _assert_close(ours, ref):
     assert_close(ours, ref, RTOL)
 
 
-def test_meg_matches_mne_epochs(small_study, small_events, words, store):
+def test_meg_matches_mne_epochs(small_study, small_events, words, tmp_path):
+    # its own store: other tests of the module prepare the same MEG config in the shared one
+    store = Store(tmp_path / "store")
     meg = MegExtractor(frequency=100.0, filter=(0.5, 30.0), baseline=(-0.2, 0.0))
     report = meg.prepare(small_events, store, progress=False)
     assert report.computed == 2
