@@ -129,7 +129,6 @@ def test_fraction_missing_column_is_the_uncovered_part() -> None:
             }
         )
     )
-    window = sliding_windows(events, duration=10.0, stride=10.0, blocks=None)
     window = Segments(
         events=events,
         start=np.array([0.0]),
