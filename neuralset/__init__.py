@@ -67,6 +67,10 @@ _LAZY: dict[str, str] = {
     "SyntheticStudy": "neuralset.synthetic",
     "BidsStudy": "neuralset.studies.bids",
     "fill_durations": "neuralset.studies.headers",
+    "RecordingsStudy": "neuralset.studies.recordings",
+    "MoabbStudy": "neuralset.studies.moabb",
+    "EventMap": "neuralset.studies.annotations",
+    "to_bids": "neuralset.studies.bids_export",
     # segments
     "Segments": "neuralset.segments",
     "Segment": "neuralset.segments",

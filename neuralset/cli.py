@@ -5,6 +5,7 @@
     neuralset demo [--cache DIR] ...                 the synthetic pipeline end to end
     neuralset prepare CONFIG.yaml [--retry] [--a.b=value ...]
     neuralset inspect CONFIG.yaml [--keys N] [--a.b=value ...]
+    neuralset fetch CONFIG.yaml [--dry-run] [--source URL|annex] [--jobs N] [--a.b=value ...]
     neuralset cache [--store DIR | --config CONFIG.yaml] ls
     neuralset cache [...] info KEY                   (a unique key prefix is enough)
     neuralset cache [...] clear [KEY ...] [--older-than 7d] [--yes]
@@ -61,6 +62,18 @@ def _parser() -> argparse.ArgumentParser:
     insp.add_argument("--keys", type=int, default=10, help="item keys listed per extractor")
     kinds = sub.add_parser("kinds", help="list the YAML kinds (kind, class, module, summary)")
     kinds.add_argument("--markdown", action="store_true", help="as a Markdown table")
+    fetch = sub.add_parser(
+        "fetch", help="fetch the data files the pipeline's selection needs (git-annex or HTTP)"
+    )
+    fetch.add_argument("config", type=Path)
+    fetch.add_argument(
+        "--dry-run", action="store_true", help="only say what would be fetched (reads no signal)"
+    )
+    fetch.add_argument(
+        "--source", default=None, help="'annex' or an http(s):// URL prefix (default: the study's)"
+    )
+    fetch.add_argument("--jobs", type=int, default=1, help="parallel transfers")
+    fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
     cache = sub.add_parser("cache", help="list, describe or clear store entries")
     where = cache.add_mutually_exclusive_group()
     where.add_argument(
@@ -203,6 +216,35 @@ def _kind_rows(infos: Sequence[Any]) -> list[tuple[str, str, str, str]]:
     return rows + [(i.kind, i.name, i.module, i.summary) for i in infos]
 
 
+def _fetch(pipeline: Any, args: argparse.Namespace, out: Any) -> int:
+    """``neuralset fetch``: the files of the pipeline's events (its segments' when it has some)."""
+    from .events.index import UnknownDurationError
+    from .pipeline import files_line
+    from .studies.fetch import FetchError
+
+    events = pipeline.study.events()
+    for transform in pipeline.transforms:
+        events = transform(events)
+    selection: Any = events
+    if pipeline.segmenter is not None:
+        try:
+            selection = pipeline.segmenter(events)
+        except UnknownDurationError:
+            out("segments need the recordings' durations: fetching the files of all the events")
+    out(files_line(selection))
+    if args.dry_run:
+        return 0
+    try:
+        report = pipeline.study.fetch(
+            selection, source=args.source, progress=not args.no_progress, jobs=args.jobs
+        )
+    except FetchError as err:
+        out(str(err))
+        return 1
+    out(str(report))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``neuralset``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -231,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "inspect":
             out(pipeline.inspect(max_keys=args.keys))
             return 0
+        if args.command == "fetch":
+            return _fetch(pipeline, args, out)
         from .execution import PrepareError, prepare_options
 
         status = 0

@@ -46,7 +46,7 @@ from .store import Store
 from .studies.base import Study
 from .validation import require
 
-__all__ = ["Pipeline", "load_pipeline"]
+__all__ = ["Pipeline", "load_pipeline", "files_line"]
 
 
 @register("pipeline")
@@ -161,9 +161,16 @@ class Pipeline(Config):
             f"events: {len(events)} in {counts.shape[0]} timelines",
             _indent(counts.to_string()),
         ]
+        segments = None
         if self.segmenter is not None:
-            segments = self.segmenter(events)
-            lines.append(f"segments: {len(segments)} ({type(self.segmenter).__name__})")
+            from .events.index import UnknownDurationError
+
+            try:
+                segments = self.segmenter(events)
+                lines.append(f"segments: {len(segments)} ({type(self.segmenter).__name__})")
+            except UnknownDurationError as err:
+                lines.append(f"segments: not yet ({err})")
+        lines.append(files_line(events if segments is None else segments))
         totals = [0.0, 0.0]
         for name, extractor in self.extractors.items():
             lines += _inspect_extractor(name, extractor, events, store, max_keys, totals)
@@ -225,6 +232,21 @@ def _inspect_extractor(
     if len(unique) > max_keys:
         lines.append(f"  ... {len(unique) - max_keys} more")
     return lines
+
+
+def files_line(selection: pd.DataFrame | Segments) -> str:
+    """``files: 412 recordings, 38 present, 1.9 TB to fetch for this selection`` (no network)."""
+    from .studies.fetch.plan import format_bytes, needed_files, summary
+
+    info = summary(needed_files(selection))
+    line = (
+        f"files: {info['recordings']:.0f} recordings, {info['recordings_present']:.0f} present, "
+        f"{format_bytes(info['bytes_to_fetch'])} to fetch for this selection "
+        f"({info['files_missing']:.0f} of {info['files']:.0f} files missing"
+    )
+    if info["sizes_unknown"]:
+        line += f", {info['sizes_unknown']:.0f} of unknown size"
+    return line + ("; `neuralset fetch CONFIG` gets them)" if info["files_missing"] else ")")
 
 
 def _indent(text: str) -> str:

@@ -1,3 +1,3 @@
-"""Shared pytest configuration: the local SLURM cluster plugin and the synthetic-study fixtures."""
+"""Shared pytest configuration: the local SLURM cluster and git-annex plugins, synthetic fixtures."""
 
-pytest_plugins = ["tests.slurm_cluster", "tests.fixtures_synthetic"]
+pytest_plugins = ["tests.slurm_cluster", "tests.annex_tools", "tests.fixtures_synthetic"]

@@ -180,4 +180,4 @@ def test_entry_point_runs() -> None:
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 0 and "{demo,prepare,inspect,kinds,cache}" in proc.stdout
+    assert proc.returncode == 0 and "{demo,prepare,inspect,kinds,fetch,cache}" in proc.stdout

@@ -39,6 +39,14 @@ ROOT = Path(__file__).resolve().parents[1]
 ARGS: dict[str, dict[str, Any]] = {
     "SyntheticStudy": {"path": "/data/synthetic", "n_subjects": 3, "modalities": ["meg", "audio"]},
     "BidsStudy": {"path": "{bids}", "subjects": ["01"], "stimulus_columns": {"word": "Word"}},
+    "RecordingsStudy": {
+        "path": "{bids}",
+        "files": ["**/*.edf"],
+        "annotations": {"T1": {"type": "Action", "code": 1}},
+        "stim_channel": "auto",
+    },
+    "MoabbStudy": {"path": "/data/moabb", "dataset": "BNCI2014_001", "subjects": [1, 2]},
+    "EventMap": {"type": "Word", "fields": {"language": "en"}},
     "Query": {"query": "type in ['Meg', 'Word']"},
     "ChunkEvents": {"event_type": "Meg", "max_duration": 30.0},
     "AssignSplits": {"by": "subject", "seed": 3},

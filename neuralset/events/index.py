@@ -12,7 +12,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["EventIndex"]
+__all__ = ["EventIndex", "UnknownDurationError"]
+
+
+class UnknownDurationError(ValueError):
+    """Events whose duration is unknown (files not fetched) cannot be placed on a timeline."""
 
 
 class EventIndex:
@@ -31,7 +35,10 @@ class EventIndex:
         tl = events["timeline"].cat.codes.to_numpy().astype(np.int64)
         ty = events["type"].cat.codes.to_numpy().astype(np.int64)
         start = events["start"].to_numpy()
-        stop = start + events["duration"].to_numpy()
+        duration = events["duration"].to_numpy()
+        if np.isnan(duration).any():
+            _unknown_durations(events, np.isnan(duration))
+        stop = start + duration
         # an instantaneous event at t lies in [s, e) when s <= t < e: give it a stop just after t
         eff_stop = np.maximum(stop, np.nextafter(start, np.inf))
         order = np.lexsort((start, ty, tl))
@@ -202,3 +209,18 @@ class EventIndex:
                 "(AssignSplits(by='timeline'))"
             )
         return out
+
+
+def _unknown_durations(events: pd.DataFrame, mask: np.ndarray) -> None:
+    rows = np.flatnonzero(mask)
+    first = int(rows[0])
+    what = str(events["type"].iloc[first])
+    if "filepath" in events.columns:
+        what += f" {events['filepath'].iloc[first]}"
+    raise UnknownDurationError(
+        f"{len(rows)} events have an unknown duration (NaN, duration_source 'unknown'), "
+        f"rows {rows[:5].tolist()}, e.g. {what}: their files are not fetched and the metadata "
+        "gives no duration. Fetch them first (study.fetch(events), or `neuralset fetch CONFIG`) "
+        "and build the events again, or leave them out: "
+        "events[events['duration_source'] != 'unknown']"
+    )

@@ -7,9 +7,18 @@ import pandas as pd
 
 from .schema import event_from_row, event_type, event_types, required_fields
 
-__all__ = ["validate_events", "EventsError", "row", "from_events", "BASE_COLUMNS"]
+__all__ = [
+    "validate_events",
+    "EventsError",
+    "row",
+    "from_events",
+    "BASE_COLUMNS",
+    "UNKNOWN_DURATION",
+]
 
 BASE_COLUMNS = ("type", "start", "duration", "timeline")
+#: ``duration_source`` of a data event whose duration is not known yet (``duration`` is NaN)
+UNKNOWN_DURATION = "unknown"
 
 
 class EventsError(ValueError):
@@ -30,7 +39,10 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
     (the error names the closest known types); fields required by each type are present and
     non-null; no NaN ``start``; no negative or NaN ``duration``; recording events (``Meg``,
     ``Eeg``, ``Fmri``... see ``Event.is_recording``) last more than 0 s (a recording left at
-    duration 0 would give no sliding window and no segment inside it). The returned frame has a
+    duration 0 would give no sliding window and no segment inside it). A NaN ``duration`` is
+    accepted only on rows whose ``duration_source`` is ``"unknown"``: a recording not fetched
+    yet, whose metadata gives no duration (see :mod:`neuralset.studies.bids_metadata`); segments
+    refuse such rows. The returned frame has a
     ``RangeIndex``, categorical ``type`` and ``timeline`` and float64 ``start``/``duration``;
     the input is never modified.
 
@@ -73,8 +85,12 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
     bad = np.isnan(start)
     if bad.any():
         raise EventsError(f"start is NaN at {_rows_hint(bad)}; every event needs an onset")
-    _check_recording_durations(out, duration)
-    bad = np.isnan(duration) | (duration < 0)
+    unknown = np.zeros(len(out), dtype=bool)
+    if "duration_source" in out.columns:
+        # a recording whose file is not fetched yet may have no duration: NaN, said explicitly
+        unknown = np.isnan(duration) & (out["duration_source"] == UNKNOWN_DURATION).to_numpy()
+    _check_recording_durations(out, duration, unknown)
+    bad = (np.isnan(duration) | (duration < 0)) & ~unknown
     if bad.any():
         raise EventsError(
             f"duration is negative or NaN at {_rows_hint(bad)}; durations are >= 0 seconds"
@@ -98,13 +114,18 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _check_recording_durations(events: pd.DataFrame, duration: np.ndarray) -> None:
-    """Recording events must last > 0 s: a 0 (the default) would give no window inside them."""
+def _check_recording_durations(
+    events: pd.DataFrame, duration: np.ndarray, unknown: np.ndarray
+) -> None:
+    """Recording events must last > 0 s: a 0 (the default) would give no window inside them.
+
+    Rows whose duration is explicitly unknown (files not fetched yet) are exempt.
+    """
     codes = events["type"].cat.codes.to_numpy()
     for code, name in enumerate(events["type"].cat.categories):
         if not event_type(str(name)).is_recording:
             continue
-        lacking = (codes == code) & ~(duration > 0)
+        lacking = (codes == code) & ~(duration > 0) & ~unknown
         if lacking.any():
             first = int(np.flatnonzero(lacking)[0])
             where = f" ({events['filepath'].iloc[first]})" if "filepath" in events.columns else ""

@@ -261,8 +261,11 @@ class Extractor(Config):
             Counts of items computed, already stored and failed.
         """
         from ..execution import run_prepare
+        from ..studies.fetch.plan import check_present
 
         store = store or Store()
+        # files not fetched yet (git-annex pointers...): say which and how, before any work
+        check_present(events, self.resolved_event_type, what=type(self).__name__)
         self.preflight(events, store)
         return run_prepare(self, events, store, executor=executor, progress=progress, retry=retry)
 

@@ -25,43 +25,71 @@ the number of volumes comes from the NIfTI header (a few hundred bytes read).
 Channels marked ``bad`` in ``channels.tsv`` are listed, comma-separated, in a ``bads`` column of the
 recording events (M/EEG extractors drop them with ``drop_bads=True``; the data files themselves do
 not carry BIDS bads).
+
+Everything is read from metadata, so a dataset installed by ``datalad install`` (text files real,
+recordings not fetched yet) is explored whole before anything is downloaded:
+
+* ``participants.tsv`` columns are joined onto every event of the subject (``age``, ``sex``...;
+  a name the events already use gets a ``participant_`` prefix), and the ``*_scans.tsv`` row of
+  a recording onto its event (``acq_time``...; ``scan_`` prefix on a clash with the events' or
+  the participants' columns);
+* durations come from ``RecordingDuration``, or the file header when the file is present; when
+  neither can say, the duration is NaN with ``duration_source = "unknown"`` (see
+  :mod:`neuralset.studies.bids_metadata`), filled from the header once the file is fetched;
+* data events carry ``file_present`` and ``file_size`` (from the git-annex key of a file not
+  fetched yet; see :mod:`neuralset.studies.file_state`), and :meth:`Study.fetch` downloads what a
+  selection needs;
+* real-world mess is skipped: macOS ``._*`` files and ``.DS_Store``, ``n/a`` cells, extra
+  columns; empty-room and resting-state runs (``sub-emptyroom``, ``task-noise``, ``task-rest*``)
+  need no events file, and other runs without one are an error unless ``require_events=False``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from ..config import config, register
-from ..validation import existing_path, one_of
+from ..hashing import KEY_EXCLUDED
+from ..validation import existing_path, one_of, require
 from .base import Study
+from .bids_events import EventsOptions, events_parts
 from .bids_files import (
     DATATYPES,
     RUN_ENTITIES,
     BidsError,
     Recording,
     datatype_folders,
-    inherited_jsons,
-    nifti_volumes,
     parse_entities,
-    parse_numbers,
     raw_sibling,
     read_tsv,
     relative_path,
     sibling_name,
     space_label,
     stack_columns,
-    stim_type,
 )
-from .headers import MAX_TR
+from .bids_metadata import MetadataCache, participants, recording_metadata, scans
+from .file_state import file_state
 
 __all__ = ["BidsStudy", "BidsError", "DATATYPES", "parse_entities"]
+
+#: columns the study itself fills: a participants.tsv / scans.tsv column of the same name is
+#: joined with a ``participant_`` / ``scan_`` prefix
+RESERVED_COLUMNS = frozenset(
+    {
+        "type", "start", "duration", "timeline", "filepath", "frequency", "offset", "study_root",
+        "duration_source", "file_present", "file_size", "subject", "session", "task", "acq",
+        "run", "echo", "space", "bads", "text", "language", "description", "code", "sentence",
+        "context",
+    }
+)  # fmt: skip
+_NO_EVENTS_TASKS = ("rest", "noise")
 
 
 @register("bids")
@@ -77,6 +105,9 @@ class BidsStudy(Study):
         Datatypes to read among :data:`DATATYPES` (empty: all found).
     subjects, tasks
         Keep only these subject / task labels (without ``sub-`` / ``task-``; empty: all).
+    echoes
+        Keep only these ``echo-`` labels of multi-echo fMRI (empty: every echo, one event each,
+        with an ``echo`` column).
     fmri_derivatives
         Folder (relative to ``path``, e.g. ``"derivatives/fmriprep"``, or absolute) whose
         ``desc-preproc`` BOLD runs replace the raw ``func`` ones: one event per ``space-`` (the
@@ -90,25 +121,47 @@ class BidsStudy(Study):
         (``Image``, ``Audio``, ``Video``) take ``stimuli/<cell>`` as ``filepath``; ``"auto"``
         picks the file type from the extension.
     trial_event
-        Type of the event made from every ``events.tsv`` row (``description`` = ``trial_type``,
-        ``code`` = integer ``value``); ``""`` makes none.
+        Type of the event made from every ``events.tsv`` row; ``""`` makes none.
+    description_column, code_column
+        ``events.tsv`` columns giving the trial events' ``description`` and integer ``code``
+        (BIDS names them ``trial_type`` and ``value``; some datasets use others, e.g.
+        ``stim_type`` and ``trigger``).
+    extra_columns
+        Other ``events.tsv`` columns copied onto the events of each row (numbers when every
+        cell is one, ``n/a`` empty).
+    type_column
+        A column naming each row's event type (``Word``, ``Stimulus``...), as written by
+        :meth:`Study.to_bids`; used when present, its rows then make no trial event.
     require_events
-        Fail when a run (other than ``task-rest*``) has no ``events.tsv``.
+        Fail when a run has no ``events.tsv`` (empty-room and ``task-rest*`` / ``task-noise``
+        runs excepted); ``False`` reads such runs as recordings alone.
     language
         ``language`` of text events.
+    source
+        Where :meth:`Study.fetch` gets missing files: ``""`` (git-annex when ``path`` is a
+        git-annex repository), ``"annex"``, or an ``http(s)://`` prefix such as
+        ``"https://s3.amazonaws.com/openneuro.org/ds000117"``. Not part of the key.
     """
+
+    tracks_files: ClassVar[bool] = True
 
     datatypes: tuple[str, ...] = ()
     subjects: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
+    echoes: tuple[str, ...] = ()
     fmri_derivatives: str | None = None
     spaces: tuple[str, ...] = ()
     stimulus_columns: dict[str, str] = dataclasses.field(
         default_factory=lambda: {"word": "Word", "stim_file": "auto"}
     )
     trial_event: str = "Stimulus"
+    description_column: str = "trial_type"
+    code_column: str = "value"
+    extra_columns: tuple[str, ...] = ()
+    type_column: str = "neuralset_type"
     require_events: bool = True
     language: str = ""
+    source: str = dataclasses.field(default="", metadata=KEY_EXCLUDED)
 
     def _check(self) -> None:
         from ..events import event_types
@@ -134,6 +187,12 @@ class BidsStudy(Study):
                 value=self._derivatives_root(),
                 fix="give it relative to the BIDS root, e.g. 'derivatives/fmriprep'",
             )
+        require(
+            self.source in ("", "annex") or self.source.startswith(("http://", "https://")),
+            self,
+            "source",
+            f"expected '', 'annex' or an http(s):// URL prefix, got {self.source!r}",
+        )
 
     def _derivatives_root(self) -> Path:
         assert self.fmri_derivatives is not None
@@ -162,10 +221,11 @@ class BidsStudy(Study):
                 out.extend(self._scan_folder(folder, datatype, derivative=True))
         seen: dict[tuple[str, str, str], Path] = {}
         for rec in out:
+            ents = rec.entities
             ident = (
                 rec.timeline,
                 rec.datatype,
-                space_label(rec.entities) + "|" + rec.entities.get("hemi", ""),
+                f"{space_label(ents)}|{ents.get('hemi', '')}|{ents.get('echo', '')}",
             )
             if ident in seen:
                 raise BidsError(
@@ -179,10 +239,14 @@ class BidsStudy(Study):
         suffix, exts, _ = DATATYPES[datatype]
         out = []
         for entry in os.scandir(folder):
+            if entry.name.startswith("."):  # .DS_Store, macOS ._* resource forks, dot files
+                continue
             ents, suf, ext = parse_entities(entry.name)
-            if suf != suffix or ext not in exts or entry.name.startswith("."):
+            if suf != suffix or ext not in exts:
                 continue
             if self.tasks and ents.get("task") not in self.tasks:
+                continue
+            if self.echoes and "echo" in ents and ents["echo"] not in self.echoes:
                 continue
             if ents.get("split") not in (None, "01", "1"):
                 continue  # MNE reads the following splits of a FIF from the first one
@@ -200,18 +264,49 @@ class BidsStudy(Study):
     def timelines(self) -> list[str]:
         return sorted({r.timeline for r in self.recordings()})
 
-    # -- one timeline: sidecars, events.tsv, channels.tsv -----------------------------
+    # -- events: sidecars, events.tsv, channels.tsv, participants, scans --------------------
     def timeline_events(self, timeline: str) -> pd.DataFrame:
         recs = [r for r in self.recordings() if r.timeline == timeline]
         if not recs:
             raise KeyError(f"no timeline {timeline!r} in {self.path}")
-        parts = [self._recording_event(r) for r in recs]
-        rec_duration = float(parts[0]["duration"][0])
+        return stack_columns(self._timeline_parts(timeline, recs, _Context(self.path)))
+
+    def all_timeline_events(self) -> pd.DataFrame:
+        by_timeline: dict[str, list[Recording]] = {}
+        for rec in self.recordings():
+            by_timeline.setdefault(rec.timeline, []).append(rec)
+        if not by_timeline:
+            raise ValueError(f"{type(self).__name__} at {self.path} has no timelines")
+        context = _Context(self.path)
+        parts: list[dict[str, Any]] = []
+        for timeline, recs in by_timeline.items():
+            parts.extend(self._timeline_parts(timeline, recs, context))
+        return stack_columns(parts)
+
+    def _options(self) -> EventsOptions:
+        from ..events import TextEvent, event_types
+
+        return EventsOptions(
+            trial_event=self.trial_event,
+            description_column=self.description_column,
+            code_column=self.code_column,
+            stimulus_columns=dict(self.stimulus_columns),
+            extra_columns=self.extra_columns,
+            type_column=self.type_column,
+            language=self.language,
+            text_types=frozenset(n for n, c in event_types().items() if issubclass(c, TextEvent)),
+        )
+
+    def _timeline_parts(
+        self, timeline: str, recs: list[Recording], context: _Context
+    ) -> list[dict[str, Any]]:
+        parts = [self._recording_part(r, context) for r in recs]
+        durations = [p["duration"] for p in parts if math.isfinite(p["duration"])]
         files: list[Path] = []
         for rec in recs:
             events_file = self._events_file(rec)
             if events_file is None:
-                if self.require_events and not rec.entities.get("task", "").startswith("rest"):
+                if self.require_events and not _needs_no_events(rec):
                     expected = raw_sibling(self.path, rec, "events", ".tsv")
                     raise BidsError(
                         f"missing events file {expected} for recording {rec.path}; add it, or pass "
@@ -220,23 +315,27 @@ class BidsStudy(Study):
                 continue
             if events_file not in files:
                 files.append(events_file)
-        for events_file in files:
-            parts.extend(self._read_events(events_file, rec_duration))
-        table = stack_columns(parts)
-        table["timeline"] = timeline
+        if files:
+            parts.extend(
+                events_parts(files, context.options(self), durations[0] if durations else math.nan)
+            )
+        ents = recs[0].entities
+        shared: dict[str, Any] = {"timeline": timeline}
         for key, entity in (
             ("subject", "sub"),
             ("session", "ses"),
             ("task", "task"),
             ("run", "run"),
         ):
-            table[key] = recs[0].entities.get(entity, "")
-        if len(files) > 1:  # the same events listed by several datatypes of one run
-            subset = ("type", "start", "duration", "text", "description", "code", "filepath")
-            table = table.drop_duplicates(subset=[c for c in subset if c in table]).reset_index(
-                drop=True
-            )
-        return table
+            shared[key] = ents.get(entity, "")
+        columns, values = context.participants()
+        row = values.get(ents["sub"], {})
+        for column in columns:
+            name = f"participant_{column}" if column in RESERVED_COLUMNS else column
+            shared[name] = row.get(column)
+        for part in parts:
+            part.update(shared)
+        return parts
 
     def _events_file(self, rec: Recording) -> Path | None:
         candidates = [rec.path.with_name(sibling_name(rec, "events", ".tsv"))]
@@ -247,87 +346,27 @@ class BidsStudy(Study):
                 return cand
         return None
 
-    def _recording_event(self, rec: Recording) -> dict[str, Any]:
+    def _recording_part(self, rec: Recording, context: _Context) -> dict[str, Any]:
         etype = DATATYPES[rec.datatype][2]
-        row: dict[str, Any] = {
-            "type": [etype],
-            "start": [0.0],
-            "filepath": [relative_path(rec.path, self.path)],
-            "offset": [0.0],
+        state = file_state(rec.path)
+        meta = recording_metadata(self.path, rec, state, context.cache)
+        part: dict[str, Any] = {
+            "type": etype,
+            "start": np.zeros(1),
+            "filepath": relative_path(rec.path, self.path),
+            "offset": 0.0,
+            **meta,
         }
         if rec.datatype == "func":
-            sidecar = self._sidecar(rec, required=False)
-            tr = sidecar.get("RepetitionTime")
-            n_vol, header_tr = nifti_volumes(rec.path)
-            tr = float(tr) if tr else header_tr
-            if not tr or tr <= 0:
-                raise BidsError(
-                    f"{rec.path}: no RepetitionTime in its sidecar JSON nor in the image header"
-                )
-            if tr > MAX_TR:
-                raise BidsError(
-                    f"{rec.path}: a repetition time of {tr:g} s (from the "
-                    f"{'sidecar JSON' if sidecar.get('RepetitionTime') else 'image header'}) is "
-                    f"not plausible (above {MAX_TR:g} s; milliseconds written as seconds?); set "
-                    "RepetitionTime in seconds in the sidecar JSON"
-                )
-            row.update(
-                frequency=[1.0 / tr], duration=[n_vol * tr], space=[space_label(rec.entities)]
-            )
-            return row
-        sidecar = self._sidecar(rec, required=True)
-        sfreq = sidecar.get("SamplingFrequency")
-        if not isinstance(sfreq, int | float) or sfreq <= 0:
-            raise BidsError(
-                f"{self._sidecar_path(rec)}: SamplingFrequency missing or not a positive number"
-            )
-        duration = sidecar.get("RecordingDuration")
-        if isinstance(duration, int | float) and duration > 0:
-            duration = float(duration) + 1.0 / sfreq  # mne-bids writes the time of the last sample
+            part["space"] = space_label(rec.entities)
         else:
-            duration = self._duration_from_header(rec)
-        row.update(frequency=[float(sfreq)], duration=[duration], bads=[self._bads(rec)])
-        return row
-
-    def _sidecar_path(self, rec: Recording) -> Path:
-        return rec.path.with_name(sibling_name(rec, DATATYPES[rec.datatype][0], ".json"))
-
-    def _sidecar(self, rec: Recording, *, required: bool) -> dict[str, Any]:
-        """The recording's sidecar JSON merged over inherited ones from upper folders."""
-        suffix = DATATYPES[rec.datatype][0]
-        merged: dict[str, Any] = {}
-        found = False
-        folder = rec.path.parent
-        chain = []
-        while True:
-            chain.append(folder)
-            if folder == self.path or folder.parent == folder or len(chain) > 4:
-                break
-            folder = folder.parent
-        for folder in reversed(chain):  # root first, the file's folder last (it wins)
-            for path in inherited_jsons(folder, rec.entities, suffix):
-                try:
-                    merged.update(json.loads(path.read_text()))
-                except (OSError, ValueError) as err:
-                    raise BidsError(f"unreadable sidecar {path}: {err}") from None
-                found = True
-        if required and not found:
-            raise BidsError(
-                f"missing sidecar {self._sidecar_path(rec)} for recording {rec.path} "
-                "(BIDS requires it: it gives SamplingFrequency)"
-            )
-        return merged
-
-    def _duration_from_header(self, rec: Recording) -> float:
-        import mne
-
-        try:
-            raw = mne.io.read_raw(rec.path, preload=False, verbose="error")
-        except Exception as err:
-            raise BidsError(
-                f"unreadable recording {rec.path} (no RecordingDuration in its sidecar): {err}"
-            ) from None
-        return float(raw.n_times / raw.info["sfreq"])
+            part["bads"] = self._bads(rec)
+        if "echo" in rec.entities:
+            part["echo"] = rec.entities["echo"]
+        taken = RESERVED_COLUMNS.union(context.participants()[0])
+        for column, value in context.scan_row(rec).items():
+            part[f"scan_{column}" if column in taken else column] = value
+        return part
 
     def _bads(self, rec: Recording) -> str:
         path = rec.path.with_name(sibling_name(rec, "channels", ".tsv"))
@@ -342,66 +381,39 @@ class BidsStudy(Study):
             n for n, s in zip(table["name"], table["status"]) if s.strip().lower() == "bad"
         )
 
-    def _read_events(self, path: Path, rec_duration: float) -> list[dict[str, Any]]:
-        """Column parts (``type``, ``start``, ``duration``, fields) of an events.tsv."""
-        table = read_tsv(path)
-        if "onset" not in table:
-            raise BidsError(
-                f"{path}: events.tsv has no 'onset' column (columns: {', '.join(table)})"
-            )
-        onset = parse_numbers(table["onset"], path, "onset")
-        n = len(onset)
-        duration = (
-            parse_numbers(table["duration"], path, "duration")
-            if "duration" in table
-            else np.zeros(n)
-        )
-        keep = ~np.isnan(onset)
-        duration = np.nan_to_num(duration, nan=0.0)
-        late = keep & (onset > rec_duration + 1e-3)
-        if late.any():
-            raise BidsError(
-                f"inconsistent run: {path} has onsets after the end of its recording ({rec_duration:.3f} s), "
-                f"rows {np.flatnonzero(late)[:5].tolist()}; check that the events file belongs to this run"
-            )
-        parts: list[dict[str, Any]] = []
-        if self.trial_event:
-            base: dict[str, Any] = {
-                "type": [self.trial_event] * int(keep.sum()),
-                "start": onset[keep],
-                "duration": duration[keep],
-            }
-            if "trial_type" in table:
-                base["description"] = [
-                    v if v != "n/a" else "" for v, k in zip(table["trial_type"], keep) if k
-                ]
-            if "value" in table:
-                codes = np.zeros(n, dtype=np.int64)
-                for i, v in enumerate(table["value"]):
-                    try:
-                        f = float(v)
-                    except ValueError:
-                        continue
-                    if f == f and f == round(f):
-                        codes[i] = int(f)
-                base["code"] = codes[keep]
-            parts.append(base)
-        for column, etype in self.stimulus_columns.items():
-            if column not in table:
-                continue
-            has = keep & np.array([c not in ("", "n/a") for c in table[column]], dtype=bool)
-            if not has.any():
-                continue
-            values = [c for c, h in zip(table[column], has) if h]
-            sub: dict[str, Any] = {"start": onset[has], "duration": duration[has]}
-            if etype == "auto" or etype in ("Image", "Audio", "Video"):
-                sub["type"] = [
-                    stim_type(v, path, column) if etype == "auto" else etype for v in values
-                ]
-                sub["filepath"] = [f"stimuli/{v}" for v in values]
-            else:
-                sub["type"] = [etype] * len(values)
-                sub["text"] = values
-                sub["language"] = [self.language] * len(values)
-            parts.append(sub)
-        return parts
+
+def _needs_no_events(rec: Recording) -> bool:
+    task = rec.entities.get("task", "")
+    return rec.entities.get("sub") == "emptyroom" or task.startswith(_NO_EVENTS_TASKS)
+
+
+class _Context:
+    """What one discovery shares between recordings: sidecars, participants, scans."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cache = MetadataCache()
+        self._participants: tuple[list[str], dict[str, dict[str, Any]]] | None = None
+        self._scans: dict[Path, dict[str, dict[str, Any]]] = {}
+        self._options: EventsOptions | None = None
+
+    def options(self, study: BidsStudy) -> EventsOptions:
+        if self._options is None:
+            self._options = study._options()
+        return self._options
+
+    def participants(self) -> tuple[list[str], dict[str, dict[str, Any]]]:
+        if self._participants is None:
+            self._participants = participants(self.root)
+        return self._participants
+
+    def scan_row(self, rec: Recording) -> dict[str, Any]:
+        """The ``_scans.tsv`` values of the recording (its subject/session folder's file)."""
+        folder = rec.path.parent.parent
+        if folder not in self._scans:
+            self._scans[folder] = scans(folder, rec.entities)
+        rows = self._scans[folder]
+        if not rows:
+            return {}
+        rel = f"{rec.path.parent.name}/{rec.path.name}"
+        return rows.get(rel, {})

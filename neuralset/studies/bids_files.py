@@ -33,6 +33,7 @@ __all__ = [
     "space_label",
     "relative_path",
     "stim_type",
+    "STIM_TYPES",
 ]
 
 
@@ -56,6 +57,8 @@ _STIM_TYPES = {
     **{e: "Audio" for e in (".wav", ".flac", ".mp3", ".ogg")},
     **{e: "Video" for e in (".mp4", ".avi", ".mov", ".mkv", ".webm")},
 }
+#: stimulus file extension -> event type
+STIM_TYPES = _STIM_TYPES
 _ENTITY = re.compile(r"([a-zA-Z]+)-([a-zA-Z0-9]+)")
 
 
@@ -99,7 +102,11 @@ class Recording:
 
 
 def stack_columns(parts: list[dict[str, Any]]) -> pd.DataFrame:
-    """One DataFrame from column parts; a column missing from a part is NaN (numbers) or None."""
+    """One DataFrame from column parts, in one pass (no per-part DataFrame).
+
+    Each part maps column -> array, list or scalar (broadcast to the part's length, given by its
+    ``start``). A column missing from a part is NaN (numeric columns) or None.
+    """
     sizes = [len(p["start"]) for p in parts]
     columns = list(dict.fromkeys(c for p in parts for c in p))
     data: dict[str, Any] = {}
@@ -108,25 +115,53 @@ def stack_columns(parts: list[dict[str, Any]]) -> pd.DataFrame:
         if all(_is_numeric(v) for v in present):
             data[col] = np.concatenate(
                 [
-                    np.asarray(p[col], dtype=float) if col in p else np.full(n, np.nan)
+                    _numeric(p[col], n) if col in p else np.full(n, np.nan)
                     for p, n in zip(parts, sizes)
                 ]
             )
+        elif not any(isinstance(v, list | np.ndarray) for v in present):
+            # one value per part (subject, task, duration_source...): repeated in C
+            scalars = np.empty(len(parts), dtype=object)
+            scalars[:] = [p.get(col) for p in parts]
+            data[col] = np.repeat(scalars, sizes)
         else:
-            merged: list[Any] = []
+            chunks = []
             for p, n in zip(parts, sizes):
-                merged.extend(p[col] if col in p else [None] * n)
-            data[col] = merged
+                value = p.get(col)
+                if isinstance(value, np.ndarray):
+                    chunks.append(value.astype(object, copy=False))
+                elif isinstance(value, list):
+                    chunk = np.empty(len(value), dtype=object)
+                    chunk[:] = value
+                    chunks.append(chunk)
+                else:
+                    chunk = np.empty(n, dtype=object)
+                    chunk[:] = [value] * n if isinstance(value, tuple) else value
+                    chunks.append(chunk)
+            data[col] = np.concatenate(chunks) if chunks else np.empty(0, dtype=object)
     return pd.DataFrame(data)
+
+
+def _numeric(value: Any, n: int) -> np.ndarray:
+    if isinstance(value, np.ndarray | list):
+        return np.asarray(value, dtype=float)
+    return np.full(n, np.nan if value is None else float(value))
 
 
 def _is_numeric(values: Any) -> bool:
     if isinstance(values, np.ndarray):
         return values.dtype.kind in "iuf"
-    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if isinstance(values, list):
+        return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    return isinstance(values, int | float) and not isinstance(values, bool)
 
 
 def parse_numbers(cells: list[str], path: Path, column: str) -> np.ndarray:
+    """A TSV column of seconds as float64 (``n/a`` and empty cells -> NaN)."""
+    try:
+        return np.array(cells, dtype=np.float64)  # the fast path: every cell is a number
+    except ValueError:
+        pass
     try:
         return np.array([np.nan if c in ("n/a", "") else float(c) for c in cells], dtype=np.float64)
     except ValueError as err:
@@ -182,38 +217,56 @@ def raw_sibling(root: Path, rec: Recording, suffix: str, ext: str) -> Path:
     return folder / rec.datatype / sibling_name(rec, suffix, ext)
 
 
-def inherited_jsons(folder: Path, entities: dict[str, str], suffix: str) -> list[Path]:
-    """JSON files of ``folder`` that apply to a file with ``entities`` (fewest entities first)."""
-    try:
-        names = [n for n in os.listdir(folder) if n.endswith(".json")]
-    except OSError:
-        return []
-    hits = []
-    for name in names:
-        ents, suf, ext = parse_entities(name)
-        if suf != suffix or ext != ".json":
-            continue
-        if all(entities.get(k) == v for k, v in ents.items()):
-            hits.append((len(ents), folder / name))
+def inherited_jsons(
+    folder: Path,
+    entities: dict[str, str],
+    suffix: str,
+    cache: dict[Path, dict[str, list[tuple[dict[str, str], Path]]]] | None = None,
+) -> list[Path]:
+    """JSON files of ``folder`` that apply to a file with ``entities`` (fewest entities first).
+
+    ``cache`` (folder -> suffix -> parsed JSON names) saves listing a folder again for each
+    recording.
+    """
+    listing = cache.get(folder) if cache is not None else None
+    if listing is None:
+        try:
+            names = [n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith(".")]
+        except OSError:
+            names = []
+        listing = {}
+        for name in names:
+            ents, suf, ext = parse_entities(name)
+            if ext == ".json":
+                listing.setdefault(suf, []).append((ents, folder / name))
+        if cache is not None:
+            cache[folder] = listing
+    hits = [
+        (len(ents), path)
+        for ents, path in listing.get(suffix, ())
+        if all(entities.get(k) == v for k, v in ents.items())
+    ]
     return [p for _, p in sorted(hits)]
 
 
 def read_tsv(path: Path) -> dict[str, list[str]]:
     """A TSV file as columns of strings (header row first; cells kept verbatim)."""
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh, delimiter="\t"))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise BidsError(f"unreadable TSV file {path}: {err}") from None
     if not rows:
         raise BidsError(f"unreadable TSV file {path}: empty (a header row is required)")
-    header, body = rows[0], [r for r in rows[1:] if r]
-    bad = [i + 2 for i, r in enumerate(body) if len(r) != len(header)]
-    if bad:
-        raise BidsError(
-            f"unreadable TSV file {path}: lines {bad[:5]} do not have {len(header)} columns"
-        )
-    return {name: [r[i] for r in body] for i, name in enumerate(header)}
+    header = [h.strip() for h in rows[0]]
+    body = [r for r in rows[1:] if r]
+    width = len(header)
+    if body and set(map(len, body)) != {width}:
+        bad = [i + 2 for i, r in enumerate(body) if len(r) != width]
+        raise BidsError(f"unreadable TSV file {path}: lines {bad[:5]} do not have {width} columns")
+    if not body:
+        return {name: [] for name in header}
+    return {name: list(col) for name, col in zip(header, zip(*body))}
 
 
 def nifti_volumes(path: Path) -> tuple[int, float]:

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .file_state import file_state
+
 __all__ = ["fill_durations", "recording_length", "nifti_tr", "check_fmri_run", "MAX_TR"]
 
 #: Longest repetition time (s) taken from a NIfTI header without the event saying so: a larger
@@ -88,7 +90,10 @@ def fill_durations(events: pd.DataFrame) -> pd.DataFrame:
 
     Rows of a recording type whose ``duration`` is missing or 0 take the length read from the
     header of their ``filepath`` (relative paths are joined to ``study_root`` when present),
-    minus their ``offset``. Other rows are unchanged; the input is not modified.
+    minus their ``offset``. A file that is a git-annex pointer not fetched yet cannot say: its
+    row gets ``duration = NaN`` and ``duration_source = "unknown"`` (and, when that column
+    exists, filled rows get ``"header"``; see :mod:`neuralset.studies.bids_metadata`). Other
+    rows are unchanged; the input is not modified.
 
     Examples
     --------
@@ -106,17 +111,30 @@ def fill_durations(events: pd.DataFrame) -> pd.DataFrame:
     duration = pd.to_numeric(out["duration"], errors="coerce").fillna(0.0)
     rows = np.flatnonzero(recording.to_numpy(dtype=bool) & (duration.to_numpy() == 0))
     lengths = duration.to_numpy(dtype=np.float64).copy()
+    sources: dict[int, str] = {}
     for row in rows:
         ev = out.iloc[int(row)]
         path = Path(str(ev["filepath"]))
         root = ev.get("study_root")
         if not path.is_absolute() and isinstance(root, str) and root:
             path = Path(root) / path
+        if not file_state(path).present and file_state(path).exists:  # not fetched yet
+            lengths[row], sources[int(row)] = np.nan, "unknown"
+            continue
+        sources[int(row)] = "header"
         freq = pd.to_numeric(ev.get("frequency", 0.0), errors="coerce")
         offset = pd.to_numeric(ev.get("offset", 0.0), errors="coerce")
         length = recording_length(path, str(ev["type"]), float(freq) if freq == freq else 0.0)
         lengths[row] = length - (float(offset) if offset == offset else 0.0)
     out["duration"] = lengths
+    if sources and ("duration_source" in out.columns or "unknown" in sources.values()):
+        column = (
+            out["duration_source"].astype(object)
+            if "duration_source" in out.columns
+            else pd.Series([None] * len(out), index=out.index, dtype=object)
+        )
+        column.iloc[list(sources)] = list(sources.values())
+        out["duration_source"] = column
     return out
 
 

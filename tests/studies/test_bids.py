@@ -395,3 +395,21 @@ def test_header_tr_in_the_wrong_unit_is_refused(tmp_path):
     (func / "sub-01_task-x_bold.json").write_text(json.dumps({"RepetitionTime": 2.0}))
     events = BidsStudy(path=tmp_path / "ds", require_events=False).events()
     assert events[["frequency", "duration"]].values.tolist() == [[0.5, 4.0]]
+
+
+def test_unknown_stimulus_extension_names_the_fix(tmp_path):
+    folder = tmp_path / "sub-01" / "eeg"
+    folder.mkdir(parents=True)
+    (folder / "sub-01_task-x_eeg.vhdr").write_bytes(b"")
+    (folder / "sub-01_task-x_eeg.json").write_text(
+        json.dumps({"SamplingFrequency": 10.0, "RecordingDuration": 9.9})
+    )
+    (folder / "sub-01_task-x_events.tsv").write_text("onset\tstim_file\n1.0\tpics/a.xyz\n")
+    with pytest.raises(
+        BidsError,
+        match=r"cannot tell the stimulus type of 'pics/a.xyz' in column 'stim_file' from its "
+        r"extension; map the column explicitly, e.g. stimulus_columns=\{'stim_file': 'Image'\}",
+    ):
+        BidsStudy(path=tmp_path).events()
+    events = BidsStudy(path=tmp_path, stimulus_columns={"stim_file": "Image"}).events()
+    assert events.loc[events["type"] == "Image", "filepath"].tolist() == ["stimuli/pics/a.xyz"]

@@ -1,0 +1,258 @@
+"""Typed events from the ``*_events.tsv`` files of a BIDS run (column parts, no DataFrame).
+
+:func:`events_parts` turns the rows of one run's events files into column parts (see
+:func:`~neuralset.studies.bids_files.stack_columns`) of neuralset events:
+
+* every row becomes one event of ``trial_event`` type (``description`` from the
+  ``description_column``, ``code`` from an integer ``code_column``), unless the row names its own
+  type in ``type_column`` (the column :func:`~neuralset.studies.bids_export.to_bids` writes);
+* each non-empty cell of a ``stimulus_columns`` column becomes an extra event (``Word`` text,
+  ``Image``/``Audio``/``Video`` file under ``stimuli/``);
+* ``extra_columns`` are copied onto those events (numbers when every cell is one).
+
+``n/a`` cells are empty; rows with an ``n/a`` onset are skipped. When a run has several events
+files (one per datatype of an EEG-fMRI or MEG+EEG run), rows listed by more than one are kept once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .bids_files import STIM_TYPES, BidsError, parse_numbers, read_tsv, stim_type
+from .bids_metadata import cell_values
+
+__all__ = ["EventsOptions", "events_parts", "FILE_TYPES"]
+
+#: event types whose ``filepath`` points at a stimulus file
+FILE_TYPES = ("Image", "Audio", "Video")
+
+
+@dataclasses.dataclass(frozen=True)
+class EventsOptions:
+    """How the columns of an events.tsv map to events (the matching fields of ``BidsStudy``)."""
+
+    trial_event: str
+    description_column: str
+    code_column: str
+    stimulus_columns: dict[str, str]
+    extra_columns: tuple[str, ...]
+    type_column: str
+    language: str
+    text_types: frozenset[str]
+
+
+def _merged_rows(paths: list[Path], options: EventsOptions) -> dict[str, list[str]]:
+    """The rows of one or more events files, columns united, duplicated rows kept once."""
+    tables = [read_tsv(p) for p in paths]
+    for path, table in zip(paths, tables):
+        if "onset" not in table:
+            raise BidsError(
+                f"{path}: events.tsv has no 'onset' column (columns: {', '.join(table)})"
+            )
+    if len(tables) == 1:
+        return tables[0]
+    columns = list(dict.fromkeys(c for t in tables for c in t))
+    used = [
+        c
+        for c in (
+            "onset",
+            "duration",
+            options.description_column,
+            options.code_column,
+            options.type_column,
+            *options.stimulus_columns,
+            *options.extra_columns,
+        )
+        if c in columns
+    ]
+    merged: dict[str, list[str]] = {c: [] for c in columns}
+    seen: set[tuple[str, ...]] = set()
+    for table in tables:
+        n = len(table["onset"])
+        for i in range(n):
+            ident = tuple(table[c][i] if c in table else "n/a" for c in used)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            for c in columns:
+                merged[c].append(table[c][i] if c in table else "n/a")
+    return merged
+
+
+def events_parts(
+    paths: list[Path], options: EventsOptions, rec_duration: float
+) -> list[dict[str, Any]]:
+    """Column parts (``type``, ``start``, ``duration``, fields) of a run's events files."""
+    table = _merged_rows(paths, options)
+    label = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more)"
+    onset = parse_numbers(table["onset"], Path(str(label)), "onset")
+    n = len(onset)
+    duration = (
+        parse_numbers(table["duration"], Path(str(label)), "duration")
+        if "duration" in table
+        else np.zeros(n)
+    )
+    keep = ~np.isnan(onset)
+    duration = np.nan_to_num(duration, nan=0.0)
+    if math.isfinite(rec_duration):
+        late = keep & (onset > rec_duration + 1e-3)
+        if late.any():
+            raise BidsError(
+                f"inconsistent run: {label} has onsets after the end of its recording "
+                f"({rec_duration:.3f} s), rows {np.flatnonzero(late)[:5].tolist()}; check that "
+                "the events file belongs to this run"
+            )
+    extras = {c: cell_values(table[c]) for c in options.extra_columns if c in table}
+    parts: list[dict[str, Any]] = []
+    typed = (
+        np.array([t not in ("", "n/a") for t in table[options.type_column]], dtype=bool)
+        if options.type_column and options.type_column in table
+        else np.zeros(n, dtype=bool)
+    )
+    if typed.any():
+        parts.extend(_typed_parts(table, keep & typed, onset, duration, options, label))
+    trial_rows = keep & ~typed
+    if options.trial_event and trial_rows.any():
+        parts.append(_trial_part(table, trial_rows, onset, duration, options, extras))
+    for column, etype in options.stimulus_columns.items():
+        if column not in table:
+            continue
+        cells = _cells(table[column])
+        has = trial_rows & (cells != "") & (cells != "n/a")
+        if not has.any():
+            continue
+        values = cells[has]
+        sub: dict[str, Any] = {"start": onset[has], "duration": duration[has]}
+        if etype == "auto" or etype in FILE_TYPES:
+            if etype == "auto":
+                sub["type"] = _stim_types(values, Path(str(label)), column)
+            else:
+                sub["type"] = etype
+            sub["filepath"] = "stimuli/" + values  # elementwise on an object array
+        else:
+            sub["type"] = etype
+            sub["text"] = values
+            sub["language"] = options.language
+        for name, vals in extras.items():
+            sub[name] = _select(vals, has)
+        parts.append(sub)
+    return parts
+
+
+def _cells(cells: list[str]) -> np.ndarray:
+    """A TSV column as an object array (elementwise comparisons run in numpy's loop)."""
+    out = np.empty(len(cells), dtype=object)
+    out[:] = cells
+    return out
+
+
+def _stim_types(values: np.ndarray, where: Path, column: str) -> np.ndarray:
+    """The file event type of each stimulus (looked up once per distinct file)."""
+    codes, uniques = pd.factorize(values)
+    kinds = np.empty(len(uniques), dtype=object)
+    for i, v in enumerate(uniques):
+        dot, slash = v.rfind("."), v.rfind("/")
+        kind = STIM_TYPES.get(v[dot:].lower()) if dot > slash + 1 else None
+        kinds[i] = kind if kind is not None else stim_type(str(v), where, column)
+    return kinds[codes]
+
+
+def _select(values: list[Any] | np.ndarray, mask: np.ndarray) -> list[Any] | np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values[mask]
+    return [v for v, m in zip(values, mask) if m]
+
+
+def _trial_part(
+    table: dict[str, list[str]],
+    rows: np.ndarray,
+    onset: np.ndarray,
+    duration: np.ndarray,
+    options: EventsOptions,
+    extras: dict[str, Any],
+) -> dict[str, Any]:
+    part: dict[str, Any] = {
+        "type": options.trial_event,
+        "start": onset[rows],
+        "duration": duration[rows],
+    }
+    if options.description_column in table:
+        desc = _cells(table[options.description_column])[rows]
+        desc[desc == "n/a"] = ""
+        part["description"] = desc
+    if options.code_column in table:
+        part["code"] = _codes(table[options.code_column])[rows]
+    for name, vals in extras.items():
+        part[name] = _select(vals, rows)
+    return part
+
+
+def _codes(cells: list[str]) -> np.ndarray:
+    """Integer codes of cells (0 where a cell is not an integer number)."""
+    try:
+        values = np.array(cells, dtype=np.float64)
+    except ValueError:
+        values = np.array([_float_or_nan(c) for c in cells], dtype=np.float64)
+    ok = np.isfinite(values) & (values == np.round(values))
+    return np.where(ok, values, 0).astype(np.int64)
+
+
+def _float_or_nan(cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        return math.nan
+
+
+def _typed_parts(
+    table: dict[str, list[str]],
+    rows: np.ndarray,
+    onset: np.ndarray,
+    duration: np.ndarray,
+    options: EventsOptions,
+    label: object,
+) -> list[dict[str, Any]]:
+    """One part per event type named in ``type_column`` (rows written by ``to_bids``)."""
+    from ..events import event_type
+
+    types = np.array(table[options.type_column], dtype=object)
+    parts = []
+    for name in sorted(set(types[rows])):
+        try:
+            cls = event_type(str(name))
+        except ValueError as err:
+            raise BidsError(f"{label}: column {options.type_column!r}: {err}") from None
+        fields = {f.name for f in dataclasses.fields(cls)}
+        mask = rows & (types == name)
+        part: dict[str, Any] = {"type": str(name), "start": onset[mask], "duration": duration[mask]}
+        for column, cells in table.items():
+            if column in ("onset", "duration", options.type_column):
+                continue
+            target = {
+                options.description_column: "description",
+                options.code_column: "code",
+                "stim_file": "filepath",
+            }.get(column, column)
+            if target not in fields and column not in options.extra_columns:
+                continue
+            picked = [c for c, m in zip(cells, mask) if m]
+            if target == "code":
+                part["code"] = _codes(picked)
+            elif target == "filepath":
+                part["filepath"] = [
+                    f"stimuli/{c}" if c not in ("", "n/a") else None for c in picked
+                ]
+            elif target in ("text", "description", "language", "sentence", "context"):
+                part[target] = ["" if c == "n/a" else c for c in picked]
+            else:
+                part[target] = cell_values(picked)
+        if str(name) in options.text_types and "language" not in part:
+            part["language"] = options.language
+        parts.append(part)
+    return parts

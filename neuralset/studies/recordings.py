@@ -1,0 +1,249 @@
+"""A study over any recording files MNE reads, with their annotations as typed events.
+
+:class:`RecordingsStudy` takes a folder and glob patterns (``"**/*.edf"``, ``"sub-*/*.vhdr"``,
+or plain file names) and makes one timeline per recording file: a data event whose duration and
+rate come from the file header (``mne.io.read_raw(preload=False)``), plus the file's annotations
+(EDF+ TAL, FIF annotations, BrainVision markers, EEGLAB events) and, optionally, the events coded
+in its stim channel (``mne.find_events``), typed through a declared
+:class:`~neuralset.studies.annotations.EventMap` per description.
+
+The timeline of a file is its path relative to the study folder (``edf/test.bdf``).
+Recognised extensions: :data:`RECORDING_EXTENSIONS` (a CTF ``.ds`` folder counts as a file). The
+continuation parts of split FIF files (``raw-1.fif``, ``_split-02_``) are read with their first
+part, and companions (BrainVision ``.eeg``/``.vmrk``, EEGLAB ``.fdt``) are not recordings of their
+own. A file that is a git-annex pointer not fetched yet gives a data event of unknown duration
+(``duration_source = "unknown"``) and no annotation events until it is fetched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import math
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from ..config import ConfigError, config, register
+from ..hashing import KEY_EXCLUDED, structural_key
+from ..validation import at_least, require
+from .annotations import EventMap, Unmapped, annotation_events, stim_events
+from .base import Study
+from .bids_files import stack_columns
+from .file_state import file_state
+
+__all__ = ["RecordingsStudy", "RECORDING_EXTENSIONS", "recording_type_of"]
+
+#: file extensions read as recordings (lower case)
+RECORDING_EXTENSIONS = (
+    ".fif", ".fif.gz", ".edf", ".bdf", ".gdf", ".vhdr", ".set", ".cnt", ".snirf", ".sqd",
+    ".con", ".mff", ".ds", ".nxe", ".lay", ".edf+", ".bdf+",
+)  # fmt: skip
+_SPLIT = re.compile(r"(-\d+\.fif(\.gz)?$)|(_split-(0*[2-9]|\d{2,})_)")
+
+
+def recording_type_of(channel_types: list[str]) -> str:
+    """The data event type of a recording from its channel types (MEG > iEEG > fNIRS > EEG > EMG)."""
+    kinds = set(channel_types)
+    if kinds & {"mag", "grad", "ref_meg"}:
+        return "Meg"
+    if kinds & {"seeg", "ecog", "dbs"}:
+        return "Ieeg"
+    if any(k.startswith(("fnirs", "hbo", "hbr")) for k in kinds):
+        return "Fnirs"
+    if "eeg" in kinds:
+        return "Eeg"
+    if "emg" in kinds:
+        return "Emg"
+    return "Eeg"
+
+
+@register("recordings")
+@config
+class RecordingsStudy(Study):
+    """Recording files of any MNE-readable format, one timeline each (see the module docstring).
+
+    Parameters
+    ----------
+    path
+        Folder the patterns are relative to (and file paths are stored relative to).
+    files
+        Glob patterns (``**`` recurses) or file names; sorted, each file once.
+    recording_type
+        Event type of the recordings (``Meg``, ``Eeg``, ``Ieeg``, ``Emg``, ``Fnirs``), or
+        ``"auto"``: from the channel types of each file.
+    annotations
+        Description (or pattern) -> :class:`EventMap`, for annotations and stim values alike.
+    unmapped
+        Descriptions no key matches: ``"keep"`` (``Stimulus`` events), ``"drop"`` or
+        ``"error"``. Both keep and drop warn, listing them.
+    stim_channel
+        ``None`` (no stim events), ``"auto"`` (MNE's default stim channel) or a channel name:
+        its events (``mne.find_events``) are mapped like annotations, keyed by value (``"32"``).
+        EDF/BDF/GDF files are then read with ``stim_channel=<name>`` (MNE's way of reading a
+        trigger channel its header calls EEG).
+    shortest_event
+        ``mne.find_events``' minimum number of samples of an event.
+    source
+        Where :meth:`Study.fetch` gets files not fetched yet (see ``BidsStudy.source``).
+    """
+
+    tracks_files: ClassVar[bool] = True
+
+    files: tuple[str, ...] = ("**/*",)
+    recording_type: Literal["auto", "Meg", "Eeg", "Ieeg", "Emg", "Fnirs"] = "auto"
+    annotations: dict[str, EventMap] = dataclasses.field(default_factory=dict)
+    unmapped: Unmapped = "keep"
+    stim_channel: str | None = None
+    shortest_event: int = 1
+    source: str = dataclasses.field(default="", metadata=KEY_EXCLUDED)
+
+    def _check(self) -> None:
+        require(bool(self.files), self, "files", "give at least one pattern, e.g. '**/*.edf'")
+        at_least(self, "shortest_event", 1, unit="sample")
+
+    # -- discovery ----------------------------------------------------------------------------
+    def recording_files(self) -> list[Path]:
+        """The recording files the patterns match (cached on the instance)."""
+        cached = self.__dict__.get("_files")
+        if cached is None:
+            cached = self._match()
+            object.__setattr__(self, "_files", cached)
+        return cached
+
+    def _match(self) -> list[Path]:
+        found: set[Path] = set()
+        for pattern in self.files:
+            for name in glob.glob(str(self.path / pattern), recursive=True):
+                path = Path(name)
+                lower = path.name.lower()
+                if path.name.startswith(".") or not lower.endswith(RECORDING_EXTENSIONS):
+                    continue
+                if _SPLIT.search(path.name) or (path.is_dir() and not lower.endswith(".ds")):
+                    continue
+                if not path.is_dir() and any(p.name.lower().endswith(".ds") for p in path.parents):
+                    continue
+                found.add(path)
+        if not found:
+            raise ConfigError(
+                f"RecordingsStudy.files: no recording matches {list(self.files)} under {self.path} "
+                f"(recognised extensions: {', '.join(RECORDING_EXTENSIONS)})"
+            )
+        return sorted(found)
+
+    def timelines(self) -> list[str]:
+        return [self._timeline(p) for p in self.recording_files()]
+
+    def _timeline(self, path: Path) -> str:
+        """The file's path relative to ``path`` (``edf/test.bdf``): one timeline per file."""
+        return path.relative_to(self.path).as_posix()
+
+    def content_key(self) -> str:
+        """Identity of the matched files (path, size, mtime): the cached events follow them."""
+        ident = []
+        for path in self.recording_files():
+            st = os.stat(path) if os.path.exists(path) else None
+            ident.append((path.as_posix(), st.st_size if st else -1, st.st_mtime_ns if st else -1))
+        return structural_key(ident)
+
+    # -- events -------------------------------------------------------------------------------
+    def timeline_events(self, timeline: str) -> pd.DataFrame:
+        for path in self.recording_files():
+            if self._timeline(path) == timeline:
+                parts, unmapped = self._file_parts(path)
+                self._warn_unmapped(unmapped)
+                return stack_columns(parts)
+        raise KeyError(f"no timeline {timeline!r} in {self.path}")
+
+    def all_timeline_events(self) -> pd.DataFrame:
+        parts: list[dict[str, Any]] = []
+        unmapped: dict[str, int] = {}
+        for path in self.recording_files():
+            file_parts, missing = self._file_parts(path)
+            parts.extend(file_parts)
+            for d in missing:
+                unmapped[d] = unmapped.get(d, 0) + 1
+        self._warn_unmapped(unmapped)
+        return stack_columns(parts)
+
+    def _warn_unmapped(self, unmapped: dict[str, int]) -> None:
+        if not unmapped or self.unmapped == "error":
+            return
+        what = "kept as Stimulus events" if self.unmapped == "keep" else "dropped"
+        listing = ", ".join(f"{d!r} ({n} files)" for d, n in list(unmapped.items())[:20])
+        warnings.warn(
+            f"RecordingsStudy at {self.path}: descriptions without an event map, {what}: "
+            f"{listing}; map them with annotations={{...}}, or set unmapped='drop' (or 'error')",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    def _file_parts(self, path: Path) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        rel = path.relative_to(self.path).as_posix()
+        shared = {"timeline": self._timeline(path)}
+        state = file_state(path)
+        if not state.present:
+            data = {
+                "type": self.recording_type if self.recording_type != "auto" else "Eeg",
+                "start": np.zeros(1),
+                "duration": math.nan,
+                "duration_source": "unknown",
+                "frequency": math.nan,
+                "filepath": rel,
+                "offset": 0.0,
+                **shared,
+            }
+            return [data], {}
+        raw = _read_header(path, self.stim_channel)
+        sfreq = float(raw.info["sfreq"])
+        etype: str = self.recording_type
+        if etype == "auto":
+            etype = recording_type_of(raw.get_channel_types())
+        meas = raw.info.get("meas_date")
+        parts: list[dict[str, Any]] = [
+            {
+                "type": etype,
+                "start": np.zeros(1),
+                "duration": raw.n_times / sfreq,
+                "duration_source": "header",
+                "frequency": sfreq,
+                "filepath": rel,
+                "offset": 0.0,
+                "meas_date": meas.isoformat() if meas is not None else None,
+            }
+        ]
+        label = str(path)
+        ann, missing, _ = annotation_events(raw, dict(self.annotations), self.unmapped, label)
+        parts.extend(ann)
+        unmapped = dict.fromkeys(missing, 1)
+        if self.stim_channel is not None:
+            stim, missing_stim, _ = stim_events(
+                raw, self.stim_channel, dict(self.annotations), self.unmapped, label,
+                self.shortest_event,
+            )  # fmt: skip
+            parts.extend(stim)
+            unmapped.update(dict.fromkeys(missing_stim, 1))
+        for part in parts:
+            part.update(shared)
+        return parts, unmapped
+
+
+def _read_header(path: Path, stim_channel: str | None) -> Any:
+    """``mne.io.read_raw`` of the file; EDF/BDF/GDF get a named stim channel typed as stim."""
+    import mne
+
+    kwargs: dict[str, Any] = {}
+    if stim_channel not in (None, "auto") and path.suffix.lower() in (".edf", ".bdf", ".gdf"):
+        kwargs["stim_channel"] = stim_channel  # read unscaled, as MNE's EDF reader does
+    try:
+        return mne.io.read_raw(path, preload=False, verbose="error", **kwargs)
+    except Exception as err:
+        raise ConfigError(
+            f"unreadable recording {path}: {type(err).__name__}: {err}; check the file, or leave "
+            "it out of RecordingsStudy.files"
+        ) from None
