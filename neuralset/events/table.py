@@ -85,12 +85,13 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
     bad = np.isnan(start)
     if bad.any():
         raise EventsError(f"start is NaN at {_rows_hint(bad)}; every event needs an onset")
-    unknown = np.zeros(len(out), dtype=bool)
+    not_yet = np.zeros(len(out), dtype=bool)
     if "duration_source" in out.columns:
         # a recording whose file is not fetched yet may have no duration: NaN, said explicitly
-        unknown = np.isnan(duration) & (out["duration_source"] == UNKNOWN_DURATION).to_numpy()
-    _check_recording_durations(out, duration, unknown)
-    bad = (np.isnan(duration) | (duration < 0)) & ~unknown
+        said = (out["duration_source"] == UNKNOWN_DURATION).to_numpy(dtype=bool)
+        not_yet = np.isnan(duration) & said
+    _check_recording_durations(out, duration, not_yet)
+    bad = (np.isnan(duration) | (duration < 0)) & ~not_yet
     if bad.any():
         raise EventsError(
             f"duration is negative or NaN at {_rows_hint(bad)}; durations are >= 0 seconds"
