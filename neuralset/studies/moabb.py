@@ -130,14 +130,15 @@ class MoabbStudy(Study):
     def _manifest(self, subject: int) -> Path:
         return self._folder() / f"sub-{subject}" / "manifest.json"
 
-    def _wanted_subjects(self) -> list[int]:
+    def _wanted_subjects(self, *, write: bool = True) -> list[int]:
         if self.subjects:
             return list(self.subjects)
         listing = self._folder() / "subjects.json"
         if listing.is_file():
             return [int(s) for s in json.loads(listing.read_text())]
         subjects = [int(s) for s in self.moabb_dataset().subject_list]
-        _write_json(listing, subjects)
+        if write:
+            _write_json(listing, subjects)
         return subjects
 
     def build(self) -> None:
@@ -190,16 +191,26 @@ class MoabbStudy(Study):
 
     # -- events (from the manifests) --------------------------------------------------------
     def _manifests(self) -> dict[int, dict[str, Any]]:
-        self.build()
-        return {s: json.loads(self._manifest(s).read_text()) for s in self._wanted_subjects()}
+        """The manifests of the written subjects (nothing is written here: see :meth:`build`)."""
+        wanted = self._wanted_subjects(write=False)
+        missing = [s for s in wanted if not self._manifest(s).is_file()]
+        if missing:
+            raise ConfigError(
+                f"MoabbStudy: subjects {missing} of {self.dataset} are not written under "
+                f"{self.path} yet; study.events() (or `neuralset prepare`) has MOABB download "
+                "them and writes their files"
+            )
+        return {s: json.loads(self._manifest(s).read_text()) for s in wanted}
 
     def interval(self) -> tuple[float, float]:
-        """The dataset's trial interval in seconds after each cue (MOABB's ``interval``)."""
+        """The dataset's trial interval in seconds after each cue (MOABB's ``interval``; from
+        the manifests, so after ``events()``)."""
         manifests = self._manifests()
         first = next(iter(manifests.values()))
         return float(first["interval"][0]), float(first["interval"][1])
 
     def timelines(self) -> list[str]:
+        """The runs of the written subjects (call :meth:`build`, or ``events()``, first)."""
         return [
             f"sub-{s}_ses-{r['session']}_run-{r['run']}"
             for s, m in self._manifests().items()

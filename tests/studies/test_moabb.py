@@ -130,3 +130,19 @@ def test_config_errors(tmp_path: Path) -> None:
     study = from_dict({"kind": "moabb", "path": str(tmp_path), "dataset": "BNCI2014_001",
                        "subjects": [1, 2]})  # fmt: skip
     assert isinstance(study, MoabbStudy) and study.subjects == (1, 2)
+
+
+def test_preview_writes_nothing(tmp_path: Path) -> None:
+    """``neuralset inspect`` previews events: a MOABB study not written yet says so, writes nothing."""
+    study = MoabbStudy(
+        path=tmp_path / "m", dataset="FakeDataset", dataset_params=_params("p300"), subjects=(1,)
+    )
+    with pytest.raises(ConfigError) as err:
+        study.preview_events()
+    assert str(err.value) == (
+        f"MoabbStudy: subjects [1] of FakeDataset are not written under {tmp_path / 'm'} yet; "
+        "study.events() (or `neuralset prepare`) has MOABB download them and writes their files"
+    )
+    assert not (tmp_path / "m").exists()
+    study.events()
+    assert study.preview_events()["type"].value_counts().to_dict() == {"Stimulus": 60, "Eeg": 1}
