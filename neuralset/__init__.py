@@ -71,6 +71,8 @@ _LAZY: dict[str, str] = {
     "MoabbStudy": "neuralset.studies.moabb",
     "EventMap": "neuralset.studies.annotations",
     "to_bids": "neuralset.studies.bids_export",
+    "EntityTable": "neuralset.entities",
+    "EntityError": "neuralset.entities",
     # segments
     "Segments": "neuralset.segments",
     "Segment": "neuralset.segments",
@@ -93,6 +95,9 @@ _LAZY: dict[str, str] = {
     "EventFeatureExtractor": "neuralset.extractors.event_features",
     "MegExtractor": "neuralset.extractors.neural.mne.meeg",
     "EegExtractor": "neuralset.extractors.neural.mne.meeg",
+    "MegSourceExtractor": "neuralset.extractors.neural.mne.source",
+    "EegSourceExtractor": "neuralset.extractors.neural.mne.source",
+    "NoiseCovariance": "neuralset.extractors.neural.mne.source",
     "Pulse": "neuralset.extractors.events",
     "EventField": "neuralset.extractors.events",
     "LabelEncoder": "neuralset.extractors.events",

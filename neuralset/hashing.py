@@ -22,9 +22,10 @@ import dataclasses
 import enum
 import hashlib
 import math
+import os
 import struct
 from collections.abc import Iterator, Mapping
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -39,15 +40,40 @@ __all__ = [
     "chain_keys",
     "is_keyed_field",
     "KEY_EXCLUDED",
+    "KEY_UNLESS_DEFAULT",
+    "file_identity",
 ]
 
 #: Field metadata that leaves a dataclass field out of the structural key.
 KEY_EXCLUDED: dict[str, Any] = {"key": False}
 
 
-def is_keyed_field(field: dataclasses.Field[Any]) -> bool:
-    """Whether a dataclass field takes part in the structural key."""
-    return bool(field.metadata.get("key", True))
+#: Field metadata of a field added to a class whose keys are already in use: the field enters
+#: the key only when its value differs from its default (which must reproduce the behaviour of
+#: the class before the field existed), so the keys of existing configs do not change.
+KEY_UNLESS_DEFAULT: dict[str, Any] = {"key": "unless_default"}
+
+_NO_VALUE: Any = object()
+
+
+def is_keyed_field(field: dataclasses.Field[Any], value: Any = _NO_VALUE) -> bool:
+    """Whether a dataclass field (holding ``value``) takes part in the structural key.
+
+    A field declared with :data:`KEY_UNLESS_DEFAULT` takes part only when ``value`` differs
+    from the field's default (always, when no value is given).
+    """
+    mode = field.metadata.get("key", True)
+    if mode == "unless_default":
+        if value is _NO_VALUE:
+            return True
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        else:
+            return True
+        return encode(value) != encode(default)
+    return bool(mode)
 
 
 _LEGACY: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -145,8 +171,9 @@ def encode(value: Any) -> bytes:
         header = f"{class_identity(cls)}@{getattr(cls, '_version', 0)}".encode()
         parts = [encode(header.decode())]
         for f in dataclasses.fields(value):
-            if is_keyed_field(f):
-                parts.append(encode(f.name) + encode(getattr(value, f.name)))
+            field_value = getattr(value, f.name)
+            if is_keyed_field(f, field_value):
+                parts.append(encode(f.name) + encode(field_value))
         return _tagged(b"D", b"".join(parts))
     if isinstance(value, tuple | list):
         return _tagged(b"l", b"".join(encode(v) for v in value))
@@ -208,3 +235,36 @@ def structural_key(value: Any) -> str:
 def chain_keys(*keys: str) -> str:
     """Fold several keys (e.g. a step's own key and its input's key) into one."""
     return structural_key(("chain", *keys))
+
+
+def file_identity(
+    path: str | PurePath, root: str | PurePath | None = None, *, content_hash: bool = False
+) -> tuple[Any, ...]:
+    """Identity of a file for cache keys: its path relative to ``root``, size and mtime.
+
+    Paths under ``root`` are keyed relative to it, so a store prepared with data in ``~/data``
+    serves a machine whose data lives in ``/scratch/data``. With ``content_hash`` the file's
+    blake2b digest replaces size and mtime.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist (the message names it).
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"file not found: {path}") from None
+    rel = str(path)
+    if root:
+        try:
+            rel = Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            rel = str(path)
+    if content_hash:
+        digest = hashlib.blake2b(digest_size=16)
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        return (rel, digest.hexdigest())
+    return (rel, st.st_size, st.st_mtime_ns)

@@ -144,8 +144,10 @@ class Pipeline(Config):
     def inspect(self, *, max_keys: int = 10) -> str:
         """A report of what the pipeline would do, reading no signal and writing nothing.
 
-        Events per type and timeline, number of segments, the cache keys of each extractor's
-        items and whether they are stored, and the expected store size. The events come from
+        Events per type and timeline, the study's entity tables (anatomy, empty-room
+        recordings, participants), number of segments, for each extractor the entities it links
+        to (and the subjects lacking one), the cache keys of its items and whether they are
+        stored, and the expected store size. The events come from
         the store when cached there, else from the study's metadata
         (:meth:`~neuralset.studies.base.Study.preview_events`: a synthetic study not yet
         written is described, not written); item keys need the data files (their size and
@@ -162,6 +164,11 @@ class Pipeline(Config):
             _indent(counts.to_string()),
         ]
         segments = None
+        tables = self.study.entities()
+        lines.append(
+            "entities: "
+            + ("; ".join(t.describe() for t in tables.values() if len(t)) or "none found")
+        )
         if self.segmenter is not None:
             from .events.index import UnknownDurationError
 
@@ -226,6 +233,9 @@ def _inspect_extractor(
         f"{head}, {len(unique)} items, {len(unique) - len(missing)} stored "
         f"({_size(stored_bytes)}), {len(missing)} missing (~{_size(estimate)}, {how})"
     ]
+    linked = getattr(extractor, "linked_entities", None)  # entities joined to its events
+    for report in linked(events) if linked is not None else ():
+        lines.append(f"  {report.describe()}")
     for item in unique[:max_keys]:
         state = "missing" if item.key in missing else "stored "
         lines.append(f"  {state} {item.key}  {item.label}")

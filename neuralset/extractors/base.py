@@ -23,7 +23,6 @@ a dynamic series is aggregated over the window (``"mean"``) or sampled at the tr
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -36,6 +35,7 @@ from ..hashing import (
     KEY_EXCLUDED,
     chain_keys,
     class_identity,
+    file_identity,
     is_keyed_field,
     legacy_mode,
     structural_key,
@@ -156,24 +156,9 @@ def source_identity(
         Naming the missing file.
     """
     try:
-        st = os.stat(path)
+        return file_identity(path, root, content_hash=content_hash)
     except FileNotFoundError:
         raise FileNotFoundError(f"recording file not found: {path}") from None
-    rel = str(path)
-    if root:
-        try:
-            rel = Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
-        except ValueError:
-            rel = str(path)
-    if content_hash:
-        import hashlib
-
-        digest = hashlib.blake2b(digest_size=16)
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        return (rel, digest.hexdigest())
-    return (rel, st.st_size, st.st_mtime_ns)
 
 
 @config
@@ -296,7 +281,7 @@ class Extractor(Config):
         fields = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if is_keyed_field(f) and f.name not in self.read_fields
+            if is_keyed_field(f, getattr(self, f.name)) and f.name not in self.read_fields
         }
         key = structural_key((class_identity(cls), cls._version, fields))
         if not legacy:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pandas as pd
 
 from ..config import Config, config
+from ..entities import EntityTable
 from ..events import validate_events
 from ..hashing import chain_keys
 from ..store import Store, provenance
@@ -86,6 +87,18 @@ class Study(Config):
         changed file is never served from a stale cache.
         """
         return ""
+
+    def entities(self) -> dict[str, EntityTable]:
+        """Tables of the entities that live on no timeline (anatomy, empty-room recordings).
+
+        Keyed by ``subject`` and ``session``, the columns the events carry; found from file
+        names under ``path`` (see :mod:`neuralset.studies.anatomy`). Extractors that use them
+        join them to their own event rows only.
+        """
+        from .anatomy import study_entities
+
+        self.build()
+        return study_entities(self.path)
 
     def events(self, store: Store | None = None) -> pd.DataFrame:
         """The validated events of all timelines (cached in ``store`` when given).

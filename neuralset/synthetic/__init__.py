@@ -19,6 +19,8 @@ _EXPORTS: dict[str, str] = {
     "write_eeg": "neuralset.synthetic.meeg",
     "response_kernel": "neuralset.synthetic.meeg",
     "atomic_save_raw": "neuralset.synthetic.meeg",
+    "write_anatomy": "neuralset.synthetic.anatomy",
+    "subject_trans": "neuralset.synthetic.anatomy",
     "NoopExtractor": "neuralset.synthetic.debug_extractors",
     "SleepExtractor": "neuralset.synthetic.debug_extractors",
 }

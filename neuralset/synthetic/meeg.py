@@ -160,7 +160,12 @@ def write_meg(
         amplitudes = np.array([MEG_AMPLITUDE if t == "mag" else GRAD_AMPLITUDE for t in types])
         signals = _signals(rng, words, sfreq, n_times, amplitudes)
         names = [f"MEG {i + 1:03d}" for i in range(study.meg_channels)]
-        return _ramp_raw(signals, names, types, sfreq)
+        raw = _ramp_raw(signals, names, types, sfreq)
+        if "anatomy" in study.modalities:
+            from .anatomy import add_meg_geometry
+
+            add_meg_geometry(raw, study, subject)
+        return raw
 
     return _write_fif("Meg", study, subject, folder, sfreq, words, make_raw)
 

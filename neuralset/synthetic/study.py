@@ -23,6 +23,12 @@ Events per timeline: ``Word`` (text from a small vocabulary, its ``sentence``, l
 ``"en"``), ``Sentence`` (every 8-12 words), ``Stimulus`` (one per word: ``code`` and
 ``description`` give the word's category) and one recording event per modality (``Meg``,
 ``Eeg``; ``filepath`` relative to ``path``, ``start=0``, ``duration = n_samples / sfreq``).
+Every event carries its ``subject`` (``"01"``, ...): the link to the subject's entities.
+
+The ``anatomy`` modality (:mod:`neuralset.synthetic.anatomy`) writes no events but each
+subject's anatomy (head<->MRI transform, a volume atlas, an empty-room MEG recording) and gives
+the MEG files a sensor geometry and a digitisation, so source imaging runs offline
+(:meth:`SyntheticStudy.entities` lists the files).
 
 Modalities are pluggable: :data:`SYNTHETIC_WRITERS` maps a modality name to a
 ``"module:function"`` writer ``fn(study, subject, folder, rng, words) -> events`` that writes its
@@ -71,6 +77,7 @@ SYNTHETIC_WRITERS: dict[str, str] = {
     "fnirs": "neuralset.synthetic.recordings:write_fnirs",
     "spikes": "neuralset.synthetic.recordings:write_spikes",
     "fmri": "neuralset.synthetic.fmri:write_fmri",
+    "anatomy": "neuralset.synthetic.anatomy:write_anatomy",
     "audio": "neuralset.synthetic.stimuli:write_audio",
     "image": "neuralset.synthetic.stimuli:write_image",
     "video": "neuralset.synthetic.stimuli:write_video",
@@ -271,7 +278,7 @@ class SyntheticStudy(Study):
     # -- building ------------------------------------------------------------------------
     def _manifest(self) -> dict[str, Any]:
         # what determines file contents (n_subjects and modalities only add files)
-        return {
+        manifest: dict[str, Any] = {
             "version": 1,
             "duration": self.duration,
             "meg_channels": self.meg_channels,
@@ -281,6 +288,9 @@ class SyntheticStudy(Study):
             "word_interval": self.word_interval,
             "seed": self.seed,
         }
+        if "anatomy" in self.modalities:  # MEG files then carry a sensor geometry
+            manifest["anatomy"] = 1
+        return manifest
 
     def _check_manifest(self) -> None:
         manifest = self._manifest()
@@ -324,7 +334,8 @@ class SyntheticStudy(Study):
         for modality in self.modalities:
             writer = _writer(modality)
             frames.append(writer(self, subject, folder, self.rng(subject, modality), words))
-        events = pd.concat(frames, ignore_index=True)
+        events = pd.concat([f for f in frames if len(f)], ignore_index=True)
+        events["subject"] = f"{subject + 1:02d}"  # the link to the subject's entities
         return events.sort_values("start", kind="stable", ignore_index=True)
 
 

@@ -362,7 +362,7 @@ class HuggingFaceExtractor(EventFeatureExtractor):
         fields: dict[str, Any] = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if is_keyed_field(f) and f.name not in self.read_fields
+            if is_keyed_field(f, getattr(self, f.name)) and f.name not in self.read_fields
         }
         fields["model"] = model_identity(self.model, self.revision)
         fields.pop("revision", None)

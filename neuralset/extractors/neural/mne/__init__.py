@@ -2,7 +2,9 @@
 
 ``base`` holds the shared pipeline (:class:`MneExtractor`), ``headers`` what is read of a file
 before its data, ``read_steps`` the read-time steps (channel intersection, baseline),
-``variable_channels`` the base of modalities whose channels differ between recordings.
+``variable_channels`` the base of modalities whose channels differ between recordings,
+``causal`` the causal filters shared with streaming, ``head_models`` and ``source`` the
+source-space extractors.
 """
 
 from .base import CHANNEL_TYPES, MneExtractor, RecordingMismatchError
@@ -10,16 +12,21 @@ from .emg import EmgExtractor
 from .fnirs import FnirsExtractor
 from .ieeg import IeegExtractor
 from .meeg import EegExtractor, MegExtractor
+from .source import EegSourceExtractor, MegSourceExtractor, NoiseCovariance, SourceExtractor
 from .variable_channels import VariableChannelsExtractor
 
 __all__ = [
     "CHANNEL_TYPES",
     "EegExtractor",
+    "EegSourceExtractor",
     "EmgExtractor",
     "FnirsExtractor",
     "IeegExtractor",
     "MegExtractor",
+    "MegSourceExtractor",
     "MneExtractor",
+    "NoiseCovariance",
     "RecordingMismatchError",
+    "SourceExtractor",
     "VariableChannelsExtractor",
 ]

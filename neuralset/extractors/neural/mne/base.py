@@ -10,11 +10,13 @@ Each recording event (``Meg``, ``Eeg``) becomes one stored, time-major ``float32
    with ``drop_bads``, restricted to (and ordered as) ``ch_names`` when given; then
    ``raw.pick(...)`` and ``raw.load_data()``;
 3. :meth:`MneExtractor.preprocess` - modality-specific steps (EEG: ``raw.set_eeg_reference``);
-4. ``raw.notch_filter(notch)`` then ``raw.filter(*filter)`` (FIR, MNE defaults);
+4. ``raw.notch_filter(notch)`` then ``raw.filter(*filter)`` (FIR, MNE defaults; with
+   ``causal=True``, the causal IIR filters of :mod:`~neuralset.extractors.neural.mne.causal`);
 5. crop to ``[offset, offset + duration]`` at the native rate (only when that is not the whole
-   file), then ``raw.resample(frequency)``;
+   file), then ``raw.resample(frequency)`` (with ``causal=True``: keep one sample in ``q``);
 6. :meth:`MneExtractor.to_array` - ``raw.get_data().T``, then ``scaling`` (per channel, fitted on
-   this recording) and ``clamp``.
+   this recording; the statistics are stored in ``meta["scaling"]``, ``{"center": [...],
+   "scale": [...]}``, where a stream can load them) and ``clamp``.
 
 The output channel order is the selection order of step 2 (file order, or ``ch_names`` order);
 the names are stored in the entry's ``meta["ch_names"]`` (with ``ch_types``, ``bads`` and the
@@ -38,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ....config import config
+from ....hashing import KEY_UNLESS_DEFAULT
 from ....segments import Segments
 from ....store import MissingEntryError, Store
 from ....validation import one_of, positive, require, required
@@ -51,6 +54,7 @@ from ...base import (
     source_path,
 )
 from ...recording import RecordingExtractor
+from .causal import CausalDesign, apply_causal, causal_design, decimate_raw
 from .headers import (
     RecordingHeader,
     cached_header,
@@ -116,6 +120,10 @@ class MneExtractor(RecordingExtractor):
         When recordings select different channels: ``"error"`` (prepare fails naming them) or
         ``"intersection"`` (each recording is stored with its own channels; reading keeps the
         channels common to all recordings of the events table, in the first recording's order).
+    causal
+        Filter with causal IIR filters and resample by keeping one sample in ``q`` (see
+        :mod:`~neuralset.extractors.neural.mne.causal`), so that a stream
+        (:mod:`neuralset.streaming`) reproduces the stored series sample for sample.
     """
 
     default_picks: ClassVar[tuple[str, ...]] = ()
@@ -130,6 +138,7 @@ class MneExtractor(RecordingExtractor):
     clamp: float | None = None
     baseline: tuple[float, float] | None = None
     channels: Literal["error", "intersection"] = "error"
+    causal: bool = dataclasses.field(default=False, metadata=KEY_UNLESS_DEFAULT)
 
     def _check(self) -> None:
         fix = "select channels by name with ch_names=(...)"
@@ -185,26 +194,29 @@ class MneExtractor(RecordingExtractor):
     def to_array(self, raw: Any) -> tuple[np.ndarray, float, dict[str, Any]]:
         """The final ``(time, channels)`` float32 array, its rate and metadata (scaling, clamp)."""
         data = raw.get_data().T
-        data = self._scale(data)
-        if self.clamp is not None:
-            np.clip(data, -self.clamp, self.clamp, out=data)
-        meta = {
+        meta: dict[str, Any] = {
             "ch_names": list(raw.ch_names),
             "ch_types": list(raw.get_channel_types()),
             "bads": list(raw.info["bads"]),
         }
+        stats = self.scaling_stats(data)
+        if stats is not None:
+            data = (data - stats[0]) / stats[1]
+            meta["scaling"] = {"center": stats[0].tolist(), "scale": stats[1].tolist()}
+        if self.clamp is not None:
+            np.clip(data, -self.clamp, self.clamp, out=data)
         return np.ascontiguousarray(data, dtype=np.float32), float(raw.info["sfreq"]), meta
 
-    def _scale(self, data: np.ndarray) -> np.ndarray:
+    def scaling_stats(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-channel ``(center, scale)`` of ``scaling`` fitted on a ``(time, channels)`` array."""
         if self.scaling == "robust":
             low, center, high = np.percentile(data, [25, 50, 75], axis=0)
             scale = high - low
         elif self.scaling == "standard":
             center, scale = data.mean(axis=0), data.std(axis=0)
         else:
-            return data
-        scale = np.where(scale > 0, scale, 1.0)
-        return (data - center) / scale
+            return None
+        return center, np.where(scale > 0, scale, 1.0)
 
     # -- channels and headers ------------------------------------------------------------
     def header(self, path: Path) -> RecordingHeader:
@@ -351,7 +363,8 @@ class MneExtractor(RecordingExtractor):
                 check_span(head, item.payload, label)
             else:
                 meta = store.meta(item.key)
-                channels[label] = tuple(meta["ch_names"])
+                # the sensors read (source-space outputs store them apart from their outputs)
+                channels[label] = tuple(meta.get("sensor_names", meta["ch_names"]))
                 rates[label] = float(meta["source_sfreq"])
             if declared is not None:
                 check_rate(rates[label], declared[item.payload["row"]], label, item.payload["path"])
@@ -370,6 +383,16 @@ class MneExtractor(RecordingExtractor):
     def compute_recording(
         self, payload: dict[str, Any]
     ) -> tuple[np.ndarray, float, dict[str, Any]]:
+        raw, source_sfreq = self.processed_raw(payload)
+        data, sfreq, meta = self.to_array(raw)
+        meta["source_sfreq"] = source_sfreq
+        return data, sfreq, meta
+
+    def processed_raw(self, payload: dict[str, Any]) -> tuple[Any, float]:
+        """Steps 1-5 of the module docstring: the loaded, filtered, cropped and resampled raw.
+
+        Returns the raw and the rate of the source file.
+        """
         path = Path(payload["path"])
         label = payload.get("label", str(path))
         try:
@@ -389,11 +412,7 @@ class MneExtractor(RecordingExtractor):
             raw.reorder_channels(names)
         raw.load_data(verbose="error")
         raw = self.preprocess(raw)
-        every = np.arange(len(raw.ch_names))
-        if self.notch:
-            raw.notch_filter(list(self.notch), picks=every, verbose="error")
-        if self.filter != (None, None):
-            raw.filter(self.filter[0], self.filter[1], picks=every, verbose="error")
+        design = self.filter_raw(raw, label)
         first, count = check_span(head, payload, label)
         if first != 0 or count != head.n_times:
             raw.crop(
@@ -402,11 +421,36 @@ class MneExtractor(RecordingExtractor):
                 include_tmax=True,
                 verbose="error",
             )
-        if self.frequency is not None and abs(self.frequency - source_sfreq) > 1e-9:
+        if design is not None:
+            raw = decimate_raw(raw, design.decimation)
+        elif self.frequency is not None and abs(self.frequency - source_sfreq) > 1e-9:
             raw.resample(self.frequency, verbose="error")
-        data, sfreq, meta = self.to_array(raw)
-        meta["source_sfreq"] = source_sfreq
-        return data, sfreq, meta
+        return raw, source_sfreq
+
+    def filter_raw(self, raw: Any, label: str) -> CausalDesign | None:
+        """Step 4 on a loaded raw, in place: notch and band filters.
+
+        With ``causal=False``: ``raw.notch_filter`` then ``raw.filter`` (MNE's zero-phase FIR
+        defaults). With ``causal=True``: the causal IIR filters of
+        :func:`~neuralset.extractors.neural.mne.causal.causal_design` (anti-alias included),
+        whose design is returned (its ``decimation`` is applied after the crop).
+        """
+        if self.causal:
+            design = self.causal_design(float(raw.info["sfreq"]), label)
+            apply_causal(raw, design)
+            return design
+        every = np.arange(len(raw.ch_names))
+        if self.notch:
+            raw.notch_filter(list(self.notch), picks=every, verbose="error")
+        if self.filter != (None, None):
+            raw.filter(self.filter[0], self.filter[1], picks=every, verbose="error")
+        return None
+
+    def causal_design(self, sfreq: float, where: str = "") -> CausalDesign:
+        """The causal filters and decimation of this extractor for a ``sfreq`` recording."""
+        return causal_design(
+            sfreq, self.notch, self.filter, self.frequency, where or type(self).__name__
+        )
 
     # -- read ----------------------------------------------------------------------------
     def _layout(self, segments: Segments, store: Store) -> dict[str, Any]:
