@@ -256,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     out = print
     from .config import ConfigError
+    from .entities import EntityError
     from .execution import ExecutorError
     from .store import StoreFormatError
 
@@ -296,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             out(f"{name}: {report}")
         return status
-    except (ConfigError, ExecutorError, FileNotFoundError, StoreFormatError) as err:
+    except (ConfigError, EntityError, ExecutorError, FileNotFoundError, StoreFormatError) as err:
         print(f"neuralset: error: {err}", file=sys.stderr)
         return 2
 

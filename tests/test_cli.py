@@ -181,3 +181,39 @@ def test_entry_point_runs() -> None:
         timeout=60,
     )
     assert proc.returncode == 0 and "{demo,prepare,inspect,kinds,fetch,cache}" in proc.stdout
+
+
+def test_inspect_shows_linked_entities_and_who_lacks_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study = {
+        "kind": "synthetic",
+        "path": "data",
+        "n_subjects": 2,
+        "duration": 5.0,
+        "meg_channels": 6,
+        "modalities": ["meg", "anatomy"],
+    }
+    source = {
+        "kind": "meg_source",
+        "head_model": "bem",
+        "noise_cov": {"source": "empty_room"},
+        "spacing": 20.0,
+    }
+    config = write_config(tmp_path, study=study, extractors={"src": source})
+    Pipeline.from_yaml(config).events(Pipeline.from_yaml(config).open_store())  # writes, caches
+    (tmp_path / "data" / "sub-02" / "anat" / "sub-02_trans.fif").unlink()
+    assert main(["inspect", str(config), "--keys", "0"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "entities: anatomy: 2 rows keyed by subject, session; files: t1w (0), trans (1), "
+        "bem (0), atlas (2), atlas_labels (2); empty_room: 2 rows keyed by subject, session; "
+        "files: empty_room (2)\n"
+    ) in out
+    assert (
+        "  entity anatomy (by subject, session; uses trans): 1 linked, 1 lacking: "
+        "subject='02' lacks trans\n"
+        "  entity empty_room (by subject, session; uses empty_room): 2 linked, none lacking\n"
+    ) in out
+    assert main(["prepare", str(config), "--no-progress"]) == 2
+    assert "subject='02' lacks trans" in capsys.readouterr().err

@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from neuralset.config import Config, config
-from neuralset.hashing import KEY_EXCLUDED, chain_keys, encode, structural_key
+from neuralset.hashing import (
+    KEY_EXCLUDED,
+    KEY_UNLESS_DEFAULT,
+    chain_keys,
+    encode,
+    file_identity,
+    structural_key,
+)
 
 
 @config
@@ -114,3 +121,29 @@ def test_same_key_in_fresh_process_with_other_hashseed():
     assert len(outs) == 1
     here = f"{Filt(low=0.1).key} {structural_key({'p': Path('/a/b'), 's': {'x', 'y', 'z'}})}"
     assert outs == {here}
+
+
+def test_a_field_added_with_its_default_keeps_old_keys():
+    @config
+    class Later(Config):  # Filt with a field added after its keys were in use
+        low: float = 0.5
+        high: float | None = 40.0
+        picks: tuple[str, ...] = ("mag",)
+        workers: int = dataclasses.field(default=1, metadata=KEY_EXCLUDED)
+        causal: bool = dataclasses.field(default=False, metadata=KEY_UNLESS_DEFAULT)
+
+    Later.__qualname__ = Filt.__qualname__  # same class identity as the old one
+    assert structural_key(Later()) == structural_key(Filt())
+    assert structural_key(Later(causal=True)) != structural_key(Filt())
+
+
+def test_file_identity(tmp_path):
+    path = tmp_path / "sub-01" / "x.fif"
+    path.parent.mkdir()
+    path.write_bytes(b"abc")
+    os.utime(path, ns=(5, 5))
+    assert file_identity(path, tmp_path) == ("sub-01/x.fif", 3, 5)
+    assert file_identity(path, tmp_path, content_hash=True)[0] == "sub-01/x.fif"
+    with pytest.raises(FileNotFoundError) as err:
+        file_identity(tmp_path / "absent.fif")
+    assert str(err.value) == f"file not found: {tmp_path / 'absent.fif'}"

@@ -92,12 +92,13 @@ class Study(Config):
         """Tables of the entities that live on no timeline (anatomy, empty-room recordings).
 
         Keyed by ``subject`` and ``session``, the columns the events carry; found from file
-        names under ``path`` (see :mod:`neuralset.studies.anatomy`). Extractors that use them
-        join them to their own event rows only.
+        names under ``path`` (see :mod:`neuralset.studies.anatomy`; nothing is built or
+        opened). Extractors that use them join them to their own event rows only.
         """
         from .anatomy import study_entities
 
-        self.build()
+        if not self.path.exists():
+            return {}
         return study_entities(self.path)
 
     def events(self, store: Store | None = None) -> pd.DataFrame:

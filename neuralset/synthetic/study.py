@@ -298,7 +298,9 @@ class SyntheticStudy(Study):
         if path.exists():
             existing = json.loads(path.read_text())
             if existing != manifest:
-                diff = sorted(k for k in manifest if existing.get(k) != manifest[k])
+                diff = sorted(
+                    k for k in set(manifest) | set(existing) if existing.get(k) != manifest.get(k)
+                )
                 raise ConfigError(
                     f"{type(self).__name__}.path: {self.path} holds a synthetic study written with "
                     f"other parameters ({', '.join(f'{k}={existing.get(k)!r}' for k in diff)}); "
