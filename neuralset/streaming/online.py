@@ -170,6 +170,18 @@ class OnlinePipeline:
         self.latencies.append(time.perf_counter() - chunk.arrival)
         return batch
 
+    def warm_up(self) -> None:
+        """Build one throw-away batch: imports the backend and passes the shape checks once.
+
+        Call it before the experiment starts, so that the first real window is not delayed
+        by seconds of imports (torch, jax) and type-checker set-up.
+        """
+        n_times = int(round(float(self._emitter_args["duration"]) * self.preprocess.sfreq))
+        dummy = Window(
+            np.zeros((len(self.ch_names), n_times), dtype=np.float32), 0.0, 0.0, -1, -1
+        )
+        self.batch([dummy])
+
     def batch(self, windows: list[Window]) -> Any:
         """The windows as a batch of :attr:`backend`."""
         if self.backend == "numpy":
