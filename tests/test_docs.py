@@ -30,7 +30,8 @@ def test_every_runnable_block_is_collected() -> None:
     hides Python (```py, ```python3 ...)."""
     assert {"README.md", "docs/quickstart.md", "docs/concepts/configs.md",
             "docs/concepts/events.md", "docs/concepts/execution.md",
-            "docs/concepts/segments.md", "docs/concepts/store.md"} <= set(RUNNABLE)  # fmt: skip
+            "docs/concepts/segments.md", "docs/concepts/store.md",
+            "docs/concepts/cross-session.md", "docs/concepts/streaming.md"} <= set(RUNNABLE)  # fmt: skip
     for page in PAGES:
         for block in blocks(ROOT / page, ROOT):
             assert block.lang in ("python", "pycon", "bash", "yaml", "toml", "text", ""), (

@@ -56,6 +56,16 @@ def test_loader_and_extractor_names_stay_light(tmp_path: Path) -> None:
     assert result["heavy"] == [] and result["created"] == [] and result["root_handlers"] == 0
 
 
+def test_source_entity_and_streaming_names_stay_light(tmp_path: Path) -> None:
+    access = (
+        "neuralset.MegSourceExtractor, neuralset.NoiseCovariance, neuralset.EntityTable; "
+        "import neuralset.streaming as s; s.OnlinePipeline, s.ArraySource, s.to_batch, "
+        "s.LslSource"
+    )
+    result = probe(tmp_path, access)
+    assert result["heavy"] == [] and result["created"] == [] and result["root_handlers"] == 0
+
+
 def test_every_public_name_resolves() -> None:
     for name in neuralset._LAZY:
         assert getattr(neuralset, name) is not None, name

@@ -177,9 +177,7 @@ class OnlinePipeline:
         by seconds of imports (torch, jax) and type-checker set-up.
         """
         n_times = int(round(float(self._emitter_args["duration"]) * self.preprocess.sfreq))
-        dummy = Window(
-            np.zeros((len(self.ch_names), n_times), dtype=np.float32), 0.0, 0.0, -1, -1
-        )
+        dummy = Window(np.zeros((len(self.ch_names), n_times), dtype=np.float32), 0.0, 0.0, -1, -1)
         self.batch([dummy])
 
     def batch(self, windows: list[Window]) -> Any:
