@@ -55,6 +55,14 @@ ARGS: dict[str, dict[str, Any]] = {
     "SlidingSegmenter": {"duration": 2.0, "stride": 1.0},
     "MegExtractor": {"frequency": 100.0, "filter": [0.5, 40.0], "baseline": [-0.2, 0.0]},
     "EegExtractor": {"frequency": 50, "reference": "average"},
+    "MegSourceExtractor": {
+        "frequency": 100.0,
+        "noise_cov": {"source": "empty_room"},
+        "head_model": "bem",
+        "parcels": True,
+    },
+    "EegSourceExtractor": {"noise_cov": {"span": [0.0, 0.9]}, "method": "eLORETA"},
+    "NoiseCovariance": {"span": [0.0, 0.5], "method": "shrunk"},
     "LabelEncoder": {"event_type": "Word", "field": "text"},
     "EventField": {"event_type": "Stimulus", "field": "code"},
     "Pulse": {"event_type": "Word", "frequency": 100.0},
@@ -229,7 +237,7 @@ def test_an_entry_without_kind_is_an_error_naming_its_path() -> None:
         from_dict({"study": {"kind": "synthetic", "path": "/x"}, "segmenter": {}}, Pipeline)
     with pytest.raises(
         ConfigError,
-        match=r"^extractors.x: kind 'trigger' is not an Extractor; expected one of: detection_target, eeg, emg, ",
+        match=r"^extractors.x: kind 'trigger' is not an Extractor; expected one of: detection_target, eeg, eeg_source, emg, ",
     ):
         from_dict(
             {

@@ -4,7 +4,8 @@ The package is laid out by family; every public extractor is importable from her
 ``import neuralset.extractors`` imports none of the families)::
 
     base.py, recording.py, event_features.py   the interface and the two storage families
-    neural/          recordings: mne/ (MEG, EEG, iEEG, EMG, fNIRS), fmri, spikes
+    neural/          recordings: mne/ (MEG, EEG, iEEG, EMG, fNIRS, MEG/EEG source space),
+                     fmri, spikes
     stimulus/        HuggingFace text/audio/image/video, classic audio/text/image features
     events/          values read from the events table: pulses, fields, labels, window labels,
                      detection targets
@@ -35,6 +36,9 @@ _EXPORTS: dict[str, str] = {
     "IeegExtractor": f"{_MNE}.ieeg",
     "EmgExtractor": f"{_MNE}.emg",
     "FnirsExtractor": f"{_MNE}.fnirs",
+    "MegSourceExtractor": f"{_MNE}.source",
+    "EegSourceExtractor": f"{_MNE}.source",
+    "NoiseCovariance": f"{_MNE}.source",
     "FmriExtractor": f"{_NEURAL}.fmri",
     "SpikesExtractor": f"{_NEURAL}.spikes",
     "ChannelOutput": f"{_NEURAL}.channel_sets",

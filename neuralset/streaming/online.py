@@ -126,6 +126,7 @@ class OnlinePipeline:
             offset, duration, stride = segmenter.offset, segmenter.duration, None
         else:
             offset, duration, stride = 0.0, segmenter.duration, segmenter.stride
+        self._duration = float(duration)
         self._emitter_args = {
             "n_channels": len(self.preprocess.ch_names),
             "sfreq": self.preprocess.sfreq,
@@ -176,7 +177,7 @@ class OnlinePipeline:
         Call it before the experiment starts, so that the first real window is not delayed
         by seconds of imports (torch, jax) and type-checker set-up.
         """
-        n_times = int(round(float(self._emitter_args["duration"]) * self.preprocess.sfreq))
+        n_times = int(round(self._duration * self.preprocess.sfreq))
         dummy = Window(np.zeros((len(self.ch_names), n_times), dtype=np.float32), 0.0, 0.0, -1, -1)
         self.batch([dummy])
 

@@ -41,10 +41,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from ....config import Config, ConfigError, config, register
+from ....config import Config, config, register
 from ....entities import EntityError, EntityTable, LinkReport, link_values
 from ....hashing import chain_keys, file_identity, structural_key
 from ....store import Store
+from ....validation import in_range, positive, require
 from ...base import Item
 from .base import MneExtractor
 from .head_models import (
@@ -68,6 +69,7 @@ __all__ = [
 LINK: tuple[str, ...] = ("subject", "session")
 
 
+@register("noise_covariance")
 @config
 class NoiseCovariance(Config):
     """Where the noise covariance of the inverse comes from.
@@ -90,16 +92,19 @@ class NoiseCovariance(Config):
     method: Literal["empirical", "shrunk"] = "empirical"
 
     def _check(self) -> None:
-        if self.source == "baseline" and self.span is None:
-            raise ConfigError(
-                "NoiseCovariance.span: declare the baseline span (start, stop) in seconds from "
-                "the recording start, e.g. (0.0, 0.9) before the first stimulus; or use "
-                "source='empty_room'"
-            )
-        if self.span is not None and not 0 <= self.span[0] < self.span[1]:
-            raise ConfigError(
-                f"NoiseCovariance.span: expected 0 <= start < stop seconds, got {self.span}"
-            )
+        require(
+            self.source != "baseline" or self.span is not None,
+            self,
+            "span",
+            "declare the baseline span (start, stop) in seconds from the recording start, "
+            "e.g. (0.0, 0.9) before the first stimulus; or use source='empty_room'",
+        )
+        require(
+            self.span is None or 0 <= self.span[0] < self.span[1],
+            self,
+            "span",
+            f"expected 0 <= start < stop seconds, got {self.span}",
+        )
 
 
 @config
@@ -140,19 +145,16 @@ class SourceExtractor(MneExtractor):
     bem_ico: int = 3
 
     def _check(self) -> None:
-        super()._check()
-        name = type(self).__name__
-        if self.snr <= 0:
-            raise ConfigError(f"{name}.snr: must be > 0, got {self.snr}")
-        if not 2.0 <= self.spacing <= 50.0:
-            raise ConfigError(f"{name}.spacing: must be between 2 and 50 mm, got {self.spacing}")
-        if self.parcels and self.head_model != "bem":
-            raise ConfigError(
-                f"{name}.parcels: parcels come from the subject's atlas in MRI space; use "
-                "head_model='bem' (or parcels=False for one time course per source)"
-            )
-        if not 2 <= self.bem_ico <= 5:
-            raise ConfigError(f"{name}.bem_ico: must be between 2 and 5, got {self.bem_ico}")
+        positive(self, "snr")
+        in_range(self, "spacing", 2.0, 50.0, "mm")
+        require(
+            not self.parcels or self.head_model == "bem",
+            self,
+            "parcels",
+            "parcels come from the subject's atlas in MRI space; use head_model='bem' (or "
+            "parcels=False for one time course per source)",
+        )
+        in_range(self, "bem_ico", 2, 5)
 
     # -- entities ------------------------------------------------------------------------
     def entity_columns(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -422,12 +424,13 @@ class EegSourceExtractor(SourceExtractor):
     default_picks: ClassVar[tuple[str, ...]] = ("eeg",)
 
     def _check(self) -> None:
-        super()._check()
-        if self.noise_cov.source == "empty_room":
-            raise ConfigError(
-                "EegSourceExtractor.noise_cov: empty-room recordings are MEG only; use "
-                "NoiseCovariance(source='baseline', span=(start, stop))"
-            )
+        require(
+            self.noise_cov.source != "empty_room",
+            self,
+            "noise_cov",
+            "empty-room recordings are MEG only; use "
+            "NoiseCovariance(source='baseline', span=(start, stop))",
+        )
 
     def preprocess(self, raw: Any) -> Any:
         raw.set_eeg_reference("average", projection=True, verbose="error")
