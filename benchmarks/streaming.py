@@ -11,8 +11,9 @@ scaling="robust", baseline=(-0.2, 0))``; windows are 0.8 s around each word (eve
   are counted.
 * ``throughput``: the same pipeline unpaced, for growing channel counts at 1 kHz (and rates at
   128 channels): processing seconds per second of data (real-time factor, median of
-  ``--runs``). ``sustained`` is the largest channels x rate with a factor below 0.8, checked by
-  a paced run of ``--check`` seconds that must drop no sample and keep the queue short.
+  ``--runs``). ``sustained`` is the largest channels x rate with a factor below 0.8 whose paced
+  run of ``--check`` seconds drops no sample (candidates are tried from the largest down; each
+  paced run is in ``paced_checks``).
 * ``baseline`` (same run): the offline pipeline on the same recording - ``prepare`` seconds per
   second of data (same causal filters), and ``read`` milliseconds per window (one window, and
   per window in batches of 32).
@@ -140,11 +141,11 @@ def throughput(args: argparse.Namespace, scaling_of: Any) -> dict[str, Any]:
         rows.append(
             {"channels": n_ch, "sfreq": sfreq, "channel_rate": n_ch * sfreq, "rt_factor": factor}
         )
-    ok = [r for r in rows if r["rt_factor"] < 0.8]
-    best = max(ok, key=lambda r: r["channel_rate"]) if ok else None
-    check = None
-    if best is not None:
-        n_ch, sfreq = best["channels"], best["sfreq"]
+    # the largest channels x rate (factor < 0.8) whose paced run drops nothing
+    candidates = sorted((r for r in rows if r["rt_factor"] < 0.8), key=lambda r: -r["channel_rate"])
+    best, checks = None, []
+    for row in candidates:
+        n_ch, sfreq = row["channels"], row["sfreq"]
         info = StreamInfo(tuple(f"MEG {i:04d}" for i in range(n_ch)), ("mag",) * n_ch, sfreq)
         data = rng.standard_normal((n_ch, int(args.check * sfreq))) * 1e-12
         pipe = OnlinePipeline(
@@ -156,7 +157,11 @@ def throughput(args: argparse.Namespace, scaling_of: Any) -> dict[str, Any]:
         pipe.warm_up()
         check = paced_run(pipe, source, [], maxsize=100)
         check.update(channels=n_ch, sfreq=sfreq)
-    return {"grid": rows, "sustained": best, "paced_check": check}
+        checks.append(check)
+        if check["dropped_samples"] == 0:
+            best = row
+            break
+    return {"grid": rows, "sustained": best, "paced_checks": checks}
 
 
 def lsl_child(fif: str, config_path: str) -> None:

@@ -99,6 +99,10 @@ class OnlinePipeline:
     latencies
         Seconds from the arrival of the chunk holding a window's last sample to its batch
         being built, one per batch.
+    dropped
+        Stream samples that never arrived (a chunk starting after the previous one ended).
+        The filters carry on from their state across such a gap; the windows overlapping it
+        are not emitted (``emitter.missed``).
     """
 
     def __init__(
@@ -142,6 +146,8 @@ class OnlinePipeline:
         self._early: list[Marker] = []
         self.name, self.backend = name, backend
         self.latencies: list[float] = []
+        self.dropped = 0  # input samples that never arrived (gaps between chunks)
+        self._next = 0
 
     @property
     def ch_names(self) -> tuple[str, ...]:
@@ -163,6 +169,13 @@ class OnlinePipeline:
             for marker in self._early:
                 self.emitter.add_marker(marker)
             self._early.clear()
+        if chunk.first < self._next:
+            raise ValueError(
+                f"OnlinePipeline: chunks must arrive in order; expected stream sample "
+                f"{self._next} or later, got {chunk.first}"
+            )
+        self.dropped += chunk.first - self._next
+        self._next = chunk.first + chunk.n
         block, first = self.preprocess(chunk)
         windows = self.emitter.add_samples(block, first) if len(block) else []
         if not windows:

@@ -11,7 +11,8 @@ buffer (time-major float32, like a stored recording) and cuts windows the way
 
 A window is emitted as soon as its last sample (and the last sample of its ``baseline``
 interval) has been processed; a window (or baseline) that would start before the stream's
-first sample is never emitted, and its marker index is listed in ``missed``. The baseline (as ``MneExtractor.baseline``: the mean over
+first sample, or that overlaps samples lost upstream (``gaps``), is never emitted, and its
+marker index is listed in ``missed``. The baseline (as ``MneExtractor.baseline``: the mean over
 ``trigger + tmin ... trigger + tmax``, both included, on the sample grid of the trigger) is
 subtracted with the same arithmetic as the offline read. :func:`to_batch` turns windows into a
 :class:`~neuralset.loaders.batch.Batch` (torch) or a ``JaxBatch`` (JAX).
@@ -123,7 +124,11 @@ class WindowEmitter:
         self.pending: list[_Pending] = []
         self.markers = 0
         self.emitted = 0
-        self.missed: list[int] = []  # markers whose window starts before the stream did
+        #: marker index of each window never emitted (it starts before the stream, or overlaps
+        #: a gap); -1 for sliding windows
+        self.missed: list[int] = []
+        #: ``(first, stop)`` output samples that never arrived (dropped upstream)
+        self.gaps: list[tuple[int, int]] = []
         self._next_slide = 0
 
     # -- inputs ----------------------------------------------------------------------------
@@ -144,25 +149,35 @@ class WindowEmitter:
 
     def add_samples(self, block: np.ndarray, first: int) -> list[Window]:
         """Append ``(samples, channels)`` processed samples (output index ``first``); cut the
-        windows now complete."""
-        if first != self.count:
+        windows now complete.
+
+        Samples lost upstream (``first`` beyond the samples received) are a gap: windows (or
+        baselines) overlapping it are never cut and are listed in :attr:`missed`.
+        """
+        if first < self.count:
             raise ValueError(
-                f"WindowEmitter: samples must arrive in order without gaps; expected output "
-                f"sample {self.count}, got {first}"
+                f"WindowEmitter: samples must arrive in order; expected output sample "
+                f"{self.count} or later, got {first}"
             )
-        n = len(block)
-        capacity = len(self.ring)
-        if n > capacity:  # only the tail can be kept
-            block, first, n = block[-capacity:], first + n - capacity, capacity
+        if first > self.count:
+            self.gaps.append((self.count, first))
             self.count = first
+        self._store(block)
+        oldest = self.count - len(self.ring)
+        self.gaps = [g for g in self.gaps if g[1] > oldest]
+        if self.stride is not None:
+            self._slide()
+        return self._cut()
+
+    def _store(self, block: np.ndarray) -> None:
+        n, capacity = len(block), len(self.ring)
+        if n > capacity:  # only the tail can be kept
+            block, self.count, n = block[-capacity:], self.count + n - capacity, capacity
         pos = self.count % capacity
         head = min(n, capacity - pos)
         self.ring[pos : pos + head] = block[:head]
         self.ring[: n - head] = block[head:]
         self.count += n
-        if self.stride is not None:
-            self._slide()
-        return self._cut()
 
     def _slide(self) -> None:
         assert self.stride is not None
@@ -182,7 +197,8 @@ class WindowEmitter:
         out = []
         for p in sorted(ready, key=lambda p: p.first):
             lo = math.ceil(self.baseline[0] * self.sfreq - 1e-6) if self.baseline else 0
-            if p.first < 0 or p.reference + lo < 0:
+            begin = min(p.first, p.reference + lo)
+            if begin < 0 or any(a < p.need and begin < b for a, b in self.gaps):
                 self.missed.append(p.trigger)
                 continue
             data = self._take(np.arange(p.first, p.first + self.n_times))  # (time, channels)

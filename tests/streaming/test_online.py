@@ -148,6 +148,27 @@ def test_sliding_windows(study, prepared):
     np.testing.assert_array_equal(np.stack([w.data for w in windows]), offline)
 
 
+def test_a_gap_in_the_stream_skips_only_the_windows_it_touches(study, prepared):
+    events, store = prepared
+    plain = MegExtractor(causal=True, frequency=1000.0, scaling="robust")  # stateless steps
+    plain.prepare(events, store, progress=False)
+    segments = WORDS.replace(require=("Meg",))(events)
+    offline = plain.read(segments, store).data
+    source = ArraySource.from_file(study.path / "sub-01" / "sub-01_meg.fif", 100)
+    lost = [c for c in source if not 3000 <= c.first < 3200]  # two chunks never arrive
+    pipe = OnlinePipeline(
+        plain, source.info, WORDS, scaling=stored_scaling(plain, events, store), backend="numpy"
+    )
+    windows = [w for b in pipe.run(lost, markers_from_events(events, "Word", "sub-01")) for w in b]
+    assert pipe.dropped == 200 and pipe.emitter is not None
+    assert pipe.emitter.gaps == [(3000, 3200)]
+    starts = np.asarray(segments.start)
+    touched = [i for i, s in enumerate(starts) if s < 3.2 and s + 0.5 > 3.0]
+    assert touched and pipe.emitter.missed == touched
+    kept = [i for i in range(len(starts)) if i not in touched]
+    np.testing.assert_array_equal(np.stack([w.data for w in windows]), offline[kept])
+
+
 def test_chunked_filtering_and_decimation_equal_one_pass():
     from scipy.signal import sosfilt
 
