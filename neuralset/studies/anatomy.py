@@ -18,6 +18,10 @@ column          file                                        what it is
 ``empty_room`` (:func:`discover_empty_rooms`): ``sub-<label>/[ses-<label>/]meg/`` files named
 ``*_task-noise_meg.fif`` or ``*_task-emptyroom_meg.fif``.
 
+``participants`` (:func:`read_participants`, keyed by ``subject`` only): the columns of the
+study's ``participants.tsv`` (``participant_id`` ``sub-01`` becomes ``subject`` ``01``; ``n/a``
+cells are empty).
+
 A folder with two candidate files for one column (other than ``t1w``) is an error naming both:
 nothing is picked silently.
 """
@@ -37,6 +41,7 @@ __all__ = [
     "discover_anatomy",
     "discover_empty_rooms",
     "study_entities",
+    "read_participants",
     "read_atlas_labels",
 ]
 
@@ -121,9 +126,39 @@ def discover_empty_rooms(root: str | Path) -> EntityTable:
     return EntityTable("empty_room", frame, files=("empty_room",), root=str(root.resolve()))
 
 
+def read_participants(root: str | Path) -> EntityTable:
+    """The ``participants`` entity table of ``root/participants.tsv`` (empty when absent).
+
+    Raises
+    ------
+    EntityError
+        When the file has no ``participant_id`` column.
+    """
+    path = Path(root) / "participants.tsv"
+    if not path.is_file():
+        return EntityTable("participants", pd.DataFrame({"subject": []}), link=("subject",))
+    table = read_tsv(path)
+    if "participant_id" not in table:
+        raise EntityError(
+            f"{path}: a participants.tsv needs a 'participant_id' column (found: "
+            f"{', '.join(table)})"
+        )
+    columns = {
+        "subject": [p[4:] if p.startswith("sub-") else p for p in table.pop("participant_id")]
+    }
+    columns.update({k: ["" if v == "n/a" else v for v in vals] for k, vals in table.items()})
+    return EntityTable(
+        "participants", pd.DataFrame(columns), link=("subject",), root=str(Path(root).resolve())
+    )
+
+
 def study_entities(root: str | Path) -> dict[str, EntityTable]:
-    """Every entity table of the study at ``root``: ``anatomy`` and ``empty_room``."""
-    return {"anatomy": discover_anatomy(root), "empty_room": discover_empty_rooms(root)}
+    """Every entity table of the study at ``root``: ``anatomy``, ``empty_room``, ``participants``."""
+    return {
+        "anatomy": discover_anatomy(root),
+        "empty_room": discover_empty_rooms(root),
+        "participants": read_participants(root),
+    }
 
 
 def read_atlas_labels(path: str | Path) -> dict[str, int]:

@@ -11,6 +11,7 @@ from neuralset.studies.anatomy import (
     discover_anatomy,
     discover_empty_rooms,
     read_atlas_labels,
+    read_participants,
     study_entities,
 )
 
@@ -74,7 +75,28 @@ def test_empty_rooms_per_session(tmp_path):
         "sub-01/ses-1/meg/sub-01_ses-1_task-noise_meg.fif",
         "sub-02/meg/sub-02_task-emptyroom_split-01_meg.fif",
     ]
-    assert set(study_entities(tmp_path)) == {"anatomy", "empty_room"}
+    assert set(study_entities(tmp_path)) == {"anatomy", "empty_room", "participants"}
+
+
+def test_participants_table_joins_by_subject(tmp_path):
+    import pandas as pd
+
+    assert len(read_participants(tmp_path)) == 0
+    (tmp_path / "participants.tsv").write_text(
+        "participant_id\tage\thand\nsub-01\t31\tR\nsub-02\tn/a\tL\n"
+    )
+    table = read_participants(tmp_path)
+    events = pd.DataFrame({"subject": ["02", "01", "03"], "session": ["1", "", "1"]})
+    joined = table.join(events, columns=["age", "hand"])
+    assert joined["age"].tolist()[:2] == ["", "31"] and joined["hand"].tolist()[:2] == ["L", "R"]
+    assert joined["hand"].isna().tolist() == [False, False, True]  # no row for subject 03
+    (tmp_path / "participants.tsv").write_text("id\tage\nsub-01\t31\n")
+    with pytest.raises(EntityError) as err:
+        read_participants(tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path / 'participants.tsv'}: a participants.tsv needs a 'participant_id' column "
+        "(found: id, age)"
+    )
 
 
 def test_atlas_labels(tmp_path):
