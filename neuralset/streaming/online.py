@@ -131,6 +131,7 @@ class OnlinePipeline:
         else:
             offset, duration, stride = 0.0, segmenter.duration, segmenter.stride
         self._duration = float(duration)
+        self._origin = float(offset)  # batch times are relative to the trigger, as offline
         self._emitter_args = {
             "n_channels": len(self.preprocess.ch_names),
             "sfreq": self.preprocess.sfreq,
@@ -198,7 +199,9 @@ class OnlinePipeline:
         """The windows as a batch of :attr:`backend`."""
         if self.backend == "numpy":
             return windows
-        return to_batch(windows, self.name, backend=self.backend)
+        return to_batch(
+            windows, self.name, self.preprocess.sfreq, origin=self._origin, backend=self.backend
+        )
 
     def run(self, source: Iterable[Chunk], markers: Iterable[Marker] | Any = ()) -> Iterator[Any]:
         """Stream ``source``, yielding each batch as soon as it is complete.

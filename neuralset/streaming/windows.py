@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..loaders.batch import META_FIELDS, default_layout, run_check, typecheck_enabled
+from ..loaders.reading import sample_times
 from .source import Marker
 
 __all__ = ["Window", "WindowEmitter", "WindowOverrunError", "to_batch"]
@@ -244,22 +245,28 @@ class WindowEmitter:
 def to_batch(
     windows: list[Window],
     name: str,
+    sfreq: float,
     *,
+    origin: float = 0.0,
     backend: Literal["torch", "jax"] = "torch",
     timeline: int = 0,
 ) -> Any:
     """A typed batch of windows: ``batch[name]`` is ``(windows, channels, time)``.
 
     The metadata are the windows' ``start``, ``duration``, ``trigger`` (marker index, -1 for
-    sliding windows), ``index`` (emission order) and ``timeline`` (a constant code).
+    sliding windows), ``index`` (emission order) and ``timeline`` (a constant code);
+    ``batch.times[name]`` is ``origin + k / sfreq`` (``origin``: the window start relative to
+    its trigger, as offline).
     """
     if not windows:
         raise ValueError("to_batch needs at least one window")
     data = {name: np.stack([w.data for w in windows])}
     mask: dict[str, np.ndarray] = {}
+    times = {name: sample_times(data[name].shape[-1], sfreq, origin)}
     arrays: dict[str, Any] = {
         "data": data,
         "mask": mask,
+        "times": times,
         "start": np.array([w.start for w in windows], dtype=np.float64),
         "duration": np.array([w.duration for w in windows], dtype=np.float64),
         "timeline": np.full(len(windows), timeline, dtype=np.int64),
@@ -278,7 +285,7 @@ def to_batch(
 
         if typecheck_enabled():
             meta = {k: arrays[k] for k in META_FIELDS}
-            run_check(np.ndarray, data, mask, meta, layout)
-        leaves = jax.device_put({k: arrays[k] for k in ("data", "mask", *META_FIELDS)})
+            run_check(np.ndarray, data, mask, meta, layout, times)
+        leaves = jax.device_put({k: arrays[k] for k in ("data", "mask", "times", *META_FIELDS)})
         return jax_batch_class()(**leaves)
     raise ValueError(f"to_batch.backend: expected 'torch' or 'jax', got {backend!r}")

@@ -129,6 +129,8 @@ def test_torch_and_jax_batches(study, prepared):
 
     assert isinstance(first["meg"], torch.Tensor) and tuple(first["meg"].shape) == (1, 12, 50)
     assert first.trigger.tolist() == [0] and first.start.dtype == torch.float64
+    # sample times relative to the trigger, as a SegmentDataset gives them offline
+    np.testing.assert_allclose(first.times["meg"].numpy(), -0.1 + np.arange(50) / 100.0)
     _, (jfirst, *_) = _online(MEG, events, store, "Meg", 50, backend="jax")
     np.testing.assert_array_equal(np.asarray(jfirst["meg"]), first["meg"].numpy())
 
