@@ -166,8 +166,9 @@ def throughput(args: argparse.Namespace, scaling_of: Any) -> dict[str, Any]:
 
 def lsl_child(fif: str, config_path: str) -> None:
     """Inside a loopback-only namespace: PlayerLSL -> LslSource -> OnlinePipeline."""
-    from neuralset.streaming.lsl import configure_loopback
+    from neuralset.streaming.lsl import configure_loopback, loopback_up
 
+    loopback_up()
     configure_loopback(tempfile.mkdtemp())
     import mne
     from mne_lsl.player import PlayerLSL
@@ -218,15 +219,13 @@ def lsl_child(fif: str, config_path: str) -> None:
 
 
 def lsl_section(fif: Path, scaling: dict[str, Any], chunk: int, work: Path) -> dict[str, Any]:
-    if shutil.which("unshare") is None:
-        return {"skipped": "no unshare: LSL needs a loopback-only network namespace here"}
-    probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True)
-    if probe.returncode != 0:
-        return {"skipped": "cannot create a loopback-only network namespace"}
+    from neuralset.streaming.lsl import isolated_command
+
     config = work / "lsl.json"
     config.write_text(json.dumps({"scaling": scaling, "chunk": chunk}))
-    cmd = ["unshare", "-rn", "sh", "-c", 'ip link set lo up && exec "$0" "$@"',
-           sys.executable, __file__, "--lsl-child", str(fif), str(config)]  # fmt: skip
+    cmd = isolated_command([sys.executable, __file__, "--lsl-child", str(fif), str(config)])
+    if cmd is None:
+        return {"skipped": "no loopback-only network namespace (unshare -rn) here"}
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     if proc.returncode != 0:

@@ -13,7 +13,8 @@ benchmarks and any use on shared machines should confine it to the loopback inte
 0, no IPv6, multicast responders bound to 127.0.0.1, known peer 127.0.0.1) and points
 ``LSLAPICFG`` at it. liblsl still binds its TCP data and UDP time servers to every interface
 (they answer requests, and send nothing by themselves); the project's tests additionally run
-LSL in a network namespace that has only a loopback interface.
+LSL in a network namespace that has only a loopback interface (:func:`isolated_command`,
+:func:`loopback_up`).
 
 Note: ``PlayerLSL`` timestamps an annotation one sample period before the data sample it
 marks (it stamps annotations from the time of the previous chunk's last sample);
@@ -23,6 +24,8 @@ marks (it stamps annotations from the time of the previous chunk's last sample);
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -33,7 +36,15 @@ import numpy as np
 
 from .source import Chunk, Marker, StreamInfo
 
-__all__ = ["LOOPBACK_CONFIG", "loopback_config", "configure_loopback", "LslSource", "LslMarkers"]
+__all__ = [
+    "LOOPBACK_CONFIG",
+    "loopback_config",
+    "configure_loopback",
+    "isolated_command",
+    "loopback_up",
+    "LslSource",
+    "LslMarkers",
+]
 
 #: liblsl configuration that keeps discovery on 127.0.0.1 (see the module docstring).
 LOOPBACK_CONFIG = """\
@@ -78,6 +89,52 @@ def configure_loopback(folder: str | Path) -> Path:
         )
     os.environ["LSLAPICFG"] = str(path)
     return path
+
+
+def loopback_up() -> None:
+    """Bring the loopback interface up (in a new network namespace it starts down).
+
+    Run first thing in a process started by :func:`isolated_command` (Linux only: the
+    ``SIOCGIFFLAGS``/``SIOCSIFFLAGS`` ioctls on ``lo``).
+    """
+    import fcntl
+    import socket
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sh", b"lo", 0)
+        flags = struct.unpack("16sh", fcntl.ioctl(sock, 0x8913, request))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(sock, 0x8914, struct.pack("16sh", b"lo", flags | 0x1))  # SIOCSIFFLAGS: IFF_UP
+
+
+def isolated_command(argv: list[str]) -> list[str] | None:
+    """``argv`` run in a new network namespace whose only interface is loopback.
+
+    Uses ``unshare -rn`` (a user and a network namespace: no privilege needed where the kernel
+    allows unprivileged user namespaces). The child must call :func:`loopback_up` first.
+    Returns None when such a namespace cannot be made here (then LSL must not run).
+    """
+    if sys.platform != "linux" or shutil.which("unshare") is None:
+        return None
+    probe = (
+        "import socket\n"
+        "from neuralset.streaming.lsl import loopback_up\n"
+        "loopback_up()\n"
+        "print(sorted(name for _, name in socket.if_nameindex()))"
+    )
+    try:
+        out = subprocess.run(
+            ["unshare", "-rn", sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0 or out.stdout.strip() != "['lo']":
+        return None
+    return ["unshare", "-rn", *argv]
 
 
 def _resolve(name: str, timeout: float) -> Any:

@@ -1,7 +1,8 @@
 """Replay a recording over LSL and stream it through an OnlinePipeline (run by test_lsl.py).
 
-Run inside a network namespace whose only interface is loopback, with liblsl confined to
-127.0.0.1 (``configure_loopback``): ``python lsl_replay.py CONFIG.json OUT.npz``. The config
+Run inside a network namespace whose only interface is loopback (``isolated_command``), with
+liblsl confined to 127.0.0.1 (``configure_loopback``): ``python lsl_replay.py CONFIG.json
+OUT.npz``. The config
 holds the recording path, the extractor (``to_dict()``), the segmenter's offset and duration,
 and the scaling statistics. Writes the windows, their start on the recording's time axis, the
 marker values and the received samples' check to OUT.npz.
@@ -16,11 +17,12 @@ import uuid
 
 import numpy as np
 
-from neuralset.streaming.lsl import configure_loopback
+from neuralset.streaming.lsl import configure_loopback, loopback_up
 
 
 def main(config_path: str, out_path: str) -> None:
     config = json.loads(open(config_path).read())
+    loopback_up()  # the namespace's only interface
     configure_loopback(tempfile.mkdtemp())  # before mne_lsl is imported
     import mne
     from mne_lsl.player import PlayerLSL

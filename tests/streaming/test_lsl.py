@@ -1,8 +1,8 @@
 """Lab Streaming Layer: a recording replayed with mne-lsl's PlayerLSL, read back and streamed.
 
 Network rule: LSL traffic must stay on 127.0.0.1. The replay runs in a child process inside a
-new network namespace whose only interface is loopback (``unshare -rn``: the kernel guarantees
-no packet can leave), with liblsl also configured for loopback discovery
+new network namespace whose only interface is loopback (``isolated_command``: ``unshare -rn``;
+the kernel guarantees no packet can leave), with liblsl also configured for loopback discovery
 (``configure_loopback``). Where such a namespace cannot be made, the test is skipped: the
 streaming path is then covered by the in-process source of ``test_online.py``.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from neuralset.extractors.neural.mne import MegExtractor
 from neuralset.segments import TriggerSegmenter
 from neuralset.store import Store
+from neuralset.streaming.lsl import isolated_command
 from neuralset.streaming.online import stored_scaling
 from neuralset.synthetic import SyntheticStudy
 
@@ -34,23 +34,13 @@ ROOT = HERE.parents[1]
 MEG = MegExtractor(causal=True, frequency=200.0, scaling="robust", clamp=5.0, baseline=(-0.1, 0.0))
 
 
-def _isolated() -> list[str] | None:
-    """Command prefix running a child in a loopback-only network namespace (None: impossible)."""
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        return None
-    probe = subprocess.run(
-        ["unshare", "-rn", "sh", "-c", "ip link set lo up && ip -o link show | wc -l"],
-        capture_output=True,
-        text=True,
-    )
-    if probe.returncode != 0 or probe.stdout.strip() != "1":
-        return None
-    return ["unshare", "-rn", "sh", "-c", 'ip link set lo up && exec "$0" "$@"']
-
-
 def test_player_lsl_replay_streams_the_offline_windows(tmp_path):
-    prefix = _isolated()
-    if prefix is None:
+    config_path = tmp_path / "config.json"
+    out = tmp_path / "out.npz"
+    command = isolated_command(
+        [sys.executable, str(HERE / "lsl_replay.py"), str(config_path), str(out)]
+    )
+    if command is None:
         pytest.skip("no loopback-only network namespace (unshare -rn): LSL is not run here")
     study = SyntheticStudy(
         path=tmp_path / "study", n_subjects=1, duration=6.0, meg_channels=9, meg_sfreq=200.0,
@@ -65,13 +55,9 @@ def test_player_lsl_replay_streams_the_offline_windows(tmp_path):
         "segmenter": {"offset": -0.1, "duration": 0.5},
         "scaling": stored_scaling(MEG, events, store),
     }
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    out = tmp_path / "out.npz"
+    config_path.write_text(json.dumps(config))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [*prefix, sys.executable, str(HERE / "lsl_replay.py"), str(tmp_path / "config.json"), str(out)],
-        capture_output=True, text=True, timeout=120, env=env,
-    )  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = np.load(out)
     # every sample arrived, in order, with its exact float64 value
