@@ -5,7 +5,9 @@ encoding of a value. The encoding is independent of the process (no ``hash()``, 
 of dict insertion order and of ``PYTHONHASHSEED``; floats are encoded exactly (``float.hex``);
 numpy arrays and pandas frames are encoded by content; dataclasses by their class identity,
 class version (``_version`` class attribute) and keyed fields. Fields declared with
-``field(metadata={"key": False})`` (workers, device, batch size, ...) are left out.
+``field(metadata={"key": False})`` (workers, device, batch size, ...) are left out; fields
+declared with ``field(metadata=KEY_UNLESS_DEFAULT)`` take part only when they differ from their
+default (a field added later then leaves the keys of existing configs unchanged).
 
 A class's identity is its registered YAML kind (``kind:meg``, see
 :func:`neuralset.config.register`), never its module path: moving a class to another module
@@ -39,6 +41,7 @@ __all__ = [
     "structural_key",
     "chain_keys",
     "is_keyed_field",
+    "keyed_fields",
     "KEY_EXCLUDED",
     "KEY_UNLESS_DEFAULT",
     "file_identity",
@@ -74,6 +77,20 @@ def is_keyed_field(field: dataclasses.Field[Any], value: Any = _NO_VALUE) -> boo
             return True
         return encode(value) != encode(default)
     return bool(mode)
+
+
+def keyed_fields(obj: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``{name: value}`` of the fields of dataclass ``obj`` that enter its structural key.
+
+    Leaves out the fields marked :data:`KEY_EXCLUDED`, those marked :data:`KEY_UNLESS_DEFAULT`
+    that hold their default (:func:`is_keyed_field`), and the names in ``exclude``.
+    """
+    out = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.name not in exclude and is_keyed_field(f, value):
+            out[f.name] = value
+    return out
 
 
 _LEGACY: contextvars.ContextVar[bool] = contextvars.ContextVar(

@@ -85,6 +85,26 @@ ARGS: dict[str, dict[str, Any]] = {
     "AddColumn": {"name": "stop", "expression": "start + duration"},
     "SelectRows": {"indices": [0, 2, -1]},
     "AudioFromVideo": {"folder": "/tmp/audio", "frequency": 16000},
+    "Aggregate": {"extractor": {"kind": "meg", "frequency": 100.0}, "how": "max"},
+    "ToStatic": {"extractor": {"kind": "pulse", "event_type": "Word", "frequency": 10.0}},
+    "Crop": {"extractor": {"kind": "meg", "frequency": 100.0}, "start": 0.1, "duration": 0.2},
+    "Concat": {
+        "extractors": [
+            {"kind": "word_length", "output": "static"},
+            {"kind": "event_field", "event_type": "Word", "field": "code"},
+        ]
+    },
+    "PCA": {"extractor": {"kind": "meg", "frequency": 100.0}, "n_components": 4, "fit_on": "train"},
+    "HrfConvolve": {
+        "extractor": {"kind": "word_length", "output": "static", "aggregation": "trigger"},
+        "frequency": 0.5,
+        "hrf": "spm + derivative",
+    },
+    "ChannelPositions": {"extractor": {"kind": "eeg", "frequency": 100.0}, "frame": "head"},
+    "EcgExtractor": {"signal": "heart_rate", "frequency": 10.0},
+    "SentenceEmbedding": {"model": "sentence-transformers/all-MiniLM-L6-v2", "normalize": True},
+    "BagOfWords": {"fit_on": "train", "max_features": 50},
+    "FmriExtractor": {"projection": "surface", "mesh": "fsaverage6"},
     "SlurmExecutor": {"partition": "gpu", "timeout_min": 30},
     "LocalExecutor": {"workers": 3},
     "Pipeline": {
@@ -237,7 +257,7 @@ def test_an_entry_without_kind_is_an_error_naming_its_path() -> None:
         from_dict({"study": {"kind": "synthetic", "path": "/x"}, "segmenter": {}}, Pipeline)
     with pytest.raises(
         ConfigError,
-        match=r"^extractors.x: kind 'trigger' is not an Extractor; expected one of: detection_target, eeg, eeg_source, emg, ",
+        match=r"^extractors.x: kind 'trigger' is not an Extractor; expected one of: aggregate, bag_of_words, ",
     ):
         from_dict(
             {

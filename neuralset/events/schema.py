@@ -20,6 +20,7 @@ __all__ = [
     "Eeg",
     "Ieeg",
     "Emg",
+    "Ecg",
     "Fnirs",
     "Fmri",
     "Spikes",
@@ -203,6 +204,11 @@ class Emg(DataEvent):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Ecg(DataEvent):
+    """An electrocardiogram recording (ECG channels, possibly in a MEG/EEG file)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Fnirs(DataEvent):
     """An fNIRS recording."""
 
@@ -319,6 +325,7 @@ for _cls in (
     Eeg,
     Ieeg,
     Emg,
+    Ecg,
     Fnirs,
     Fmri,
     Spikes,

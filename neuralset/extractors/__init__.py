@@ -9,6 +9,8 @@ The package is laid out by family; every public extractor is importable from her
     stimulus/        HuggingFace text/audio/image/video, classic audio/text/image features
     events/          values read from the events table: pulses, fields, labels, window labels,
                      detection targets
+    meta/            wrappers over other extractors: PCA, Concat, Crop, Aggregate, ToStatic,
+                     HrfConvolve
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .._lazy import lazy_exports
 _NEURAL = "neuralset.extractors.neural"
 _MNE = "neuralset.extractors.neural.mne"
 _STIMULUS = "neuralset.extractors.stimulus"
+_META = "neuralset.extractors.meta"
 
 _EXPORTS: dict[str, str] = {
     # interface and storage families
@@ -39,7 +42,10 @@ _EXPORTS: dict[str, str] = {
     "MegSourceExtractor": f"{_MNE}.source",
     "EegSourceExtractor": f"{_MNE}.source",
     "NoiseCovariance": f"{_MNE}.source",
+    "EcgExtractor": f"{_MNE}.ecg",
+    "ChannelPositions": f"{_MNE}.positions",
     "FmriExtractor": f"{_NEURAL}.fmri",
+    "FmriSpace": f"{_NEURAL}.fmri_spaces",
     "SpikesExtractor": f"{_NEURAL}.spikes",
     "ChannelOutput": f"{_NEURAL}.channel_sets",
     # stimuli
@@ -52,6 +58,19 @@ _EXPORTS: dict[str, str] = {
     "WordLength": f"{_STIMULUS}.text_features",
     "WordFrequency": f"{_STIMULUS}.text_features",
     "ImageStatistics": f"{_STIMULUS}.image_features",
+    "ImageHog": f"{_STIMULUS}.image_texture",
+    "ImageLbp": f"{_STIMULUS}.image_texture",
+    "FourierEnergy": f"{_STIMULUS}.image_texture",
+    "SentenceEmbedding": f"{_STIMULUS}.sentence",
+    "BagOfWords": f"{_STIMULUS}.bag_of_words",
+    # wrappers over other extractors
+    "Wrapper": f"{_META}.wrapper",
+    "PCA": f"{_META}.pca",
+    "Concat": f"{_META}.concat",
+    "Crop": f"{_META}.crop",
+    "Aggregate": f"{_META}.aggregate",
+    "ToStatic": f"{_META}.aggregate",
+    "HrfConvolve": f"{_META}.hrf",
     # events table
     "Pulse": "neuralset.extractors.events.table_values",
     "EventField": "neuralset.extractors.events.table_values",

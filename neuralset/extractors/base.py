@@ -33,10 +33,11 @@ import pandas as pd
 from ..config import Config, ConfigError, config
 from ..hashing import (
     KEY_EXCLUDED,
+    KEY_UNLESS_DEFAULT,
     chain_keys,
     class_identity,
     file_identity,
-    is_keyed_field,
+    keyed_fields,
     legacy_mode,
     structural_key,
 )
@@ -58,6 +59,10 @@ __all__ = [
 ]
 
 OutOfBounds = Literal["error", "drop", "pad"]
+
+#: largest finite float16 value, and the smallest normal one (below it precision drops)
+_F16_MAX = 65504.0
+_F16_TINY = 2.0**-14
 
 
 class ExtractorNotPreparedError(RuntimeError):
@@ -176,6 +181,15 @@ class Extractor(Config):
     aggregation
         How a dynamic series becomes static: ``"mean"`` over the window, or the value at the
         ``"trigger"`` onset.
+    store_dtype
+        Precision of the stored arrays and vectors: ``"float32"``, or ``"float16"``, which halves
+        the disk space and the bytes read per batch (reads still return float32; from a warm
+        page cache the float16 to float32 conversion makes reads slower, see
+        ``benchmarks/storage_dtype.py``). A stored
+        value then differs from its float32 value by at most ``2**-11`` times the largest
+        magnitude of its item (float16's 11-bit significand); an item whose largest magnitude
+        lies outside float16's normal range (``6.1e-05`` to ``65504``: raw MEG in tesla, say) is
+        an error, never silently flushed to zero or infinity (scale it first). Part of the key.
     batch_size
         Items computed together by ``prepare`` (one model forward pass for the HuggingFace
         extractors); not part of the key.
@@ -189,6 +203,9 @@ class Extractor(Config):
     output: Literal["dynamic", "static"] = "dynamic"
     frequency: float | None = None
     aggregation: Literal["mean", "trigger"] = "mean"
+    store_dtype: Literal["float32", "float16"] = dataclasses.field(
+        default="float32", metadata=KEY_UNLESS_DEFAULT
+    )
     batch_size: int = dataclasses.field(default=16, metadata=KEY_EXCLUDED)
 
     def _check(self) -> None:
@@ -211,6 +228,40 @@ class Extractor(Config):
     def compute(self, item: Item) -> Computed:
         """Compute one item."""
         raise NotImplementedError
+
+    def to_storage(self, computed: Computed, label: str = "") -> Computed:
+        """``computed`` in :attr:`store_dtype` (what the prepare driver stores).
+
+        Floating arrays and a floating array ``value`` are cast; other values (a vocabulary,
+        integer labels, boolean masks) pass unchanged.
+
+        Raises
+        ------
+        ValueError
+            With ``store_dtype="float16"``, an item whose largest magnitude lies outside
+            float16's normal range, naming the item (``label``) and the fix.
+        """
+        if self.store_dtype == "float32":
+            return computed
+        arrays = {k: self._half(v, label) for k, v in computed.arrays.items()}
+        value = computed.value
+        if isinstance(value, np.ndarray):
+            value = self._half(value, label)
+        return dataclasses.replace(computed, arrays=arrays, value=value)
+
+    def _half(self, array: np.ndarray, label: str) -> np.ndarray:
+        if array.dtype.kind != "f" or array.dtype == np.float16:
+            return array
+        finite = np.abs(array[np.isfinite(array)]) if array.size else array
+        scale = float(finite.max()) if finite.size else 0.0
+        if scale > _F16_MAX or 0.0 < scale < _F16_TINY:
+            raise ValueError(
+                f"{type(self).__name__}.store_dtype='float16': the values of {label or 'an item'} "
+                f"reach {scale:.3g} in magnitude, outside float16's normal range ({_F16_TINY:.2g} "
+                f"to {_F16_MAX:g}); rescale them (e.g. scaling='standard' for M/EEG) or use "
+                "store_dtype='float32'"
+            )
+        return np.ascontiguousarray(array, dtype=np.float16)
 
     def fit(self, events: pd.DataFrame, store: Store) -> None:
         """Optional step run by ``prepare`` after all items are stored (e.g. fit an encoder)."""
@@ -278,11 +329,7 @@ class Extractor(Config):
         if cached is not None:
             return str(cached)
         cls = type(self)
-        fields = {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if is_keyed_field(f, getattr(self, f.name)) and f.name not in self.read_fields
-        }
+        fields = keyed_fields(self, exclude=self.read_fields)
         key = structural_key((class_identity(cls), cls._version, fields))
         if not legacy:
             self.__dict__["_prepare_key_cache"] = key  # frozen dataclass: bypass __setattr__

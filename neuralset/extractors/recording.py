@@ -232,7 +232,8 @@ class RecordingExtractor(Extractor):
                 idx = first[:, None] + np.arange(max(width, 1))[None, :]
             valid = (idx >= 0) & (idx < n_rec)
             self._check_bounds(valid, which, out_of_bounds, segments, row, n_rec, sfreq)
-            gathered = data[np.clip(idx, 0, n_rec - 1)]  # (k, time, *features)
+            # (k, time, *features); float32 before summing (a float16 store would overflow)
+            gathered = data[np.clip(idx, 0, n_rec - 1)].astype(np.float32, copy=False)
             if not valid.all():
                 gathered = np.where(
                     valid.reshape(valid.shape + (1,) * len(feature_shape)), gathered, 0

@@ -166,6 +166,8 @@ def check_fmri_run(
                 "(1 / RepetitionTime in Hz)"
             )
         n_volumes, tr = len(img.darrays), 1.0 / frequency  # type: ignore[attr-defined]
+    elif str(path).endswith(".dtseries.nii"):  # CIFTI-2: the series axis holds volumes and TR
+        n_volumes, tr = _cifti_volumes_tr(path, img, frequency, label)
     else:
         if len(img.shape) != 4:
             raise ValueError(f"{label}: {path} is not a 4D fMRI run (shape {img.shape})")
@@ -179,6 +181,27 @@ def check_fmri_run(
             "offset, or frequency)"
         )
     return n_volumes, tr
+
+
+def _cifti_volumes_tr(path: Path, img: Any, frequency: float, label: str) -> tuple[int, float]:
+    """Volumes and TR of a CIFTI-2 dense time series (its series axis; seconds only)."""
+    series = img.header.get_axis(0)
+    header_tr = float(series.step) if getattr(series, "unit", "") == "SECOND" else 0.0
+    if frequency > 0:
+        tr = 1.0 / frequency
+        if header_tr > 0 and abs(header_tr - tr) > 1e-3 * tr:
+            raise ValueError(
+                f"{label} says frequency {frequency:g} Hz (TR {tr:g} s) but the series axis of "
+                f"{path} says a step of {header_tr:g} s; fix the event's frequency"
+            )
+    elif not 0 < header_tr <= MAX_TR:
+        raise ValueError(
+            f"{label}: {path} gives no usable repetition time (series step {header_tr:g} s); "
+            "set the event's frequency (1 / RepetitionTime in Hz)"
+        )
+    else:
+        tr = header_tr
+    return int(img.shape[0]), tr
 
 
 def _checked_tr(path: Path, header: Any, frequency: float, label: str) -> float:

@@ -17,6 +17,9 @@ Known structure, for tests:
   ``duration``) convolved with the SPM canonical double-gamma HRF (:func:`canonical_hrf`, peak 1 s
   ~5 s after onset), scaled by the region's amplitude (:func:`bold_response` gives the series,
   :func:`region_masks` the voxels).
+
+:func:`write_parcellation` writes a labels atlas on the same grid (the response regions, then
+boxes tiling the rest of the brain) and its region-name table, for encoding-model demos.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from .files import must_write
 
 __all__ = [
     "write_fmri",
+    "write_parcellation",
     "canonical_hrf",
     "bold_response",
     "region_masks",
@@ -135,3 +139,49 @@ def write_fmri(
             "space": [SPACE],
         }
     )
+
+
+def write_parcellation(folder: Path, boxes: tuple[int, int, int] = (3, 3, 2)) -> tuple[Path, Path]:
+    """A labels atlas on the synthetic grid and its ``index``/``name`` table; returns both paths.
+
+    Labels 1, 2, ... are the :data:`RESPONSE_REGIONS` spheres (in that order, named after
+    them); the other brain voxels are split into ``boxes`` (x, y, z) equal boxes of the grid,
+    the non-empty ones numbered next and named ``box_i_j_k``. Files are
+    ``synthetic_parcellation.nii`` and ``synthetic_parcellation.tsv`` in ``folder`` (written
+    atomically, and only when their content changes: their mtime enters extractors' keys).
+    """
+    import nibabel as nib
+
+    brain, affine = template_grid()
+    labels = np.zeros(brain.shape, dtype=np.int16)
+    names = []
+    for name, mask in region_masks(brain, affine).items():
+        names.append(name)
+        labels[mask & (labels == 0)] = len(names)
+    ijk = np.indices(brain.shape)
+    cell = [np.minimum(ijk[a] * boxes[a] // brain.shape[a], boxes[a] - 1) for a in range(3)]
+    rest = brain & (labels == 0)
+    for i in range(boxes[0]):
+        for j in range(boxes[1]):
+            for k in range(boxes[2]):
+                inside = rest & (cell[0] == i) & (cell[1] == j) & (cell[2] == k)
+                if inside.any():
+                    names.append(f"box_{i}_{j}_{k}")
+                    labels[inside] = len(names)
+    folder.mkdir(parents=True, exist_ok=True)
+    image, table = folder / "synthetic_parcellation.nii", folder / "synthetic_parcellation.tsv"
+    names_tsv = pd.DataFrame({"index": np.arange(1, len(names) + 1), "name": names}).to_csv(
+        sep="\t", index=False
+    )
+    # unchanged files are left alone: their modification time is part of extractors' keys
+    _write_if_changed(image, nib.Nifti1Image(labels, affine).to_bytes())
+    _write_if_changed(table, names_tsv.encode())
+    return image, table
+
+
+def _write_if_changed(path: Path, content: bytes) -> None:
+    if path.exists() and path.read_bytes() == content:
+        return
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp.write_bytes(content)
+    os.replace(tmp, path)

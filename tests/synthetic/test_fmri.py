@@ -99,3 +99,25 @@ def test_extractor_reads_the_response(study, events, tmp_path):
             expected = BASELINE + RESPONSE_REGIONS[name][3] * response
             tol = 5 * NOISE_STD / np.sqrt(masks[name].sum())
             np.testing.assert_allclose(out[run, i], expected, atol=tol)
+
+
+def test_parcellation_covers_the_brain_with_the_response_regions_first(tmp_path):
+    import os
+
+    import pandas as pd
+
+    from neuralset.synthetic.fmri import region_masks, template_grid, write_parcellation
+
+    image, table = write_parcellation(tmp_path)
+    labels = np.asarray(nib.load(image).dataobj)
+    brain, affine = template_grid()
+    masks = region_masks(brain, affine)
+    np.testing.assert_array_equal(labels == 1, masks["left_superior_temporal"])
+    np.testing.assert_array_equal(labels == 2, masks["occipital"])
+    np.testing.assert_array_equal(labels > 0, brain)  # every brain voxel, nothing else
+    names = pd.read_csv(table, sep="\t")
+    assert list(names["name"][:2]) == ["left_superior_temporal", "occipital"]
+    assert list(names["index"]) == list(range(1, labels.max() + 1))
+    mtime = os.stat(image).st_mtime_ns
+    write_parcellation(tmp_path)  # unchanged: not rewritten (its mtime is part of keys)
+    assert os.stat(image).st_mtime_ns == mtime

@@ -2,7 +2,10 @@
 
 from .channel_sets import ChannelOutput
 from .fmri import FmriExtractor
+from .fmri_spaces import FmriSpace
 from .mne import (
+    ChannelPositions,
+    EcgExtractor,
     EegExtractor,
     EegSourceExtractor,
     EmgExtractor,
@@ -16,6 +19,9 @@ from .spikes import SpikesExtractor, bin_spikes
 
 __all__ = [
     "ChannelOutput",
+    "ChannelPositions",
+    "EcgExtractor",
+    "FmriSpace",
     "EegExtractor",
     "EegSourceExtractor",
     "EmgExtractor",

@@ -1,30 +1,37 @@
-"""fMRI extractor: 4D NIfTI (or GIfTI surface) runs cleaned and projected with nilearn.
+"""fMRI extractor: 4D NIfTI, GIfTI or CIFTI-2 runs cleaned and projected with nilearn.
 
-Each ``Fmri`` event points at a 4D NIfTI run (or a ``.func.gii`` surface time series). Preparing
-a run does, in this order, all through nilearn:
+Each ``Fmri`` event points at a 4D NIfTI run, a ``.func.gii`` surface time series or a CIFTI-2
+``.dtseries.nii``. Preparing a run does, in this order, all through nilearn (and nibabel):
 
 1. spatial smoothing (``fwhm``, :func:`nilearn.image.smooth_img` semantics);
-2. a projection to features: voxels inside a brain mask (``"mask"``, :class:`NiftiMasker`), the
-   mean of each region of a labels atlas (``"atlas"``, :class:`NiftiLabelsMasker`), or the
-   vertices of nilearn's bundled fsaverage5 mesh (``"surface"``, :func:`vol_to_surf`, left
-   hemisphere then right);
+2. a projection to features: voxels inside a brain mask (``"mask"``, :class:`NiftiMasker`; a
+   mask file, nilearn's bundled MNI152 brain / grey / white-matter mask resampled to the run,
+   or one computed by ``mask_strategy``), the mean of each region of a labels atlas
+   (``"atlas"``, :class:`NiftiLabelsMasker`), the components of a probabilistic atlas
+   (``"maps"``, :class:`NiftiMapsMasker`) - atlases given as files or by nilearn fetcher name -
+   or the vertices of a mesh (``"surface"``, :func:`vol_to_surf`, left hemisphere then right;
+   fsaverage5 bundled, other fsaverages or mesh files); CIFTI runs keep the grayordinates of
+   chosen structures, or their means per parcel of a ``.dlabel.nii``
+   (:mod:`~neuralset.extractors.neural.fmri_project`);
 3. signal cleaning with :func:`nilearn.signal.clean` (detrend, confound regression from a BIDS
    confounds TSV, high-pass by cosine drift regressors or a Butterworth filter, low-pass,
    standardisation);
 4. temporal resampling to ``frequency`` by linear interpolation, vectorised over features (volume
    ``k`` is taken at ``k * TR`` seconds from the start of the file).
 
-The result is stored time-major, ``(time, features)`` float32. The ``hemodynamic_delay`` is applied
-when reading: a segment ``[start, start + duration)`` reads the fMRI window
-``[start + delay, start + delay + duration)``, so one prepared run serves any delay.
+The result is stored time-major, ``(time, features)``, with the *space* of its features (the
+mask, the atlas and its region names, the mesh, the CIFTI grayordinates):
+:meth:`FmriExtractor.space` returns it and :meth:`FmriExtractor.inverse_transform` maps values
+(an encoding model's weights or scores) back to a NIfTI, surface or CIFTI image. The
+``hemodynamic_delay`` is applied when reading: a segment ``[start, start + duration)`` reads the
+fMRI window ``[start + delay, start + delay + duration)``, so one prepared run serves any delay.
+Runs with different numbers of features (native-space masks) are an error naming them, or are
+zero-padded to the widest (``feature_mismatch="pad"``, :meth:`FmriExtractor.feature_mask`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -32,14 +39,44 @@ import numpy as np
 import pandas as pd
 
 from ...config import config, register
-from ...hashing import chain_keys, structural_key
+from ...hashing import KEY_EXCLUDED, KEY_UNLESS_DEFAULT, chain_keys, structural_key
 from ...segments import Segments
 from ...store import Store
 from ...validation import at_least, existing_path, positive, require, unique
-from ..base import Item, OutOfBounds, Output, events_label, source_identity
+from ..base import (
+    Computed,
+    ExtractorNotPreparedError,
+    Item,
+    OutOfBounds,
+    Output,
+    events_label,
+    source_identity,
+)
 from ..recording import RecordingExtractor
+from .fmri_mismatch import mismatch_message, padding_mask, read_padded
+from .fmri_signals import confounds_path, load_confounds, resample_linear
+from .fmri_spaces import (
+    NAMED_ATLASES,
+    FmriSpace,
+    ResolvedAtlas,
+    read_region_names,
+    resolve_atlas,
+    space_meta,
+    stored_space,
+)
+from .fmri_surface import MESHES, fsaverage5_meshes, load_gifti, project_surface, surface_meshes
 
-__all__ = ["FmriExtractor", "resample_linear", "confounds_path", "load_confounds"]
+__all__ = [
+    "FmriExtractor",
+    "resample_linear",
+    "confounds_path",
+    "load_confounds",
+    "project_surface",
+    "fsaverage5_meshes",
+    "load_gifti",
+]
+
+_IF_SET = dict(KEY_UNLESS_DEFAULT)
 
 
 @register("fmri")
@@ -50,20 +87,37 @@ class FmriExtractor(RecordingExtractor):
     Parameters
     ----------
     projection
-        ``"mask"``: voxels inside ``mask`` (or a mask computed with ``mask_strategy``);
-        ``"atlas"``: mean signal per region of the labels image ``atlas``;
-        ``"surface"``: projection on nilearn's bundled fsaverage5 mesh (10242 vertices per
-        hemisphere, left then right).
+        ``"mask"``: voxels inside ``mask`` / ``template_mask`` (or a mask computed with
+        ``mask_strategy``); ``"atlas"``: mean signal per region of a labels image;
+        ``"maps"``: signal per component of a probabilistic atlas (4D image);
+        ``"surface"``: projection on a mesh (left then right hemisphere).
     mask
-        Brain mask image (NIfTI); with ``"atlas"`` it restricts the voxels averaged.
+        Brain mask image (NIfTI); with ``"atlas"``/``"maps"`` it restricts the voxels used.
+    template_mask
+        nilearn's bundled MNI152 ``"brain"``, ``"gm"`` (grey matter) or ``"wm"`` (white matter)
+        mask resampled to each run's grid (nearest neighbour); instead of ``mask``.
     mask_strategy
-        How a missing ``mask`` is computed (nilearn's ``NiftiMasker(mask_strategy=...)``); the
-        default resamples the MNI152 brain mask to the run, which gives every run on the same grid
-        the same voxels.
+        How a missing mask is computed (nilearn's ``NiftiMasker(mask_strategy=...)``); the
+        default resamples the MNI152 brain template to the run.
     atlas
-        Labels image (integer regions, 0 = background) for ``projection="atlas"``.
+        Labels image (``"atlas"``: integer regions, 0 = background), probabilistic maps
+        (``"maps"``), or for CIFTI runs a ``.dlabel.nii`` parcellation (``"atlas"``).
+    atlas_name, atlas_params
+        An atlas by nilearn fetcher (``"schaefer_2018"``, ``"harvard_oxford"``, ``"difumo"``)
+        and its parameters (``{"n_rois": 100, "resolution_mm": 2}``), read from nilearn's data
+        folder (``nilearn_data``); fetched when online, a clear error naming the files offline.
+    nilearn_data
+        nilearn's data folder (default ``$NILEARN_DATA`` or ``~/nilearn_data``); not keyed.
+    region_names
+        Lookup table of an ``atlas`` file's region names (``index``/``name`` TSV, or one name
+        per line); stored with each run (:attr:`FmriSpace.region_names`).
+    mesh, mesh_pial, mesh_white
+        The surface: ``"fsaverage5"`` (bundled) or another fsaverage from nilearn's data
+        folder; or mesh files (left, right), the pial one and optionally the white one.
     surface_kind, surface_radius, surface_interpolation
         Sampling of :func:`nilearn.surface.vol_to_surf` (between the pial and white surfaces).
+    cifti_structures
+        For CIFTI runs: the brain structures kept (``"CORTEX_LEFT"``, ...; all when empty).
     fwhm
         Spatial smoothing full width at half maximum in mm (``None``: none).
     detrend
@@ -83,20 +137,43 @@ class FmriExtractor(RecordingExtractor):
     hemodynamic_delay
         Seconds added to each segment's start when reading (e.g. 5 s: the BOLD response lags the
         stimulus). A read-time setting: changing it does not prepare again.
+    feature_mismatch
+        Runs with different numbers of features: ``"error"`` (``prepare`` and reads name them)
+        or ``"pad"`` (zero-padded to the widest run of the events; a read-time setting).
     frequency
         Output frequency in Hz (``None``: the run's 1 / TR).
     """
 
     default_event_type: ClassVar[str] = "Fmri"
-    read_fields: ClassVar[tuple[str, ...]] = ("output", "aggregation", "hemodynamic_delay")
+    read_fields: ClassVar[tuple[str, ...]] = (
+        "output",
+        "aggregation",
+        "hemodynamic_delay",
+        "feature_mismatch",
+    )
 
-    projection: Literal["mask", "atlas", "surface"] = "mask"
+    projection: Literal["mask", "atlas", "surface", "maps"] = "mask"
     mask: Path | None = None
+    template_mask: Literal["brain", "gm", "wm"] | None = dataclasses.field(
+        default=None, metadata=_IF_SET
+    )
     mask_strategy: Literal["whole-brain-template", "background", "epi"] = "whole-brain-template"
     atlas: Path | None = None
+    atlas_name: str | None = dataclasses.field(default=None, metadata=_IF_SET)
+    atlas_params: dict[str, int | float | str | bool] = dataclasses.field(
+        default_factory=dict, metadata=_IF_SET
+    )
+    nilearn_data: Path | None = dataclasses.field(default=None, metadata=KEY_EXCLUDED)
+    region_names: Path | None = dataclasses.field(default=None, metadata=_IF_SET)
+    mesh: Literal["fsaverage3", "fsaverage4", "fsaverage5", "fsaverage6", "fsaverage7"] = (
+        dataclasses.field(default="fsaverage5", metadata=_IF_SET)
+    )
+    mesh_pial: tuple[Path, Path] | None = dataclasses.field(default=None, metadata=_IF_SET)
+    mesh_white: tuple[Path, Path] | None = dataclasses.field(default=None, metadata=_IF_SET)
     surface_kind: Literal["auto", "line", "ball", "depth"] = "auto"
     surface_radius: float = 3.0
     surface_interpolation: Literal["linear", "nearest"] = "linear"
+    cifti_structures: tuple[str, ...] = dataclasses.field(default=(), metadata=_IF_SET)
     fwhm: float | None = None
     detrend: bool = False
     standardize: Literal["zscore_sample", "psc"] | None = None
@@ -105,6 +182,7 @@ class FmriExtractor(RecordingExtractor):
     drift: Literal["cosine", "butterworth"] = "cosine"
     confounds: tuple[str, ...] = ()
     hemodynamic_delay: float = 0.0
+    feature_mismatch: Literal["error", "pad"] = dataclasses.field(default="error", metadata=_IF_SET)
 
     def _check(self) -> None:
         at_least(self, "fwhm", 0, "mm", what="smoothing width", optional=True)
@@ -125,27 +203,134 @@ class FmriExtractor(RecordingExtractor):
             "with drift='cosine'; set drift='butterworth' or low_pass=None",
         )
         require(
-            self.projection != "atlas" or self.atlas is not None,
+            self.mask is None or self.template_mask is None,
+            self,
+            "template_mask",
+            f"give either a mask file or a template mask, not both (got mask={self.mask})",
+        )
+        self._check_atlas()
+        self._check_surface()
+        for field in ("atlas", "mask", "region_names"):
+            existing_path(self, field, "file")
+        for field in ("mesh_pial", "mesh_white"):
+            for path in getattr(self, field) or ():
+                existing_path(self, field, "file", value=path)
+        unique(self, "confounds")
+
+    def _check_atlas(self) -> None:
+        uses_atlas = self.projection in ("atlas", "maps")
+        require(
+            not uses_atlas or (self.atlas is None) != (self.atlas_name is None),
             self,
             "atlas",
-            "projection='atlas' needs a labels image path in atlas, got None",
+            f"projection={self.projection!r} needs a labels image path in atlas or a nilearn "
+            f"atlas name in atlas_name (one of them), got atlas={self.atlas}, "
+            f"atlas_name={self.atlas_name!r}",
+        )
+        for field in ("atlas", "atlas_name"):
+            require(
+                uses_atlas or getattr(self, field) is None,
+                self,
+                field,
+                f"only used with projection='atlas' or 'maps', got {field}="
+                f"{getattr(self, field)} with projection={self.projection!r}; set projection or "
+                f"{field}=None",
+            )
+        require(
+            not self.atlas_params or self.atlas_name is not None,
+            self,
+            "atlas_params",
+            f"only used with atlas_name, got {self.atlas_params}",
         )
         require(
-            self.projection == "atlas" or self.atlas is None,
+            self.region_names is None or self.atlas is not None,
             self,
-            "atlas",
-            f"only used with projection='atlas', got atlas={self.atlas} with projection="
-            f"{self.projection!r}; set projection='atlas' or atlas=None",
+            "region_names",
+            f"names the regions of an atlas file, got no atlas file ({self.region_names})",
         )
-        existing_path(self, "atlas", "file")
-        existing_path(self, "mask", "file")
-        unique(self, "confounds")
+        if self.atlas_name is None:
+            return
+        require(
+            self.atlas_name in NAMED_ATLASES,
+            self,
+            "atlas_name",
+            f"unknown atlas {self.atlas_name!r}; known: {', '.join(NAMED_ATLASES)} (or give the "
+            "image file as atlas=...)",
+        )
+        probabilistic = self.atlas_name == "difumo" or (
+            self.atlas_name == "harvard_oxford"
+            and "prob" in str(self.atlas_params.get("atlas_name", ""))
+        )
+        wanted = "maps" if probabilistic else "atlas"
+        require(
+            self.projection == wanted,
+            self,
+            "projection",
+            f"atlas {self.atlas_name!r} {'is probabilistic' if probabilistic else 'has labels'}; "
+            f"use projection={wanted!r}",
+        )
+
+    def _check_surface(self) -> None:
+        custom = self.mesh != "fsaverage5" or self.mesh_pial is not None
+        require(
+            not custom or self.projection == "surface",
+            self,
+            "mesh",
+            f"meshes are used with projection='surface' (got {self.projection!r})",
+        )
+        require(
+            self.mesh_white is None or self.mesh_pial is not None,
+            self,
+            "mesh_white",
+            "give the pial meshes too (mesh_pial)",
+        )
+        require(
+            self.mesh_pial is None or self.mesh == "fsaverage5",
+            self,
+            "mesh_pial",
+            f"mesh files replace the named mesh; leave mesh='fsaverage5' (got {self.mesh!r})",
+        )
+        assert self.mesh in MESHES
+
+    # -- spaces -------------------------------------------------------------------------
+    def resolved_atlas(self) -> ResolvedAtlas:
+        """The atlas image and region names (a file, or a nilearn atlas in its data folder)."""
+        if self.atlas_name is not None:
+            return resolve_atlas(self.atlas_name, dict(self.atlas_params), self.nilearn_data)
+        names = read_region_names(self.region_names) if self.region_names else {}
+        kind: Literal["labels", "maps"] = "maps" if self.projection == "maps" else "labels"
+        return ResolvedAtlas(image=str(self.atlas), kind=kind, names=names)
+
+    def meshes(self) -> dict[str, tuple[Any, Any]]:
+        """The surface meshes (pial, white or None) per hemisphere, in memory."""
+        return surface_meshes(self.mesh, self.mesh_pial, self.mesh_white, self.nilearn_data)
+
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """Before any work: each run not yet stored checked against its event from its header
+        (:func:`~neuralset.studies.headers.check_fmri_run`), and named atlases and meshes
+        available."""
+        from ...studies.headers import check_fmri_run
+
+        items = self.items(events)
+        missing = set(store.missing([i.key for i in items]))
+        for item in items:
+            if item.key in missing:
+                p = item.payload
+                label = events_label(events, p["row"])
+                check_fmri_run(Path(p["path"]), p["frequency"], p["offset"], p["duration"], label)
+        if self.atlas_name is not None:
+            self.resolved_atlas()
+        if self.projection == "surface" and self.mesh != "fsaverage5":
+            self.meshes()
 
     # -- prepare ----------------------------------------------------------------------
     def items(self, events: pd.DataFrame) -> list[Item]:
         base = super().items(events)
         extra_files = [p for p in (self.mask, self.atlas) if p is not None]
-        extra_ident = [source_identity(p) for p in extra_files]
+        extra_ident: list[Any] = [source_identity(p) for p in extra_files]
+        for path in (self.region_names, *(self.mesh_pial or ()), *(self.mesh_white or ())):
+            if path is not None:
+                extra_ident.append(source_identity(path))
         freq = events["frequency"].to_numpy() if "frequency" in events.columns else None
         conf_col = events["confounds"].to_numpy() if "confounds" in events.columns else None
         out = []
@@ -165,31 +350,42 @@ class FmriExtractor(RecordingExtractor):
             out.append(Item(key=key, label=item.label, payload=payload))
         return out
 
-    def preflight(self, events: pd.DataFrame, store: Store) -> None:
-        """Check each run not yet stored against its event, from its header only (raises
-        :func:`~neuralset.studies.headers.check_fmri_run`'s errors before any work)."""
-        from ...studies.headers import check_fmri_run
-
-        items = self.items(events)
-        missing = set(store.missing([i.key for i in items]))
-        for item in items:
-            if item.key in missing:
-                p = item.payload
-                label = events_label(events, p["row"])
-                check_fmri_run(Path(p["path"]), p["frequency"], p["offset"], p["duration"], label)
+    def compute(self, item: Item) -> Computed:
+        data, sfreq, meta, arrays = self._compute_run(item.payload)
+        data = np.ascontiguousarray(data, dtype=np.float32)
+        return Computed(arrays={"data": data, **arrays}, meta={"sfreq": float(sfreq), **meta})
 
     def compute_recording(
         self, payload: dict[str, Any]
     ) -> tuple[np.ndarray, float, dict[str, Any]]:
+        data, sfreq, meta, _ = self._compute_run(payload)
+        return data, sfreq, meta
+
+    def _compute_run(
+        self, payload: dict[str, Any]
+    ) -> tuple[np.ndarray, float, dict[str, Any], dict[str, np.ndarray]]:
+        from .fmri_project import project_run
+
         path = Path(payload["path"])
         cfile = payload.get("confounds_path")
         conf = load_confounds(Path(cfile), self.confounds) if cfile else None
-        features, tr, meta = self._project(path, float(payload.get("frequency") or 0.0), conf)
+        event_freq = float(payload.get("frequency") or 0.0)
+        features, tr, space, arrays = project_run(self, path, event_freq, conf)
         sfreq_in = 1.0 / tr
         sfreq = float(self.frequency) if self.frequency is not None else sfreq_in
         data = resample_linear(features, sfreq_in, sfreq, offset=float(payload.get("offset", 0.0)))
-        meta.update(tr=tr, n_volumes=int(features.shape[0]), n_features=int(features.shape[1]))
-        return data, sfreq, meta
+        meta: dict[str, Any] = {
+            "projection": self.projection,
+            "tr": tr,
+            "n_volumes": int(features.shape[0]),
+            "n_features": int(features.shape[1]),
+            "space": space_meta(space),
+        }
+        if space.kind == "atlas":
+            meta["regions"] = list(space.regions)
+        if space.kind == "surface":
+            meta["mesh"] = self.mesh if self.mesh_pial is None else "files"
+        return data, sfreq, meta, arrays
 
     def _clean_args(self, tr: float) -> dict[str, Any]:
         """Keyword arguments of :func:`nilearn.signal.clean` (and of the maskers) for this config."""
@@ -202,106 +398,6 @@ class FmriExtractor(RecordingExtractor):
             "t_r": tr,
             "filter": self.drift if use_filter else False,
         }
-
-    def _project(
-        self, path: Path, event_freq: float, conf: np.ndarray | None
-    ) -> tuple[np.ndarray, float, dict[str, Any]]:
-        """Smooth, project and clean a run: ``(volumes, features)`` float32, TR in s, meta.
-
-        The maskers clean in the same pass (exactly as a nilearn user would call them); surface
-        data is cleaned with :func:`nilearn.signal.clean` after the projection.
-        """
-        name = path.name.lower()
-        if name.endswith(".gii"):
-            data, tr, meta = self._project_gifti(path, event_freq)
-            return self._clean(data, tr, conf, path), tr, meta
-        import nibabel as nib
-
-        from ...studies.headers import nifti_tr
-
-        img = nib.load(str(path))
-        if len(img.shape) != 4:
-            raise ValueError(f"{path}: expected a 4D fMRI image, got shape {img.shape}")
-        tr = 1.0 / event_freq if event_freq > 0 else nifti_tr(img.header)[0]
-        if not tr > 0:
-            raise ValueError(
-                f"{path}: no repetition time (event frequency is 0 and the header TR is {tr})"
-            )
-        if conf is not None and conf.shape[0] != img.shape[3]:
-            raise ValueError(
-                f"confounds of {path}: {conf.shape[0]} rows but the run has {img.shape[3]} volumes"
-            )
-        clean = self._clean_args(tr)
-        masker_clean = {k: v for k, v in clean.items() if k != "filter"}
-        clean_args = {"filter": clean["filter"]}
-        if self.projection == "surface":
-            data = project_surface(
-                img,
-                fwhm=self.fwhm,
-                kind=self.surface_kind,
-                radius=self.surface_radius,
-                interpolation=self.surface_interpolation,
-                mask=self.mask,
-            )
-            return (
-                self._clean(data, tr, conf, path),
-                tr,
-                {"projection": "surface", "mesh": "fsaverage5"},
-            )
-        if self.projection == "atlas":
-            from nilearn.maskers import NiftiLabelsMasker
-
-            labels_masker = NiftiLabelsMasker(
-                labels_img=str(self.atlas),
-                mask_img=str(self.mask) if self.mask is not None else None,
-                smoothing_fwhm=self.fwhm,
-                reports=False,
-                clean_args=clean_args,
-                **masker_clean,
-            )
-            data = labels_masker.fit_transform(img, confounds=conf)
-            regions = [int(v) for k, v in labels_masker.region_ids_.items() if k != "background"]
-            return (
-                np.asarray(data, dtype=np.float32),
-                tr,
-                {"projection": "atlas", "regions": regions},
-            )
-        from nilearn.maskers import NiftiMasker
-
-        masker = NiftiMasker(
-            mask_img=str(self.mask) if self.mask is not None else None,
-            mask_strategy=self.mask_strategy,
-            smoothing_fwhm=self.fwhm,
-            reports=False,
-            clean_args=clean_args,
-            **masker_clean,
-        )
-        data = masker.fit_transform(img, confounds=conf)
-        return np.asarray(data, dtype=np.float32), tr, {"projection": "mask"}
-
-    def _project_gifti(
-        self, path: Path, event_freq: float
-    ) -> tuple[np.ndarray, float, dict[str, Any]]:
-        if self.projection != "surface":
-            raise ValueError(
-                f"{path}: GIfTI data is already on a surface; use projection='surface' "
-                f"(got {self.projection!r})"
-            )
-        if self.fwhm:
-            raise ValueError(
-                f"{path}: fwhm smoothing is not available for GIfTI surface data; set fwhm=None"
-            )
-        paths = [path]
-        if "hemi-L" in path.name:
-            right = path.with_name(path.name.replace("hemi-L", "hemi-R"))
-            if right.exists():
-                paths.append(right)
-        arrays = [load_gifti(p) for p in paths]
-        if len({a.shape[0] for a in arrays}) != 1:
-            raise ValueError(f"{paths}: hemispheres have different numbers of volumes")
-        if event_freq <= 0:
-            raise ValueError(f"{path}: GIfTI runs need the event frequency (1 / RepetitionTime)")
-        return np.concatenate(arrays, axis=1), 1.0 / event_freq, {"projection": "surface"}
 
     def _clean(
         self, data: np.ndarray, tr: float, conf: np.ndarray | None, path: Path
@@ -320,10 +416,80 @@ class FmriExtractor(RecordingExtractor):
         cleaned = signal.clean(data, confounds=conf, **self._clean_args(tr))
         return np.asarray(cleaned, dtype=np.float32)
 
+    def fit(self, events: pd.DataFrame, store: Store) -> None:
+        """After ``prepare``: runs with different feature counts are an error (unless ``"pad"``)."""
+        if self.feature_mismatch == "error":
+            widths = self._widths(events, store)
+            if len(set(widths.values())) > 1:
+                raise ValueError(mismatch_message(events, widths))
+
+    # -- spaces of stored runs ----------------------------------------------------------
+    def _run_items(self, events: pd.DataFrame) -> dict[int, Item]:
+        rows = np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
+        return {int(r): self.items(events.iloc[[int(r)]])[0] for r in rows}
+
+    def _widths(self, events: pd.DataFrame, store: Store) -> dict[int, int]:
+        """Number of features of each stored run (event row -> count)."""
+        items = self._run_items(events)
+        missing = set(store.missing([i.key for i in items.values()]))
+        present = [r for r, i in sorted(items.items()) if i.key not in missing]
+        return {r: int(store.meta(items[r].key)["n_features"]) for r in present}
+
+    def space(self, events: pd.DataFrame, store: Store, row: int | None = None) -> FmriSpace:
+        """The stored space of the run of event ``row`` (default: the first ``Fmri`` event)."""
+        items = self._run_items(events)
+        if not items:
+            raise ValueError(f"FmriExtractor.space: no {self.resolved_event_type} event")
+        row = min(items) if row is None else int(row)
+        if row not in items:
+            raise ValueError(
+                f"FmriExtractor.space: row {row} is not a {self.resolved_event_type} event"
+            )
+        key = items[row].key
+        if not store.has(key):
+            raise ExtractorNotPreparedError(
+                f"FmriExtractor has no stored run for event row {row}; call prepare first"
+            )
+        return stored_space(store.meta(key)["space"], store.get_arrays(key), self)
+
+    def inverse_transform(
+        self, values: np.ndarray, events: pd.DataFrame, store: Store, row: int | None = None
+    ) -> Any:
+        """Feature values (``(n,)`` or ``(maps, n)``) back to an image of the run's space.
+
+        See :meth:`FmriSpace.inverse_transform`; values padded by ``feature_mismatch="pad"``
+        are cut to the run's own features.
+        """
+        space = self.space(events, store, row)
+        values = np.asarray(values)
+        if self.feature_mismatch == "pad" and values.shape[-1] > space.n_features:
+            values = values[..., : space.n_features]
+        return space.inverse_transform(values)
+
     # -- read -------------------------------------------------------------------------
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
     ) -> Output:
+        cache = segments.index.__dict__.setdefault("_fmri_widths", {})
+        widths = cache.get(self.prepare_key)
+        if widths is None:
+            widths = cache[self.prepare_key] = self._widths(segments.events, store)
+        if len(set(widths.values())) <= 1:
+            return self._read_aligned(segments, store, out_of_bounds)
+        if self.feature_mismatch == "error":
+            raise ValueError(mismatch_message(segments.events, widths))
+        return read_padded(self, segments, store, out_of_bounds, widths)
+
+    def _runs_of(self, segments: Segments) -> np.ndarray:
+        start = segments.start + self.hemodynamic_delay
+        return segments.index.covering(segments.timeline, start, start, self.resolved_event_type)
+
+    def feature_mask(self, segments: Segments, store: Store) -> np.ndarray:
+        """``(batch, features)``: which features of each segment's read are real (not padding)."""
+        return padding_mask(self._widths(segments.events, store), self._runs_of(segments))
+
+    def _read_aligned(self, segments: Segments, store: Store, out_of_bounds: OutOfBounds) -> Output:
+        """The read of runs sharing one feature count, with the hemodynamic delay."""
         delay = self.hemodynamic_delay
         if delay == 0:
             return super().read(segments, store, out_of_bounds=out_of_bounds)
@@ -349,141 +515,4 @@ class FmriExtractor(RecordingExtractor):
         if "index" in segments.__dict__:
             shifted.__dict__["index"] = segments.__dict__["index"]
         shifted.__dict__["_item_keys"] = segments.__dict__.setdefault("_item_keys", {})
-        return base.read(shifted, store, out_of_bounds=out_of_bounds)
-
-
-def project_surface(
-    img: Any,
-    *,
-    fwhm: float | None = None,
-    kind: str = "auto",
-    radius: float = 3.0,
-    interpolation: str = "linear",
-    mask: Path | None = None,
-) -> np.ndarray:
-    """Smooth a 4D image and project it on fsaverage5 (pial, white as inner mesh): ``(time, 20484)``."""
-    from nilearn import image, surface
-
-    if fwhm:
-        img = image.smooth_img(img, fwhm)
-    meshes = fsaverage5_meshes()
-    parts = []
-    for hemi in ("left", "right"):
-        pial, white = meshes[hemi]
-        texture = surface.vol_to_surf(
-            img,
-            pial,
-            radius=radius,
-            interpolation=interpolation,
-            kind=kind,
-            mask_img=str(mask) if mask is not None else None,
-            inner_mesh=white,
-        )
-        parts.append(np.asarray(texture, dtype=np.float32).T)
-    return np.concatenate(parts, axis=1)
-
-
-@functools.cache
-def fsaverage5_meshes() -> dict[str, tuple[Any, Any]]:
-    """Pial and white meshes of nilearn's bundled fsaverage5 per hemisphere, loaded once in memory.
-
-    (nilearn's file-backed meshes re-read their GIfTI files at every access: ~0.3 s per run.)
-    """
-    from nilearn import datasets, surface
-
-    fsavg = datasets.load_fsaverage("fsaverage5")
-    out = {}
-    for hemi in ("left", "right"):
-        pair = []
-        for name in ("pial", "white_matter"):
-            mesh = fsavg[name].parts[hemi]
-            pair.append(surface.InMemoryMesh(np.asarray(mesh.coordinates), np.asarray(mesh.faces)))
-        out[hemi] = (pair[0], pair[1])
-    return out
-
-
-def load_gifti(path: Path) -> np.ndarray:
-    """A GIfTI functional file as ``(time, vertices)`` float32."""
-    import nibabel as nib
-
-    gii = nib.load(str(path))
-    arrays = [np.asarray(d.data, dtype=np.float32) for d in gii.darrays]  # type: ignore[attr-defined]
-    if not arrays:
-        raise ValueError(f"{path}: GIfTI file has no data arrays")
-    if len(arrays) == 1 and arrays[0].ndim == 2:
-        return arrays[0].T if arrays[0].shape[0] > arrays[0].shape[1] else arrays[0]
-    return np.stack(arrays, axis=0)
-
-
-def resample_linear(
-    data: np.ndarray, sfreq_in: float, sfreq_out: float, *, offset: float = 0.0
-) -> np.ndarray:
-    """Linear interpolation of ``(time, features)`` samples to a new rate, vectorised over features.
-
-    Input sample ``k`` is at ``k / sfreq_in`` s; output sample ``j`` at ``offset + j / sfreq_out``.
-    The output covers the input's span ``n / sfreq_in - offset`` (values past the last input
-    sample hold it).
-
-    Examples
-    --------
-    >>> resample_linear(np.arange(3.0)[:, None], 1.0, 2.0)[:, 0].tolist()
-    [0.0, 0.5, 1.0, 1.5, 2.0, 2.0]
-    """
-    data = np.asarray(data)
-    if data.dtype.kind != "f":
-        data = data.astype(np.float32)
-    n = data.shape[0]
-    if sfreq_in == sfreq_out and offset == 0:
-        return data
-    span = n / sfreq_in - offset
-    n_out = max(int(np.floor(span * sfreq_out + 1e-6)), 0)
-    pos = (offset + np.arange(n_out) / sfreq_out) * sfreq_in
-    i0 = np.clip(np.floor(pos + 1e-9).astype(np.int64), 0, max(n - 1, 0))
-    i1 = np.minimum(i0 + 1, n - 1)
-    w = np.clip(pos - i0, 0.0, 1.0).astype(data.dtype)[:, None]
-    out = np.empty((n_out, *data.shape[1:]), dtype=data.dtype)
-    flat, flat_out = data.reshape(n, -1), out.reshape(n_out, -1)
-    step = max(1, (1 << 22) // max(n_out, 1))  # blocks of ~4M values bound the temporaries
-    for a in range(0, flat.shape[1], step):
-        block = flat[:, a : a + step]
-        lo = block[i0]
-        lo += (block[i1] - lo) * w  # exactly the input value where w == 0
-        flat_out[:, a : a + step] = lo
-    return out
-
-
-def confounds_path(run: Path, given: Any, events: pd.DataFrame, row: int) -> Path:
-    """The confounds TSV of a run: the event's ``confounds`` column, or fMRIPrep's naming."""
-    if isinstance(given, str) and given:
-        path = Path(given)
-        root = events["study_root"].to_numpy()[row] if "study_root" in events.columns else None
-        if not path.is_absolute() and isinstance(root, str):
-            path = Path(root) / path
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"confounds file {path} (confounds column of event {row}) not found"
-            )
-        return path
-    stem = re.split(r"_(space|res|den|desc|hemi)-|_bold", run.name)[0]
-    candidates = [
-        run.with_name(f"{stem}_desc-confounds_timeseries.tsv"),
-        run.with_name(f"{stem}_desc-confounds_regressors.tsv"),
-    ]
-    for cand in candidates:
-        if cand.is_file():
-            return cand
-    raise FileNotFoundError(
-        f"FmriExtractor.confounds is set but no confounds file was found for {run}: looked for "
-        f"{candidates[0].name}; add a 'confounds' column to the Fmri events or set confounds=()"
-    )
-
-
-def load_confounds(path: Path, columns: Sequence[str]) -> np.ndarray:
-    """Selected columns of a confounds TSV as ``(volumes, columns)`` float (NaN -> 0)."""
-    table = pd.read_csv(path, sep="\t")
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(
-            f"{path}: no confounds column(s) {missing}; available: {', '.join(map(str, table.columns[:20]))}"
-        )
-    return np.nan_to_num(table[list(columns)].to_numpy(dtype=np.float64), nan=0.0)
+        return RecordingExtractor.read(base, shifted, store, out_of_bounds=out_of_bounds)

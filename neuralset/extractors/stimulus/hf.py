@@ -22,14 +22,16 @@ from ...config import config
 from ...execution.records import ComputeSetupError
 from ...hashing import (
     KEY_EXCLUDED,
+    KEY_UNLESS_DEFAULT,
     class_identity,
-    is_keyed_field,
+    keyed_fields,
     legacy_mode,
     structural_key,
 )
+from ...segments import Segments
 from ...store import Store
 from ...validation import existing_path, require, required
-from ..base import Item
+from ..base import Item, OutOfBounds, Output
 from ..event_features import EventFeatureExtractor
 
 __all__ = [
@@ -193,6 +195,8 @@ def load_model(
     loader: Callable[..., Any],
     processor_loader: Callable[..., Any] | None,
     tag: str,
+    pretrained: bool = True,
+    seed: int = 0,
 ) -> tuple[Any, Any]:
     """Load (once per process) a model and its processor, on ``device`` in ``dtype``.
 
@@ -208,6 +212,10 @@ def load_model(
         ``processor_loader(name, **kwargs) -> processor`` or None.
     tag
         Distinguishes several loaders of the same checkpoint in the cache.
+    pretrained, seed
+        With ``pretrained=False``, the untrained control: a model of the same class and
+        configuration built with ``type(model)(model.config)`` after ``torch.manual_seed(seed)``
+        (the architecture's own random initialisation), instead of the checkpoint's weights.
 
     Raises
     ------
@@ -215,9 +223,8 @@ def load_model(
         The model is not local and downloads are off (``HF_HUB_OFFLINE=1``) or failed.
     """
     device = resolve_device(device)
-    cache_key = structural_key(
-        (tag, model, revision, device, dtype, model_identity(model, revision))
-    )
+    identity = model_identity(model, revision)
+    cache_key = structural_key((tag, model, revision, device, dtype, identity, pretrained, seed))
     if cache_key in _MODELS:
         return _MODELS[cache_key]
     local = _is_local(model)
@@ -241,9 +248,19 @@ def load_model(
             f"model {model!r}: the checkpoint lacks {len(missing)} weights of {type(net).__name__} "
             f"(e.g. {missing[:3]}); the folder does not hold this kind of model"
         )
+    if not pretrained:
+        net = _untrained(net, seed, dtype)
     net = net.to(device).eval()
     _MODELS[cache_key] = (net, proc)
     return net, proc
+
+
+def _untrained(net: Any, seed: int, dtype: str) -> Any:
+    """A freshly initialised model of the same class and configuration (seeded)."""
+    import torch
+
+    torch.manual_seed(seed)
+    return type(net)(net.config).to(_torch_dtype(dtype))
 
 
 def select_layers(
@@ -294,7 +311,13 @@ class HuggingFaceExtractor(EventFeatureExtractor):
     device
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``; not part of the key.
     dtype
-        Model weights and compute dtype; stored features are float32.
+        Model weights and compute dtype; stored features are float32 (see ``store_dtype``).
+    pretrained, seed
+        ``pretrained=False`` is the untrained-network control: the same architecture with
+        random weights (``type(model)(model.config)`` after ``torch.manual_seed(seed)``).
+    store_all_layers
+        Store every hidden state once; ``layers`` and ``layer_aggregation`` are then chosen when
+        reading (they leave the key: other layer choices read the same stored items).
     """
 
     model: str = ""
@@ -305,8 +328,17 @@ class HuggingFaceExtractor(EventFeatureExtractor):
         default="auto", metadata=KEY_EXCLUDED
     )
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    pretrained: bool = dataclasses.field(default=True, metadata=KEY_UNLESS_DEFAULT)
+    seed: int = dataclasses.field(default=0, metadata=KEY_UNLESS_DEFAULT)
+    store_all_layers: bool = dataclasses.field(default=False, metadata=KEY_UNLESS_DEFAULT)
 
     def _check(self) -> None:
+        require(
+            self.seed == 0 or not self.pretrained,
+            self,
+            "seed",
+            f"only used with pretrained=False (the untrained control), got seed={self.seed}",
+        )
         required(self, "model", "give a HuggingFace hub id or a local model folder")
         if _looks_like_path(self.model):
             existing_path(
@@ -359,11 +391,8 @@ class HuggingFaceExtractor(EventFeatureExtractor):
     def prepare_key(self) -> str:
         """Config key with the model given by :func:`model_identity` instead of its name."""
         cls = type(self)
-        fields: dict[str, Any] = {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if is_keyed_field(f, getattr(self, f.name)) and f.name not in self.read_fields
-        }
+        read_time = ("layers", "layer_aggregation") if self.store_all_layers else ()
+        fields: dict[str, Any] = keyed_fields(self, exclude=self.read_fields + read_time)
         fields["model"] = model_identity(self.model, self.revision)
         fields.pop("revision", None)
         if legacy_mode():
@@ -379,12 +408,21 @@ class HuggingFaceExtractor(EventFeatureExtractor):
         """Selected hidden states stacked: ``(layers, batch, tokens, features)`` float32."""
         import torch
 
-        idx = select_layers(hidden_states, self.layers)
+        idx = (
+            list(range(len(hidden_states)))
+            if self.store_all_layers
+            else select_layers(hidden_states, self.layers)
+        )
         with torch.no_grad():
             return torch.stack([hidden_states[i] for i in idx]).float().cpu().numpy()
 
     def _aggregate_layers(self, stack: np.ndarray) -> np.ndarray:
-        """``(layers, ..., features)`` -> features of the layer choice (no layer axis for one layer)."""
+        """``(layers, ..., features)`` -> features of the layer choice (no layer axis for one layer).
+
+        With ``store_all_layers`` the layer axis is kept, ``(..., layers, features)``.
+        """
+        if self.store_all_layers:
+            return aggregate_layers(stack, "none")
         if not isinstance(self.layers, tuple):
             return stack[0]
         return aggregate_layers(stack, self.layer_aggregation)
@@ -401,6 +439,28 @@ class HuggingFaceExtractor(EventFeatureExtractor):
             loader=loader,
             processor_loader=processor_loader,
             tag=tag,
+            pretrained=self.pretrained,
+            seed=self.seed,
+        )
+
+    def read(
+        self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
+    ) -> Output:
+        """The stored features; with ``store_all_layers``, the layers chosen now by ``layers``."""
+        out = super().read(segments, store, out_of_bounds=out_of_bounds)
+        if not self.store_all_layers:
+            return out
+        data = out.data  # (batch, layers, features[, time])
+        idx = select_layers(range(data.shape[1]), self.layers)
+        chosen = data[:, idx]
+        if not isinstance(self.layers, tuple):
+            chosen = chosen[:, 0]
+        elif self.layer_aggregation == "mean":
+            chosen = chosen.mean(axis=1)
+        elif self.layer_aggregation == "concat":
+            chosen = chosen.reshape((len(chosen), -1, *chosen.shape[3:]))
+        return Output(
+            data=np.ascontiguousarray(chosen, dtype=np.float32), mask=out.mask, keep=out.keep
         )
 
 

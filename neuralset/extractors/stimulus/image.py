@@ -43,10 +43,16 @@ def frame_times(
 
 
 def aggregate_tokens(tokens: np.ndarray, how: str) -> np.ndarray:
-    """``(..., tokens, features)`` -> ``(..., features)``: first (CLS) token or patch-token mean."""
-    if how == "first":
+    """``(..., tokens, features)`` -> ``(..., features)``: the first (CLS) token, or the mean,
+    sum or per-feature max of the patch tokens (CLS excluded when there are others)."""
+    if how == "first" or tokens.shape[-2] == 1:
         return tokens[..., 0, :]
-    return tokens[..., 1:, :].mean(axis=-2) if tokens.shape[-2] > 1 else tokens[..., 0, :]
+    patches = tokens[..., 1:, :]
+    if how == "sum":
+        return patches.sum(axis=-2)
+    if how == "max":
+        return patches.max(axis=-2)
+    return patches.mean(axis=-2)
 
 
 @register("hf_image")
@@ -57,7 +63,8 @@ class HuggingFaceImage(HuggingFaceMediaExtractor):
     Parameters
     ----------
     token_aggregation
-        ``"first"`` (the CLS token) or ``"mean"`` (mean of the patch tokens, CLS excluded).
+        ``"first"`` (the CLS token), or ``"mean"``, ``"sum"`` or ``"max"`` (per feature) of the
+        patch tokens, CLS excluded.
     frame_frequency
         On Video events (``event_type="Video"``): rate in Hz at which frames are embedded
         (``None``: every frame, at the video's own rate). Frame at time ``t`` is the latest one
@@ -66,7 +73,7 @@ class HuggingFaceImage(HuggingFaceMediaExtractor):
 
     default_event_type: ClassVar[str] = "Image"
 
-    token_aggregation: Literal["first", "mean"] = "first"
+    token_aggregation: Literal["first", "mean", "sum", "max"] = "first"
     frame_frequency: float | None = None
 
     def _check(self) -> None:

@@ -51,7 +51,8 @@ class HuggingFaceText(HuggingFaceExtractor):
     contextualized
         Embed each word within its ``context`` column (see :func:`word_span`); otherwise alone.
     token_aggregation
-        How the word's tokens become one vector: ``"mean"``, ``"first"`` or ``"last"``.
+        How the word's tokens become one vector: ``"mean"``, ``"sum"``, ``"max"`` (per
+        feature), ``"first"`` or ``"last"``.
     max_tokens
         Longest token sequence given to the model (``None``: the model's maximum).
 
@@ -63,7 +64,7 @@ class HuggingFaceText(HuggingFaceExtractor):
     default_event_type: ClassVar[str] = "Word"
 
     contextualized: bool = True
-    token_aggregation: Literal["mean", "first", "last"] = "mean"
+    token_aggregation: Literal["mean", "sum", "max", "first", "last"] = "mean"
     max_tokens: int | None = None
 
     # -- prepare ------------------------------------------------------------------------
@@ -157,6 +158,10 @@ class HuggingFaceText(HuggingFaceExtractor):
             tokens = stack[:, k, pos]  # (layers, n_tokens, features)
             if self.token_aggregation == "mean":
                 vec = tokens.mean(axis=1)
+            elif self.token_aggregation == "sum":
+                vec = tokens.sum(axis=1)
+            elif self.token_aggregation == "max":
+                vec = tokens.max(axis=1)
             elif self.token_aggregation == "first":
                 vec = tokens[:, 0]
             else:

@@ -43,14 +43,15 @@ class HuggingFaceVideo(HuggingFaceMediaExtractor):
     clip_stride
         Sampled frames between clip starts (``None``: the model's ``num_frames``, no overlap).
     token_aggregation
-        ``"mean"`` of the clip's tokens, or its ``"first"`` token.
+        ``"mean"``, ``"sum"`` or per-feature ``"max"`` of the clip's tokens, or its ``"first"``
+        token.
     """
 
     default_event_type: ClassVar[str] = "Video"
 
     frame_frequency: float | None = None
     clip_stride: int | None = None
-    token_aggregation: Literal["mean", "first"] = "mean"
+    token_aggregation: Literal["mean", "sum", "max", "first"] = "mean"
 
     def _check(self) -> None:
         positive(self, "frame_frequency", "Hz", optional=True)
@@ -93,7 +94,12 @@ class HuggingFaceVideo(HuggingFaceMediaExtractor):
                     output_hidden_states=True,
                 )
             stack = self._hidden_to_numpy(res.hidden_states)  # (layers, batch, tokens, features)
-            tokens = stack[..., 0, :] if self.token_aggregation == "first" else stack.mean(axis=-2)
+            tokens = {
+                "first": lambda t: t[..., 0, :],
+                "mean": lambda t: t.mean(axis=-2),
+                "sum": lambda t: t.sum(axis=-2),
+                "max": lambda t: t.max(axis=-2),
+            }[self.token_aggregation](stack)
             out.append(self._aggregate_layers(tokens))
         return np.concatenate(out, axis=0).astype(np.float32)
 

@@ -31,13 +31,21 @@ def direct(folder, images, layers, token_agg: str) -> np.ndarray:
     out = []
     for layer in layers:
         h = hidden[int(round(layer * (n - 1))) if isinstance(layer, float) else layer % n].numpy()
-        out.append(h[:, 0] if token_agg == "first" else h[:, 1:].mean(axis=1))
+        patches = h[:, 1:]
+        pooled = {"mean": patches.mean(1), "sum": patches.sum(1), "max": patches.max(1)}
+        out.append(h[:, 0] if token_agg == "first" else pooled[token_agg])
     return np.mean(out, axis=0)
 
 
 @pytest.mark.parametrize(
     ("which", "layers", "token_agg"),
-    [("dinov2", (1.0,), "first"), ("clip_vision", (1, 2), "mean"), ("vit", (0.5,), "first")],
+    [
+        ("dinov2", (1.0,), "first"),
+        ("clip_vision", (1, 2), "mean"),
+        ("vit", (0.5,), "first"),
+        ("dinov2", (1.0,), "max"),
+        ("vit", (0.5,), "sum"),
+    ],
 )
 def test_images_match_direct_forward(events, tmp_path, which, layers, token_agg):
     from PIL import Image

@@ -54,7 +54,13 @@ def direct(
     for i in chosen:
         tokens = hidden[i][0, pos].numpy()
         per_layer.append(
-            {"mean": tokens.mean(0), "first": tokens[0], "last": tokens[-1]}[token_agg]
+            {
+                "mean": tokens.mean(0),
+                "sum": tokens.sum(0),
+                "max": tokens.max(0),
+                "first": tokens[0],
+                "last": tokens[-1],
+            }[token_agg]
         )
     stack = np.stack(per_layer)
     if layer_agg == "mean":
@@ -73,6 +79,8 @@ def direct(
         ("bert", (0.5,), "mean", "mean"),
         ("llama", (0.5, -1), "concat", "mean"),
         ("llama", (0, 1.0), "none", "last"),
+        ("gpt2", (0.5, -1), "concat", "sum"),
+        ("llama", (1.0,), "mean", "max"),
     ],
 )
 def test_matches_direct_forward(events, tmp_path, which, layers, layer_agg, token_agg):
@@ -246,7 +254,7 @@ def test_config_errors():
     with pytest.raises(ConfigError, match="HuggingFaceText.model: give a HuggingFace hub id"):
         HuggingFaceText()
     with pytest.raises(ConfigError, match="HuggingFaceText.token_aggregation: expected one of"):
-        HuggingFaceText(model="gpt2", token_aggregation="max")
+        HuggingFaceText(model="gpt2", token_aggregation="median")
 
 
 def test_offline_error_names_the_model(events, tmp_path, monkeypatch):

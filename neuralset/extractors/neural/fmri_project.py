@@ -1,0 +1,180 @@
+"""Projection of one fMRI run to features, all through nilearn / nibabel (used by the extractor).
+
+:func:`project_run` turns a run file into ``(volumes, features)`` with the settings of a
+:class:`~neuralset.extractors.neural.fmri.FmriExtractor`, and returns the
+:class:`~neuralset.extractors.neural.fmri_spaces.FmriSpace` of its features with the arrays
+that record it in the store:
+
+* NIfTI runs: voxels of a mask (:class:`nilearn.maskers.NiftiMasker`), regions of a labels atlas
+  (:class:`~nilearn.maskers.NiftiLabelsMasker`), components of a probabilistic atlas
+  (:class:`~nilearn.maskers.NiftiMapsMasker`) - each cleaning in the same pass - or vertices of
+  a mesh (:func:`nilearn.surface.vol_to_surf`, then :func:`nilearn.signal.clean`);
+* GIfTI runs (``.gii``): already on a surface (cleaned);
+* CIFTI-2 dense time series (``.dtseries.nii``): grayordinates of the chosen structures, or their
+  means per parcel of a ``.dlabel.nii`` (cleaned).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .fmri_cifti import cifti_parcels, is_cifti, read_cifti
+from .fmri_spaces import FmriSpace, template_mask
+from .fmri_surface import load_gifti, project_surface
+
+__all__ = ["project_run"]
+
+Projected = tuple[np.ndarray, float, FmriSpace, dict[str, np.ndarray]]
+
+
+def project_run(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None) -> Projected:
+    """``(features (volumes, n) float32, TR in s, space, arrays to store)`` of one run."""
+    name = path.name.lower()
+    if is_cifti(path):
+        return _cifti(ex, path, event_freq, conf)
+    if name.endswith(".gii"):
+        return _gifti(ex, path, event_freq, conf)
+    import nibabel as nib
+
+    from ...studies.headers import nifti_tr
+
+    img = nib.load(str(path))
+    if len(img.shape) != 4:
+        raise ValueError(f"{path}: expected a 4D fMRI image, got shape {img.shape}")
+    tr = 1.0 / event_freq if event_freq > 0 else nifti_tr(img.header)[0]
+    if not tr > 0:
+        raise ValueError(
+            f"{path}: no repetition time (event frequency is 0 and the header TR is {tr})"
+        )
+    if conf is not None and conf.shape[0] != img.shape[3]:
+        raise ValueError(
+            f"confounds of {path}: {conf.shape[0]} rows but the run has {img.shape[3]} volumes"
+        )
+    mask_img: Any = None
+    if ex.template_mask is not None:
+        mask_img = template_mask(ex.template_mask, img)
+    elif ex.mask is not None:
+        mask_img = str(ex.mask)
+    if ex.projection == "surface":
+        meshes = ex.meshes()
+        data = project_surface(
+            img,
+            fwhm=ex.fwhm,
+            kind=ex.surface_kind,
+            radius=ex.surface_radius,
+            interpolation=ex.surface_interpolation,
+            mask=mask_img,
+            meshes=meshes,
+        )
+        space = _surface_space(data.shape[1], meshes)
+        return ex._clean(data, tr, conf, path), tr, space, {}
+    return _volume(ex, img, tr, conf, mask_img)
+
+
+def _volume(ex: Any, img: Any, tr: float, conf: np.ndarray | None, mask_img: Any) -> Projected:
+    from nilearn.maskers import NiftiLabelsMasker, NiftiMapsMasker, NiftiMasker
+
+    clean = ex._clean_args(tr)
+    common = {
+        "mask_img": mask_img,
+        "smoothing_fwhm": ex.fwhm,
+        "reports": False,
+        "clean_args": {"filter": clean.pop("filter")},
+        **clean,
+    }
+    if ex.projection in ("atlas", "maps"):
+        atlas = ex.resolved_atlas()
+        if ex.projection == "atlas":
+            masker: Any = NiftiLabelsMasker(labels_img=atlas.image, **common)
+        else:
+            masker = NiftiMapsMasker(maps_img=atlas.image, **common)
+        data = np.asarray(masker.fit_transform(img, confounds=conf), dtype=np.float32)
+        if ex.projection == "atlas":
+            regions = [int(v) for k, v in masker.region_ids_.items() if k != "background"]
+        else:
+            regions = list(range(data.shape[1]))
+        names = tuple(atlas.names.get(r, str(r)) for r in regions)
+        image = atlas.image if isinstance(atlas.image, str | Path) else None
+        space = FmriSpace(
+            ex.projection,
+            data.shape[1],
+            image=str(image) if image is not None else None,
+            regions=tuple(regions),
+            region_names=names,
+        )
+        return data, tr, space, {}
+    masker = NiftiMasker(mask_strategy=ex.mask_strategy, **common)
+    data = np.asarray(masker.fit_transform(img, confounds=conf), dtype=np.float32)
+    mask = np.asarray(masker.mask_img_.get_fdata() > 0)
+    affine = np.asarray(masker.mask_img_.affine)
+    space = FmriSpace("mask", data.shape[1], mask=mask, affine=affine)
+    return data, tr, space, {"mask": mask}
+
+
+def _gifti(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None) -> Projected:
+    if ex.projection != "surface":
+        raise ValueError(
+            f"{path}: GIfTI data is already on a surface; use projection='surface' "
+            f"(got {ex.projection!r})"
+        )
+    if ex.fwhm:
+        raise ValueError(
+            f"{path}: fwhm smoothing is not available for GIfTI surface data; set fwhm=None"
+        )
+    paths = [path]
+    if "hemi-L" in path.name:
+        right = path.with_name(path.name.replace("hemi-L", "hemi-R"))
+        if right.exists():
+            paths.append(right)
+    arrays = [load_gifti(p) for p in paths]
+    if len({a.shape[0] for a in arrays}) != 1:
+        raise ValueError(f"{paths}: hemispheres have different numbers of volumes")
+    if event_freq <= 0:
+        raise ValueError(f"{path}: GIfTI runs need the event frequency (1 / RepetitionTime)")
+    data = np.concatenate(arrays, axis=1)
+    tr = 1.0 / event_freq
+    space = FmriSpace("surface", data.shape[1], meshes=None)  # the configured mesh, on request
+    return ex._clean(data, tr, conf, path), tr, space, {}
+
+
+def _cifti(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None) -> Projected:
+    if ex.projection not in ("mask", "atlas"):
+        raise ValueError(
+            f"{path}: a CIFTI-2 dense time series is read as grayordinates (projection='mask') "
+            f"or parcel means of a .dlabel.nii (projection='atlas'), not {ex.projection!r}"
+        )
+    if ex.fwhm:
+        raise ValueError(f"{path}: fwhm smoothing is not available for CIFTI data; set fwhm=None")
+    data, header_tr, rows, models = read_cifti(path, ex.cifti_structures)
+    tr = 1.0 / event_freq if event_freq > 0 else header_tr
+    if tr is None or not tr > 0:
+        raise ValueError(f"{path}: no repetition time (event frequency is 0, no series step)")
+    if ex.projection == "atlas":
+        if not str(ex.atlas).lower().endswith(".dlabel.nii"):
+            raise ValueError(
+                f"{path}: parcels of a CIFTI run come from a CIFTI dense label file; set "
+                f"FmriExtractor.atlas to a .dlabel.nii (got {ex.atlas})"
+            )
+        means, keys, names, labels = cifti_parcels(data, rows, models, ex.atlas)
+        kept = np.zeros_like(labels)
+        kept[rows] = labels[rows]
+        space = FmriSpace(
+            "cifti",
+            means.shape[1],
+            regions=tuple(keys),
+            region_names=tuple(names),
+            source=str(path),
+            labels=kept,
+        )
+        return ex._clean(means, tr, conf, path), tr, space, {"cifti_labels": kept}
+    space = FmriSpace("cifti", data.shape[1], source=str(path), rows=rows)
+    return ex._clean(data, tr, conf, path), tr, space, {"cifti_rows": rows}
+
+
+def _surface_space(n_features: int, meshes: dict[str, Any]) -> FmriSpace:
+    return FmriSpace(
+        "surface", n_features, meshes={"left": meshes["left"][0], "right": meshes["right"][0]}
+    )

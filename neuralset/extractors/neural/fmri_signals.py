@@ -1,0 +1,93 @@
+"""Time-axis helpers of the fMRI extractor: resampling and confound files.
+
+* :func:`resample_linear` - linear interpolation of ``(time, features)`` to a new rate,
+  vectorised over features;
+* :func:`confounds_path`, :func:`load_confounds` - a run's confounds TSV (fMRIPrep naming or
+  the event's ``confounds`` column) and the selected columns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["resample_linear", "confounds_path", "load_confounds"]
+
+
+def resample_linear(
+    data: np.ndarray, sfreq_in: float, sfreq_out: float, *, offset: float = 0.0
+) -> np.ndarray:
+    """Linear interpolation of ``(time, features)`` samples to a new rate, vectorised over features.
+
+    Input sample ``k`` is at ``k / sfreq_in`` s; output sample ``j`` at ``offset + j / sfreq_out``.
+    The output covers the input's span ``n / sfreq_in - offset`` (values past the last input
+    sample hold it).
+
+    Examples
+    --------
+    >>> resample_linear(np.arange(3.0)[:, None], 1.0, 2.0)[:, 0].tolist()
+    [0.0, 0.5, 1.0, 1.5, 2.0, 2.0]
+    """
+    data = np.asarray(data)
+    if data.dtype.kind != "f":
+        data = data.astype(np.float32)
+    n = data.shape[0]
+    if sfreq_in == sfreq_out and offset == 0:
+        return data
+    span = n / sfreq_in - offset
+    n_out = max(int(np.floor(span * sfreq_out + 1e-6)), 0)
+    pos = (offset + np.arange(n_out) / sfreq_out) * sfreq_in
+    i0 = np.clip(np.floor(pos + 1e-9).astype(np.int64), 0, max(n - 1, 0))
+    i1 = np.minimum(i0 + 1, n - 1)
+    w = np.clip(pos - i0, 0.0, 1.0).astype(data.dtype)[:, None]
+    out = np.empty((n_out, *data.shape[1:]), dtype=data.dtype)
+    flat, flat_out = data.reshape(n, -1), out.reshape(n_out, -1)
+    step = max(1, (1 << 22) // max(n_out, 1))  # blocks of ~4M values bound the temporaries
+    for a in range(0, flat.shape[1], step):
+        block = flat[:, a : a + step]
+        lo = block[i0]
+        lo += (block[i1] - lo) * w  # exactly the input value where w == 0
+        flat_out[:, a : a + step] = lo
+    return out
+
+
+def confounds_path(run: Path, given: Any, events: pd.DataFrame, row: int) -> Path:
+    """The confounds TSV of a run: the event's ``confounds`` column, or fMRIPrep's naming."""
+    if isinstance(given, str) and given:
+        path = Path(given)
+        root = events["study_root"].to_numpy()[row] if "study_root" in events.columns else None
+        if not path.is_absolute() and isinstance(root, str):
+            path = Path(root) / path
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"confounds file {path} (confounds column of event {row}) not found"
+            )
+        return path
+    stem = re.split(r"_(space|res|den|desc|hemi)-|_bold", run.name)[0]
+    candidates = [
+        run.with_name(f"{stem}_desc-confounds_timeseries.tsv"),
+        run.with_name(f"{stem}_desc-confounds_regressors.tsv"),
+    ]
+    for cand in candidates:
+        if cand.is_file():
+            return cand
+    raise FileNotFoundError(
+        f"FmriExtractor.confounds is set but no confounds file was found for {run}: looked for "
+        f"{candidates[0].name}; add a 'confounds' column to the Fmri events or set confounds=()"
+    )
+
+
+def load_confounds(path: Path, columns: Sequence[str]) -> np.ndarray:
+    """Selected columns of a confounds TSV as ``(volumes, columns)`` float (NaN -> 0)."""
+    table = pd.read_csv(path, sep="\t")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: no confounds column(s) {missing}; available: {', '.join(map(str, table.columns[:20]))}"
+        )
+    return np.nan_to_num(table[list(columns)].to_numpy(dtype=np.float64), nan=0.0)

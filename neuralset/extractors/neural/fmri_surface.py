@@ -1,0 +1,165 @@
+"""fMRI on cortical surfaces: meshes (bundled fsaverage5, other fsaverages, files), projection
+of volumes with :func:`nilearn.surface.vol_to_surf`, and GIfTI time series.
+
+Meshes come from, in this order: the files given (``mesh_pial`` and optionally ``mesh_white``,
+left then right hemisphere, GIfTI or FreeSurfer surfaces, read with
+:func:`nilearn.surface.load_surf_mesh`); nilearn's bundled ``fsaverage5``; or ``fsaverage3``,
+``fsaverage4``, ``fsaverage6``, ``fsaverage7`` from nilearn's data folder
+(``<nilearn_data>/<fsaverageN>/{pial,white_matter}_{left,right}.gii.gz``, as
+:func:`nilearn.datasets.fetch_surf_fsaverage` writes them), fetched when online; offline and
+missing, :class:`~neuralset.extractors.neural.fmri_spaces.AtlasNotAvailableError` names the
+files.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .fmri_spaces import AtlasNotAvailableError, nilearn_data_dir
+
+__all__ = [
+    "MESHES",
+    "surface_meshes",
+    "fsaverage5_meshes",
+    "project_surface",
+    "load_gifti",
+]
+
+#: mesh names: fsaverage5 is bundled with nilearn; the others are read from its data folder
+MESHES = ("fsaverage3", "fsaverage4", "fsaverage5", "fsaverage6", "fsaverage7")
+
+Meshes = dict[str, tuple[Any, Any]]
+
+
+def surface_meshes(
+    mesh: str,
+    pial: tuple[Path, Path] | None = None,
+    white: tuple[Path, Path] | None = None,
+    data_dir: Path | None = None,
+) -> Meshes:
+    """``{"left": (pial, white or None), "right": ...}`` in-memory meshes (see module docstring)."""
+    if pial is not None:
+        return _file_meshes(pial, white)
+    if mesh == "fsaverage5":
+        return fsaverage5_meshes()
+    return _fsaverage_meshes(mesh, str(data_dir) if data_dir is not None else None)
+
+
+@functools.lru_cache(maxsize=8)
+def _file_meshes(pial: tuple[Path, Path], white: tuple[Path, Path] | None) -> Meshes:
+    out = {}
+    for i, hemi in enumerate(("left", "right")):
+        out[hemi] = (_load_mesh(pial[i]), _load_mesh(white[i]) if white is not None else None)
+    return out
+
+
+def _load_mesh(path: Path) -> Any:
+    from nilearn import surface
+
+    mesh = surface.load_surf_mesh(str(path))
+    return surface.InMemoryMesh(np.asarray(mesh.coordinates), np.asarray(mesh.faces))
+
+
+def fsaverage_files(mesh: str, data_dir: str | None) -> dict[str, Path]:
+    """Where nilearn keeps the pial and white meshes of ``mesh`` (not fsaverage5)."""
+    folder = nilearn_data_dir(Path(data_dir) if data_dir else None) / (
+        "fsaverage" if mesh == "fsaverage7" else mesh
+    )
+    return {
+        f"{part}_{hemi}": folder / f"{part}_{hemi}.gii.gz"
+        for part in ("pial", "white")
+        for hemi in ("left", "right")
+    }
+
+
+@functools.lru_cache(maxsize=4)
+def _fsaverage_meshes(mesh: str, data_dir: str | None) -> Meshes:
+    files = fsaverage_files(mesh, data_dir)
+    if not all(p.is_file() for p in files.values()):
+        try:
+            from nilearn import datasets
+
+            datasets.fetch_surf_fsaverage(mesh, data_dir=data_dir)
+        except Exception as err:  # nilearn raises requests/urllib errors of many kinds
+            listed = "\n  ".join(str(p) for p in files.values())
+            raise AtlasNotAvailableError(
+                f"mesh {mesh!r} is not in nilearn's data folder and could not be downloaded "
+                f"({type(err).__name__}). Provide these files:\n  {listed}\n(nilearn.datasets."
+                f"fetch_surf_fsaverage({mesh!r}) writes them there on a machine with internet "
+                "access), or give mesh files with FmriExtractor.mesh_pial / mesh_white"
+            ) from err
+    return {
+        hemi: (_load_mesh(files[f"pial_{hemi}"]), _load_mesh(files[f"white_{hemi}"]))
+        for hemi in ("left", "right")
+    }
+
+
+@functools.cache
+def fsaverage5_meshes() -> Meshes:
+    """Pial and white meshes of nilearn's bundled fsaverage5 per hemisphere, loaded once in memory.
+
+    (nilearn's file-backed meshes re-read their GIfTI files at every access: ~0.3 s per run.)
+    """
+    from nilearn import datasets, surface
+
+    fsavg = datasets.load_fsaverage("fsaverage5")
+    out = {}
+    for hemi in ("left", "right"):
+        pair = []
+        for name in ("pial", "white_matter"):
+            mesh = fsavg[name].parts[hemi]
+            pair.append(surface.InMemoryMesh(np.asarray(mesh.coordinates), np.asarray(mesh.faces)))
+        out[hemi] = (pair[0], pair[1])
+    return out
+
+
+def project_surface(
+    img: Any,
+    *,
+    fwhm: float | None = None,
+    kind: str = "auto",
+    radius: float = 3.0,
+    interpolation: str = "linear",
+    mask: Path | None = None,
+    meshes: Meshes | None = None,
+) -> np.ndarray:
+    """Smooth a 4D image and project it on a mesh (pial, white as inner mesh): ``(time, vertices)``.
+
+    Left hemisphere then right; ``meshes`` defaults to fsaverage5 (20484 vertices).
+    """
+    from nilearn import image, surface
+
+    if fwhm:
+        img = image.smooth_img(img, fwhm)
+    meshes = meshes or fsaverage5_meshes()
+    parts = []
+    for hemi in ("left", "right"):
+        pial, white = meshes[hemi]
+        texture = surface.vol_to_surf(
+            img,
+            pial,
+            radius=radius,
+            interpolation=interpolation,
+            kind=kind,
+            mask_img=str(mask) if mask is not None else None,
+            inner_mesh=white,
+        )
+        parts.append(np.asarray(texture, dtype=np.float32).T)
+    return np.concatenate(parts, axis=1)
+
+
+def load_gifti(path: Path) -> np.ndarray:
+    """A GIfTI functional file as ``(time, vertices)`` float32."""
+    import nibabel as nib
+
+    gii = nib.load(str(path))
+    arrays = [np.asarray(d.data, dtype=np.float32) for d in gii.darrays]  # type: ignore[attr-defined]
+    if not arrays:
+        raise ValueError(f"{path}: GIfTI file has no data arrays")
+    if len(arrays) == 1 and arrays[0].ndim == 2:
+        return arrays[0].T if arrays[0].shape[0] > arrays[0].shape[1] else arrays[0]
+    return np.stack(arrays, axis=0)

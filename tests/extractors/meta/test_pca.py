@@ -1,0 +1,140 @@
+"""PCA against sklearn.decomposition.PCA fitted on the same (training) rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuralset.config import ConfigError, from_dict
+from neuralset.events import AssignSplits
+from neuralset.execution import LocalExecutor, PrepareError
+from neuralset.extractors.base import ExtractorNotPreparedError
+from neuralset.extractors.meta import PCA
+from neuralset.extractors.neural.mne import MegExtractor
+from neuralset.extractors.stimulus import HuggingFaceText
+from neuralset.segments import segment_on_triggers
+from neuralset.store import Store
+from tests.extractors.stimulus import hf_models
+
+# float32 features, float64 fit and projection: what separates us from sklearn on the same rows
+TOL = dict(rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def split_events(small_events: pd.DataFrame) -> pd.DataFrame:
+    return AssignSplits(by="timeline", ratios=(0.5, 0.5), names=("train", "test"))(small_events)
+
+
+def _words(events: pd.DataFrame, split: str):
+    segs = segment_on_triggers(events, "Word", duration=0.5)
+    return segs.select(events["split"].to_numpy()[segs.trigger] == split)
+
+
+@pytest.fixture(scope="module")
+def text() -> HuggingFaceText:
+    return HuggingFaceText(
+        model=str(hf_models.bert_dir()),
+        layers=(0, 1.0),
+        layer_aggregation="none",
+        output="static",
+        aggregation="trigger",
+        device="cpu",
+    )
+
+
+@pytest.mark.parametrize("per_layer", [False, True])
+def test_equals_sklearn_on_training_words(split_events, text, tmp_path, per_layer):
+    from sklearn.decomposition import PCA as SkPCA
+
+    store = Store(tmp_path)
+    pca = PCA(extractor=text, n_components=5, fit_on="train", per_layer=per_layer, whiten=True)
+    pca.prepare(split_events, store, progress=False)
+    train, test = _words(split_events, "train"), _words(split_events, "test")
+    x_train = text.read(train, store).data  # (n, layers, features): the stored vectors
+    x_test = text.read(test, store).data
+    assert x_train.shape[1:] == (2, 32)
+    ours = pca.read(test, store).data
+    if per_layer:
+        refs = [
+            SkPCA(n_components=5, whiten=True, svd_solver="full")
+            .fit(x_train[:, i])
+            .transform(x_test[:, i])
+            for i in range(2)
+        ]
+        assert ours.shape == (len(test), 2, 5)
+        np.testing.assert_allclose(ours, np.stack(refs, axis=1), **TOL)
+    else:
+        sk = SkPCA(n_components=5, whiten=True, svd_solver="full").fit(
+            x_train.reshape(len(x_train), -1)
+        )
+        assert ours.shape == (len(test), 5)
+        np.testing.assert_allclose(ours, sk.transform(x_test.reshape(len(x_test), -1)), **TOL)
+    # the fit saw the training words only, once per event
+    (item,) = pca.items(split_events)
+    assert store.meta(item.key)["n_rows"] == len(train)
+
+
+def test_recordings_rows_are_time_samples_and_no_leakage(split_events, tmp_path):
+    from sklearn.decomposition import PCA as SkPCA
+
+    store = Store(tmp_path)
+    meg = MegExtractor(frequency=100.0, picks=("meg",))
+    pca = PCA(extractor=meg, n_components=3, fit_on="train")
+    pca.prepare(split_events, store, progress=False, executor=LocalExecutor(workers=1))
+    rows = np.flatnonzero((split_events["type"] == "Meg").to_numpy())
+    splits = split_events["split"].astype(str).to_numpy()[rows]
+    train_item, test_item = (meg.items(split_events.iloc[[r]])[0] for r in rows)
+    if splits[0] != "train":
+        train_item, test_item = test_item, train_item
+    x_train = np.asarray(store.get_arrays(train_item.key)["data"])  # (time, channels)
+    sk = SkPCA(n_components=3, svd_solver="full").fit(x_train)
+    test = _words(split_events, "test")
+    ours = pca.read(test, store).data  # (n, 3, time)
+    windows = meg.read(test, store).data  # (n, channels, time)
+    ref = sk.transform(np.moveaxis(windows, 1, -1).reshape(-1, windows.shape[1]))
+    ref = np.moveaxis(ref.reshape(len(test), -1, 3), -1, 1)
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    # changing a test-split event leaves the fit alone; a training one changes it
+    key = pca.fit_key(split_events)
+    test_word = np.flatnonzero(
+        (split_events["type"] == "Word").to_numpy() & (split_events["split"] == "test").to_numpy()
+    )[0]
+    edited = split_events.copy()
+    edited.loc[edited.index[test_word], "duration"] = 0.123
+    assert pca.fit_key(edited) == key
+    edited_train = split_events.copy()
+    edited_train.loc[edited_train.index[rows[splits == "train"][0]], "offset"] = 0.5
+    assert pca.fit_key(edited_train) != key
+
+
+def test_errors(split_events, text, tmp_path):
+    with pytest.raises(ConfigError, match=r"^PCA.fit_on: name the training events"):
+        PCA(extractor=text, n_components=2)
+    with pytest.raises(ConfigError, match=r"^PCA.n_components: must be >= 1, got 0"):
+        PCA(extractor=text, n_components=0, fit_on="train")
+    store = Store(tmp_path)
+    no_split = split_events.drop(columns="split")
+    pca = PCA(extractor=text, n_components=2, fit_on="train")
+    with pytest.raises(
+        ValueError,
+        match=r"^PCA.fit_on: 'train' is a split name but the events have no 'split' column",
+    ):
+        pca.prepare(no_split, store, progress=False)
+    assert not list(store.keys())  # checked before the inner extractor ran
+    with pytest.raises(ValueError, match=r"^PCA.fit_on: 'validation' selects none of the"):
+        pca.replace(fit_on="validation").prepare(split_events, store, progress=False)
+    too_many = PCA(extractor=text, n_components=500, fit_on="train")
+    with pytest.raises(
+        PrepareError,
+        match=r"PCA.n_components: 500 components from \d+ training rows of 64 features",
+    ):
+        too_many.prepare(split_events, store, progress=False)
+    with pytest.raises(ExtractorNotPreparedError, match="PCA has no stored fit"):
+        pca.read(_words(split_events, "test"), store)
+    assert pca.to_dict()["kind"] == "pca"
+    meg_pca = PCA(extractor=MegExtractor(frequency=50.0), n_components=2, fit_on="split == 'train'")
+    back = from_dict(meg_pca.to_dict())  # YAML round trip, the inner extractor by its kind
+    assert back == meg_pca and back.prepare_key == meg_pca.prepare_key
+    assert pca.prepare_key != pca.replace(n_components=3).prepare_key
+    assert pca.prepare_key != pca.replace(extractor=text.replace(layers=(0,))).prepare_key

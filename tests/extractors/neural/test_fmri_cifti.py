@@ -1,0 +1,116 @@
+"""CIFTI-2 dense time series read through FmriExtractor against nibabel's own arrays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuralset.events import validate_events
+from neuralset.extractors.neural.fmri import FmriExtractor
+from neuralset.store import Store
+
+TR = 1.5
+N_VOL = 20
+N_CORTEX = 50
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """A dense time series (50 left-cortex vertices + 8 left-thalamus voxels) and parcels."""
+    root = tmp_path_factory.mktemp("cifti")
+    cortex = nib.cifti2.BrainModelAxis.from_surface(
+        np.arange(N_CORTEX), nvertex=60, name="CortexLeft"
+    )
+    mask = np.zeros((4, 4, 4), dtype=bool)
+    mask[1:3, 1:3, 1:3] = True
+    thalamus = nib.cifti2.BrainModelAxis.from_mask(mask, name="ThalamusLeft", affine=np.eye(4))
+    models = cortex + thalamus
+    series = nib.cifti2.SeriesAxis(start=0.0, step=TR, size=N_VOL)
+    data = np.random.default_rng(0).normal(size=(N_VOL, len(models))).astype(np.float32)
+    nib.save(nib.Cifti2Image(data, header=(series, models)), root / "sub-01_bold.dtseries.nii")
+    table = {
+        0: ("???", (0.0, 0.0, 0.0, 0.0)),
+        1: ("V1", (1.0, 0, 0, 1)),
+        2: ("MT", (0, 1.0, 0, 1)),
+        3: ("THAL", (0, 0, 1.0, 1)),
+    }
+    labels = np.r_[np.repeat([1, 2, 0], [20, 25, 5]), np.full(8, 3)][None].astype(np.int32)
+    label_axis = nib.cifti2.LabelAxis(["parcels"], [table])
+    nib.save(nib.Cifti2Image(labels, header=(label_axis, models)), root / "parcels.dlabel.nii")
+    np.save(root / "data.npy", data)
+    return root
+
+
+def _events(folder: Path, frequency: float = 1 / TR) -> pd.DataFrame:
+    table = pd.DataFrame(
+        [
+            dict(
+                type="Fmri",
+                start=0.0,
+                duration=N_VOL * TR,
+                timeline="a",
+                filepath="sub-01_bold.dtseries.nii",
+                frequency=frequency,
+            )
+        ]
+    )
+    table["study_root"] = str(folder)
+    return validate_events(table)
+
+
+def _stored(ex: FmriExtractor, events: pd.DataFrame, store: Store) -> np.ndarray:
+    ex.prepare(events, store, progress=False)
+    return np.asarray(store.get_arrays(ex.items(events)[0].key)["data"])
+
+
+def test_grayordinates_by_structure(folder, tmp_path):
+    data = np.load(folder / "data.npy")
+    store = Store(tmp_path)
+    events = _events(folder, frequency=0.0)  # TR from the file's series axis
+    everything = FmriExtractor()
+    np.testing.assert_array_equal(_stored(everything, events, store), data)
+    cortex = FmriExtractor(cifti_structures=("CORTEX_LEFT",))
+    ours = _stored(cortex, events, store)
+    np.testing.assert_array_equal(ours, data[:, :N_CORTEX])
+    assert store.meta(cortex.items(events)[0].key)["tr"] == TR
+    thalamus = FmriExtractor(cifti_structures=("CIFTI_STRUCTURE_THALAMUS_LEFT",))
+    np.testing.assert_array_equal(_stored(thalamus, events, store), data[:, N_CORTEX:])
+    # the way back: a dense scalar image on the kept grayordinates
+    back = cortex.inverse_transform(ours[:2], events, store)
+    assert isinstance(back.header.get_axis(0), nib.cifti2.ScalarAxis)
+    models = back.header.get_axis(1)
+    assert len(models) == N_CORTEX and set(models.name) == {"CIFTI_STRUCTURE_CORTEX_LEFT"}
+    np.testing.assert_array_equal(np.asarray(back.dataobj), ours[:2])
+    with pytest.raises(
+        Exception,
+        match=r"no grayordinates of \['CIFTI_STRUCTURE_CEREBELLUM'\]; structures in the file: CORTEX_LEFT, THALAMUS_LEFT",
+    ):
+        FmriExtractor(cifti_structures=("cerebellum",)).prepare(
+            events, Store(tmp_path / "e"), progress=False
+        )
+
+
+def test_parcels_of_a_dlabel(folder, tmp_path):
+    data = np.load(folder / "data.npy")
+    store = Store(tmp_path)
+    events = _events(folder)
+    ex = FmriExtractor(projection="atlas", atlas=folder / "parcels.dlabel.nii", detrend=True)
+    ours = _stored(ex, events, store)
+    from nilearn import signal
+
+    means = np.stack([data[:, :20].mean(1), data[:, 20:45].mean(1), data[:, 50:].mean(1)], axis=1)
+    ref = signal.clean(means, detrend=True, standardize=None, t_r=TR, filter=False)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
+    space = ex.space(events, store)
+    assert space.region_names == ("V1", "MT", "THAL") and space.regions == (1, 2, 3)
+    back = ex.inverse_transform(np.array([1.0, 2.0, 3.0]), events, store)
+    expected = np.r_[np.repeat([1.0, 2.0, 0.0], [20, 25, 5]), np.full(8, 3.0)]
+    np.testing.assert_array_equal(np.asarray(back.dataobj)[0], expected)
+    with pytest.raises(
+        Exception, match=r"read as grayordinates \(projection='mask'\) or parcel means"
+    ):
+        FmriExtractor(projection="surface").prepare(events, Store(tmp_path / "x"), progress=False)
