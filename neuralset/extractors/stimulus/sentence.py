@@ -16,9 +16,16 @@ import pandas as pd
 
 from ...config import ConfigError, config, register
 from ...hashing import KEY_EXCLUDED, class_identity, keyed_fields, structural_key
+from ...store import Store
 from ..base import Computed, Item
 from ..event_features import EventFeatureExtractor
-from .hf import ModelNotAvailableError, _looks_like_path, model_identity, resolve_device
+from .hf import (
+    ModelNotAvailableError,
+    _looks_like_path,
+    check_model_available,
+    model_identity,
+    resolve_device,
+)
 
 __all__ = ["SentenceEmbedding"]
 
@@ -105,6 +112,19 @@ class SentenceEmbedding(EventFeatureExtractor):
 
     def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
         return self._keys_of([(t,) for t in self._texts(events, rows)])
+
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """Before any work: the model is a local folder, cached, or reachable on the hub
+        (:func:`~neuralset.extractors.stimulus.hf.check_model_available`), unless every item
+        is already stored."""
+        if Path(self.model).expanduser().is_dir():
+            return
+        if not store.missing(i.key for i in self.items(events)):
+            return
+        try:
+            check_model_available(self.model, self.revision)
+        except ModelNotAvailableError as err:
+            raise ModelNotAvailableError(f"SentenceEmbedding.model: {err}") from None
 
     def load(self) -> Any:
         """The ``SentenceTransformer`` (loaded once per process)."""

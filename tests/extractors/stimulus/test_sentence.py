@@ -82,6 +82,13 @@ def test_errors(tmp_path, events, monkeypatch):
         SentenceEmbedding(model="/no/such/model")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     ex = SentenceEmbedding(model="someone/not-cached-model", device="cpu")
+    store = Store(tmp_path)
+    with pytest.raises(
+        ModelNotAvailableError,
+        match=r"^SentenceEmbedding.model: model 'someone/not-cached-model' .* HF_HUB_OFFLINE=1",
+    ):
+        ex.prepare(events, store, progress=False)  # in preflight: nothing computed, nothing stored
+    assert not list(store.keys())
     with pytest.raises(
         ModelNotAvailableError,
         match=r"'someone/not-cached-model' is not available locally.*HF_HUB_OFFLINE=1",
