@@ -114,3 +114,14 @@ def test_parcels_of_a_dlabel(folder, tmp_path):
         Exception, match=r"read as grayordinates \(projection='mask'\) or parcel means"
     ):
         FmriExtractor(projection="surface").prepare(events, Store(tmp_path / "x"), progress=False)
+
+
+def test_header_preflight_checks_the_series_step(folder, tmp_path):
+    store = Store(tmp_path)
+    wrong = _events(folder, frequency=1.0)  # the series axis says TR 1.5 s
+    with pytest.raises(
+        ValueError,
+        match=r"says frequency 1 Hz \(TR 1 s\) but the series axis of .*says a step of 1.5 s",
+    ):
+        FmriExtractor().prepare(wrong, store, progress=False)
+    assert not list(store.keys())
