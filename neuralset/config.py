@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, Union, dataclass_transform, get_args, get_origin
 
 from .hashing import legacy_mode, structural_key
+from .memo import Slot, frozen_memo
 from .registry import kind_of, polymorphic_kinds, register, registered, resolve_kind
 
 __all__ = [
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound="Config")
+
+#: :attr:`Config.key`, computed once per (frozen) instance.
+_KEY: Slot[str] = Slot("structural key")
 
 
 class ConfigError(ValueError):
@@ -94,30 +98,9 @@ def check_value(value: Any, annotation: Any, path: str) -> Any:
             )
         return value
     if origin in (Union, types.UnionType):
-        errors = []
-        options = get_args(annotation)
-        if value is None and type(None) in options:
-            return None
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return check_value(value, option, path)
-            except ConfigError as err:
-                errors.append(str(err))
-        configs = [o for o in options if isinstance(o, type) and issubclass(o, Config)]
-        if len(configs) == 1 and isinstance(value, Mapping):  # Config | None: the nested error
-            return check_value(value, configs[0], path)
-        raise ConfigError(f"{path}: expected {_type_name(annotation)}, got {value!r}")
+        return _check_union(value, annotation, path)
     if origin is tuple:
-        args = get_args(annotation)
-        if not isinstance(value, tuple | list):
-            raise ConfigError(f"{path}: expected {_type_name(annotation)}, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(check_value(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
-        if args and len(args) != len(value):
-            raise ConfigError(f"{path}: expected {len(args)} values, got {len(value)}: {value!r}")
-        return tuple(check_value(v, a, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        return _check_tuple(value, annotation, path)
     if origin in (dict, Mapping, typing.Mapping) or annotation is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{path}: expected a mapping, got {value!r}")
@@ -153,6 +136,36 @@ def check_value(value: Any, annotation: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected {annotation.__name__}, got {value!r}")
         return value
     return value
+
+
+def _check_union(value: Any, annotation: Any, path: str) -> Any:
+    """:func:`check_value` for ``X | Y``: the first option that accepts the value."""
+    options = get_args(annotation)
+    if value is None and type(None) in options:
+        return None
+    for option in options:
+        if option is type(None):
+            continue
+        try:
+            return check_value(value, option, path)
+        except ConfigError:
+            pass
+    configs = [o for o in options if isinstance(o, type) and issubclass(o, Config)]
+    if len(configs) == 1 and isinstance(value, Mapping):  # Config | None: the nested error
+        return check_value(value, configs[0], path)
+    raise ConfigError(f"{path}: expected {_type_name(annotation)}, got {value!r}")
+
+
+def _check_tuple(value: Any, annotation: Any, path: str) -> tuple[Any, ...]:
+    """:func:`check_value` for ``tuple[X, ...]`` and ``tuple[X, Y]`` (a list is accepted)."""
+    args = get_args(annotation)
+    if not isinstance(value, tuple | list):
+        raise ConfigError(f"{path}: expected {_type_name(annotation)}, got {value!r}")
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(check_value(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
+    if args and len(args) != len(value):
+        raise ConfigError(f"{path}: expected {len(args)} values, got {len(value)}: {value!r}")
+    return tuple(check_value(v, a, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -203,11 +216,7 @@ class Config:
         """Structural key of this config (fields marked ``key: False`` excluded)."""
         if legacy_mode():
             return structural_key(self)
-        cached = self.__dict__.get("_key_cache")
-        if cached is None:
-            cached = structural_key(self)
-            object.__setattr__(self, "_key_cache", cached)
-        return cached
+        return frozen_memo(self).get_or_set(_KEY, lambda: structural_key(self))
 
     def replace(self: C, **changes: Any) -> C:
         """Return a copy with some fields changed (validated again)."""

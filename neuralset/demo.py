@@ -87,16 +87,33 @@ def _folder_size(path: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; returns the process exit code (0 on success)."""
     args = _parser().parse_args(list(argv) if argv is not None else None)
+    root = (args.cache if args.cache is not None else default_demo_root()).expanduser().resolve()
+    timer = _Timer()
+    print(f"neuralset demo: writing under {root}")
+    events, store, dataset = _prepared_dataset(args, root, timer)
+    _epochs(args, dataset, timer)
+    if not args.no_plot:
+        with timer.stage("plot"):
+            paths = write_figures(events, dataset, root)
+        print(
+            f"plot: {paths['demo']} (and {', '.join(p.name for n, p in paths.items() if n != 'demo')})"
+        )
+    print(
+        f"cache: store {_human(store.size_bytes())} ({len(store.entries())} entries) in {store.root}; "
+        f"study files {_human(_folder_size(root / 'study'))}"
+    )
+    print("time per stage: " + ", ".join(f"{k} {v:.2f} s" for k, v in timer.stages.items()))
+    return 0
+
+
+def _prepared_dataset(args: argparse.Namespace, root: Path, timer: _Timer) -> tuple[Any, Any, Any]:
+    """The synthetic study (written once), its events, segments around words and the prepared
+    MEG dataset: ``(events, store, dataset)``."""
     from .extractors.neural.mne.meeg import MegExtractor
     from .loaders import SegmentDataset
     from .segments import TriggerSegmenter
     from .store import Store
     from .synthetic import SyntheticStudy
-
-    root = (args.cache if args.cache is not None else default_demo_root()).expanduser().resolve()
-    out = print
-    timer = _Timer()
-    out(f"neuralset demo: writing under {root}")
 
     study = SyntheticStudy(
         path=root / "study",
@@ -110,66 +127,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     had_files = (root / "study").exists() and any((root / "study").rglob("*.fif"))
     with timer.stage("study + events"):
         events = study.events(store)
-    out(
+    print(
         f"study: {'reusing cached' if had_files else 'wrote'} {args.subjects} subjects x "
         f"{args.duration:g} s of MEG ({study.meg_channels} channels at {study.meg_sfreq:g} Hz) "
         f"in {root / 'study'}"
     )
     counts = events["type"].value_counts()
-    out("events: " + ", ".join(f"{k} {int(v)}" for k, v in counts.items() if v))
-
+    print("events: " + ", ".join(f"{k} {int(v)}" for k, v in counts.items() if v))
     with timer.stage("segments"):
         segmenter = TriggerSegmenter(triggers="Word", offset=-0.2, duration=0.8, require=("Meg",))
         segments = segmenter(events)
-    out(f"segments: {len(segments)} windows of 0.8 s (-0.2 .. 0.6 s around each word)")
-
+    print(f"segments: {len(segments)} windows of 0.8 s (-0.2 .. 0.6 s around each word)")
     meg = MegExtractor(filter=(0.5, 40.0), frequency=100.0, baseline=(-0.2, 0.0))
     dataset = SegmentDataset(segments, {"meg": meg}, store)
     with timer.stage("prepare"):
         report = dataset.prepare(progress=not args.quiet)["meg"]
     if report.computed == 0:
-        out(f"prepare: reusing cached MEG preprocessing ({report.cached} recordings, 0 computed)")
+        print(f"prepare: reusing cached MEG preprocessing ({report.cached} recordings, 0 computed)")
     else:
-        out(
+        print(
             f"prepare: {report.computed} computed, {report.cached} reused (band-pass 0.5-40 Hz, 100 Hz)"
         )
+    return events, store, dataset
 
-    shapes: dict[str, str] = {}
+
+def _epochs(args: argparse.Namespace, dataset: Any, timer: _Timer) -> None:
+    """One epoch through the torch DataLoader and one through the JAX iterator (unless skipped)."""
     if not args.no_torch:
         with timer.stage("torch epoch"):
-            n_seen = 0
+            n_seen, shape = 0, ""
             for batch in dataset.loader(batch_size=args.batch_size, shuffle=True, num_workers=0):
-                if not shapes.get("torch"):
-                    shapes["torch"] = (
-                        f"{tuple(batch['meg'].shape)} {str(batch['meg'].dtype).replace('torch.', '')}"
-                    )
+                shape = shape or (
+                    f"{tuple(batch['meg'].shape)} {str(batch['meg'].dtype).replace('torch.', '')}"
+                )
                 n_seen += batch.size
-        out(
-            f"torch: one epoch, {n_seen} segments, batch['meg'] {shapes['torch']} (batch, channels, time)"
-        )
+        print(f"torch: one epoch, {n_seen} segments, batch['meg'] {shape} (batch, channels, time)")
     if not args.no_jax:
         from .loaders import JaxBatchIterator
 
         with timer.stage("jax epoch"):
-            n_seen = 0
+            n_seen, shape = 0, ""
             for jbatch in JaxBatchIterator(dataset, args.batch_size, seed=0):
-                if not shapes.get("jax"):
-                    shapes["jax"] = f"{tuple(jbatch['meg'].shape)} {jbatch['meg'].dtype}"
+                shape = shape or f"{tuple(jbatch['meg'].shape)} {jbatch['meg'].dtype}"
                 n_seen += jbatch.size
-        out(f"jax: one epoch, {n_seen} segments, batch['meg'] {shapes['jax']}")
-
-    if not args.no_plot:
-        with timer.stage("plot"):
-            paths = write_figures(events, dataset, root)
-        out(
-            f"plot: {paths['demo']} (and {', '.join(p.name for n, p in paths.items() if n != 'demo')})"
-        )
-    out(
-        f"cache: store {_human(store.size_bytes())} ({len(store.entries())} entries) in {store.root}; "
-        f"study files {_human(_folder_size(root / 'study'))}"
-    )
-    out("time per stage: " + ", ".join(f"{k} {v:.2f} s" for k, v in timer.stages.items()))
-    return 0
+        print(f"jax: one epoch, {n_seen} segments, batch['meg'] {shape}")
 
 
 #: the pictures the demo writes next to ``demo.png`` (name -> what it shows)

@@ -11,7 +11,6 @@ sorted once, with the running maximum of their stops, so that "is there an event
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -72,6 +71,10 @@ class Segments:
     duration: np.ndarray
     timeline: np.ndarray
     trigger: np.ndarray
+    #: the event index shared with the segments this one was selected from (built on demand)
+    _index: EventIndex | None = dataclasses.field(
+        default=None, kw_only=True, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         n = len(self.start)
@@ -82,6 +85,8 @@ class Segments:
                 )
         for arr in (self.start, self.duration, self.timeline, self.trigger):
             arr.flags.writeable = False
+        if self._index is not None and self._index.events is not self.events:
+            object.__setattr__(self, "_index", None)  # built on another table: not ours
 
     def __len__(self) -> int:
         return len(self.start)
@@ -93,10 +98,18 @@ class Segments:
     def stop(self) -> np.ndarray:
         return self.start + self.duration
 
-    @functools.cached_property
+    @property
     def index(self) -> EventIndex:
-        """The event index of the underlying table (built once, shared by selections)."""
-        return EventIndex(self.events)
+        """The event index of the underlying table (built once, shared by selections).
+
+        Its :attr:`~neuralset.events.index.EventIndex.memo` holds what extractors derive from
+        the events table, so the selections of one Segments (the batches of a dataset) share it.
+        """
+        index = self._index
+        if index is None:
+            index = EventIndex(self.events)
+            object.__setattr__(self, "_index", index)  # frozen: set once, on first use
+        return index
 
     @property
     def timeline_names(self) -> np.ndarray:
@@ -106,16 +119,33 @@ class Segments:
     def select(self, which: np.ndarray | slice | Sequence[int]) -> Segments:
         """A new Segments with the chosen positions (mask, indices or slice)."""
         which = np.arange(len(self))[which] if isinstance(which, slice) else np.asarray(which)
-        out = Segments(
+        return Segments(
             events=self.events,
             start=self.start[which],
             duration=self.duration[which],
             timeline=self.timeline[which],
             trigger=self.trigger[which],
+            _index=self._index,
         )
-        if "index" in self.__dict__:
-            out.__dict__["index"] = self.__dict__["index"]
-        return out
+
+    def with_windows(self, start: np.ndarray, duration: np.ndarray) -> Segments:
+        """The same segments (events, timelines, triggers) with other windows.
+
+        The result shares this one's event index (built here if needed), and so its memo.
+
+        Parameters
+        ----------
+        start, duration
+            New window start and duration of each segment, in seconds.
+        """
+        return Segments(
+            events=self.events,
+            start=np.asarray(start, dtype=np.float64),
+            duration=np.asarray(duration, dtype=np.float64),
+            timeline=self.timeline,
+            trigger=self.trigger,
+            _index=self.index,
+        )
 
     def __getitem__(self, i: int) -> Segment:
         i = int(i)

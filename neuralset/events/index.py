@@ -3,6 +3,10 @@
 An :class:`EventIndex` sorts, per timeline and event type, the event starts once and keeps the
 running maximum of their stops, so that "is there an event of type T in [s, e)" costs two binary
 searches per window, and listing all (window, event) pairs costs the size of the answer.
+
+The index also owns a :class:`~neuralset.memo.Memo` (``index.memo``): extractors cache there
+what they derive from the events table (store keys per row, recording span tables), once for
+every selection of the segments that share the index.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+
+from ..memo import Memo
 
 __all__ = ["EventIndex", "UnknownDurationError"]
 
@@ -26,15 +32,24 @@ class EventIndex:
     ----------
     events
         A validated events table (categorical ``type`` and ``timeline``).
+
+    Attributes
+    ----------
+    event_start
+        ``events["start"]`` as a float array, in table order (read on every batch).
+    memo
+        Caches derived from this events table (see :mod:`neuralset.memo`).
     """
 
     def __init__(self, events: pd.DataFrame) -> None:
         self.events = events
+        self.memo = Memo()
         self.timelines = events["timeline"].cat.categories
         self.types = events["type"].cat.categories
         tl = events["timeline"].cat.codes.to_numpy().astype(np.int64)
         ty = events["type"].cat.codes.to_numpy().astype(np.int64)
         start = events["start"].to_numpy()
+        self.event_start: np.ndarray = start
         duration = events["duration"].to_numpy()
         if np.isnan(duration).any():
             _unknown_durations(events, np.isnan(duration))

@@ -10,6 +10,12 @@ the driver commits (see :mod:`neuralset.execution.records`).
   ``fork`` of a driver that may hold threads and open SQLite handles).
 * :class:`~neuralset.execution.slurm.SlurmExecutor` - one SLURM job array through submitit.
 * :class:`~neuralset.execution.slurm.AutoExecutor` - SLURM when ``sbatch`` is on the ``PATH``, else local processes.
+
+The driver asks an executor for the resources an extractor needs with
+:meth:`Executor.for_extractor` (one GPU per job when the extractor's ``requires_gpu``); each
+executor answers through :meth:`Executor.with_resources`: SLURM sets ``gpus_per_node``, the
+automatic executor forwards to its SLURM part, and inline or local processes use the machine
+they run on as it is.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ import os
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from ..config import Config, config, register
 from ..hashing import KEY_EXCLUDED
 from ..validation import at_least, positive
+from .protocols import Preparable
 
 __all__ = [
     "Executor",
@@ -122,6 +129,18 @@ class Executor(Config):
     def start(self, fn: ChunkFn, chunks: list[list[Any]], *, folder: Path, name: str) -> Jobs:
         """Launch ``fn(chunk, index)`` for every chunk; ``folder`` may hold job logs."""
         raise NotImplementedError
+
+    def with_resources(self, *, gpus: int = 0) -> Self:
+        """This executor, asking for at least ``gpus`` GPUs per job where it allocates them.
+
+        The base class runs on the machine as it is and returns itself; executors that
+        request resources from a scheduler override this (never lowering what was configured).
+        """
+        return self
+
+    def for_extractor(self, extractor: Preparable[Any]) -> Self:
+        """This executor with the resources ``extractor`` needs (a GPU when ``requires_gpu``)."""
+        return self.with_resources(gpus=1 if extractor.requires_gpu else 0)
 
 
 class _InlineJobs(Jobs):

@@ -24,6 +24,7 @@ import functools
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ import pandas as pd
 from ..store import Store
 from .claims import Claims
 from .executors import ACTIVE_STATES, Executor, InlineExecutor, Jobs, split_chunks
+from .protocols import ItemT, Preparable, WorkItem
 from .records import ItemError, commit_manifests, read_errors, work_chunk, write_error
 
 __all__ = ["InlineExecutor", "PrepareReport", "PrepareError", "run_prepare", "prepare_options"]
@@ -155,121 +157,24 @@ def _state_summary(states: list[str]) -> str:
     return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
 
 
-def _run_round(
-    extractor: Any,
-    store: Store,
-    executor: Executor,
-    items: list[Any],
-    claims: Claims,
-    run_dir: Path,
-    report: PrepareReport,
-    progress: bool,
-) -> None:
-    """Compute ``items`` (all claimed by this driver) through ``executor``; commit; report."""
-    from tqdm.auto import tqdm
-
-    round_start = time.time()
-    chunks = split_chunks(items, executor.n_chunks(len(items), extractor.batch_size))
-    fn = functools.partial(
-        work_chunk, extractor, store, str(run_dir), str(claims.root), claims.ttl, claims.owner
+def _resolve_options(
+    retry: bool | None, raise_on_error: bool | None, claim_ttl: float | None
+) -> tuple[bool, bool, float]:
+    """The options of :func:`run_prepare`: given, else from :func:`prepare_options`, else defaults."""
+    context = dict(_OPTIONS.get())
+    return (
+        bool(context.get("retry", False) if retry is None else retry),
+        bool(context.get("raise_on_error", True) if raise_on_error is None else raise_on_error),
+        float(context.get("claim_ttl", 300.0) if claim_ttl is None else claim_ttl),
     )
-    try:
-        jobs: Jobs = executor.start(
-            fn, chunks, folder=store.root / "slurm", name=type(extractor).__name__
-        )
-    except BaseException:  # nothing started: let others (or a rerun) compute these items
-        claims.release(item.key for item in items)
-        raise
-    chunk_of = {item.key: c for c, chunk in enumerate(chunks) for item in chunk}
-    settled: set[str] = set()
-    bar = tqdm(
-        total=len(items),
-        desc=f"prepare {type(extractor).__name__}",
-        unit="item",
-        disable=not progress,
-    )
-    last_refresh = time.time()
-    try:
-        while True:
-            states = jobs.states()
-            finished = all(s not in ACTIVE_STATES for s in states)
-            committed, errors, _ = commit_manifests(store, [run_dir], log_of=jobs.log)
-            report.computed += len(committed)
-            for err in errors:
-                report._fail(err)
-            settled.update(committed)
-            settled.update(e.key for e in errors)
-            bar.update(len(committed) + len(errors))
-            bar.set_postfix_str(f"jobs: {_state_summary(states)}", refresh=False)
-            if finished:
-                break
-            if time.time() - last_refresh > claims.ttl / 4:
-                claims.refresh(k for k in chunk_of if k not in settled)
-                last_refresh = time.time()
-            if jobs.sleeps:
-                time.sleep(executor.poll_s)
-    finally:
-        bar.close()
-        jobs.close()
-    report.jobs.update(Counter(report.jobs) + Counter(s.split()[0] for s in states))
-    # another driver may have committed our manifests meanwhile (it recovers every manifest)
-    unsettled = [i.key for i in items if i.key not in settled]
-    if unsettled:
-        still = set(store.missing(unsettled))
-        report.computed += len(unsettled) - len(still)
-        settled.update(k for k in unsettled if k not in still)
-        for err in read_errors(store, still):
-            if err.time >= round_start:
-                report._fail(err)
-                settled.add(err.key)
-    # items of jobs that ended without writing their manifest: killed, crashed, or raised
-    for item in items:
-        if item.key in settled:
-            continue
-        c = chunk_of[item.key]
-        state = states[c]
-        reason = _REASONS.get(state, state.lower())
-        text = (
-            jobs.failure(c)
-            or f"job {jobs.ids[c]} ended in state {state} before computing this item"
-        )
-        error = ItemError(
-            item.key,
-            item.label,
-            reason,
-            text,
-            job_id=jobs.ids[c],
-            log=jobs.log(jobs.ids[c]),
-            time=time.time(),
-        )
-        write_error(store, error)
-        report._fail(error)
-    claims.release(chunk_of)
-    try:
-        run_dir.rmdir()
-    except OSError:
-        pass
-
-
-def with_gpu_if_needed(executor: Any, extractor: Any) -> Any:
-    """The executor, asking SLURM for one GPU per task when the extractor runs on CUDA."""
-    from .slurm import AutoExecutor, SlurmExecutor
-
-    if not getattr(extractor, "requires_gpu", False):
-        return executor
-    if isinstance(executor, SlurmExecutor) and executor.gpus_per_node < 1:
-        return executor.replace(gpus_per_node=1)
-    if isinstance(executor, AutoExecutor) and executor.slurm.gpus_per_node < 1:
-        return executor.replace(slurm=executor.slurm.replace(gpus_per_node=1))
-    return executor
 
 
 def run_prepare(
-    extractor: Any,
+    extractor: Preparable[ItemT],
     events: pd.DataFrame,
     store: Store,
     *,
-    executor: Any = None,
+    executor: Executor | None = None,
     progress: bool = True,
     raise_on_error: bool | None = None,
     retry: bool | None = None,
@@ -280,14 +185,16 @@ def run_prepare(
     Parameters
     ----------
     extractor
-        The extractor (its ``items``, ``compute_many``, ``batch_size`` and ``fit`` are used).
+        The extractor (any :class:`~neuralset.execution.protocols.Preparable`: its ``items``,
+        ``compute_many``, ``batch_size``, ``requires_gpu`` and ``fit`` are used).
     events
         Validated events table.
     store
         Where items are stored.
     executor
         How to run (:class:`InlineExecutor` by default; ``LocalExecutor``, ``SlurmExecutor``,
-        ``AutoExecutor``).
+        ``AutoExecutor``). It is asked for the extractor's resources
+        (:meth:`~neuralset.execution.executors.Executor.for_extractor`).
     progress
         Show progress (items, job states).
     raise_on_error
@@ -308,47 +215,17 @@ def run_prepare(
     """
     t0 = time.perf_counter()
     started = time.time()
-    context = dict(_OPTIONS.get())
-    retry = bool(context.get("retry", False) if retry is None else retry)
-    raise_on_error = bool(
-        context.get("raise_on_error", True) if raise_on_error is None else raise_on_error
-    )
-    claim_ttl = float(context.get("claim_ttl", 300.0) if claim_ttl is None else claim_ttl)
-    executor = with_gpu_if_needed(executor or InlineExecutor(), extractor)
-    items = extractor.items(events)
-    unique = list({item.key: item for item in items}.values())
-    keys = [i.key for i in unique]
-    manifests = store.root / "manifests"
-    # 1. recover manifests left behind by drivers that died (or are running right now)
-    before = set(store.missing(keys))
-    if manifests.exists():
-        commit_manifests(
-            store, sorted(p for p in manifests.iterdir() if p.is_dir()), remove_empty=True
-        )
-    missing = set(store.missing(keys)) if before else before
-    report = PrepareReport(total=len(unique), cached=len(unique) - len(before))
-    report.recovered = len(before) - len(missing)
-    if retry:
-        failed_keys = {e.key for e in read_errors(store, missing)}
-        todo = [i for i in unique if i.key in failed_keys]
-    else:
-        todo = [i for i in unique if i.key in missing]
+    retry, raise_on_error, claim_ttl = _resolve_options(retry, raise_on_error, claim_ttl)
+    executor = (executor or InlineExecutor()).for_extractor(extractor)
+    report, todo = _plan(extractor.items(events), store, retry)
     run = uuid.uuid4().hex[:12]
     claims = Claims(store.root / "claims", owner=run, ttl=claim_ttl)
-    run_dir = manifests / run
+    run_dir = store.root / "manifests" / run
     while todo:
         mine = set(claims.acquire(i.key for i in todo))
         if mine:
-            _run_round(
-                extractor,
-                store,
-                executor,
-                [i for i in todo if i.key in mine],
-                claims,
-                run_dir,
-                report,
-                progress,
-            )
+            claimed = [i for i in todo if i.key in mine]
+            _run_round(extractor, store, executor, claimed, claims, run_dir, report, progress)
         else:  # all held by others (or a takeover in progress): do not spin
             time.sleep(executor.poll_s)
         foreign = [i for i in todo if i.key not in mine]
@@ -365,14 +242,168 @@ def run_prepare(
     return report
 
 
+def _plan(items: Sequence[ItemT], store: Store, retry: bool) -> tuple[PrepareReport, list[ItemT]]:
+    """The report's first counts and the items to compute, after recovering old manifests.
+
+    Manifests left behind by drivers that died (or that are running right now) are committed
+    first: their items are not computed again. In ``retry`` mode only the missing items with
+    an error entry are computed.
+    """
+    unique = list({item.key: item for item in items}.values())
+    keys = [i.key for i in unique]
+    before = set(store.missing(keys))
+    manifests = store.root / "manifests"
+    if manifests.exists():
+        commit_manifests(
+            store, sorted(p for p in manifests.iterdir() if p.is_dir()), remove_empty=True
+        )
+    missing = set(store.missing(keys)) if before else before
+    report = PrepareReport(total=len(unique), cached=len(unique) - len(before))
+    report.recovered = len(before) - len(missing)
+    wanted = {e.key for e in read_errors(store, missing)} if retry else missing
+    return report, [i for i in unique if i.key in wanted]
+
+
+def _run_round(
+    extractor: Preparable[ItemT],
+    store: Store,
+    executor: Executor,
+    items: list[ItemT],
+    claims: Claims,
+    run_dir: Path,
+    report: PrepareReport,
+    progress: bool,
+) -> None:
+    """Compute ``items`` (all claimed by this driver) through ``executor``; commit; report."""
+    started = time.time()
+    chunks = split_chunks(items, executor.n_chunks(len(items), extractor.batch_size))
+    fn = functools.partial(
+        work_chunk, extractor, store, str(run_dir), str(claims.root), claims.ttl, claims.owner
+    )
+    name = type(extractor).__name__
+    try:
+        jobs: Jobs = executor.start(fn, chunks, folder=store.root / "slurm", name=name)
+    except BaseException:  # nothing started: let others (or a rerun) compute these items
+        claims.release(item.key for item in items)
+        raise
+    round_ = _Round(store, claims, run_dir, report, chunks, jobs, started)
+    states = round_.follow(executor.poll_s, progress=progress, desc=f"prepare {name}")
+    round_.settle(states)
+
+
+class _Round:
+    """The jobs of one round (one per chunk of items claimed by this driver), followed to the end."""
+
+    def __init__(
+        self,
+        store: Store,
+        claims: Claims,
+        run_dir: Path,
+        report: PrepareReport,
+        chunks: list[list[ItemT]],
+        jobs: Jobs,
+        started: float,
+    ) -> None:
+        self.store, self.claims, self.run_dir, self.report = store, claims, run_dir, report
+        self.items: list[WorkItem] = [item for chunk in chunks for item in chunk]
+        self.chunk_of = {item.key: c for c, chunk in enumerate(chunks) for item in chunk}
+        self.jobs, self.started = jobs, started
+        self.settled: set[str] = set()
+
+    def follow(self, poll_s: float, *, progress: bool, desc: str) -> list[str]:
+        """Commit manifests as they appear until every job is final; return the final states."""
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(self.items), desc=desc, unit="item", disable=not progress)
+        last_refresh = time.time()
+        try:
+            while True:
+                states = self.jobs.states()
+                finished = all(s not in ACTIVE_STATES for s in states)
+                bar.update(self._commit())
+                bar.set_postfix_str(f"jobs: {_state_summary(states)}", refresh=False)
+                if finished:
+                    return states
+                if time.time() - last_refresh > self.claims.ttl / 4:
+                    self.claims.refresh(k for k in self.chunk_of if k not in self.settled)
+                    last_refresh = time.time()
+                if self.jobs.sleeps:
+                    time.sleep(poll_s)
+        finally:
+            bar.close()
+            self.jobs.close()
+
+    def _commit(self) -> int:
+        """Commit this run's manifests; the number of items settled (stored or failed)."""
+        committed, errors, _ = commit_manifests(self.store, [self.run_dir], log_of=self.jobs.log)
+        self.report.computed += len(committed)
+        for err in errors:
+            self.report._fail(err)
+        self.settled.update(committed)
+        self.settled.update(e.key for e in errors)
+        return len(committed) + len(errors)
+
+    def settle(self, states: list[str]) -> None:
+        """Account for every item once the jobs are final, then release the claims."""
+        report = self.report
+        report.jobs.update(Counter(report.jobs) + Counter(s.split()[0] for s in states))
+        self._settled_elsewhere()
+        self._fail_unfinished(states)
+        self.claims.release(self.chunk_of)
+        try:
+            self.run_dir.rmdir()
+        except OSError:
+            pass
+
+    def _settled_elsewhere(self) -> None:
+        """Items committed (or failed) by another driver, which recovers every manifest."""
+        unsettled = [i.key for i in self.items if i.key not in self.settled]
+        if not unsettled:
+            return
+        still = set(self.store.missing(unsettled))
+        self.report.computed += len(unsettled) - len(still)
+        self.settled.update(k for k in unsettled if k not in still)
+        for err in read_errors(self.store, still):
+            if err.time >= self.started:
+                self.report._fail(err)
+                self.settled.add(err.key)
+
+    def _fail_unfinished(self, states: list[str]) -> None:
+        """Error entries for the items of jobs that ended without their manifest.
+
+        Such a job was killed (timeout, out of memory, ``scancel``), crashed, or raised.
+        """
+        jobs = self.jobs
+        for item in self.items:
+            if item.key in self.settled:
+                continue
+            c = self.chunk_of[item.key]
+            state = states[c]
+            text = (
+                jobs.failure(c)
+                or f"job {jobs.ids[c]} ended in state {state} before computing this item"
+            )
+            error = ItemError(
+                item.key,
+                item.label,
+                _REASONS.get(state, state.lower()),
+                text,
+                job_id=jobs.ids[c],
+                log=jobs.log(jobs.ids[c]),
+                time=time.time(),
+            )
+            write_error(self.store, error)
+            self.report._fail(error)
+
+
 def _wait_for_others(
     store: Store,
     claims: Claims,
-    items: list[Any],
+    items: list[ItemT],
     report: PrepareReport,
     started: float,
     poll_s: float,
-) -> list[Any]:
+) -> list[ItemT]:
     """Wait until items claimed by other drivers are stored; return those whose claim lapsed."""
     manifests = store.root / "manifests"
     pending = list(items)

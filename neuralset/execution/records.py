@@ -28,6 +28,7 @@ from typing import Any
 
 from ..store import Store, provenance
 from .claims import ClaimHeartbeat, Claims
+from .protocols import ItemT, Preparable
 
 __all__ = [
     "ComputeSetupError",
@@ -99,7 +100,7 @@ def _write_pickle_atomic(path: Path, value: Any) -> None:
 
 
 def _compute_batch(
-    extractor: Any, store: Store, items: Sequence[Any]
+    extractor: Preparable[ItemT], store: Store, items: Sequence[ItemT]
 ) -> list[tuple[str, str, dict[str, Any] | None, str]]:
     """``(key, label, record or None, traceback)`` per item; a failing batch is retried item by item."""
     out: list[tuple[str, str, dict[str, Any] | None, str]] = []
@@ -161,13 +162,13 @@ def _compute_or_setup_failure(
 
 
 def work_chunk(
-    extractor: Any,
+    extractor: Preparable[ItemT],
     store: Store,
     manifest_dir: str,
     claims_root: str | None,
     claims_ttl: float,
     owner: str,
-    items: Sequence[Any],
+    items: Sequence[ItemT],
     chunk: int,
 ) -> int:
     """Worker entry point: compute ``items`` in batches, stage files, write one manifest per batch.
@@ -184,7 +185,7 @@ def work_chunk(
     if heartbeat is not None:
         heartbeat.__enter__()
     try:
-        size = max(int(getattr(extractor, "batch_size", 1)), 1)
+        size = max(extractor.batch_size, 1)
         done = 0
         for b, start in enumerate(range(0, len(items), size)):
             batch = list(items[start : start + size])

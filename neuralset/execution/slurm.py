@@ -7,7 +7,7 @@ import pickle
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from ..config import config, register
 from ..hashing import KEY_EXCLUDED
@@ -195,6 +195,12 @@ class SlurmExecutor(Executor):
         at_least(self, "gpus_per_node", 0)
         positive(self, "mem_gb", "GB", optional=True, fix="None uses the partition's default")
 
+    def with_resources(self, *, gpus: int = 0) -> Self:
+        """This executor with ``gpus_per_node`` raised to ``gpus`` (never lowered)."""
+        if self.gpus_per_node >= gpus:
+            return self
+        return self.replace(gpus_per_node=gpus)
+
     def sbatch_parameters(self) -> dict[str, Any]:
         """The submitit ``SlurmExecutor`` parameters of this config (no SLURM needed).
 
@@ -295,6 +301,11 @@ class AutoExecutor(Executor):
 
     def n_chunks(self, n_items: int, batch_size: int) -> int:
         return self.resolve().n_chunks(n_items, batch_size)
+
+    def with_resources(self, *, gpus: int = 0) -> Self:
+        """This executor whose SLURM part asks for ``gpus`` (local processes run as they are)."""
+        slurm = self.slurm.with_resources(gpus=gpus)
+        return self if slurm is self.slurm else self.replace(slurm=slurm)
 
     def start(self, fn: ChunkFn, chunks: list[list[Any]], *, folder: Path, name: str) -> Jobs:
         return self.resolve().start(fn, chunks, folder=folder, name=name)

@@ -18,14 +18,31 @@ Two families share this interface:
 Any output can be *dynamic* (``features x time`` at ``frequency``) or *static* (``features``):
 a dynamic series is aggregated over the window (``"mean"``) or sampled at the trigger
 (``"trigger"``); a static vector is painted over the event's span at any frequency.
+
+The interface, declared once by :class:`Extractor` (an abstract base class):
+
+* to implement: :meth:`Extractor.items` and :meth:`Extractor.read`, plus
+  :meth:`Extractor.compute` (or :meth:`Extractor.compute_many`, to batch);
+* optional steps: :meth:`Extractor.preflight` (cheap checks before any work) and
+  :meth:`Extractor.fit` (after every item is stored);
+* typed hooks read by the other layers: :attr:`Extractor.requires_gpu` (the prepare driver asks
+  its executor for a GPU, :meth:`~neuralset.execution.executors.Executor.for_extractor`),
+  :attr:`Extractor.output_dtype` (the dtype of what :meth:`Extractor.read` returns) and
+  :meth:`Extractor.batch_layout` (the jaxtyping layout of the output in a batch, checked by
+  the loaders).
+
+The prepare driver (:mod:`neuralset.execution`) sits below this module and never imports it:
+it types extractors with the :class:`~neuralset.execution.protocols.Preparable` protocol,
+which every :class:`Extractor` satisfies.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -41,9 +58,13 @@ from ..hashing import (
     legacy_mode,
     structural_key,
 )
+from ..memo import Slot, frozen_memo
 from ..segments import Segments
 from ..store import Store
 from ..validation import at_least, positive
+
+if TYPE_CHECKING:
+    from ..execution import Executor, PrepareReport
 
 __all__ = [
     "Item",
@@ -56,6 +77,7 @@ __all__ = [
     "source_path",
     "OutOfBounds",
     "events_label",
+    "default_layout",
 ]
 
 OutOfBounds = Literal["error", "drop", "pad"]
@@ -63,6 +85,28 @@ OutOfBounds = Literal["error", "drop", "pad"]
 #: largest finite float16 value, and the smallest normal one (below it precision drops)
 _F16_MAX = 65504.0
 _F16_TINY = 2.0**-14
+
+#: :attr:`Extractor.prepare_key`, computed once per (frozen) instance.
+_PREPARE_KEY: Slot[str] = Slot("prepare key")
+
+
+def default_layout(name: str, output: str, kind: str = "Float") -> str:
+    """Layout of an extractor output in a batch: a jaxtyping dtype class then the dimensions.
+
+    Dimensions are scoped by the extractor name, e.g. ``"Float batch *meg_features meg_time"``
+    for a dynamic output (``Float[Tensor, "batch *meg_features meg_time"]``) or ``"Int batch
+    *label_features"`` for integer labels.
+
+    Examples
+    --------
+    >>> default_layout("meg", "dynamic")
+    'Float batch *meg_features meg_time'
+    >>> default_layout("label", "static", "Int")
+    'Int batch *label_features'
+    """
+    if output == "dynamic":
+        return f"{kind} batch *{name}_features {name}_time"
+    return f"{kind} batch *{name}_features"
 
 
 class ExtractorNotPreparedError(RuntimeError):
@@ -167,8 +211,8 @@ def source_identity(
 
 
 @config
-class Extractor(Config):
-    """Base of all extractors.
+class Extractor(Config, abc.ABC):
+    """Base of all extractors (abstract: see the module docstring for the interface).
 
     Parameters
     ----------
@@ -198,6 +242,9 @@ class Extractor(Config):
     default_event_type: ClassVar[str] = ""
     #: Fields that only change how stored items are read, not what is stored (left out of item keys).
     read_fields: ClassVar[tuple[str, ...]] = ("output", "aggregation")
+    #: dtype of the arrays :meth:`read` returns: floating features by default; integer labels
+    #: (``LabelEncoder``) are typed ``Int`` in batches instead of ``Float``.
+    output_dtype: ClassVar[np.dtype[Any]] = np.dtype(np.float32)
 
     event_type: str = ""
     output: Literal["dynamic", "static"] = "dynamic"
@@ -216,10 +263,25 @@ class Extractor(Config):
     def resolved_event_type(self) -> str:
         return self.event_type or self.default_event_type
 
+    # -- hooks read by the other layers ---------------------------------------------------
+    @property
+    def requires_gpu(self) -> bool:
+        """Whether the jobs of :meth:`prepare` need a GPU (the executor is asked for one)."""
+        return False
+
+    def batch_layout(self, name: str) -> str:
+        """jaxtyping layout of this extractor's output as the batch field ``name``.
+
+        ``Int`` for integer :attr:`output_dtype`, else ``Float``; dimensions scoped by ``name``
+        (see :func:`default_layout`). Override for outputs of another shape.
+        """
+        kind = "Int" if np.issubdtype(self.output_dtype, np.integer) else "Float"
+        return default_layout(name, self.output, kind)
+
     # -- phase 2: prepare ---------------------------------------------------------------
+    @abc.abstractmethod
     def items(self, events: pd.DataFrame) -> list[Item]:
         """The items this extractor needs for ``events`` (no heavy work, no signal read)."""
-        raise NotImplementedError
 
     def compute_many(self, items: Sequence[Item]) -> list[Computed]:
         """Compute several items (override to batch, e.g. a model forward pass)."""
@@ -271,10 +333,10 @@ class Extractor(Config):
         events: pd.DataFrame,
         store: Store | None = None,
         *,
-        executor: Any = None,
+        executor: Executor | None = None,
         progress: bool = True,
         retry: bool | None = None,
-    ) -> Any:
+    ) -> PrepareReport:
         """Compute and store whatever is missing for ``events`` (incremental).
 
         Parameters
@@ -324,27 +386,28 @@ class Extractor(Config):
 
         Computed once per (frozen) instance: reads ask for it on every batch.
         """
-        legacy = legacy_mode()
-        cached = None if legacy else self.__dict__.get("_prepare_key_cache")
-        if cached is not None:
-            return str(cached)
+        if legacy_mode():  # migrating a store: old-format keys, never memoised
+            return self._prepare_key()
+        return frozen_memo(self).get_or_set(_PREPARE_KEY, self._prepare_key)
+
+    def _prepare_fields(self) -> dict[str, Any]:
+        """The keyed fields, without :attr:`read_fields`."""
+        return keyed_fields(self, exclude=self.read_fields)
+
+    def _prepare_key(self) -> str:
         cls = type(self)
-        fields = keyed_fields(self, exclude=self.read_fields)
-        key = structural_key((class_identity(cls), cls._version, fields))
-        if not legacy:
-            self.__dict__["_prepare_key_cache"] = key  # frozen dataclass: bypass __setattr__
-        return key
+        return structural_key((class_identity(cls), cls._version, self._prepare_fields()))
 
     def item_key(self, *identity: Any) -> str:
         """Store key of an item: :attr:`prepare_key` chained with the item's identity."""
         return chain_keys(self.prepare_key, structural_key(identity))
 
     # -- phase 3: read ------------------------------------------------------------------
+    @abc.abstractmethod
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
     ) -> Output:
         """Arrays for a batch of segments (see :class:`Output`)."""
-        raise NotImplementedError
 
     def n_times(self, duration: float) -> int:
         """Number of output samples of a dynamic window of ``duration`` seconds."""

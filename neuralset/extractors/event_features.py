@@ -11,11 +11,17 @@ import pandas as pd
 
 from ..config import ConfigError, config
 from ..hashing import chain_keys, structural_key
+from ..memo import Slot
 from ..segments import Segments
 from ..store import EntryKindError, MissingEntryError, Store
 from .base import Extractor, ExtractorNotPreparedError, OutOfBounds, Output, events_label
 
 __all__ = ["EventFeatureExtractor", "Series", "resample_series"]
+
+#: Store key of each event row, per extractor ``prepare_key``.
+_ROW_KEYS: Slot[dict[int, str]] = Slot("store key per event row")
+#: Stored values by store key, per store root.
+_VALUES: Slot[dict[str, np.ndarray | Series]] = Slot("stored values by key")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,8 +107,13 @@ class EventFeatureExtractor(Extractor):
         return np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
 
     def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
-        """Store key of the item of each event row (same order)."""
-        raise NotImplementedError
+        """Store key of the item of each event row (same order); used by the base :meth:`read`.
+
+        Subclasses that keep the base :meth:`read` implement it.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__}.row_keys: implement it to read with EventFeatureExtractor.read"
+        )
 
     def _keys_of(self, identities: Sequence[Any]) -> list[str]:
         """Store keys of items with these content identities (chained to :attr:`prepare_key`)."""
@@ -110,20 +121,19 @@ class EventFeatureExtractor(Extractor):
         return [chain_keys(pk, structural_key(ident)) for ident in identities]
 
     def _cached_row_keys(self, segments: Segments, rows: np.ndarray) -> list[str]:
-        # cached on the event index, which selections of the same segments share
-        cache: dict[tuple[str, int], str] = segments.index.__dict__.setdefault("_row_keys", {})
-        pk = self.prepare_key
-        missing = [int(r) for r in np.unique(rows) if (pk, int(r)) not in cache]
+        """:meth:`row_keys`, memoised on the event index (shared by selections of the segments)."""
+        cache = segments.index.memo.table(_ROW_KEYS, self.prepare_key)
+        missing = [int(r) for r in np.unique(rows) if int(r) not in cache]
         if missing:
             for r, k in zip(missing, self.row_keys(segments.events, np.asarray(missing, np.int64))):
-                cache[(pk, r)] = k
-        return [cache[(pk, int(r))] for r in rows]
+                cache[r] = k
+        return [cache[int(r)] for r in rows]
 
     def _values(
         self, segments: Segments, store: Store, rows: np.ndarray
     ) -> list[np.ndarray | Series]:
-        idx_dict = segments.index.__dict__
-        cache: dict[str, np.ndarray | Series] = idx_dict.setdefault("_values_cache", {})
+        """The stored value of each event row (memoised per store, up to 100,000 values)."""
+        cache = segments.index.memo.table(_VALUES, str(store.root))
         keys = self._cached_row_keys(segments, rows)
         out: list[np.ndarray | Series] = []
         for row, key in zip(rows, keys):
@@ -156,35 +166,46 @@ class EventFeatureExtractor(Extractor):
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
     ) -> Output:
-        n = len(segments)
-        etype = self.resolved_event_type
-        events = segments.events
         if self.output == "static":
             if self.aggregation == "trigger":
-                rows = segments.trigger
-                if (rows < 0).any() or (
-                    events["type"].to_numpy()[np.maximum(rows, 0)] != etype
-                ).any():
-                    raise ValueError(
-                        f"{type(self).__name__}: static output with aggregation='trigger' needs segments "
-                        f"triggered on {etype} events; use aggregation='mean' otherwise"
-                    )
-                values = self._values(segments, store, rows)
-                if not values:
-                    return Output(data=np.zeros((0,), np.float32))
-                return Output(data=np.stack([_static_of(v) for v in values]).astype(np.float32))
-            seg, rows = segments.overlapping(etype)
-            values = self._values(segments, store, rows)
-            if not values:
-                raise ValueError(f"no {etype} events in these segments")
-            flat = np.stack([_static_of(v) for v in values])
-            sums = np.zeros((n, *flat.shape[1:]), np.float32)
-            np.add.at(sums, seg, flat)
-            counts = np.bincount(seg, minlength=n).reshape((-1,) + (1,) * (flat.ndim - 1))
-            return Output(data=sums / np.maximum(counts, 1))
+                return self._read_trigger(segments, store)
+            return self._read_mean(segments, store)
+        return self._read_painted(segments, store)
+
+    def _read_trigger(self, segments: Segments, store: Store) -> Output:
+        """Static output: the vector of each segment's trigger event."""
+        rows = segments.trigger
+        etype = self.resolved_event_type
+        types = segments.events["type"].to_numpy()
+        if (rows < 0).any() or (types[np.maximum(rows, 0)] != etype).any():
+            raise ValueError(
+                f"{type(self).__name__}: static output with aggregation='trigger' needs segments "
+                f"triggered on {etype} events; use aggregation='mean' otherwise"
+            )
+        values = self._values(segments, store, rows)
+        if not values:
+            return Output(data=np.zeros((0,), np.float32))
+        return Output(data=np.stack([_static_of(v) for v in values]).astype(np.float32))
+
+    def _read_mean(self, segments: Segments, store: Store) -> Output:
+        """Static output: the mean vector of the events overlapping each segment."""
+        etype = self.resolved_event_type
+        seg, rows = segments.overlapping(etype)
+        values = self._values(segments, store, rows)
+        if not values:
+            raise ValueError(f"no {etype} events in these segments")
+        flat = np.stack([_static_of(v) for v in values])
+        sums = np.zeros((len(segments), *flat.shape[1:]), np.float32)
+        np.add.at(sums, seg, flat)
+        counts = np.bincount(seg, minlength=len(segments)).reshape((-1,) + (1,) * (flat.ndim - 1))
+        return Output(data=sums / np.maximum(counts, 1))
+
+    def _read_painted(self, segments: Segments, store: Store) -> Output:
+        """Dynamic output: the events painted over each segment's time grid."""
+        n = len(segments)
         if n and not np.allclose(segments.duration, segments.duration[0]):
             raise ValueError("dynamic outputs need segments of equal duration within a batch")
-        seg, rows = segments.overlapping(etype)
+        seg, rows = segments.overlapping(self.resolved_event_type)
         values = self._values(segments, store, rows)
         freq = self.frequency
         if freq is None:
@@ -198,35 +219,49 @@ class EventFeatureExtractor(Extractor):
         n_times = int(round(float(segments.duration[0]) * freq)) if n else 0
         if not values:
             return Output(data=np.zeros((n, 0, n_times), dtype=np.float32))
-        feature_shape = _static_of(values[0]).shape
-        ev_start = events["start"].to_numpy()[rows]
-        ev_stop = ev_start + events["duration"].to_numpy()[rows]
-        # sample s of segment i is at time start_i + s / freq; painted where ev_start <= t < ev_stop
-        lo = np.ceil((ev_start - segments.start[seg]) * freq - 1e-6).astype(np.int64)
-        hi = np.ceil((ev_stop - segments.start[seg]) * freq - 1e-6).astype(np.int64)
-        hi = np.maximum(hi, lo + 1)  # an instantaneous event still covers its onset sample
-        lo_c, hi_c = np.clip(lo, 0, n_times), np.clip(hi, 0, n_times)
-        is_series = np.array([isinstance(v, Series) for v in values], dtype=bool)
-        # owner[i, s]: index of the (segment, event) pair painted at sample s (later pairs win)
-        owner = np.full((n, n_times), -1, dtype=np.int64)
-        counts = np.maximum(hi_c - lo_c, 0)
-        pair = np.repeat(np.arange(len(seg)), counts)
-        sample = (
-            np.arange(counts.sum())
-            - np.repeat(np.cumsum(counts) - counts, counts)
-            + np.repeat(lo_c, counts)
-        )
-        np.maximum.at(owner, (seg[pair], sample), pair)
-        # static vectors: one gather from a (pairs + 1, features) table (row 0 = zeros)
-        table = np.zeros((len(values) + 1, *feature_shape), dtype=np.float32)
-        for j in np.flatnonzero(~is_series):
-            table[j + 1] = values[j]
-        gathered = table[np.where(owner >= 0, owner + 1, 0)]  # (n, time, *features)
-        # series: resampled at the sample times they own
-        for j in np.flatnonzero(is_series):
-            ii, ss = np.nonzero(owner[seg[j] : seg[j] + 1] == j)
-            if not len(ss):
-                continue
-            times = segments.start[seg[j]] + ss / freq - ev_start[j]
-            gathered[seg[j], ss] = resample_series(values[j], times)  # type: ignore[arg-type]
-        return Output(data=np.ascontiguousarray(np.moveaxis(gathered, 1, -1)))
+        return Output(data=_paint(segments, seg, rows, values, freq, n_times))
+
+
+def _paint(
+    segments: Segments,
+    seg: np.ndarray,
+    rows: np.ndarray,
+    values: list[np.ndarray | Series],
+    freq: float,
+    n_times: int,
+) -> np.ndarray:
+    """``(batch, *features, time)``: value ``j`` (event ``rows[j]`` in segment ``seg[j]``)
+    painted where the event lies on the segment's grid at ``freq``; later pairs win."""
+    events = segments.events
+    feature_shape = _static_of(values[0]).shape
+    ev_start = events["start"].to_numpy()[rows]
+    ev_stop = ev_start + events["duration"].to_numpy()[rows]
+    # sample s of segment i is at time start_i + s / freq; painted where ev_start <= t < ev_stop
+    lo = np.ceil((ev_start - segments.start[seg]) * freq - 1e-6).astype(np.int64)
+    hi = np.ceil((ev_stop - segments.start[seg]) * freq - 1e-6).astype(np.int64)
+    hi = np.maximum(hi, lo + 1)  # an instantaneous event still covers its onset sample
+    lo_c, hi_c = np.clip(lo, 0, n_times), np.clip(hi, 0, n_times)
+    is_series = np.array([isinstance(v, Series) for v in values], dtype=bool)
+    # owner[i, s]: index of the (segment, event) pair painted at sample s (later pairs win)
+    owner = np.full((len(segments), n_times), -1, dtype=np.int64)
+    counts = np.maximum(hi_c - lo_c, 0)
+    pair = np.repeat(np.arange(len(seg)), counts)
+    sample = (
+        np.arange(counts.sum())
+        - np.repeat(np.cumsum(counts) - counts, counts)
+        + np.repeat(lo_c, counts)
+    )
+    np.maximum.at(owner, (seg[pair], sample), pair)
+    # static vectors: one gather from a (pairs + 1, features) table (row 0 = zeros)
+    table = np.zeros((len(values) + 1, *feature_shape), dtype=np.float32)
+    for j in np.flatnonzero(~is_series):
+        table[j + 1] = values[j]
+    gathered = table[np.where(owner >= 0, owner + 1, 0)]  # (n, time, *features)
+    # series: resampled at the sample times they own
+    for j in np.flatnonzero(is_series):
+        ii, ss = np.nonzero(owner[seg[j] : seg[j] + 1] == j)
+        if not len(ss):
+            continue
+        times = segments.start[seg[j]] + ss / freq - ev_start[j]
+        gathered[seg[j], ss] = resample_series(values[j], times)  # type: ignore[arg-type]
+    return np.ascontiguousarray(np.moveaxis(gathered, 1, -1))

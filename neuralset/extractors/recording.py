@@ -6,13 +6,17 @@ vectorised fancy-index (see :class:`RecordingExtractor`).
 
 from __future__ import annotations
 
+import abc
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..config import config
+from ..events.index import EventIndex
+from ..memo import Slot
 from ..segments import Segments
 from ..store import MissingEntryError, Store
 from .base import (
@@ -30,6 +34,13 @@ from .base import (
 )
 
 __all__ = ["RecordingExtractor"]
+
+#: Store key of each recording event row, per extractor ``prepare_key``.
+_RECORDING_KEYS: Slot[dict[int, str]] = Slot("store key per recording row")
+#: Per event type: the span of each timeline's one recording (None: several per timeline).
+_RECORDING_SPANS: Slot[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = Slot(
+    "recording span table"
+)
 
 
 @config
@@ -79,10 +90,11 @@ class RecordingExtractor(Extractor):
         data = np.ascontiguousarray(data, dtype=np.float32)
         return Computed(arrays={"data": data}, meta={"sfreq": float(sfreq), **meta})
 
+    @abc.abstractmethod
     def compute_recording(
         self, payload: dict[str, Any]
     ) -> tuple[np.ndarray, float, dict[str, Any]]:
-        raise NotImplementedError
+        """``(data, sfreq, meta)`` of a recording: ``data`` is ``(time, *features)``."""
 
     def _recording_keys(
         self, segments: Segments, *, out_of_bounds: OutOfBounds = "error"
@@ -90,9 +102,7 @@ class RecordingExtractor(Extractor):
         """Recording row of each segment (-1 if none) and the store key per row.
 
         The recording is the one spanning the segment's start; with ``out_of_bounds="pad"`` a
-        segment starting before every recording takes the first recording it overlaps. Keys are
-        cached on the segments' event index, which selections of the same segments share, so a
-        batch costs no ``stat`` or hashing after the first.
+        segment starting before every recording takes the first recording it overlaps.
         """
         etype = self.resolved_event_type
         index = segments.index
@@ -105,15 +115,22 @@ class RecordingExtractor(Extractor):
             if len(seg):
                 first_pair = np.unique(seg, return_index=True)[1]
                 rows[lacking[seg[first_pair]]] = ev[first_pair]
-        cache: dict[tuple[str, int], str] = index.__dict__.setdefault("_recording_item_keys", {})
-        pk = self.prepare_key
-        needed = np.unique(rows[rows >= 0]).tolist()
-        missing_rows = [r for r in needed if (pk, r) not in cache]
-        if missing_rows:
-            sub = segments.events.iloc[missing_rows]
-            for row, item in zip(missing_rows, self.items(sub)):
-                cache[(pk, row)] = item.key
-        return rows, {r: cache[(pk, r)] for r in needed}
+        return rows, self.recording_keys(segments, np.unique(rows[rows >= 0]))
+
+    def recording_keys(self, segments: Segments, rows: np.ndarray) -> dict[int, str]:
+        """Store key of the recording at each event row of ``rows`` (recording events).
+
+        Memoised on the segments' event index (:attr:`~neuralset.events.index.EventIndex.memo`),
+        which every selection of the same segments shares: a batch costs no ``stat`` or hashing
+        after the first.
+        """
+        keys = segments.index.memo.table(_RECORDING_KEYS, self.prepare_key)
+        needed = [int(r) for r in rows]
+        missing = [r for r in needed if r not in keys]
+        if missing:
+            for row, item in zip(missing, self.items(segments.events.iloc[missing])):
+                keys[row] = item.key
+        return {r: keys[r] for r in needed}
 
     def _open_recording(
         self, store: Store, key: str, events: pd.DataFrame, row: int
@@ -158,99 +175,72 @@ class RecordingExtractor(Extractor):
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
     ) -> Output:
-        n = len(segments)
-        etype = self.resolved_event_type
         rec_rows, keys = self._recording_keys(segments, out_of_bounds=out_of_bounds)
         if out_of_bounds != "drop" and (rec_rows < 0).any():
+            etype = self.resolved_event_type
             bad = np.flatnonzero(rec_rows < 0)[:3]
             raise OutOfBoundsError(
                 f"segments {bad.tolist()} start outside every {etype} recording "
                 f"of their timeline; drop them with segments.require('{etype}') "
                 "or read with out_of_bounds='drop'"
             )
-        dynamic = self.output == "dynamic"
-        n_times = 0
         rate = self.frequency
         if rate is None and keys:  # "keep each file's rate": the batch's recordings must agree
             rate = self._stored_rate(store, keys, segments)
-        if dynamic and n:
-            dur = segments.duration
-            if float(dur.max() - dur.min()) > 1e-8 + 1e-5 * abs(float(dur[0])):
-                raise ValueError("dynamic outputs need segments of equal duration within a batch")
-            n_times = int(round(float(dur[0]) * rate)) if rate else 0
-        ev_start = segments.index.__dict__.get("_event_starts")
-        if ev_start is None:
-            ev_start = segments.index.__dict__["_event_starts"] = segments.events[
-                "start"
-            ].to_numpy()
-        out: np.ndarray | None = None
-        chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        mask = np.zeros((n, n_times), dtype=bool) if dynamic else None
-        feature_shape: tuple[int, ...] | None = None
+        if self.output == "dynamic":
+            return self._read_windows(segments, store, rec_rows, keys, out_of_bounds, rate)
+        return self._read_static(segments, store, rec_rows, keys, out_of_bounds)
+
+    def _recordings(
+        self, segments: Segments, store: Store, rec_rows: np.ndarray, keys: dict[int, str]
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, float, float]]:
+        """``(row, positions, data, sfreq, start)`` of each recording read by the batch."""
         all_rows = len(keys) == 1 and bool((rec_rows >= 0).all())
+        event_start = segments.index.event_start
         for row, key in keys.items():
-            which = np.arange(n) if all_rows else np.flatnonzero(rec_rows == row)
+            which = np.arange(len(segments)) if all_rows else np.flatnonzero(rec_rows == row)
             data, sfreq = self._open_recording(store, key, segments.events, row)
-            feature_shape = data.shape[1:]
             if self.frequency is not None and abs(sfreq - self.frequency) > 1e-6:
                 raise ValueError(
                     f"stored recording {key} is at {sfreq} Hz but the extractor asks {self.frequency} Hz"
                 )
-            rec_start = float(ev_start[row])
-            n_rec = data.shape[0]
+            yield row, which, data, sfreq, float(event_start[row])
+
+    def _read_windows(
+        self,
+        segments: Segments,
+        store: Store,
+        rec_rows: np.ndarray,
+        keys: dict[int, str],
+        out_of_bounds: OutOfBounds,
+        rate: float | None,
+    ) -> Output:
+        """Dynamic output ``(batch, *features, time)`` at ``rate``: one fancy-index per recording."""
+        n = len(segments)
+        n_times = self._window_samples(segments, rate)
+        ramp = np.arange(n_times)[None, :]
+        out: np.ndarray | None = None
+        mask = np.zeros((n, n_times), dtype=bool)
+        for row, which, data, sfreq, rec_start in self._recordings(segments, store, rec_rows, keys):
+            if out is None:
+                # every row is written below, except rows without a recording, which only
+                # exist with out_of_bounds="drop" and are dropped: no zero-fill needed
+                out = np.empty((n, *data.shape[1:], n_times), dtype=np.float32)
             first = np.round((segments.start[which] - rec_start) * sfreq).astype(np.int64)
-            if dynamic:
-                if out is None:
-                    # every row is written below, except rows without a recording, which only
-                    # exist with out_of_bounds="drop" and are dropped: no zero-fill needed
-                    out = np.empty((n, *feature_shape, n_times), dtype=np.float32)
-                inside = (
-                    bool(len(first))
-                    and int(first.min()) >= 0
-                    and int(first.max()) + n_times <= n_rec
-                )
-                idx = first[:, None] + np.arange(n_times)[None, :]
-                if inside:  # fast path: every window lies inside the recording
-                    assert mask is not None
-                    mask[which] = True
-                    gathered = np.take(data, idx, axis=0)  # (k, time, *features)
-                else:
-                    valid = (idx >= 0) & (idx < n_rec)
-                    self._check_bounds(valid, which, out_of_bounds, segments, row, n_rec, sfreq)
-                    assert mask is not None
-                    mask[which] = valid
-                    gathered = np.take(data, np.clip(idx, 0, n_rec - 1), axis=0)
-                    gathered[~valid] = 0
-                out[which] = np.moveaxis(gathered, 1, -1)
-                continue
-            if self.aggregation == "trigger":
-                trig_start = ev_start[np.maximum(segments.trigger[which], 0)]
-                idx = np.round((trig_start - rec_start) * sfreq).astype(np.int64)[:, None]
+            idx = first[:, None] + ramp
+            n_rec = data.shape[0]
+            if len(first) and int(first.min()) >= 0 and int(first.max()) + n_times <= n_rec:
+                mask[which] = True  # fast path: every window lies inside the recording
+                gathered = np.take(data, idx, axis=0)  # (k, time, *features)
             else:
-                lengths = np.round(segments.duration[which] * sfreq).astype(np.int64)
-                width = int(lengths.max()) if len(lengths) else 0
-                idx = first[:, None] + np.arange(max(width, 1))[None, :]
-            valid = (idx >= 0) & (idx < n_rec)
-            self._check_bounds(valid, which, out_of_bounds, segments, row, n_rec, sfreq)
-            # (k, time, *features); float32 before summing (a float16 store would overflow)
-            gathered = data[np.clip(idx, 0, n_rec - 1)].astype(np.float32, copy=False)
-            if not valid.all():
-                gathered = np.where(
-                    valid.reshape(valid.shape + (1,) * len(feature_shape)), gathered, 0
-                )
-            if self.aggregation == "mean":
-                denom = np.maximum(valid.sum(axis=1), 1).reshape((-1,) + (1,) * len(feature_shape))
-                gathered = gathered.sum(axis=1) / denom
-            else:
-                gathered = gathered[:, 0]
-            chunks.append((which, np.asarray(gathered, dtype=np.float32), valid))
-        if not dynamic:
-            return _assemble(
-                n, chunks, feature_shape or (0,), self.output, n_times, out_of_bounds, rec_rows
-            )
-        assert mask is not None
+                valid = (idx >= 0) & (idx < n_rec)
+                self._check_bounds(valid, which, out_of_bounds, segments, row, n_rec, sfreq)
+                mask[which] = valid
+                gathered = np.take(data, np.clip(idx, 0, n_rec - 1), axis=0)
+                gathered[~valid] = 0
+            out[which] = np.moveaxis(gathered, 1, -1)
         if out is None:
-            out = np.zeros((n, *(feature_shape or (0,)), n_times), dtype=np.float32)
+            out = np.zeros((n, 0, n_times), dtype=np.float32)
         if out_of_bounds == "drop":
             keep = (rec_rows >= 0) & mask.all(axis=1)
             return Output(data=out if keep.all() else out[keep], keep=keep)
@@ -275,6 +265,58 @@ class RecordingExtractor(Extractor):
                 f"{type(self).__name__}.frequency to resample every recording to one rate"
             )
         return float(distinct[0])
+
+    def _window_samples(self, segments: Segments, rate: float | None) -> int:
+        """Samples per dynamic window at ``rate`` (segments of a batch share one duration)."""
+        if not len(segments):
+            return 0
+        dur = segments.duration
+        if float(dur.max() - dur.min()) > 1e-8 + 1e-5 * abs(float(dur[0])):
+            raise ValueError("dynamic outputs need segments of equal duration within a batch")
+        return int(round(float(dur[0]) * rate)) if rate else 0
+
+    def _read_static(
+        self,
+        segments: Segments,
+        store: Store,
+        rec_rows: np.ndarray,
+        keys: dict[int, str],
+        out_of_bounds: OutOfBounds,
+    ) -> Output:
+        """Static output ``(batch, *features)``: the window mean, or the sample at the trigger."""
+        chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        feature_shape: tuple[int, ...] = (0,)
+        for row, which, data, sfreq, rec_start in self._recordings(segments, store, rec_rows, keys):
+            feature_shape = data.shape[1:]
+            idx = self._static_samples(segments, which, rec_start, sfreq)
+            n_rec = data.shape[0]
+            valid = (idx >= 0) & (idx < n_rec)
+            self._check_bounds(valid, which, out_of_bounds, segments, row, n_rec, sfreq)
+            # (k, time, *features); float32 before summing (a float16 store would overflow)
+            gathered = data[np.clip(idx, 0, n_rec - 1)].astype(np.float32, copy=False)
+            expand = (1,) * len(feature_shape)
+            if not valid.all():
+                gathered = np.where(valid.reshape(valid.shape + expand), gathered, 0)
+            if self.aggregation == "mean":
+                gathered = gathered.sum(axis=1) / np.maximum(valid.sum(axis=1), 1).reshape(
+                    (-1, *expand)
+                )
+            else:
+                gathered = gathered[:, 0]
+            chunks.append((which, np.asarray(gathered, dtype=np.float32), valid))
+        return _assemble_static(len(segments), chunks, feature_shape, out_of_bounds, rec_rows)
+
+    def _static_samples(
+        self, segments: Segments, which: np.ndarray, rec_start: float, sfreq: float
+    ) -> np.ndarray:
+        """``(k, width)`` sample indices averaged (``"mean"``) or taken (``"trigger"``)."""
+        if self.aggregation == "trigger":
+            trigger_start = segments.index.event_start[np.maximum(segments.trigger[which], 0)]
+            return np.round((trigger_start - rec_start) * sfreq).astype(np.int64)[:, None]
+        first = np.round((segments.start[which] - rec_start) * sfreq).astype(np.int64)
+        lengths = np.round(segments.duration[which] * sfreq).astype(np.int64)
+        width = int(lengths.max()) if len(lengths) else 0
+        return first[:, None] + np.arange(max(width, 1))[None, :]
 
     def _check_bounds(
         self,
@@ -303,36 +345,35 @@ def _covering_recording(segments: Segments, etype: str) -> np.ndarray:
 
     When each timeline has at most one event of ``etype`` (the usual one recording per
     timeline), the answer is a table lookup plus two comparisons, instead of a grouped binary
-    search; the table is cached on the event index.
+    search; the table is memoised on the event index.
     """
     index = segments.index
-    cache: dict[str, Any] = index.__dict__.setdefault("_recording_spans", {})
-    spans = cache.get(etype)
+    spans = index.memo.get_or_set(_RECORDING_SPANS, lambda: _span_table(index, etype), etype)
     if spans is None:
-        events = segments.events
-        rows = np.flatnonzero((events["type"] == etype).to_numpy())
-        tl = events["timeline"].cat.codes.to_numpy().astype(np.int64)[rows]
-        n_tl = len(index.timelines)
-        if len(rows) and np.bincount(tl, minlength=n_tl).max() > 1:
-            spans = False
-        else:
-            start = events["start"].to_numpy()[rows]
-            stop = np.maximum(
-                start + events["duration"].to_numpy()[rows], np.nextafter(start, np.inf)
-            )
-            row_of = np.full(n_tl, -1, dtype=np.int64)
-            lo = np.full(n_tl, np.inf)
-            hi = np.full(n_tl, -np.inf)
-            row_of[tl], lo[tl], hi[tl] = rows, start, stop
-            spans = (row_of, lo, hi)
-        cache[etype] = spans
-    if spans is False:
         return index.covering(segments.timeline, segments.start, segments.start, etype)
-    row_of, lo, hi = spans  # type: ignore[misc]
+    row_of, lo, hi = spans
     tl = segments.timeline
     s = segments.start
     ok = (lo[tl] <= s) & (hi[tl] >= s - 1e-9)
     return np.where(ok, row_of[tl], -1)
+
+
+def _span_table(index: EventIndex, etype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Per timeline code: the row, start and stop of its one ``etype`` event (None when a
+    timeline has several)."""
+    events = index.events
+    rows = np.flatnonzero((events["type"] == etype).to_numpy())
+    tl = events["timeline"].cat.codes.to_numpy().astype(np.int64)[rows]
+    n_tl = len(index.timelines)
+    if len(rows) and np.bincount(tl, minlength=n_tl).max() > 1:
+        return None
+    start = events["start"].to_numpy()[rows]
+    stop = np.maximum(start + events["duration"].to_numpy()[rows], np.nextafter(start, np.inf))
+    row_of = np.full(n_tl, -1, dtype=np.int64)
+    lo = np.full(n_tl, np.inf)
+    hi = np.full(n_tl, -np.inf)
+    row_of[tl], lo[tl], hi[tl] = rows, start, stop
+    return row_of, lo, hi
 
 
 #: Per-process cache of opened (memory-mapped) recordings:
@@ -341,24 +382,19 @@ _OPEN_RECORDINGS: dict[Any, Any] = {}
 _MAX_OPEN_RECORDINGS = 4096
 
 
-def _assemble(
+def _assemble_static(
     n: int,
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     feature_shape: tuple[int, ...],
-    output: str,
-    n_times: int,
     out_of_bounds: str,
     rec_rows: np.ndarray,
 ) -> Output:
-    shape = (n, *feature_shape, n_times) if output == "dynamic" else (n, *feature_shape)
-    data = np.zeros(shape, dtype=np.float32)
-    mask = np.zeros((n, n_times if output == "dynamic" else 1), dtype=bool)
+    """The static output of a batch from its per-recording chunks ``(positions, values, valid)``."""
+    data = np.zeros((n, *feature_shape), dtype=np.float32)
+    mask = np.zeros((n, 1), dtype=bool)
     for which, values, valid in chunks:
         data[which] = values
-        if output == "dynamic":
-            mask[which] = valid
-        else:
-            mask[which] = valid.all(axis=1, keepdims=True)
+        mask[which] = valid.all(axis=1, keepdims=True)
     keep = rec_rows >= 0
     if out_of_bounds == "drop":
         keep &= mask.all(axis=1)

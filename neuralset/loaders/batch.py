@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..extractors.base import default_layout  # re-exported: the layout vocabulary of batches
+
 if TYPE_CHECKING:  # annotations only; torch is imported lazily at runtime
     from jaxtyping import Bool, Float, Float64, Int
     from torch import Tensor
@@ -77,18 +79,6 @@ def typecheck_enabled() -> bool:
 
 #: dtype kinds a layout may start with (jaxtyping's dtype classes); ``Float`` when omitted.
 DTYPE_KINDS = ("Float", "Int", "Integer", "Real", "Num", "Bool", "Shaped")
-
-
-def default_layout(name: str, output: str, kind: str = "Float") -> str:
-    """Layout of an extractor output: a jaxtyping dtype class then the dimensions.
-
-    Dimensions are scoped by the extractor name, e.g. ``"Float batch *meg_features meg_time"``
-    for a dynamic output (``Float[Tensor, "batch *meg_features meg_time"]``) or ``"Int batch
-    *label_features"`` for integer labels.
-    """
-    if output == "dynamic":
-        return f"{kind} batch *{name}_features {name}_time"
-    return f"{kind} batch *{name}_features"
 
 
 def split_layout(layout: str) -> tuple[str, str]:

@@ -19,7 +19,7 @@ import numpy as np
 from ..extractors.base import Extractor, OutOfBounds
 from ..segments import Segments
 from ..store import Store
-from .batch import META_FIELDS, Batch, default_layout
+from .batch import META_FIELDS, Batch
 from .reading import Augment, apply_augment, augment_rng, read_padded, sample_times, time_origin
 
 __all__ = ["SegmentDataset", "DatasetNotReadyError", "collate_fn"]
@@ -145,10 +145,7 @@ class SegmentDataset:
         self.store = store if store is not None else Store()
         self.out_of_bounds: OutOfBounds = out_of_bounds
         self.check_shapes = bool(check_shapes)
-        self.layout = {
-            name: getattr(ext, "batch_layout", None) or default_layout(name, ext.output, _kind(ext))
-            for name, ext in self.extractors.items()
-        }
+        self.layout = {name: ext.batch_layout(name) for name, ext in self.extractors.items()}
         self._checked = False
         segments.index  # noqa: B018 - build the event index once; selections share it
 
@@ -385,14 +382,6 @@ class SegmentDataset:
             drop_last=drop_last,
             **kwargs,
         )
-
-
-def _kind(extractor: Extractor) -> str:
-    """jaxtyping dtype class of an extractor's output: ``Int`` for integer labels, else ``Float``."""
-    dtype = getattr(extractor, "label_dtype", None)
-    if dtype is not None and np.issubdtype(np.dtype(dtype), np.integer):
-        return "Int"
-    return "Float"
 
 
 #: Module-level alias of :meth:`SegmentDataset.collate` (``DataLoader(..., collate_fn=collate_fn)``).

@@ -57,6 +57,7 @@ import pandas as pd
 
 from ..config import config, register
 from ..hashing import KEY_EXCLUDED
+from ..memo import Slot, frozen_memo
 from ..validation import existing_path, one_of, require
 from .base import Study
 from .bids_events import EventsOptions, events_parts
@@ -90,6 +91,9 @@ RESERVED_COLUMNS = frozenset(
     }
 )  # fmt: skip
 _NO_EVENTS_TASKS = ("rest", "noise")
+
+#: :meth:`BidsStudy.recordings`, scanned once per (frozen) instance.
+_RECORDINGS: Slot[list[Recording]] = Slot("recording files")
 
 
 @register("bids")
@@ -202,11 +206,7 @@ class BidsStudy(Study):
     # -- discovery (file names only) --------------------------------------------------
     def recordings(self) -> list[Recording]:
         """Every recording file of the dataset (cached on the instance; no file opened)."""
-        cached = self.__dict__.get("_recordings")
-        if cached is None:
-            cached = self._scan()
-            object.__setattr__(self, "_recordings", cached)
-        return cached
+        return frozen_memo(self).get_or_set(_RECORDINGS, self._scan)
 
     def _scan(self) -> list[Recording]:
         wanted = set(self.datatypes or DATATYPES)

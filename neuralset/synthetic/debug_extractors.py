@@ -20,10 +20,19 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from ..config import config, register
-from ..extractors.base import Computed, Extractor, Item
+from ..config import ConfigError, config, register
+from ..extractors.base import (
+    Computed,
+    Extractor,
+    ExtractorNotPreparedError,
+    Item,
+    OutOfBounds,
+    Output,
+)
 from ..extractors.recording import RecordingExtractor
 from ..hashing import KEY_EXCLUDED
+from ..segments import Segments
+from ..store import Store
 
 __all__ = ["NoopExtractor", "SleepExtractor"]
 
@@ -46,14 +55,24 @@ def _work(seconds: float, busy: bool) -> None:
 class NoopExtractor(Extractor):
     """One item per event of ``event_type``; computing an item costs nothing.
 
-    The stored value is the event's start (a float), so results can still be checked.
+    The stored value is the event's start (a float), so results can still be checked:
+    :meth:`read` returns it for each segment's trigger event, ``(batch,)`` float32.
     """
 
     default_event_type: ClassVar[str] = "Stimulus"
 
+    output: Literal["dynamic", "static"] = "static"
+
+    def _check(self) -> None:
+        super()._check()
+        if self.output != "static":
+            raise ConfigError("NoopExtractor.output: it stores one number per event; use 'static'")
+
     def items(self, events: pd.DataFrame) -> list[Item]:
-        mask = (events["type"] == self.resolved_event_type).to_numpy()
-        rows = np.flatnonzero(mask)
+        rows = np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
+        return self._items(events, rows)
+
+    def _items(self, events: pd.DataFrame, rows: np.ndarray) -> list[Item]:
         timelines = events["timeline"].astype(str).to_numpy()[rows]
         starts = events["start"].to_numpy()[rows]
         durations = events["duration"].to_numpy()[rows]
@@ -68,6 +87,24 @@ class NoopExtractor(Extractor):
 
     def compute_many(self, items: Sequence[Item]) -> list[Computed]:
         return [Computed(value=item.payload) for item in items]
+
+    def read(
+        self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
+    ) -> Output:
+        rows = segments.trigger
+        types = segments.events["type"].to_numpy()
+        if (rows < 0).any() or (types[np.maximum(rows, 0)] != self.resolved_event_type).any():
+            raise ValueError(
+                f"NoopExtractor: needs segments triggered on {self.resolved_event_type} events"
+            )
+        values = []
+        for item in self._items(segments.events, rows):
+            if not store.has(item.key):
+                raise ExtractorNotPreparedError(
+                    f"NoopExtractor has no stored value for {item.label}; call prepare first"
+                )
+            values.append(store.get_value(item.key))
+        return Output(data=np.asarray(values, dtype=np.float32))
 
 
 @register("sleep")

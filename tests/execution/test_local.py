@@ -357,19 +357,21 @@ def test_prepare_options_reach_run_prepare_through_extractor_prepare(tmp_path: P
 
 
 def test_cuda_extractors_ask_slurm_for_a_gpu(tmp_path):
-    from neuralset.execution import AutoExecutor, InlineExecutor, SlurmExecutor
-    from neuralset.execution.prepare import with_gpu_if_needed
+    from neuralset.execution import AutoExecutor, InlineExecutor, LocalExecutor, SlurmExecutor
     from neuralset.extractors.stimulus.text import HuggingFaceText
 
     cuda = HuggingFaceText(model="gpt2", device="cuda")
     cpu = HuggingFaceText(model="gpt2", device="cpu")
-    assert with_gpu_if_needed(SlurmExecutor(), cuda).gpus_per_node == 1
-    assert with_gpu_if_needed(SlurmExecutor(gpus_per_node=4), cuda).gpus_per_node == 4
-    assert with_gpu_if_needed(SlurmExecutor(), cpu).gpus_per_node == 0
-    assert with_gpu_if_needed(AutoExecutor(), cuda).slurm.gpus_per_node == 1
-    assert with_gpu_if_needed(InlineExecutor(), cuda) == InlineExecutor()
+    assert (cuda.requires_gpu, cpu.requires_gpu) == (True, False)
+    assert SlurmExecutor().for_extractor(cuda).gpus_per_node == 1
+    assert SlurmExecutor(gpus_per_node=4).for_extractor(cuda).gpus_per_node == 4
+    assert SlurmExecutor().for_extractor(cpu).gpus_per_node == 0
+    assert AutoExecutor().for_extractor(cuda).slurm.gpus_per_node == 1
+    assert AutoExecutor().for_extractor(cuda).local == LocalExecutor()
+    assert InlineExecutor().for_extractor(cuda) == InlineExecutor()
+    assert LocalExecutor(workers=2).with_resources(gpus=1) == LocalExecutor(workers=2)
     # what submitit gets, checked without SLURM (submitit's executor itself wants srun)
-    assert with_gpu_if_needed(SlurmExecutor(), cuda).sbatch_parameters()["gpus_per_node"] == 1
-    assert "gpus_per_node" not in with_gpu_if_needed(SlurmExecutor(), cpu).sbatch_parameters()
-    script = with_gpu_if_needed(SlurmExecutor(), cuda).sbatch_script("python -m w", tmp_path)
+    assert SlurmExecutor().for_extractor(cuda).sbatch_parameters()["gpus_per_node"] == 1
+    assert "gpus_per_node" not in SlurmExecutor().for_extractor(cpu).sbatch_parameters()
+    script = SlurmExecutor().for_extractor(cuda).sbatch_script("python -m w", tmp_path)
     assert "#SBATCH --gpus-per-node=1" in script

@@ -8,7 +8,7 @@ Registered YAML kind: ``label_encoder``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -50,7 +50,7 @@ class LabelEncoder(EventFeatureExtractor):
     field: str = ""
     classes: tuple[str, ...] = ()
     #: labels are positions in a vocabulary, not features: reading returns them as int64
-    label_dtype: ClassVar[type] = np.int64
+    output_dtype: ClassVar[np.dtype[Any]] = np.dtype(np.int64)
 
     def _check(self) -> None:
         required(
@@ -135,4 +135,4 @@ class LabelEncoder(EventFeatureExtractor):
                 f"LabelEncoder: segment {first} has {self.field}={values.iloc[first]!r}, "
                 f"not in the vocabulary ({len(vocabulary)} classes: {', '.join(vocabulary[:10])})"
             )
-        return Output(data=labels.astype(self.label_dtype))
+        return Output(data=labels.astype(self.output_dtype))

@@ -17,10 +17,12 @@ several recordings is assembled is a *read* choice (it never changes what is sto
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 
+from ...memo import Slot
 from ...segments import Segments
 from ...store import MissingEntryError, Store
 from ..base import ExtractorNotPreparedError, OutOfBounds, Output, events_label
@@ -29,6 +31,9 @@ from ..recording import RecordingExtractor
 __all__ = ["ChannelOutput", "ChannelSets", "read_channel_sets", "recording_channels"]
 
 ChannelSets = Literal["per_recording", "union"]
+
+#: Stored channel names per recording row, per extractor ``prepare_key`` and store root.
+_CHANNEL_NAMES: Slot[dict[int, tuple[str, ...]]] = Slot("stored channel names per recording")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,33 +56,32 @@ class ChannelOutput(Output):
 def recording_channels(
     extractor: RecordingExtractor, segments: Segments, store: Store, rows: np.ndarray
 ) -> dict[int, tuple[str, ...]]:
-    """Stored channel names of the recordings at event ``rows`` (cached on ``segments``)."""
-    cache: dict[tuple[str, int], tuple[str, ...]] = segments.__dict__.setdefault(
-        "_channel_names", {}
-    )
-    key_cache: dict[tuple[str, int], str] = segments.__dict__.setdefault("_item_keys", {})
-    pk = extractor.prepare_key
-    missing = [int(r) for r in rows if (pk, int(r)) not in cache]
+    """Stored channel names of the recordings at event ``rows`` (memoised on the event index)."""
+    cache = segments.index.memo.table(_CHANNEL_NAMES, extractor.prepare_key, str(store.root))
+    missing = [int(r) for r in rows if int(r) not in cache]
     if missing:
-        need_keys = [r for r in missing if (pk, r) not in key_cache]
-        if need_keys:
-            for r, item in zip(need_keys, extractor.items(segments.events.iloc[need_keys])):
-                key_cache[(pk, r)] = item.key
+        keys = extractor.recording_keys(segments, np.asarray(missing, dtype=np.int64))
         for r in missing:
-            try:
-                meta = store.meta(key_cache[(pk, r)])
-            except MissingEntryError as err:
-                raise ExtractorNotPreparedError(
-                    f"{type(extractor).__name__} has no stored data for "
-                    f"{events_label(segments.events, r)}; call extractor.prepare(events, store) first"
-                ) from err
-            names = meta.get("ch_names")
-            if names is None:
-                raise ValueError(
-                    f"stored data of {events_label(segments.events, r)} has no ch_names meta"
-                )
-            cache[(pk, r)] = tuple(str(n) for n in names)
-    return {int(r): cache[(pk, int(r))] for r in rows}
+            cache[r] = _stored_channels(extractor, store, keys[r], segments, r)
+    return {int(r): cache[int(r)] for r in rows}
+
+
+def _stored_channels(
+    extractor: RecordingExtractor, store: Store, key: str, segments: Segments, row: int
+) -> tuple[str, ...]:
+    try:
+        meta = store.meta(key)
+    except MissingEntryError as err:
+        raise ExtractorNotPreparedError(
+            f"{type(extractor).__name__} has no stored data for "
+            f"{events_label(segments.events, row)}; call extractor.prepare(events, store) first"
+        ) from err
+    names = meta.get("ch_names")
+    if names is None:
+        raise ValueError(
+            f"stored data of {events_label(segments.events, row)} has no ch_names meta"
+        )
+    return tuple(str(n) for n in names)
 
 
 def _all_rows(extractor: RecordingExtractor, segments: Segments) -> np.ndarray:
@@ -96,9 +100,13 @@ def union_channels(
     return tuple(seen)
 
 
+#: ``read(segments, store, out_of_bounds=...)``: the plain recording read of one channel list.
+Read = Callable[..., Output]
+
+
 def read_channel_sets(
     extractor: RecordingExtractor,
-    read: Any,
+    read: Read,
     segments: Segments,
     store: Store,
     mode: ChannelSets,
@@ -117,7 +125,6 @@ def read_channel_sets(
     mode
         ``"per_recording"`` or ``"union"`` (see the module docstring).
     """
-    n = len(segments)
     rec_rows = segments.index.covering(
         segments.timeline, segments.start, segments.start, extractor.resolved_event_type
     )
@@ -126,44 +133,72 @@ def read_channel_sets(
         out = read(segments, store, out_of_bounds=out_of_bounds)  # raises the base error
         if mode != "union":
             return ChannelOutput(data=out.data, mask=out.mask, keep=out.keep)
-        union = union_channels(extractor, segments, store)  # nothing kept: empty, but named
-        empty = np.zeros((len(out.data), len(union), *out.data.shape[2:]), dtype=np.float32)
-        return ChannelOutput(
-            data=empty,
-            mask=out.mask,
-            keep=out.keep,
-            channels=union,
-            channel_mask=np.zeros((len(out.data), len(union)), dtype=bool),
-        )
+        return _empty_union(out, union_channels(extractor, segments, store))
     names = recording_channels(extractor, segments, store, present)
-    lists = {names[int(r)] for r in present}
     if mode == "per_recording":
-        if len(lists) > 1:
-            shown = ", ".join(
-                f"{segments.events['filepath'].iloc[int(r)]} ({len(names[int(r)])} channels)"
-                for r in present[:6]
-            )
-            raise ValueError(
-                f"{type(extractor).__name__}(channels='per_recording'): this batch mixes recordings "
-                f"with different channel lists: {shown}; batch segments of one recording (subject) "
-                "at a time, or use channels='union' to read them on the union of channel names "
-                "with a mask of missing channels"
-            )
-        out = read(segments, store, out_of_bounds=out_of_bounds)
-        chans = names[int(present[0])]
-        k = len(out.data)
-        return ChannelOutput(
-            data=out.data,
-            mask=out.mask,
-            keep=out.keep,
-            channels=chans,
-            channel_mask=np.ones((k, len(chans)), dtype=bool),
-        )
+        return _read_per_recording(extractor, read, segments, store, names, out_of_bounds)
     union = union_channels(extractor, segments, store)
+    return _read_union(read, segments, store, names, union, rec_rows, out_of_bounds)
+
+
+def _empty_union(out: Output, union: tuple[str, ...]) -> ChannelOutput:
+    """Nothing kept: an empty output, but with its channels named."""
+    empty = np.zeros((len(out.data), len(union), *out.data.shape[2:]), dtype=np.float32)
+    return ChannelOutput(
+        data=empty,
+        mask=out.mask,
+        keep=out.keep,
+        channels=union,
+        channel_mask=np.zeros((len(out.data), len(union)), dtype=bool),
+    )
+
+
+def _read_per_recording(
+    extractor: RecordingExtractor,
+    read: Read,
+    segments: Segments,
+    store: Store,
+    names: dict[int, tuple[str, ...]],
+    out_of_bounds: OutOfBounds,
+) -> ChannelOutput:
+    """One read, when every recording of the batch has the same channel list (else an error)."""
+    if len(set(names.values())) > 1:
+        shown = ", ".join(
+            f"{segments.events['filepath'].iloc[r]} ({len(names[r])} channels)"
+            for r in list(names)[:6]
+        )
+        raise ValueError(
+            f"{type(extractor).__name__}(channels='per_recording'): this batch mixes recordings "
+            f"with different channel lists: {shown}; batch segments of one recording (subject) "
+            "at a time, or use channels='union' to read them on the union of channel names "
+            "with a mask of missing channels"
+        )
+    out = read(segments, store, out_of_bounds=out_of_bounds)
+    chans = next(iter(names.values()))
+    return ChannelOutput(
+        data=out.data,
+        mask=out.mask,
+        keep=out.keep,
+        channels=chans,
+        channel_mask=np.ones((len(out.data), len(chans)), dtype=bool),
+    )
+
+
+def _read_union(
+    read: Read,
+    segments: Segments,
+    store: Store,
+    names: dict[int, tuple[str, ...]],
+    union: tuple[str, ...],
+    rec_rows: np.ndarray,
+    out_of_bounds: OutOfBounds,
+) -> ChannelOutput:
+    """One read per channel list, laid on the ``union`` channels (zero where missing)."""
+    n = len(segments)
     position = {name: i for i, name in enumerate(union)}
     groups: dict[tuple[str, ...], list[int]] = {}
-    for r in present:
-        groups.setdefault(names[int(r)], []).append(int(r))
+    for r, chans in names.items():
+        groups.setdefault(chans, []).append(r)
     data: np.ndarray | None = None
     mask: np.ndarray | None = None
     keep = rec_rows >= 0

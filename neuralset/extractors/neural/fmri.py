@@ -40,6 +40,7 @@ import pandas as pd
 
 from ...config import config, register
 from ...hashing import KEY_EXCLUDED, KEY_UNLESS_DEFAULT, chain_keys, structural_key
+from ...memo import Slot, frozen_memo
 from ...segments import Segments
 from ...store import Store
 from ...validation import at_least, existing_path, positive, require, unique
@@ -56,15 +57,21 @@ from ..recording import RecordingExtractor
 from .fmri_mismatch import mismatch_message, padding_mask, read_padded
 from .fmri_signals import confounds_path, load_confounds, resample_linear
 from .fmri_spaces import (
-    NAMED_ATLASES,
     FmriSpace,
     ResolvedAtlas,
+    check_atlas_fields,
     read_region_names,
     resolve_atlas,
     space_meta,
     stored_space,
 )
-from .fmri_surface import MESHES, fsaverage5_meshes, load_gifti, project_surface, surface_meshes
+from .fmri_surface import (
+    check_mesh_fields,
+    fsaverage5_meshes,
+    load_gifti,
+    project_surface,
+    surface_meshes,
+)
 
 __all__ = [
     "FmriExtractor",
@@ -77,6 +84,12 @@ __all__ = [
 ]
 
 _IF_SET = dict(KEY_UNLESS_DEFAULT)
+
+
+#: The extractor reading the delayed windows of a :class:`FmriExtractor` (see its ``read``).
+_UNDELAYED: Slot[FmriExtractor] = Slot("undelayed extractor")
+#: Features per run (``{row: width}``), per extractor ``prepare_key`` and store root.
+_WIDTHS: Slot[dict[int, int]] = Slot("fMRI feature count per run")
 
 
 @register("fmri")
@@ -208,89 +221,14 @@ class FmriExtractor(RecordingExtractor):
             "template_mask",
             f"give either a mask file or a template mask, not both (got mask={self.mask})",
         )
-        self._check_atlas()
-        self._check_surface()
+        check_atlas_fields(self)
+        check_mesh_fields(self)
         for field in ("atlas", "mask", "region_names"):
             existing_path(self, field, "file")
         for field in ("mesh_pial", "mesh_white"):
             for path in getattr(self, field) or ():
                 existing_path(self, field, "file", value=path)
         unique(self, "confounds")
-
-    def _check_atlas(self) -> None:
-        uses_atlas = self.projection in ("atlas", "maps")
-        require(
-            not uses_atlas or (self.atlas is None) != (self.atlas_name is None),
-            self,
-            "atlas",
-            f"projection={self.projection!r} needs a labels image path in atlas or a nilearn "
-            f"atlas name in atlas_name (one of them), got atlas={self.atlas}, "
-            f"atlas_name={self.atlas_name!r}",
-        )
-        for field in ("atlas", "atlas_name"):
-            require(
-                uses_atlas or getattr(self, field) is None,
-                self,
-                field,
-                f"only used with projection='atlas' or 'maps', got {field}="
-                f"{getattr(self, field)} with projection={self.projection!r}; set projection or "
-                f"{field}=None",
-            )
-        require(
-            not self.atlas_params or self.atlas_name is not None,
-            self,
-            "atlas_params",
-            f"only used with atlas_name, got {self.atlas_params}",
-        )
-        require(
-            self.region_names is None or self.atlas is not None,
-            self,
-            "region_names",
-            f"names the regions of an atlas file, got no atlas file ({self.region_names})",
-        )
-        if self.atlas_name is None:
-            return
-        require(
-            self.atlas_name in NAMED_ATLASES,
-            self,
-            "atlas_name",
-            f"unknown atlas {self.atlas_name!r}; known: {', '.join(NAMED_ATLASES)} (or give the "
-            "image file as atlas=...)",
-        )
-        probabilistic = self.atlas_name == "difumo" or (
-            self.atlas_name == "harvard_oxford"
-            and "prob" in str(self.atlas_params.get("atlas_name", ""))
-        )
-        wanted = "maps" if probabilistic else "atlas"
-        require(
-            self.projection == wanted,
-            self,
-            "projection",
-            f"atlas {self.atlas_name!r} {'is probabilistic' if probabilistic else 'has labels'}; "
-            f"use projection={wanted!r}",
-        )
-
-    def _check_surface(self) -> None:
-        custom = self.mesh != "fsaverage5" or self.mesh_pial is not None
-        require(
-            not custom or self.projection == "surface",
-            self,
-            "mesh",
-            f"meshes are used with projection='surface' (got {self.projection!r})",
-        )
-        require(
-            self.mesh_white is None or self.mesh_pial is not None,
-            self,
-            "mesh_white",
-            "give the pial meshes too (mesh_pial)",
-        )
-        require(
-            self.mesh_pial is None or self.mesh == "fsaverage5",
-            self,
-            "mesh_pial",
-            f"mesh files replace the named mesh; leave mesh='fsaverage5' (got {self.mesh!r})",
-        )
-        assert self.mesh in MESHES
 
     # -- spaces -------------------------------------------------------------------------
     def resolved_atlas(self) -> ResolvedAtlas:
@@ -470,10 +408,9 @@ class FmriExtractor(RecordingExtractor):
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
     ) -> Output:
-        cache = segments.index.__dict__.setdefault("_fmri_widths", {})
-        widths = cache.get(self.prepare_key)
-        if widths is None:
-            widths = cache[self.prepare_key] = self._widths(segments.events, store)
+        widths = segments.index.memo.get_or_set(
+            _WIDTHS, lambda: self._widths(segments.events, store), self.prepare_key, str(store.root)
+        )
         if len(set(widths.values())) <= 1:
             return self._read_aligned(segments, store, out_of_bounds)
         if self.feature_mismatch == "error":
@@ -493,26 +430,21 @@ class FmriExtractor(RecordingExtractor):
         delay = self.hemodynamic_delay
         if delay == 0:
             return super().read(segments, store, out_of_bounds=out_of_bounds)
-        base = self.__dict__.get("_undelayed")
-        if base is None:  # the same extractor reading unshifted windows (same item keys)
-            base = dataclasses.replace(self, hemodynamic_delay=0.0)
-            object.__setattr__(self, "_undelayed", base)
+        base = frozen_memo(self).get_or_set(_UNDELAYED, self._undelayed)
         if self.output == "static" and self.aggregation == "trigger":
-            # the sample at trigger onset + delay is the mean over a one-sample window there
             trig = segments.events["start"].to_numpy()[np.maximum(segments.trigger, 0)]
             start = np.where(segments.trigger >= 0, trig, segments.start) + delay
             duration = np.full(len(segments), 1e-9)  # rounds to 0 samples: reads one sample
-            base = dataclasses.replace(base, aggregation="mean")
         else:
             start, duration = segments.start + delay, segments.duration
-        shifted = Segments(
-            events=segments.events,
-            start=np.asarray(start, dtype=np.float64),
-            duration=np.asarray(duration, dtype=np.float64),
-            timeline=segments.timeline,
-            trigger=segments.trigger,
-        )
-        if "index" in segments.__dict__:
-            shifted.__dict__["index"] = segments.__dict__["index"]
-        shifted.__dict__["_item_keys"] = segments.__dict__.setdefault("_item_keys", {})
+        shifted = segments.with_windows(start, duration)  # shares the event index and its memo
         return RecordingExtractor.read(base, shifted, store, out_of_bounds=out_of_bounds)
+
+    def _undelayed(self) -> FmriExtractor:
+        """The same extractor without the delay (same item keys), reading shifted windows.
+
+        At the trigger, the sample at onset + delay is the mean over a one-sample window there.
+        """
+        if self.output == "static" and self.aggregation == "trigger":
+            return dataclasses.replace(self, hemodynamic_delay=0.0, aggregation="mean")
+        return dataclasses.replace(self, hemodynamic_delay=0.0)

@@ -20,11 +20,17 @@ import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ...validation import require
+
+if TYPE_CHECKING:
+    from .fmri import FmriExtractor
+
 __all__ = [
+    "check_atlas_fields",
     "TEMPLATE_MASKS",
     "NAMED_ATLASES",
     "AtlasNotAvailableError",
@@ -353,3 +359,57 @@ def stored_space(meta: dict[str, Any], arrays: dict[str, np.ndarray], ex: Any) -
         "cifti", n, regions=regions, region_names=names, source=meta["source"], rows=rows,
         labels=labels,
     )  # fmt: skip
+
+
+def check_atlas_fields(ex: FmriExtractor) -> None:
+    """The atlas fields of an fMRI extractor (run by its ``_check``): a file or a named atlas, as the projection needs."""
+    uses_atlas = ex.projection in ("atlas", "maps")
+    require(
+        not uses_atlas or (ex.atlas is None) != (ex.atlas_name is None),
+        ex,
+        "atlas",
+        f"projection={ex.projection!r} needs a labels image path in atlas or a nilearn "
+        f"atlas name in atlas_name (one of them), got atlas={ex.atlas}, "
+        f"atlas_name={ex.atlas_name!r}",
+    )
+    for field in ("atlas", "atlas_name"):
+        require(
+            uses_atlas or getattr(ex, field) is None,
+            ex,
+            field,
+            f"only used with projection='atlas' or 'maps', got {field}="
+            f"{getattr(ex, field)} with projection={ex.projection!r}; set projection or "
+            f"{field}=None",
+        )
+    require(
+        not ex.atlas_params or ex.atlas_name is not None,
+        ex,
+        "atlas_params",
+        f"only used with atlas_name, got {ex.atlas_params}",
+    )
+    require(
+        ex.region_names is None or ex.atlas is not None,
+        ex,
+        "region_names",
+        f"names the regions of an atlas file, got no atlas file ({ex.region_names})",
+    )
+    if ex.atlas_name is None:
+        return
+    require(
+        ex.atlas_name in NAMED_ATLASES,
+        ex,
+        "atlas_name",
+        f"unknown atlas {ex.atlas_name!r}; known: {', '.join(NAMED_ATLASES)} (or give the "
+        "image file as atlas=...)",
+    )
+    probabilistic = ex.atlas_name == "difumo" or (
+        ex.atlas_name == "harvard_oxford" and "prob" in str(ex.atlas_params.get("atlas_name", ""))
+    )
+    wanted = "maps" if probabilistic else "atlas"
+    require(
+        ex.projection == wanted,
+        ex,
+        "projection",
+        f"atlas {ex.atlas_name!r} {'is probabilistic' if probabilistic else 'has labels'}; "
+        f"use projection={wanted!r}",
+    )

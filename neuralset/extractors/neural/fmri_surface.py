@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...validation import require
 from .fmri_spaces import AtlasNotAvailableError, nilearn_data_dir
 
+if TYPE_CHECKING:
+    from .fmri import FmriExtractor
+
 __all__ = [
+    "check_mesh_fields",
     "MESHES",
     "surface_meshes",
     "fsaverage5_meshes",
@@ -163,3 +168,27 @@ def load_gifti(path: Path) -> np.ndarray:
     if len(arrays) == 1 and arrays[0].ndim == 2:
         return arrays[0].T if arrays[0].shape[0] > arrays[0].shape[1] else arrays[0]
     return np.stack(arrays, axis=0)
+
+
+def check_mesh_fields(ex: FmriExtractor) -> None:
+    """The mesh fields of an fMRI extractor (run by its ``_check``): meshes go with ``projection='surface'``."""
+    custom = ex.mesh != "fsaverage5" or ex.mesh_pial is not None
+    require(
+        not custom or ex.projection == "surface",
+        ex,
+        "mesh",
+        f"meshes are used with projection='surface' (got {ex.projection!r})",
+    )
+    require(
+        ex.mesh_white is None or ex.mesh_pial is not None,
+        ex,
+        "mesh_white",
+        "give the pial meshes too (mesh_pial)",
+    )
+    require(
+        ex.mesh_pial is None or ex.mesh == "fsaverage5",
+        ex,
+        "mesh_pial",
+        f"mesh files replace the named mesh; leave mesh='fsaverage5' (got {ex.mesh!r})",
+    )
+    assert ex.mesh in MESHES

@@ -28,6 +28,7 @@ from ...hashing import (
     legacy_mode,
     structural_key,
 )
+from ...memo import Slot, frozen_memo
 from ...segments import Segments
 from ...store import Store
 from ...validation import existing_path, require, required
@@ -127,6 +128,8 @@ def check_model_available(model: str, revision: str = "main", *, timeout: float 
 _MODELS: dict[str, tuple[Any, Any]] = {}
 #: content hashes of local model folders, per (folder, file sizes and mtimes)
 _FOLDER_HASHES: dict[tuple[Any, ...], str] = {}
+#: :attr:`HuggingFaceExtractor.prepare_key` per model identity.
+_HF_PREPARE_KEY: Slot[str] = Slot("prepare key per model identity")
 
 
 def clear_model_cache() -> None:
@@ -389,20 +392,25 @@ class HuggingFaceExtractor(EventFeatureExtractor):
 
     @property
     def prepare_key(self) -> str:
-        """Config key with the model given by :func:`model_identity` instead of its name."""
+        """Config key with the model given by :func:`model_identity` instead of its name.
+
+        Computed once per instance and model identity (a local folder whose files change
+        gets a new key).
+        """
+        identity = model_identity(self.model, self.revision)
+        if legacy_mode():  # migrating a store: old-format keys, never memoised
+            return self._model_prepare_key(identity)
+        return frozen_memo(self).get_or_set(
+            _HF_PREPARE_KEY, lambda: self._model_prepare_key(identity), identity
+        )
+
+    def _model_prepare_key(self, identity: tuple[str, ...]) -> str:
         cls = type(self)
         read_time = ("layers", "layer_aggregation") if self.store_all_layers else ()
         fields: dict[str, Any] = keyed_fields(self, exclude=self.read_fields + read_time)
-        fields["model"] = model_identity(self.model, self.revision)
+        fields["model"] = identity
         fields.pop("revision", None)
-        if legacy_mode():
-            return structural_key((class_identity(cls), cls._version, fields))
-        cached = self.__dict__.get("_hf_prepare_key_cache")
-        if cached is None or cached[0] != fields["model"]:
-            key = structural_key((class_identity(cls), cls._version, fields))
-            cached = (fields["model"], key)
-            object.__setattr__(self, "_hf_prepare_key_cache", cached)
-        return cached[1]
+        return structural_key((class_identity(cls), cls._version, fields))
 
     def _hidden_to_numpy(self, hidden_states: Sequence[Any]) -> np.ndarray:
         """Selected hidden states stacked: ``(layers, batch, tokens, features)`` float32."""

@@ -1,10 +1,10 @@
 """Recordings read and preprocessed with MNE-Python, one module per modality.
 
 ``base`` holds the shared pipeline (:class:`MneExtractor`), ``headers`` what is read of a file
-before its data, ``read_steps`` the read-time steps (channel intersection, baseline),
-``variable_channels`` the base of modalities whose channels differ between recordings,
-``causal`` the causal filters shared with streaming, ``head_models`` and ``source`` the
-source-space extractors;
+before its data, ``preflight`` the checks of every recording before ``prepare``, ``read_steps``
+the read-time steps (channel intersection, baseline), ``variable_channels`` the base of
+modalities whose channels differ between recordings, ``causal`` the causal filters shared with
+streaming, ``head_models`` and ``source`` the source-space extractors;
 ``ecg`` the electrocardiogram, ``positions`` the sensor positions of another extractor's channels.
 """
 

@@ -41,6 +41,7 @@ import pandas as pd
 
 from ....config import config
 from ....hashing import KEY_UNLESS_DEFAULT
+from ....memo import Slot
 from ....segments import Segments
 from ....store import MissingEntryError, Store
 from ....validation import one_of, positive, require, required
@@ -58,13 +59,17 @@ from .causal import CausalDesign, apply_causal, causal_design, decimate_raw
 from .headers import (
     RecordingHeader,
     cached_header,
-    check_rate,
     check_span,
     event_bads,
     header_of,
-    with_event_bads,
 )
-from .read_steps import baseline_means, read_intersection
+from .preflight import (
+    RecordingMismatchError,
+    check_channel_lists,
+    check_one_rate,
+    scan_recordings,
+)
+from .read_steps import ChannelLayout, baseline_means, read_intersection
 
 __all__ = [
     "MneExtractor",
@@ -81,10 +86,8 @@ CHANNEL_TYPES: tuple[str, ...] = (
     "fnirs_td_moments_variance", "csd", "dipole", "gof",
 )  # fmt: skip
 _ALIASES = {"meg": ("mag", "grad")}
-
-
-class RecordingMismatchError(ValueError):
-    """Recordings of one extractor differ in channels or sampling rate; the message says how to fix."""
+#: :class:`ChannelLayout` per extractor ``prepare_key``, ``channels`` and store root.
+_LAYOUT: Slot[ChannelLayout] = Slot("recording channel layout")
 
 
 @config
@@ -313,73 +316,18 @@ class MneExtractor(RecordingExtractor):
         self.check_recordings(events, store)
 
     def check_recordings(self, events: pd.DataFrame, store: Store) -> None:
-        """Preflight: read the header of every recording not yet stored; compare channels and rates."""
-        channels, rates = self._scan_recordings(events, store)
-        self._check_one_rate(rates)
-        distinct = list(dict.fromkeys(channels.values()))
-        if self.channels == "intersection":
-            if distinct and not set(distinct[0]).intersection(*distinct[1:]):
-                raise RecordingMismatchError(
-                    f"{type(self).__name__}: the {len(channels)} recordings share no channel; "
-                    "check picks and ch_names"
-                )
-        elif len(distinct) > 1:
-            first = next(k for k, v in channels.items() if v == distinct[0])
-            second = next(k for k, v in channels.items() if v == distinct[1])
-            only1 = sorted(set(distinct[0]) - set(distinct[1]))
-            only2 = sorted(set(distinct[1]) - set(distinct[0]))
-            raise RecordingMismatchError(
-                f"{type(self).__name__}: recordings select different channels: {first} has "
-                f"{len(distinct[0])} ({', '.join(only1[:5]) or 'same set, other order'} not in the other), "
-                f"{second} has {len(distinct[1])} ({', '.join(only2[:5]) or '-'} not in the first); "
-                f"pass channels='intersection', or ch_names=(...), or drop_bads=False"
-            )
-
-    def _scan_recordings(
-        self, events: pd.DataFrame, store: Store
-    ) -> tuple[dict[str, tuple[str, ...]], dict[str, float]]:
-        """Selected channels and source rate of each recording (by event label).
-
-        Recordings not yet stored are checked (readable, channels of the picked types, span
-        within the file) from their header; stored ones are read from their entry's meta.
-        """
-        items = self.items(events)
-        missing = set(store.missing([i.key for i in items]))
-        channels: dict[str, tuple[str, ...]] = {}
-        rates: dict[str, float] = {}
-        declared = events["frequency"].to_numpy() if "frequency" in events.columns else None
-        for item in items:
-            label = item.payload["label"]
-            if item.key in missing:
-                try:
-                    head = self.header(Path(item.payload["path"]))
-                except Exception as err:
-                    raise ValueError(
-                        f"{type(self).__name__}: cannot read {item.payload['path']} ({label}): {err}"
-                    ) from err
-                head = with_event_bads(head, item.payload)
-                channels[label] = tuple(self.select_channels(head, label))
-                rates[label] = head.sfreq
-                check_span(head, item.payload, label)
-            else:
-                meta = store.meta(item.key)
-                # the sensors read (source-space outputs store them apart from their outputs)
-                channels[label] = tuple(meta.get("sensor_names", meta["ch_names"]))
-                rates[label] = float(meta["source_sfreq"])
-            if declared is not None:
-                check_rate(rates[label], declared[item.payload["row"]], label, item.payload["path"])
-        return channels, rates
-
-    def _check_one_rate(self, rates: dict[str, float]) -> None:
-        """With ``frequency=None``, all recordings must share one sampling rate."""
-        if self.frequency is None and len(set(rates.values())) > 1:
-            shown = ", ".join(f"{k}: {v:g} Hz" for k, v in list(rates.items())[:4])
-            raise RecordingMismatchError(
-                f"{type(self).__name__}: recordings have different sampling rates ({shown}); "
-                f"set {type(self).__name__}.frequency to resample them to one rate"
-            )
+        """Preflight: read the header of every recording not yet stored; compare channels and rates
+        (see :mod:`~neuralset.extractors.neural.mne.preflight`)."""
+        channels, rates = scan_recordings(self, events, store)
+        check_one_rate(self, rates)
+        check_channel_lists(self, channels)
 
     # -- compute -------------------------------------------------------------------------
+    def notch_first(self) -> bool:
+        """Whether ``notch`` runs inside :meth:`preprocess`, before a subclass's non-linear steps,
+        instead of after it (override; the subclass's ``preprocess`` then applies it)."""
+        return False
+
     def compute_recording(
         self, payload: dict[str, Any]
     ) -> tuple[np.ndarray, float, dict[str, Any]]:
@@ -433,15 +381,19 @@ class MneExtractor(RecordingExtractor):
         With ``causal=False``: ``raw.notch_filter`` then ``raw.filter`` (MNE's zero-phase FIR
         defaults). With ``causal=True``: the causal IIR filters of
         :func:`~neuralset.extractors.neural.mne.causal.causal_design` (anti-alias included),
-        whose design is returned (its ``decimation`` is applied after the crop).
+        whose design is returned (its ``decimation`` is applied after the crop). With
+        :meth:`notch_first`, ``notch`` is left to :meth:`preprocess`, which ran before.
         """
+        notch = () if self.notch_first() else self.notch
         if self.causal:
-            design = self.causal_design(float(raw.info["sfreq"]), label)
+            design = causal_design(
+                float(raw.info["sfreq"]), notch, self.filter, self.frequency, label
+            )
             apply_causal(raw, design)
             return design
         every = np.arange(len(raw.ch_names))
-        if self.notch:
-            raw.notch_filter(list(self.notch), picks=every, verbose="error")
+        if notch:
+            raw.notch_filter(list(notch), picks=every, verbose="error")
         if self.filter != (None, None):
             raw.filter(self.filter[0], self.filter[1], picks=every, verbose="error")
         return None
@@ -453,52 +405,47 @@ class MneExtractor(RecordingExtractor):
         )
 
     # -- read ----------------------------------------------------------------------------
-    def _layout(self, segments: Segments, store: Store) -> dict[str, Any]:
+    def _layout(self, segments: Segments, store: Store) -> ChannelLayout:
         """Store key and channel names of every recording of the events table, and the output
-        channels (cached on the segments' event index, shared by selections)."""
-        cache: dict[str, Any] = segments.index.__dict__.setdefault("_meeg_layout", {})
-        hit = cache.get(self.prepare_key)
-        if hit is None:
-            events = segments.events
-            keys = {int(item.payload["row"]): item.key for item in self.items(events)}
-            names: dict[int, tuple[str, ...]] = {}
-            for row, key in keys.items() if self.channels == "intersection" else ():
-                try:
-                    names[row] = tuple(store.meta(key)["ch_names"])
-                except MissingEntryError as err:
-                    raise ExtractorNotPreparedError(
-                        f"{type(self).__name__} has no stored data for {events_label(events, row)}; "
-                        "call extractor.prepare(events, store) first"
-                    ) from err
-            lists = list(dict.fromkeys(names.values()))
-            common = (
-                tuple(n for n in lists[0] if all(n in set(o) for o in lists[1:])) if lists else ()
-            )
-            hit = cache[self.prepare_key] = {"keys": keys, "names": names, "common": common}
-        return hit  # type: ignore[no-any-return]
+        channels (memoised on the segments' event index, shared by selections)."""
+        return segments.index.memo.get_or_set(
+            _LAYOUT,
+            lambda: self._read_layout(segments, store),
+            self.prepare_key,
+            self.channels,
+            str(store.root),
+        )
+
+    def _read_layout(self, segments: Segments, store: Store) -> ChannelLayout:
+        events = segments.events
+        rows = np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
+        keys = self.recording_keys(segments, rows)
+        names: dict[int, tuple[str, ...]] = {}
+        for row, key in keys.items() if self.channels == "intersection" else ():
+            try:
+                names[row] = tuple(store.meta(key)["ch_names"])
+            except MissingEntryError as err:
+                raise ExtractorNotPreparedError(
+                    f"{type(self).__name__} has no stored data for {events_label(events, row)}; "
+                    "call extractor.prepare(events, store) first"
+                ) from err
+        return ChannelLayout.of(keys, names)
 
     def output_channels(self, segments: Segments, store: Store) -> tuple[str, ...]:
         """Names of the channels along axis 1 of :meth:`read`'s output for these segments."""
         layout = self._layout(segments, store)
         if self.channels == "intersection":
-            return tuple(layout["common"])
+            return layout.common
         rows = self._rows(segments)
         present = np.unique(rows[rows >= 0])
         if not len(present):
             return ()
-        return tuple(store.meta(layout["keys"][int(present[0])])["ch_names"])
+        return tuple(store.meta(layout.keys[int(present[0])])["ch_names"])
 
     def _rows(self, segments: Segments) -> np.ndarray:
         return segments.index.covering(
             segments.timeline, segments.start, segments.start, self.resolved_event_type
         )
-
-    def _columns(self, layout: dict[str, Any], row: int) -> np.ndarray | None:
-        """Columns of a stored recording that make the output (None: all of them)."""
-        if self.channels != "intersection" or layout["names"][row] == layout["common"]:
-            return None
-        position = {n: i for i, n in enumerate(layout["names"][row])}
-        return np.array([position[n] for n in layout["common"]], dtype=np.int64)
 
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
@@ -524,22 +471,6 @@ class MneExtractor(RecordingExtractor):
             out_of_bounds,
         )  # fmt: skip
 
-    def _stored(
-        self, store: Store, key: str, segments: Segments, row: int
-    ) -> tuple[np.ndarray, float]:
-        """The memory-mapped stored series of a recording and its rate."""
-        opener = getattr(self, "_open_recording", None)  # the base's per-process cache, if any
-        if opener is not None:
-            data, sfreq = opener(store, key, segments.events, row)
-            return data, float(sfreq)
-        try:
-            return store.get_arrays(key)["data"], float(store.meta(key)["sfreq"])
-        except MissingEntryError as err:
-            raise ExtractorNotPreparedError(
-                f"{type(self).__name__} has no stored data for {events_label(segments.events, row)}; "
-                "call extractor.prepare(events, store) first"
-            ) from err
-
     def _baseline_means(
         self, segments: Segments, store: Store, out_of_bounds: OutOfBounds
     ) -> np.ndarray:
@@ -547,11 +478,9 @@ class MneExtractor(RecordingExtractor):
         assert self.baseline is not None
         layout = self._layout(segments, store)
         rows = self._rows(segments)
-        recordings = {
-            int(r): (
-                *self._stored(store, layout["keys"][int(r)], segments, int(r)),
-                self._columns(layout, int(r)),
-            )
-            for r in np.unique(rows[rows >= 0])
-        }
+        intersection = self.channels == "intersection"
+        recordings = {}
+        for r in np.unique(rows[rows >= 0]).tolist():
+            data, sfreq = self._open_recording(store, layout.keys[r], segments.events, r)
+            recordings[r] = (data, sfreq, layout.columns(r) if intersection else None)
         return baseline_means(segments, rows, recordings, self.baseline, out_of_bounds)

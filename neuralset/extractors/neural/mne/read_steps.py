@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -17,14 +16,48 @@ from ....segments import Segments
 from ....store import Store
 from ...base import OutOfBounds, OutOfBoundsError, Output, events_label
 
-__all__ = ["read_intersection", "baseline_means"]
+__all__ = ["ChannelLayout", "read_intersection", "baseline_means"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelLayout:
+    """The recordings of an events table as a read sees them.
+
+    Attributes
+    ----------
+    keys
+        Store key of each recording event row.
+    names
+        Stored channel names of each recording row (filled with ``channels="intersection"``).
+    common
+        The output channels with ``channels="intersection"``: those of every recording, in the
+        first recording's order.
+    """
+
+    keys: dict[int, str]
+    names: dict[int, tuple[str, ...]]
+    common: tuple[str, ...]
+
+    @classmethod
+    def of(cls, keys: dict[int, str], names: dict[int, tuple[str, ...]]) -> ChannelLayout:
+        """The layout of recordings with these keys and channel names (``common`` derived)."""
+        lists = list(dict.fromkeys(names.values()))
+        common = tuple(n for n in lists[0] if all(n in set(o) for o in lists[1:])) if lists else ()
+        return cls(keys=keys, names=names, common=common)
+
+    def columns(self, row: int) -> np.ndarray | None:
+        """Columns of the stored recording at ``row`` that make the output (None: all)."""
+        if not self.names or self.names[row] == self.common:
+            return None
+        position = {n: i for i, n in enumerate(self.names[row])}
+        return np.array([position[n] for n in self.common], dtype=np.int64)
 
 
 def read_intersection(
     read: Callable[..., Output],
     segments: Segments,
     store: Store,
-    layout: dict[str, Any],
+    layout: ChannelLayout,
     rows: np.ndarray,
     out_of_bounds: OutOfBounds,
 ) -> Output:
@@ -36,14 +69,14 @@ def read_intersection(
         The plain recording read, ``read(segments, store, out_of_bounds=...)``, for segments
         whose recordings share one channel list.
     layout
-        ``{"names": {row: channel names}, "common": channels kept (in output order)}``.
+        The stored channel names of each recording and the channels kept (``layout.common``).
     rows
         Recording row of each segment (-1 if none).
     """
-    common = layout["common"]
+    common = layout.common
     groups: dict[tuple[str, ...], list[int]] = {}
     for row in np.unique(rows):
-        names = layout["names"][int(row)] if row >= 0 else common
+        names = layout.names[int(row)] if row >= 0 else common
         groups.setdefault(names, []).append(int(row))
     if len(groups) == 1 and next(iter(groups)) == common:
         return read(segments, store, out_of_bounds=out_of_bounds)

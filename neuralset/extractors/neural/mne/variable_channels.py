@@ -9,12 +9,11 @@ with two things the M/EEG extractors do not need:
   is readable, has channels of the picked types and spans its event).
 * **line-noise removal before non-linear steps**: ``notch`` runs inside :meth:`preprocess`,
   before a subclass's non-linear step (Hilbert envelope, rectification), instead of after it as
-  in the base pipeline. Subclasses say so through :meth:`notch_first`.
+  in the base pipeline. Subclasses say so through ``notch_first()`` and call :meth:`apply_notch`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
 
 import numpy as np
@@ -26,10 +25,9 @@ from ....store import Store
 from ...base import OutOfBounds, Output
 from ..channel_sets import read_channel_sets, union_channels
 from .base import MneExtractor
+from .preflight import check_one_rate, scan_recordings
 
 __all__ = ["VariableChannelsExtractor"]
-
-_NOTCH_FIRST = "_notch_first"
 
 
 @config
@@ -50,34 +48,20 @@ class VariableChannelsExtractor(MneExtractor):
 
     channels: Literal["per_recording", "union", "intersection"] = "per_recording"  # type: ignore[assignment]
 
-    def notch_first(self) -> bool:
-        """Whether ``notch`` must run before :meth:`preprocess`'s non-linear steps (override)."""
-        return False
-
     def apply_notch(self, raw: Any) -> Any:
-        """Apply ``notch`` here when the base pipeline's own notch step was deferred to us."""
-        notch = self.__dict__.get(_NOTCH_FIRST, ())
-        if notch:
-            raw.notch_filter(list(notch), picks=np.arange(len(raw.ch_names)), verbose="error")
+        """Apply ``notch`` here (call it from :meth:`preprocess`) when :meth:`notch_first`; the
+        base pipeline then skips its own notch step."""
+        if self.notch and self.notch_first():
+            raw.notch_filter(list(self.notch), picks=np.arange(len(raw.ch_names)), verbose="error")
         return raw
-
-    def compute_recording(
-        self, payload: dict[str, Any]
-    ) -> tuple[np.ndarray, float, dict[str, Any]]:
-        if not (self.notch and self.notch_first()):
-            return super().compute_recording(payload)
-        # same config without the base's post-preprocess notch; preprocess applies it first
-        inner = dataclasses.replace(self, notch=())
-        inner.__dict__[_NOTCH_FIRST] = self.notch
-        return MneExtractor.compute_recording(inner, payload)
 
     def check_recordings(self, events: pd.DataFrame, store: Store) -> None:
         """Preflight of every recording not yet stored: readable, channels of the picked types,
         span within the file; and one sampling rate when ``frequency`` is None."""
         if self.channels == "intersection":
             return super().check_recordings(events, store)
-        _, rates = self._scan_recordings(events, store)
-        self._check_one_rate(rates)
+        _, rates = scan_recordings(self, events, store)
+        check_one_rate(self, rates)
 
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"

@@ -1,0 +1,100 @@
+"""Size limits of the library's code: no module over 500 lines, no function over 60.
+
+A function's length counts its lines from ``def`` to its last line, leaving out its docstring
+(documentation is asked for, not counted against it); a module's counts every line. A function
+past the limit is usually two ideas: split it (helpers named for what they do) rather than
+raise the limit. Run ``python tests/test_code_shape.py`` to list the largest ones.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "neuralset"
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 60
+
+
+def module_lines(path: Path) -> int:
+    return len(path.read_text().splitlines())
+
+
+def function_lengths(path: Path) -> list[tuple[str, int, int]]:
+    """``(qualified name, first line, length without docstring)`` of every function in ``path``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out: list[tuple[str, int, int]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                assert child.end_lineno is not None
+                length = child.end_lineno - child.lineno + 1
+                first = child.body[0]
+                if (
+                    isinstance(first, ast.Expr)
+                    and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)
+                ):
+                    assert first.end_lineno is not None
+                    length -= first.end_lineno - first.lineno + 1
+                out.append((f"{prefix}{child.name}", child.lineno, length))
+                visit(child, f"{prefix}{child.name}.")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return out
+
+
+def sources() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_modules_are_at_most_500_lines() -> None:
+    too_long = {
+        str(p.relative_to(PACKAGE.parent)): n
+        for p in sources()
+        if (n := module_lines(p)) > MAX_MODULE_LINES
+    }
+    assert not too_long, f"modules over {MAX_MODULE_LINES} lines (split them): {too_long}"
+
+
+def test_functions_are_at_most_60_lines() -> None:
+    too_long = {
+        f"{p.relative_to(PACKAGE.parent)}:{line} {name}": n
+        for p in sources()
+        for name, line, n in function_lengths(p)
+        if n > MAX_FUNCTION_LINES
+    }
+    assert not too_long, f"functions over {MAX_FUNCTION_LINES} lines (split them): {too_long}"
+
+
+def test_the_counter_counts_code_not_docstrings(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text(
+        "class A:\n"
+        "    def f(self):\n"
+        '        """One\n\n        docstring.\n        """\n'
+        "        x = 1\n"
+        "        return x\n"
+        "\n"
+        "def g():\n"
+        "    def inner():\n"
+        "        pass\n"
+        "    return inner\n"
+    )
+    assert function_lengths(source) == [("A.f", 2, 3), ("g", 10, 4), ("g.inner", 11, 2)]
+    assert module_lines(source) == 13
+
+
+if __name__ == "__main__":  # list the largest functions and modules
+    limit = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    funcs = [(n, f"{p.relative_to(PACKAGE.parent)}:{line} {name}") for p in sources() for name, line, n in function_lengths(p)]  # fmt: skip
+    for n, where in sorted(funcs, reverse=True)[:limit]:
+        print(f"{n:4d}  {where}")
+    for p in sorted(sources(), key=module_lines, reverse=True)[:limit]:
+        print(f"{module_lines(p):4d}  {p.relative_to(PACKAGE.parent)}")
