@@ -1,9 +1,13 @@
-"""Size limits of the library's code: no module over 500 lines, no function over 60.
+"""House rules of the library's code, checked on its syntax tree.
 
-A function's length counts its lines from ``def`` to its last line, leaving out its docstring
+* Size: no module over 500 lines, no function over 60. A function's length counts its lines from ``def`` to its last line, leaving out its docstring
 (documentation is asked for, not counted against it); a module's counts every line. A function
 past the limit is usually two ideas: split it (helpers named for what they do) rather than
 raise the limit. Run ``python tests/test_code_shape.py`` to list the largest ones.
+* No object's ``__dict__`` is read or written: caches live in a :class:`neuralset.memo.Memo`
+  (an event index's ``memo``, or :func:`neuralset.memo.frozen_memo` for frozen configs).
+* The extractor interface is declared (``neuralset.extractors.base``), never probed with
+  ``getattr(extractor, "hook", default)``.
 """
 
 from __future__ import annotations
@@ -71,6 +75,29 @@ def test_functions_are_at_most_60_lines() -> None:
         if n > MAX_FUNCTION_LINES
     }
     assert not too_long, f"functions over {MAX_FUNCTION_LINES} lines (split them): {too_long}"
+
+
+#: Declared attributes of the extractor interface: read them, never probe them with getattr.
+HOOKS = {"requires_gpu", "output_dtype", "batch_layout", "batch_size", "prepare_key", "label_dtype"}
+
+
+def test_no_dict_access_and_no_probed_hooks() -> None:
+    found = []
+    for path in sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            where = f"{path.relative_to(PACKAGE.parent)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Attribute) and node.attr == "__dict__":
+                found.append(f"{where} __dict__")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("getattr", "hasattr")
+                and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant)
+                and node.args[1].value in HOOKS
+            ):
+                found.append(f"{where} {node.func.id}(..., {node.args[1].value!r})")
+    assert not found, found
 
 
 def test_the_counter_counts_code_not_docstrings(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ never imports torch.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from ..segments import Segments
 from ..store import Store
 from .batch import META_FIELDS, Batch
 from .reading import Augment, apply_augment, augment_rng, read_padded, sample_times, time_origin
+
+if TYPE_CHECKING:
+    from ..execution import Executor, PrepareReport
 
 __all__ = ["SegmentDataset", "DatasetNotReadyError", "collate_fn"]
 
@@ -177,8 +180,12 @@ class SegmentDataset:
 
     # -- preparation -------------------------------------------------------------------------
     def prepare(
-        self, executor: Any = None, *, progress: bool = True, retry: bool | None = None
-    ) -> dict[str, Any]:
+        self,
+        executor: Executor | None = None,
+        *,
+        progress: bool = True,
+        retry: bool | None = None,
+    ) -> dict[str, PrepareReport]:
         """Prepare every extractor on the segments' events (incremental).
 
         ``retry`` recomputes items that failed before (see :meth:`Extractor.prepare`).
