@@ -3,6 +3,7 @@
 from .claims import Claims
 from .executors import Executor, ExecutorError, InlineExecutor, LocalExecutor
 from .prepare import PrepareError, PrepareReport, prepare_options, run_prepare
+from .protocols import Preparable
 from .records import ComputeSetupError, ItemError, read_errors
 from .slurm import AutoExecutor, SlurmExecutor, slurm_available
 
@@ -17,6 +18,7 @@ __all__ = [
     "LocalExecutor",
     "PrepareError",
     "PrepareReport",
+    "Preparable",
     "SlurmExecutor",
     "prepare_options",
     "read_errors",

@@ -125,7 +125,7 @@ class RecordingExtractor(Extractor):
         after the first.
         """
         keys = segments.index.memo.table(_RECORDING_KEYS, self.prepare_key)
-        needed = [int(r) for r in rows]
+        needed: list[int] = np.asarray(rows, dtype=np.int64).tolist()
         missing = [r for r in needed if r not in keys]
         if missing:
             for row, item in zip(missing, self.items(segments.events.iloc[missing])):
