@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError, config, register
+from ..config import config, register
 from ..extractors.base import (
     Computed,
     Extractor,
@@ -33,6 +33,7 @@ from ..extractors.recording import RecordingExtractor
 from ..hashing import KEY_EXCLUDED
 from ..segments import Segments
 from ..store import Store
+from ..validation import require
 
 __all__ = ["NoopExtractor", "SleepExtractor"]
 
@@ -64,9 +65,9 @@ class NoopExtractor(Extractor):
     output: Literal["dynamic", "static"] = "static"
 
     def _check(self) -> None:
-        super()._check()
-        if self.output != "static":
-            raise ConfigError("NoopExtractor.output: it stores one number per event; use 'static'")
+        require(
+            self.output == "static", self, "output", "it stores one number per event; use 'static'"
+        )
 
     def items(self, events: pd.DataFrame) -> list[Item]:
         rows = np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
