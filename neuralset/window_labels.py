@@ -233,55 +233,24 @@ def window_labels(
             "name the missing class differently"
         )
     seg, rows, lo, hi = overlap_pairs(segments, event_type)
-    codes = class_codes(events, rows, field, names)
-    if (codes < 0).any():
-        bad = rows[codes < 0]
-        values = pd.unique(events[field].to_numpy()[bad])[:5]
-        raise WindowLabelError(
-            f"{event_type} events {bad[:5].tolist()} have {field}={', '.join(map(repr, values))}, "
-            f"not among the classes ({', '.join(names[:10])}); add them to the classes or drop "
-            "those events"
-        )
+    codes = _checked_codes(events, rows, field, names, event_type)
     n, k = len(segments), len(names)
-    dur = np.asarray(segments.duration, dtype=np.float64)
     present = np.bincount(seg, minlength=n) > 0
     if rule == "center":
         values = _center(segments, seg, rows, codes, n)
         is_missing = values < 0
     else:
-        cover = _union_cover(seg * max(k, 1) + codes, lo, hi, n * max(k, 1))
-        fraction = cover.reshape(n, max(k, 1))[:, :k] / np.where(dur > 0, dur, 1.0)[:, None]
-        counts = np.zeros((n, max(k, 1)), dtype=np.int64)
-        np.add.at(counts, (seg, codes), 1)
-        counts = counts[:, :k]
-        if rule == "majority":
-            top = fraction.max(axis=1, initial=0.0)
-            # ties (to 1e-9 of the window) go to the class listed first
-            best = np.argmax(fraction >= top[:, None] - 1e-9, axis=1) if k else np.zeros(n, int)
-            by_count = np.argmax(counts, axis=1) if k else best
-            zero = top <= 1e-12
-            values = np.where(zero, by_count, best).astype(np.int64)
-            values[~present] = -1
-            is_missing = ~present
-        elif rule == "any":
-            hit = (counts > 0) & (fraction >= min_overlap - 1e-12)
-            values = hit.astype(np.float32)
-            is_missing = np.asarray(~hit.any(axis=1), dtype=bool)
-        elif rule == "all":
-            values = (fraction >= 1.0 - 1e-9).astype(np.float32)
-            is_missing = ~present
-        else:
-            values = np.clip(fraction, 0.0, 1.0).astype(np.float32)
-            is_missing = ~present
-            if missing is not None:
-                uncovered = 1.0 - _union_cover(seg, lo, hi, n) / np.where(dur > 0, dur, 1.0)
-                values = np.concatenate([values, np.clip(uncovered, 0, 1)[:, None]], axis=1)
-                return WindowLabels(
-                    values=values.astype(np.float32),
-                    classes=(*names, missing),
-                    missing=is_missing,
-                    uncovered=uncovered_events(segments, event_type) if find_uncovered else _NONE,
-                )
+        values, is_missing = _by_cover(rule, segments, seg, codes, lo, hi, k, present, min_overlap)
+        if rule == "fraction" and missing is not None:
+            dur = np.asarray(segments.duration, dtype=np.float64)
+            uncovered = 1.0 - _union_cover(seg, lo, hi, n) / np.where(dur > 0, dur, 1.0)
+            values = np.concatenate([values, np.clip(uncovered, 0, 1)[:, None]], axis=1)
+            return WindowLabels(
+                values=values.astype(np.float32),
+                classes=(*names, missing),
+                missing=is_missing,
+                uncovered=uncovered_events(segments, event_type) if find_uncovered else _NONE,
+            )
     if is_missing.any() and missing is None:
         first = np.flatnonzero(is_missing)[:5].tolist()
         raise WindowLabelError(
@@ -301,6 +270,59 @@ def window_labels(
         missing=is_missing,
         uncovered=uncovered_events(segments, event_type) if find_uncovered else _NONE,
     )
+
+
+def _checked_codes(
+    events: pd.DataFrame, rows: np.ndarray, field: str, names: tuple[str, ...], event_type: str
+) -> np.ndarray:
+    """Class position of each event row; a value outside ``names`` is an error naming it."""
+    codes = class_codes(events, rows, field, names)
+    if (codes < 0).any():
+        bad = rows[codes < 0]
+        values = pd.unique(events[field].to_numpy()[bad])[:5]
+        raise WindowLabelError(
+            f"{event_type} events {bad[:5].tolist()} have {field}={', '.join(map(repr, values))}, "
+            f"not among the classes ({', '.join(names[:10])}); add them to the classes or drop "
+            "those events"
+        )
+    return codes
+
+
+def _by_cover(
+    rule: Rule,
+    segments: Segments,
+    seg: np.ndarray,
+    codes: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    k: int,
+    present: np.ndarray,
+    min_overlap: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, missing)`` of the rules decided by how much of a window each class covers
+    (``"majority"``, ``"any"``, ``"all"``, ``"fraction"``)."""
+    n = len(segments)
+    dur = np.asarray(segments.duration, dtype=np.float64)
+    cover = _union_cover(seg * max(k, 1) + codes, lo, hi, n * max(k, 1))
+    fraction = cover.reshape(n, max(k, 1))[:, :k] / np.where(dur > 0, dur, 1.0)[:, None]
+    counts = np.zeros((n, max(k, 1)), dtype=np.int64)
+    np.add.at(counts, (seg, codes), 1)
+    counts = counts[:, :k]
+    if rule == "majority":
+        top = fraction.max(axis=1, initial=0.0)
+        # ties (to 1e-9 of the window) go to the class listed first
+        best = np.argmax(fraction >= top[:, None] - 1e-9, axis=1) if k else np.zeros(n, int)
+        by_count = np.argmax(counts, axis=1) if k else best
+        zero = top <= 1e-12
+        values = np.where(zero, by_count, best).astype(np.int64)
+        values[~present] = -1
+        return values, ~present
+    if rule == "any":
+        hit = (counts > 0) & (fraction >= min_overlap - 1e-12)
+        return hit.astype(np.float32), np.asarray(~hit.any(axis=1), dtype=bool)
+    if rule == "all":
+        return (fraction >= 1.0 - 1e-9).astype(np.float32), ~present
+    return np.clip(fraction, 0.0, 1.0).astype(np.float32), ~present
 
 
 def _center(

@@ -79,7 +79,18 @@ def test_functions_are_at_most_60_lines() -> None:
 
 
 #: Declared attributes of the extractor interface: read them, never probe them with getattr.
-HOOKS = {"requires_gpu", "output_dtype", "batch_layout", "batch_size", "prepare_key", "label_dtype"}
+HOOKS = {
+    "requires_gpu",
+    "output_dtype",
+    "batch_layout",
+    "batch_size",
+    "prepare_key",
+    "label_dtype",
+    "check_segments",
+    "needs_event_in_every_segment",
+    "output_channels",
+    "vocabulary",
+}
 
 
 def _a_class(node: ast.Attribute) -> bool:

@@ -109,21 +109,7 @@ class AlignRepetitions(Transform):
         pres_frame = pd.DataFrame({"stim": pres_stim, "tl": tl_name[new]})
         presentation = pres_frame.groupby("stim").cumcount().to_numpy()
         repetition = pres_frame.groupby(["stim", "tl"]).cumcount().to_numpy()
-        # the reference of each presentation: the first presentation of its stimulus
-        ref = pd.Series(np.arange(len(first_of))).groupby(pres_stim).transform("first").to_numpy()
-        length = np.diff(np.append(first_of, len(rows)))
-        # a presentation equal to its reference (same length, same tokens) is aligned by rank
-        token_code, _ = pd.factorize(pd.Series(tokens, dtype=object))
-        mine_ref = ref[pres]
-        inside = rank < length[mine_ref]
-        ref_row = np.where(inside, first_of[mine_ref] + np.minimum(rank, length[mine_ref] - 1), 0)
-        same = inside & (token_code == token_code[ref_row])
-        equal = (np.minimum.reduceat(same, first_of) > 0) & (length == length[ref])
-        position = rank.copy()
-        for p in np.flatnonzero(~equal):  # only presentations that differ run through difflib
-            mine = np.arange(first_of[p], first_of[p] + length[p])
-            theirs = np.arange(first_of[ref[p]], first_of[ref[p]] + length[ref[p]])
-            position[mine], _ = align_sequences(list(tokens[mine]), list(tokens[theirs]))
+        position = _positions(tokens, rank, pres, pres_stim, first_of)
         max_len = int(rank.max()) + 1
         aligned = np.where(position >= 0, stim_code * (max_len + 1) + position, -1)
         codes, _ = pd.factorize(aligned)
@@ -134,6 +120,35 @@ class AlignRepetitions(Transform):
         out["position"][rows] = position
         out["aligned_id"][rows] = aligned
         return events.assign(**out)
+
+
+def _positions(
+    tokens: np.ndarray,
+    rank: np.ndarray,
+    pres: np.ndarray,
+    pres_stim: np.ndarray,
+    first_of: np.ndarray,
+) -> np.ndarray:
+    """Position of each token in the first presentation of its stimulus (-1: none).
+
+    A presentation equal to its reference (same length, same tokens) is aligned by rank; only
+    those that differ run through :func:`align_sequences`.
+    """
+    # the reference of each presentation: the first presentation of its stimulus
+    ref = pd.Series(np.arange(len(first_of))).groupby(pres_stim).transform("first").to_numpy()
+    length = np.diff(np.append(first_of, len(tokens)))
+    token_code, _ = pd.factorize(pd.Series(tokens, dtype=object))
+    mine_ref = ref[pres]
+    inside = rank < length[mine_ref]
+    ref_row = np.where(inside, first_of[mine_ref] + np.minimum(rank, length[mine_ref] - 1), 0)
+    same = inside & (token_code == token_code[ref_row])
+    equal = (np.minimum.reduceat(same, first_of) > 0) & (length == length[ref])
+    position = rank.copy()
+    for p in np.flatnonzero(~equal):
+        mine = np.arange(first_of[p], first_of[p] + length[p])
+        theirs = np.arange(first_of[ref[p]], first_of[ref[p]] + length[ref[p]])
+        position[mine], _ = align_sequences(list(tokens[mine]), list(tokens[theirs]))
+    return position
 
 
 @register("stimulus_time")

@@ -27,9 +27,12 @@ The interface, declared once by :class:`Extractor` (an abstract base class):
   :meth:`Extractor.fit` (after every item is stored);
 * typed hooks read by the other layers: :attr:`Extractor.requires_gpu` (the prepare driver asks
   its executor for a GPU, :meth:`~neuralset.execution.executors.Executor.for_extractor`),
-  :attr:`Extractor.output_dtype` (the dtype of what :meth:`Extractor.read` returns) and
+  :attr:`Extractor.output_dtype` (the dtype of what :meth:`Extractor.read` returns),
   :meth:`Extractor.batch_layout` (the jaxtyping layout of the output in a batch, checked by
-  the loaders).
+  the loaders), :attr:`Extractor.needs_event_in_every_segment` and
+  :meth:`Extractor.check_segments` (what a dataset checks before its first batch),
+  :meth:`Extractor.output_channels` and :meth:`Extractor.vocabulary` (names of the output's
+  channels or classes, used by the plots).
 
 The prepare driver (:mod:`neuralset.execution`) sits below this module and never imports it:
 it types extractors with the :class:`~neuralset.execution.protocols.Preparable` protocol,
@@ -242,9 +245,6 @@ class Extractor(Config, abc.ABC):
     default_event_type: ClassVar[str] = ""
     #: Fields that only change how stored items are read, not what is stored (left out of item keys).
     read_fields: ClassVar[tuple[str, ...]] = ("output", "aggregation")
-    #: dtype of the arrays :meth:`read` returns: floating features by default; integer labels
-    #: (``LabelEncoder``) are typed ``Int`` in batches instead of ``Float``.
-    output_dtype: ClassVar[np.dtype[Any]] = np.dtype(np.float32)
 
     event_type: str = ""
     output: Literal["dynamic", "static"] = "dynamic"
@@ -268,6 +268,31 @@ class Extractor(Config, abc.ABC):
     def requires_gpu(self) -> bool:
         """Whether the jobs of :meth:`prepare` need a GPU (the executor is asked for one)."""
         return False
+
+    @property
+    def output_dtype(self) -> np.dtype[Any]:
+        """dtype of the arrays :meth:`read` returns: float32 features by default; integer labels
+        (``LabelEncoder``, ``WindowLabel`` with class positions) are typed ``Int`` in batches."""
+        return np.dtype(np.float32)
+
+    #: whether every segment read must overlap an event of the type (a dataset checks it before
+    #: its first batch); extractors that give a window without events a value (a reserved
+    #: "missing" class) say False and check what they need in :meth:`check_segments`.
+    needs_event_in_every_segment: ClassVar[bool] = True
+
+    def check_segments(self, segments: Segments) -> None:
+        """Checks of the segments to read, run by a dataset before its first batch (override;
+        the default has none beyond :attr:`needs_event_in_every_segment`)."""
+
+    def output_channels(self, segments: Segments, store: Store) -> tuple[str, ...] | None:
+        """Names along axis 1 of :meth:`read`'s output, when they are names (channels of a
+        recording); None otherwise (the default)."""
+        return None
+
+    def vocabulary(self, events: pd.DataFrame, store: Store) -> tuple[str, ...] | None:
+        """The class names of a categorical output, in output order; None when the output is
+        not categorical (the default)."""
+        return None
 
     def batch_layout(self, name: str) -> str:
         """jaxtyping layout of this extractor's output as the batch field ``name``.

@@ -85,59 +85,9 @@ class SegmentDataset:
         augment: Mapping[str, Augment] | None = None,
         seed: int = 0,
     ) -> None:
-        if not isinstance(segments, Segments):
-            raise TypeError(
-                f"SegmentDataset.segments: expected Segments, got {type(segments).__name__}; "
-                "build them with neuralset.segment_on_triggers or a Segmenter"
-            )
-        if not len(segments):
-            raise ValueError(
-                "SegmentDataset.segments: no segment, so no batch; check the selection that built "
-                "them (segments.split(name) and segment_on_triggers(...) say what they found)"
-            )
-        if not isinstance(extractors, Mapping) or not extractors:
-            raise TypeError(
-                "SegmentDataset.extractors: expected a non-empty dict {name: extractor}, "
-                f"got {extractors!r}"
-            )
-        for name, ext in extractors.items():
-            if not isinstance(name, str) or not name.isidentifier() or name in META_FIELDS:
-                raise ValueError(
-                    f"SegmentDataset.extractors: name {name!r} must be a Python identifier other "
-                    f"than {', '.join(META_FIELDS)}"
-                )
-            if not isinstance(ext, Extractor):
-                raise TypeError(
-                    f"SegmentDataset.extractors[{name!r}]: expected an Extractor, got {type(ext).__name__}"
-                )
-        allowed = get_args(OutOfBounds)
-        if out_of_bounds not in allowed:
-            raise ValueError(
-                f"SegmentDataset.out_of_bounds: expected one of {', '.join(map(repr, allowed))}, "
-                f"got {out_of_bounds!r}"
-            )
-        if variable_length not in ("error", "pad"):
-            raise ValueError(
-                f"SegmentDataset.variable_length: expected 'error' or 'pad', got {variable_length!r}"
-            )
-        augment = dict(augment or {})
-        for name, fn in augment.items():
-            if name not in extractors:
-                raise ValueError(
-                    f"SegmentDataset.augment: {name!r} is not an extractor name "
-                    f"({', '.join(extractors)})"
-                )
-            if not callable(fn):
-                raise TypeError(f"SegmentDataset.augment[{name!r}]: expected fn(data, rng) -> data")
-        dur = np.asarray(segments.duration)
-        varying = len(dur) > 1 and float(dur.max() - dur.min()) > 1e-9
-        dynamic = [n for n, e in extractors.items() if e.output == "dynamic"]
-        if varying and dynamic and variable_length == "error":
-            raise ValueError(
-                f"SegmentDataset: the segments have different durations ({dur.min():g} to "
-                f"{dur.max():g} s) and {', '.join(map(repr, dynamic))} are dynamic; pass "
-                "variable_length='pad' to pad each batch to its longest segment (with a mask)"
-            )
+        _check_arguments(segments, extractors, out_of_bounds, variable_length)
+        augment = _checked_augment(augment, extractors)
+        _check_durations(segments, extractors, variable_length)
         self.segments = segments
         self.extractors = dict(extractors)
         self.variable_length = variable_length
@@ -216,10 +166,12 @@ class SegmentDataset:
         events = self.segments.events
         for name, ext in self.extractors.items():
             etype = ext.resolved_event_type
-            check_segments = getattr(ext, "check_segments", None)
-            if check_segments is not None:  # the extractor says what its segments need
-                check_segments(self.segments)
-            elif self.out_of_bounds != "drop" and len(self.segments):
+            ext.check_segments(self.segments)  # what the extractor itself needs of them
+            if (
+                ext.needs_event_in_every_segment
+                and self.out_of_bounds != "drop"
+                and len(self.segments)
+            ):
                 lacking = ~self.segments.has_type(etype)
                 if lacking.any():
                     first = np.flatnonzero(lacking)[:3].tolist()
@@ -388,6 +340,78 @@ class SegmentDataset:
             shuffle=shuffle,
             drop_last=drop_last,
             **kwargs,
+        )
+
+
+def _check_arguments(
+    segments: Any, extractors: Any, out_of_bounds: Any, variable_length: Any
+) -> None:
+    """The arguments of :class:`SegmentDataset`, each named in the error with the fix."""
+    if not isinstance(segments, Segments):
+        raise TypeError(
+            f"SegmentDataset.segments: expected Segments, got {type(segments).__name__}; "
+            "build them with neuralset.segment_on_triggers or a Segmenter"
+        )
+    if not len(segments):
+        raise ValueError(
+            "SegmentDataset.segments: no segment, so no batch; check the selection that built "
+            "them (segments.split(name) and segment_on_triggers(...) say what they found)"
+        )
+    if not isinstance(extractors, Mapping) or not extractors:
+        raise TypeError(
+            "SegmentDataset.extractors: expected a non-empty dict {name: extractor}, "
+            f"got {extractors!r}"
+        )
+    for name, ext in extractors.items():
+        if not isinstance(name, str) or not name.isidentifier() or name in META_FIELDS:
+            raise ValueError(
+                f"SegmentDataset.extractors: name {name!r} must be a Python identifier other "
+                f"than {', '.join(META_FIELDS)}"
+            )
+        if not isinstance(ext, Extractor):
+            raise TypeError(
+                f"SegmentDataset.extractors[{name!r}]: expected an Extractor, got {type(ext).__name__}"
+            )
+    allowed = get_args(OutOfBounds)
+    if out_of_bounds not in allowed:
+        raise ValueError(
+            f"SegmentDataset.out_of_bounds: expected one of {', '.join(map(repr, allowed))}, "
+            f"got {out_of_bounds!r}"
+        )
+    if variable_length not in ("error", "pad"):
+        raise ValueError(
+            f"SegmentDataset.variable_length: expected 'error' or 'pad', got {variable_length!r}"
+        )
+
+
+def _checked_augment(
+    augment: Mapping[str, Augment] | None, extractors: Mapping[str, Extractor]
+) -> dict[str, Augment]:
+    """``augment`` as a dict, each key an extractor name and each value a function."""
+    out = dict(augment or {})
+    for name, fn in out.items():
+        if name not in extractors:
+            raise ValueError(
+                f"SegmentDataset.augment: {name!r} is not an extractor name "
+                f"({', '.join(extractors)})"
+            )
+        if not callable(fn):
+            raise TypeError(f"SegmentDataset.augment[{name!r}]: expected fn(data, rng) -> data")
+    return out
+
+
+def _check_durations(
+    segments: Segments, extractors: Mapping[str, Extractor], variable_length: str
+) -> None:
+    """Segments of different durations need ``variable_length="pad"`` for dynamic outputs."""
+    dur = np.asarray(segments.duration)
+    varying = len(dur) > 1 and float(dur.max() - dur.min()) > 1e-9
+    dynamic = [n for n, e in extractors.items() if e.output == "dynamic"]
+    if varying and dynamic and variable_length == "error":
+        raise ValueError(
+            f"SegmentDataset: the segments have different durations ({dur.min():g} to "
+            f"{dur.max():g} s) and {', '.join(map(repr, dynamic))} are dynamic; pass "
+            "variable_length='pad' to pad each batch to its longest segment (with a mask)"
         )
 
 

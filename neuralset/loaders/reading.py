@@ -63,14 +63,8 @@ def read_padded(
     freq = float(extractor.frequency)
     n_own = np.round(np.asarray(segments.duration) * freq).astype(np.int64)
     width = int(n_own.max()) if len(n_own) else 0
-    extended = Segments(
-        events=segments.events,
-        start=np.asarray(segments.start),
-        duration=np.full(len(segments), width / freq),
-        timeline=np.asarray(segments.timeline),
-        trigger=np.asarray(segments.trigger),
-    )
-    extended.__dict__["index"] = segments.index  # share the event index (and its caches)
+    # the same segments over the longest duration, sharing the event index (and its memo)
+    extended = segments.with_windows(segments.start, np.full(len(segments), width / freq))
     out = extractor.read(extended, store, out_of_bounds="pad")
     data = out.data
     own = np.arange(width)[None, :] < n_own[:, None]

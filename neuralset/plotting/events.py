@@ -86,22 +86,9 @@ def plot_events(
         in_tl = tl_col == name
         for k, etype in enumerate(rows):
             sel = in_tl & (ty_col == etype) & (stop_all >= lo) & (start_all <= hi)
-            s, e = start_all[sel], stop_all[sel]
-            color = cmap(k % 10)
-            if len(s) > max_events:  # summary view: density of events along time
-                counts, edges = np.histogram(s, bins=bins, range=(lo, hi))
-                ax.imshow(
-                    counts[None, :],
-                    aspect="auto",
-                    extent=(edges[0], edges[-1], k - 0.4, k + 0.4),
-                    cmap="Greys",
-                    interpolation="nearest",
-                    origin="lower",
-                )
-                ax.text(hi, k, f" {len(s):,} (density)", va="center", fontsize=7)
-                continue
-            width = np.maximum(e - s, (hi - lo) / 2000.0)  # instantaneous events stay visible
-            ax.broken_barh(np.column_stack([s, width]), (k - 0.4, 0.8), facecolors=color)
+            _draw_row(
+                ax, k, start_all[sel], stop_all[sel], (lo, hi), cmap(k % 10), max_events, bins
+            )
         ax.set_yticks(range(len(rows)), rows)
         ax.set_ylim(-0.6, len(rows) - 0.4)
         ax.set_ylabel(name, rotation=0, ha="right", va="center")
@@ -114,6 +101,35 @@ def plot_events(
     )
     axes[0].set_title(f"events: {len(events):,} in {shown}")
     return fig
+
+
+def _draw_row(
+    ax: Any,
+    k: int,
+    s: np.ndarray,
+    e: np.ndarray,
+    span: tuple[float, float],
+    color: Any,
+    max_events: int,
+    bins: int,
+) -> None:
+    """Row ``k`` of a timeline's panel: one bar per event, or a density strip past
+    ``max_events`` events in view."""
+    lo, hi = span
+    if len(s) > max_events:  # summary view: density of events along time
+        counts, edges = np.histogram(s, bins=bins, range=(lo, hi))
+        ax.imshow(
+            counts[None, :],
+            aspect="auto",
+            extent=(edges[0], edges[-1], k - 0.4, k + 0.4),
+            cmap="Greys",
+            interpolation="nearest",
+            origin="lower",
+        )
+        ax.text(hi, k, f" {len(s):,} (density)", va="center", fontsize=7)
+        return
+    width = np.maximum(e - s, (hi - lo) / 2000.0)  # instantaneous events stay visible
+    ax.broken_barh(np.column_stack([s, width]), (k - 0.4, 0.8), facecolors=color)
 
 
 _BIDS = re.compile(r"(?:^|[_/])(sub|ses|run)-([A-Za-z0-9]+)")

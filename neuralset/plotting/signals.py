@@ -27,14 +27,12 @@ def _numpy(value: Any) -> np.ndarray:
 def channel_names(dataset: Any, name: str, n: int) -> list[str]:
     """Names of the ``n`` channels of extractor ``name`` (its ``output_channels``, else numbers)."""
     ext = dataset.extractors[name]
-    finder = getattr(ext, "output_channels", None)
-    if finder is not None:
-        try:
-            names = list(finder(dataset.segments, dataset.store))
-            if len(names) == n:
-                return names
-        except Exception:  # an unprepared store: fall back to numbers
-            pass
+    try:
+        names = ext.output_channels(dataset.segments, dataset.store)
+    except Exception:  # an unprepared store: fall back to numbers
+        names = None
+    if names is not None and len(names) == n:
+        return list(names)
     return [f"ch {i}" for i in range(n)]
 
 
@@ -177,13 +175,11 @@ def _labels(dataset: Any, by: Any) -> tuple[np.ndarray | None, list[str] | None]
 
 def _field_classes(dataset: Any, by: str) -> list[str] | None:
     """The class names of a label field (its extractor's vocabulary), if it has one."""
-    vocab = getattr(dataset.extractors[by], "vocabulary", None)
-    if vocab is None:
-        return None
     try:
-        return [str(c) for c in vocab(dataset.segments.events, dataset.store)]
+        names = dataset.extractors[by].vocabulary(dataset.segments.events, dataset.store)
     except Exception:  # no stored vocabulary: classes are numbered
         return None
+    return None if names is None else [str(c) for c in names]
 
 
 def average_by(
@@ -259,6 +255,38 @@ def average_by(
     }
 
 
+def _picked_channels(
+    avg: dict[str, Any],
+    names: list[str],
+    channels: Sequence[str] | Sequence[int] | None,
+    max_channels: int,
+) -> list[int]:
+    """Positions of the channels drawn: those named, else the largest responses."""
+    if channels is not None:
+        return [names.index(c) if isinstance(c, str) else int(c) for c in channels]
+    mean = avg["mean"]
+    peak = np.abs(np.nansum(mean * avg["count"][:, None, None], axis=0)).max(axis=-1)
+    return list(np.argsort(-peak, kind="stable")[: min(max_channels, mean.shape[1])])
+
+
+def _onset_histogram(ax: Any, onsets: np.ndarray, t: np.ndarray, label: str) -> None:
+    """A histogram of ``onsets`` along the bottom fifth of ``ax`` (its y range kept)."""
+    ymin, ymax = ax.get_ylim()
+    counts, edges = np.histogram(onsets, bins=max(10, len(t) // 2), range=(t[0], t[-1]))
+    height = 0.2 * (ymax - ymin) * counts / max(counts.max(), 1)
+    ax.bar(
+        edges[:-1],
+        height,
+        width=np.diff(edges),
+        bottom=ymin,
+        align="edge",
+        color="0.6",
+        alpha=0.6,
+        label=label,
+    )
+    ax.set_ylim(ymin, ymax)
+
+
 def plot_average(
     dataset: Any,
     by: Any = "label",
@@ -302,11 +330,7 @@ def plot_average(
     name = avg["name"]
     n_ch = mean.shape[1]
     names = channel_names(dataset, name, n_ch)
-    if channels is None:
-        peak = np.abs(np.nansum(mean * avg["count"][:, None, None], axis=0)).max(axis=-1)
-        picks = list(np.argsort(-peak, kind="stable")[: min(max_channels, n_ch)])
-    else:
-        picks = [names.index(c) if isinstance(c, str) else int(c) for c in channels]
+    picks = _picked_channels(avg, names, channels, max_channels)
     t = times if times is not None else np.arange(mean.shape[-1], dtype=float)
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     cols = min(2, len(picks))
@@ -327,20 +351,7 @@ def plot_average(
         if times is not None:
             ax.axvline(0.0, color="k", ls="--", lw=0.8)
         if onsets is not None and len(onsets):
-            ymin, ymax = ax.get_ylim()
-            counts, edges = np.histogram(onsets, bins=max(10, len(t) // 2), range=(t[0], t[-1]))
-            height = 0.2 * (ymax - ymin) * counts / max(counts.max(), 1)
-            ax.bar(
-                edges[:-1],
-                height,
-                width=np.diff(edges),
-                bottom=ymin,
-                align="edge",
-                color="0.6",
-                alpha=0.6,
-                label=f"{mark} onsets",
-            )
-            ax.set_ylim(ymin, ymax)
+            _onset_histogram(ax, onsets, t, f"{mark} onsets")
         ax.set_title(names[ch])
         ax.grid(alpha=0.3)
     for ax in axes[::cols]:

@@ -93,6 +93,28 @@ def test_hooks_have_typed_defaults() -> None:
     assert default_layout("x", "dynamic", "Int") == "Int batch *x_features x_time"
 
 
+def test_hooks_read_by_datasets_and_plots(tmp_path: Path) -> None:
+    from neuralset.extractors.events import WindowLabel
+
+    meg = MegExtractor(frequency=100.0)
+    events = stimuli()
+    segments = segment_on_triggers(events, "Stimulus", duration=0.5)
+    store = Store(tmp_path / "s")
+    noop = NoopExtractor()
+    assert noop.needs_event_in_every_segment is True and noop.check_segments(segments) is None
+    assert noop.output_channels(segments, store) is None
+    assert noop.vocabulary(events, store) is None
+    stages = WindowLabel(event_type="Stimulus", field="code", classes=("1", "2"))
+    assert stages.needs_event_in_every_segment is False
+    assert stages.output_dtype == np.dtype(np.int64)
+    assert stages.batch_layout("stage") == "Int batch *stage_features"
+    hot = stages.replace(encoding="one_hot")
+    assert hot.output_dtype == np.dtype(np.float32)
+    assert hot.batch_layout("stage") == "Float batch *stage_features"
+    assert stages.vocabulary(events, store) == ("1", "2")
+    assert meg.needs_event_in_every_segment is True
+
+
 def test_hf_extractors_on_cuda_require_a_gpu() -> None:
     from neuralset.extractors.stimulus.text import HuggingFaceText
 

@@ -132,14 +132,7 @@ class DetectionTarget(VocabularyExtractor):
         widen = self.tolerance if self.mode != "presence" else 0.0
         query = segments
         if widen:  # events just outside the window can mark its edges
-            query = Segments(
-                events=segments.events,
-                start=segments.start - widen,
-                duration=segments.duration + 2 * widen,
-                timeline=segments.timeline,
-                trigger=segments.trigger,
-            )
-            query.__dict__["index"] = segments.index
+            query = segments.with_windows(segments.start - widen, segments.duration + 2 * widen)
         seg, rows = query.overlapping(self.resolved_event_type)
         events = segments.events
         if self.field:

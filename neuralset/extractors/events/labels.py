@@ -8,7 +8,7 @@ Registered YAML kind: ``label_encoder``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -49,8 +49,11 @@ class LabelEncoder(EventFeatureExtractor):
     aggregation: Literal["mean", "trigger"] = "trigger"
     field: str = ""
     classes: tuple[str, ...] = ()
-    #: labels are positions in a vocabulary, not features: reading returns them as int64
-    output_dtype: ClassVar[np.dtype[Any]] = np.dtype(np.int64)
+
+    @property
+    def output_dtype(self) -> np.dtype[Any]:
+        """Labels are positions in a vocabulary, not features: ``int64``."""
+        return np.dtype(np.int64)
 
     def _check(self) -> None:
         required(

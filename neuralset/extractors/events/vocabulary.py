@@ -51,6 +51,8 @@ class VocabularyExtractor(Extractor):
 
     #: whether ``field`` may be empty (then the only class is the event type itself)
     field_optional: ClassVar[bool] = False
+    #: a window without events takes the reserved missing class: see :meth:`check_segments`
+    needs_event_in_every_segment: ClassVar[bool] = False
 
     field: str = "description"
     classes: tuple[str, ...] = ()

@@ -9,7 +9,7 @@ Registered YAML kind: ``window_label``.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -96,10 +96,10 @@ class WindowLabel(VocabularyExtractor):
             )
 
     @property
-    def label_dtype(self) -> type:
+    def output_dtype(self) -> np.dtype[Any]:
         """``int64`` for class positions, ``float32`` otherwise (the batch layout follows)."""
         single = self.rule in ("majority", "center") and self.encoding == "index"
-        return np.int64 if single else np.float32
+        return np.dtype(np.int64 if single else np.float32)
 
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
@@ -118,4 +118,4 @@ class WindowLabel(VocabularyExtractor):
         values = labels.values
         if self.encoding == "one_hot":
             values = np.eye(len(labels.classes), dtype=np.float32)[values]
-        return Output(data=values.astype(self.label_dtype, copy=False))
+        return Output(data=values.astype(self.output_dtype, copy=False))
