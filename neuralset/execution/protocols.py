@@ -74,6 +74,11 @@ class Preparable(Protocol[ItemT]):
         """Whether jobs need a GPU."""
         ...
 
+    @property
+    def prepare_key(self) -> str:
+        """Key of what is prepared (names the extractor in a worker's per-run memo)."""
+        ...
+
     def items(self, events: pd.DataFrame) -> Sequence[ItemT]:
         """The items needed for ``events`` (cheap: no signal read)."""
         ...

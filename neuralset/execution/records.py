@@ -146,10 +146,10 @@ def _compute_batch(
 
 
 def _compute_or_setup_failure(
-    extractor: Any, store: Store, batch: Sequence[Any], manifest_dir: str
+    extractor: Preparable[ItemT], store: Store, batch: Sequence[ItemT], manifest_dir: str
 ) -> list[tuple[str, str, dict[str, Any] | None, str]]:
     """:func:`_compute_batch`, unless a :class:`ComputeSetupError` already failed this run here."""
-    memo = (manifest_dir, str(getattr(extractor, "prepare_key", id(extractor))))
+    memo = (manifest_dir, extractor.prepare_key)
     failure = _SETUP_FAILURES.get(memo)
     if failure is None:
         try:
