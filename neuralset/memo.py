@@ -90,7 +90,13 @@ class Memo:
 
     def table(self, slot: Slot[dict[K, T]], *qualifier: Hashable) -> dict[K, T]:
         """The mutable dict of ``slot`` (created empty), for caches filled row by row."""
-        return self.get_or_set(slot, dict, *qualifier)
+        key: Hashable = (slot, *qualifier) if qualifier else slot
+        try:
+            return self._values[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value: dict[K, T] = {}
+            self._values[key] = value
+            return value
 
     def clear(self) -> None:
         """Forget every entry."""
