@@ -31,6 +31,7 @@ import pandas as pd
 
 from ..config import ConfigError, config, register
 from ..hashing import KEY_EXCLUDED, structural_key
+from ..memo import Slot, frozen_memo
 from ..validation import at_least, require
 from .annotations import EventMap, Unmapped, annotation_events, stim_events
 from .base import Study
@@ -44,6 +45,8 @@ RECORDING_EXTENSIONS = (
     ".fif", ".fif.gz", ".edf", ".bdf", ".gdf", ".vhdr", ".set", ".cnt", ".snirf", ".sqd",
     ".con", ".mff", ".ds", ".nxe", ".lay", ".edf+", ".bdf+",
 )  # fmt: skip
+#: :meth:`RecordingsStudy.recording_files`, matched once per (frozen) instance.
+_FILES: Slot[list[Path]] = Slot("matched recording files")
 _SPLIT = re.compile(r"(-\d+\.fif(\.gz)?$)|(_split-(0*[2-9]|\d{2,})_)")
 
 
@@ -110,11 +113,7 @@ class RecordingsStudy(Study):
     # -- discovery ----------------------------------------------------------------------------
     def recording_files(self) -> list[Path]:
         """The recording files the patterns match (cached on the instance)."""
-        cached = self.__dict__.get("_files")
-        if cached is None:
-            cached = self._match()
-            object.__setattr__(self, "_files", cached)
-        return cached
+        return frozen_memo(self).get_or_set(_FILES, self._match)
 
     def _match(self) -> list[Path]:
         found: set[Path] = set()
