@@ -30,8 +30,13 @@ import numpy as np
 import pandas as pd
 
 from .hashing import file_identity
+from .memo import Slot, frozen_memo
 
 __all__ = ["EntityTable", "EntityError", "LinkReport", "link_values"]
+
+
+#: :meth:`EntityTable.row_of`'s lookup table: the row of each link key.
+_ROWS: Slot[dict[tuple[str, ...], int]] = Slot("row per link key")
 
 
 class EntityError(ValueError):
@@ -164,7 +169,6 @@ class EntityTable:
                 "keep one row per key"
             )
         object.__setattr__(self, "frame", frame.reset_index(drop=True))
-        object.__setattr__(self, "_rows", {k: i for i, k in enumerate(self.keys())})
 
     # -- lookups -------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -176,7 +180,9 @@ class EntityTable:
 
     def row_of(self, key: Sequence[str]) -> int:
         """Row matching a link key (trailing parts falling back to ``""``), or -1."""
-        rows: dict[tuple[str, ...], int] = self.__dict__["_rows"]
+        rows = frozen_memo(self).get_or_set(
+            _ROWS, lambda: {k: i for i, k in enumerate(self.keys())}
+        )
         key = tuple(key)
         for cut in range(len(key), 0, -1):
             candidate = key[:cut] + ("",) * (len(key) - cut)
