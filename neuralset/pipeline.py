@@ -233,8 +233,7 @@ def _inspect_extractor(
         f"{head}, {len(unique)} items, {len(unique) - len(missing)} stored "
         f"({_size(stored_bytes)}), {len(missing)} missing (~{_size(estimate)}, {how})"
     ]
-    linked = getattr(extractor, "linked_entities", None)  # entities joined to its events
-    for report in linked(events) if linked is not None else ():
+    for report in extractor.linked_entities(events):  # entities joined to its events
         lines.append(f"  {report.describe()}")
     for item in unique[:max_keys]:
         state = "missing" if item.key in missing else "stored "

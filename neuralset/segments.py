@@ -128,22 +128,32 @@ class Segments:
             _index=self._index,
         )
 
-    def with_windows(self, start: np.ndarray, duration: np.ndarray) -> Segments:
-        """The same segments (events, timelines, triggers) with other windows.
+    def with_windows(
+        self,
+        start: np.ndarray | Sequence[float],
+        duration: np.ndarray | Sequence[float],
+        *,
+        timeline: np.ndarray | None = None,
+        trigger: np.ndarray | None = None,
+    ) -> Segments:
+        """Other windows over the same events table (by default, the same segments' timelines
+        and triggers).
 
         The result shares this one's event index (built here if needed), and so its memo.
 
         Parameters
         ----------
         start, duration
-            New window start and duration of each segment, in seconds.
+            Window start and duration of each new segment, in seconds.
+        timeline, trigger
+            Timeline code and trigger row of each new segment (default: this one's).
         """
         return Segments(
             events=self.events,
             start=np.asarray(start, dtype=np.float64),
             duration=np.asarray(duration, dtype=np.float64),
-            timeline=self.timeline,
-            trigger=self.trigger,
+            timeline=self.timeline if timeline is None else np.asarray(timeline),
+            trigger=self.trigger if trigger is None else np.asarray(trigger),
             _index=self.index,
         )
 

@@ -105,6 +105,9 @@ HOOKS = {
     "needs_event_in_every_segment",
     "output_channels",
     "vocabulary",
+    "fit_key",
+    "to_storage",
+    "linked_entities",
 }
 
 

@@ -87,6 +87,10 @@ class Preparable(Protocol[ItemT]):
         """One result per item, in order."""
         ...
 
+    def to_storage(self, computed: Any, label: str = "") -> WorkResult:
+        """``computed`` as stored (the extractor's storage precision), before it is staged."""
+        ...
+
     def fit(self, events: pd.DataFrame, store: Store) -> None:
         """Runs once every item is stored."""
         ...

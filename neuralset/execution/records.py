@@ -117,11 +117,9 @@ def _compute_batch(
                 pairs.append((item, extractor.compute_many([item])[0]))
             except Exception:
                 out.append((item.key, item.label, None, traceback.format_exc()))
-    to_storage = getattr(extractor, "to_storage", None)
     for item, computed in pairs:
         try:
-            if to_storage is not None:  # the extractor's storage precision (float16...)
-                computed = to_storage(computed, item.label)
+            computed = extractor.to_storage(computed, item.label)  # storage precision (float16...)
             prov = provenance(extractor, source=item.label, item_key=item.key)
             if computed.arrays:
                 record = store.stage_arrays(

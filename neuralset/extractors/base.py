@@ -32,7 +32,9 @@ The interface, declared once by :class:`Extractor` (an abstract base class):
   the loaders), :attr:`Extractor.needs_event_in_every_segment` and
   :meth:`Extractor.check_segments` (what a dataset checks before its first batch),
   :meth:`Extractor.output_channels` and :meth:`Extractor.vocabulary` (names of the output's
-  channels or classes, used by the plots).
+  channels or classes, used by the plots), :meth:`Extractor.fit_key` (a whole-table fit that
+  wrappers such as ``HrfConvolve`` key on), :meth:`Extractor.to_storage` (the stored precision,
+  applied by the prepare driver).
 
 The prepare driver (:mod:`neuralset.execution`) sits below this module and never imports it:
 it types extractors with the :class:`~neuralset.execution.protocols.Preparable` protocol,
@@ -67,6 +69,7 @@ from ..store import Store
 from ..validation import at_least, positive
 
 if TYPE_CHECKING:
+    from ..entities import LinkReport
     from ..execution import Executor, PrepareReport
 
 __all__ = [
@@ -292,6 +295,17 @@ class Extractor(Config, abc.ABC):
     def vocabulary(self, events: pd.DataFrame, store: Store) -> tuple[str, ...] | None:
         """The class names of a categorical output, in output order; None when the output is
         not categorical (the default)."""
+        return None
+
+    def linked_entities(self, events: pd.DataFrame) -> list[LinkReport]:
+        """How the entity tables this extractor joins to ``events`` (anatomy, empty-room
+        recordings) cover them, for ``inspect``; none by default."""
+        return []
+
+    def fit_key(self, events: pd.DataFrame) -> str | None:
+        """Store key of a fit on the whole events table that reads depend on (a PCA's
+        training rows), so that extractors built on this one key it; None (the default) when
+        there is none."""
         return None
 
     def batch_layout(self, name: str) -> str:

@@ -159,7 +159,8 @@ class OnlinePreprocessor:
 
     @staticmethod
     def _reference(extractor: MneExtractor, info: StreamInfo, names: list[str]) -> Any:
-        reference = getattr(extractor, "reference", None)
+        # only an EegExtractor references its channels (other modality steps are refused above)
+        reference = extractor.reference if isinstance(extractor, EegExtractor) else None
         if reference is None:
             return None
         kinds = dict(zip(info.ch_names, info.ch_types))

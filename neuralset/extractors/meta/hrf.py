@@ -28,6 +28,7 @@ import pandas as pd
 
 from ...config import ConfigError, config, register
 from ...hashing import chain_keys, structural_key
+from ...memo import Slot
 from ...segments import Segments
 from ...store import Store
 from ..base import Computed, Extractor, ExtractorNotPreparedError, Item, OutOfBounds, Output
@@ -353,13 +354,12 @@ class HrfConvolve(Wrapper):
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
     ) -> Output:
-        cache = segments.index.__dict__.setdefault("_hrf_runs", {})
-        keys = cache.get(self.prepare_key)
-        if keys is None:
-            keys = cache[self.prepare_key] = {
-                item.payload["row"]: item.key for item in self.listed_items(segments.events)
-            }
-        opened = segments.index.__dict__.setdefault("_hrf_arrays", {})
+        keys = segments.index.memo.get_or_set(
+            _RUN_KEYS,
+            lambda: {item.payload["row"]: item.key for item in self.listed_items(segments.events)},
+            self.prepare_key,
+        )
+        opened = segments.index.memo.table(_OPENED, str(store.root))
 
         def open_run(row: int) -> np.ndarray:
             key = keys[row]
@@ -384,6 +384,10 @@ class HrfConvolve(Wrapper):
         )
 
 
+#: Store key of each run's regressors (``{row: key}``), per ``prepare_key``.
+_RUN_KEYS: Slot[dict[int, str]] = Slot("HRF regressors key per run")
+#: Opened regressor arrays by store key, per store root.
+_OPENED: Slot[dict[str, np.ndarray]] = Slot("opened HRF regressors")
 #: items listed per (events table, key): (weak reference to the table, items)
 _LISTED: dict[tuple[int, str], tuple[weakref.ref[pd.DataFrame], list[Item]]] = {}
 
@@ -400,25 +404,24 @@ def _segments(
     trigger: Any,
     holder: Segments | None = None,
 ) -> Segments:
-    """Segments over ``events`` sharing the event index of ``holder``."""
-    out = Segments(
+    """Segments over ``events`` sharing the event index (and memo) of ``holder``."""
+    timeline = np.asarray(timeline, dtype=np.int32)
+    trigger = np.asarray(trigger, dtype=np.int64)
+    if holder is not None and holder.events is events:
+        return holder.with_windows(start, duration, timeline=timeline, trigger=trigger)
+    return Segments(
         events=events,
         start=np.asarray(start, dtype=np.float64),
         duration=np.asarray(duration, dtype=np.float64),
-        timeline=np.asarray(timeline, dtype=np.int32),
-        trigger=np.asarray(trigger, dtype=np.int64),
+        timeline=timeline,
+        trigger=trigger,
     )
-    if holder is not None:
-        out.__dict__["index"] = holder.index
-    return out
 
 
 def _table_identity(extractor: Extractor, events: pd.DataFrame) -> tuple[Any, ...]:
     """What an extractor fitted on the whole table depends on (a PCA's training rows)."""
-    own: tuple[Any, ...] = ()
-    fit_key = getattr(extractor, "fit_key", None)
-    if callable(fit_key):
-        own = (fit_key(events),)
+    fit_key = extractor.fit_key(events)
+    own: tuple[Any, ...] = () if fit_key is None else (fit_key,)
     if isinstance(extractor, Wrapper):
         return own + tuple(_table_identity(i, events) for i in extractor.inners())
     return own

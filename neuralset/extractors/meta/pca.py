@@ -13,6 +13,7 @@ import pandas as pd
 
 from ...config import ConfigError, config, register
 from ...hashing import chain_keys, structural_key
+from ...memo import Slot
 from ...segments import Segments
 from ...store import Store
 from ..base import Computed, Extractor, ExtractorNotPreparedError, Item, OutOfBounds, Output
@@ -22,6 +23,9 @@ from ..selection import check_fit_on, fit_rows
 from .wrapper import Wrapper
 
 __all__ = ["PCA", "PCAFit", "training_matrix"]
+
+#: The stored fit of a PCA for an events table, per ``prepare_key`` and store root.
+_FIT_MEMO: Slot[dict[str, np.ndarray]] = Slot("PCA fit of an events table")
 
 
 @register("pca")
@@ -191,10 +195,12 @@ class PCA(Wrapper):
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
     ) -> Output:
-        cache = segments.index.__dict__.setdefault("_pca_fits", {})
-        fit = cache.get(self.prepare_key)
-        if fit is None:
-            fit = cache[self.prepare_key] = self.fitted(segments.events, store)
+        fit = segments.index.memo.get_or_set(
+            _FIT_MEMO,
+            lambda: self.fitted(segments.events, store),
+            self.prepare_key,
+            str(store.root),
+        )
         out = self.extractor.read(segments, store, out_of_bounds=out_of_bounds)
         data = np.asarray(out.data, dtype=np.float64)
         if self.output == "dynamic":  # (n, *f, t) -> rows (n * t, *f) -> (n, *k, t)
@@ -247,6 +253,15 @@ class PCAFit:
         self.store = store
         self.batch_size = 1
         self.store_dtype = pca.store_dtype
+
+    @property
+    def requires_gpu(self) -> bool:
+        """The fit runs scikit-learn on CPU."""
+        return False
+
+    @property
+    def prepare_key(self) -> str:
+        return self.pca.prepare_key
 
     def items(self, events: pd.DataFrame) -> list[Item]:
         return self.pca.items(events)

@@ -63,10 +63,7 @@ def read_run_windows(
     if dynamic and n and float(dur.max() - dur.min()) > 1e-8 + 1e-5 * abs(float(dur[0])):
         raise ValueError("dynamic outputs need segments of equal duration within a batch")
     n_times = int(round(float(dur[0]) * frequency)) if dynamic and n else 0
-    memo = segments.index.__dict__
-    starts = memo.get("_event_starts_f64")
-    if starts is None:
-        starts = memo["_event_starts_f64"] = segments.events["start"].to_numpy(np.float64)
+    starts = segments.index.event_start.astype(np.float64, copy=False)
     data: np.ndarray | None = None
     width = n_times if dynamic else 1
     valid_all = np.zeros((n, width), dtype=bool)
@@ -99,11 +96,18 @@ def read_run_windows(
             valid_all[which, 0] = complete
     if data is None:
         data = np.zeros((n, 0, n_times) if dynamic else (n, 0), dtype=np.float32)
+    return _windows_output(data, valid_all, rows, out_of_bounds)
+
+
+def _windows_output(
+    data: np.ndarray, valid: np.ndarray, rows: np.ndarray, out_of_bounds: OutOfBounds
+) -> Output:
+    """The :class:`Output` of the windows read, per ``out_of_bounds`` (``valid``: real samples)."""
     if out_of_bounds == "drop":
-        keep = (rows >= 0) & valid_all.all(axis=1)
+        keep = (rows >= 0) & valid.all(axis=1)
         return Output(data=data[keep], keep=keep)
     if out_of_bounds == "pad":
-        return Output(data=data, mask=valid_all)
+        return Output(data=data, mask=valid)
     return Output(data=data)
 
 

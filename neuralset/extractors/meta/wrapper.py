@@ -18,11 +18,15 @@ import pandas as pd
 
 from ...config import ConfigError, config
 from ...hashing import class_identity, keyed_fields, legacy_mode, structural_key
+from ...memo import Slot, frozen_memo
 from ...segments import Segments
 from ...store import Store
 from ..base import Extractor
 
 __all__ = ["Wrapper", "with_windows", "aggregate_time", "merge_reports", "TimeAggregation"]
+
+#: :attr:`Wrapper.prepare_key`, per the inner extractors' keys.
+_WRAPPER_KEY: Slot[str] = Slot("wrapper prepare key per inner keys")
 
 TimeAggregation = Literal["mean", "max", "sum", "first", "last"]
 
@@ -78,16 +82,17 @@ class Wrapper(Extractor):
     def prepare_key(self) -> str:
         """The wrapper's own keyed fields chained with each inner extractor's ``prepare_key``."""
         inner_keys = tuple(inner.prepare_key for inner in self.inners())
-        cached = None if legacy_mode() else self.__dict__.get("_wrapper_key")
-        if cached is not None and cached[0] == inner_keys:
-            return str(cached[1])
+        if legacy_mode():  # migrating a store: old-format keys, never memoised
+            return self._wrapper_key(inner_keys)
+        return frozen_memo(self).get_or_set(
+            _WRAPPER_KEY, lambda: self._wrapper_key(inner_keys), inner_keys
+        )
+
+    def _wrapper_key(self, inner_keys: tuple[str, ...]) -> str:
         cls = type(self)
         exclude = self.read_fields + self.inner_fields + self.derived_fields + ("event_type",)
         own = keyed_fields(self, exclude=exclude)
-        key = structural_key((class_identity(cls), cls._version, own, inner_keys))
-        if not legacy_mode():
-            object.__setattr__(self, "_wrapper_key", (inner_keys, key))
-        return key
+        return structural_key((class_identity(cls), cls._version, own, inner_keys))
 
     # -- prepare --------------------------------------------------------------------------
     def items(self, events: pd.DataFrame) -> list[Any]:
@@ -133,17 +138,12 @@ class Wrapper(Extractor):
 
 
 def with_windows(segments: Segments, start: np.ndarray, duration: np.ndarray) -> Segments:
-    """The same segments (events, timelines, triggers, shared event index) with other windows."""
-    out = Segments(
-        events=segments.events,
-        start=np.ascontiguousarray(start, dtype=np.float64),
-        duration=np.ascontiguousarray(duration, dtype=np.float64),
-        timeline=segments.timeline,
-        trigger=segments.trigger,
+    """The same segments (events, timelines, triggers, shared event index) with other windows
+    (:meth:`Segments.with_windows <neuralset.segments.Segments.with_windows>`)."""
+    return segments.with_windows(
+        np.ascontiguousarray(start, dtype=np.float64),
+        np.ascontiguousarray(duration, dtype=np.float64),
     )
-    if "index" in segments.__dict__:  # the index caches item keys and tables: share it
-        out.__dict__["index"] = segments.__dict__["index"]
-    return out
 
 
 def aggregate_time(data: np.ndarray, mask: np.ndarray | None, how: str) -> np.ndarray:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ....config import ConfigError, config, register
 from ....hashing import chain_keys
+from ....memo import Slot
 from ....segments import Segments
 from ....store import Store
 from ...base import (
@@ -29,6 +30,9 @@ from ...meta.wrapper import Wrapper
 from .base import MneExtractor
 
 __all__ = ["ChannelPositions", "sensor_positions"]
+
+#: Store key of each recording row's positions, per ``prepare_key``.
+_POSITION_KEYS: Slot[dict[int, str]] = Slot("channel positions key per recording")
 
 _DEVICE = 1  # FIFFV_COORD_DEVICE
 _FAR = 10.0  # metres: farther than any sensor from the head
@@ -138,12 +142,11 @@ class ChannelPositions(Wrapper):
         return Output(data=data)
 
     def _keys(self, segments: Segments) -> dict[int, str]:
-        cache = segments.index.__dict__.setdefault("_position_keys", {})
-        keys = cache.get(self.prepare_key)
-        if keys is None:
-            items = self.items(segments.events)
-            keys = cache[self.prepare_key] = {int(i.payload["row"]): i.key for i in items}
-        return keys  # type: ignore[no-any-return]
+        return segments.index.memo.get_or_set(
+            _POSITION_KEYS,
+            lambda: {int(i.payload["row"]): i.key for i in self.items(segments.events)},
+            self.prepare_key,
+        )
 
     def _located(self, store: Store, key: str, names: Sequence[str], row: int) -> np.ndarray:
         if not store.has(key):
