@@ -9,6 +9,7 @@
     neuralset cache [--store DIR | --config CONFIG.yaml] ls
     neuralset cache [...] info KEY                   (a unique key prefix is enough)
     neuralset cache [...] clear [KEY ...] [--older-than 7d] [--yes]
+    neuralset cache [...] verify [--full] [--fix]    check every entry against its record
     neuralset cache migrate CONFIG.yaml [...] [--store DIR] [--finish]   re-key a 0.1 store
     neuralset kinds [--markdown]                     every YAML kind: class, module, summary
 
@@ -90,6 +91,15 @@ def _parser() -> argparse.ArgumentParser:
         "--older-than", type=parse_duration, help="only entries older than this (30m, 7d...)"
     )
     clear.add_argument("--yes", action="store_true", help="do not ask before clearing everything")
+    verify = action.add_parser(
+        "verify", help="check every entry (files whole, shape and dtype as recorded)"
+    )
+    verify.add_argument(
+        "--full", action="store_true", help="read every byte and compare with its digest"
+    )
+    verify.add_argument(
+        "--fix", action="store_true", help="remove damaged entries and old leftovers"
+    )
     migrate = action.add_parser(
         "migrate", help="re-key a store written by neuralset 0.1 (store format 1)"
     )
@@ -160,6 +170,10 @@ def _cache(args: argparse.Namespace, out: Any) -> int:
         store = _load(args.config, []).open_store()
     else:
         store = Store(args.store)
+    if args.action == "verify":
+        report = store.verify(full=args.full, fix=args.fix)
+        out(str(report))
+        return 0 if report.ok or args.fix else 1
     if args.action == "ls":
         entries = store.entries()
         now = time.time()
@@ -258,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .config import ConfigError
     from .entities import EntityError
     from .execution import ExecutorError
-    from .store import StoreFormatError
+    from .store import StoreError, StoreFormatError
 
     try:
         if args.command == "kinds":
@@ -297,7 +311,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             out(f"{name}: {report}")
         return status
-    except (ConfigError, EntityError, ExecutorError, FileNotFoundError, StoreFormatError) as err:
+    except (
+        ConfigError,
+        EntityError,
+        ExecutorError,
+        FileNotFoundError,
+        StoreError,
+        StoreFormatError,
+    ) as err:
         print(f"neuralset: error: {err}", file=sys.stderr)
         return 2
 

@@ -11,9 +11,10 @@ with a ``kind`` tag on polymorphic entries (declared by :func:`register`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, Union, dataclass_transform, get_args, get_origin
 
@@ -247,8 +248,52 @@ class Config:
     frozen_default=True, kw_only_default=True, field_specifiers=(dataclasses.field,)
 )
 def config(cls: type[C]) -> type[C]:
-    """Declare a :class:`Config` subclass: a frozen, keyword-only dataclass."""
-    return dataclasses.dataclass(frozen=True, kw_only=True)(cls)
+    """Declare a :class:`Config` subclass: a frozen, keyword-only dataclass.
+
+    A misspelt keyword names the closest fields (``MegExtractor(frequncy=100.0)`` says "did
+    you mean 'frequency'?").
+    """
+    cls = dataclasses.dataclass(frozen=True, kw_only=True)(cls)
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except TypeError as err:
+            better = _signature_error(type(self), err, kwargs)
+            if better is None:
+                raise
+            raise better from None
+
+    cls.__init__ = __init__  # type: ignore[assignment]
+    return cls
+
+
+def _signature_error(cls: type, err: TypeError, kwargs: dict[str, Any]) -> TypeError | None:
+    """``err`` (raised by a config's ``__init__``) for an unknown keyword, with the closest
+    field names; None for any other ``TypeError``."""
+    text = str(err)
+    if "__init__() got an unexpected keyword argument" not in text:
+        return None
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = next((k for k in kwargs if k not in names), None)
+    if unknown is None:
+        return None
+    return TypeError(
+        f"{cls.__name__}: {unknown!r} is not a field{did_you_mean(unknown, names)}; fields: "
+        f"{', '.join(sorted(names))}"
+    )
+
+
+def did_you_mean(name: str, options: Collection[str]) -> str:
+    """``" (did you mean 'x'?)"`` for an unknown ``name`` close to one of ``options``, else ``""``."""
+    import difflib
+
+    lowered = {o.lower(): o for o in options}
+    close = [lowered[name.lower()]] if name.lower() in lowered else []
+    close = close or difflib.get_close_matches(name, list(options), n=2, cutoff=0.75)
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
 
 
 def _to_plain(value: Any) -> Any:
@@ -296,8 +341,8 @@ def from_dict(data: Mapping[str, Any], cls: type[C] | None = None, *, path: str 
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(
-            f"{prefix}{unknown[0]}: unknown key for {target.__name__}; "
-            f"allowed keys: {', '.join(sorted(names))}"
+            f"{prefix}{unknown[0]}: unknown key for {target.__name__}"
+            f"{did_you_mean(unknown[0], names)}; allowed keys: {', '.join(sorted(names))}"
         )
     hints = _hints(target)
     values = {k: check_value(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
@@ -330,7 +375,10 @@ def from_yaml(text: str, cls: type[C] | None = None) -> C:
     """The config written in YAML ``text`` (its ``kind`` names the class, or give ``cls``)."""
     import yaml
 
-    data = yaml.safe_load(text)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(yaml_error_message(err, "YAML config")) from None
     if not isinstance(data, Mapping):
         raise ConfigError("YAML config: expected a mapping at the top level")
     return from_dict(data, cls)
@@ -378,10 +426,22 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     import yaml
 
     with open(path) as fh:
-        data = yaml.safe_load(fh) or {}
+        try:
+            data = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(yaml_error_message(err, str(path))) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
+
+
+def yaml_error_message(err: Exception, where: str) -> str:
+    """One line, ``FILE:LINE:COLUMN: YAML syntax error: what (context)``, for a PyYAML error."""
+    mark = getattr(err, "problem_mark", None)
+    position = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    context = getattr(err, "context", None)
+    return f"{where}{position}: YAML syntax error: {problem}" + (f" ({context})" if context else "")
 
 
 def dump_yaml(data: Mapping[str, Any] | Config) -> str:

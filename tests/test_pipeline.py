@@ -88,7 +88,7 @@ def test_executor_settings_round_trip(tmp_path: Path) -> None:
         ({"extractors": {"meg": {"kind": "meg", "filter": ["abc", 40.0]}}},
          r"^extractors.meg.filter\[0\]: expected float \| None, got 'abc'$"),
         ({"extractors": {"meg": {"kind": "meg", "frequencyy": 100}}},
-         r"^extractors.meg.frequencyy: unknown key for MegExtractor; allowed keys: .*frequency"),
+         r"^extractors.meg.frequencyy: unknown key for MegExtractor \(did you mean 'frequency'\?\); allowed keys: .*frequency"),
         ({"extractors": {"meg": {"kind": "megg"}}}, r"unknown kind 'megg'; known kinds: .*meg"),
         ({"extractors": {"meg": {"kind": "meg", "frequency": -1}}},
          r"^extractors.meg: MegExtractor.frequency: must be > 0 Hz \(or None\), got -1.0$"),

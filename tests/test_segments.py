@@ -168,7 +168,7 @@ def test_selectors_that_select_nothing_are_errors(events):
         "segment_on_triggers: the triggers 'Sentence' select no event of the table (event types "
         "present: Phoneme (80), Word (80), Meg (2), Stimulus (1))"
     )
-    with pytest.raises(ValueError, match=r"unknown event type 'Wrod'; did you mean Word"):
+    with pytest.raises(ValueError, match=r"unknown event type 'Wrod'; did you mean 'Word'"):
         segment_on_triggers(events, ["Wrod"], duration=0.5)
     with pytest.raises(ValueError) as info:
         sliding_windows(events, duration=2.0, stride=1.0, blocks="Stimulus")

@@ -53,6 +53,10 @@ class EventIndex:
         duration = events["duration"].to_numpy()
         if np.isnan(duration).any():
             _unknown_durations(events, np.isnan(duration))
+        if (duration < 0).any():
+            from .table import check_events_table
+
+            check_events_table(events, "EventIndex")  # names the rows and the fix
         stop = start + duration
         # an instantaneous event at t lies in [s, e) when s <= t < e: give it a stop just after t
         eff_stop = np.maximum(stop, np.nextafter(start, np.inf))

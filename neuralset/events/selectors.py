@@ -46,11 +46,25 @@ def event_mask(events: pd.DataFrame, selector: Selector) -> np.ndarray:
 
         if selector in event_types():
             return (events["type"] == selector).to_numpy()
+        if selector.isidentifier() and selector not in events.columns:
+            from .schema import event_type
+
+            event_type(selector)  # a bare name is a type name: unknown, with the closest ones
         try:
             result = events.eval(selector)
         except Exception as err:  # pandas raises many kinds
             raise ValueError(f"cannot evaluate the event query {selector!r}: {err}") from None
-        return np.array(result, dtype=bool)
+        dtype = getattr(result, "dtype", None)
+        ok = dtype is not None and pd.api.types.is_bool_dtype(dtype) and not (
+            isinstance(result, pd.Series) and result.isna().any()
+        )
+        mask = np.asarray(result, dtype=bool) if ok else np.asarray(result)
+        if not ok or mask.shape != (len(events),):
+            raise ValueError(
+                f"the event query {selector!r} gives {getattr(result, 'dtype', type(result).__name__)} values, not one True/False per "
+                "event; write a condition, e.g. \"type == 'Word' and start > 10\""
+            )
+        return mask
     names = list(selector)
     if names and all(isinstance(v, bool | np.bool_) for v in names):
         return event_mask(events, np.asarray(names, dtype=bool))

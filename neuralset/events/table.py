@@ -9,6 +9,7 @@ from .schema import event_from_row, event_type, event_types, required_fields
 
 __all__ = [
     "validate_events",
+    "check_events_table",
     "EventsError",
     "row",
     "from_events",
@@ -113,6 +114,58 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
                     f"{name} events need a non-null {field!r}: missing at {_rows_hint(nulls)}"
                 )
     return out
+
+
+_FIX = "pass it through neuralset.validate_events(events) first (a Study's events() already are)"
+
+
+def check_events_table(events: object, where: str, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """Refuse a table that has not been through :func:`validate_events`; return it.
+
+    Cheap (no copy, no per-row Python): the base columns exist, ``type`` and ``timeline`` are
+    categorical and ``start``/``duration`` float64, then the values of ``rows`` (of every row
+    when None) are checked: no NaN start, no negative duration (what a table edited after
+    validation may hold).
+
+    Raises
+    ------
+    EventsError
+        Starting with ``where`` (the function or extractor refusing it), naming the column or
+        rows and the fix.
+    """
+    if not isinstance(events, pd.DataFrame):
+        raise EventsError(
+            f"{where}: expected an events table (pandas DataFrame), got {type(events).__name__}"
+        )
+    missing = [c for c in BASE_COLUMNS if c not in events.columns]
+    if missing:
+        raise EventsError(
+            f"{where}: the events table has no {', '.join(map(repr, missing))} column; {_FIX}"
+        )
+    for col, kind in (
+        ("type", "category"),
+        ("timeline", "category"),
+        ("start", "float64"),
+        ("duration", "float64"),
+    ):
+        if str(events[col].dtype) != kind:
+            raise EventsError(
+                f"{where}: the events table was not validated (its {col!r} column is "
+                f"{events[col].dtype}, not {kind}); {_FIX}"
+            )
+    start = events["start"].to_numpy()
+    duration = events["duration"].to_numpy()
+    if rows is not None:
+        start, duration = start[rows], duration[rows]
+    for bad, what in ((np.isnan(start), "start is NaN"), (duration < 0, "duration is negative")):
+        if bad.any():
+            where_rows = np.zeros(len(events), dtype=bool)
+            where_rows[np.flatnonzero(bad) if rows is None else np.asarray(rows)[bad]] = True
+            raise EventsError(
+                f"{where}: {what} at {_rows_hint(where_rows)} of the events table (changed "
+                f"after validation?); {_FIX}"
+            )
+    return events
 
 
 def _check_recording_durations(

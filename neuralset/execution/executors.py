@@ -185,6 +185,7 @@ class _LocalJobs(Jobs):
     def __init__(self, pool: Any, futures: list[Any]) -> None:
         self.pool, self.futures = pool, futures
         self.ids = [f"local-{i}" for i in range(len(futures))]
+        self._stopped = False
 
     def states(self) -> list[str]:
         from concurrent.futures.process import BrokenProcessPool
@@ -209,11 +210,21 @@ class _LocalJobs(Jobs):
         return "".join(traceback.format_exception(type(err), err, err.__traceback__))
 
     def cancel(self) -> None:
+        """Cancel the chunks not started and stop the worker processes now (Ctrl-C)."""
         for f in self.futures:
             f.cancel()
+        # the pool offers no way to stop a running call: end its processes
+        processes = list((self.pool._processes or {}).values())
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+        self._stopped = True
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool.shutdown(wait=not self._stopped, cancel_futures=True)
 
 
 @register("local")
@@ -226,8 +237,13 @@ class LocalExecutor(Executor):
     workers
         Number of processes (default: the number of CPUs).
     start_method
-        ``"forkserver"`` (fast, safe with threads) or ``"spawn"``. Scripts using local processes
-        need the usual ``if __name__ == "__main__":`` guard.
+        ``"forkserver"`` (fast, safe with threads) or ``"spawn"``. Worker processes import the
+        script that runs ``prepare``, so a script needs the usual ``if __name__ ==
+        "__main__":`` guard around its work; ``prepare`` called at the top level of a script
+        without it fails at once, saying so (it would start the script again in every worker).
+
+    Workers end with their driver: interrupting ``prepare`` (Ctrl-C) terminates them, and a
+    driver killed outright (``kill -9``) is noticed by each worker within a second.
     """
 
     workers: int | None = dataclasses.field(default=None, metadata=KEY_EXCLUDED)
@@ -247,6 +263,9 @@ class LocalExecutor(Executor):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        from .main_guard import check_main_guard, watch_driver
+
+        check_main_guard("LocalExecutor")
         context = multiprocessing.get_context(self.start_method)
         if self.start_method == "forkserver":
             # workers fork from a server that already imported these (applies when it starts)
@@ -254,7 +273,10 @@ class LocalExecutor(Executor):
                 ["neuralset.execution.records", "neuralset.extractors.base"]
             )
         pool = ProcessPoolExecutor(
-            max_workers=min(self.n_workers, max(len(chunks), 1)), mp_context=context
+            max_workers=min(self.n_workers, max(len(chunks), 1)),
+            mp_context=context,
+            initializer=watch_driver,  # a worker ends when its driver is killed
+            initargs=(os.getpid(),),
         )
         futures = [pool.submit(fn, chunk, i) for i, chunk in enumerate(chunks)]
         return _LocalJobs(pool, futures)

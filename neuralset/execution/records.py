@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ..store import Store, provenance
+from ..store.errors import storage_error
+from ..store.files import file_problem
 from .claims import ClaimHeartbeat, Claims
 from .protocols import ItemT, Preparable
 
@@ -83,20 +85,29 @@ def current_job_id() -> str:
     return job if job else f"local-{os.getpid()}"
 
 
-def _write_pickle_atomic(path: Path, value: Any) -> None:
+def _write_pickle_atomic(path: Path, value: Any, root: Path) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    for attempt in range(5):  # a driver may remove an empty folder between mkdir and open
-        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        for attempt in range(5):  # a driver may remove an empty folder between mkdir and open
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fh = open(tmp, "wb")
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
+                continue
+            with fh:
+                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            break
+        os.replace(tmp, path)
+    except BaseException as err:  # a full disk, an interruption: no partial manifest left
         try:
-            fh = open(tmp, "wb")
-        except FileNotFoundError:
-            if attempt == 4:
-                raise
-            continue
-        with fh:
-            pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        break
-    os.replace(tmp, path)
+            tmp.unlink()
+        except OSError:
+            pass
+        if isinstance(err, OSError):
+            raise storage_error(err, path, root) from err
+        raise
 
 
 def _compute_batch(
@@ -196,6 +207,7 @@ def work_chunk(
             _write_pickle_atomic(
                 Path(manifest_dir) / f"{chunk:06d}-{b:06d}.pkl",
                 {"job_id": job_id, "entries": entries},
+                store.root,
             )
     finally:
         if heartbeat is not None:
@@ -237,8 +249,10 @@ def commit_manifests(
     """Commit the records of every manifest in ``folders``; write error entries for failures.
 
     Manifests are deleted once committed. Another driver may commit the same manifest at the same
-    time: records are identical, so committing twice is harmless. Returns the committed keys,
-    the new errors and the manifest paths read.
+    time: records are identical, so committing twice is harmless. A record whose array files
+    are no longer whole (removed or cut short since) is not committed: its item stays missing.
+    A manifest that cannot be read is set aside (renamed ``*.pkl.damaged``). Returns the
+    committed keys, the new errors and the manifest paths read.
     """
     committed: list[str] = []
     errors: list[ItemError] = []
@@ -253,24 +267,10 @@ def commit_manifests(
         except FileNotFoundError:
             continue
         for path in paths:
-            try:
-                with open(path, "rb") as fh:
-                    manifest = pickle.load(fh)
-            except (FileNotFoundError, EOFError, pickle.UnpicklingError):
+            manifest = _load_manifest(path)
+            if manifest is None:
                 continue
-            job_id = str(manifest.get("job_id", ""))
-            for key, label, record, error in manifest["entries"]:
-                if record is not None:
-                    store.commit(key, record)
-                    clear_errors(store, [key])
-                    committed.append(key)
-                else:
-                    log = log_of(job_id) if log_of is not None else ""
-                    err = ItemError(
-                        key, label, "error", error, job_id=job_id, log=log, time=time.time()
-                    )
-                    write_error(store, err)
-                    errors.append(err)
+            _commit_entries(store, manifest, log_of, committed, errors)
             seen.add(path)
             try:
                 path.unlink()
@@ -284,17 +284,71 @@ def commit_manifests(
     return committed, errors, seen
 
 
+def _load_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest at ``path``; None when gone (committed by another driver) or damaged
+    (then renamed aside, so that it is not read again)."""
+    try:
+        with open(path, "rb") as fh:
+            manifest = pickle.load(fh)
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("entries"), list):
+            raise ValueError("not a manifest")
+        return manifest
+    except FileNotFoundError:
+        return None
+    except Exception:  # garbled: its items are computed again
+        try:
+            os.replace(path, path.with_name(path.name + ".damaged"))
+        except OSError:
+            pass
+        return None
+
+
+def _commit_entries(
+    store: Store,
+    manifest: dict[str, Any],
+    log_of: Any,
+    committed: list[str],
+    errors: list[ItemError],
+) -> None:
+    job_id = str(manifest.get("job_id", ""))
+    for key, label, record, error in manifest["entries"]:
+        if record is not None:
+            if record.get("kind") == "arrays" and any(
+                file_problem(store.array_dir(key) / f"{name}.npy", spec) is not None
+                for name, spec in record["files"].items()
+            ):
+                continue  # staged files damaged since: compute the item again
+            store.commit(key, record)
+            clear_errors(store, [key])
+            committed.append(key)
+        else:
+            log = log_of(job_id) if log_of is not None else ""
+            err = ItemError(key, label, "error", error, job_id=job_id, log=log, time=time.time())
+            write_error(store, err)
+            errors.append(err)
+
+
 def _error_path(store: Store, key: str) -> Path:
     return store.root / "errors" / key[:2] / f"{key}.json"
 
 
 def write_error(store: Store, error: ItemError) -> None:
-    """Record why an item failed (replaces an earlier error entry of the same item)."""
+    """Record why an item failed (replaces an earlier error entry of the same item).
+
+    On a disk too full to take it, nothing is recorded (the failure is still reported by the
+    ``prepare`` that saw it; ``retry`` then cannot single the item out).
+    """
     path = _error_path(store, error.key)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(dataclasses.asdict(error)))
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(dataclasses.asdict(error)))
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def read_errors(store: Store, keys: Iterable[str] | None = None) -> list[ItemError]:

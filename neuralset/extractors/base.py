@@ -401,10 +401,37 @@ class Extractor(Config, abc.ABC):
         from ..studies.fetch.plan import check_present
 
         store = store or Store()
+        self.check_table(events)
         # files not fetched yet (git-annex pointers...): say which and how, before any work
         check_present(events, self.resolved_event_type, what=type(self).__name__)
         self.preflight(events, store)
         return run_prepare(self, events, store, executor=executor, progress=progress, retry=retry)
+
+    def check_table(self, events: pd.DataFrame) -> None:
+        """The events table :meth:`prepare` is given: validated (no unvalidated or edited
+        table reaches the items), not empty, with events of :attr:`resolved_event_type`.
+
+        Raises
+        ------
+        EventsError
+            A table that skipped :func:`~neuralset.events.validate_events` (or was edited
+            after it), naming the column or rows.
+        ValueError
+            No event to prepare, naming the types present.
+        """
+        from ..events.selectors import types_present
+        from ..events.table import check_events_table
+
+        name = type(self).__name__
+        check_events_table(events, f"{name}.prepare")
+        etype = self.resolved_event_type
+        if not len(events) or (etype and not (events["type"] == etype).any()):
+            raise ValueError(
+                f"{name}.prepare: the events table has no {etype + ' ' if etype else ''}event "
+                f"({types_present(events) if len(events) else 'it is empty'}); nothing to "
+                f"prepare: check the study's events and the transforms that selected them"
+                + (f", or set {name}.event_type" if etype else "")
+            )
 
     def preflight(self, events: pd.DataFrame, store: Store) -> None:
         """Cheap checks run by :meth:`prepare` before any computation (override to add some).

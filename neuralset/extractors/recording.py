@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from ..config import config
-from ..events.index import EventIndex
 from ..memo import Slot
 from ..segments import Segments
 from ..store import MissingEntryError, Store
@@ -32,15 +31,25 @@ from .base import (
     source_identity,
     source_path,
 )
-
-__all__ = ["RecordingExtractor"]
-
-#: Store key of each recording event row, per extractor ``prepare_key``.
-_RECORDING_KEYS: Slot[dict[int, str]] = Slot("store key per recording row")
-#: Per event type: the span of each timeline's one recording (None: several per timeline).
-_RECORDING_SPANS: Slot[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = Slot(
-    "recording span table"
+from .recording_spans import (
+    RecordingOverlapError,
+    check_no_overlap,
+    covering_recording,
+    outside_error,
 )
+
+__all__ = ["RecordingExtractor", "RecordingOverlapError", "check_no_overlap", "file_stamp"]
+
+#: Store key of each recording event row, per extractor ``prepare_key``, with the stamp of
+#: the file it was derived from (see :func:`file_stamp`).
+_RECORDING_KEYS: Slot[dict[int, tuple[str, tuple[int, ...] | None]]] = Slot(
+    "store key and file stamp per recording row"
+)
+#: Source file of each recording event row.
+_RECORDING_PATHS: Slot[dict[int, str]] = Slot("source file per recording row")
+#: How many times a recording row's key changed (its file was replaced), per ``prepare_key``:
+#: memos derived from the keys (channel layouts) are qualified by it.
+_KEYS_VERSION: Slot[list[int]] = Slot("recording keys version")
 
 
 @config
@@ -85,6 +94,12 @@ class RecordingExtractor(Extractor):
             out.append(Item(key=key, label=str(path), payload=payload))
         return out
 
+    def check_table(self, events: pd.DataFrame) -> None:
+        """The base checks, then: recordings of one timeline do not overlap (a window there
+        could be read from either; see :func:`check_no_overlap`)."""
+        super().check_table(events)
+        check_no_overlap(events, self.resolved_event_type)
+
     def compute(self, item: Item) -> Computed:
         data, sfreq, meta = self.compute_recording(item.payload)
         data = np.ascontiguousarray(data, dtype=np.float32)
@@ -106,7 +121,7 @@ class RecordingExtractor(Extractor):
         """
         etype = self.resolved_event_type
         index = segments.index
-        rows = _covering_recording(segments, etype)
+        rows = covering_recording(segments, etype)
         if out_of_bounds == "pad" and (rows < 0).any():
             lacking = np.flatnonzero(rows < 0)
             seg, ev = index.overlapping(
@@ -121,16 +136,41 @@ class RecordingExtractor(Extractor):
         """Store key of the recording at each event row of ``rows`` (recording events).
 
         Memoised on the segments' event index (:attr:`~neuralset.events.index.EventIndex.memo`),
-        which every selection of the same segments shares: a batch costs no ``stat`` or hashing
-        after the first.
+        which every selection of the same segments shares, and revalidated on every call by
+        one ``os.stat`` of each recording file: a file replaced since (new inode, size, mtime
+        or ctime) gets its key computed again (hashed again with ``content_hash``), so the
+        same segments never read the entry of the file it replaced.
         """
-        keys = segments.index.memo.table(_RECORDING_KEYS, self.prepare_key)
+        memo = segments.index.memo
+        table = memo.table(_RECORDING_KEYS, self.prepare_key)
+        paths = memo.table(_RECORDING_PATHS)
         needed: list[int] = np.asarray(rows, dtype=np.int64).tolist()
-        missing = [r for r in needed if r not in keys]
-        if missing:
-            for row, item in zip(missing, self.items(segments.events.iloc[missing])):
-                keys[row] = item.key
-        return {r: keys[r] for r in needed}
+        out: dict[int, str] = {}
+        stale: list[tuple[int, tuple[int, ...] | None]] = []
+        for row in needed:
+            path = paths.get(row)
+            if path is None:
+                path = paths[row] = str(source_path(segments.events, [row])[0])
+            stamp = file_stamp(path)
+            hit = table.get(row)
+            if hit is not None and stamp is not None and hit[1] == stamp:
+                out[row] = hit[0]
+            else:
+                stale.append((row, stamp))
+        if stale:
+            rows_ = [r for r, _ in stale]
+            for (row, stamp), item in zip(stale, self.items(segments.events.iloc[rows_])):
+                old = table.get(row)
+                if old is not None and old[0] != item.key:
+                    memo.get_or_set(_KEYS_VERSION, lambda: [0], self.prepare_key)[0] += 1
+                table[row] = (item.key, stamp)
+                out[row] = item.key
+        return {r: out[r] for r in needed}
+
+    def keys_version(self, segments: Segments) -> int:
+        """How many times :meth:`recording_keys` found a recording file replaced (for the
+        memos derived from the keys)."""
+        return segments.index.memo.get_or_set(_KEYS_VERSION, lambda: [0], self.prepare_key)[0]
 
     def _open_recording(
         self, store: Store, key: str, events: pd.DataFrame, row: int
@@ -177,13 +217,7 @@ class RecordingExtractor(Extractor):
     ) -> Output:
         rec_rows, keys = self._recording_keys(segments, out_of_bounds=out_of_bounds)
         if out_of_bounds != "drop" and (rec_rows < 0).any():
-            etype = self.resolved_event_type
-            bad = np.flatnonzero(rec_rows < 0)[:3]
-            raise OutOfBoundsError(
-                f"segments {bad.tolist()} start outside every {etype} recording "
-                f"of their timeline; drop them with segments.require('{etype}') "
-                "or read with out_of_bounds='drop'"
-            )
+            raise outside_error(segments, rec_rows, self.resolved_event_type)
         rate = self.frequency
         if rate is None and keys:  # "keep each file's rate": the batch's recordings must agree
             rate = self._stored_rate(store, keys, segments)
@@ -340,40 +374,14 @@ class RecordingExtractor(Extractor):
             )
 
 
-def _covering_recording(segments: Segments, etype: str) -> np.ndarray:
-    """``segments.index.covering(timeline, start, start, etype)``, with a lookup-table fast path.
-
-    When each timeline has at most one event of ``etype`` (the usual one recording per
-    timeline), the answer is a table lookup plus two comparisons, instead of a grouped binary
-    search; the table is memoised on the event index.
-    """
-    index = segments.index
-    spans = index.memo.get_or_set(_RECORDING_SPANS, lambda: _span_table(index, etype), etype)
-    if spans is None:
-        return index.covering(segments.timeline, segments.start, segments.start, etype)
-    row_of, lo, hi = spans
-    tl = segments.timeline
-    s = segments.start
-    ok = (lo[tl] <= s) & (hi[tl] >= s - 1e-9)
-    return np.where(ok, row_of[tl], -1)
-
-
-def _span_table(index: EventIndex, etype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Per timeline code: the row, start and stop of its one ``etype`` event (None when a
-    timeline has several)."""
-    events = index.events
-    rows = np.flatnonzero((events["type"] == etype).to_numpy())
-    tl = events["timeline"].cat.codes.to_numpy().astype(np.int64)[rows]
-    n_tl = len(index.timelines)
-    if len(rows) and np.bincount(tl, minlength=n_tl).max() > 1:
+def file_stamp(path: str) -> tuple[int, ...] | None:
+    """What changes when a file is replaced or rewritten: inode, size, mtime and ctime (None
+    when it cannot be read)."""
+    try:
+        st = os.stat(path)
+    except OSError:
         return None
-    start = events["start"].to_numpy()[rows]
-    stop = np.maximum(start + events["duration"].to_numpy()[rows], np.nextafter(start, np.inf))
-    row_of = np.full(n_tl, -1, dtype=np.int64)
-    lo = np.full(n_tl, np.inf)
-    hi = np.full(n_tl, -np.inf)
-    row_of[tl], lo[tl], hi[tl] = rows, start, stop
-    return row_of, lo, hi
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 #: Per-process cache of opened (memory-mapped) recordings:

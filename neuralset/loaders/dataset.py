@@ -185,9 +185,16 @@ class SegmentDataset:
                 shown = ", ".join(missing[:3]) + (
                     f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
                 )
+                why = self.store.write_denied()
+                todo = (
+                    f"this store is read-only ({why}): prepare into a writable store, or ask "
+                    "whoever maintains it"
+                    if why is not None
+                    else "call dataset.prepare() first"
+                )
                 raise DatasetNotReadyError(
                     f"extractor {name!r} ({type(ext).__name__}) is not prepared in {self.store}: "
-                    f"{len(missing)} items missing: {shown}; call dataset.prepare() first"
+                    f"{len(missing)} items missing: {shown}; {todo}"
                 )
         self._checked = True
 
@@ -327,6 +334,12 @@ class SegmentDataset:
 
         if not self._checked:
             self.check()
+        if drop_last and sampler is None and batch_size > len(self):
+            raise ValueError(
+                f"SegmentDataset.loader: no batch: drop_last=True leaves out the last, smaller "
+                f"batch, and batch_size={batch_size} exceeds the {len(self)} segments; lower "
+                "batch_size, or pass drop_last=False"
+            )
         kwargs.setdefault("collate_fn", self.collate)
         if sampler is None and self.augment:
             sampler = EpochBatchSampler(

@@ -184,6 +184,12 @@ class JaxBatchIterator:
         self.device = device
         self.sampler = sampler
         self.epoch = 0
+        if sampler is None and not len(self):
+            raise ValueError(
+                f"JaxBatchIterator: no batch: drop_last=True leaves out the last, smaller batch, "
+                f"and batch_size={batch_size} exceeds the {len(dataset)} segments of the "
+                "dataset; lower batch_size, or pass drop_last=False"
+            )
 
     def __len__(self) -> int:
         if self.sampler is not None:

@@ -1,5 +1,6 @@
 """The store: diskcache index plus memory-mapped arrays, with provenance, in a versioned format."""
 
+from .errors import DamagedEntryError, StoreReadOnlyError
 from .format import STORE_FORMAT, StoreFormatError
 from .store import (
     EntryInfo,
@@ -12,6 +13,7 @@ from .store import (
 )
 
 __all__ = [
+    "DamagedEntryError",
     "EntryInfo",
     "EntryKindError",
     "MissingEntryError",
@@ -19,6 +21,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreFormatError",
+    "StoreReadOnlyError",
     "default_store_root",
     "provenance",
 ]

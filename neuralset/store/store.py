@@ -20,19 +20,25 @@ with ``neuralset cache migrate``); listing, describing and clearing entries work
 
 from __future__ import annotations
 
+import errno
 import os
-import platform
 import shutil
-import socket
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .errors import (
+    DamagedEntryError,
+    EntryKindError,
+    MissingEntryError,
+    StoreError,
+    StoreReadOnlyError,
+    storage_error,
+)
+from .files import file_problem, write_npy_atomic
 from .format import (
     STORE_FORMAT,
     StoreFormatError,
@@ -41,6 +47,8 @@ from .format import (
     read_format,
     write_format,
 )
+from .index import ReadOnlyIndex, present_keys, write_denied
+from .provenance import EntryInfo, default_store_root, provenance
 
 __all__ = [
     "Store",
@@ -49,80 +57,12 @@ __all__ = [
     "StoreError",
     "MissingEntryError",
     "EntryKindError",
+    "DamagedEntryError",
+    "StoreReadOnlyError",
     "StoreFormatError",
     "STORE_FORMAT",
     "provenance",
 ]
-
-
-class StoreError(RuntimeError):
-    """A store entry is missing or damaged; the message says how to recover."""
-
-
-class MissingEntryError(StoreError):
-    """No entry is committed under the key (nothing prepared yet): the one "not prepared" case.
-
-    Damaged or missing files of a committed entry raise :class:`StoreError`, and unreadable
-    ones ``PermissionError``, never this: they are not cured by preparing again.
-    """
-
-
-class EntryKindError(StoreError):
-    """The entry holds arrays where a value was asked for, or the reverse."""
-
-
-def default_store_root() -> Path:
-    """``$NEURALSET_CACHE`` if set, else ``~/.cache/neuralset`` (created on first write only)."""
-    env = os.environ.get("NEURALSET_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "neuralset"
-
-
-def _library_versions() -> dict[str, str]:
-    import sys
-
-    from .. import __version__
-
-    versions = {"python": platform.python_version(), "neuralset": __version__}
-    for name in ("numpy", "pandas", "mne", "nilearn", "transformers", "torch"):
-        module = sys.modules.get(name)
-        if module is not None:
-            versions[name] = str(getattr(module, "__version__", "?"))
-    return versions
-
-
-def provenance(config: Any = None, **extra: Any) -> dict[str, Any]:
-    """Provenance record: config, library versions, host, time, plus ``extra`` fields."""
-    record: dict[str, Any] = {
-        "versions": _library_versions(),
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "created": time.time(),
-    }
-    if config is not None:
-        record["config"] = config.to_dict() if hasattr(config, "to_dict") else repr(config)
-        record["config_class"] = f"{type(config).__module__}.{type(config).__qualname__}"
-    record.update(extra)
-    return record
-
-
-@dataclass(frozen=True)
-class EntryInfo:
-    """Summary of one store entry."""
-
-    key: str
-    kind: str
-    nbytes: int
-    created: float
-    label: str
-
-
-def _write_npy_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class Store:
@@ -135,7 +75,10 @@ class Store:
         the first write.
     read_only
         Open the index without writing anything, not even SQLite's side files (what
-        ``neuralset inspect`` uses); writing raises :class:`StoreError`.
+        ``neuralset inspect`` uses); writing raises :class:`StoreReadOnlyError`. A store in a
+        location that takes no write (a shared lab store, a read-only mount, a folder of
+        another user) is opened read-only by itself: reads work, and a write raises
+        :class:`StoreReadOnlyError` saying where and why.
 
     Examples
     --------
@@ -148,19 +91,52 @@ class Store:
 
     def __init__(self, root: str | Path | None = None, *, read_only: bool = False) -> None:
         self.root = Path(root).expanduser() if root is not None else default_store_root()
-        self.read_only = bool(read_only)
+        self._read_only = bool(read_only)
+        self._denied: tuple[int, str | None] | None = None  # (pid, why writes are refused)
         self._index: Any = None
         self._index_pid: int | None = None
         self._format_ok = False
 
     def __repr__(self) -> str:
-        return f"Store({str(self.root)!r}{', read_only=True' if self.read_only else ''})"
+        return f"Store({str(self.root)!r}{', read_only=True' if self._read_only else ''})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"root": self.root, "read_only": self.read_only}
+        return {"root": self.root, "read_only": self._read_only}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["root"], read_only=state.get("read_only", False))  # type: ignore[misc]
+
+    # -- read-only -----------------------------------------------------------------------
+    @property
+    def read_only(self) -> bool:
+        """Whether writes are refused: opened with ``read_only=True``, or a location that
+        takes no write (checked once per process, by trying one)."""
+        return self._read_only or self.write_denied() is not None
+
+    def write_denied(self) -> str | None:
+        """Why this store takes no write (``"opened with read_only=True"``, ``"read-only file
+        system: /path"``), or None when it does."""
+        if self._read_only:
+            return "opened with read_only=True"
+        if self._denied is None or self._denied[0] != os.getpid():
+            self._denied = (os.getpid(), write_denied(self.root))
+        return self._denied[1]
+
+    def check_writable(self) -> None:
+        """Raise :class:`StoreReadOnlyError` (where, why, what to do) unless writes work here."""
+        why = self.write_denied()
+        if why is None:
+            return
+        if self._read_only:
+            raise StoreReadOnlyError(
+                f"store is read-only at {self.root} (opened with read_only=True); open it with "
+                "Store(root) to write"
+            )
+        raise StoreReadOnlyError(
+            f"store is read-only at {self.root} ({why}); reads work, but nothing can be "
+            "prepared or removed there: prepare into a writable store (Store(path) or "
+            "NEURALSET_CACHE), or ask whoever maintains this store to prepare what is missing"
+        )
 
     # -- format --------------------------------------------------------------------------
     def check_format(self, *, create: bool = False) -> None:
@@ -176,7 +152,10 @@ class Store:
         if fmt is None:
             if not create:
                 return
-            write_format(self.root)  # before the index: a store never exists without FORMAT
+            try:  # before the index: a store never exists without FORMAT
+                write_format(self.root)
+            except OSError as err:
+                raise storage_error(err, self.root / "FORMAT", self.root) from err
         elif fmt == 1:
             raise StoreFormatError(legacy_message(self.root))
         elif fmt != STORE_FORMAT:
@@ -186,27 +165,30 @@ class Store:
     # -- index ---------------------------------------------------------------------------
     def _data_index(self, create: bool) -> Any:
         """The index, for reading or writing entries: the format is checked first."""
+        if create:
+            self.check_writable()
         self.check_format(create=create)
         return self._open_index(create)
 
     def _open_index(self, create: bool) -> Any:
-        if create and self.read_only:
-            raise StoreError(f"store {self.root} is opened read-only; open it with Store(root)")
+        if create:
+            self.check_writable()
         if self._index is not None and self._index_pid == os.getpid():
             return self._index
         index_dir = self.root / "index"
-        if self.read_only:
-            if not (index_dir / "cache.db").exists():
-                return None
-            self._index, self._index_pid = _ReadOnlyIndex(index_dir), os.getpid()
-            return self._index
-        if not create and not index_dir.exists():
+        if not create and not (index_dir / "cache.db").exists():
             return None
+        if self._read_only or (not create and self.write_denied() is not None):
+            self._index, self._index_pid = ReadOnlyIndex(index_dir), os.getpid()
+            return self._index
         import diskcache
 
-        self._index = diskcache.Cache(
-            str(index_dir), eviction_policy="none", size_limit=2**62, statistics=False
-        )
+        try:
+            self._index = diskcache.Cache(
+                str(index_dir), eviction_policy="none", size_limit=2**62, statistics=False
+            )
+        except OSError as err:
+            raise storage_error(err, index_dir, self.root) from err
         self._index_pid = os.getpid()
         return self._index
 
@@ -214,7 +196,16 @@ class Store:
         index = self._data_index(create=False) if check else self._open_index(create=False)
         if index is None:
             return None
-        return index.get(key)
+        try:
+            return index.get(key)  # type: ignore[no-any-return]
+        except (EOFError, OSError, ValueError) as err:  # a value file of diskcache damaged
+            if isinstance(err, PermissionError):
+                raise
+            raise DamagedEntryError(
+                f"the index record of entry {key} is damaged ({type(err).__name__}: {err}); "
+                f"{self._remedy(key)}",
+                key,
+            ) from None
 
     def has(self, key: str) -> bool:
         """Whether an entry is committed under ``key``."""
@@ -227,28 +218,31 @@ class Store:
         index = self._data_index(create=False)
         if index is None or not keys:
             return keys
-        present = self._present(index, keys)
+        present = present_keys(index, keys)
         return [k for k in keys if k not in present]
 
-    @staticmethod
-    def _present(index: Any, keys: list[str]) -> set[str]:
-        """The keys among ``keys`` in the index: indexed SQL lookups, 500 keys per query."""
-        sql = getattr(index, "_sql", None)
-        if sql is None:  # not the diskcache we know: scan every key
-            return set(index.iterkeys())
-        unique = list(dict.fromkeys(k for k in keys if isinstance(k, str)))
-        present: set[str] = set()
-        now = time.time()
-        for i in range(0, len(unique), 500):
-            chunk = unique[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = sql(
-                f"SELECT key FROM Cache WHERE raw = 1 AND key IN ({marks}) "
-                "AND (expire_time IS NULL OR expire_time > ?)",
-                (*chunk, now),
-            ).fetchall()
-            present.update(row[0] for row in rows)
-        return present
+    def damaged(self, keys: Iterable[str]) -> dict[str, str]:
+        """``{key: what is wrong}`` for the committed entries among ``keys`` whose array files
+        are missing, empty or cut short (one ``stat`` per file; nothing is read).
+
+        ``prepare`` recomputes these entries; ``neuralset cache verify`` also reads the files.
+        """
+        out = {}
+        for key in keys:
+            try:
+                record = self._record(key)
+            except DamagedEntryError as err:
+                out[key] = str(err)
+                continue
+            if record is None or record.get("kind") != "arrays":
+                continue
+            for name, spec in record["files"].items():
+                path = self.array_dir(key) / f"{name}.npy"
+                problem = file_problem(path, spec)
+                if problem is not None:
+                    out[key] = f"array file {path} of entry {key} {problem}"
+                    break
+        return out
 
     def keys(self) -> Iterator[str]:
         """All committed keys."""
@@ -294,19 +288,27 @@ class Store:
         """Write the array files of an entry (atomically, one by one) without indexing it.
 
         Returns the record to pass to :meth:`commit`; until then the entry does not exist.
+
+        Raises
+        ------
+        StoreReadOnlyError
+            The store takes no write.
+        OSError
+            A full disk (or quota), naming the file and the fix.
         """
-        if self.read_only:
-            raise StoreError(f"store {self.root} is opened read-only; open it with Store(root)")
+        self.check_writable()
         folder = self.array_dir(key)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise storage_error(err, folder, self.root) from err
         files = {}
         nbytes = 0
         for name, array in arrays.items():
             if not name.isidentifier():
                 raise ValueError(f"array name {name!r} must be an identifier")
             array = np.asarray(array)
-            _write_npy_atomic(folder / f"{name}.npy", array)
-            files[name] = {"shape": list(array.shape), "dtype": array.dtype.str}
+            files[name] = write_npy_atomic(folder / f"{name}.npy", array, self.root)
             nbytes += int(array.nbytes)
         return {
             "kind": "arrays",
@@ -319,8 +321,19 @@ class Store:
 
     def commit(self, key: str, record: Mapping[str, Any]) -> None:
         """Make an entry visible by writing its record to the index (the atomic step)."""
+        import sqlite3
+
         index = self._data_index(create=True)
-        index.set(key, dict(record))
+        try:
+            index.set(key, dict(record))
+        except sqlite3.OperationalError as err:
+            if "full" not in str(err):
+                raise
+            raise storage_error(
+                OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), self.root / "index", self.root
+            ) from err
+        except OSError as err:
+            raise storage_error(err, self.root / "index", self.root) from err
 
     def put_arrays(
         self,
@@ -335,35 +348,48 @@ class Store:
         self.commit(key, self.stage_arrays(key, arrays, meta=meta, label=label, prov=prov))
 
     def get_arrays(self, key: str) -> dict[str, np.ndarray]:
-        """The arrays of an entry, memory-mapped read-only."""
+        """The arrays of an entry, memory-mapped read-only.
+
+        Raises
+        ------
+        MissingEntryError
+            No entry under ``key`` (not prepared).
+        DamagedEntryError
+            A file of the entry is missing, cut short or garbled (naming it, the key and the
+            command that removes the entry; ``prepare`` recomputes it).
+        """
         record = self._require(key)
         if record["kind"] != "arrays":
             raise EntryKindError(f"entry {key} holds a value, not arrays; use get_value")
-        folder = self.array_dir(key)
-        out = {}
-        for name, spec in record["files"].items():
-            path = folder / f"{name}.npy"
-            try:  # a PermissionError (naming the file) is raised as itself
-                arr = np.load(path, mmap_mode="r")
-            except FileNotFoundError:
-                raise StoreError(
-                    f"array file {path} of entry {key} is missing (deleted outside neuralset?); "
-                    f"{self._remedy(key)}"
-                ) from None
-            except (ValueError, EOFError, OSError) as err:
-                if isinstance(err, PermissionError):
-                    raise
-                raise StoreError(
-                    f"array file {path} of entry {key} is damaged ({err}); {self._remedy(key)}"
-                ) from None
-            if list(arr.shape) != spec["shape"] or arr.dtype.str != spec["dtype"]:
-                raise StoreError(
-                    f"array file {path} of entry {key} holds {arr.dtype.str} {list(arr.shape)}, "
-                    f"not the {spec['dtype']} {spec['shape']} of its index record; "
-                    f"{self._remedy(key)}"
-                )
-            out[name] = arr
-        return out
+        return {name: self._open_array(key, name, spec) for name, spec in record["files"].items()}
+
+    def _open_array(self, key: str, name: str, spec: dict[str, Any]) -> np.ndarray:
+        path = self.array_dir(key) / f"{name}.npy"
+        try:  # a PermissionError (naming the file) is raised as itself
+            arr = np.load(path, mmap_mode="r")
+        except FileNotFoundError:
+            raise DamagedEntryError(
+                f"array file {path} of entry {key} is missing (deleted outside neuralset?); "
+                f"{self._remedy(key)}",
+                key,
+            ) from None
+        except (ValueError, EOFError, OSError) as err:
+            if isinstance(err, PermissionError):
+                raise
+            problem = f"{type(err).__name__}: {err}" if isinstance(err, EOFError) else str(err)
+            raise DamagedEntryError(
+                f"array file {path} of entry {key} is damaged ({problem or 'empty file'}); "
+                f"{self._remedy(key)}",
+                key,
+            ) from None
+        if list(arr.shape) != spec["shape"] or arr.dtype.str != spec["dtype"]:
+            raise DamagedEntryError(
+                f"array file {path} of entry {key} holds {arr.dtype.str} {list(arr.shape)}, "
+                f"not the {spec['dtype']} {spec['shape']} of its index record; "
+                f"{self._remedy(key)}",
+                key,
+            )
+        return arr
 
     def meta(self, key: str) -> dict[str, Any]:
         """The metadata dictionary of an array entry."""
@@ -381,6 +407,13 @@ class Store:
     def _require(self, key: str, *, check: bool = True) -> dict[str, Any]:
         record = self._record(key, check=check)
         if record is None:
+            why = self.write_denied()
+            if why is not None and not self._read_only:
+                raise MissingEntryError(
+                    f"no store entry {key} in {self.root}, a read-only store ({why}): it was "
+                    "not prepared there and cannot be; prepare into a writable store "
+                    "(Store(path) or NEURALSET_CACHE), or ask whoever maintains this store"
+                )
             raise MissingEntryError(f"no store entry {key} in {self.root}; run prepare() first")
         return record
 
@@ -392,13 +425,17 @@ class Store:
 
     # -- management ----------------------------------------------------------------------
     def entries(self) -> list[EntryInfo]:
-        """Summaries of all entries, oldest first."""
+        """Summaries of all entries, oldest first (an entry whose record cannot be read is
+        listed with kind ``"damaged"``)."""
         index = self._open_index(create=False)
         if index is None:
             return []
         out = []
         for key in index.iterkeys():
-            record = index.get(key)
+            try:
+                record = index.get(key)
+            except (EOFError, OSError, ValueError):
+                record = {"kind": "damaged"}
             if record is None:
                 continue
             out.append(
@@ -414,8 +451,7 @@ class Store:
 
     def delete(self, key: str) -> None:
         """Remove one entry (index first, then files)."""
-        if self.read_only:
-            raise StoreError(f"store {self.root} is opened read-only; open it with Store(root)")
+        self.check_writable()
         index = self._open_index(create=False)
         if index is not None:
             index.delete(key)
@@ -437,50 +473,15 @@ class Store:
             write_format(self.root)
         return removed
 
+    def verify(self, *, full: bool = False, fix: bool = False) -> Any:
+        """Check every entry against its record (``neuralset cache verify``); see
+        :func:`neuralset.store.verify.verify_store`."""
+        from .verify import verify_store
+
+        return verify_store(self, full=full, fix=fix)
+
     def size_bytes(self) -> int:
         """Bytes used on disk by the store folder."""
         if not self.root.exists():
             return 0
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
-
-
-class _ReadOnlyIndex:
-    """The store index read through a read-only SQLite connection: writes nothing.
-
-    diskcache writes its settings whenever it opens an index, and SQLite creates its ``-wal``
-    and ``-shm`` files even for a read-only connection; so when no other connection has them
-    (no ``-wal`` file) the database is opened as immutable, else read-only beside its writer.
-    Values are decoded by diskcache's own ``Disk``.
-    """
-
-    def __init__(self, index_dir: Path) -> None:
-        import sqlite3
-        from urllib.parse import quote
-
-        import diskcache
-
-        db = index_dir / "cache.db"
-        live = db.with_name("cache.db-wal").exists()
-        uri = f"file:{quote(str(db))}?{'mode=ro' if live else 'immutable=1'}"
-        self._con = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        self._disk = diskcache.Disk(str(index_dir))
-
-    def _sql(self, query: str, args: tuple[Any, ...] = ()) -> Any:
-        return self._con.execute(query, args)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        row = self._sql(
-            "SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = 1 "
-            "AND (expire_time IS NULL OR expire_time > ?)",
-            (key, time.time()),
-        ).fetchone()
-        if row is None:
-            return default
-        return self._disk.fetch(row[0], row[1], row[2], False)
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and bool(Store._present(self, [key]))
-
-    def iterkeys(self) -> Iterator[str]:
-        rows = self._sql("SELECT key FROM Cache WHERE raw = 1 ORDER BY rowid").fetchall()
-        return iter([row[0] for row in rows])

@@ -44,7 +44,7 @@ def test_duration_defaults_to_zero():
 
 
 def test_unknown_type_names_closest():
-    with pytest.raises(ValueError, match=r"unknown event type 'Wrod'; did you mean Word\?"):
+    with pytest.raises(ValueError, match=r"unknown event type 'Wrod'; did you mean 'Word'\?"):
         validate_events(_words().assign(type="Wrod"))
 
 

@@ -111,6 +111,7 @@ def drive(spec: dict[str, Any]) -> dict[str, Any]:
         "others": report.others,
         "failed": [[e.label, e.reason, e.job_id] for e in report.errors],
         "jobs": report.jobs,
+        "notes": report.notes,
     }
 
 

@@ -122,7 +122,7 @@ def test_out_of_bounds_policies(prepared: dict[str, Any]) -> None:
     ext = {"meg": RampExtractor(frequency=SFREQ)}
     idx = list(range(len(segs)))
     with pytest.raises(
-        OutOfBoundsError, match=r"segments \[0, 40\] start outside every Meg recording"
+        OutOfBoundsError, match=r"segments \[0, 40\] start outside their Meg recording"
     ):
         SegmentDataset(segs, ext, prepared["store"]).__getitems__(idx)
     dropped = SegmentDataset(segs, ext, prepared["store"], out_of_bounds="drop").__getitems__(idx)

@@ -87,7 +87,7 @@ def test_errors_reach_the_caller(
         next(iter(JaxBatchIterator(unprepared, 4)))
     # a read error inside the prefetch thread is raised in the consumer
     outside = SegmentDataset(setup["segments"], dataset.extractors, setup["store"])
-    with pytest.raises(OutOfBoundsError, match="start outside every Meg recording"):
+    with pytest.raises(OutOfBoundsError, match="start outside their Meg recording"):
         list(JaxBatchIterator(outside, 200, prefetch=2))
 
 

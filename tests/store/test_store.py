@@ -134,7 +134,10 @@ def test_read_only_store_reads_everything_and_writes_nothing(tmp_path):
     for write in (lambda: ro.put_value("c" * 32, 1), lambda: ro.delete("a" * 32)):
         with pytest.raises(StoreError) as info:
             write()
-        assert str(info.value) == f"store {root} is opened read-only; open it with Store(root)"
+        assert str(info.value) == (
+            f"store is read-only at {root} (opened with read_only=True); "
+            "open it with Store(root) to write"
+        )
     assert files() == before  # not even SQLite's -wal/-shm files
     assert Store(tmp_path / "absent", read_only=True).missing(["a" * 32]) == ["a" * 32]
     assert not (tmp_path / "absent").exists()

@@ -33,7 +33,7 @@ __all__ = ["ChannelOutput", "ChannelSets", "read_channel_sets", "recording_chann
 ChannelSets = Literal["per_recording", "union"]
 
 #: Stored channel names per recording row, per extractor ``prepare_key`` and store root.
-_CHANNEL_NAMES: Slot[dict[int, tuple[str, ...]]] = Slot("stored channel names per recording")
+_CHANNEL_NAMES: Slot[dict[str, tuple[str, ...]]] = Slot("stored channel names per store key")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,13 +57,12 @@ def recording_channels(
     extractor: RecordingExtractor, segments: Segments, store: Store, rows: np.ndarray
 ) -> dict[int, tuple[str, ...]]:
     """Stored channel names of the recordings at event ``rows`` (memoised on the event index)."""
-    cache = segments.index.memo.table(_CHANNEL_NAMES, extractor.prepare_key, str(store.root))
-    missing = [int(r) for r in rows if int(r) not in cache]
-    if missing:
-        keys = extractor.recording_keys(segments, np.asarray(missing, dtype=np.int64))
-        for r in missing:
-            cache[r] = _stored_channels(extractor, store, keys[r], segments, r)
-    return {int(r): cache[int(r)] for r in rows}
+    cache = segments.index.memo.table(_CHANNEL_NAMES, str(store.root))  # by store key
+    keys = extractor.recording_keys(segments, np.asarray(rows, dtype=np.int64))
+    for r, key in keys.items():
+        if key not in cache:
+            cache[key] = _stored_channels(extractor, store, key, segments, r)
+    return {int(r): cache[keys[int(r)]] for r in rows}
 
 
 def _stored_channels(

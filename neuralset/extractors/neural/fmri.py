@@ -408,8 +408,14 @@ class FmriExtractor(RecordingExtractor):
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
     ) -> Output:
+        runs = self._runs_of(segments)
+        self.recording_keys(segments, np.unique(runs[runs >= 0]))  # a replaced run: new version
         widths = segments.index.memo.get_or_set(
-            _WIDTHS, lambda: self._widths(segments.events, store), self.prepare_key, str(store.root)
+            _WIDTHS,
+            lambda: self._widths(segments.events, store),
+            self.prepare_key,
+            str(store.root),
+            self.keys_version(segments),
         )
         if len(set(widths.values())) <= 1:
             return self._read_aligned(segments, store, out_of_bounds)

@@ -62,11 +62,13 @@ from .headers import (
     check_span,
     event_bads,
     header_of,
+    truncated_error,
 )
 from .preflight import (
     RecordingMismatchError,
     check_channel_lists,
     check_one_rate,
+    check_output_band,
     scan_recordings,
 )
 from .read_steps import ChannelLayout, baseline_means, read_intersection
@@ -162,6 +164,7 @@ class MneExtractor(RecordingExtractor):
             f"low cut-off ({low} Hz) must be below the high cut-off ({high} Hz); "
             "use (low, None) for a high-pass or (None, high) for a low-pass",
         )
+        check_output_band(self)
         for line in self.notch:
             positive(self, "notch", "Hz", what="line frequencies", value=line)
         positive(self, "clamp", optional=True)
@@ -358,7 +361,10 @@ class MneExtractor(RecordingExtractor):
         raw.pick(names)
         if list(raw.ch_names) != names:
             raw.reorder_channels(names)
-        raw.load_data(verbose="error")
+        try:
+            raw.load_data(verbose="error")
+        except (ValueError, OSError, EOFError) as err:  # a file cut short since its header read
+            raise truncated_error(path, err) from err
         raw = self.preprocess(raw)
         design = self.filter_raw(raw, label)
         first, count = check_span(head, payload, label)
@@ -408,12 +414,15 @@ class MneExtractor(RecordingExtractor):
     def _layout(self, segments: Segments, store: Store) -> ChannelLayout:
         """Store key and channel names of every recording of the events table, and the output
         channels (memoised on the segments' event index, shared by selections)."""
+        rows = self._rows(segments)
+        self.recording_keys(segments, np.unique(rows[rows >= 0]))  # files replaced: new version
         return segments.index.memo.get_or_set(
             _LAYOUT,
             lambda: self._read_layout(segments, store),
             self.prepare_key,
             self.channels,
             str(store.root),
+            self.keys_version(segments),
         )
 
     def _read_layout(self, segments: Segments, store: Store) -> ChannelLayout:
@@ -461,6 +470,8 @@ class MneExtractor(RecordingExtractor):
         if out.keep is not None:
             base = base[out.keep]
         data = out.data - (base[..., None] if self.output == "dynamic" else base)
+        if out.mask is not None and self.output == "dynamic":  # padding stays 0, as documented
+            data = np.where(out.mask[:, None, :], data, np.float32(0))
         return dataclasses.replace(out, data=data.astype(np.float32, copy=False))
 
     def _read_intersection(
@@ -480,7 +491,8 @@ class MneExtractor(RecordingExtractor):
         rows = self._rows(segments)
         intersection = self.channels == "intersection"
         recordings = {}
-        for r in np.unique(rows[rows >= 0]).tolist():
-            data, sfreq = self._open_recording(store, layout.keys[r], segments.events, r)
+        keys = self.recording_keys(segments, np.unique(rows[rows >= 0]))
+        for r in keys:
+            data, sfreq = self._open_recording(store, keys[r], segments.events, r)
             recordings[r] = (data, sfreq, layout.columns(r) if intersection else None)
         return baseline_means(segments, rows, recordings, self.baseline, out_of_bounds)

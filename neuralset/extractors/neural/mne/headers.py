@@ -19,6 +19,8 @@ import pandas as pd
 __all__ = [
     "RecordingHeader",
     "cached_header",
+    "check_complete",
+    "truncated_error",
     "check_rate",
     "check_span",
     "event_bads",
@@ -60,14 +62,25 @@ _HEADERS: dict[tuple[str, str, int, int], RecordingHeader] = {}
 def check_span(head: RecordingHeader, payload: dict[str, Any], label: str) -> tuple[int, int]:
     """First sample and sample count of the event's span in the file (error if it runs past)."""
     sfreq = head.sfreq
-    first = int(round(payload["offset"] * sfreq))
     duration = payload["duration"]
+    if not duration >= 0:  # negative or NaN: never read as "the whole file"
+        raise ValueError(
+            f"{label} has duration {duration} s; a recording event needs its duration (> 0 s): "
+            "fix the events table (neuralset.validate_events refuses such rows)"
+        )
+    first = int(round(payload["offset"] * sfreq))
     count = int(round(duration * sfreq)) if duration > 0 else head.n_times - first
     if first < 0 or first + count > head.n_times:
         raise ValueError(
             f"{label} spans file samples {first}..{first + count} (offset {payload['offset']} s, "
             f"duration {duration} s) but {payload['path']} has {head.n_times} samples at {sfreq:g} Hz; "
             "fix the event's offset/duration"
+            + (
+                " (or, if the file is shorter than its recording, it was cut short: copy it "
+                "again from its source)"
+                if first >= 0 and first < head.n_times
+                else ""
+            )
         )
     return first, count
 
@@ -106,11 +119,51 @@ def header_of(raw: Any) -> RecordingHeader:
 
 
 def cached_header(reader_name: str, path: Path, read_raw: Callable[[Path], Any]) -> RecordingHeader:
-    """The header of ``path`` opened by ``read_raw``, memoised by reader, path, size and mtime."""
+    """The header of ``path`` opened by ``read_raw``, memoised by reader, path, size and mtime.
+
+    The file's last sample is read too: a file cut short (a copy or a download interrupted)
+    fails here, named as such, instead of in the middle of ``prepare``.
+
+    Raises
+    ------
+    ValueError
+        ``path`` is a directory, or is truncated or damaged.
+    """
+    if Path(path).is_dir() and Path(path).suffix.lower() not in DIRECTORY_FORMATS:
+        raise ValueError(f"{path} is a directory, not a recording file; point filepath at the file")
     st = os.stat(path)
     cache_key = (reader_name, str(path), st.st_size, st.st_mtime_ns)
     if cache_key not in _HEADERS:
         if len(_HEADERS) > 10_000:
             _HEADERS.clear()
-        _HEADERS[cache_key] = header_of(read_raw(path))
+        raw = read_raw(path)
+        check_complete(raw, path)
+        _HEADERS[cache_key] = header_of(raw)
     return _HEADERS[cache_key]
+
+
+#: Recording formats stored as a folder (CTF ``.ds``, EGI ``.mff``).
+DIRECTORY_FORMATS = (".ds", ".mff")
+
+
+def check_complete(raw: Any, path: Path | str) -> None:
+    """Raise ``ValueError`` naming ``path`` as truncated or damaged when its last sample (as
+    its header counts them) cannot be read."""
+    n = int(raw.n_times)
+    try:
+        raw.get_data(start=max(n - 1, 0), stop=n, verbose="error")
+    except Exception as err:
+        raise truncated_error(path, err) from err
+
+
+def truncated_error(path: Path | str, err: BaseException) -> ValueError:
+    """The error of a recording file whose data cannot be read as its header describes."""
+    try:
+        size = f"{os.stat(path).st_size} bytes"
+    except OSError:
+        size = "size unknown"
+    return ValueError(
+        f"{path} is truncated or damaged ({size}): its header describes data that cannot be "
+        f"read ({type(err).__name__}: {err}); copy the file again from its source (a copy or "
+        "download cut short?)"
+    )

@@ -20,7 +20,14 @@ from .headers import check_rate, check_span, with_event_bads
 if TYPE_CHECKING:
     from .base import MneExtractor
 
-__all__ = ["RecordingMismatchError", "scan_recordings", "check_one_rate", "check_channel_lists"]
+__all__ = [
+    "RecordingMismatchError",
+    "scan_recordings",
+    "check_one_rate",
+    "check_channel_lists",
+    "check_output_band",
+    "check_source_band",
+]
 
 
 class RecordingMismatchError(ValueError):
@@ -51,6 +58,7 @@ def scan_recordings(
                     f"{name}: cannot read {item.payload['path']} ({label}): {err}"
                 ) from err
             head = with_event_bads(head, item.payload)
+            check_source_band(extractor, head.sfreq, item.payload["path"])
             channels[label] = tuple(extractor.select_channels(head, label))
             rates[label] = head.sfreq
             check_span(head, item.payload, label)
@@ -62,6 +70,51 @@ def scan_recordings(
         if declared is not None:
             check_rate(rates[label], declared[item.payload["row"]], label, item.payload["path"])
     return channels, rates
+
+
+def check_output_band(extractor: MneExtractor) -> None:
+    """``filter`` against the output rate (construction): a high-pass at or above the output's
+    Nyquist frequency keeps nothing, a low-pass there does nothing (resampling to
+    ``frequency`` already removes everything above it)."""
+    from ....config import ConfigError
+
+    if extractor.frequency is None:
+        return
+    name = type(extractor).__name__
+    nyquist = extractor.frequency / 2
+    low, high = extractor.filter
+    at = f"the Nyquist frequency of the output ({nyquist:g} Hz, half of frequency={extractor.frequency:g})"
+    if low is not None and low >= nyquist:
+        raise ConfigError(
+            f"{name}.filter: the high-pass at {low:g} Hz is at or above {at}, so it would keep "
+            f"nothing of the signal; lower filter[0] below {nyquist:g} Hz, or raise frequency "
+            f"above {2 * low:g} Hz"
+        )
+    if high is not None and high >= nyquist:
+        raise ConfigError(
+            f"{name}.filter: the low-pass at {high:g} Hz is at or above {at}, so it does "
+            f"nothing (resampling removes everything above {nyquist:g} Hz); use ({low}, None), "
+            f"a low-pass below {nyquist:g} Hz, or raise frequency above {2 * high:g} Hz"
+        )
+
+
+def check_source_band(extractor: MneExtractor, sfreq: float, path: str) -> None:
+    """``filter`` against a recording's own rate (preflight, before any work): every cut-off
+    below the file's Nyquist frequency."""
+    from ....config import ConfigError
+
+    name = type(extractor).__name__
+    nyquist = sfreq / 2
+    for which, value in (
+        ("filter[0] (high-pass)", extractor.filter[0]),
+        ("filter[1] (low-pass)", extractor.filter[1]),
+    ):
+        if value is not None and value >= nyquist:
+            raise ConfigError(
+                f"{name}.{which}: {value:g} Hz is at or above the Nyquist frequency "
+                f"({nyquist:g} Hz) of {path}, recorded at {sfreq:g} Hz; set it below "
+                f"{nyquist:g} Hz"
+            )
 
 
 def check_one_rate(extractor: MneExtractor, rates: dict[str, float]) -> None:

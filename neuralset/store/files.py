@@ -1,0 +1,127 @@
+"""The array files of store entries: atomic writes, and the checks that find damaged ones.
+
+Each ``.npy`` file is written under a temporary name, flushed to disk, then renamed
+(``os.replace``); its index record keeps the array's shape and dtype, the file's size and a
+blake2b digest of the array bytes. :func:`file_problem` compares a file with its record
+without reading it (one ``stat``): a file cut short or emptied is found before any read.
+:func:`content_problem` reads it whole (``neuralset cache verify --full``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import storage_error
+
+__all__ = ["write_npy_atomic", "file_problem", "content_problem", "array_digest"]
+
+#: numpy aligns the header of an .npy file (magic, version, length and dict) to 64 bytes
+_NPY_ALIGN = 64
+
+
+def array_digest(array: np.ndarray) -> str:
+    """blake2b (16 bytes) of a C-contiguous array's bytes."""
+    return hashlib.blake2b(array.reshape(-1).view(np.uint8).data, digest_size=16).hexdigest()
+
+
+def write_npy_atomic(path: Path, array: np.ndarray, root: Path) -> dict[str, Any]:
+    """Write ``array`` to ``path`` atomically; return its record (shape, dtype, bytes, digest).
+
+    Raises
+    ------
+    OSError
+        A full disk, an exceeded quota or a read-only file system, naming ``path`` and the fix
+        (see :func:`~neuralset.store.errors.storage_error`); the temporary file is removed.
+    """
+    array = np.ascontiguousarray(array)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:  # a full disk, or an interrupted write: no file left behind
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        if isinstance(err, OSError):
+            raise storage_error(err, path, root) from err
+        raise
+    return {
+        "shape": list(array.shape),
+        "dtype": array.dtype.str,
+        "bytes": os.stat(path).st_size,
+        "blake2b": array_digest(array),
+    }
+
+
+def _data_bytes(spec: dict[str, Any]) -> int:
+    return int(np.prod(spec["shape"], dtype=np.int64)) * np.dtype(spec["dtype"]).itemsize
+
+
+def file_problem(path: Path, spec: dict[str, Any]) -> str | None:
+    """What is wrong with the array file ``path`` of record ``spec``, from its size alone
+    (None when it looks whole). A missing file, an empty one and one cut short are found."""
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        return "is missing (deleted outside neuralset?)"
+    except OSError as err:
+        return f"cannot be read ({err.strerror})"
+    if "bytes" in spec:
+        expected = int(spec["bytes"])
+        if size != expected:
+            return f"is damaged ({size} bytes on disk, {expected} written: truncated or replaced)"
+        return None
+    header = size - _data_bytes(spec)  # entries written before sizes were recorded
+    if header < _NPY_ALIGN or header % _NPY_ALIGN:
+        return f"is damaged ({size} bytes on disk, too short or too long for its array)"
+    return None
+
+
+def content_problem(path: Path, spec: dict[str, Any]) -> str | None:
+    """:func:`file_problem`, then the header and every byte of the file (its digest, when the
+    record has one)."""
+    problem = file_problem(path, spec)
+    if problem is not None:
+        return problem
+    try:
+        array = np.load(path, mmap_mode="r")
+    except (ValueError, EOFError, OSError) as err:
+        return f"is damaged ({err})"
+    if list(array.shape) != list(spec["shape"]) or array.dtype.str != spec["dtype"]:
+        return (
+            f"holds {array.dtype.str} {list(array.shape)}, not the {spec['dtype']} "
+            f"{spec['shape']} of its index record"
+        )
+    try:
+        digest = _file_digest(path)
+    except (OSError, ValueError) as err:
+        return f"cannot be read ({err})"
+    if "blake2b" in spec and digest != spec["blake2b"]:
+        return "is damaged (its bytes differ from those written: garbled)"
+    return None
+
+
+def _file_digest(path: Path, chunk: int = 1 << 24) -> str:
+    """blake2b of the array bytes of an ``.npy`` file (what :func:`array_digest` gave when it
+    was written), read in chunks."""
+    fmt = np.lib.format
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        version = fmt.read_magic(fh)
+        if version == (1, 0):
+            fmt.read_array_header_1_0(fh)
+        else:
+            fmt.read_array_header_2_0(fh)
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
