@@ -24,7 +24,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("--jobs", type=int, default=1, help="parallel transfers")
     fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
-    cache = sub.add_parser("cache", help="list, describe or clear store entries")
+    _cache_parser(sub.add_parser("cache", help="list, describe or clear store entries"))
+    return parser
+
+
+def _cache_parser(cache: argparse.ArgumentParser) -> None:
+    """The options and actions of ``neuralset cache``."""
     where = cache.add_mutually_exclusive_group()
     where.add_argument(
         "--store", type=Path, help="store folder (default: $NEURALSET_CACHE or ~/.cache/neuralset)"
@@ -111,7 +116,6 @@ def _parser() -> argparse.ArgumentParser:
         sub_action.add_argument(  # SUPPRESS: absent here, the value given before is kept
             "--store", type=Path, default=argparse.SUPPRESS, help="store folder"
         )
-    return parser
 
 
 def _split_overrides(parser: argparse.ArgumentParser, extra: list[str]) -> list[str]:
@@ -259,6 +263,29 @@ def _fetch(pipeline: Any, args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
+def _prepare(pipeline: Any, args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    """``neuralset prepare``: every extractor of the pipeline; 1 when some items failed."""
+    from .execution import PrepareError, prepare_options
+
+    status = 0
+    store = pipeline.open_store()
+    events = pipeline.events(store)
+    for name, extractor in pipeline.extractors.items():
+        try:
+            with prepare_options(retry=args.retry):
+                report = extractor.prepare(
+                    events, store, executor=pipeline.executor, progress=not args.no_progress
+                )
+        except PrepareError as err:
+            status = 1
+            out(f"{name}: {err.report}")
+            out(err.report.describe_failures())
+            out("fix the cause, then run `neuralset prepare` again (--retry: only the failed items)")
+            continue
+        out(f"{name}: {report}")
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``neuralset``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -290,27 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "fetch":
             return _fetch(pipeline, args, out)
-        from .execution import PrepareError, prepare_options
-
-        status = 0
-        store = pipeline.open_store()
-        events = pipeline.events(store)
-        for name, extractor in pipeline.extractors.items():
-            try:
-                with prepare_options(retry=args.retry):
-                    report = extractor.prepare(
-                        events, store, executor=pipeline.executor, progress=not args.no_progress
-                    )
-            except PrepareError as err:
-                status = 1
-                out(f"{name}: {err.report}")
-                out(err.report.describe_failures())
-                out(
-                    "fix the cause, then run `neuralset prepare` again (--retry: only the failed items)"
-                )
-                continue
-            out(f"{name}: {report}")
-        return status
+        return _prepare(pipeline, args, out)
     except (
         ConfigError,
         EntityError,

@@ -279,13 +279,6 @@ def segment_values(segments: Segments, column: str) -> np.ndarray:
     return out
 
 
-_NO_ROWS = np.zeros(0, dtype=np.int64)
-_EMPTY = (
-    "the events table is empty (0 rows): nothing to segment; check what built it (the study's "
-    "events(), a Query or a split that selected nothing)"
-)
-
-
 def _timeline_codes(events: pd.DataFrame) -> np.ndarray:
     return events["timeline"].cat.codes.to_numpy().astype(np.int32)
 
@@ -311,9 +304,7 @@ def segment_on_triggers(
     duration
         Window duration in seconds; ``None`` uses each trigger's own duration.
     """
-    check_events_table(events, "segment_on_triggers", rows=_NO_ROWS)
-    if not len(events):
-        raise ValueError(f"segment_on_triggers: {_EMPTY}")
+    check_events_table(events, "segment_on_triggers", rows=np.arange(0), nonempty=True)
     mask = event_mask(events, triggers)
     rows = np.flatnonzero(mask)
     check_events_table(events, "segment_on_triggers", rows=rows)
@@ -367,9 +358,7 @@ def sliding_windows(
     """
     if duration <= 0 or stride <= 0:
         raise ValueError(f"duration and stride must be > 0 seconds, got {duration} and {stride}")
-    check_events_table(events, "sliding_windows")
-    if not len(events):
-        raise ValueError(f"sliding_windows: {_EMPTY}")
+    check_events_table(events, "sliding_windows", nonempty=True)
     if blocks is None:
         tl = events["timeline"].cat.codes.to_numpy()
         start = events["start"].to_numpy()

@@ -119,13 +119,17 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
 _FIX = "pass it through neuralset.validate_events(events) first (a Study's events() already are)"
 
 
-def check_events_table(events: object, where: str, rows: np.ndarray | None = None) -> pd.DataFrame:
+def check_events_table(
+    events: object, where: str, rows: np.ndarray | None = None, nonempty: bool = False
+) -> pd.DataFrame:
     """Refuse a table that has not been through :func:`validate_events`; return it.
 
     Cheap (no copy, no per-row Python): the base columns exist, ``type`` and ``timeline`` are
     categorical and ``start``/``duration`` float64, then the values of ``rows`` (of every row
     when None) are checked: no NaN start, no negative duration (what a table edited after
     validation may hold).
+
+    With ``nonempty``, a table of 0 rows is refused too (nothing to segment).
 
     Raises
     ------
@@ -153,6 +157,11 @@ def check_events_table(events: object, where: str, rows: np.ndarray | None = Non
                 f"{where}: the events table was not validated (its {col!r} column is "
                 f"{events[col].dtype}, not {kind}); {_FIX}"
             )
+    if nonempty and not len(events):
+        raise EventsError(
+            f"{where}: the events table is empty (0 rows): nothing to segment; check what built "
+            "it (the study's events(), a Query or a split that selected nothing)"
+        )
     start = events["start"].to_numpy()
     duration = events["duration"].to_numpy()
     if rows is not None:

@@ -55,7 +55,8 @@ def test_event_longer_than_its_file_fails_before_any_work(tmp_path):
     assert str(info.value) == (
         f"Eeg event 0 (timeline test_bdf_stim_channel, file {bdf}) spans file samples 0..6000 "
         f"(offset 0.0 s, duration 12.0 s) but {bdf} has 5000 samples at 500 Hz; fix the event's "
-        "offset/duration"
+        "offset/duration (or, if the file is shorter than its recording, it was cut short: copy "
+        "it again from its source)"
     )
     assert not (tmp_path / "store").exists()
 

@@ -241,7 +241,8 @@ def test_sampling_rates_must_match_or_resample(small_events, store):
     ev = small_events.copy()
     ev["type"] = ev["type"].astype(str).replace({"Eeg": "Meg"})  # a 1000 Hz and a 500 Hz "Meg"
     ev["timeline"] = ev["timeline"].astype(str)
-    ev.loc[ev["filepath"].astype(str).str.endswith("eeg.fif"), "timeline"] = "eeg"
+    eeg = ev["filepath"].astype(str).str.endswith("eeg.fif")
+    ev.loc[eeg, "timeline"] = "eeg-" + ev.loc[eeg, "timeline"]  # one recording per timeline
     from neuralset.events import validate_events
 
     ev = validate_events(ev)
