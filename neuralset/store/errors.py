@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 __all__ = [
@@ -63,6 +64,8 @@ def storage_error(err: OSError, path: Path | str, root: Path | str) -> OSError:
     """``err`` (raised while writing ``path`` of the store at ``root``) as an ``OSError`` of the
     same type and errno that names the file and the fix; other errors are returned unchanged
     when they already name a file."""
+    if not err.errno and " requested and " in str(err):  # numpy's short write: the disk filled
+        err = OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (a short write: {err})")
     if err.filename is not None and err.errno not in _STORAGE_ERRNOS:
         return err
     reason = _STORAGE_ERRNOS.get(err.errno or 0, err.strerror or str(err))

@@ -181,12 +181,20 @@ class Store:
         if self._read_only or (not create and self.write_denied() is not None):
             self._index, self._index_pid = ReadOnlyIndex(index_dir), os.getpid()
             return self._index
+        import sqlite3
+
         import diskcache
 
         try:
             self._index = diskcache.Cache(
                 str(index_dir), eviction_policy="none", size_limit=2**62, statistics=False
             )
+        except sqlite3.OperationalError as err:  # opening writes its settings: a full disk
+            if "full" not in str(err):
+                raise
+            if create:
+                raise storage_error(_no_space(), index_dir, self.root) from err
+            self._index = ReadOnlyIndex(index_dir)  # reads still work on a full disk
         except OSError as err:
             raise storage_error(err, index_dir, self.root) from err
         self._index_pid = os.getpid()
@@ -329,9 +337,7 @@ class Store:
         except sqlite3.OperationalError as err:
             if "full" not in str(err):
                 raise
-            raise storage_error(
-                OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), self.root / "index", self.root
-            ) from err
+            raise storage_error(_no_space(), self.root / "index", self.root) from err
         except OSError as err:
             raise storage_error(err, self.root / "index", self.root) from err
 
@@ -485,3 +491,8 @@ class Store:
         if not self.root.exists():
             return 0
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+
+
+def _no_space() -> OSError:
+    """``ENOSPC`` as SQLite reports it (``database or disk is full``), as an ``OSError``."""
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
