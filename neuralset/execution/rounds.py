@@ -74,8 +74,15 @@ def run_round(
     name = type(extractor).__name__
     try:
         jobs: Jobs = executor.start(fn, chunks, folder=store.root / "slurm", name=name)
-    except BaseException:  # nothing started: let others (or a rerun) compute these items
+    except BaseException as err:  # nothing started: let others (or a rerun) compute these items
         claims.release(item.key for item in items)
+        if isinstance(err, KeyboardInterrupt):
+            say(
+                report,
+                "prepare interrupted while starting its workers: nothing was computed "
+                f"in this round, the {len(items)} items are free; run prepare again",
+                True,
+            )
         raise
     round_ = _Round(store, claims, run_dir, report, chunks, jobs, started)
     try:
@@ -158,7 +165,7 @@ class _Round:
             f"prepare interrupted ({type(err).__name__}): its workers are stopped; the "
             f"{self.report.computed} items computed so far are stored, {left} are not; run "
             "prepare again to compute them",
-            progress,
+            True,  # an interruption is always said, progress bars or not
         )
 
     def settle(self, states: list[str]) -> None:

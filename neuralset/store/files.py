@@ -19,7 +19,13 @@ import numpy as np
 
 from .errors import storage_error
 
-__all__ = ["write_npy_atomic", "file_problem", "content_problem", "array_digest"]
+__all__ = [
+    "write_npy_atomic",
+    "file_problem",
+    "header_problem",
+    "content_problem",
+    "array_digest",
+]
 
 #: numpy aligns the header of an .npy file (magic, version, length and dict) to 64 bytes
 _NPY_ALIGN = 64
@@ -84,6 +90,26 @@ def file_problem(path: Path, spec: dict[str, Any]) -> str | None:
     header = size - _data_bytes(spec)  # entries written before sizes were recorded
     if header < _NPY_ALIGN or header % _NPY_ALIGN:
         return f"is damaged ({size} bytes on disk, too short or too long for its array)"
+    return None
+
+
+def header_problem(path: Path, spec: dict[str, Any]) -> str | None:
+    """What is wrong with the ``.npy`` header of ``path`` (garbled, or a shape or dtype other
+    than its record's); None when it matches. Reads the header only."""
+    from numpy.lib import format as npy
+
+    try:
+        with open(path, "rb") as fh:
+            version = npy.read_magic(fh)
+            read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, fortran, dtype = read(fh)
+    except (ValueError, EOFError, OSError, SyntaxError) as err:
+        return f"is damaged (its header cannot be read: {err})"
+    if list(shape) != list(spec["shape"]) or dtype.str != spec["dtype"] or fortran:
+        return (
+            f"holds {dtype.str} {list(shape)}, not the {spec['dtype']} {spec['shape']} of its "
+            "index record"
+        )
     return None
 
 

@@ -38,7 +38,7 @@ from .errors import (
     StoreReadOnlyError,
     storage_error,
 )
-from .files import file_problem, write_npy_atomic
+from .files import file_problem, header_problem, write_npy_atomic
 from .format import (
     STORE_FORMAT,
     StoreFormatError,
@@ -231,7 +231,8 @@ class Store:
 
     def damaged(self, keys: Iterable[str]) -> dict[str, str]:
         """``{key: what is wrong}`` for the committed entries among ``keys`` whose array files
-        are missing, empty or cut short (one ``stat`` per file; nothing is read).
+        are missing, empty, cut short or whose header is garbled (one ``stat`` and one header
+        read per file; the data is not read).
 
         ``prepare`` recomputes these entries; ``neuralset cache verify`` also reads the files.
         """
@@ -246,7 +247,7 @@ class Store:
                 continue
             for name, spec in record["files"].items():
                 path = self.array_dir(key) / f"{name}.npy"
-                problem = file_problem(path, spec)
+                problem = file_problem(path, spec) or header_problem(path, spec)
                 if problem is not None:
                     out[key] = f"array file {path} of entry {key} {problem}"
                     break

@@ -18,10 +18,8 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .errors import DamagedEntryError
-from .files import content_problem, file_problem
+from .files import content_problem, file_problem, header_problem
 from .store import Store
 
 __all__ = ["VerifyReport", "verify_store"]
@@ -131,22 +129,9 @@ def _entry_problem(store: Store, key: str, full: bool, report: VerifyReport) -> 
         path = store.array_dir(key) / f"{name}.npy"
         problem = content_problem(path, spec) if full else file_problem(path, spec)
         if problem is None and not full:
-            problem = _header_problem(path, spec)
+            problem = header_problem(path, spec)
         if problem is not None:
             return f"array file {path} {problem}"
-    return None
-
-
-def _header_problem(path: Path, spec: dict[str, object]) -> str | None:
-    try:
-        array = np.load(path, mmap_mode="r")
-    except (ValueError, EOFError, OSError) as err:
-        return f"is damaged ({err})"
-    if list(array.shape) != list(spec["shape"]) or array.dtype.str != spec["dtype"]:  # type: ignore[call-overload]
-        return (
-            f"holds {array.dtype.str} {list(array.shape)}, not the {spec['dtype']} "
-            f"{spec['shape']} of its index record"
-        )
     return None
 
 

@@ -95,6 +95,25 @@ def _rerun(spec: dict[str, Any]) -> tuple[dict[str, Any], float, str]:
     return json.loads(proc.stdout.split("REPORT ", 1)[1]), seconds, proc.stderr
 
 
+def _start(spec: dict[str, Any], rng: random.Random, stderr: Any) -> subprocess.Popen[str]:
+    """Start a driver in its own session; return once its ``prepare`` has claimed items plus
+    a random (seeded) delay, so that the fault lands inside ``prepare``."""
+    proc = subprocess.Popen(
+        driver_command(spec),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
+        start_new_session=True,
+    )
+    claims = Path(spec["store"]) / "claims"
+    deadline = time.time() + 60
+    while not claims.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0.0, 2.5))
+    return proc
+
+
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
@@ -112,9 +131,7 @@ def _wait_gone(pids: list[int], limit: float) -> list[int]:
     return alive
 
 
-def _judge(
-    fault: str, spec: dict[str, Any], clean: Store, log: Path, *, in_flight: int
-) -> Outcome:
+def _judge(fault: str, spec: dict[str, Any], clean: Store, log: Path, *, in_flight: int) -> Outcome:
     """After a fault: verify the store, rerun, compare with the clean run (see module doc)."""
     store = Store(spec["store"])
     before = computed(log)
@@ -152,17 +169,13 @@ def kill_during_prepare(tmp: Path, seed: int, mode: str, n: int = 16) -> Outcome
     rng = random.Random(seed)
     tmp = Path(tmp)
     log = tmp / "log.txt"
-    spec = _spec(tmp, n, 0.15 if mode == "inline" else 0.3, None if mode == "inline" else "local", log)
-    clean = clean_store(tmp, n)
-    proc = subprocess.Popen(
-        driver_command(spec),
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    spec = _spec(
+        tmp, n, 0.15 if mode == "inline" else 0.3, None if mode == "inline" else "local", log
     )
-    time.sleep(rng.uniform(0.5, 3.5))
+    clean = clean_store(tmp, n)
+    proc = _start(spec, rng, subprocess.DEVNULL)
     workers = _children(proc.pid)
+    injected = proc.poll() is None
     if mode == "group":
         os.killpg(proc.pid, signal.SIGKILL)
     else:
@@ -170,6 +183,7 @@ def kill_during_prepare(tmp: Path, seed: int, mode: str, n: int = 16) -> Outcome
     proc.wait()
     stray = _wait_gone(workers, 10.0)
     outcome = _judge(f"kill -9 ({mode})", spec, clean, log, in_flight=1 if mode == "inline" else 2)
+    outcome["injected"] = injected
     if stray:
         outcome["survived"] = False
         outcome["problems"].append(f"workers {stray} still running 10 s after the driver died")
@@ -184,16 +198,9 @@ def interrupt_during_prepare(tmp: Path, seed: int, n: int = 16) -> Outcome:
     log = tmp / "log.txt"
     spec = _spec(tmp, n, 0.3, "local", log)
     clean = clean_store(tmp, n)
-    proc = subprocess.Popen(
-        driver_command(spec),
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    time.sleep(rng.uniform(1.0, 3.0))
+    proc = _start(spec, rng, subprocess.PIPE)
     workers = _children(proc.pid)
+    injected = proc.poll() is None
     t0 = time.perf_counter()
     os.killpg(proc.pid, signal.SIGINT)
     try:
@@ -206,11 +213,12 @@ def interrupt_during_prepare(tmp: Path, seed: int, n: int = 16) -> Outcome:
     stopped = time.perf_counter() - t0
     outcome = _judge("Ctrl-C (local workers)", spec, clean, log, in_flight=2)
     outcome["stop_seconds"] = round(stopped, 2)
+    outcome["injected"] = injected
     if stray or "did not stop" in err:
         outcome["survived"] = False
         outcome["problems"].append(f"not stopped within 10 s (workers left: {stray})")
-    if "prepare interrupted" not in err and proc.returncode not in (0,):
-        outcome["problems"].append("the interrupted run did not say what it kept")
+    if injected and "prepare interrupted" not in err:
+        outcome["problems"].append(f"the interrupted run did not say what it kept: {err[-800:]}")
         outcome["survived"] = False
     return outcome
 
@@ -246,8 +254,13 @@ def big_recordings(root: Path, n: int, size: int) -> pd.DataFrame:
         if not path.exists():
             path.write_bytes(np.random.default_rng(i).integers(0, 256, size, np.uint8).tobytes())
         rows.append(
-            {"type": "Meg", "start": 0.0, "duration": float(size), "timeline": f"big-{i:02d}",
-             "filepath": path.name}
+            {
+                "type": "Meg",
+                "start": 0.0,
+                "duration": float(size),
+                "timeline": f"big-{i:02d}",
+                "filepath": path.name,
+            }
         )
     events = pd.DataFrame(rows)
     events["study_root"] = str(root.resolve())
@@ -342,13 +355,17 @@ def in_namespace(script: str, *args: str) -> dict[str, Any]:
     return dict(json.loads(lines[-1]))
 
 
-def run_all(tmp: Path, repeats: int = 6, log: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+def run_all(
+    tmp: Path, repeats: int = 6, log: Callable[[Outcome], None] | None = None
+) -> list[Outcome]:
     """Every scenario once (the kill -9 ones ``repeats`` times each, seeded): the outcomes."""
     outcomes: list[Outcome] = []
     jobs: list[tuple[str, Callable[[Path], Outcome]]] = []
     for seed in range(repeats):
         for mode in ("inline", "driver", "group"):
-            jobs.append((f"kill-{mode}-{seed}", lambda p, s=seed, m=mode: kill_during_prepare(p, s, m)))
+            jobs.append(
+                (f"kill-{mode}-{seed}", lambda p, s=seed, m=mode: kill_during_prepare(p, s, m))
+            )
     for seed in range(max(1, repeats // 2)):
         jobs.append((f"sigint-{seed}", lambda p, s=seed: interrupt_during_prepare(p, s)))
     for k in (2, 4):
