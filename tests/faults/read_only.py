@@ -52,6 +52,15 @@ def main(tmp: Path) -> dict[str, Any]:
         message = str(err)
         if not message.startswith(f"store is read-only at {ro} "):
             problems.append(f"the error does not say where: {message}")
+    empty = Store(ro / "lab")  # a store not created yet, on the read-only mount
+    try:
+        run_prepare(extractor, some, empty, progress=False)
+        problems.append("prepare into an empty read-only location did not fail")
+    except StoreReadOnlyError as err:
+        if not str(err).startswith(f"store is read-only at {empty.root} "):
+            problems.append(f"the empty store's error does not say where: {err}")
+    except OSError as err:
+        problems.append(f"an empty read-only store gave a raw {err!r}")
     if not store.verify(full=True).ok:
         problems.append("verify failed on the read-only store")
     return {

@@ -42,6 +42,7 @@ __all__ = [
     "interrupt_during_prepare",
     "concurrent_preparers",
     "store_file_damage",
+    "recording_replaced",
     "userns_available",
 ]
 
@@ -326,6 +327,59 @@ def store_file_damage(tmp: Path, how: str, n: int = 4) -> Outcome:
     return {"fault": f"store file {how}", "survived": not problems, "problems": problems}
 
 
+def recording_replaced(tmp: Path, content_hash: bool) -> Outcome:
+    """A MEG recording replaced (its signal doubled) between ``prepare`` and reading: the same
+    ``Segments`` and ``SegmentDataset`` objects must never serve the old signal; after
+    ``prepare`` they serve the new one, as objects built afresh on a clean store do."""
+    import mne
+
+    from neuralset.extractors.base import ExtractorNotPreparedError
+    from neuralset.extractors.neural.mne import MegExtractor
+    from neuralset.loaders import DatasetNotReadyError, SegmentDataset
+    from neuralset.segments import segment_on_triggers
+    from tests.fixtures_synthetic import make_small_study
+
+    study = make_small_study(Path(tmp))
+    study.build()
+    events = study.events()
+    store = Store(Path(tmp) / "store")
+    meg = MegExtractor(frequency=100.0, content_hash=content_hash)
+    meg.prepare(events, store, progress=False)
+    segments = segment_on_triggers(events, "Word", offset=-0.2, duration=0.5)
+    dataset = SegmentDataset(segments, {"meg": meg}, store)
+    old = meg.read(segments, store).data.copy()
+    first = np.array(dataset[0].data["meg"])
+    path = study.path / "sub-01" / "sub-01_meg.fif"
+    raw = mne.io.read_raw_fif(path, preload=True, verbose="error")
+    raw.apply_function(lambda x: 2 * x, picks="all")
+    raw.save(path, overwrite=True, verbose="error")
+    problems = []
+    for name, read in (
+        ("Segments", lambda: meg.read(segments, store).data),
+        ("SegmentDataset", lambda: dataset[0].data["meg"]),
+    ):
+        try:
+            stale = np.asarray(read())
+            if np.array_equal(stale, old if name == "Segments" else first):
+                problems.append(f"the same {name} object served the old recording")
+        except (ExtractorNotPreparedError, DatasetNotReadyError):
+            pass  # "prepare first": right, the stored entry is of the old file
+    report = meg.prepare(events, store, progress=False)
+    fresh = MegExtractor(frequency=100.0, content_hash=content_hash)
+    clean = Store(Path(tmp) / "clean")
+    fresh.prepare(events, clean, progress=False)
+    expected = fresh.read(segment_on_triggers(events, "Word", offset=-0.2, duration=0.5), clean)
+    if report.computed != 1:
+        problems.append(f"prepare after the replacement: {report}")
+    if not np.array_equal(meg.read(segments, store).data, expected.data):
+        problems.append("after prepare, the same Segments differ from a clean run")
+    dataset.prepare(progress=False)
+    if not np.array_equal(np.asarray(dataset[0].data["meg"]), expected.data[:1]):
+        problems.append("after prepare, the same SegmentDataset differs from a clean run")
+    fault = f"recording replaced after prepare (content_hash={content_hash})"
+    return {"fault": fault, "survived": not problems, "problems": problems}
+
+
 def userns_available() -> str | None:
     """None when ``unshare -rm`` (a private mount namespace) works here, else why not."""
     if shutil.which("unshare") is None:
@@ -370,6 +424,8 @@ def run_all(
         jobs.append((f"sigint-{seed}", lambda p, s=seed: interrupt_during_prepare(p, s)))
     for k in (2, 4):
         jobs.append((f"concurrent-{k}", lambda p, k=k: concurrent_preparers(p, k)))
+    for content_hash in (False, True):
+        jobs.append((f"replaced-{content_hash}", lambda p, c=content_hash: recording_replaced(p, c)))
     for how in DAMAGE:
         jobs.append((f"damage-{how}", lambda p, h=how: store_file_damage(p, h)))
     why = userns_available()
