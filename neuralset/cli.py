@@ -280,7 +280,9 @@ def _prepare(pipeline: Any, args: argparse.Namespace, out: Callable[[str], None]
             status = 1
             out(f"{name}: {err.report}")
             out(err.report.describe_failures())
-            out("fix the cause, then run `neuralset prepare` again (--retry: only the failed items)")
+            out(
+                "fix the cause, then run `neuralset prepare` again (--retry: only the failed items)"
+            )
             continue
         out(f"{name}: {report}")
     return status

@@ -55,8 +55,10 @@ def event_mask(events: pd.DataFrame, selector: Selector) -> np.ndarray:
         except Exception as err:  # pandas raises many kinds
             raise ValueError(f"cannot evaluate the event query {selector!r}: {err}") from None
         dtype = getattr(result, "dtype", None)
-        ok = dtype is not None and pd.api.types.is_bool_dtype(dtype) and not (
-            isinstance(result, pd.Series) and result.isna().any()
+        ok = (
+            dtype is not None
+            and pd.api.types.is_bool_dtype(dtype)
+            and not (isinstance(result, pd.Series) and result.isna().any())
         )
         mask = np.asarray(result, dtype=bool) if ok else np.asarray(result)
         if not ok or mask.shape != (len(events),):

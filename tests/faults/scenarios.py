@@ -425,7 +425,9 @@ def run_all(
     for k in (2, 4):
         jobs.append((f"concurrent-{k}", lambda p, k=k: concurrent_preparers(p, k)))
     for content_hash in (False, True):
-        jobs.append((f"replaced-{content_hash}", lambda p, c=content_hash: recording_replaced(p, c)))
+        jobs.append(
+            (f"replaced-{content_hash}", lambda p, c=content_hash: recording_replaced(p, c))
+        )
     for how in DAMAGE:
         jobs.append((f"damage-{how}", lambda p, h=how: store_file_damage(p, h)))
     why = userns_available()
