@@ -91,3 +91,64 @@ def test_concurrent_takeover_of_a_stale_claim_has_one_winner(tmp_path: Path) -> 
     flat = [k for r in results for k in r]
     assert sorted(flat) == sorted(keys)
     assert not list(Path(tmp_path).rglob("*.takeover")) and not list(Path(tmp_path).rglob("*.tmp"))
+
+
+def _claim_in_child(root: str, keys: list[str]) -> None:
+    claims = Claims(root, owner="dead", ttl=300)
+    claims.register()
+    claims.acquire(keys)
+
+
+def test_claims_of_an_exited_process_are_taken_over_at_once(tmp_path: Path) -> None:
+    """pid + process start time + host: a claimant that exited (``kill -9``, a crash) leaves
+    claims that are taken over without waiting for the 300 s ttl."""
+    proc = multiprocessing.get_context("spawn").Process(
+        target=_claim_in_child, args=(str(tmp_path), ["k1", "k2"])
+    )
+    proc.start()
+    proc.join()
+    assert (tmp_path / "holders" / "dead").is_dir()  # its holder file is left behind
+    b = Claims(tmp_path, owner="b", ttl=300)
+    assert not b.is_live("k1")
+    assert b.acquire(["k1", "k2"]) == ["k1", "k2"]
+    assert b.taken_over == {"dead": 2}
+    b.forget_dead()
+    assert not (tmp_path / "holders" / "dead").exists()
+
+
+def test_a_live_process_keeps_its_claims(tmp_path: Path) -> None:
+    a = Claims(tmp_path, owner="a", ttl=300)
+    a.register()  # this process: alive
+    a.acquire(["k1"])
+    b = Claims(tmp_path, owner="b", ttl=300)
+    assert b.is_live("k1") and b.acquire(["k1"]) == []
+
+
+def test_a_reused_pid_is_not_the_claimant(tmp_path: Path) -> None:
+    """A holder whose pid now belongs to another process (other start time) is dead."""
+    import json
+
+    from neuralset.execution.claims import _HOST
+
+    a = Claims(tmp_path, owner="a", ttl=300)
+    a.acquire(["k1"])
+    holder = a.holder_path(pid=os.getpid())
+    holder.parent.mkdir(parents=True)
+    holder.write_text(json.dumps({"host": _HOST, "pid": os.getpid(), "start": "1"}))
+    assert Claims(tmp_path, owner="b", ttl=300).acquire(["k1"]) == ["k1"]
+
+
+def test_a_holder_on_another_host_is_live_while_its_heartbeat_is_fresh(tmp_path: Path) -> None:
+    import json
+
+    a = Claims(tmp_path, owner="a", ttl=60)
+    a.acquire(["k1"])
+    holder = tmp_path / "holders" / "a" / "elsewhere-123.json"
+    holder.parent.mkdir(parents=True)
+    holder.write_text(json.dumps({"host": "elsewhere", "pid": 123, "start": "9"}))
+    b = Claims(tmp_path, owner="b", ttl=60)
+    assert b.acquire(["k1"]) == []  # another machine: its processes cannot be asked
+    old = time.time() - 120
+    os.utime(holder, (old, old))  # no heartbeat for 2 ttl
+    b._dead.clear()
+    assert b.acquire(["k1"]) == ["k1"]
