@@ -243,6 +243,9 @@ def concurrent_preparers(tmp: Path, k: int, n: int = 12) -> Outcome:
         problems.append("failures")
     if not same_arrays(clean, Store(spec["store"])):
         problems.append("arrays differ from a clean run")
+    waited = [r for r in reports if r["others"]]
+    if any(not any(n.startswith("waiting for ") for n in r["notes"]) for r in waited):
+        problems.append(f"a driver waited on another without saying so: {waited}")
     return {"fault": f"{k} concurrent preparers", "survived": not problems, "problems": problems}
 
 
