@@ -73,7 +73,8 @@ def test_executor_configs_are_validated() -> None:
 def test_local_processes_match_inline_and_compute_each_item_once(tmp_path: Path) -> None:
     events = make_recordings(tmp_path / "data", 8)
     log = tmp_path / "log.txt"
-    extractor = SleepExtractor(log=log, batch_size=2)
+    # 0.3 s per item: a worker slow to start under load still gets a chunk
+    extractor = SleepExtractor(log=log, batch_size=2, seconds=0.3)
     local, inline = Store(tmp_path / "local"), Store(tmp_path / "inline")
     report = run_prepare(
         extractor, events, local, executor=LocalExecutor(workers=2, max_jobs=4), progress=False
