@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -86,7 +87,9 @@ def test_local_processes_match_inline_and_compute_each_item_once(tmp_path: Path)
         {"COMPLETED": 4},
     )
     assert set(computed(log).values()) == {1} and len(computed(log)) == 8
-    assert len(pids(log)) == 2  # two worker processes took part
+    # computed in worker processes, at most two of them (how the chunks spread over the two
+    # depends on how fast each worker starts on a loaded machine, so it is not asserted)
+    assert str(os.getpid()) not in pids(log) and 1 <= len(pids(log)) <= 2
     run_prepare(extractor.replace(log=None), events, inline, progress=False)
     _same_store_contents(extractor, events, local, inline)
     data = local.get_arrays(extractor.items(events)[3].key)["data"]
