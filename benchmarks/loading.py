@@ -102,10 +102,10 @@ def physical_limit(dataset: Any) -> Any:
     n_ch = next(iter(arrays.values())).shape[1]
     ramp = np.arange(n_times)
 
-    def epoch(order: np.ndarray) -> float:
+    def epoch(order: np.ndarray, batch_size: int = 32) -> float:
         t0 = time.perf_counter()
-        for b in range(0, len(order), 32):
-            idx = order[b : b + 32]
+        for b in range(0, len(order), batch_size):
+            idx = order[b : b + batch_size]
             out = np.empty((len(idx), n_ch, n_times), dtype=np.float32)
             rec = rows[idx]
             for r in np.unique(rec):

@@ -7,7 +7,13 @@ stimuli; runs every HuggingFace extractor's ``compute_many`` on the same items w
 of the outputs, and the warm compute time on each device. Without CUDA it prints
 ``{"cuda": false}`` and exits 0.
 
-Usage: ``python scripts/gpu_check.py [--dtype float32|float16|bfloat16]``
+Also (``--only loader``) the loader on the GPU: batches of ``loader(device="cuda")`` are on
+the GPU and equal the CPU batches, pinned host memory is used, the JAX iterator puts its batches
+on a JAX GPU device when jax has one; then ``benchmarks/device_training.py`` on CUDA (a small
+convolutional decoder: fraction of the step time spent waiting for data, segments/s).
+
+Usage: ``python scripts/gpu_check.py [--dtype float32|float16|bfloat16] [--only extractors,loader]
+[--full]``
 """
 
 from __future__ import annotations
@@ -52,12 +58,70 @@ def _timed(extractor: Any, items: list[Any]) -> tuple[list[np.ndarray], float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    parser.add_argument("--only", default="extractors,loader")
+    parser.add_argument("--full", action="store_true", help="MEG-4x128 study for the loader")
     args = parser.parse_args()
     import torch
 
     if not torch.cuda.is_available():
         print(json.dumps({"cuda": False}))
         return
+    report: dict[str, Any] = {
+        "cuda": True,
+        "device_name": torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+    }
+    if "extractors" in args.only:
+        report["extractors"] = extractors_check(args.dtype)
+    if "loader" in args.only:
+        report["loader"] = loader_check(args.full)
+    print(json.dumps(report, indent=1))
+
+
+def loader_check(full: bool) -> dict[str, Any]:
+    """Batches on the GPU equal the CPU ones; the training-loop benchmark on CUDA."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from device_training import run
+    from loading import build
+
+    tmp = Path(tempfile.mkdtemp(prefix="neuralset-gpu-loader-"))
+    _, _, dataset = build(tmp, small=not full)
+    out: dict[str, Any] = {}
+    for workers in (0, 2):
+        loader = dataset.loader(batch_size=32, num_workers=workers, device="cuda", prefetch=2)
+        gpu = list(loader)
+        cpu = list(dataset.loader(batch_size=32, num_workers=0))
+        out[f"workers_{workers}"] = {
+            "all_on_cuda": all(b["meg"].is_cuda and b.index.is_cuda for b in gpu),
+            "equal_to_cpu": all(
+                torch.equal(g["meg"].cpu(), c["meg"]) and torch.equal(g.start.cpu(), c.start)
+                for g, c in zip(gpu, cpu)
+            )
+            and len(gpu) == len(cpu),
+            "wait_s_per_batch": round(loader.wait_s / max(loader.batches, 1), 6),
+        }
+    try:
+        import jax
+
+        from neuralset.loaders import JaxBatchIterator
+
+        devices = jax.devices()
+        batch = next(iter(JaxBatchIterator(dataset, 32, device=devices[0], prefetch=2)))
+        out["jax"] = {
+            "devices": [str(d) for d in devices],
+            "batch_device": str(next(iter(batch["meg"].devices()))),
+        }
+    except ImportError:
+        out["jax"] = "not installed"
+    out["training"] = run("cuda", small=not full, epochs=2, root=tmp)
+    return out
+
+
+def extractors_check(dtype: str) -> dict[str, Any]:
+    """CUDA against CPU for every HuggingFace extractor (see the module docstring)."""
+    import torch
 
     from neuralset.events.transforms import AddContext
     from neuralset.extractors.stimulus.audio import HuggingFaceAudio
@@ -91,13 +155,7 @@ def main() -> None:
         configs["text_minilm"] = HuggingFaceText(model=str(hf_models.minilm_dir()), layers=1.0)
     except ImportError:
         pass
-    report: dict[str, Any] = {
-        "cuda": True,
-        "device_name": torch.cuda.get_device_name(0),
-        "torch": torch.__version__,
-        "dtype": args.dtype,
-        "extractors": {},
-    }
+    report: dict[str, Any] = {"dtype": dtype}
     runs = list(configs.items())
     # cuDNN convolutions use TF32 by default on Ampere+: rerun the conv-heavy model without it
     runs.append(("audio_wav2vec2_no_tf32", configs["audio_wav2vec2"]))
@@ -112,9 +170,7 @@ def main() -> None:
         entry: dict[str, Any] = {"items": len(items)}
         try:
             cpu_out, cpu_s = _timed(base.replace(device="cpu", batch_size=16), items)
-            gpu_out, gpu_s = _timed(
-                base.replace(device="cuda", batch_size=16, dtype=args.dtype), items
-            )
+            gpu_out, gpu_s = _timed(base.replace(device="cuda", batch_size=16, dtype=dtype), items)
             diffs = [
                 float(np.abs(a - b).max()) if a.size else 0.0 for a, b in zip(cpu_out, gpu_out)
             ]
@@ -128,8 +184,8 @@ def main() -> None:
             )
         except Exception as err:  # report and continue with the others
             entry["error"] = f"{type(err).__name__}: {err}"
-        report["extractors"][name] = entry
-    print(json.dumps(report, indent=1))
+        report[name] = entry
+    return report
 
 
 if __name__ == "__main__":

@@ -475,6 +475,14 @@ class Extractor(Config, abc.ABC):
     ) -> Output:
         """Arrays for a batch of segments (see :class:`Output`)."""
 
+    def warm_up(self, segments: Segments, store: Store) -> None:
+        """Make the first reads of ``segments`` fast (open files, compute keys); no-op by default.
+
+        Called by :meth:`SegmentDataset.warm_up <neuralset.loaders.SegmentDataset.warm_up>`
+        before DataLoader workers start (forked workers inherit what it opened) and in each
+        worker that did not inherit it. Must not read more than it keeps.
+        """
+
     def n_times(self, duration: float) -> int:
         """Number of output samples of a dynamic window of ``duration`` seconds."""
         if self.frequency is None:

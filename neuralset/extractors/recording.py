@@ -15,9 +15,12 @@ import numpy as np
 import pandas as pd
 
 from ..config import config
-from ..memo import Slot
+from ..memo import Memo, Slot
 from ..segments import Segments
 from ..store import MissingEntryError, Store
+from ..store.mapped import MAPPED, Opened
+from ..store.mapped import file_stamp as array_stamp
+from . import buffers
 from .base import (
     Computed,
     Extractor,
@@ -173,44 +176,47 @@ class RecordingExtractor(Extractor):
         return segments.index.memo.get_or_set(_KEYS_VERSION, lambda: [0], self.prepare_key)[0]
 
     def _open_recording(
-        self, store: Store, key: str, events: pd.DataFrame, row: int
+        self, store: Store, key: str, events: pd.DataFrame, row: int, memo: Memo | None = None
     ) -> tuple[np.ndarray, float]:
         """The memory-mapped stored series of a recording and its rate.
 
-        Cached per process; a hit is revalidated with one ``os.stat`` of the array file (a
-        rewritten entry is opened again). Only a missing entry is "not prepared": a damaged,
-        deleted or unreadable array file raises the store's error naming it.
+        Kept open in the process's bounded cache (:mod:`neuralset.extractors.mapped`) and
+        revalidated there. Only a missing entry is "not prepared": a damaged, deleted or
+        unreadable array file raises the store's error naming it.
         """
-        cache_key = (str(store.root), key)
-        if _OPEN_RECORDINGS.get("pid") != os.getpid():
-            _OPEN_RECORDINGS.clear()
-            _OPEN_RECORDINGS["pid"] = os.getpid()
-        hit = _OPEN_RECORDINGS.get(cache_key)
-        if hit is not None:
-            data, sfreq, path, stamp = hit
+        (opened,) = self._open_recordings(store, [key], events, [row], memo or Memo())
+        return opened.data, opened.sfreq
+
+    def _open_recordings(
+        self, store: Store, keys: list[str], events: pd.DataFrame, rows: list[int], memo: Memo
+    ) -> list[Opened]:
+        """:meth:`_open_recording` of several recordings (one cache pass for a batch)."""
+        root = str(store.root)
+        row_of = dict(zip(keys, rows))
+
+        def open_fn(cache_key: Any) -> Opened:
+            key = cache_key[1]
             try:
-                st = os.stat(path)
-                if (st.st_ino, st.st_mtime_ns) == stamp:
-                    return data, sfreq
-            except OSError:
-                pass
-        _OPEN_RECORDINGS.pop(cache_key, None)
-        try:
-            # a plain ndarray view of the memory map: same pages, no np.memmap overhead per slice
-            data = store.get_arrays(key)["data"].view(np.ndarray)
-            sfreq = float(store.meta(key)["sfreq"])
-            path = str(store.array_dir(key) / "data.npy")
-            st = os.stat(path)
-        except MissingEntryError as err:  # damaged or unreadable files raise as themselves
-            raise ExtractorNotPreparedError(
-                f"{type(self).__name__} has no stored data for {events_label(events, row)}; "
-                "call extractor.prepare(events, store) (or dataset.prepare()) first"
-            ) from err
-        if len(_OPEN_RECORDINGS) > _MAX_OPEN_RECORDINGS:
-            for old in [k for k in _OPEN_RECORDINGS if k != "pid"][: _MAX_OPEN_RECORDINGS // 2]:
-                del _OPEN_RECORDINGS[old]
-        _OPEN_RECORDINGS[cache_key] = (data, sfreq, path, (st.st_ino, st.st_mtime_ns))
-        return data, sfreq
+                # a plain ndarray view of the memory map: same pages, no np.memmap overhead
+                data = store.get_arrays(key)["data"].view(np.ndarray)
+                sfreq = float(store.meta(key)["sfreq"])
+                path = str(store.array_dir(key) / "data.npy")
+                return Opened(data, sfreq, path, array_stamp(path))
+            except MissingEntryError as err:  # damaged or unreadable files raise as themselves
+                raise ExtractorNotPreparedError(
+                    f"{type(self).__name__} has no stored data for "
+                    f"{events_label(events, row_of[key])}; "
+                    "call extractor.prepare(events, store) (or dataset.prepare()) first"
+                ) from err
+
+        return MAPPED.get_many([(root, k) for k in keys], open_fn, memo)
+
+    def warm_up(self, segments: Segments, store: Store) -> None:
+        """Compute the store key of every recording and open them (before workers fork)."""
+        rows = np.unique(covering_recording(segments, self.resolved_event_type))
+        keys = self.recording_keys(segments, rows[rows >= 0])
+        for row, key in list(keys.items())[: MAPPED.max_count]:
+            self._open_recording(store, key, segments.events, row, segments.index.memo)
 
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
@@ -231,9 +237,10 @@ class RecordingExtractor(Extractor):
         """``(row, positions, data, sfreq, start)`` of each recording read by the batch."""
         all_rows = len(keys) == 1 and bool((rec_rows >= 0).all())
         event_start = segments.index.event_start
+        memo = segments.index.memo
         for row, key in keys.items():
             which = np.arange(len(segments)) if all_rows else np.flatnonzero(rec_rows == row)
-            data, sfreq = self._open_recording(store, key, segments.events, row)
+            data, sfreq = self._open_recording(store, key, segments.events, row, memo)
             if self.frequency is not None and abs(sfreq - self.frequency) > 1e-6:
                 raise ValueError(
                     f"stored recording {key} is at {sfreq} Hz but the extractor asks {self.frequency} Hz"
@@ -249,43 +256,88 @@ class RecordingExtractor(Extractor):
         out_of_bounds: OutOfBounds,
         rate: float | None,
     ) -> Output:
-        """Dynamic output ``(batch, *features, time)`` at ``rate``: one fancy-index per recording."""
+        """Dynamic output ``(batch, *features, time)`` at ``rate``.
+
+        Each window inside its recording is one slice copied straight into the output (time
+        moved last); windows running past a recording take the padded path.
+        """
         n = len(segments)
         n_times = self._window_samples(segments, rate)
-        ramp = np.arange(n_times)[None, :]
-        out: np.ndarray | None = None
-        mask = np.zeros((n, n_times), dtype=bool)
-        for row, which, data, sfreq, rec_start in self._recordings(segments, store, rec_rows, keys):
-            if out is None:
-                # every row is written below, except rows without a recording, which only
-                # exist with out_of_bounds="drop" and are dropped: no zero-fill needed
-                out = np.empty((n, *data.shape[1:], n_times), dtype=np.float32)
-            first = np.round((segments.start[which] - rec_start) * sfreq).astype(np.int64)
-            idx = first[:, None] + ramp
-            n_rec = data.shape[0]
-            if len(first) and int(first.min()) >= 0 and int(first.max()) + n_times <= n_rec:
-                mask[which] = True  # fast path: every window lies inside the recording
-                gathered = np.take(data, idx, axis=0)  # (k, time, *features)
-            else:
-                valid = (idx >= 0) & (idx < n_rec)
-                self._check_bounds(valid, which, out_of_bounds, segments, row, n_rec, sfreq)
-                mask[which] = valid
-                gathered = np.take(data, np.clip(idx, 0, n_rec - 1), axis=0)
-                gathered[~valid] = 0
-            out[which] = np.moveaxis(gathered, 1, -1)
-        if out is None:
+        rows = np.fromiter(keys, dtype=np.int64, count=len(keys))
+        if not len(rows):
             out = np.zeros((n, 0, n_times), dtype=np.float32)
-        if out_of_bounds == "drop":
-            keep = (rec_rows >= 0) & mask.all(axis=1)
-            return Output(data=out if keep.all() else out[keep], keep=keep)
-        if out_of_bounds == "pad":
-            return Output(data=out, mask=mask)
-        return Output(data=out)
+            return _windows_output(out, None, rec_rows, out_of_bounds)
+        memo = segments.index.memo
+        opened = self._open_recordings(
+            store, [keys[r] for r in rows.tolist()], segments.events, rows.tolist(), memo
+        )
+        self._check_rates(segments, store, rows, [o.sfreq for o in opened], keys)
+        arrays = [o.data for o in opened]
+        has = rec_rows >= 0
+        pos = np.where(has, np.searchsorted(rows, rec_rows), 0)
+        rec_start = segments.index.event_start[rows][pos]
+        sfreq = np.array([o.sfreq for o in opened])[pos]
+        first = np.round((segments.start - rec_start) * sfreq).astype(np.int64)
+        n_rec = np.array([a.shape[0] for a in arrays], dtype=np.int64)[pos]
+        inside = has & (first >= 0) & (first + n_times <= n_rec)
+        # rows without a recording only exist with out_of_bounds="drop" and are dropped
+        out = buffers.empty((n, *arrays[0].shape[1:], n_times), np.float32)
+        buffers.copy_windows(out, arrays, pos, first, inside, n_times)
+        mask = None
+        if not inside.all():
+            mask = np.ones((n, n_times), dtype=bool)
+            mask[~has] = False
+            partial = np.flatnonzero(has & ~inside)
+            for p in np.unique(pos[partial]).tolist():
+                which = partial[pos[partial] == p]
+                mask[which] = self._read_partial(
+                    out, which, arrays[p], first[which], n_times, out_of_bounds,
+                    (segments, int(rows[p]), float(sfreq[which[0]])),
+                )  # fmt: skip
+        return _windows_output(out, mask, rec_rows, out_of_bounds)
+
+    def _check_rates(
+        self,
+        segments: Segments,
+        store: Store,
+        rows: np.ndarray,
+        rates: list[float],
+        keys: dict[int, str],
+    ) -> None:
+        if self.frequency is None:
+            return
+        for row, sfreq in zip(rows.tolist(), rates):
+            if abs(sfreq - self.frequency) > 1e-6:
+                raise ValueError(
+                    f"stored recording {keys[row]} is at {sfreq} Hz but the extractor asks "
+                    f"{self.frequency} Hz"
+                )
+
+    def _read_partial(
+        self,
+        out: np.ndarray,
+        which: np.ndarray,
+        data: np.ndarray,
+        first: np.ndarray,
+        n_times: int,
+        out_of_bounds: OutOfBounds,
+        where: tuple[Segments, int, float],
+    ) -> np.ndarray:
+        """Windows of one recording that run past its start or end: zero outside (the mask)."""
+        segments, row, sfreq = where
+        idx = first[:, None] + np.arange(n_times)[None, :]
+        n_rec = data.shape[0]
+        valid = (idx >= 0) & (idx < n_rec)
+        self._check_bounds(valid, which, out_of_bounds, segments, row, n_rec, sfreq)
+        gathered = np.take(data, np.clip(idx, 0, n_rec - 1), axis=0)
+        gathered[~valid] = 0
+        out[which] = np.moveaxis(gathered, 1, -1)
+        return valid
 
     def _stored_rate(self, store: Store, keys: dict[int, str], segments: Segments) -> float:
         """With ``frequency=None``: the one rate the batch's recordings are stored at."""
         rates = {
-            row: self._open_recording(store, key, segments.events, row)[1]
+            row: self._open_recording(store, key, segments.events, row, segments.index.memo)[1]
             for row, key in keys.items()
         }
         distinct = sorted(set(rates.values()))
@@ -384,12 +436,6 @@ def file_stamp(path: str) -> tuple[int, ...] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-#: Per-process cache of opened (memory-mapped) recordings:
-#: (store root, key) -> (data, sfreq, array file path, (inode, mtime)).
-_OPEN_RECORDINGS: dict[Any, Any] = {}
-_MAX_OPEN_RECORDINGS = 4096
-
-
 def _assemble_static(
     n: int,
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
@@ -410,3 +456,18 @@ def _assemble_static(
     if out_of_bounds == "pad":
         return Output(data=data, mask=mask)
     return Output(data=data)
+
+
+def _windows_output(
+    out: np.ndarray, mask: np.ndarray | None, rec_rows: np.ndarray, out_of_bounds: str
+) -> Output:
+    """The dynamic output with its mask (``"pad"``) or kept rows (``"drop"``)."""
+    mask_all = np.asarray(rec_rows >= 0 if mask is None else mask.all(axis=1))
+    if out_of_bounds == "drop":
+        keep = (rec_rows >= 0) & mask_all
+        return Output(data=out if keep.all() else out[keep], keep=keep)
+    if out_of_bounds == "pad":
+        if mask is None:
+            mask = np.repeat((rec_rows >= 0)[:, None], out.shape[-1], axis=1)
+        return Output(data=out, mask=mask)
+    return Output(data=out)

@@ -11,9 +11,9 @@ extractor, the ``times`` of its samples in seconds (``batch.times["meg"]``, like
 same offset from its trigger, else to the window start). It never carries the events table, so a batch coming back from a DataLoader worker pickles in a few kB plus its
 arrays.
 
-Shapes and dtypes are declared with jaxtyping and checked at construction (beartype for the
-metadata arguments, one jaxtyping memo per batch so that ``batch`` and per-extractor ``time``
-dimensions must agree across fields). Switch the checks off for speed with
+Shapes and dtypes are declared with jaxtyping and checked at construction (one jaxtyping memo
+per batch, so that ``batch`` and per-extractor ``time`` dimensions must agree across fields). A
+torch batch never imports jax, and a numpy (JAX-iterator) batch never imports torch. Switch the checks off for speed with
 ``set_typecheck(False)`` or the environment variable ``NEURALSET_TYPECHECK=0``.
 
 ``torch`` is imported only when a batch is built.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,10 @@ _PASSED: set[Any] = set()  # signatures (types, shapes, dtypes, layout) that pas
 
 class BatchTypeError(TypeError):
     """A batch field has the wrong shape or dtype; the message names the field."""
+
+
+class _MetadataError(Exception):
+    """A metadata array of the wrong type, dtype or length (re-raised as BatchTypeError)."""
 
 
 def set_typecheck(enabled: bool | None) -> None:
@@ -95,28 +100,39 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} of shape {shape} and dtype {dtype}"
 
 
+def _jaxtyping_without_jax() -> None:
+    """Keep jaxtyping's decorator from importing jax in a process that has not imported it.
+
+    The first ``jaxtyped(...)`` call imports ``jax._src.traceback_util`` only to hide
+    jaxtyping's own frames from jax tracebacks; in a torch (or numpy) pipeline that import costs
+    about 0.6 s on the first batch and loads a framework the pipeline never uses. When jax is
+    already loaded (a JAX pipeline) the hook is left alone.
+    """
+    if "jax" in sys.modules:
+        return
+    from jaxtyping import _decorator
+
+    if getattr(_decorator, "_tb_flag", False):
+        setattr(_decorator, "_tb_flag", False)  # noqa: B010 - a module flag, not a hook
+
+
 @functools.lru_cache(maxsize=4)
 def _checker(array_type: type) -> Callable[..., None]:
-    """A jaxtyped/beartype-checked function validating the fields of a batch."""
+    """A jaxtyped function validating the fields of a batch (one dimension memo per call)."""
     import jaxtyping
-    from beartype import beartype
+
+    _jaxtyping_without_jax()
     from jaxtyping import Bool, Float64, Int, jaxtyped
 
     Arr = array_type
-
-    def check_metadata(start: Any, duration: Any, timeline: Any, trigger: Any, index: Any) -> None:
-        pass
-
-    # real (not stringified) annotations, so beartype needs no name resolution
-    check_metadata.__annotations__ = {
-        "start": Float64[Arr, "batch"],
-        "duration": Float64[Arr, "batch"],
-        "timeline": Int[Arr, "batch"],
-        "trigger": Int[Arr, "batch"],
-        "index": Int[Arr, "batch"],
-        "return": None,
+    meta_kinds: dict[str, Any] = {
+        "start": Float64,
+        "duration": Float64,
+        "timeline": Int,
+        "trigger": Int,
+        "index": Int,
     }
-    check_metadata = beartype(check_metadata)
+    meta_types: dict[str, Any] = {name: kind[Arr, "batch"] for name, kind in meta_kinds.items()}
 
     @jaxtyped(typechecker=None)  # one dimension memo for the metadata and every field
     def check(
@@ -126,8 +142,13 @@ def _checker(array_type: type) -> Callable[..., None]:
         layout: dict[str, str],
         times: dict[str, Any],
     ) -> None:
-        check_metadata(**meta)
-        # beartype samples one value of a dict; check every field explicitly in the same memo
+        for name, expected in meta_types.items():
+            if not isinstance(meta.get(name), expected):
+                raise _MetadataError(
+                    f"{name}: expected {meta_kinds[name].__name__}[{Arr.__name__}, 'batch'] "
+                    "with the batch size of the other fields"
+                )
+        # every field is checked in the same memo, so "batch" and "*_time" dims must agree
         for name, value in data.items():
             kind, dims = split_layout(layout.get(name, f"batch *{name}_features"))
             if not isinstance(value, getattr(jaxtyping, kind)[Arr, dims]):
@@ -182,10 +203,10 @@ def run_check(
     try:
         signature = (
             array_type,
-            tuple((k, type(v), tuple(v.shape), str(v.dtype)) for k, v in meta.items()),
-            tuple((k, type(v), tuple(v.shape), str(v.dtype)) for k, v in data.items()),
-            tuple((k, type(v), tuple(v.shape), str(v.dtype)) for k, v in mask.items()),
-            tuple((k, type(v), tuple(v.shape), str(v.dtype)) for k, v in times.items()),
+            tuple((k, type(v), tuple(v.shape), v.dtype) for k, v in meta.items()),
+            tuple((k, type(v), tuple(v.shape), v.dtype) for k, v in data.items()),
+            tuple((k, type(v), tuple(v.shape), v.dtype) for k, v in mask.items()),
+            tuple((k, type(v), tuple(v.shape), v.dtype) for k, v in times.items()),
             tuple(layout.items()),
         )
     except AttributeError:  # not arrays: let the checker say what is wrong
@@ -196,7 +217,7 @@ def run_check(
         _checker(array_type)(dict(meta), dict(data), dict(mask), dict(layout), dict(times))
     except BatchTypeError:
         raise
-    except Exception as err:  # beartype/jaxtyping violation on a metadata argument
+    except _MetadataError as err:
         fields = ", ".join(f"{k}: {_describe(v)}" for k, v in meta.items())
         raise BatchTypeError(
             f"Batch metadata does not match its declared types (start/duration float64, "
@@ -399,6 +420,13 @@ class Batch(Mapping[str, "Tensor"]):
     def to(self, device: Any, *, non_blocking: bool = False) -> Batch:
         """A copy with every tensor moved to ``device``."""
         return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def record_stream(self, stream: Any) -> None:
+        """Tell torch's CUDA allocator that every tensor is used on ``stream`` (see
+        ``torch.Tensor.record_stream``; for batches copied on a side stream)."""
+        for group in (self.data, self.mask, self.times, self.metadata_tensors()):
+            for t in group.values():
+                t.record_stream(stream)
 
     def pin_memory(self) -> Batch:
         """A copy in pinned memory (called by ``DataLoader(pin_memory=True)``)."""

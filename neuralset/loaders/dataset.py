@@ -21,6 +21,7 @@ from ..segments import Segments
 from ..store import Store
 from .batch import META_FIELDS, Batch
 from .reading import Augment, apply_augment, augment_rng, read_padded, sample_times, time_origin
+from .transport import BatchGroup, WireBatch
 
 if TYPE_CHECKING:
     from ..execution import Executor, PrepareReport
@@ -299,9 +300,13 @@ class SegmentDataset:
         return self.__getitems__([int(i)])
 
     @staticmethod
-    def collate(items: Batch | Sequence[Batch]) -> Batch:
-        """``collate_fn`` for torch's DataLoader: a Batch passes through, a list is concatenated."""
-        if isinstance(items, Batch):
+    def collate(items: Batch | Sequence[Batch]) -> Any:
+        """``collate_fn`` for torch's DataLoader: a Batch passes through, a list is concatenated.
+
+        (A worker's :class:`~neuralset.loaders.transport.WireBatch` passes through too: it
+        becomes a Batch when the main process receives it.)
+        """
+        if isinstance(items, Batch | WireBatch | BatchGroup):
             return items
         items = list(items)
         if items and all(isinstance(b, Batch) for b in items):
@@ -317,20 +322,31 @@ class SegmentDataset:
         shuffle: bool = False,
         sampler: Any = None,
         drop_last: bool = False,
+        num_workers: int = 0,
+        device: Any = None,
+        prefetch: int = 2,
         **kwargs: Any,
     ) -> Any:
-        """A ``torch.utils.data.DataLoader`` over this dataset with :meth:`collate` set.
+        """A ``torch.utils.data.DataLoader`` over this dataset, or batches on ``device``.
 
         Checks the segments and the store first (in this process, before any worker starts).
         ``sampler`` is a batch sampler (e.g. :class:`~neuralset.loaders.sampling.LengthBucketSampler`);
         with augmentations and no sampler, an
         :class:`~neuralset.loaders.sampling.EpochBatchSampler` seeded by :attr:`seed` is used,
-        so that each batch carries its epoch to the workers. Extra keyword arguments go to the
-        DataLoader (``num_workers``, ``pin_memory``...).
-        """
-        from torch.utils.data import DataLoader
+        so that each batch carries its epoch to the workers.
 
+        With ``num_workers > 0`` the workers are persistent, forked (on Linux) after
+        :meth:`warm_up`, and send their batches through shared memory (see
+        :mod:`neuralset.loaders.torch_loader`). Extra keyword arguments go to the DataLoader
+        (``pin_memory``, ``persistent_workers=False``, ``multiprocessing_context``...).
+
+        ``device`` (``"cuda"``, ``"cuda:1"``, ``"cpu"``, a ``torch.device``) returns a
+        :class:`~neuralset.loaders.device.DeviceLoader` instead: an iterable of batches
+        already on the device, copied from pinned memory by a background thread ``prefetch``
+        batches ahead of the training step (``pin_memory`` defaults to True for CUDA).
+        """
         from .sampling import EpochBatchSampler
+        from .torch_loader import build_loader
 
         if not self._checked:
             self.check()
@@ -340,20 +356,37 @@ class SegmentDataset:
                 f"batch, and batch_size={batch_size} exceeds the {len(self)} segments; lower "
                 "batch_size, or pass drop_last=False"
             )
-        kwargs.setdefault("collate_fn", self.collate)
         if sampler is None and self.augment:
             sampler = EpochBatchSampler(
                 len(self), batch_size, shuffle=shuffle, seed=self.seed, drop_last=drop_last
             )
-        if sampler is not None:
-            return DataLoader(self, batch_sampler=sampler, **kwargs)  # type: ignore[arg-type]
-        return DataLoader(
-            self,  # type: ignore[arg-type]
-            batch_size=batch_size,
+        if device is not None:
+            from .device import DeviceLoader, device_options
+
+            kwargs = device_options(device, kwargs)
+        loader = build_loader(
+            self,
+            batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             drop_last=drop_last,
-            **kwargs,
+            num_workers=num_workers,
+            kwargs=kwargs,
         )
+        if device is None:
+            return loader
+        return DeviceLoader(loader, device, prefetch=prefetch)
+
+    def warm_up(self) -> None:
+        """Compute what the first reads need (store keys) and open the stored files.
+
+        Called by :meth:`loader` before workers start, so that forked workers inherit it, and
+        by each worker; cheap when already done.
+        """
+        if not self._checked:
+            self.check()
+        for ext in self.extractors.values():
+            ext.warm_up(self.segments, self.store)
 
 
 def _check_arguments(

@@ -48,6 +48,7 @@ from .format import (
     write_format,
 )
 from .index import ReadOnlyIndex, present_keys, write_denied
+from .mapped import MAPPED
 from .provenance import EntryInfo, default_store_root, provenance
 
 __all__ = [
@@ -341,6 +342,7 @@ class Store:
             raise storage_error(_no_space(), self.root / "index", self.root) from err
         except OSError as err:
             raise storage_error(err, self.root / "index", self.root) from err
+        MAPPED.forget(str(self.root), key)  # a map opened before this commit is not reused
 
     def put_arrays(
         self,
@@ -462,6 +464,7 @@ class Store:
         index = self._open_index(create=False)
         if index is not None:
             index.delete(key)
+        MAPPED.forget(str(self.root), key)
         shutil.rmtree(self.array_dir(key), ignore_errors=True)
 
     def clear(self, *, older_than: float | None = None) -> int:

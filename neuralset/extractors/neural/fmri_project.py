@@ -5,7 +5,8 @@
 :class:`~neuralset.extractors.neural.fmri_spaces.FmriSpace` of its features with the arrays
 that record it in the store:
 
-* NIfTI runs: voxels of a mask (:class:`nilearn.maskers.NiftiMasker`), regions of a labels atlas
+* NIfTI runs: voxels of a mask (:class:`nilearn.maskers.NiftiMasker`; a given binary mask on
+  the run's grid, without smoothing or confounds, is applied directly), regions of a labels atlas
   (:class:`~nilearn.maskers.NiftiLabelsMasker`), components of a probabilistic atlas
   (:class:`~nilearn.maskers.NiftiMapsMasker`) - each cleaning in the same pass - or vertices of
   a mesh (:func:`nilearn.surface.vol_to_surf`, then :func:`nilearn.signal.clean`);
@@ -74,7 +75,31 @@ def project_run(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None)
     return _volume(ex, img, tr, conf, mask_img)
 
 
+def _given_mask(ex: Any, img: Any, tr: float, mask_path: Path) -> Projected | None:
+    """Voxels of a given binary mask on the run's own grid, without smoothing or confounds:
+    the masker's work done directly (boolean mask, then :func:`nilearn.signal.clean` with the
+    same arguments), without its import and checks. None when the masker is needed."""
+    import nibabel as nib
+
+    mask_img = nib.load(str(mask_path))
+    if mask_img.shape[:3] != img.shape[:3] or not np.allclose(mask_img.affine, img.affine):
+        return None  # the masker resamples the mask
+    values = np.asarray(mask_img.dataobj)
+    if values.ndim != 3 or not np.isin(np.unique(values), (0, 1)).all():
+        return None
+    mask = values.astype(bool)
+    series = np.asarray(img.dataobj, dtype=np.float32)[mask].T
+    data = ex._clean(series, tr, None, mask_path)
+    space = FmriSpace("mask", data.shape[1], mask=mask, affine=np.asarray(mask_img.affine))
+    return np.asarray(data, dtype=np.float32), tr, space, {"mask": mask}
+
+
 def _volume(ex: Any, img: Any, tr: float, conf: np.ndarray | None, mask_img: Any) -> Projected:
+    if ex.projection == "mask" and ex.mask is not None and ex.template_mask is None:
+        if ex.fwhm is None and conf is None:
+            direct = _given_mask(ex, img, tr, Path(str(ex.mask)))
+            if direct is not None:
+                return direct
     from nilearn.maskers import NiftiLabelsMasker, NiftiMapsMasker, NiftiMasker
 
     clean = ex._clean_args(tr)

@@ -9,7 +9,6 @@ changes the loaded model).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,13 +33,13 @@ from ...store import Store
 from ...validation import existing_path, require, required
 from ..base import Item, OutOfBounds, Output
 from ..event_features import EventFeatureExtractor
+from .model_identity import model_identity
 
 __all__ = [
     "HuggingFaceExtractor",
     "HuggingFaceMediaExtractor",
     "ModelNotAvailableError",
     "check_model_available",
-    "model_identity",
     "load_model",
     "resolve_device",
     "select_layers",
@@ -126,8 +125,6 @@ def check_model_available(model: str, revision: str = "main", *, timeout: float 
 
 #: loaded (model, processor) per loading key, one copy per worker process
 _MODELS: dict[str, tuple[Any, Any]] = {}
-#: content hashes of local model folders, per (folder, file sizes and mtimes)
-_FOLDER_HASHES: dict[tuple[Any, ...], str] = {}
 #: :attr:`HuggingFaceExtractor.prepare_key` per model identity.
 _HF_PREPARE_KEY: Slot[str] = Slot("prepare key per model identity")
 
@@ -143,31 +140,6 @@ def _is_local(model: str) -> bool:
 
 def _looks_like_path(model: str) -> bool:
     return model.startswith(("/", "./", "../", "~")) or model.count("/") > 1
-
-
-def model_identity(model: str, revision: str) -> tuple[str, ...]:
-    """What identifies a model's weights in cache keys.
-
-    A local folder is identified by a blake2b hash of its files' names and contents (moving the
-    folder keeps the key; changing a weight changes it); a hub id by the id and the revision.
-    """
-    path = Path(model).expanduser()
-    if not path.is_dir():
-        return ("hub", model, revision)
-    files = sorted(p for p in path.rglob("*") if p.is_file() and ".cache" not in p.parts)
-    stamp = tuple(
-        (p.relative_to(path).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files
-    )
-    cache_key = (str(path.resolve()), stamp)
-    if cache_key not in _FOLDER_HASHES:
-        digest = hashlib.blake2b(digest_size=16)
-        for p in files:
-            digest.update(p.relative_to(path).as_posix().encode() + b"\0")
-            with open(p, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-        _FOLDER_HASHES[cache_key] = digest.hexdigest()
-    return ("local", _FOLDER_HASHES[cache_key])
 
 
 def resolve_device(device: str) -> str:
@@ -397,7 +369,12 @@ class HuggingFaceExtractor(EventFeatureExtractor):
         Computed once per instance and model identity (a local folder whose files change
         gets a new key).
         """
-        identity = model_identity(self.model, self.revision)
+        return self._key_for(model_identity(self.model, self.revision))
+
+    def _read_key(self) -> str:  # the model folder listed at most once a second
+        return self._key_for(model_identity(self.model, self.revision, max_age=1.0))
+
+    def _key_for(self, identity: tuple[str, ...]) -> str:
         if legacy_mode():  # migrating a store: old-format keys, never memoised
             return self._model_prepare_key(identity)
         return frozen_memo(self).get_or_set(

@@ -136,6 +136,28 @@ def test_butterworth_and_given_mask(folder, tmp_path, template):
     np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=ATOL)
 
 
+def test_given_mask_read_directly_equals_the_masker(folder, tmp_path, template):
+    # a binary mask on the run's grid, no smoothing or confounds: applied without the masker
+    from nilearn.maskers import NiftiMasker
+
+    from neuralset.extractors.neural import fmri_project
+
+    mask_path = tmp_path / "mask.nii"
+    mask = (template.get_fdata() > 0).astype(np.uint8)
+    nib.save(nib.Nifti1Image(mask, template.affine), mask_path)
+    ex = FmriExtractor(mask=mask_path, detrend=True, standardize="zscore_sample")
+    img = nib.load(str(folder / RUN))
+    assert fmri_project._given_mask(ex, img, TR, mask_path) is not None  # the direct path
+    ours = _stored(ex, _events(folder, RUN), Store(tmp_path / "s"))
+    masker = NiftiMasker(mask_img=str(mask_path), detrend=True, standardize="zscore_sample", t_r=TR)
+    ref = masker.fit_transform(str(folder / RUN))
+    assert ours.shape == ref.shape == (N_VOL, int(mask.sum()))
+    np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=ATOL)
+    # a mask that is not binary is left to the masker
+    nib.save(nib.Nifti1Image(mask * 2, template.affine), tmp_path / "mask2.nii")
+    assert fmri_project._given_mask(ex, img, TR, tmp_path / "mask2.nii") is None
+
+
 def test_atlas_equals_labels_masker(folder, tmp_path):
     from nilearn.maskers import NiftiLabelsMasker
 

@@ -493,6 +493,8 @@ class MneExtractor(RecordingExtractor):
         recordings = {}
         keys = self.recording_keys(segments, np.unique(rows[rows >= 0]))
         for r in keys:
-            data, sfreq = self._open_recording(store, keys[r], segments.events, r)
+            data, sfreq = self._open_recording(
+                store, keys[r], segments.events, r, segments.index.memo
+            )
             recordings[r] = (data, sfreq, layout.columns(r) if intersection else None)
         return baseline_means(segments, rows, recordings, self.baseline, out_of_bounds)

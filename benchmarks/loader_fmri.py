@@ -1,0 +1,271 @@
+"""fMRI loading: prepare, steady state against a memcpy, workers (epochs 1 and 2).
+
+Study: 4 runs of 40 x 40 x 40 voxels x 300 volumes (TR 2 s, float32 ``.nii``), a given mask
+keeping every voxel, an event every 2 s. ``FmriExtractor(projection="mask", mask=..., detrend=True,
+standardize="zscore_sample", hemodynamic_delay=5)``; segments of 3 TRs (6 s) on each event;
+batch 16.
+
+* ``prepare``: :meth:`FmriExtractor.prepare` of the 4 runs into an empty store against a direct
+  ``nibabel`` load + boolean mask + ``nilearn.signal.clean`` (same detrend and z-score) of the
+  same files, interleaved, ``--repeats`` times (medians; the outputs are checked equal).
+  Target: ratio <= 1.0.
+* ``limit``: warm ``loader(batch_size=16, shuffle=True)`` (``num_workers=0``) against a plain
+  memcpy of the same windows (same order) from the cleaned arrays in RAM into a preallocated
+  ``(16, 3, voxels)`` float32 batch. Target: ratio >= 0.5.
+* ``epochs``: in fresh processes, epoch 1 (loader creation and worker start included) and epoch
+  2 with 0 and 2 workers (medians of ``--repeats``). Target: 2 workers not slower than 0.
+
+Prints JSON. Usage: ``python benchmarks/loader_fmri.py [--repeats 3] [--root DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TR = 2.0
+SHAPE = (40, 40, 40)
+N_VOL = 300
+N_RUNS = 4
+BATCH = 16
+
+
+def write_study(root: Path) -> None:
+    import nibabel as nib
+
+    root.mkdir(parents=True, exist_ok=True)
+    affine = np.diag([3.0, 3.0, 3.0, 1.0])
+    if not (root / "mask.nii").exists():
+        nib.save(nib.Nifti1Image(np.ones(SHAPE, np.uint8), affine), root / "mask.nii")
+    rng = np.random.default_rng(0)
+    for r in range(N_RUNS):
+        path = root / f"run{r}.nii"
+        if path.exists():
+            continue
+        data = rng.standard_normal((*SHAPE, N_VOL), dtype=np.float32) + 100.0
+        data += np.linspace(0, 3, N_VOL, dtype=np.float32)  # a drift to remove
+        img = nib.Nifti1Image(data, affine)
+        img.header.set_zooms((3.0, 3.0, 3.0, TR))
+        nib.save(img, path)
+
+
+def events_for(root: Path) -> pd.DataFrame:
+    from neuralset.events import validate_events
+
+    rows = []
+    for r in range(N_RUNS):
+        tl = f"run-{r}"
+        rows.append(
+            dict(
+                type="Fmri",
+                start=0.0,
+                duration=N_VOL * TR,
+                timeline=tl,
+                filepath=f"run{r}.nii",
+                frequency=1 / TR,
+            )
+        )
+        for onset in np.arange(2.0, N_VOL * TR - 14.0, 2.0):
+            rows.append(dict(type="Word", start=float(onset), duration=1.0, timeline=tl, text="w"))
+    table = pd.DataFrame(rows)
+    table["study_root"] = str(root)
+    return validate_events(table)
+
+
+def extractor(root: Path) -> Any:
+    from neuralset.extractors.neural.fmri import FmriExtractor
+
+    return FmriExtractor(
+        projection="mask",
+        mask=root / "mask.nii",
+        detrend=True,
+        standardize="zscore_sample",
+        hemodynamic_delay=5.0,
+    )
+
+
+def dataset_for(root: Path, store_dir: Path) -> Any:
+    from neuralset.loaders import SegmentDataset
+    from neuralset.segments import segment_on_triggers
+    from neuralset.store import Store
+
+    events = events_for(root)
+    segs = segment_on_triggers(events, "Word", offset=0.0, duration=3 * TR).require("Fmri")
+    return SegmentDataset(segs, {"fmri": extractor(root)}, Store(store_dir))
+
+
+def baseline(root: Path) -> list[np.ndarray]:
+    """Direct load + mask + ``nilearn.signal.clean`` of each run (time x voxels)."""
+    import nibabel as nib
+    from nilearn import signal
+
+    mask = np.asarray(nib.load(root / "mask.nii").dataobj).astype(bool)
+    out = []
+    for r in range(N_RUNS):
+        data = np.asarray(nib.load(root / f"run{r}.nii").dataobj, dtype=np.float32)
+        series = data[mask].T
+        out.append(
+            signal.clean(series, detrend=True, standardize="zscore_sample", t_r=TR).astype(
+                np.float32
+            )
+        )
+    return out
+
+
+def prepare(root: Path, repeats: int) -> dict[str, Any]:
+    ours, base = [], []
+    ref: list[np.ndarray] = []
+    for k in range(repeats):
+        store_dir = root / f"store-prepare-{k}"
+        shutil.rmtree(store_dir, ignore_errors=True)
+        ds = dataset_for(root, store_dir)
+        t0 = time.perf_counter()
+        ds.prepare(progress=False)
+        ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        ref = baseline(root)
+        base.append(time.perf_counter() - t0)
+        if k == 0:
+            ext = ds.extractors["fmri"]
+            events = ds.segments.events
+            for item, want in zip(ext.items(events), ref):
+                got = np.asarray(ds.store.get_arrays(item.key)["data"])
+                np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+        shutil.rmtree(store_dir, ignore_errors=True)
+    ratio = statistics.median(ours) / statistics.median(base)
+    return {
+        "neuralset_s": round(statistics.median(ours), 3),
+        "direct_nilearn_s": round(statistics.median(base), 3),
+        "ratio": round(ratio, 3),
+        "outputs_equal": True,
+        "target": "ratio <= 1.0",
+        "ok": ratio <= 1.0,
+    }
+
+
+def limit(root: Path, repeats: int) -> dict[str, Any]:
+    import torch
+
+    ds = dataset_for(root, root / "store")
+    ds.prepare(progress=False)
+    ext = ds.extractors["fmri"]
+    events = ds.segments.events
+    rows = ds.segments.covering("Fmri")
+    arrays = {
+        int(r): np.array(ds.store.get_arrays(item.key)["data"])
+        for r, item in zip(np.unique(rows), ext.items(events.iloc[np.unique(rows)]))
+    }
+    starts = events["start"].to_numpy()
+    first = np.round((ds.segments.start + 5.0 - starts[rows]) / TR).astype(np.int64)
+    n = len(ds)
+    n_vox = next(iter(arrays.values())).shape[1]
+    out = np.empty((BATCH, 3, n_vox), np.float32)
+    ours, base = [], []
+    for k in range(repeats + 1):
+        loader = ds.loader(
+            batch_size=BATCH, shuffle=True, generator=torch.Generator().manual_seed(k)
+        )
+        t0 = time.perf_counter()
+        for _batch in loader:
+            pass
+        t_ours = time.perf_counter() - t0
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(k)).numpy()
+        t0 = time.perf_counter()
+        for b in range(0, n, BATCH):
+            for i, s in enumerate(order[b : b + BATCH]):
+                out[i] = arrays[int(rows[s])][first[s] : first[s] + 3]
+        t_base = time.perf_counter() - t0
+        if k:
+            ours.append(t_ours)
+            base.append(t_base)
+    ratio = statistics.median(base) / statistics.median(ours)
+    return {
+        "n_segments": n,
+        "batch_shape": [BATCH, n_vox, 3],
+        "segments_per_s": round(n / statistics.median(ours)),
+        "memcpy_segments_per_s": round(n / statistics.median(base)),
+        "ratio": round(ratio, 3),
+        "target": "ratio >= 0.5",
+        "ok": ratio >= 0.5,
+    }
+
+
+def child(root: Path, workers: int) -> dict[str, Any]:
+    import torch  # noqa: F401  (not what is measured)
+
+    ds = dataset_for(root, root / "store")
+    t0 = time.perf_counter()
+    loader = ds.loader(batch_size=BATCH, shuffle=True, num_workers=workers)
+    out: dict[str, Any] = {"n": len(ds)}
+    for epoch in (1, 2):
+        for _batch in loader:
+            pass
+        out[f"epoch{epoch}_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+    return out
+
+
+def epochs(root: Path, repeats: int) -> dict[str, Any]:
+    runs: dict[int, list[dict[str, Any]]] = {0: [], 2: []}
+    for _ in range(repeats):
+        for w in (0, 2):
+            cmd = [sys.executable, __file__, "--root", str(root), "--child", str(w)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+            if proc.returncode:
+                raise RuntimeError(proc.stderr[-4000:])
+            runs[w].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    n = runs[0][0]["n"]
+    out: dict[str, Any] = {}
+    for w, rs in runs.items():
+        out[f"workers_{w}"] = {
+            f"epoch{e}_segments_per_s": round(n / statistics.median(r[f"epoch{e}_s"] for r in rs))
+            for e in (1, 2)
+        }
+    for e in (1, 2):
+        out[f"epoch{e}_ratio_2_over_0"] = round(
+            out["workers_2"][f"epoch{e}_segments_per_s"]
+            / out["workers_0"][f"epoch{e}_segments_per_s"],
+            3,
+        )
+    out["target"] = "2 workers / 0 workers >= 1.0 in epochs 1 and 2"
+    out["ok"] = min(out["epoch1_ratio_2_over_0"], out["epoch2_ratio_2_over_0"]) >= 1.0
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--root", type=Path, default=None)
+    parser.add_argument("--only", default="prepare,limit,epochs")
+    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    root = (args.root or Path(tempfile.gettempdir()) / "neuralset-bench-fmri-loader").resolve()
+    if args.child is not None:
+        print(json.dumps(child(root, args.child)))
+        return
+    write_study(root)
+    result: dict[str, Any] = {
+        "benchmark": "loader_fmri",
+        "study": {"runs": N_RUNS, "shape": SHAPE, "volumes": N_VOL, "tr": TR, "batch": BATCH},
+        "cpus": os.cpu_count(),
+    }
+    steps = {"prepare": prepare, "limit": limit, "epochs": epochs}
+    for name in args.only.split(","):
+        result[name] = steps[name](root, args.repeats)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""The torch DataLoader of :meth:`SegmentDataset.loader <neuralset.loaders.SegmentDataset.loader>`.
+
+What it sets up, so that workers help or stay out of the way:
+
+* workers that last (``persistent_workers=True`` by default): an epoch does not start new
+  processes;
+* workers forked (on Linux) from a warmed-up process: :meth:`SegmentDataset.warm_up` computes
+  the store keys and opens the memory maps before the fork, so every worker starts with them
+  (``worker_init_fn`` warms up the workers that did not inherit them);
+* a head start: while the workers start (first epoch), the main process reads the first groups
+  itself (about :data:`HEAD_START_S` of reading), in the same order;
+* few, small messages: a worker reads a *group* of consecutive batches per task (enough to
+  fill about :data:`GROUP_BYTES`), builds them inside a shared slot
+  (:mod:`neuralset.loaders.transport`) and sends one message of a few kB for the group. The
+  main process copies nothing and pays the queue round trip once per group, and
+  :class:`SegmentLoader` hands the batches out one by one. The shape checks run in the
+  worker, on the numpy arrays.
+
+``device=`` returns a :class:`~neuralset.loaders.device.DeviceLoader` around the DataLoader:
+batches arrive on the accelerator, copied from pinned memory while the previous step computes.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import multiprocessing
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..extractors.buffers import allocating
+from .batch import META_FIELDS, Batch, run_check, typecheck_enabled
+from .transport import (
+    BatchGroup,
+    SharedSlots,
+    SlotWriter,
+    WireBatch,
+    slot_bytes_for,
+    wire_batch,
+)
+
+if TYPE_CHECKING:
+    from .dataset import SegmentDataset
+
+__all__ = [
+    "LoaderDataset",
+    "IndexGroup",
+    "GroupSampler",
+    "loader_options",
+    "build_loader",
+    "group_size",
+    "GROUP_BYTES",
+]
+
+#: Bytes of batches a worker reads per task (one queue round trip), at most 32 batches.
+GROUP_BYTES = 16 * 2**20
+_MAX_GROUP = 32
+#: Seconds of reading the main process does itself while its workers start (first epoch).
+HEAD_START_S = 0.05
+
+
+class IndexGroup(list):  # type: ignore[type-arg]
+    """The index lists of the consecutive batches a worker reads in one task."""
+
+
+def group_size(batch_bytes: int) -> int:
+    """Batches per worker task for batches of ``batch_bytes`` (1 for large batches)."""
+    return max(1, min(_MAX_GROUP, GROUP_BYTES // max(int(batch_bytes), 1)))
+
+
+class GroupSampler:
+    """Groups of ``k`` consecutive batches of a batch sampler (one worker task each).
+
+    :meth:`draw` draws the groups of the next epoch ahead; the next iteration yields the
+    ones handed back with :meth:`plan` instead of drawing again.
+    """
+
+    def __init__(self, inner: Any, k: int) -> None:
+        self.inner = inner
+        self.k = int(k)
+        self._planned: list[IndexGroup] | None = None
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.inner) / self.k)
+
+    def draw(self) -> list[IndexGroup]:
+        """The groups of the next epoch (drawn from the inner sampler now)."""
+        return list(self._groups())
+
+    def plan(self, groups: list[IndexGroup]) -> None:
+        """Make the next iteration yield ``groups``."""
+        self._planned = list(groups)
+
+    def __iter__(self) -> Iterator[IndexGroup]:
+        if self._planned is not None:
+            planned, self._planned = self._planned, None
+            yield from planned
+            return
+        yield from self._groups()
+
+    def _groups(self) -> Iterator[IndexGroup]:
+        group = IndexGroup()
+        for batch in self.inner:
+            group.append(batch)
+            if len(group) == self.k:
+                yield group
+                group = IndexGroup()
+        if group:
+            yield group
+
+
+class LoaderDataset:
+    """What the DataLoader iterates: the dataset, plus the shared slots of each worker.
+
+    In the main process (``num_workers=0``) a batch is built in place; in a worker, a task
+    (one batch, or an :class:`IndexGroup`) is read, checked on its numpy arrays and sent as
+    :class:`~neuralset.loaders.transport.WireBatch` objects sharing one slot.
+    """
+
+    def __init__(self, dataset: SegmentDataset, slots: Sequence[SharedSlots] | None) -> None:
+        self.dataset = dataset
+        self.slots = list(slots) if slots else []
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitems__(self, indices: Sequence[Any]) -> Any:
+        from torch.utils.data import get_worker_info
+
+        info = get_worker_info()
+        if info is None:
+            if isinstance(indices, IndexGroup):
+                return BatchGroup(self.dataset.__getitems__(b) for b in indices)
+            return self.dataset.__getitems__(indices)
+        slots = self.slots[info.id] if info.id < len(self.slots) else None
+        slot = slots.acquire() if slots is not None else None
+        writer = SlotWriter(slots, slot) if slots is not None and slot is not None else None
+        try:
+            group = indices if isinstance(indices, IndexGroup) else [indices]
+            wires = [self._wire(b, writer) for b in group]
+        except BaseException:
+            if writer is not None:
+                writer.slots.release(writer.slot)
+            raise
+        if writer is not None and not any(w.payload["slot"] is not None for w in wires):
+            writer.slots.release(writer.slot)  # nothing went into it
+        return BatchGroup(wires) if isinstance(indices, IndexGroup) else wires[0]
+
+    def _wire(self, indices: Sequence[int], writer: SlotWriter | None) -> WireBatch:
+        ds = self.dataset
+        with allocating(writer):  # extractors build their outputs in the slot
+            arrays = ds.read(indices)
+        if ds.check_shapes and typecheck_enabled():
+            run_check(
+                np.ndarray,
+                arrays["data"],
+                arrays["mask"],
+                {k: arrays[k] for k in META_FIELDS},
+                ds.layout,
+                arrays["times"],
+            )
+        return wire_batch(arrays, writer, ds.layout, check=False)
+
+    def __getitem__(self, i: int) -> Batch | WireBatch:
+        out: Batch | WireBatch = self.__getitems__([int(i)])
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        # shared slots travel by fork only; a spawned worker sends its batches pickled
+        return {"dataset": self.dataset, "slots": []}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.dataset = state["dataset"]
+        self.slots = state["slots"]
+
+
+@functools.lru_cache(maxsize=1)
+def _segment_loader_class() -> type:
+    from torch.utils.data import DataLoader
+
+    class SegmentLoader(DataLoader):  # type: ignore[misc,type-arg]
+        """A ``torch.utils.data.DataLoader`` whose workers read groups of batches per task.
+
+        Iterating it yields one :class:`~neuralset.loaders.batch.Batch` at a time and
+        ``len()`` counts batches, as for any DataLoader.
+        """
+
+        def __init__(self, *args: Any, n_batches: int, head_groups: int = 0, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.n_batches = int(n_batches)
+            self.head_groups = int(head_groups)
+
+        def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+            head: list[IndexGroup] = []
+            sampler = self.batch_sampler
+            starting = self.num_workers > 0 and getattr(self, "_iterator", None) is None
+            if starting and self.head_groups and isinstance(sampler, GroupSampler):
+                # workers are starting: read the first groups here meanwhile (same order)
+                groups = sampler.draw()
+                head, rest = groups[: self.head_groups], groups[self.head_groups :]
+                sampler.plan(rest)
+            items = super().__iter__()  # starts the workers, queues their first tasks
+            for group in head:
+                for indices in group:
+                    yield self.dataset.dataset.__getitems__(indices)
+            for item in items:
+                if isinstance(item, BatchGroup):
+                    yield from item
+                else:
+                    yield item
+
+        def __len__(self) -> int:
+            return self.n_batches
+
+    SegmentLoader.__module__ = __name__
+    return SegmentLoader
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SegmentLoader":  # a torch class, built on first use
+        return _segment_loader_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def loader_options(num_workers: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """DataLoader keyword arguments with neuralset's defaults filled in (never overriding).
+
+    With workers: ``persistent_workers=True``, ``prefetch_factor=2`` and, on Linux, the
+    ``fork`` start method (workers inherit the warmed-up caches and the shared slots).
+    """
+    out = dict(kwargs)
+    out["num_workers"] = int(num_workers)
+    if num_workers > 0:
+        out.setdefault("persistent_workers", True)
+        out.setdefault("prefetch_factor", 2)
+        if out.get("multiprocessing_context") is None and sys.platform.startswith("linux"):
+            out["multiprocessing_context"] = "fork"
+    return out
+
+
+def _uses_fork(options: dict[str, Any]) -> bool:
+    ctx = options.get("multiprocessing_context")
+    if ctx is None:
+        method = multiprocessing.get_start_method(allow_none=True)
+        return sys.platform.startswith("linux") and method in (None, "fork")
+    name = ctx if isinstance(ctx, str) else ctx.get_start_method()
+    return bool(name == "fork")
+
+
+class _WorkerInit:
+    """``worker_init_fn``: warm the dataset up, then call the user's function (picklable)."""
+
+    def __init__(self, dataset: SegmentDataset, user: Callable[[int], Any] | None) -> None:
+        self.dataset = dataset
+        self.user = user
+
+    def __call__(self, worker_id: int) -> None:
+        self.dataset.warm_up()  # nearly free when inherited from the parent by fork
+        if self.user is not None:
+            self.user(worker_id)
+
+
+def _batch_sampler(
+    dataset: SegmentDataset,
+    batch_size: int,
+    shuffle: bool,
+    drop_last: bool,
+    options: dict[str, Any],
+) -> Any:
+    """torch's own batch sampler for ``batch_size``/``shuffle`` (with its ``generator``)."""
+    from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
+
+    generator = options.pop("generator", None)
+    inner = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    return BatchSampler(inner, batch_size, drop_last)
+
+
+def build_loader(
+    dataset: SegmentDataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    sampler: Any,
+    drop_last: bool,
+    num_workers: int,
+    kwargs: dict[str, Any],
+) -> Any:
+    """The DataLoader of :meth:`SegmentDataset.loader` (see the module docstring)."""
+    options = loader_options(num_workers, kwargs)
+    options.setdefault("collate_fn", dataset.collate)
+    if sampler is None:
+        sampler = _batch_sampler(dataset, batch_size, shuffle, drop_last, options)
+    n_batches = len(sampler)
+    slots: list[SharedSlots] = []
+    head_groups = 0
+    if num_workers > 0:
+        dataset.warm_up()  # before the workers fork: they inherit open maps and keys
+        options["worker_init_fn"] = _WorkerInit(dataset, options.get("worker_init_fn"))
+        t0 = time.perf_counter()
+        sample = dataset.read(np.arange(min(batch_size, len(dataset))), augment=False)
+        read_s = time.perf_counter() - t0
+        one = slot_bytes_for(sample, margin=1.0)
+        k = group_size(one)
+        sampler = GroupSampler(sampler, k)
+        head_groups = math.ceil(HEAD_START_S / max(read_s * k, 1e-6))
+        if _uses_fork(options):
+            n_slots = int(options.get("prefetch_factor") or 2) + 2
+            size = slot_bytes_for(sample, margin=1.25 * k)
+            slots = [SharedSlots(n_slots, size) for _ in range(num_workers)]
+    view = LoaderDataset(dataset, slots)
+    cls = _segment_loader_class()
+    return cls(view, batch_sampler=sampler, n_batches=n_batches, head_groups=head_groups, **options)

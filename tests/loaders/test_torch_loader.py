@@ -1,0 +1,259 @@
+"""SegmentDataset.loader: persistent forked workers, grouped tasks, batches in shared slots."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+
+from neuralset.extractors import buffers
+from neuralset.loaders import Batch, SegmentDataset
+from neuralset.loaders.torch_loader import GroupSampler, IndexGroup, group_size, loader_options
+from neuralset.loaders.transport import SharedSlots, SlotWriter, slot_bytes_for, wire_batch
+
+from .conftest import SFREQ, RampExtractor
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def dataset(setup: dict[str, Any]) -> SegmentDataset:
+    segs = setup["segments"]
+    ds = SegmentDataset(
+        segs.select(segs.covering("Meg") >= 0),
+        {"meg": RampExtractor(frequency=SFREQ)},
+        setup["store"],
+    )
+    ds.prepare(progress=False)
+    return ds
+
+
+def test_workers_give_the_batches_of_the_main_process(dataset: SegmentDataset) -> None:
+    n = len(dataset)
+    loader = dataset.loader(batch_size=4, num_workers=2)
+    # small batches: each worker task reads a group of 32 consecutive batches
+    assert loader.batch_sampler.k == 32 and len(loader) == -(-n // 4)
+    assert loader.head_groups >= 1  # read here while the workers start
+    direct = dataset.__getitems__(list(range(n)))
+    for _ in range(2):  # two epochs through the same (persistent) workers
+        batches = list(loader)
+        assert [b.size for b in batches] == [4] * (n // 4) + ([n % 4] if n % 4 else [])
+        assert all(isinstance(b, Batch) for b in batches)
+        whole = Batch.concat(batches)
+        assert whole.index.tolist() == list(range(n))
+        np.testing.assert_array_equal(whole["meg"].numpy(), direct["meg"].numpy())
+        np.testing.assert_array_equal(whole.start.numpy(), direct.start.numpy())
+    first = loader._iterator
+    list(loader)
+    assert first is not None and loader._iterator is first  # workers were not restarted
+
+
+def test_slots_are_freed_when_the_batches_are(dataset: SegmentDataset) -> None:
+    loader = dataset.loader(batch_size=len(dataset) // 2, num_workers=1, shuffle=True)
+    slots = loader.dataset.slots
+    assert len(slots) == 1 and slots[0].n_slots == 4
+    list(loader)  # epoch 1: the main process reads the first groups while the worker starts
+    gc.collect()
+    kept = list(loader)
+    # two small batches: one worker task, one slot, in use while either batch lives
+    assert len(kept) == 2 and int(slots[0].flags.sum()) == 1
+    assert not kept[0]["meg"].numpy().flags.owndata
+    values = [b["meg"].numpy().copy() for b in kept]
+    again = list(loader)  # the other slots are used meanwhile: kept batches stay intact
+    for b, v in zip(kept, values):
+        np.testing.assert_array_equal(b["meg"].numpy(), v)
+    del kept, again, b
+    gc.collect()
+    assert int(slots[0].flags.sum()) == 0
+
+
+def test_loader_options_defaults_and_user_choices() -> None:
+    opts = loader_options(2, {})
+    assert opts["persistent_workers"] is True and opts["prefetch_factor"] == 2
+    assert opts["multiprocessing_context"] == "fork"
+    mine = loader_options(2, {"persistent_workers": False, "multiprocessing_context": "spawn"})
+    assert mine["persistent_workers"] is False and mine["multiprocessing_context"] == "spawn"
+    assert loader_options(0, {"pin_memory": True}) == {"num_workers": 0, "pin_memory": True}
+
+
+def test_group_sampler_and_group_size() -> None:
+    assert group_size(1) == 32 and group_size(2**20) == 16 and group_size(2**30) == 1
+    groups = list(GroupSampler([[0], [1], [2], [3], [4]], 2))
+    assert groups == [[[0], [1]], [[2], [3]], [[4]]]
+    assert all(isinstance(g, IndexGroup) for g in groups)
+    assert len(GroupSampler(range(5), 2)) == 3
+
+
+def test_wire_batch_round_trip_and_fallbacks(dataset: SegmentDataset) -> None:
+    arrays = dataset.read(np.arange(6))
+    size = slot_bytes_for(arrays)
+    slots = SharedSlots(2, size)
+    slot = slots.acquire()
+    assert slot == 0
+    writer = SlotWriter(slots, slot)
+    with buffers.allocating(writer):  # the read builds its output inside the slot
+        in_slot = dataset.read(np.arange(6))
+    assert writer.place(in_slot["data"]["meg"])[0] == 0  # found where it was built: no copy
+    batch = wire_batch(in_slot, writer, dataset.layout, check=True).batch()
+    direct = dataset.__getitems__(list(range(6)))
+    np.testing.assert_array_equal(batch["meg"].numpy(), direct["meg"].numpy())
+    np.testing.assert_array_equal(batch.index.numpy(), np.arange(6))
+    assert slots.flags.tolist() == [1, 0]
+    del batch
+    gc.collect()
+    assert slots.flags.tolist() == [0, 0]
+    # a batch larger than the slot travels inline (pickled arrays)
+    small = SharedSlots(1, 4096)
+    big = dataset.read(np.arange(len(dataset)))
+    wire = wire_batch(big, SlotWriter(small, small.acquire()), dataset.layout, check=True)
+    assert "meg" in [name for _, name, _ in wire.payload["inline"]]
+    np.testing.assert_array_equal(wire.batch()["meg"].numpy(), big["data"]["meg"])
+    # every slot in use: acquire says so
+    full = SharedSlots(1, 4096)
+    assert full.acquire() == 0 and full.acquire() is None
+    with pytest.raises(ValueError, match="need n_slots, slot_bytes >= 1, got 0, 10"):
+        SharedSlots(0, 10)
+
+
+def test_allocator_may_decline() -> None:
+    assert buffers.empty((2, 3)).shape == (2, 3)
+    with buffers.allocating(lambda shape, dtype: None):
+        assert buffers.zeros((2,)).tolist() == [0.0, 0.0]
+    target = np.ones(4, dtype=np.float32)
+    with buffers.allocating(lambda shape, dtype: target[: shape[0]]):
+        out = buffers.zeros((3,))
+    assert out.base is target and target.tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_device_loader_on_cpu(dataset: SegmentDataset) -> None:
+    direct = dataset.__getitems__(list(range(len(dataset))))
+    for prefetch in (0, 3):
+        loader = dataset.loader(batch_size=8, device="cpu", prefetch=prefetch)
+        batches = list(loader)
+        assert len(batches) == len(loader) == -(-len(dataset) // 8)
+        assert all(b["meg"].device.type == "cpu" for b in batches)
+        whole = Batch.concat(batches)
+        np.testing.assert_array_equal(whole["meg"].numpy(), direct["meg"].numpy())
+        assert loader.batches == len(batches) and loader.wait_s > 0
+    with pytest.raises(ValueError, match="DeviceLoader.prefetch: must be an int >= 0, got -1"):
+        dataset.loader(batch_size=8, device="cpu", prefetch=-1)
+
+
+def test_device_loader_prefetches_ahead_and_stops(dataset: SegmentDataset) -> None:
+    from neuralset.loaders.device import DeviceLoader
+
+    produced: list[int] = []
+
+    def source() -> Any:
+        for k in range(10):
+            produced.append(k)
+            yield dataset.__getitems__([k])
+
+    class Source:
+        def __iter__(self) -> Any:
+            return source()
+
+        def __len__(self) -> int:
+            return 10
+
+    loader = DeviceLoader(Source(), "cpu", prefetch=2)
+    it = iter(loader)
+    next(it)
+    import time
+
+    time.sleep(0.3)  # the thread reads ahead: the one delivered, 2 queued, 1 waiting to go in
+    assert len(produced) == 4
+    it.close()  # early exit: the thread stops
+    import threading
+
+    assert not [t for t in threading.enumerate() if t.name == "neuralset-device"]
+
+
+def test_device_loader_errors_reach_the_caller(dataset: SegmentDataset) -> None:
+    from neuralset.loaders.device import DeviceLoader
+
+    def source() -> Any:
+        yield dataset.__getitems__([0])
+        raise RuntimeError("broken read")
+
+    class Source:
+        def __iter__(self) -> Any:
+            return source()
+
+    with pytest.raises(RuntimeError, match="broken read"):
+        list(DeviceLoader(Source(), "cpu", prefetch=2))
+
+
+PIPELINE = """
+import json, sys
+from neuralset.loaders import SegmentDataset
+from neuralset.store import Store
+from tests.loaders.conftest import RampExtractor, make_events, SFREQ
+from neuralset.segments import segment_on_triggers
+from pathlib import Path
+root = Path(sys.argv[1])
+events = make_events(root)
+segs = segment_on_triggers(events, "Word", offset=-0.2, duration=0.8).require("Meg")
+segs = segs.select(segs.covering("Meg") >= 0)
+ds = SegmentDataset(segs, {{"meg": RampExtractor(frequency=SFREQ)}}, Store(root / "store"))
+ds.prepare(progress=False)
+{run}
+print(json.dumps({{m: m in sys.modules for m in ("torch", "jax", "jaxtyping", "equinox")}}))
+"""
+
+
+def _modules(tmp_path: Any, run: str) -> dict[str, bool]:
+    code = PIPELINE.format(run=run)
+    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    result: dict[str, bool] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_a_torch_pipeline_imports_no_jax(tmp_path: Any) -> None:
+    run = "for b in ds.loader(batch_size=8, shuffle=True): b['meg'].sum()"
+    result = _modules(tmp_path, run)
+    # jaxtyping (pure Python) checks the shapes; its decorator must not pull jax in
+    assert result["torch"] is True and result["jax"] is False and result["equinox"] is False
+
+
+def test_a_jax_pipeline_imports_no_torch(tmp_path: Any) -> None:
+    pytest.importorskip("jax")
+    run = (
+        "from neuralset.loaders import JaxBatchIterator\n"
+        "for b in JaxBatchIterator(ds, 8, prefetch=2): b['meg'].sum()"
+    )
+    result = _modules(tmp_path, run)
+    assert result["jax"] is True and result["torch"] is False
+
+
+def test_event_features_warm_up_loads_their_values(setup: dict[str, Any]) -> None:
+    # forked workers inherit the values instead of each loading them from the store
+    from neuralset.extractors.event_features import _VALUES
+    from neuralset.extractors.stimulus.text_features import WordLength
+
+    segs = setup["segments"]
+    ds = SegmentDataset(
+        segs.select(segs.covering("Meg") >= 0), {"len": WordLength(frequency=SFREQ)}, setup["store"]
+    )
+    ds.prepare(progress=False)
+    cache = ds.segments.index.memo.table(_VALUES, str(ds.store.root))
+    assert len(cache) == 0
+    ds.warm_up()
+    rows = np.unique(ds.segments.overlapping("Word")[1])
+    texts = set(ds.segments.events["text"].to_numpy()[rows])  # one value per distinct word
+    assert len(cache) == len(texts) > 0
+    batch = ds.__getitems__([0, 1])
+    assert batch["len"].shape == (2, 1, 40) and float(batch["len"][0].max()) == 2.0  # "w0"
