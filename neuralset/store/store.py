@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -182,8 +183,6 @@ class Store:
         if self._read_only or (not create and self.write_denied() is not None):
             self._index, self._index_pid = ReadOnlyIndex(index_dir), os.getpid()
             return self._index
-        import sqlite3
-
         import diskcache
 
         try:
@@ -331,8 +330,6 @@ class Store:
 
     def commit(self, key: str, record: Mapping[str, Any]) -> None:
         """Make an entry visible by writing its record to the index (the atomic step)."""
-        import sqlite3
-
         index = self._data_index(create=True)
         try:
             index.set(key, dict(record))
@@ -461,8 +458,7 @@ class Store:
     def delete(self, key: str) -> None:
         """Remove one entry (index first, then files)."""
         self.check_writable()
-        index = self._open_index(create=False)
-        if index is not None:
+        if (index := self._open_index(create=False)) is not None:
             index.delete(key)
         MAPPED.forget(str(self.root), key)
         shutil.rmtree(self.array_dir(key), ignore_errors=True)
