@@ -197,11 +197,13 @@ def interrupt_during_prepare(tmp: Path, seed: int, n: int = 16) -> Outcome:
     rng = random.Random(seed)
     tmp = Path(tmp)
     log = tmp / "log.txt"
-    spec = _spec(tmp, n, 0.3, "local", log)
+    # 0.5 s per item: the n items take longer than the longest random delay of _start, so the
+    # interrupt lands inside prepare however fast the machine is
+    spec = _spec(tmp, n, 0.5, "local", log)
     clean = clean_store(tmp, n)
     proc = _start(spec, rng, subprocess.PIPE)
     workers = _children(proc.pid)
-    injected = proc.poll() is None
+    running = proc.poll() is None
     t0 = time.perf_counter()
     os.killpg(proc.pid, signal.SIGINT)
     try:
@@ -214,6 +216,8 @@ def interrupt_during_prepare(tmp: Path, seed: int, n: int = 16) -> Outcome:
     stopped = time.perf_counter() - t0
     outcome = _judge("Ctrl-C (local workers)", spec, clean, log, in_flight=2)
     outcome["stop_seconds"] = round(stopped, 2)
+    # landed inside prepare: the driver was running and had not finished every item
+    injected = running and outcome["finished_before"] < n
     outcome["injected"] = injected
     if stray or "did not stop" in err:
         outcome["survived"] = False

@@ -36,6 +36,7 @@ def test_kill_9_at_random_points_of_prepare(tmp_path: Path, seed: int, mode: str
 @pytest.mark.parametrize("seed", [0, 1])
 def test_ctrl_c_stops_every_worker_and_keeps_what_they_finished(tmp_path: Path, seed: int) -> None:
     outcome = scenarios.interrupt_during_prepare(tmp_path, seed)
+    assert outcome["injected"], outcome  # the interrupt landed while prepare was running
     _check(outcome)
     assert outcome["stop_seconds"] < 10
 

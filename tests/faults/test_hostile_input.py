@@ -3,6 +3,7 @@ field or file and the fix (never silently wrong, empty or stale)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -312,7 +313,16 @@ def test_local_executor_without_the_main_guard_fails_at_once(tmp_path, guarded):
     script.write_text(body)
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, cwd=REPO, timeout=120
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        # the script imports the test helpers (tests/ is not an installed package)
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        },
     )
     if guarded:
         assert proc.returncode == 0 and proc.stdout == "done\n", proc.stderr
