@@ -17,7 +17,11 @@ core to the data, in every setting and in the ceiling alike.
 
 ``wait_fraction`` is the time the loop spent waiting for its next batch over the total loop
 time (target <= 0.05); ``compute_only_segments_per_s`` is the same model stepping on one batch
-already on the device (the ceiling). Prints JSON. ``--device cuda`` on a GPU machine (also run
+already on the device (the ceiling), and ``lost_to_data`` is ``1 - segments_per_s / ceiling``.
+On CUDA the two differ: the loop launches the GPU's work asynchronously and runs ahead of it,
+so the time it spends blocked in ``next`` also holds time spent waiting for the GPU to finish
+earlier steps (which the ceiling pays too); ``lost_to_data`` is then the fraction of the
+GPU's time lost to the data. Prints JSON. ``--device cuda`` on a GPU machine (also run
 by ``scripts/gpu_check.py``).
 
 Usage: ``python benchmarks/device_training.py [--device cpu|cuda] [--small] [--epochs 2]``
@@ -159,6 +163,9 @@ def run(
     }
     for setting in ("plain_loop", "device_prefetch", "device_prefetch_2_workers"):
         result[setting] = train(dataset, setting, device, epochs)
+        ceiling = result["compute_only_segments_per_s"]
+        lost = 1 - result[setting]["segments_per_s"] / ceiling
+        result[setting]["lost_to_data"] = round(max(lost, 0.0), 4)
     return result
 
 
