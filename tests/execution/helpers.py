@@ -6,6 +6,7 @@ Importable (``tests.execution.helpers``) so that subprocess drivers can use it.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -116,4 +117,7 @@ def drive(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    # Ctrl-C raises KeyboardInterrupt, as in a terminal, even when this driver was started from a
+    # background job (whose shell makes its children ignore SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print("REPORT " + json.dumps(drive(json.loads(sys.argv[1]))), flush=True)

@@ -211,3 +211,50 @@ def test_time_limit_is_reported_as_timeout(timeout_run: subprocess.Popen[str]) -
     assert [(Path(label).name, reason) for label, reason, _ in report["failed"]] == [
         ("sub-00.bin", "timeout")
     ]
+
+
+@needs_cluster
+def test_ctrl_c_cancels_the_jobs_and_keeps_what_they_finished(
+    tmp_path: Path, submitit_folder: Path
+) -> None:
+    make_recordings(tmp_path / "data", 6)
+    log = tmp_path / "log.txt"
+    name = _name()
+    spec = {
+        "data": str(tmp_path / "data"), "n": 6, "store": str(tmp_path / "store"),
+        "extractor": {"kind": "sleep", "seconds": 2.0, "log": str(log), "batch_size": 1},
+        "executor": {"kind": "slurm", "max_jobs": 2, "folder": str(submitit_folder), "job_name": name},
+    }  # fmt: skip
+    proc = subprocess.Popen(
+        driver_command(spec), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for(lambda: len(computed(log)) >= 1, 90, "a finished item")
+    assert proc.poll() is None, "the driver ended before the interrupt"
+    t0 = time.perf_counter()
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends
+    _, err = proc.communicate(timeout=60)
+    assert time.perf_counter() - t0 < 30 and proc.returncode != 0
+    assert "prepare interrupted" in err, err
+
+    def queued() -> str:
+        return subprocess.run(
+            ["squeue", "--noheader", f"--name={name}"], capture_output=True, text=True
+        ).stdout.strip()
+
+    _wait_for(lambda: not queued(), 30, "the cancelled jobs to leave the queue")
+    finished = computed(log)
+    time.sleep(3)  # a job left running would finish another 2 s item meanwhile
+    assert computed(log) == finished, "a job kept computing after Ctrl-C"
+    # what finished is kept: the rerun computes only the rest, and nothing twice
+    spec["executor"]["job_name"] = _name()
+    rerun = subprocess.run(
+        driver_command(spec), cwd=REPO, capture_output=True, text=True, timeout=180
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    report = json.loads(rerun.stdout.split("REPORT ", 1)[1])
+    assert report["failed"] == []
+    assert report["cached"] + report["recovered"] >= 1
+    assert report["cached"] + report["recovered"] + report["computed"] == 6
+    assert sorted(computed(log)) == [f"sub-0{i}.bin" for i in range(6)]
+    # at most the items in flight when Ctrl-C came (one per job) are computed a second time
+    assert sum(n - 1 for n in computed(log).values()) <= 2
