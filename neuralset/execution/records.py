@@ -21,14 +21,12 @@ import os
 import pickle
 import time
 import traceback
-import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..store import Store, provenance
-from ..store.errors import storage_error
-from ..store.files import file_problem
+from ..store.files import file_problem, replacing
 from .claims import ClaimHeartbeat, Claims
 from .protocols import ItemT, Preparable
 
@@ -86,28 +84,15 @@ def current_job_id() -> str:
 
 
 def _write_pickle_atomic(path: Path, value: Any, root: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        for attempt in range(5):  # a driver may remove an empty folder between mkdir and open
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fh = open(tmp, "wb")
-            except FileNotFoundError:
-                if attempt == 4:
-                    raise
-                continue
-            with fh:
-                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            break
-        os.replace(tmp, path)
-    except BaseException as err:  # a full disk, an interruption: no partial manifest left
+    for attempt in range(5):  # a driver may remove an empty folder between mkdir and open
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            tmp.unlink()
-        except OSError:
-            pass
-        if isinstance(err, OSError):
-            raise storage_error(err, path, root) from err
-        raise
+            with replacing(path, root) as tmp, open(tmp, "wb") as fh:
+                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            return
+        except FileNotFoundError:
+            if attempt == 4:
+                raise
 
 
 def _compute_batch(
@@ -339,16 +324,12 @@ def write_error(store: Store, error: ItemError) -> None:
     ``prepare`` that saw it; ``retry`` then cannot single the item out).
     """
     path = _error_path(store, error.key)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(dataclasses.asdict(error)))
-        os.replace(tmp, path)
+        with replacing(path, store.root) as tmp:
+            tmp.write_text(json.dumps(dataclasses.asdict(error)))
     except OSError:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+        pass
 
 
 def read_errors(store: Store, keys: Iterable[str] | None = None) -> list[ItemError]:

@@ -9,9 +9,11 @@ without reading it (one ``stat``): a file cut short or emptied is found before a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ import numpy as np
 from .errors import storage_error
 
 __all__ = [
+    "replacing",
     "write_npy_atomic",
     "file_problem",
     "header_problem",
@@ -36,6 +39,26 @@ def array_digest(array: np.ndarray) -> str:
     return hashlib.blake2b(array.reshape(-1).view(np.uint8).data, digest_size=16).hexdigest()
 
 
+@contextlib.contextmanager
+def replacing(path: Path, root: Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to write; moved onto ``path`` when the block succeeds.
+
+    On any failure (a full disk, an interruption) the temporary file is removed, so nothing
+    partial is ever visible, and an ``OSError`` is raised again as a storage error naming
+    ``path`` and the fix (:func:`~neuralset.store.errors.storage_error`).
+    """
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(err, OSError):
+            raise storage_error(err, path, root) from err
+        raise
+
+
 def write_npy_atomic(path: Path, array: np.ndarray, root: Path) -> dict[str, Any]:
     """Write ``array`` to ``path`` atomically; return its record (shape, dtype, bytes, digest).
 
@@ -46,21 +69,10 @@ def write_npy_atomic(path: Path, array: np.ndarray, root: Path) -> dict[str, Any
         (see :func:`~neuralset.store.errors.storage_error`); the temporary file is removed.
     """
     array = np.ascontiguousarray(array)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:  # a full disk, or an interrupted write: no file left behind
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        if isinstance(err, OSError):
-            raise storage_error(err, path, root) from err
-        raise
+    with replacing(path, root) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array, allow_pickle=False)
+        fh.flush()
+        os.fsync(fh.fileno())
     return {
         "shape": list(array.shape),
         "dtype": array.dtype.str,

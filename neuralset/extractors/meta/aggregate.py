@@ -27,9 +27,23 @@ def _needs_dynamic(name: str, extractor: Extractor) -> None:
         )
 
 
+@config
+class _OverTime(Wrapper):
+    """Base of the wrappers that make a dynamic extractor static (fields and checks)."""
+
+    extractor: Extractor
+    how: TimeAggregation = "mean"
+
+    def _check(self) -> None:
+        _needs_dynamic(type(self).__name__, self.extractor)
+
+    def _derived(self) -> dict[str, Any]:
+        return {"output": "static", "frequency": self.extractor.frequency}
+
+
 @register("aggregate")
 @config
-class Aggregate(Wrapper):
+class Aggregate(_OverTime):
     """A dynamic extractor aggregated over time within each segment's window: static output.
 
     ``(batch, *features, time)`` becomes ``(batch, *features)``: the ``"mean"``, ``"max"`` or
@@ -45,15 +59,6 @@ class Aggregate(Wrapper):
         The aggregation.
     """
 
-    extractor: Extractor
-    how: TimeAggregation = "mean"
-
-    def _check(self) -> None:
-        _needs_dynamic(type(self).__name__, self.extractor)
-
-    def _derived(self) -> dict[str, Any]:
-        return {"output": "static", "frequency": self.extractor.frequency}
-
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
     ) -> Output:
@@ -67,7 +72,7 @@ class Aggregate(Wrapper):
 
 @register("to_static")
 @config
-class ToStatic(Wrapper):
+class ToStatic(_OverTime):
     """A dynamic extractor aggregated over each trigger event's own span: static output.
 
     For a segment triggered on event ``e``, reads the inner extractor on
@@ -83,15 +88,6 @@ class ToStatic(Wrapper):
     how
         The aggregation over the event's samples.
     """
-
-    extractor: Extractor
-    how: TimeAggregation = "mean"
-
-    def _check(self) -> None:
-        _needs_dynamic(type(self).__name__, self.extractor)
-
-    def _derived(self) -> dict[str, Any]:
-        return {"output": "static", "frequency": self.extractor.frequency}
 
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
