@@ -47,6 +47,7 @@ def test_every_runnable_block_is_collected() -> None:
 @pytest.mark.parametrize("page", RUNNABLE)
 def test_doc_page_runs_as_written(page: str, tmp_path: Path) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    shutil.copytree(ROOT / "tests/data/cnt", tmp_path / "tests/data/cnt")  # your-data.md reads it
     env = {k: v for k, v in os.environ.items() if k != "NEURALSET_CACHE"}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "doc_blocks.py"), str(ROOT / page)],

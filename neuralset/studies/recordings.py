@@ -30,8 +30,9 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, config, register
-from ..hashing import KEY_EXCLUDED, structural_key
+from ..hashing import KEY_EXCLUDED, KEY_UNLESS_DEFAULT, structural_key
 from ..memo import Slot, frozen_memo
+from ..readers import ReaderOptions, open_raw, reader_hint
 from ..validation import at_least, require
 from .annotations import EventMap, Unmapped, annotation_events, stim_events
 from .base import Study
@@ -92,6 +93,10 @@ class RecordingsStudy(Study):
         trigger channel its header calls EEG).
     shortest_event
         ``mne.find_events``' minimum number of samples of an event.
+    reader_options
+        Keyword arguments for ``mne.io.read_raw`` when a format needs them, e.g.
+        ``{"data_format": "int16"}`` for Neuroscan ``.cnt`` files (see :mod:`neuralset.readers`);
+        give the extractor the same ones.
     source
         Where :meth:`Study.fetch` gets files not fetched yet (see ``BidsStudy.source``).
     """
@@ -104,6 +109,9 @@ class RecordingsStudy(Study):
     unmapped: Unmapped = "keep"
     stim_channel: str | None = None
     shortest_event: int = 1
+    reader_options: ReaderOptions = dataclasses.field(
+        default_factory=dict, metadata=KEY_UNLESS_DEFAULT
+    )
     source: str = dataclasses.field(default="", metadata=KEY_EXCLUDED)
 
     def _check(self) -> None:
@@ -198,7 +206,7 @@ class RecordingsStudy(Study):
                 **shared,
             }
             return [data], {}
-        raw = _read_header(path, self.stim_channel)
+        raw = _read_header(path, self.stim_channel, self.reader_options)
         sfreq = float(raw.info["sfreq"])
         etype: str = self.recording_type
         if etype == "auto":
@@ -232,16 +240,20 @@ class RecordingsStudy(Study):
         return parts, unmapped
 
 
-def _read_header(path: Path, stim_channel: str | None) -> Any:
-    """``mne.io.read_raw`` of the file; EDF/BDF/GDF get a named stim channel typed as stim."""
-    import mne
-
+def _read_header(path: Path, stim_channel: str | None, reader_options: ReaderOptions) -> Any:
+    """The file opened by :func:`~neuralset.readers.open_raw`; EDF/BDF/GDF get a named stim
+    channel typed as stim."""
     kwargs: dict[str, Any] = {}
     if stim_channel not in (None, "auto") and path.suffix.lower() in (".edf", ".bdf", ".gdf"):
         kwargs["stim_channel"] = stim_channel  # read unscaled, as MNE's EDF reader does
     try:
-        return mne.io.read_raw(path, preload=False, verbose="error", **kwargs)
+        return open_raw(path, reader_options, **kwargs)
     except Exception as err:
+        hint = reader_hint(err, "RecordingsStudy")
+        if hint:
+            raise ConfigError(
+                f"unreadable recording {path}: {hint}, and the same on the extractor"
+            ) from None
         raise ConfigError(
             f"unreadable recording {path}: {type(err).__name__}: {err}; check the file, or leave "
             "it out of RecordingsStudy.files"

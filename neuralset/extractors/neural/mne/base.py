@@ -42,6 +42,7 @@ import pandas as pd
 from ....config import config
 from ....hashing import KEY_UNLESS_DEFAULT
 from ....memo import Slot
+from ....readers import ReaderOptions, open_raw, unreadable_error
 from ....segments import Segments
 from ....store import MissingEntryError, Store
 from ....validation import one_of, positive, require, required
@@ -125,6 +126,10 @@ class MneExtractor(RecordingExtractor):
         When recordings select different channels: ``"error"`` (prepare fails naming them) or
         ``"intersection"`` (each recording is stored with its own channels; reading keeps the
         channels common to all recordings of the events table, in the first recording's order).
+    reader_options
+        Keyword arguments for ``mne.io.read_raw`` when a format needs them, e.g.
+        ``{"data_format": "int16"}`` for Neuroscan ``.cnt`` files (the study's
+        ``reader_options``; see :mod:`neuralset.readers`).
     causal
         Filter with causal IIR filters and resample by keeping one sample in ``q`` (see
         :mod:`~neuralset.extractors.neural.mne.causal`), so that a stream
@@ -143,6 +148,9 @@ class MneExtractor(RecordingExtractor):
     clamp: float | None = None
     baseline: tuple[float, float] | None = None
     channels: Literal["error", "intersection"] = "error"
+    reader_options: ReaderOptions = dataclasses.field(
+        default_factory=dict, metadata=KEY_UNLESS_DEFAULT
+    )
     causal: bool = dataclasses.field(default=False, metadata=KEY_UNLESS_DEFAULT)
 
     def _check(self) -> None:
@@ -189,9 +197,7 @@ class MneExtractor(RecordingExtractor):
     # -- hooks ---------------------------------------------------------------------------
     def read_raw(self, path: Path) -> Any:
         """Open the recording (header only; data are loaded after channel selection)."""
-        import mne
-
-        return mne.io.read_raw(path, preload=False, verbose="error")
+        return open_raw(path, self.reader_options)
 
     def preprocess(self, raw: Any) -> Any:
         """Modality-specific steps on the loaded, channel-selected raw (override; default none)."""
@@ -227,7 +233,10 @@ class MneExtractor(RecordingExtractor):
     # -- channels and headers ------------------------------------------------------------
     def header(self, path: Path) -> RecordingHeader:
         """Channel names/types, bads, rate and length of a file (memoised by path, size, mtime)."""
-        return cached_header(type(self).__qualname__, path, self.read_raw)
+        reader = type(self).__qualname__
+        if self.reader_options:  # another reading of the same file
+            reader += repr(sorted(self.reader_options.items()))
+        return cached_header(reader, path, self.read_raw)
 
     def select_channels(self, header: RecordingHeader, where: str) -> list[str]:
         """Names of the channels kept from a file, in output order (see ``picks``, ``ch_names``)."""
@@ -349,7 +358,7 @@ class MneExtractor(RecordingExtractor):
         try:
             raw = self.read_raw(path)
         except Exception as err:
-            raise ValueError(f"{type(self).__name__}: cannot read {path} ({label}): {err}") from err
+            raise unreadable_error(type(self).__name__, path, label, err) from err
         extra = [
             b for b in payload.get("bads", []) if b in raw.ch_names and b not in raw.info["bads"]
         ]

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ....config import config, register
+from ....readers import open_raw
 from ....validation import positive, require
 from .variable_channels import VariableChannelsExtractor
 
@@ -79,10 +80,8 @@ class EmgExtractor(VariableChannelsExtractor):
         return self.rectify
 
     def read_raw(self, path: Path) -> Any:
-        import mne
-
         if Path(path).suffix.lower() in (".edf", ".bdf"):
-            return mne.io.read_raw(path, preload=False, infer_types=True, verbose="error")
+            return open_raw(path, {"infer_types": True, **self.reader_options})
         return super().read_raw(path)
 
     def preprocess(self, raw: Any) -> Any:

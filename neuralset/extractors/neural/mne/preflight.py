@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ....readers import unreadable_error
 from ....store import Store
 from .headers import check_rate, check_span, with_event_bads
 
@@ -54,9 +55,7 @@ def scan_recordings(
             try:
                 head = extractor.header(Path(item.payload["path"]))
             except Exception as err:
-                raise ValueError(
-                    f"{name}: cannot read {item.payload['path']} ({label}): {err}"
-                ) from err
+                raise unreadable_error(name, item.payload["path"], label, err) from err
             head = with_event_bads(head, item.payload)
             check_source_band(extractor, head.sfreq, item.payload["path"])
             channels[label] = tuple(extractor.select_channels(head, label))
