@@ -6,7 +6,9 @@ files do not describe themselves fully and MNE asks the reader for what is missi
 ``.cnt`` file does not always say whether its samples are 16- or 32-bit integers, and MNE then
 refuses to guess (``data_format``). Neuroscan ``.cnt`` files (recognised by their first bytes)
 are opened with ``mne.io.read_raw_cnt`` directly, so that its own error reaches the user
-(``mne.io.read_raw`` would also try the ANT Neuro reader and report only that both failed). The same options must then be given where the file is
+(``mne.io.read_raw`` would also try the ANT Neuro reader and report only that both failed).
+Any other ``.cnt`` (an ANT Neuro file, a RIFF container) goes through ``mne.io.read_raw``, which
+reads it with ``mne.io.read_raw_ant`` (the ``antio`` package, in the ``meg`` extra). The same options must then be given where the file is
 listed (:class:`~neuralset.studies.recordings.RecordingsStudy` ``reader_options``) and where it
 is read (:class:`~neuralset.extractors.neural.mne.base.MneExtractor` ``reader_options``); a
 mismatch shows up as a header that disagrees with the events (another length), which prepare
