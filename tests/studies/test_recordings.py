@@ -1,7 +1,8 @@
 """Any recording file, with its annotations (issue 9, section 3), on files nobody here wrote.
 
 ``../shared/data/mne-testing-files`` (MNE-Python's own test recordings: BrainVision, EDF+, BDF,
-KIT, FIF) and the EDF+/BDF files shipped inside the pyedflib wheel. References: MNE reading the
+KIT, FIF), the EDF+/BDF files shipped inside the pyedflib wheel and a real EEGLAB file from
+MNE's testing data (``tests/data/eeglab``). References: MNE reading the
 same file (``mne.events_from_annotations``, ``mne.find_events``, ``mne.Epochs``,
 ``mne.make_fixed_length_epochs``).
 """
@@ -267,3 +268,35 @@ def test_eeglab_events(tmp_path: Path) -> None:
     ]
     rec = events[events["type"] == "Eeg"].iloc[0]
     assert rec["filepath"] == "rec.set" and rec["duration"] == ref.n_times / 200.0
+
+
+def test_real_eeglab_events_and_windows(tmp_path: Path) -> None:
+    """A real EEGLAB .set (MNE's test file): events with durations, latencies between samples."""
+    folder = Path(__file__).parents[1] / "data" / "eeglab"
+    raw = mne.io.read_raw(folder / "test_raw_event_duration.set", preload=True, verbose="error")
+    ref, event_id = mne.events_from_annotations(raw, verbose="error")
+    study = RecordingsStudy(
+        path=folder,
+        files=("*.set",),
+        annotations={"square": EventMap(type="Stimulus", code=2), "rt": EventMap(type="Action")},
+        unmapped="error",
+    )
+    events = study.events()
+    marks = events[events["type"].isin(["Stimulus", "Action"])].sort_values("start")
+    assert marks["description"].tolist() == ["square", "square", "rt"]
+    np.testing.assert_allclose(marks["start"], raw.annotations.onset)  # not rounded
+    np.testing.assert_allclose(marks["duration"], [0.5, 0.5, 0.5])
+    samples = np.round(marks["start"].to_numpy() * raw.info["sfreq"]).astype(int)
+    np.testing.assert_array_equal(samples, ref[:, 0])
+    segments = segment_on_triggers(events, "Stimulus", offset=-0.25, duration=0.5).require("Eeg")
+    store = Store(tmp_path / "store")
+    extractor = EegExtractor(frequency=128.0)
+    extractor.prepare(events, store, progress=False)
+    got = extractor.read(segments, store).data
+    squares = ref[ref[:, 2] == event_id["square"]]
+    epochs = mne.Epochs(
+        raw, squares, tmin=-0.25, tmax=0.25 - 1 / 128, baseline=None, preload=True,
+        verbose="error",
+    )  # fmt: skip
+    assert got.shape == epochs.get_data().shape == (2, 1, 64)
+    np.testing.assert_allclose(got, epochs.get_data(), rtol=1e-5, atol=1e-12)
