@@ -62,6 +62,7 @@ from .headers import (
     cached_header,
     check_span,
     event_bads,
+    fit_scaling,
     header_of,
     truncated_error,
 )
@@ -221,22 +222,12 @@ class MneExtractor(RecordingExtractor):
 
     def scaling_stats(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Per-channel ``(center, scale)`` of ``scaling`` fitted on a ``(time, channels)`` array."""
-        if self.scaling == "robust":
-            low, center, high = np.percentile(data, [25, 50, 75], axis=0)
-            scale = high - low
-        elif self.scaling == "standard":
-            center, scale = data.mean(axis=0), data.std(axis=0)
-        else:
-            return None
-        return center, np.where(scale > 0, scale, 1.0)
+        return fit_scaling(data, self.scaling)
 
     # -- channels and headers ------------------------------------------------------------
     def header(self, path: Path) -> RecordingHeader:
         """Channel names/types, bads, rate and length of a file (memoised by path, size, mtime)."""
-        reader = type(self).__qualname__
-        if self.reader_options:  # another reading of the same file
-            reader += repr(sorted(self.reader_options.items()))
-        return cached_header(reader, path, self.read_raw)
+        return cached_header(type(self).__qualname__, path, self.read_raw, self.reader_options)
 
     def select_channels(self, header: RecordingHeader, where: str) -> list[str]:
         """Names of the channels kept from a file, in output order (see ``picks``, ``ch_names``)."""

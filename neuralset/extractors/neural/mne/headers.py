@@ -3,7 +3,7 @@
 :class:`RecordingHeader` (channel names and types, bad channels, rate, length), memoised per
 reader class and file version; the bad channels an event declares on top of the file's (the
 ``bads`` column a BIDS study fills from ``channels.tsv``); and the check that an event's span
-lies inside its file.
+lies inside its file; and the per-channel scaling statistics fitted on a stored recording.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
     "RecordingHeader",
     "cached_header",
+    "fit_scaling",
     "check_complete",
     "truncated_error",
     "check_rate",
@@ -56,7 +58,7 @@ class RecordingHeader:
     n_times: int
 
 
-_HEADERS: dict[tuple[str, str, int, int], RecordingHeader] = {}
+_HEADERS: dict[tuple[str, str, str, int, int], RecordingHeader] = {}
 
 
 def check_span(head: RecordingHeader, payload: dict[str, Any], label: str) -> tuple[int, int]:
@@ -118,8 +120,14 @@ def header_of(raw: Any) -> RecordingHeader:
     )
 
 
-def cached_header(reader_name: str, path: Path, read_raw: Callable[[Path], Any]) -> RecordingHeader:
-    """The header of ``path`` opened by ``read_raw``, memoised by reader, path, size and mtime.
+def cached_header(
+    reader_name: str,
+    path: Path,
+    read_raw: Callable[[Path], Any],
+    reader_options: dict[str, Any] | None = None,
+) -> RecordingHeader:
+    """The header of ``path`` opened by ``read_raw``, memoised by reader (and its options),
+    path, size and mtime.
 
     The file's last sample is read too: a file cut short (a copy or a download interrupted)
     fails here, named as such, instead of in the middle of ``prepare``.
@@ -132,7 +140,8 @@ def cached_header(reader_name: str, path: Path, read_raw: Callable[[Path], Any])
     if Path(path).is_dir() and Path(path).suffix.lower() not in DIRECTORY_FORMATS:
         raise ValueError(f"{path} is a directory, not a recording file; point filepath at the file")
     st = os.stat(path)
-    cache_key = (reader_name, str(path), st.st_size, st.st_mtime_ns)
+    options = repr(sorted((reader_options or {}).items()))  # another reading of the same file
+    cache_key = (reader_name, options, str(path), st.st_size, st.st_mtime_ns)
     if cache_key not in _HEADERS:
         if len(_HEADERS) > 10_000:
             _HEADERS.clear()
@@ -167,3 +176,17 @@ def truncated_error(path: Path | str, err: BaseException) -> ValueError:
         f"read ({type(err).__name__}: {err}); copy the file again from its source (a copy or "
         "download cut short?)"
     )
+
+
+def fit_scaling(data: np.ndarray, scaling: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-channel ``(center, scale)`` of a ``(time, channels)`` array: ``"robust"`` (median and
+    interquartile range), ``"standard"`` (mean and standard deviation) or ``None`` (no scaling).
+    A zero scale becomes 1."""
+    if scaling == "robust":
+        low, center, high = np.percentile(data, [25, 50, 75], axis=0)
+        scale = high - low
+    elif scaling == "standard":
+        center, scale = data.mean(axis=0), data.std(axis=0)
+    else:
+        return None
+    return center, np.where(scale > 0, scale, 1.0)
