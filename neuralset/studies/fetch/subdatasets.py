@@ -174,9 +174,15 @@ def _install_one(top: Path, path: Path) -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if proc.returncode != 0 or not _installed(path):
+        hint = "check its URL in .gitmodules and the network"
+        if "transport 'file' not allowed" in proc.stderr:
+            hint = (
+                "git refuses submodules from local paths by default: allow them with "
+                "`git config --global protocol.file.allow always`, or install DataLad"
+            )
         raise FetchError(
             f"could not install the subdataset {rel} of {top} (git submodule update --init): "
-            f"{proc.stderr.strip()[-1000:]}; check its URL in .gitmodules and the network"
+            f"{proc.stderr.strip()[-1000:]}; {hint}"
         )
 
 
