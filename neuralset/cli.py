@@ -6,6 +6,7 @@
     neuralset prepare CONFIG.yaml [--retry] [--a.b=value ...]
     neuralset inspect CONFIG.yaml [--keys N] [--a.b=value ...]
     neuralset fetch CONFIG.yaml [--dry-run] [--source URL|annex] [--jobs N] [--a.b=value ...]
+    neuralset mirror URL DEST [--listing auto|s3|http-index] [--jobs N]   metadata of a remote BIDS
     neuralset cache [--store DIR | --config CONFIG.yaml] ls
     neuralset cache [...] info KEY                   (a unique key prefix is enough)
     neuralset cache [...] clear [KEY ...] [--older-than 7d] [--yes]
@@ -75,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("--jobs", type=int, default=1, help="parallel transfers")
     fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    mirror = sub.add_parser(
+        "mirror",
+        help="mirror the metadata of a BIDS dataset served over HTTP(S) (recordings stay remote)",
+    )
+    mirror.add_argument("url", help="s3://bucket/prefix, or the http(s):// URL of its top folder")
+    mirror.add_argument("dest", type=Path, help="the local mirror (BidsStudy path)")
+    mirror.add_argument("--listing", default="auto", choices=("auto", "s3", "http-index"))
+    mirror.add_argument("--jobs", type=int, default=8, help="parallel requests")
     _cache_parser(sub.add_parser("cache", help="list, describe or clear store entries"))
     return parser
 
@@ -302,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .entities import EntityError
     from .execution import ExecutorError
     from .store import StoreError, StoreFormatError
+    from .studies.bids_files import BidsError
+    from .studies.fetch.errors import FetchError
 
     try:
         if args.command == "kinds":
@@ -312,6 +323,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if extra:
                 parser.error(f"unrecognized arguments: {' '.join(extra)}")
             return _cache(args, out)
+        if args.command == "mirror":
+            if extra:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            from .studies.fetch.mirror import mirror_metadata
+
+            out(str(mirror_metadata(args.url, args.dest, listing=args.listing, jobs=args.jobs)))
+            return 0
         overrides = _split_overrides(parser, extra)
         pipeline = _load(args.config, overrides)
         if args.command == "inspect":
@@ -324,6 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ConfigError,
         EntityError,
         ExecutorError,
+        BidsError,
+        FetchError,
         FileNotFoundError,
         StoreError,
         StoreFormatError,

@@ -180,7 +180,7 @@ def test_entry_point_runs() -> None:
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 0 and "{demo,prepare,inspect,kinds,fetch,cache}" in proc.stdout
+    assert proc.returncode == 0 and "{demo,prepare,inspect,kinds,fetch,mirror,cache}" in proc.stdout
 
 
 def test_inspect_shows_linked_entities_and_who_lacks_one(

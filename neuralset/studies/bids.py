@@ -39,6 +39,13 @@ recordings not fetched yet) is explored whole before anything is downloaded:
 * data events carry ``file_present`` and ``file_size`` (from the git-annex key of a file not
   fetched yet; see :mod:`neuralset.studies.file_state`), and :meth:`Study.fetch` downloads what a
   selection needs;
+* a dataset served over HTTP(S) (OpenNeuro's S3 bucket, a web folder) is explored without a
+  clone: with ``remote=``, ``path`` is a local mirror of its text files where every recording is
+  a placeholder carrying the listed size and checksum (:mod:`neuralset.studies.fetch.mirror`);
+  :meth:`Study.fetch` downloads the selected recordings into it;
+* a DataLad superdataset whose subdatasets (per subject...) are not installed is refused before
+  any work, naming them and how to install them, unless ``subdatasets=`` says to install them
+  (metadata only) or to explore the installed ones (:mod:`neuralset.studies.fetch.subdatasets`);
 * real-world mess is skipped: macOS ``._*`` files and ``.DS_Store``, ``n/a`` cells, extra
   columns; empty-room and resting-state runs (``sub-emptyroom``, ``task-noise``, ``task-rest*``)
   need no events file, and other runs without one are an error unless ``require_events=False``.
@@ -56,7 +63,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import config, register
-from ..hashing import KEY_EXCLUDED
+from ..hashing import KEY_EXCLUDED, KEY_UNLESS_DEFAULT
 from ..memo import Slot, frozen_memo
 from ..validation import existing_path, one_of, require
 from .base import Study
@@ -145,6 +152,19 @@ class BidsStudy(Study):
         Where :meth:`Study.fetch` gets missing files: ``""`` (git-annex when ``path`` is a
         git-annex repository), ``"annex"``, or an ``http(s)://`` prefix such as
         ``"https://s3.amazonaws.com/openneuro.org/ds000117"``. Not part of the key.
+    remote
+        A dataset served over HTTP(S), explored without a clone: ``s3://openneuro.org/ds000117``,
+        an S3 path-style ``https://host/bucket/prefix``, or a web folder with index pages.
+        :meth:`events` first mirrors its metadata into ``path`` (once; see
+        :func:`~neuralset.studies.fetch.mirror.mirror_metadata`), and :meth:`Study.fetch`
+        downloads from it. Not part of the key (``path`` is).
+    remote_listing
+        How ``remote`` is listed: ``"auto"``, ``"s3"`` (ListObjectsV2) or ``"http-index"``.
+    subdatasets
+        DataLad subdatasets (per subject, derivatives...) not installed under ``path``:
+        ``"error"`` (refused before any work, naming them and the ``datalad get -n`` command),
+        ``"install"`` (:meth:`events` installs them, metadata only) or ``"installed"`` (explore
+        only the installed ones).
     """
 
     tracks_files: ClassVar[bool] = True
@@ -166,6 +186,9 @@ class BidsStudy(Study):
     require_events: bool = True
     language: str = ""
     source: str = dataclasses.field(default="", metadata=KEY_EXCLUDED)
+    remote: str = dataclasses.field(default="", metadata=KEY_EXCLUDED)
+    remote_listing: str = dataclasses.field(default="auto", metadata=KEY_EXCLUDED)
+    subdatasets: str = dataclasses.field(default="error", metadata=KEY_UNLESS_DEFAULT)
 
     def _check(self) -> None:
         from ..events import event_types
@@ -183,7 +206,15 @@ class BidsStudy(Study):
             )
         if self.trial_event:
             one_of(self, "trial_event", known, what="event type", fix="or '' for none")
-        if self.fmri_derivatives is not None:
+        one_of(self, "subdatasets", ("error", "install", "installed"), what="mode")
+        one_of(self, "remote_listing", ("auto", "s3", "http-index"), what="listing")
+        require(
+            not self.remote or self.remote.startswith(("s3://", "http://", "https://")),
+            self,
+            "remote",
+            f"expected an s3://, http:// or https:// URL of the dataset's top, got {self.remote!r}",
+        )
+        if self.fmri_derivatives is not None and not (self.remote and not self.path.is_dir()):
             existing_path(
                 self,
                 "fmri_derivatives",
@@ -198,6 +229,21 @@ class BidsStudy(Study):
             f"expected '', 'annex' or an http(s):// URL prefix, got {self.source!r}",
         )
 
+    # -- remote mirror, DataLad subdatasets: neuralset.studies.bids_sources ------------------
+    def creates_files(self) -> bool:
+        return bool(self.remote)  # the mirror of a remote dataset is created by build()
+
+    def build(self) -> None:
+        """Mirror the metadata of ``remote`` (once); install subdatasets when asked."""
+        from .bids_sources import build_sources
+
+        build_sources(self)
+
+    def content_key(self) -> str:
+        from .bids_sources import sources_key
+
+        return sources_key(self)
+
     def _derivatives_root(self) -> Path:
         assert self.fmri_derivatives is not None
         path = Path(self.fmri_derivatives)
@@ -209,6 +255,9 @@ class BidsStudy(Study):
         return frozen_memo(self).get_or_set(_RECORDINGS, self._scan)
 
     def _scan(self) -> list[Recording]:
+        from .bids_sources import check_sources
+
+        check_sources(self)
         wanted = set(self.datatypes or DATATYPES)
         out: list[Recording] = []
         raw_dt = wanted - {"func"} if self.fmri_derivatives is not None else wanted

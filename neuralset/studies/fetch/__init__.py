@@ -8,7 +8,12 @@ skips what is already on disk (so it is idempotent), and downloads the rest with
   by git-annex itself;
 * an ``http(s)://`` URL prefix (:mod:`~neuralset.studies.fetch.http`): plain downloads, resumed
   with ``Range`` requests and verified against the git-annex key's checksum when the pointer has
-  one (OpenNeuro: :func:`~neuralset.studies.fetch.http.openneuro_url`).
+  one (OpenNeuro: :func:`~neuralset.studies.fetch.http.openneuro_url`); the default for a
+  metadata mirror of a remote dataset (:mod:`~neuralset.studies.fetch.mirror`), from the URL it
+  was mirrored from.
+
+In a DataLad superdataset, the subdatasets holding needed files are installed first (metadata
+only, :mod:`~neuralset.studies.fetch.subdatasets`), then ``git annex get`` runs in each dataset.
 
 A progress bar counts bytes. Every failure is collected, then reported at once by
 :class:`FetchError` (with the reason of each file); files fetched before a failure stay fetched.
@@ -61,11 +66,16 @@ class FetchReport:
 
 
 def resolve_source(root: Path, source: str, missing: list[NeededFile]) -> str:
-    """The backend to use: ``source`` when given, else ``"annex"`` in a git-annex repository."""
+    """The backend to use: ``source`` when given, else the URL a metadata mirror was made from,
+    else ``"annex"`` in a git-annex repository."""
     if source:
         return source
     from .annex import INSTALL_HINT, is_annex_repo
+    from .mirror import mirror_source
 
+    mirrored = mirror_source(root)
+    if mirrored:
+        return mirrored
     if is_annex_repo(root):
         return "annex"
     annexed = any(f.state.key is not None for f in missing)
@@ -118,6 +128,9 @@ def fetch(
     if not missing:
         return FetchReport(len(files), len(files), 0, 0, source)
     backend = resolve_source(root, source, missing)
+    if backend == "annex" and _install_subdatasets(root, missing):
+        files = needed_files(selection)  # their pointers (and companions) are there now
+        missing = [f for f in files if not f.present]
     total = sum(f.state.size or 0 for f in missing)
     bar, on_bytes = _progress_bar(total, len(missing), progress)
     try:
@@ -154,12 +167,32 @@ def _transfer(
                 f"source='annex' but {root} is not in a git-annex repository; install the "
                 "dataset with `datalad install` / `datalad clone`, or use an https:// source"
             )
-        return annex_get(repo, [f.path for f in missing], on_bytes=on_bytes, jobs=jobs)
+        failures: dict[Path, str] = {}
+        for top, paths in _by_dataset(repo, [f.path for f in missing]).items():
+            failures.update(annex_get(top, paths, on_bytes=on_bytes, jobs=jobs))
+        return failures
     if backend.startswith(("http://", "https://")):
         from .http import http_get
 
         return http_get(root, backend, missing, on_bytes=on_bytes, jobs=jobs)
     raise FetchError(f"unknown fetch source {backend!r}: use 'annex' or an http(s):// URL prefix")
+
+
+def _install_subdatasets(root: Path, missing: list[NeededFile]) -> list[Path]:
+    """Install (metadata only) the DataLad subdatasets holding ``missing`` files."""
+    from .subdatasets import install_for
+
+    return install_for(root.resolve(), [f.path for f in missing])
+
+
+def _by_dataset(repo: Path, paths: list[Path]) -> dict[Path, list[Path]]:
+    """``paths`` grouped by the (sub)dataset holding each: ``git annex get`` runs in each one."""
+    from .annex import annex_root
+
+    out: dict[Path, list[Path]] = {}
+    for path in paths:
+        out.setdefault(annex_root(path.parent) or repo, []).append(path)
+    return out
 
 
 def _now_present(need: NeededFile) -> bool:
