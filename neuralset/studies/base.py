@@ -107,16 +107,19 @@ class Study(Config):
         Builds the study first (:meth:`build`: a study that writes its own files writes them).
         A table with durations not known yet (files not fetched) is not cached.
         """
+        from .file_state import remembered_states
+
         key = self.events_key
         if store is not None and store.has(key):
             return self._with_file_columns(store.get_value(key))
         self.build()
-        events = self._collect_events()
-        if store is not None and not _has_unknowns(events):
-            store.put_value(
-                key, events, label=f"events of {type(self).__name__}", prov=provenance(self)
-            )
-        return self._with_file_columns(events)
+        with remembered_states():  # the file columns reuse the states the discovery saw
+            events = self._collect_events()
+            if store is not None and not _has_unknowns(events):
+                store.put_value(
+                    key, events, label=f"events of {type(self).__name__}", prov=provenance(self)
+                )
+            return self._with_file_columns(events)
 
     def preview_events(self, store: Store | None = None) -> pd.DataFrame:
         """The events, writing nothing: neither the study's files nor a store entry.
@@ -125,9 +128,12 @@ class Study(Config):
         (a study that writes its own files returns the events of the files it would write).
         Used by ``neuralset inspect``.
         """
+        from .file_state import remembered_states
+
         if store is not None and store.has(self.events_key):
             return self._with_file_columns(store.get_value(self.events_key))
-        return self._with_file_columns(self._collect_events())
+        with remembered_states():
+            return self._with_file_columns(self._collect_events())
 
     @property
     def events_key(self) -> str:

@@ -54,7 +54,6 @@ recordings not fetched yet) is explored whole before anything is downloaded:
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -67,6 +66,7 @@ from ..hashing import KEY_EXCLUDED, KEY_UNLESS_DEFAULT
 from ..memo import Slot, frozen_memo
 from ..validation import existing_path, one_of, require
 from .base import Study
+from .bids_dataset import RESERVED_COLUMNS, _Context, dataset_events, first_duration
 from .bids_events import EventsOptions, events_parts
 from .bids_files import (
     DATATYPES,
@@ -77,26 +77,15 @@ from .bids_files import (
     parse_entities,
     raw_sibling,
     read_tsv,
-    relative_path,
     sibling_name,
     space_label,
     stack_columns,
 )
-from .bids_metadata import MetadataCache, participants, recording_metadata, scans
+from .bids_metadata import recording_metadata
 from .file_state import file_state
 
 __all__ = ["BidsStudy", "BidsError", "DATATYPES", "parse_entities"]
 
-#: columns the study itself fills: a participants.tsv / scans.tsv column of the same name is
-#: joined with a ``participant_`` / ``scan_`` prefix
-RESERVED_COLUMNS = frozenset(
-    {
-        "type", "start", "duration", "timeline", "filepath", "frequency", "offset", "study_root",
-        "duration_source", "file_present", "file_size", "subject", "session", "task", "acq",
-        "run", "echo", "space", "bads", "text", "language", "description", "code", "sentence",
-        "context",
-    }
-)  # fmt: skip
 _NO_EVENTS_TASKS = ("rest", "noise")
 
 #: :meth:`BidsStudy.recordings`, scanned once per (frozen) instance.
@@ -321,11 +310,26 @@ class BidsStudy(Study):
         return stack_columns(self._timeline_parts(timeline, recs, _Context(self.path)))
 
     def all_timeline_events(self) -> pd.DataFrame:
+        """Every timeline's events, built for the whole dataset at once.
+
+        The events files are read and turned into events together (see
+        :mod:`neuralset.studies.bids_dataset`); when that finds the dataset malformed, the
+        run-by-run build (:meth:`timeline_events`'s) raises the error of the first faulty run.
+        """
         by_timeline: dict[str, list[Recording]] = {}
         for rec in self.recordings():
             by_timeline.setdefault(rec.timeline, []).append(rec)
         if not by_timeline:
             raise ValueError(f"{type(self).__name__} at {self.path} has no timelines")
+        try:
+            return dataset_events(self, by_timeline, _Context(self.path))
+        except BidsError:
+            pass
+        return self.run_by_run_events(by_timeline)
+
+    def run_by_run_events(self, by_timeline: dict[str, list[Recording]]) -> pd.DataFrame:
+        """The events of the given timelines built one run after the other (the reference
+        :meth:`all_timeline_events` matches; slower on thousands of runs)."""
         context = _Context(self.path)
         parts: list[dict[str, Any]] = []
         for timeline, recs in by_timeline.items():
@@ -350,10 +354,19 @@ class BidsStudy(Study):
         self, timeline: str, recs: list[Recording], context: _Context
     ) -> list[dict[str, Any]]:
         parts = [self._recording_part(r, context) for r in recs]
-        durations = [p["duration"] for p in parts if math.isfinite(p["duration"])]
+        files = self._events_files(recs, context)
+        if files:
+            parts.extend(events_parts(files, context.options(self), first_duration(parts)))
+        shared = self._shared(timeline, recs, context)
+        for part in parts:
+            part.update(shared)
+        return parts
+
+    def _events_files(self, recs: list[Recording], context: _Context) -> list[Path]:
+        """The distinct events files of a run's recordings (an error for a run needing one)."""
         files: list[Path] = []
         for rec in recs:
-            events_file = self._events_file(rec)
+            events_file = self._events_file(rec, context)
             if events_file is None:
                 if self.require_events and not _needs_no_events(rec):
                     expected = raw_sibling(self.path, rec, "events", ".tsv")
@@ -364,10 +377,10 @@ class BidsStudy(Study):
                 continue
             if events_file not in files:
                 files.append(events_file)
-        if files:
-            parts.extend(
-                events_parts(files, context.options(self), durations[0] if durations else math.nan)
-            )
+        return files
+
+    def _shared(self, timeline: str, recs: list[Recording], context: _Context) -> dict[str, Any]:
+        """The columns every event of a run has: timeline, entities, participants.tsv values."""
         ents = recs[0].entities
         shared: dict[str, Any] = {"timeline": timeline}
         for key, entity in (
@@ -382,16 +395,14 @@ class BidsStudy(Study):
         for column in columns:
             name = f"participant_{column}" if column in RESERVED_COLUMNS else column
             shared[name] = row.get(column)
-        for part in parts:
-            part.update(shared)
-        return parts
+        return shared
 
-    def _events_file(self, rec: Recording) -> Path | None:
+    def _events_file(self, rec: Recording, context: _Context) -> Path | None:
         candidates = [rec.path.with_name(sibling_name(rec, "events", ".tsv"))]
         if rec.datatype == "func" and self.fmri_derivatives is not None:
             candidates.append(raw_sibling(self.path, rec, "events", ".tsv"))
         for cand in candidates:
-            if cand.is_file():
+            if context.is_file(cand):
                 return cand
         return None
 
@@ -402,24 +413,24 @@ class BidsStudy(Study):
         part: dict[str, Any] = {
             "type": etype,
             "start": np.zeros(1),
-            "filepath": relative_path(rec.path, self.path),
+            "filepath": context.relative(rec.path),
             "offset": 0.0,
             **meta,
         }
         if rec.datatype == "func":
             part["space"] = space_label(rec.entities)
         else:
-            part["bads"] = self._bads(rec)
+            part["bads"] = self._bads(rec, context)
         if "echo" in rec.entities:
             part["echo"] = rec.entities["echo"]
-        taken = RESERVED_COLUMNS.union(context.participants()[0])
+        taken = context.taken()
         for column, value in context.scan_row(rec).items():
             part[f"scan_{column}" if column in taken else column] = value
         return part
 
-    def _bads(self, rec: Recording) -> str:
+    def _bads(self, rec: Recording, context: _Context) -> str:
         path = rec.path.with_name(sibling_name(rec, "channels", ".tsv"))
-        if not path.is_file():
+        if not context.is_file(path):
             return ""
         table = read_tsv(path)
         if "name" not in table:
@@ -434,35 +445,3 @@ class BidsStudy(Study):
 def _needs_no_events(rec: Recording) -> bool:
     task = rec.entities.get("task", "")
     return rec.entities.get("sub") == "emptyroom" or task.startswith(_NO_EVENTS_TASKS)
-
-
-class _Context:
-    """What one discovery shares between recordings: sidecars, participants, scans."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.cache = MetadataCache()
-        self._participants: tuple[list[str], dict[str, dict[str, Any]]] | None = None
-        self._scans: dict[Path, dict[str, dict[str, Any]]] = {}
-        self._options: EventsOptions | None = None
-
-    def options(self, study: BidsStudy) -> EventsOptions:
-        if self._options is None:
-            self._options = study._options()
-        return self._options
-
-    def participants(self) -> tuple[list[str], dict[str, dict[str, Any]]]:
-        if self._participants is None:
-            self._participants = participants(self.root)
-        return self._participants
-
-    def scan_row(self, rec: Recording) -> dict[str, Any]:
-        """The ``_scans.tsv`` values of the recording (its subject/session folder's file)."""
-        folder = rec.path.parent.parent
-        if folder not in self._scans:
-            self._scans[folder] = scans(folder, rec.entities)
-        rows = self._scans[folder]
-        if not rows:
-            return {}
-        rel = f"{rec.path.parent.name}/{rec.path.name}"
-        return rows.get(rel, {})

@@ -145,8 +145,10 @@ def events_parts(
     return parts
 
 
-def _cells(cells: list[str]) -> np.ndarray:
+def _cells(cells: list[str] | np.ndarray) -> np.ndarray:
     """A TSV column as an object array (elementwise comparisons run in numpy's loop)."""
+    if isinstance(cells, np.ndarray):
+        return cells
     out = np.empty(len(cells), dtype=object)
     out[:] = cells
     return out
@@ -193,7 +195,7 @@ def _trial_part(
     return part
 
 
-def _codes(cells: list[str]) -> np.ndarray:
+def _codes(cells: list[str] | np.ndarray) -> np.ndarray:
     """Integer codes of cells (0 where a cell is not an integer number)."""
     try:
         values = np.array(cells, dtype=np.float64)
@@ -256,3 +258,130 @@ def _typed_parts(
             part["language"] = options.language
         parts.append(part)
     return parts
+
+
+def has_typed_rows(table: dict[str, list[str]], options: EventsOptions) -> bool:
+    """Whether rows of the table name their own event type (``type_column``)."""
+    column = table.get(options.type_column) if options.type_column else None
+    return column is not None and any(t not in ("", "n/a") for t in column)
+
+
+def many_runs_parts(
+    table: dict[str, Any],
+    counts: np.ndarray,
+    rec_durations: np.ndarray,
+    options: EventsOptions,
+) -> list[tuple[np.ndarray, dict[str, Any]]]:
+    """:func:`events_parts` of many runs at once: each run one events file, all with the columns
+    of ``table`` (their cells, file after file; ``counts`` rows each) and no typed row.
+
+    Returns, in the order of a run's parts, the rows of ``table`` making that part in any run
+    and the part's values for those rows; a part is numeric in a column only where the runs
+    with rows in it all are. Raises :class:`BidsError` where :func:`events_parts` would fail on
+    some run (its message words the error; the caller asks the run-by-run build for it).
+    """
+    n = int(counts.sum())
+    onset = _numbers(table["onset"])
+    duration = _few_numbers(table["duration"]) if "duration" in table else np.zeros(n)
+    keep = ~np.isnan(onset)
+    duration = np.nan_to_num(duration, nan=0.0)
+    run_of = np.repeat(np.arange(len(counts)), counts)
+    if (keep & (onset > rec_durations[run_of] + 1e-3)).any():  # NaN: no limit known
+        raise BidsError("onsets after the end of a recording")
+    extras = {c: _ManyRuns(table[c], counts) for c in options.extra_columns if c in table}
+    parts: list[tuple[np.ndarray, dict[str, Any]]] = []
+    if options.trial_event and keep.any():
+        values: dict[str, Any] = {
+            "type": options.trial_event,
+            "start": onset[keep],
+            "duration": duration[keep],
+        }
+        if options.description_column in table:
+            codes, uniques = _factorized(table[options.description_column])
+            uniques[uniques == "n/a"] = ""
+            values["description"] = uniques[codes[keep]]
+        if options.code_column in table:
+            codes, uniques = _factorized(table[options.code_column])
+            values["code"] = _codes(uniques)[codes[keep]]
+        values.update({name: extra.select(keep, run_of) for name, extra in extras.items()})
+        parts.append((keep, values))
+    for column, etype in options.stimulus_columns.items():
+        if column not in table:
+            continue
+        codes, uniques = _factorized(table[column])
+        has = keep & ((uniques != "") & (uniques != "n/a"))[codes]
+        if has.any():
+            values = {"start": onset[has], "duration": duration[has]}
+            values.update(_stimulus_values(codes[has], uniques, etype, options))
+            values.update({n: e.select(has, run_of) for n, e in extras.items()})
+            parts.append((has, values))
+    return parts
+
+
+def _factorized(cells: list[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct values (an object array) of a column's cells."""
+    codes, uniques = pd.factorize(_cells(cells))
+    return codes, np.asarray(uniques, dtype=object)
+
+
+def _stimulus_values(
+    codes: np.ndarray, uniques: np.ndarray, etype: str, options: EventsOptions
+) -> dict[str, Any]:
+    """``type`` and ``filepath`` or ``text`` of stimulus events (each distinct value once)."""
+    if etype == "auto" or etype in FILE_TYPES:
+        if etype == "auto":
+            used = np.bincount(codes, minlength=len(uniques)) > 0
+            kinds = np.empty(len(uniques), dtype=object)
+            kinds[used] = _stim_types(uniques[used], Path("."), "")
+            return {"type": kinds[codes], "filepath": ("stimuli/" + uniques)[codes]}
+        return {"type": etype, "filepath": ("stimuli/" + uniques)[codes]}
+    return {"type": etype, "text": uniques[codes], "language": options.language}
+
+
+def _few_numbers(cells: list[str] | np.ndarray) -> np.ndarray:
+    """:func:`_numbers` of a column with few distinct cells (each parsed once)."""
+    codes, uniques = _factorized(cells)
+    return _numbers(uniques)[codes]
+
+
+def _numbers(cells: list[str] | np.ndarray) -> np.ndarray:
+    """:func:`parse_numbers` of cells of many files (the error is worded by the caller)."""
+    try:
+        return np.array(cells, dtype=np.float64)
+    except ValueError:
+        pass
+    try:
+        return np.array([np.nan if c in ("n/a", "") else float(c) for c in cells], dtype=np.float64)
+    except ValueError:
+        raise BidsError("a cell that is not a number") from None
+
+
+class _ManyRuns:
+    """An ``extra_columns`` column of many runs: :func:`cell_values` of each run's cells, numbers
+    in runs where every cell is one (or ``n/a``), text (``n/a`` -> None) elsewhere."""
+
+    def __init__(self, cells: list[str] | np.ndarray, counts: np.ndarray) -> None:
+        nan_cells = ["nan" if c in ("n/a", "") else c for c in cells]
+        try:
+            self.numbers = np.array(nan_cells, dtype=np.float64)
+            self.numeric = np.ones(len(counts), dtype=bool)
+            self.mixed: np.ndarray | None = None
+            return
+        except ValueError:
+            pass
+        self.numbers = np.full(len(cells), np.nan)
+        self.numeric = np.zeros(len(counts), dtype=bool)
+        self.mixed = np.empty(len(cells), dtype=object)
+        stops = np.cumsum(counts)
+        for run, (start, stop) in enumerate(zip(stops - counts, stops)):
+            values = cell_values(cells[start:stop])
+            if isinstance(values, np.ndarray):
+                self.numeric[run] = True
+                self.numbers[start:stop] = values
+            self.mixed[start:stop] = values  # Python floats where numeric
+
+    def select(self, rows: np.ndarray, run_of: np.ndarray) -> np.ndarray:
+        """The values of ``rows``: numbers when every run with rows there is numeric."""
+        if self.mixed is None or self.numeric[run_of[rows]].all():
+            return self.numbers[rows]
+        return self.mixed[rows]

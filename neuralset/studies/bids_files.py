@@ -10,11 +10,12 @@ import csv
 import dataclasses
 import os
 import re
+from itertools import repeat
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from .columns import stack_columns
 
 __all__ = [
     "BidsError",
@@ -29,6 +30,8 @@ __all__ = [
     "raw_sibling",
     "inherited_jsons",
     "read_tsv",
+    "plain_tsv",
+    "tsv_columns",
     "nifti_volumes",
     "space_label",
     "relative_path",
@@ -101,61 +104,6 @@ class Recording:
     timeline: str
 
 
-def stack_columns(parts: list[dict[str, Any]]) -> pd.DataFrame:
-    """One DataFrame from column parts, in one pass (no per-part DataFrame).
-
-    Each part maps column -> array, list or scalar (broadcast to the part's length, given by its
-    ``start``). A column missing from a part is NaN (numeric columns) or None.
-    """
-    sizes = [len(p["start"]) for p in parts]
-    columns = list(dict.fromkeys(c for p in parts for c in p))
-    data: dict[str, Any] = {}
-    for col in columns:
-        present = [p[col] for p in parts if col in p]
-        if all(_is_numeric(v) for v in present):
-            data[col] = np.concatenate(
-                [
-                    _numeric(p[col], n) if col in p else np.full(n, np.nan)
-                    for p, n in zip(parts, sizes)
-                ]
-            )
-        elif not any(isinstance(v, list | np.ndarray) for v in present):
-            # one value per part (subject, task, duration_source...): repeated in C
-            scalars = np.empty(len(parts), dtype=object)
-            scalars[:] = [p.get(col) for p in parts]
-            data[col] = np.repeat(scalars, sizes)
-        else:
-            chunks = []
-            for p, n in zip(parts, sizes):
-                value = p.get(col)
-                if isinstance(value, np.ndarray):
-                    chunks.append(value.astype(object, copy=False))
-                elif isinstance(value, list):
-                    chunk = np.empty(len(value), dtype=object)
-                    chunk[:] = value
-                    chunks.append(chunk)
-                else:
-                    chunk = np.empty(n, dtype=object)
-                    chunk[:] = [value] * n if isinstance(value, tuple) else value
-                    chunks.append(chunk)
-            data[col] = np.concatenate(chunks) if chunks else np.empty(0, dtype=object)
-    return pd.DataFrame(data)
-
-
-def _numeric(value: Any, n: int) -> np.ndarray:
-    if isinstance(value, np.ndarray | list):
-        return np.asarray(value, dtype=float)
-    return np.full(n, np.nan if value is None else float(value))
-
-
-def _is_numeric(values: Any) -> bool:
-    if isinstance(values, np.ndarray):
-        return values.dtype.kind in "iuf"
-    if isinstance(values, list):
-        return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-    return isinstance(values, int | float) and not isinstance(values, bool)
-
-
 def parse_numbers(cells: list[str], path: Path, column: str) -> np.ndarray:
     """A TSV column of seconds as float64 (``n/a`` and empty cells -> NaN)."""
     try:
@@ -185,15 +133,27 @@ def datatype_folders(
         if subjects and sub.name[4:] not in subjects:
             continue
         children = list(os.scandir(sub.path))
-        folders = [Path(sub.path)] + [
-            Path(e.path) for e in children if e.is_dir() and e.name.startswith("ses-")
+        folders = [(Path(sub.path), children)] + [
+            (Path(e.path), None) for e in children if e.is_dir() and e.name.startswith("ses-")
         ]
-        for folder in folders:
+        for folder, entries in folders:
+            names = _lower_names(folder, entries)
             for dt in sorted(datatypes):
                 candidate = folder / dt
-                if candidate.is_dir():
+                if (names is None or dt in names) and candidate.is_dir():
                     out.append((candidate, dt))
     return out
+
+
+def _lower_names(folder: Path, entries: list[os.DirEntry[str]] | None) -> set[str] | None:
+    """Lower-cased names in ``folder`` (a name missing is no folder on any file system), or None
+    when the folder cannot be listed."""
+    if entries is None:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return None
+    return {e.name.lower() for e in entries}
 
 
 def sibling_name(rec: Recording, suffix: str, ext: str) -> str:
@@ -250,7 +210,58 @@ def inherited_jsons(
 
 
 def read_tsv(path: Path) -> dict[str, list[str]]:
-    """A TSV file as columns of strings (header row first; cells kept verbatim)."""
+    """A TSV file as columns of strings (header row first; cells kept verbatim).
+
+    Read as the ``csv`` module reads it (quotes, line ends), which the common file (no quote,
+    no lone carriage return) is read without.
+    """
+    plain = plain_tsv(path)
+    return _read_csv_tsv(path) if plain is None else tsv_columns(*plain)
+
+
+def plain_tsv(path: Path) -> tuple[list[str], list[str]] | None:
+    """Header and rows (text lines) of a TSV file the ``csv`` module would split at tabs and
+    line ends alone, each row with as many cells as the header.
+
+    None when that is not so (a quote, a lone carriage return, a NUL, an over-long field, no
+    header, unequal rows, an unreadable file): :func:`read_tsv` reads it with ``csv`` and words
+    the errors.
+    """
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if '"' in text or "\x00" in text:
+        return None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if not lines or not lines[0] or max(map(len, lines)) > csv.field_size_limit():
+        return None
+    header = [h.strip() for h in lines[0].split("\t")]
+    body = lines[1:]
+    if "" in body:
+        body = [line for line in body if line]  # csv gives no cell for an empty line
+    if body and set(map(str.count, body, repeat("\t"))) != {len(header) - 1}:
+        return None
+    return header, body
+
+
+def tsv_columns(header: list[str], rows: list[str]) -> dict[str, list[str]]:
+    """The columns of :func:`plain_tsv` rows (of one file, or several with that header)."""
+    if not rows:
+        return {name: [] for name in header}
+    width = len(header)
+    cells = "\t".join(rows).split("\t")
+    return {name: cells[j::width] for j, name in enumerate(header)}
+
+
+def _read_csv_tsv(path: Path) -> dict[str, list[str]]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh, delimiter="\t"))

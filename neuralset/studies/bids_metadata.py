@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +62,17 @@ DURATION_SOURCES = ("sidecar", "header", UNKNOWN)
 
 @dataclasses.dataclass
 class MetadataCache:
-    """Folder listings and parsed JSON files, shared by the recordings of one discovery."""
+    """Folder listings, parsed JSON files and merged sidecars, shared by the recordings of one
+    discovery (each folder listed once, each JSON read once, each inheritance chain merged once)."""
 
     listings: dict[Path, dict[str, list[tuple[dict[str, str], Path]]]] = dataclasses.field(
         default_factory=dict
     )
     jsons: dict[Path, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    chains: dict[tuple[str, str], tuple[Path, ...]] = dataclasses.field(default_factory=dict)
+    merged: dict[tuple[Path, ...], dict[str, Any]] = dataclasses.field(default_factory=dict)
+    named: dict[tuple[str, str, str], tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    matched: dict[tuple[Any, ...], tuple[Path, ...]] = dataclasses.field(default_factory=dict)
 
 
 def sidecar_path(rec: Recording) -> Path:
@@ -78,44 +84,88 @@ def sidecar(
     root: Path, rec: Recording, *, required: bool, cache: MetadataCache | None = None
 ) -> dict[str, Any]:
     """The recording's sidecar JSON merged over inherited ones from upper folders."""
-    cache = cache if cache is not None else MetadataCache()
-    suffix = DATATYPES[rec.datatype][0]
-    merged: dict[str, Any] = {}
-    found = False
-    folder = rec.path.parent
-    chain = []
-    while True:
-        chain.append(folder)
-        if folder == root or folder.parent == folder or len(chain) > 4:
-            break
-        folder = folder.parent
-    for folder in reversed(chain):  # root first, the file's folder last (it wins)
-        for path in inherited_jsons(folder, rec.entities, suffix, cache.listings):
-            content = cache.jsons.get(path)
-            if content is None:
-                try:
-                    content = json.loads(path.read_text(encoding="utf-8-sig"))
-                except (OSError, ValueError) as err:
-                    raise BidsError(f"unreadable sidecar {path}: {err}") from None
-                if not isinstance(content, dict):
-                    raise BidsError(f"unreadable sidecar {path}: expected a JSON object")
-                cache.jsons[path] = content
-            merged.update(content)
-            found = True
-    if required and not found:
+    return dict(_sidecar(root, rec, required, cache if cache is not None else MetadataCache()))
+
+
+def _sidecar(root: Path, rec: Recording, required: bool, cache: MetadataCache) -> dict[str, Any]:
+    """:func:`sidecar`, the merged dict shared by the recordings with the same JSON files."""
+    paths = _sidecar_paths(root, rec, DATATYPES[rec.datatype][0], cache)
+    if required and not paths:
         raise BidsError(
             f"missing sidecar {sidecar_path(rec)} for recording {rec.path} "
             "(BIDS requires it: it gives SamplingFrequency)"
         )
+    merged = cache.merged.get(paths)
+    if merged is None:
+        merged = {}
+        for path in paths:
+            merged.update(_json(path, cache))
+        cache.merged[paths] = merged
     return merged
+
+
+def _sidecar_paths(
+    root: Path, rec: Recording, suffix: str, cache: MetadataCache
+) -> tuple[Path, ...]:
+    """The sidecars of ``rec``, root first (found once per folder and entities they name)."""
+    where = (str(root), os.path.dirname(rec.path), suffix)
+    keys = cache.named.get(where)  # the entities the folders' sidecars name
+    if keys is not None:
+        found = cache.matched.get((where, tuple(rec.entities.get(k) for k in keys)))
+        if found is not None:
+            return found
+    chain = _chain(root, rec.path, cache)
+    found = tuple(
+        path
+        for folder in chain  # root first: the file's folder wins
+        for path in inherited_jsons(folder, rec.entities, suffix, cache.listings)
+    )
+    if keys is None:
+        named = {k for f in chain for ents, _ in cache.listings[f].get(suffix, ()) for k in ents}
+        keys = cache.named[where] = tuple(sorted(named))
+    cache.matched[(where, tuple(rec.entities.get(k) for k in keys))] = found
+    return found
+
+
+def _chain(root: Path, path: Path, cache: MetadataCache) -> tuple[Path, ...]:
+    """The folders whose sidecars ``path`` inherits, ``root`` (or 4 levels up) first.
+
+    Cached by the folder's name: the same :class:`Path` objects come back each time (their
+    hashes computed once for the listings cache).
+    """
+    key = (str(root), os.path.dirname(path))
+    chain = cache.chains.get(key)
+    if chain is None:
+        found, folder = [], path.parent
+        while True:
+            found.append(folder)
+            if folder == root or folder.parent == folder or len(found) > 4:
+                break
+            folder = folder.parent
+        chain = cache.chains[key] = tuple(reversed(found))
+    return chain
+
+
+def _json(path: Path, cache: MetadataCache) -> dict[str, Any]:
+    content = cache.jsons.get(path)
+    if content is None:
+        try:
+            content = json.loads(path.read_text(encoding="utf-8-sig"))
+        except (OSError, ValueError) as err:
+            raise BidsError(f"unreadable sidecar {path}: {err}") from None
+        if not isinstance(content, dict):
+            raise BidsError(f"unreadable sidecar {path}: expected a JSON object")
+        cache.jsons[path] = content
+    return content
 
 
 def recording_metadata(
     root: Path, rec: Recording, state: FileState, cache: MetadataCache | None = None
 ) -> dict[str, Any]:
     """``frequency``, ``duration`` and ``duration_source`` of a recording (see module doc)."""
+    cache = cache if cache is not None else MetadataCache()
     if rec.datatype == "func":
-        meta = sidecar(root, rec, required=False, cache=cache)
+        meta = _sidecar(root, rec, False, cache)
         tr = _positive_float(meta.get("RepetitionTime")) or math.nan
         if tr > 0:
             _plausible_tr(rec.path, tr, "sidecar JSON")
@@ -131,7 +181,7 @@ def recording_metadata(
             )
         _plausible_tr(rec.path, tr, "sidecar JSON" if from_sidecar else "image header")
         return {"frequency": 1.0 / tr, "duration": n_vol * tr, "duration_source": "header"}
-    meta = sidecar(root, rec, required=True, cache=cache)
+    meta = _sidecar(root, rec, True, cache)
     sfreq = _positive_float(meta.get("SamplingFrequency"))
     if sfreq is None:
         raise BidsError(f"{sidecar_path(rec)}: SamplingFrequency missing or not a positive number")
@@ -178,7 +228,7 @@ def _header_duration(rec: Recording) -> float:
     return float(raw.n_times / raw.info["sfreq"])
 
 
-def cell_values(cells: list[str]) -> list[Any] | np.ndarray:
+def cell_values(cells: list[str] | np.ndarray) -> list[Any] | np.ndarray:
     """TSV cells as floats when every non-``n/a`` cell is a number, else strings (``n/a`` -> None)."""
     values: list[Any] = [None if c in ("n/a", "") else c for c in cells]
     try:

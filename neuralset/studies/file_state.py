@@ -16,10 +16,13 @@ size, and the checksum for hashing backends, are known before anything is downlo
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import os
 import re
-from collections.abc import Iterable
+import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,7 @@ __all__ = [
     "parse_annex_key",
     "file_state",
     "companion_files",
+    "remembered_states",
 ]
 
 _KEY = re.compile(
@@ -41,6 +45,9 @@ _KEY = re.compile(
 #: a pointer file is never larger than this (a long annex path); bigger files are content
 _POINTER_MAX = 1024
 _SPLIT_ENTITY = re.compile(r"_split-(\d+)_")
+_REMEMBERED: contextvars.ContextVar[dict[Path, FileState] | None] = contextvars.ContextVar(
+    "remembered_file_states", default=None
+)
 _HASH_BACKENDS = {"MD5": "md5", "SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
 
 
@@ -114,13 +121,37 @@ class FileState:
 
 
 def file_state(path: str | Path) -> FileState:
-    """The :class:`FileState` of ``path`` (one ``lstat``, and a read of small files only)."""
-    path = Path(path)
+    """The :class:`FileState` of ``path`` (one ``lstat``, and a read of small files only).
+
+    Inside :func:`remembered_states`, a path asked again gets the state found the first time.
+    """
+    path = path if isinstance(path, Path) else Path(path)
+    memo = _REMEMBERED.get()
+    if memo is not None:
+        state = memo.get(path)
+        if state is None:
+            state = memo[path] = _file_state(path)
+        return state
+    return _file_state(path)
+
+
+@contextlib.contextmanager
+def remembered_states() -> Iterator[None]:
+    """Within the block, :func:`file_state` looks at each path once (one events table built
+    from the files, then their ``file_present`` / ``file_size`` columns, sees one state)."""
+    token = _REMEMBERED.set({})
+    try:
+        yield
+    finally:
+        _REMEMBERED.reset(token)
+
+
+def _file_state(path: Path) -> FileState:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return FileState(path, present=False, exists=False, size=None)
-    if os.path.islink(path):
+    if stat.S_ISLNK(st.st_mode):
         target = os.readlink(path)
         key = parse_annex_key(target) if "annex/objects" in target else None
         try:
@@ -128,13 +159,14 @@ def file_state(path: str | Path) -> FileState:
             return FileState(path, True, True, size, key)
         except OSError:
             return FileState(path, False, True, key.size if key else None, key, "symlink")
-    if os.path.isdir(path):  # e.g. a CTF .ds folder: present when every file in it is
+    if stat.S_ISDIR(st.st_mode):  # e.g. a CTF .ds folder: present when every file in it is
         states = [file_state(p) for p in sorted(path.rglob("*")) if not p.is_dir()]
         total = sum(s.size or 0 for s in states)
         return FileState(path, all(s.present for s in states), True, total)
     if st.st_size <= _POINTER_MAX:
         try:
-            head = path.read_bytes()[:_POINTER_MAX].decode("utf-8").strip()
+            with open(path, "rb") as fh:
+                head = fh.read(_POINTER_MAX).decode("utf-8").strip()
         except (OSError, UnicodeDecodeError):
             head = ""
         if "\n" not in head and "annex/objects/" in head:
