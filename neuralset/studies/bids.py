@@ -314,27 +314,32 @@ class BidsStudy(Study):
 
         The events files are read and turned into events together (see
         :mod:`neuralset.studies.bids_dataset`); when that finds the dataset malformed, the
-        run-by-run build (:meth:`timeline_events`'s) raises the error of the first faulty run.
+        run-by-run build (:meth:`run_by_run_events`) raises the error of the first faulty run.
         """
+        by_timeline = self._by_timeline()
+        try:
+            return dataset_events(self, by_timeline, _Context(self.path))
+        except BidsError:
+            pass
+        return self.run_by_run_events()
+
+    def run_by_run_events(self) -> pd.DataFrame:
+        """The events of every timeline built one run after the other, as
+        :meth:`timeline_events` builds one (what :meth:`all_timeline_events` gives, slower on
+        thousands of runs; its errors name the first faulty run)."""
+        context = _Context(self.path)
+        parts: list[dict[str, Any]] = []
+        for timeline, recs in self._by_timeline().items():
+            parts.extend(self._timeline_parts(timeline, recs, context))
+        return stack_columns(parts)
+
+    def _by_timeline(self) -> dict[str, list[Recording]]:
         by_timeline: dict[str, list[Recording]] = {}
         for rec in self.recordings():
             by_timeline.setdefault(rec.timeline, []).append(rec)
         if not by_timeline:
             raise ValueError(f"{type(self).__name__} at {self.path} has no timelines")
-        try:
-            return dataset_events(self, by_timeline, _Context(self.path))
-        except BidsError:
-            pass
-        return self.run_by_run_events(by_timeline)
-
-    def run_by_run_events(self, by_timeline: dict[str, list[Recording]]) -> pd.DataFrame:
-        """The events of the given timelines built one run after the other (the reference
-        :meth:`all_timeline_events` matches; slower on thousands of runs)."""
-        context = _Context(self.path)
-        parts: list[dict[str, Any]] = []
-        for timeline, recs in by_timeline.items():
-            parts.extend(self._timeline_parts(timeline, recs, context))
-        return stack_columns(parts)
+        return by_timeline
 
     def _options(self) -> EventsOptions:
         from ..events import TextEvent, event_types

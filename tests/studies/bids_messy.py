@@ -112,8 +112,8 @@ def _sub01(root: Path) -> None:
     text = _tsv([header, *rows[:2]]) + "\n" + _tsv(rows[2:])  # a blank line inside
     _write(eeg / "sub-01_task-read_run-1_events.tsv", "\ufeff" + text)
     rows2 = [
-        ["10.0", "1", "go", "3", "sun", "vid/d.mp4", "1e3", "z", "word", "Famous", "13"],
-        ["11.0", "1", "go", "x", "moon", "img/a.png", "-2", "w", "n/a", "Unfamiliar", "x"],
+        ["10.0", "1", "go", "3", "n/a", "vid/d.mp4", "1e3", "z", "word", "Famous", "13"],
+        ["11.0", "1", "go", "x", "", "img/a.png", "-2", "w", "n/a", "Unfamiliar", "x"],
     ]
     _write(eeg / "sub-01_task-read_run-2_events.tsv", _tsv([header, *rows2]).rstrip("\n"))
     _write(
@@ -168,13 +168,16 @@ def _sub03(root: Path) -> None:
     _write(func / "sub-03_task-read_run-2_bold.nii.gz", f"../../.git/annex/objects/Q/R/{key}/{key}")
     _write(func / "sub-03_task-read_run-2_bold.json", json.dumps({"RepetitionTime": 1.5}))
     header = ["onset", "duration", "trial_type", "extra_num", "extra_mixed", "word"]
-    for run, mixed in ((1, "abc"), (2, "7")):
-        _write(
-            func / f"sub-03_task-read_run-{run}_events.tsv",
-            _tsv(
-                [header, ["0.5", "1", "rest", "n/a", mixed, "hi"], ["8", "1", "go", "2", "n/a", ""]]
-            ),
-        )
+    rows = {
+        1: [["0.5", "1", "rest", "n/a", "abc", "hi"], ["8", "1", "go", "2", "n/a", ""]],
+        # no row kept (n/a onsets): its text in extra_num leaves that column numeric
+        3: [["n/a", "1", "rest", "text", "abc", "hi"], ["n/a", "1", "go", "2", "n/a", ""]],
+        2: [["0.5", "1", "rest", "n/a", "7", "hi"], ["8", "1", "go", "2", "n/a", ""]],
+    }
+    for run, cells in rows.items():
+        _write(func / f"sub-03_task-read_run-{run}_events.tsv", _tsv([header, *cells]))
+        if run == 3:
+            _write(func / f"sub-03_task-read_run-{run}_bold.nii.gz", f"/annex/objects/{key}\n")
     _write(func / "sub-03_task-read_run-1_echo-2_bold.nii.gz", f"/annex/objects/{key}\n")
 
 
