@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
 from ..config import Config, config
@@ -146,7 +147,12 @@ class Study(Config):
 
     def _collect_events(self) -> pd.DataFrame:
         table = self.all_timeline_events()
-        table["study_root"] = str(self.path.resolve())
+        root = str(self.path.resolve())
+        if len(table):  # one category: no string per row (the same table as from the strings)
+            codes = np.zeros(len(table), dtype=np.int8)
+            table["study_root"] = pd.Categorical.from_codes(codes, categories=pd.Index([root]))
+        else:
+            table["study_root"] = root
         events = validate_events(table)
         events["study_root"] = events["study_root"].astype("category")
         return events.drop(columns=["file_present", "file_size"], errors="ignore")

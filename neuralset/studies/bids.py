@@ -277,8 +277,8 @@ class BidsStudy(Study):
         suffix, exts, _ = DATATYPES[datatype]
         out = []
         for entry in os.scandir(folder):
-            if entry.name.startswith("."):  # .DS_Store, macOS ._* resource forks, dot files
-                continue
+            if entry.name.startswith(".") or not entry.name.endswith(exts):
+                continue  # .DS_Store, macOS ._* resource forks, dot files; events, sidecars...
             ents, suf, ext = parse_entities(entry.name)
             if suf != suffix or ext not in exts:
                 continue

@@ -273,7 +273,7 @@ def file_columns(events: pd.DataFrame) -> pd.DataFrame:
     """
     present = np.ones(len(events), dtype=bool)
     size = np.full(len(events), np.nan)
-    out = events.copy()
+    out = events.copy(deep=False)  # copy-on-write: the new columns never reach `events`
     if "filepath" not in events.columns or not len(events):
         out["file_present"], out["file_size"] = present, size
         return out
