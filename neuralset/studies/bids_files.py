@@ -10,7 +10,7 @@ import csv
 import dataclasses
 import os
 import re
-from itertools import repeat
+from itertools import combinations, repeat
 from pathlib import Path
 
 import numpy as np
@@ -181,7 +181,7 @@ def inherited_jsons(
     folder: Path,
     entities: dict[str, str],
     suffix: str,
-    cache: dict[Path, dict[str, list[tuple[dict[str, str], Path]]]] | None = None,
+    cache: dict[Path, dict[str, _Sidecars]] | None = None,
 ) -> list[Path]:
     """JSON files of ``folder`` that apply to a file with ``entities`` (fewest entities first).
 
@@ -198,15 +198,38 @@ def inherited_jsons(
         for name in names:
             ents, suf, ext = parse_entities(name)
             if ext == ".json":
-                listing.setdefault(suf, []).append((ents, folder / name))
+                listing.setdefault(suf, _Sidecars()).append((ents, folder / name))
         if cache is not None:
             cache[folder] = listing
+    candidates = listing.get(suffix, _Sidecars())
+    if len(candidates) > 2 ** len(entities):  # many sidecars (one per run): look up subsets
+        return [p for _, p in sorted(candidates.subset_hits(entities))]
     hits = [
         (len(ents), path)
-        for ents, path in listing.get(suffix, ())
+        for ents, path in candidates
         if all(entities.get(k) == v for k, v in ents.items())
     ]
     return [p for _, p in sorted(hits)]
+
+
+class _Sidecars(list[tuple[dict[str, str], Path]]):
+    """The JSON files of one suffix in a folder; indexed by their entities on first need."""
+
+    by_entities: dict[frozenset[tuple[str, str]], list[Path]] | None = None
+
+    def subset_hits(self, entities: dict[str, str]) -> list[tuple[int, Path]]:
+        """The files whose entities are all ``entities``' (each subset of them looked up)."""
+        if self.by_entities is None:
+            self.by_entities = {}
+            for ents, path in self:
+                self.by_entities.setdefault(frozenset(ents.items()), []).append(path)
+        items = list(entities.items())
+        return [
+            (size, path)
+            for size in range(len(items) + 1)
+            for subset in combinations(items, size)
+            for path in self.by_entities.get(frozenset(subset), ())
+        ]
 
 
 def read_tsv(path: Path) -> dict[str, list[str]]:

@@ -65,9 +65,7 @@ class MetadataCache:
     """Folder listings, parsed JSON files and merged sidecars, shared by the recordings of one
     discovery (each folder listed once, each JSON read once, each inheritance chain merged once)."""
 
-    listings: dict[Path, dict[str, list[tuple[dict[str, str], Path]]]] = dataclasses.field(
-        default_factory=dict
-    )
+    listings: dict[Path, dict[str, Any]] = dataclasses.field(default_factory=dict)
     jsons: dict[Path, dict[str, Any]] = dataclasses.field(default_factory=dict)
     chains: dict[tuple[str, str], tuple[Path, ...]] = dataclasses.field(default_factory=dict)
     merged: dict[tuple[Path, ...], dict[str, Any]] = dataclasses.field(default_factory=dict)

@@ -186,7 +186,7 @@ def companion_files(path: str | Path, listings: dict[Path, list[str]] | None = N
     ``.ds`` folder. Only entries that exist (content or pointer) are returned. ``listings``
     (folder -> names) saves listing a folder again for each of its recordings.
     """
-    path = Path(path)
+    path = path if isinstance(path, Path) else Path(path)
     listings = listings if listings is not None else {}
     folder, name = path.parent, path.name
     out: list[Path] = []
@@ -251,14 +251,17 @@ def event_paths(events: pd.DataFrame, rows: np.ndarray | None = None) -> list[Pa
         else np.full(len(idx), None)
     )
     out: list[Path | None] = []
+    root_paths: dict[str, Path] = {}
     for p, root in zip(paths, roots):
         if not isinstance(p, str) or not p:
             out.append(None)
-            continue
-        path = Path(p)
-        if not path.is_absolute() and isinstance(root, str) and root:
-            path = Path(root) / path
-        out.append(path)
+        elif isinstance(root, str) and root and not os.path.isabs(p):
+            base = root_paths.get(root)
+            if base is None:
+                base = root_paths[root] = Path(root)
+            out.append(base / p)
+        else:
+            out.append(Path(p))
     return out
 
 
