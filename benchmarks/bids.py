@@ -13,8 +13,11 @@ a fresh study each time, so nothing is cached):
   < 2 s).
 
 Baselines: ``mne_bids.find_matching_paths`` (discovery of the recording paths only, no events),
-and ``read_floor``: only reading and parsing every text file the discovery reads (csv / json),
-with no logic: the cost of the I/O itself. ``cpu_s`` is process time (this machine is shared).
+``read_floor``: only reading and parsing every text file the discovery reads (csv / json), with
+no logic: the cost of the I/O itself; and ``run_by_run``: the same table built one run after the
+other (:meth:`BidsStudy.run_by_run_events`, the reference the dataset-wide build of
+:meth:`BidsStudy.all_timeline_events` matches), against ``table_s`` (that build alone, without
+validation and file columns). ``cpu_s`` is process time (this machine is shared).
 
 Usage: ``python benchmarks/bids.py [--subjects 1000] [--runs 4] [--repeats 3] [--only real]``
 """
@@ -91,6 +94,7 @@ def bench_real(repeats: int) -> dict[str, Any]:
             continue
         wall, cpu, events = timed(lambda r=root, k=kwargs: BidsStudy(path=r, **k).events(), repeats)
         floor, _, _ = timed(lambda r=root: read_floor(r), repeats)
+        table, by_run = _tables(root, kwargs, repeats)
         dts = ["meg", "func"]
         mb, _, _ = timed(lambda r=root, d=dts: mne_bids_paths(r, d), repeats)
         recs = events[events["duration_source"].notna()]
@@ -105,8 +109,18 @@ def bench_real(repeats: int) -> dict[str, Any]:
             "read_floor_s": round(floor, 3),
             "mne_bids_find_matching_paths_s": round(mb, 3),
             "ratio_to_read_floor": round(wall / floor, 2),
+            "table_s": round(table, 3),
+            "run_by_run_table_s": round(by_run, 3),
+            "speedup_over_run_by_run": round(by_run / table, 2),
         }
     return out
+
+
+def _tables(root: Path, kwargs: dict[str, Any], repeats: int) -> tuple[float, float]:
+    """Median seconds of the dataset-wide table and of the run-by-run one (fresh studies)."""
+    table, _, _ = timed(lambda: BidsStudy(path=root, **kwargs).all_timeline_events(), repeats)
+    by_run, _, _ = timed(lambda: BidsStudy(path=root, **kwargs).run_by_run_events(), repeats)
+    return table, by_run
 
 
 def make_scaled(root: Path, subjects: int, runs: int) -> None:
@@ -151,6 +165,7 @@ def bench_scaled(subjects: int, runs: int, repeats: int) -> dict[str, Any]:
         tl, _, _ = timed(lambda: BidsStudy(path=root).timelines(), repeats)
         floor, _, _ = timed(lambda: read_floor(root), repeats)
         mb, _, n_mb = timed(lambda: mne_bids_paths(root, ["meg"]), repeats)
+        table, by_run = _tables(root, kwargs, repeats)
     assert n_mb == subjects * runs == events["timeline"].nunique()
     return {
         "subjects": subjects,
@@ -163,6 +178,9 @@ def bench_scaled(subjects: int, runs: int, repeats: int) -> dict[str, Any]:
         "read_floor_s": round(floor, 3),
         "mne_bids_find_matching_paths_s": round(mb, 3),
         "ratio_to_read_floor": round(wall / floor, 2),
+        "table_s": round(table, 3),
+        "run_by_run_table_s": round(by_run, 3),
+        "speedup_over_run_by_run": round(by_run / table, 2),
         "target_s": 5.0,
         "ok": wall < 5.0,
     }
