@@ -17,6 +17,7 @@ Columns come in the order they first appear, parts (blocks) taken by their first
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import numpy as np
@@ -81,8 +82,26 @@ def place_columns(blocks: list[Block], n: int) -> pd.DataFrame:
             out = np.empty(n, dtype=object)  # None where a block lacks the column
             for b, value in present:
                 out[b.rows] = _objects(value, b.size)
-        data[col] = out
+        data[col] = _as_text(out)
     return pd.DataFrame(data)
+
+
+def _as_text(values: np.ndarray) -> Any:
+    """``values`` as the ``str`` array pandas makes of strings and missing values (its
+    inference, without its scan for dates and numbers), other arrays as they are."""
+    dtype = _text_dtype()
+    if dtype is None or values.dtype != object:
+        return values
+    if pd.api.types.infer_dtype(values, skipna=True) != "string":
+        return values
+    return pd.array(values, dtype=dtype)
+
+
+@functools.cache
+def _text_dtype() -> pd.StringDtype | None:
+    """The dtype pandas gives a column of strings and None (None: it keeps them as objects)."""
+    dtype = pd.DataFrame({"x": np.array(["a", None], dtype=object)})["x"].dtype
+    return dtype if isinstance(dtype, pd.StringDtype) else None
 
 
 def merge_parts(parts: list[dict[str, Any]], rows: np.ndarray) -> Block:
