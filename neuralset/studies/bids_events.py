@@ -1,7 +1,7 @@
 """Typed events from the ``*_events.tsv`` files of a BIDS run (column parts, no DataFrame).
 
 :func:`events_parts` turns the rows of one run's events files into column parts (see
-:func:`~neuralset.studies.bids_files.stack_columns`) of neuralset events:
+:func:`~neuralset.studies.columns.stack_columns`) of neuralset events:
 
 * every row becomes one event of ``trial_event`` type (``description`` from the
   ``description_column``, ``code`` from an integer ``code_column``), unless the row names its own
@@ -12,6 +12,10 @@
 
 ``n/a`` cells are empty; rows with an ``n/a`` onset are skipped. When a run has several events
 files (one per datatype of an EEG-fMRI or MEG+EEG run), rows listed by more than one are kept once.
+
+:func:`many_runs_parts` builds the same parts for many runs at once (runs with one events file
+each, sharing a header): one pass over all their cells, each distinct cell of a column parsed
+once (see :mod:`neuralset.studies.bids_dataset`).
 """
 
 from __future__ import annotations
