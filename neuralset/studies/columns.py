@@ -83,7 +83,7 @@ def place_columns(blocks: list[Block], n: int) -> pd.DataFrame:
             for b, value in present:
                 out[b.rows] = _objects(value, b.size)
         data[col] = _as_text(out)
-    return pd.DataFrame(data)
+    return pd.DataFrame(data, copy=False)  # the arrays are new: no copy of them
 
 
 def _as_text(values: np.ndarray) -> Any:
