@@ -36,7 +36,7 @@ import pandas as pd
 from .bids_events import EventsOptions, events_parts, has_typed_rows, many_runs_parts
 from .bids_files import Recording, plain_tsv, relative_path, tsv_columns
 from .bids_metadata import MetadataCache, participants, scans
-from .columns import Block, is_numeric, merge_parts, place_columns
+from .columns import Block, RunColumns, merge_parts, place_columns
 
 if TYPE_CHECKING:
     from .bids import BidsStudy
@@ -90,13 +90,13 @@ def dataset_events(
     for runs, _, counts in groups:
         sizes[runs] += counts.sum(axis=1)
     offsets = np.cumsum(sizes) - sizes
-    columns = _SharedColumns(shared, len(names))
-    blocks = _recording_blocks(rec_parts, shared, offsets)
+    run_keys = tuple(shared[0])  # every run has the same (timeline, entities, participants)
+    blocks = _recording_blocks(rec_parts, run_keys, offsets)
     for t, parts in legacy.items():
         at = int(offsets[t] + n_recs[t])
         for part in parts:
             n = len(part["start"])
-            blocks.append(Block(slice(at, at + n), n, {**part, **shared[t]}))
+            blocks.append(Block(slice(at, at + n), n, *_without(part, run_keys)))
             at += n
     for runs, group_parts, counts in groups:
         first = offsets[runs] + n_recs[runs]  # each run's first event row
@@ -105,8 +105,27 @@ def dataset_events(
             run_of = np.repeat(np.arange(len(runs)), counts[:, k])
             rank = np.arange(len(run_of)) - (np.cumsum(counts[:, k]) - counts[:, k])[run_of]
             where = first[run_of] + before[run_of, k] + rank
-            blocks.append(Block(where, len(where), {**values, **columns.take(runs[run_of])}))
-    return place_columns(blocks, int(sizes.sum()))
+            blocks.append(Block(where, len(where), *_without(values, run_keys)))
+    by_run = RunColumns(np.repeat(np.arange(len(names)), sizes), _per_run(shared, run_keys))
+    return place_columns(blocks, int(sizes.sum()), by_run)
+
+
+def _without(
+    values: dict[str, Any], run_keys: tuple[str, ...]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """A part's own values (the run-wide columns replace those of the same name, in place) and
+    its columns in order, as ``part.update(shared)`` would leave them."""
+    keys = tuple(dict.fromkeys((*values, *run_keys)))
+    return {k: v for k, v in values.items() if k not in run_keys}, keys
+
+
+def _per_run(shared: list[dict[str, Any]], run_keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    out = {}
+    for key in run_keys:
+        column = np.empty(len(shared), dtype=object)
+        column[:] = [s[key] for s in shared]
+        out[key] = column
+    return out
 
 
 def _columnar(header: list[str], rows: list[str], options: EventsOptions) -> bool:
@@ -166,38 +185,21 @@ def _tsv_arrays(header: list[str], rows: list[str]) -> dict[str, Any]:
 
 
 def _recording_blocks(
-    rec_parts: list[list[dict[str, Any]]], shared: list[dict[str, Any]], offsets: np.ndarray
+    rec_parts: list[list[dict[str, Any]]], run_keys: tuple[str, ...], offsets: np.ndarray
 ) -> list[Block]:
     """The data events, one block per set of columns (each run's recordings come first)."""
     by_keys: dict[tuple[str, ...], tuple[list[dict[str, Any]], list[int]]] = {}
     for t, parts in enumerate(rec_parts):
         for i, part in enumerate(parts):
-            row = {**part, **shared[t]}
-            members = by_keys.setdefault(tuple(row), ([], []))
-            members[0].append(row)
+            own, keys = _without(part, run_keys)
+            members = by_keys.setdefault(keys, ([], []))
+            members[0].append(own)
             members[1].append(int(offsets[t]) + i)
-    return [merge_parts(rows, np.array(at, dtype=np.int64)) for rows, at in by_keys.values()]
-
-
-class _SharedColumns:
-    """The run-wide columns (timeline, entities, participants) of every run, as arrays."""
-
-    def __init__(self, shared: list[dict[str, Any]], n_runs: int) -> None:
-        self.values: dict[str, np.ndarray] = {}
-        self.numeric: dict[str, np.ndarray] = {}
-        for key in shared[0] if shared else ():
-            column = np.empty(n_runs, dtype=object)
-            column[:] = [s[key] for s in shared]
-            self.values[key] = column
-            self.numeric[key] = np.array([is_numeric(v) for v in column], dtype=bool)
-
-    def take(self, runs: np.ndarray) -> dict[str, np.ndarray]:
-        """Each column's values for rows of ``runs`` (numbers where each of those runs has one)."""
-        out = {}
-        for key, column in self.values.items():
-            values = column[runs]
-            out[key] = values.astype(float) if self.numeric[key][runs].all() else values
-        return out
+    blocks = []
+    for keys, (own_parts, at) in by_keys.items():
+        block = merge_parts(own_parts, np.array(at, dtype=np.int64))
+        blocks.append(Block(block.rows, block.size, block.values, keys))
+    return blocks
 
 
 class _Context:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Block", "stack_columns", "place_columns", "merge_parts", "is_numeric"]
+__all__ = ["Block", "RunColumns", "stack_columns", "place_columns", "merge_parts", "is_numeric"]
 
 
 @dataclasses.dataclass
@@ -40,17 +40,46 @@ class Block:
         Column -> array of ``size`` values (numeric array, object array, or list), or a scalar
         shared by every row. A block is numeric in a column when its value is (see
         :func:`is_numeric`); build it so only when each part it merges was.
+    keys
+        The block's columns in their order, when some are :class:`RunColumns` (not in
+        ``values``); empty: the keys of ``values``.
     """
 
     rows: np.ndarray | slice
     size: int
     values: dict[str, Any]
+    keys: tuple[str, ...] = ()
 
     def first(self) -> int:
         """Position of the block's first row."""
         if isinstance(self.rows, slice):
             return int(self.rows.start or 0)
         return int(self.rows[0]) if len(self.rows) else 0
+
+
+@dataclasses.dataclass
+class RunColumns:
+    """Columns with one value per run (timeline, subject...) for tables whose rows are grouped
+    by run: as if every part of run ``r`` had the scalar ``values[column][r]``.
+
+    Attributes
+    ----------
+    runs
+        The run of each row of the table.
+    values
+        Column -> object array of one value per run (every run has rows).
+    """
+
+    runs: np.ndarray
+    values: dict[str, np.ndarray]
+
+    def column(self, name: str) -> Any:
+        """The column of the table (made from the runs' values, then repeated)."""
+        per_run = self.values[name]
+        if all(map(is_numeric, per_run)):
+            return per_run.astype(float)[self.runs]
+        text = _as_text(per_run)
+        return text[self.runs] if isinstance(text, np.ndarray) else text.take(self.runs)
 
 
 def stack_columns(parts: list[dict[str, Any]]) -> pd.DataFrame:
@@ -67,12 +96,16 @@ def stack_columns(parts: list[dict[str, Any]]) -> pd.DataFrame:
     return place_columns(blocks, at)
 
 
-def place_columns(blocks: list[Block], n: int) -> pd.DataFrame:
-    """The DataFrame of ``n`` rows made of ``blocks`` (which cover every row once)."""
+def place_columns(blocks: list[Block], n: int, by_run: RunColumns | None = None) -> pd.DataFrame:
+    """The DataFrame of ``n`` rows made of ``blocks`` (which cover every row once) and of the
+    run-wide columns ``by_run``."""
     blocks = sorted(blocks, key=Block.first)
-    columns = dict.fromkeys(c for b in blocks for c in b.values)
-    data: dict[str, np.ndarray] = {}
+    columns = dict.fromkeys(c for b in blocks for c in (b.keys or b.values))
+    data: dict[str, Any] = {}
     for col in columns:
+        if by_run is not None and col in by_run.values:
+            data[col] = by_run.column(col)
+            continue
         present = [(b, b.values[col]) for b in blocks if col in b.values]
         if all(is_numeric(v) for _, v in present):
             out = np.full(n, np.nan)

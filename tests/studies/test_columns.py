@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neuralset.studies.columns import Block, merge_parts, place_columns, stack_columns
+from neuralset.studies.columns import Block, RunColumns, merge_parts, place_columns, stack_columns
 
 
 def _objects(*values: object) -> np.ndarray:
@@ -56,3 +56,29 @@ def test_parts_stack_and_blocks_place_the_same_table():
     words = Block(np.array([1, 2]), 2, parts[1])
     placed = place_columns([words, recordings], 4)
     pd.testing.assert_frame_equal(placed, stacked, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    "ages", [(20.0, 31.0), (20.0, None), ("young", None)], ids=["numbers", "missing", "text"]
+)
+def test_run_columns_same_as_scalars_in_every_part(ages):
+    """Run-wide columns (one value per run) give the table of parts that each carry them."""
+    own = [
+        {"type": "Meg", "start": np.zeros(1), "subject": "x"},
+        {"type": "Word", "start": np.array([0.5, 1.0]), "text": _objects("a", "b")},
+        {"type": "Meg", "start": np.zeros(1), "subject": "y"},
+    ]
+    runs = [0, 0, 1]
+    shared = [{"subject": f"0{r + 1}", "age": ages[r]} for r in range(2)]
+    expected = stack_columns([{**p, **shared[r]} for p, r in zip(own, runs)])
+    keys = [tuple(dict.fromkeys((*p, "subject", "age"))) for p in own]
+    mine = [{k: v for k, v in p.items() if k not in ("subject", "age")} for p in own]
+    blocks = [
+        Block(np.array([0]), 1, mine[0], keys[0]),
+        Block(np.array([1, 2]), 2, mine[1], keys[1]),
+        Block(np.array([3]), 1, mine[2], keys[2]),
+    ]
+    per_run = {k: _objects(*(s[k] for s in shared)) for k in ("subject", "age")}
+    placed = place_columns(blocks, 4, RunColumns(np.array([0, 0, 0, 1]), per_run))
+    pd.testing.assert_frame_equal(placed, expected, check_exact=True)
+    assert list(map(type, placed["age"])) == list(map(type, expected["age"]))
