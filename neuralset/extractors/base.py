@@ -66,6 +66,7 @@ from ..hashing import (
 from ..memo import Slot, frozen_memo
 from ..segments import Segments
 from ..store import Store
+from ..store.mapped import revalidate
 from ..validation import at_least, positive
 
 if TYPE_CHECKING:
@@ -378,6 +379,10 @@ class Extractor(Config, abc.ABC):
     ) -> PrepareReport:
         """Compute and store whatever is missing for ``events`` (incremental).
 
+        When it ends, the next read of every dataset of this process checks its files again
+        (:func:`~neuralset.store.mapped.revalidate`): a recording replaced before ``prepare``
+        is read from its new entry at once.
+
         Parameters
         ----------
         events
@@ -405,7 +410,12 @@ class Extractor(Config, abc.ABC):
         # files not fetched yet (git-annex pointers...): say which and how, before any work
         check_present(events, self.resolved_event_type, what=type(self).__name__)
         self.preflight(events, store)
-        return run_prepare(self, events, store, executor=executor, progress=progress, retry=retry)
+        try:
+            return run_prepare(
+                self, events, store, executor=executor, progress=progress, retry=retry
+            )
+        finally:  # reads in this process see what changed (replaced files, new entries) at once
+            revalidate()
 
     def check_table(self, events: pd.DataFrame) -> None:
         """The events table :meth:`prepare` is given: validated (no unvalidated or edited
