@@ -63,24 +63,33 @@ class RecordingExtractor(Extractor):
     def items(self, events: pd.DataFrame) -> list[Item]:
         rows = np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
         paths = source_path(events, rows)
-        roots = (
-            events["study_root"].to_numpy()[rows]
-            if "study_root" in events.columns
-            else [None] * len(rows)
-        )
+        columns = events.columns
+
+        def column(name: str, default: Any = None) -> list[Any]:
+            if name not in columns:
+                return [default] * len(rows)
+            return events[name].to_numpy()[rows].tolist()  # type: ignore[no-any-return]
+
         out = []
-        for row, path, root in zip(rows, paths, roots):
-            ev = events.iloc[int(row)]
+        for row, path, root, start, duration, offset, timeline in zip(
+            rows.tolist(),
+            paths,
+            column("study_root"),
+            column("start"),
+            column("duration"),
+            column("offset", 0.0),
+            column("timeline"),
+        ):
             ident = source_identity(
                 path, root if isinstance(root, str) else None, content_hash=self.content_hash
             )
             payload = {
                 "path": str(path),
-                "row": int(row),
-                "start": float(ev["start"]),
-                "duration": float(ev["duration"]),
-                "offset": _finite_or_zero(ev.get("offset", 0.0)),
-                "timeline": str(ev["timeline"]),
+                "row": row,
+                "start": float(start),
+                "duration": float(duration),
+                "offset": _finite_or_zero(offset),
+                "timeline": str(timeline),
             }
             key = self.item_key(ident, payload["offset"], payload["duration"])
             out.append(Item(key=key, label=str(path), payload=payload))

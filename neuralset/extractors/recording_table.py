@@ -273,10 +273,10 @@ def recording_table(
 ) -> RecordingTable:
     """The :class:`RecordingTable` of ``segments``' events for one extractor (memoised)."""
     memo = segments.index.memo
-    table = memo.get(_TABLES, prepare_key, etype)
-    if table is None:
-        events = segments.events
-        rows = np.flatnonzero((events["type"] == etype).to_numpy()).astype(np.int64)
-        table = RecordingTable(events, rows, items, etype)
-        table = memo.get_or_set(_TABLES, lambda: table, prepare_key, etype)
-    return table
+    found = memo.get(_TABLES, prepare_key, etype)
+    if found is not None:
+        return found
+    events = segments.events
+    rows = np.flatnonzero((events["type"] == etype).to_numpy()).astype(np.int64)
+    table = RecordingTable(events, rows, items, etype)
+    return memo.get_or_set(_TABLES, lambda: table, prepare_key, etype)

@@ -106,9 +106,7 @@ def test_a_replaced_file_is_noticed_after_recheck_s(study: dict[str, Any], reche
     study["extractor"].prepare(study["events"], study["store"], progress=False)
     segments = study["segments"].select(which)
     start = segments.start[2]
-    np.testing.assert_allclose(
-        _windows(study, which)[2], 2 * expected_window(start, 40), rtol=1e-6
-    )
+    np.testing.assert_allclose(_windows(study, which)[2], 2 * expected_window(start, 40), rtol=1e-6)
 
 
 @pytest.mark.parametrize("recheck", [3600], indirect=True)

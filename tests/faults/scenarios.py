@@ -346,12 +346,11 @@ def recording_replaced(tmp: Path, content_hash: bool) -> Outcome:
 
     import mne
 
-    from neuralset.store.mapped import MAPPED
-
     from neuralset.extractors.base import ExtractorNotPreparedError
     from neuralset.extractors.neural.mne import MegExtractor
     from neuralset.loaders import DatasetNotReadyError, SegmentDataset
     from neuralset.segments import segment_on_triggers
+    from neuralset.store.mapped import MAPPED
     from tests.fixtures_synthetic import make_small_study
 
     study = make_small_study(Path(tmp))
