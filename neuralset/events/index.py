@@ -37,6 +37,8 @@ class EventIndex:
     ----------
     event_start
         ``events["start"]`` as a float array, in table order (read on every batch).
+    event_duration
+        ``events["duration"]`` as a float array, in table order.
     memo
         Caches derived from this events table (see :mod:`neuralset.memo`).
     """
@@ -51,6 +53,7 @@ class EventIndex:
         start = events["start"].to_numpy()
         self.event_start: np.ndarray = start
         duration = events["duration"].to_numpy()
+        self.event_duration: np.ndarray = duration
         if np.isnan(duration).any():
             _unknown_durations(events, np.isnan(duration))
         if (duration < 0).any():
