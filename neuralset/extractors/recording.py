@@ -68,7 +68,7 @@ class RecordingExtractor(Extractor):
         def column(name: str, default: Any = None) -> list[Any]:
             if name not in columns:
                 return [default] * len(rows)
-            return events[name].to_numpy()[rows].tolist()  # type: ignore[no-any-return]
+            return events[name].iloc[rows].tolist()  # type: ignore[no-any-return]
 
         out = []
         for row, path, root, start, duration, offset, timeline in zip(
