@@ -28,6 +28,7 @@ Revalidation follows the store cache's policy (:mod:`neuralset.store.mapped`):
 from __future__ import annotations
 
 import math
+import os
 import time
 import weakref
 from collections.abc import Callable, Hashable
@@ -55,8 +56,6 @@ Stamp = tuple[int, ...]
 def source_stamp(path: str) -> Stamp | None:
     """What changes when a file is replaced or rewritten: inode, size, mtime and ctime (None
     when it cannot be read)."""
-    import os
-
     try:
         st = os.stat(path)
     except OSError:
@@ -87,19 +86,18 @@ class _Arrays:
     closes it, so the table never keeps an array mapped past the cache's bounds.
     """
 
-    __slots__ = ("data", "alive", "keys", "checked", "sfreq", "n_samples", "_refs")
+    __slots__ = ("data", "alive", "checked", "sfreq", "n_samples", "_refs")
 
     def __init__(self, m: int) -> None:
         self.data = np.full(m, None, dtype=object)
         self.alive = np.zeros(m, dtype=bool)
-        self.keys: list[str | None] = [None] * m
         self.checked = np.full(m, -math.inf)
         self.sfreq = np.full(m, math.nan)
         self.n_samples = np.zeros(m, dtype=np.int64)
         self._refs: dict[int, weakref.ref[MappedEntry]] = {}
 
-    def hold(self, s: int, key: str, entry: MappedEntry) -> None:
-        """Slot ``s`` refers to ``entry`` (of ``key``) until the cache closes it."""
+    def hold(self, s: int, entry: MappedEntry) -> None:
+        """Slot ``s`` refers to ``entry`` until the cache closes it."""
 
         def closed(ref: weakref.ref[MappedEntry], s: int = s) -> None:
             if self._refs.get(s) is ref:
@@ -108,12 +106,12 @@ class _Arrays:
         self._refs[s] = weakref.ref(entry, closed)
         self.data[s] = entry.opened.data
         self.alive[s] = True
-        self.keys[s] = key
         self.checked[s] = entry.checked
         self.sfreq[s] = entry.opened.sfreq
         self.n_samples[s] = entry.opened.data.shape[0]
 
     def close(self, s: int) -> None:
+        """Slot ``s`` refers to no array (opened again through the cache on its next read)."""
         self._refs.pop(s, None)
         self.data[s] = None
         self.alive[s] = False
@@ -261,8 +259,8 @@ class RecordingTable:
         """Open, or check, through the cache the arrays of ``slots``."""
         keys = [str(self.keys[s]) for s in slots.tolist()]
         entries = MAPPED.entries([(root, k) for k in keys], open_fn, memo)
-        for s, key, entry in zip(slots.tolist(), keys, entries):
-            arrays.hold(s, key, entry)
+        for s, entry in zip(slots.tolist(), entries):
+            arrays.hold(s, entry)
 
 
 def recording_table(
