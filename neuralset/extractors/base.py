@@ -379,10 +379,6 @@ class Extractor(Config, abc.ABC):
     ) -> PrepareReport:
         """Compute and store whatever is missing for ``events`` (incremental).
 
-        When it ends, the next read of every dataset of this process checks its files again
-        (:func:`~neuralset.store.mapped.revalidate`): a recording replaced before ``prepare``
-        is read from its new entry at once.
-
         Parameters
         ----------
         events
@@ -410,12 +406,8 @@ class Extractor(Config, abc.ABC):
         # files not fetched yet (git-annex pointers...): say which and how, before any work
         check_present(events, self.resolved_event_type, what=type(self).__name__)
         self.preflight(events, store)
-        try:
-            return run_prepare(
-                self, events, store, executor=executor, progress=progress, retry=retry
-            )
-        finally:  # reads in this process see what changed (replaced files, new entries) at once
-            revalidate()
+        revalidate()  # reads here then see a recording replaced before prepare at once
+        return run_prepare(self, events, store, executor=executor, progress=progress, retry=retry)
 
     def check_table(self, events: pd.DataFrame) -> None:
         """The events table :meth:`prepare` is given: validated (no unvalidated or edited

@@ -17,7 +17,7 @@ Revalidation follows the store cache's policy (:mod:`neuralset.store.mapped`):
   gets its key computed again (hashed again with ``content_hash``), so the same segments never
   read the entry of the file it replaced once the change is noticed: at most ``recheck_s``
   seconds after a change made outside neuralset (another process, or a library writing the
-  file), and at once after this process's own writes: ``prepare`` (it ends with
+  file), and at once after this process's own writes: ``prepare`` (it starts with
   :func:`~neuralset.store.mapped.revalidate`), a commit or delete in the store, or an explicit
   :func:`~neuralset.store.mapped.revalidate`;
 * a recording's stored array is taken from the process's bounded cache

@@ -21,7 +21,7 @@ one :class:`MappedArrays` per process (:data:`MAPPED`):
 
 The same policy covers the source files recordings are keyed by (see
 :mod:`neuralset.extractors.recording_table`): :attr:`MappedArrays.generation` counts this
-process's writes (a commit, a delete, :meth:`MappedArrays.revalidate`, the end of every
+process's writes (a commit, a delete, :meth:`MappedArrays.revalidate`, the start of every
 ``prepare``); the caches built on this one check everything again when it changes.
 
 Cache keys are ``(str(store.root), entry key)``.
@@ -242,6 +242,6 @@ def revalidate() -> None:
 
     Reads notice a file changed by another program within ``MAPPED.recheck_s`` seconds (1 by
     default); call this after replacing a recording yourself to have the very next read see
-    it. ``prepare`` calls it when it ends.
+    it. ``prepare`` calls it (before its own work).
     """
     MAPPED.revalidate()
