@@ -20,10 +20,22 @@ Each case runs in a fresh subprocess (after the store is prepared once) and repo
   ``worker_anon_growth_mb`` how much reading added to it since its first batch: what reading
   costs a worker, apart from the shared, reclaimable pages of the memory-mapped store.
 
-Targets: ``segments_per_s`` within 10% of the 4-recording case; reading grows a worker's private
-memory no more with 1,000 recordings than with 4. Prints JSON.
+Since the machine is shared, the two cases' steady states are compared again in one more
+process (``steady``): both datasets warm (one whole epoch each), then ``--rounds`` rounds of
+20 batches of each in turn, each batch timed; a case's rate is 128 over its median batch time
+(other jobs on the machine stall some batches, not the typical one), by the wall clock
+(``wall``) and by the reading thread's CPU time (``cpu``: leaves out the time other jobs hold
+the core), and ``segments_per_s_ratio`` is many recordings over few (wall clock). The same rounds time the floor set by the memory itself:
+``copy_floor_ratio``, the same per-window copies done by a plain Python loop
+(``out[j] = array[first:first + n].T``) from the same memory-mapped store arrays, for the same
+random windows; what the 1,000 recordings cost the hardware (caches, TLB) rather than the
+library.
 
-Usage: ``python benchmarks/loader_scale.py [--recordings 1000] [--batches 200] [--root DIR]``
+Targets: ``segments_per_s_ratio`` within 10% of the 4-recording case; reading grows a worker's
+private memory no more with 1,000 recordings than with 4. Prints JSON.
+
+Usage: ``python benchmarks/loader_scale.py [--recordings 1000] [--batches 200] [--rounds 50]
+[--root DIR]``
 """
 
 from __future__ import annotations
@@ -178,14 +190,104 @@ def child(root: Path, n: int, batches: int) -> dict[str, Any]:
     }
 
 
+def plain_copies(ds: Any, batch_size: int, seed: int) -> Any:
+    """Batches of the same random windows copied by a plain loop from the store's arrays."""
+    from neuralset.extractors.recording_spans import covering_recording
+
+    ext, segs = ds.extractors["meg"], ds.segments
+    rows = covering_recording(segs, "Meg")
+    urows = np.unique(rows)
+    keys = ext.recording_keys(segs, urows)
+    arrays = [ds.store.get_arrays(keys[r])["data"].view(np.ndarray) for r in urows.tolist()]
+    pos = np.searchsorted(urows, rows)
+    start = segs.index.event_start[rows]
+    first = np.round((segs.start - start) * SFREQ).astype(np.int64)
+    n = int(round(0.8 * SFREQ))
+    order = np.random.default_rng(seed).permutation(len(segs))
+    out = np.empty((batch_size, N_CHANNELS, n), dtype=np.float32)
+    while True:
+        for b in range(0, len(order) - batch_size + 1, batch_size):
+            idx = order[b : b + batch_size]
+            for j, p, f in zip(range(batch_size), pos[idx].tolist(), first[idx].tolist()):
+                out[j] = arrays[p][f : f + n].T
+            yield out
+
+
+def batch_times(it: Any, batches: int) -> list[tuple[float, float]]:
+    """Wall-clock and this thread's CPU seconds of each of the next ``batches`` batches."""
+    out = []
+    for _ in range(batches):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        next(it)
+        out.append((time.perf_counter() - t0, time.thread_time() - c0))
+    return out
+
+
+def steady(root: Path, n: int, batches: int, rounds: int) -> dict[str, Any]:
+    """Both cases warm in this process, timed in alternation (loader and plain copies).
+
+    Each round times ``batches`` batches of each case in turn, batch by batch. A case's rate is
+    128 over its median batch time, by the wall clock and by this thread's CPU time (which
+    leaves out the time other jobs hold the core; memory stalls are CPU time).
+    """
+    import torch
+
+    its, copies = {}, {}
+    for m in (4, n):
+        ds, _ = dataset_for(root / str(m), m)
+        loader = ds.loader(batch_size=128, shuffle=True, generator=torch.Generator().manual_seed(0))
+        its[m] = forever(loader)
+        copies[m] = plain_copies(ds, 128, 0)
+        for _ in range(len(loader)):  # one whole epoch: every page of the store mapped once
+            next(its[m])
+            next(copies[m])
+    loaded: dict[int, list[tuple[float, float]]] = {4: [], n: []}
+    copied: dict[int, list[tuple[float, float]]] = {4: [], n: []}
+    for _ in range(rounds):
+        for m in (4, n):
+            loaded[m] += batch_times(its[m], batches)
+            copied[m] += batch_times(copies[m], batches)
+
+    def rates(times: dict[int, list[tuple[float, float]]], clock: int) -> dict[int, float]:
+        return {m: 128 / statistics.median(t[clock] for t in times[m]) for m in (4, n)}
+
+    out: dict[str, Any] = {"batches_timed": rounds * batches}
+    for clock, name in ((0, "wall"), (1, "cpu")):
+        rate, floor = rates(loaded, clock), rates(copied, clock)
+        out[name] = {
+            "segments_per_s_4": round(rate[4]),
+            f"segments_per_s_{n}": round(rate[n]),
+            "segments_per_s_ratio": round(rate[n] / rate[4], 3),
+            "copy_segments_per_s_4": round(floor[4]),
+            f"copy_segments_per_s_{n}": round(floor[n]),
+            "copy_floor_ratio": round(floor[n] / floor[4], 3),
+        }
+    return out
+
+
+def run(args: list[str]) -> dict[str, Any]:
+    """The JSON that ``python args`` prints last (a fresh process)."""
+    proc = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=os.environ.copy()
+    )
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-4000:])
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recordings", type=int, default=1000)
     parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--root", type=Path, default=None)
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--steady", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     root = (args.root or Path(tempfile.gettempdir()) / "neuralset-bench-scale").resolve()
+    if args.steady:
+        print(json.dumps(steady(root, args.recordings, args.batches, args.rounds)))
+        return
     if args.child is not None:
         print(json.dumps(child(root / str(args.child), args.child, args.batches)))
         return
@@ -197,16 +299,17 @@ def main() -> None:
         ds, _ = dataset_for(case, n)
         ds.prepare(progress=False)
         prepare_s = time.perf_counter() - t0
-        cmd = [sys.executable, __file__, "--child", str(n), "--root", str(root)]
-        cmd += ["--batches", str(args.batches)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
-        if proc.returncode:
-            raise RuntimeError(proc.stderr[-4000:])
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        out = run(
+            [__file__, "--child", str(n), "--root", str(root), "--batches", str(args.batches)]
+        )
         result[f"recordings_{n}"] = {"setup_and_prepare_s": round(prepare_s, 1), **out}
+    result["steady"] = run(
+        [__file__, "--steady", "--root", str(root), "--recordings", str(args.recordings)]
+        + ["--batches", "20", "--rounds", str(args.rounds)]
+    )
     small, big = result["recordings_4"], result[f"recordings_{args.recordings}"]
-    ratio = big["segments_per_s"] / small["segments_per_s"]
-    result["segments_per_s_ratio"] = round(ratio, 3)
+    ratio = result["steady"]["wall"]["segments_per_s_ratio"]
+    result["segments_per_s_ratio"] = ratio
     growth = big["worker_anon_growth_mb"] - small["worker_anon_growth_mb"]
     result["worker_anon_growth_difference_mb"] = round(growth, 1)
     result["target"] = (

@@ -164,6 +164,12 @@ def encode(value: Any) -> bytes:
     TypeError
         For a value without a canonical encoding (an open file, a lambda, ...).
     """
+    # exact str, tuple and list first (the same bytes as their branches below, fewer checks)
+    kind = type(value)
+    if kind is str:
+        return _tagged(b"s", value.encode())
+    if kind is tuple or kind is list:
+        return _tagged(b"l", b"".join([encode(v) for v in value]))
     if value is None:
         return b"N"
     if isinstance(value, bool):

@@ -41,6 +41,27 @@ def test_types_are_tagged():
     assert structural_key(None) != structural_key(0)
 
 
+def test_exact_builtin_types_encode_as_their_subclasses_do():
+    """str, tuple, list, float and int take a shortcut in ``encode``; subclasses take the
+    general branches: both give the same bytes."""
+    from typing import NamedTuple
+
+    class Pair(NamedTuple):
+        a: str
+        b: float
+
+    class Texts(list):  # type: ignore[type-arg]
+        pass
+
+    assert encode("w") == encode(np.str_("w"))
+    assert encode(1.5) == encode(np.float64(1.5))
+    assert encode(float("nan")) == encode(np.float64("nan"))
+    assert encode(("w", 0.5)) == encode(Pair("w", 0.5))
+    assert encode(["a", ["b"]]) == encode(Texts(["a", Texts(["b"])]))
+    assert encode(7) == encode(np.int64(7))
+    assert encode(True) != encode(1)
+
+
 def test_floats_exact():
     assert structural_key(0.1 + 0.2) != structural_key(0.3)
     assert structural_key(float("nan")) == structural_key(float("nan"))

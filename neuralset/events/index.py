@@ -37,6 +37,8 @@ class EventIndex:
     ----------
     event_start
         ``events["start"]`` as a float array, in table order (read on every batch).
+    event_duration
+        ``events["duration"]`` as a float array, in table order.
     memo
         Caches derived from this events table (see :mod:`neuralset.memo`).
     """
@@ -51,6 +53,7 @@ class EventIndex:
         start = events["start"].to_numpy()
         self.event_start: np.ndarray = start
         duration = events["duration"].to_numpy()
+        self.event_duration: np.ndarray = duration
         if np.isnan(duration).any():
             _unknown_durations(events, np.isnan(duration))
         if (duration < 0).any():
@@ -73,6 +76,7 @@ class EventIndex:
             lo, hi = self.bounds[g], self.bounds[g + 1]
             runmax[lo:hi] = np.maximum.accumulate(runmax[lo:hi])
         self.runmax = runmax
+        self._ranks: tuple[np.ndarray, np.ndarray] | None = None
         self.max_duration = np.zeros(n_groups)
         sizes = np.diff(self.bounds)
         nonempty = sizes > 0
@@ -93,19 +97,29 @@ class EventIndex:
     def _search(
         self, group: np.ndarray, values: np.ndarray, side: Literal["left", "right"]
     ) -> np.ndarray:
-        # vectorised searchsorted within each group's slice: offset values by group rank
-        out = np.empty(len(values), dtype=np.int64)
-        # process groups in bulk: sort queries by group to slice once per group present
-        order = np.argsort(group, kind="stable")
-        g_sorted = group[order]
-        cut = np.flatnonzero(np.diff(g_sorted)) + 1
-        for chunk in np.split(order, cut):
-            if not len(chunk):
-                continue
-            g = group[chunk[0]]
-            a, b = self.bounds[g], self.bounds[g + 1]
-            out[chunk] = a + np.searchsorted(self.start[a:b], values[chunk], side=side)
-        return out
+        """``bounds[g] + searchsorted(start[bounds[g]:bounds[g + 1]], v, side)`` for each
+        ``(g, v)`` of ``group`` and ``values``, with two global searches whatever the number of
+        groups (timelines) the queries span.
+
+        Within a group, ``start`` is sorted; replacing each start by its rank among all the
+        distinct starts makes ``group * K + rank`` an integer key sorted over the whole table,
+        so a query becomes one search of the rank of its value and one search of its key.
+        """
+        distinct, keys = self._rank_keys()
+        rank = np.searchsorted(distinct, values, side=side)  # starts < v (left), <= v (right)
+        query = group.astype(np.int64) * (len(distinct) + 1) + rank
+        return np.searchsorted(keys, query, side="left")
+
+    def _rank_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """The sorted distinct starts, and ``group * (len(distinct) + 1) + rank`` of each
+        (sorted) event (built on the first search)."""
+        found = self._ranks
+        if found is None:
+            distinct, rank = np.unique(self.start, return_inverse=True)
+            groups = np.repeat(np.arange(len(self.bounds) - 1), np.diff(self.bounds))
+            keys = groups.astype(np.int64) * (len(distinct) + 1) + rank
+            found = self._ranks = (distinct, keys)
+        return found
 
     def has_overlap(
         self, timeline: np.ndarray, start: np.ndarray, stop: np.ndarray, type_name: str

@@ -66,6 +66,7 @@ from ..hashing import (
 from ..memo import Slot, frozen_memo
 from ..segments import Segments
 from ..store import Store
+from ..store.mapped import revalidate
 from ..validation import at_least, positive
 
 if TYPE_CHECKING:
@@ -405,6 +406,7 @@ class Extractor(Config, abc.ABC):
         # files not fetched yet (git-annex pointers...): say which and how, before any work
         check_present(events, self.resolved_event_type, what=type(self).__name__)
         self.preflight(events, store)
+        revalidate()  # reads here then see a recording replaced before prepare at once
         return run_prepare(self, events, store, executor=executor, progress=progress, retry=retry)
 
     def check_table(self, events: pd.DataFrame) -> None:

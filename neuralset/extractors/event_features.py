@@ -23,6 +23,41 @@ __all__ = ["EventFeatureExtractor", "Series", "resample_series"]
 _ROW_KEYS: Slot[dict[int, str]] = Slot("store key per event row")
 #: Stored values by store key, per store root.
 _VALUES: Slot[dict[str, np.ndarray | Series]] = Slot("stored values by key")
+#: Per ``prepare_key`` and store: the values of the event rows already read, by row position.
+_ROW_VALUES: Slot[_RowValues] = Slot("stored value per event row")
+#: Values a dataset keeps in memory at most (per store).
+_MAX_VALUES = 100_000
+
+
+class _RowValues:
+    """The value of each event row of a type once read (an array over the rows), so that a
+    batch whose values were all read before costs a few numpy operations."""
+
+    __slots__ = ("rows", "values", "loaded")
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+        self.values = np.full(len(rows), None, dtype=object)
+        self.loaded = np.zeros(len(rows), dtype=bool)
+
+    def get(self, rows: np.ndarray) -> list[Any] | None:
+        """The values of event ``rows`` when all were read before, else None."""
+        slots = np.searchsorted(self.rows, rows)
+        if not len(rows) or slots.max() >= len(self.rows):
+            return None if len(rows) else []
+        if not self.loaded[slots].all() or not (self.rows[slots] == rows).all():
+            return None
+        return self.values[slots].tolist()  # type: ignore[no-any-return]
+
+    def put(self, rows: np.ndarray, values: list[Any]) -> None:
+        """Keep the values of event ``rows`` (up to :data:`_MAX_VALUES` rows)."""
+        slots = np.searchsorted(self.rows, rows)
+        for s, row, value in zip(slots.tolist(), rows.tolist(), values):
+            if s < len(self.rows) and self.rows[s] == row and not self.loaded[s]:
+                if self.loaded.sum() >= _MAX_VALUES:
+                    return
+                self.values[s] = value
+                self.loaded[s] = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,16 +173,28 @@ class EventFeatureExtractor(Extractor):
         self, segments: Segments, store: Store, rows: np.ndarray
     ) -> list[np.ndarray | Series]:
         """The stored value of each event row (memoised per store, up to 100,000 values)."""
-        cache = segments.index.memo.table(_VALUES, str(store.root))
+        rows = np.asarray(rows, dtype=np.int64)
+        memo = segments.index.memo
+        by_row = memo.get_or_set(
+            _ROW_VALUES,
+            lambda: _RowValues(self.event_rows(segments.events).astype(np.int64)),
+            self._read_key(),
+            str(store.root),
+        )
+        known = by_row.get(rows)
+        if known is not None:
+            return known
+        cache = memo.table(_VALUES, str(store.root))
         keys = self._cached_row_keys(segments, rows)
         out: list[np.ndarray | Series] = []
         for row, key in zip(rows, keys):
             value = cache.get(key)
             if value is None:
                 value = self._load(store, key, segments.events, int(row))
-                if len(cache) < 100_000:
+                if len(cache) < _MAX_VALUES:
                     cache[key] = value
             out.append(value)
+        by_row.put(rows, out)
         return out
 
     def warm_up(self, segments: Segments, store: Store) -> None:
@@ -217,7 +264,8 @@ class EventFeatureExtractor(Extractor):
     def _read_painted(self, segments: Segments, store: Store) -> Output:
         """Dynamic output: the events painted over each segment's time grid."""
         n = len(segments)
-        if n and not np.allclose(segments.duration, segments.duration[0]):
+        dur = segments.duration
+        if n and float(np.abs(dur - dur[0]).max()) > 1e-8 + 1e-5 * abs(float(dur[0])):
             raise ValueError("dynamic outputs need segments of equal duration within a batch")
         seg, rows = segments.overlapping(self.resolved_event_type)
         values = self._values(segments, store, rows)
@@ -246,16 +294,17 @@ def _paint(
 ) -> np.ndarray:
     """``(batch, *features, time)``: value ``j`` (event ``rows[j]`` in segment ``seg[j]``)
     painted where the event lies on the segment's grid at ``freq``; later pairs win."""
-    events = segments.events
     feature_shape = _static_of(values[0]).shape
-    ev_start = events["start"].to_numpy()[rows]
-    ev_stop = ev_start + events["duration"].to_numpy()[rows]
+    ev_start = segments.index.event_start[rows]
+    ev_stop = ev_start + segments.index.event_duration[rows]
     # sample s of segment i is at time start_i + s / freq; painted where ev_start <= t < ev_stop
     lo = np.ceil((ev_start - segments.start[seg]) * freq - 1e-6).astype(np.int64)
     hi = np.ceil((ev_stop - segments.start[seg]) * freq - 1e-6).astype(np.int64)
     hi = np.maximum(hi, lo + 1)  # an instantaneous event still covers its onset sample
     lo_c, hi_c = np.clip(lo, 0, n_times), np.clip(hi, 0, n_times)
     is_series = np.array([isinstance(v, Series) for v in values], dtype=bool)
+    if not is_series.any():
+        return _paint_vectors(len(segments), seg, values, lo_c, hi_c, feature_shape, n_times)
     # owner[i, s]: index of the (segment, event) pair painted at sample s (later pairs win)
     owner = np.full((len(segments), n_times), -1, dtype=np.int64)
     counts = np.maximum(hi_c - lo_c, 0)
@@ -286,4 +335,22 @@ def _paint(
         times = segments.start[seg[j]] + ss / freq - ev_start[j]
         values_j = resample_series(values[j], times)  # type: ignore[arg-type]
         out[seg[j]][..., ss] = np.moveaxis(values_j, 0, -1)
+    return out
+
+
+def _paint_vectors(
+    n: int,
+    seg: np.ndarray,
+    values: list[np.ndarray | Series],
+    lo: np.ndarray,
+    hi: np.ndarray,
+    feature_shape: tuple[int, ...],
+    n_times: int,
+) -> np.ndarray:
+    """:func:`_paint` of static vectors only: each (segment, event) pair's vector written over
+    its samples ``lo:hi`` by one broadcast, in pair order (later pairs win); zeros elsewhere."""
+    out = buffers.zeros((n, *feature_shape, n_times), np.float32)
+    for i, a, b, value in zip(seg.tolist(), lo.tolist(), hi.tolist(), values):
+        if b > a:
+            out[i, ..., a:b] = value[..., None]  # type: ignore[index]
     return out

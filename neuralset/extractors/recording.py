@@ -7,15 +7,14 @@ vectorised fancy-index (see :class:`RecordingExtractor`).
 from __future__ import annotations
 
 import abc
-import os
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..config import config
-from ..memo import Memo, Slot
+from ..memo import Memo
 from ..segments import Segments
 from ..store import MissingEntryError, Store
 from ..store.mapped import MAPPED, Opened
@@ -40,19 +39,9 @@ from .recording_spans import (
     covering_recording,
     outside_error,
 )
+from .recording_table import BatchRecordings, RecordingTable, recording_table, source_stamp
 
 __all__ = ["RecordingExtractor", "RecordingOverlapError", "check_no_overlap", "file_stamp"]
-
-#: Store key of each recording event row, per extractor ``prepare_key``, with the stamp of
-#: the file it was derived from (see :func:`file_stamp`).
-_RECORDING_KEYS: Slot[dict[int, tuple[str, tuple[int, ...] | None]]] = Slot(
-    "store key and file stamp per recording row"
-)
-#: Source file of each recording event row.
-_RECORDING_PATHS: Slot[dict[int, str]] = Slot("source file per recording row")
-#: How many times a recording row's key changed (its file was replaced), per ``prepare_key``:
-#: memos derived from the keys (channel layouts) are qualified by it.
-_KEYS_VERSION: Slot[list[int]] = Slot("recording keys version")
 
 
 @config
@@ -74,24 +63,33 @@ class RecordingExtractor(Extractor):
     def items(self, events: pd.DataFrame) -> list[Item]:
         rows = np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
         paths = source_path(events, rows)
-        roots = (
-            events["study_root"].to_numpy()[rows]
-            if "study_root" in events.columns
-            else [None] * len(rows)
-        )
+        columns = events.columns
+
+        def column(name: str, default: Any = None) -> list[Any]:
+            if name not in columns:
+                return [default] * len(rows)
+            return events[name].iloc[rows].tolist()  # type: ignore[no-any-return]
+
         out = []
-        for row, path, root in zip(rows, paths, roots):
-            ev = events.iloc[int(row)]
+        for row, path, root, start, duration, offset, timeline in zip(
+            rows.tolist(),
+            paths,
+            column("study_root"),
+            column("start"),
+            column("duration"),
+            column("offset", 0.0),
+            column("timeline"),
+        ):
             ident = source_identity(
                 path, root if isinstance(root, str) else None, content_hash=self.content_hash
             )
             payload = {
                 "path": str(path),
-                "row": int(row),
-                "start": float(ev["start"]),
-                "duration": float(ev["duration"]),
-                "offset": _finite_or_zero(ev.get("offset", 0.0)),
-                "timeline": str(ev["timeline"]),
+                "row": row,
+                "start": float(start),
+                "duration": float(duration),
+                "offset": _finite_or_zero(offset),
+                "timeline": str(timeline),
             }
             key = self.item_key(ident, payload["offset"], payload["duration"])
             out.append(Item(key=key, label=str(path), payload=payload))
@@ -114,10 +112,8 @@ class RecordingExtractor(Extractor):
     ) -> tuple[np.ndarray, float, dict[str, Any]]:
         """``(data, sfreq, meta)`` of a recording: ``data`` is ``(time, *features)``."""
 
-    def _recording_keys(
-        self, segments: Segments, *, out_of_bounds: OutOfBounds = "error"
-    ) -> tuple[np.ndarray, dict[int, str]]:
-        """Recording row of each segment (-1 if none) and the store key per row.
+    def _covering(self, segments: Segments, out_of_bounds: OutOfBounds) -> np.ndarray:
+        """Recording row of each segment (-1 if none).
 
         The recording is the one spanning the segment's start; with ``out_of_bounds="pad"`` a
         segment starting before every recording takes the first recording it overlaps.
@@ -133,69 +129,52 @@ class RecordingExtractor(Extractor):
             if len(seg):
                 first_pair = np.unique(seg, return_index=True)[1]
                 rows[lacking[seg[first_pair]]] = ev[first_pair]
-        return rows, self.recording_keys(segments, np.unique(rows[rows >= 0]))
+        return rows
+
+    def recording_table(self, segments: Segments) -> RecordingTable:
+        """Store key and open array of each recording of ``segments``' events (memoised on
+        their event index; see :mod:`neuralset.extractors.recording_table`)."""
+        return recording_table(segments, self.resolved_event_type, self.prepare_key, self.items)
 
     def recording_keys(self, segments: Segments, rows: np.ndarray) -> dict[int, str]:
         """Store key of the recording at each event row of ``rows`` (recording events).
 
         Memoised on the segments' event index (:attr:`~neuralset.events.index.EventIndex.memo`),
-        which every selection of the same segments shares, and revalidated on every call by
-        one ``os.stat`` of each recording file: a file replaced since (new inode, size, mtime
-        or ctime) gets its key computed again (hashed again with ``content_hash``), so the
-        same segments never read the entry of the file it replaced.
+        which every selection of the same segments shares. Each recording file is checked
+        again (one ``os.stat``) at most once per ``MAPPED.recheck_s`` seconds, and at once
+        after this process prepares or writes the store: a file replaced since (new inode,
+        size, mtime or ctime) gets its key computed again (hashed again with
+        ``content_hash``), so the same segments stop reading the entry of the file it replaced
+        (see :mod:`neuralset.extractors.recording_table`).
         """
-        memo = segments.index.memo
-        table = memo.table(_RECORDING_KEYS, self.prepare_key)
-        paths = memo.table(_RECORDING_PATHS)
-        needed: list[int] = np.asarray(rows, dtype=np.int64).tolist()
-        out: dict[int, str] = {}
-        stale: list[tuple[int, tuple[int, ...] | None]] = []
-        for row in needed:
-            path = paths.get(row)
-            if path is None:
-                path = paths[row] = str(source_path(segments.events, [row])[0])
-            stamp = file_stamp(path)
-            hit = table.get(row)
-            if hit is not None and stamp is not None and hit[1] == stamp:
-                out[row] = hit[0]
-            else:
-                stale.append((row, stamp))
-        if stale:
-            rows_ = [r for r, _ in stale]
-            for (row, stamp), item in zip(stale, self.items(segments.events.iloc[rows_])):
-                old = table.get(row)
-                if old is not None and old[0] != item.key:
-                    memo.get_or_set(_KEYS_VERSION, lambda: [0], self.prepare_key)[0] += 1
-                table[row] = (item.key, stamp)
-                out[row] = item.key
-        return {r: out[r] for r in needed}
+        table = self.recording_table(segments)
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        return dict(zip(rows.tolist(), table.keys_of(table.slots(rows))))
 
     def keys_version(self, segments: Segments) -> int:
         """How many times :meth:`recording_keys` found a recording file replaced (for the
         memos derived from the keys)."""
-        return segments.index.memo.get_or_set(_KEYS_VERSION, lambda: [0], self.prepare_key)[0]
+        return self.recording_table(segments).version
 
     def _open_recording(
         self, store: Store, key: str, events: pd.DataFrame, row: int, memo: Memo | None = None
     ) -> tuple[np.ndarray, float]:
         """The memory-mapped stored series of a recording and its rate.
 
-        Kept open in the process's bounded cache (:mod:`neuralset.extractors.mapped`) and
+        Kept open in the process's bounded cache (:mod:`neuralset.store.mapped`) and
         revalidated there. Only a missing entry is "not prepared": a damaged, deleted or
         unreadable array file raises the store's error naming it.
         """
-        (opened,) = self._open_recordings(store, [key], events, [row], memo or Memo())
+        opened = MAPPED.get_many(
+            [(str(store.root), key)], self._opener(store, events, {key: row}.get), memo or Memo()
+        )[0]
         return opened.data, opened.sfreq
 
-    def _open_recordings(
-        self, store: Store, keys: list[str], events: pd.DataFrame, rows: list[int], memo: Memo
-    ) -> list[Opened]:
-        """:meth:`_open_recording` of several recordings (one cache pass for a batch)."""
-        root = str(store.root)
-        row_of = dict(zip(keys, rows))
+    def _opener(self, store: Store, events: pd.DataFrame, row_of: Any) -> Any:
+        """``open_fn((root, key))`` of the store's cache; ``row_of(key)`` names the event."""
 
-        def open_fn(cache_key: Any) -> Opened:
-            key = cache_key[1]
+        def open_fn(cache_key: Hashable) -> Opened:
+            key = cache_key[1]  # type: ignore[index]
             try:
                 # a plain ndarray view of the memory map: same pages, no np.memmap overhead
                 data = store.get_arrays(key)["data"].view(np.ndarray)
@@ -205,81 +184,93 @@ class RecordingExtractor(Extractor):
             except MissingEntryError as err:  # damaged or unreadable files raise as themselves
                 raise ExtractorNotPreparedError(
                     f"{type(self).__name__} has no stored data for "
-                    f"{events_label(events, row_of[key])}; "
+                    f"{events_label(events, row_of(key))}; "
                     "call extractor.prepare(events, store) (or dataset.prepare()) first"
                 ) from err
 
-        return MAPPED.get_many([(root, k) for k in keys], open_fn, memo)
+        return open_fn
+
+    def _open_batch(self, segments: Segments, store: Store, rows: np.ndarray) -> BatchRecordings:
+        """The recordings at event ``rows`` (unique, sorted) with their open stored arrays."""
+        table = self.recording_table(segments)
+
+        def row_of(key: str) -> int:
+            return int(table.rows[table.keys.index(key)])
+
+        return table.open(
+            str(store.root),
+            table.slots(rows),
+            self._opener(store, segments.events, row_of),
+            segments.index.memo,
+        )
 
     def warm_up(self, segments: Segments, store: Store) -> None:
         """Compute the store key of every recording and open them (before workers fork)."""
         rows = np.unique(covering_recording(segments, self.resolved_event_type))
-        keys = self.recording_keys(segments, rows[rows >= 0])
-        for row, key in list(keys.items())[: MAPPED.max_count]:
-            self._open_recording(store, key, segments.events, row, segments.index.memo)
+        rows = rows[rows >= 0]
+        self.recording_keys(segments, rows)
+        self._open_batch(segments, store, rows[: MAPPED.max_count])
 
     def read(
         self, segments: Segments, store: Store, *, out_of_bounds: OutOfBounds = "error"
     ) -> Output:
-        rec_rows, keys = self._recording_keys(segments, out_of_bounds=out_of_bounds)
-        if out_of_bounds != "drop" and (rec_rows < 0).any():
+        rec_rows = self._covering(segments, out_of_bounds)
+        has = rec_rows >= 0
+        if out_of_bounds != "drop" and not has.all():
             raise outside_error(segments, rec_rows, self.resolved_event_type)
+        # each segment's position among the batch's recordings (0 where it has none)
+        rows, inverse = np.unique(rec_rows[has], return_inverse=True)
+        pos = np.zeros(len(rec_rows), dtype=np.int64)
+        pos[has] = inverse
+        batch = self._open_batch(segments, store, rows)
         rate = self.frequency
-        if rate is None and keys:  # "keep each file's rate": the batch's recordings must agree
-            rate = self._stored_rate(store, keys, segments)
+        if rate is None and len(rows):  # "keep each file's rate": the batch's must agree
+            rate = self._stored_rate(batch, segments)
+        self._check_rates(batch)
         if self.output == "dynamic":
-            return self._read_windows(segments, store, rec_rows, keys, out_of_bounds, rate)
-        return self._read_static(segments, store, rec_rows, keys, out_of_bounds)
+            return self._read_windows(segments, batch, rec_rows, pos, out_of_bounds, rate)
+        return self._read_static(segments, batch, rec_rows, pos, out_of_bounds)
 
     def _recordings(
-        self, segments: Segments, store: Store, rec_rows: np.ndarray, keys: dict[int, str]
+        self, segments: Segments, batch: BatchRecordings, rec_rows: np.ndarray, pos: np.ndarray
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray, float, float]]:
         """``(row, positions, data, sfreq, start)`` of each recording read by the batch."""
-        all_rows = len(keys) == 1 and bool((rec_rows >= 0).all())
+        all_rows = len(batch.rows) == 1 and bool((rec_rows >= 0).all())
         event_start = segments.index.event_start
-        memo = segments.index.memo
-        for row, key in keys.items():
-            which = np.arange(len(segments)) if all_rows else np.flatnonzero(rec_rows == row)
-            data, sfreq = self._open_recording(store, key, segments.events, row, memo)
-            if self.frequency is not None and abs(sfreq - self.frequency) > 1e-6:
-                raise ValueError(
-                    f"stored recording {key} is at {sfreq} Hz but the extractor asks {self.frequency} Hz"
-                )
-            yield row, which, data, sfreq, float(event_start[row])
+        for p, row in enumerate(batch.rows.tolist()):
+            which = (
+                np.arange(len(segments))
+                if all_rows
+                else np.flatnonzero((pos == p) & (rec_rows >= 0))
+            )
+            yield row, which, batch.arrays[p], float(batch.sfreq[p]), float(event_start[row])
 
     def _read_windows(
         self,
         segments: Segments,
-        store: Store,
+        batch: BatchRecordings,
         rec_rows: np.ndarray,
-        keys: dict[int, str],
+        pos: np.ndarray,
         out_of_bounds: OutOfBounds,
         rate: float | None,
     ) -> Output:
         """Dynamic output ``(batch, *features, time)`` at ``rate``.
 
         Each window inside its recording is one slice copied straight into the output (time
-        moved last); windows running past a recording take the padded path.
+        moved last); windows running past a recording take the padded path. The cost per
+        batch beyond the copies is a few numpy operations, whatever the number of recordings.
         """
         n = len(segments)
         n_times = self._window_samples(segments, rate)
-        rows = np.fromiter(keys, dtype=np.int64, count=len(keys))
-        if not len(rows):
+        if not len(batch.rows):
             out = np.zeros((n, 0, n_times), dtype=np.float32)
             return _windows_output(out, None, rec_rows, out_of_bounds)
-        memo = segments.index.memo
-        opened = self._open_recordings(
-            store, [keys[r] for r in rows.tolist()], segments.events, rows.tolist(), memo
-        )
-        self._check_rates(segments, store, rows, [o.sfreq for o in opened], keys)
-        arrays = [o.data for o in opened]
+        arrays = batch.arrays
         has = rec_rows >= 0
-        pos = np.where(has, np.searchsorted(rows, rec_rows), 0)
-        rec_start = segments.index.event_start[rows][pos]
-        sfreq = np.array([o.sfreq for o in opened])[pos]
+        rec_start = segments.index.event_start[batch.rows][pos]
+        sfreq = batch.sfreq[pos]
         first = np.round((segments.start - rec_start) * sfreq).astype(np.int64)
-        n_rec = np.array([a.shape[0] for a in arrays], dtype=np.int64)[pos]
-        inside = has & (first >= 0) & (first + n_times <= n_rec)
+        inside = has & (first >= 0) & (first + n_times <= batch.n_samples[pos])
         # rows without a recording only exist with out_of_bounds="drop" and are dropped
         out = buffers.empty((n, *arrays[0].shape[1:], n_times), np.float32)
         buffers.copy_windows(out, arrays, pos, first, inside, n_times)
@@ -292,26 +283,20 @@ class RecordingExtractor(Extractor):
                 which = partial[pos[partial] == p]
                 mask[which] = self._read_partial(
                     out, which, arrays[p], first[which], n_times, out_of_bounds,
-                    (segments, int(rows[p]), float(sfreq[which[0]])),
+                    (segments, int(batch.rows[p]), float(sfreq[which[0]])),
                 )  # fmt: skip
         return _windows_output(out, mask, rec_rows, out_of_bounds)
 
-    def _check_rates(
-        self,
-        segments: Segments,
-        store: Store,
-        rows: np.ndarray,
-        rates: list[float],
-        keys: dict[int, str],
-    ) -> None:
+    def _check_rates(self, batch: BatchRecordings) -> None:
+        """The stored rates of the batch's recordings are the extractor's ``frequency``."""
         if self.frequency is None:
             return
-        for row, sfreq in zip(rows.tolist(), rates):
-            if abs(sfreq - self.frequency) > 1e-6:
-                raise ValueError(
-                    f"stored recording {keys[row]} is at {sfreq} Hz but the extractor asks "
-                    f"{self.frequency} Hz"
-                )
+        bad = np.flatnonzero(np.abs(batch.sfreq - self.frequency) > 1e-6)
+        if len(bad):
+            raise ValueError(
+                f"stored recording {batch.key(int(bad[0]))} is at {batch.sfreq[bad[0]]} Hz but "
+                f"the extractor asks {self.frequency} Hz"
+            )
 
     def _read_partial(
         self,
@@ -334,16 +319,12 @@ class RecordingExtractor(Extractor):
         out[which] = np.moveaxis(gathered, 1, -1)
         return valid
 
-    def _stored_rate(self, store: Store, keys: dict[int, str], segments: Segments) -> float:
+    def _stored_rate(self, batch: BatchRecordings, segments: Segments) -> float:
         """With ``frequency=None``: the one rate the batch's recordings are stored at."""
-        rates = {
-            row: self._open_recording(store, key, segments.events, row, segments.index.memo)[1]
-            for row, key in keys.items()
-        }
-        distinct = sorted(set(rates.values()))
+        distinct = np.unique(batch.sfreq)
         if len(distinct) > 1:
-            first = next(r for r, v in rates.items() if v == distinct[0])
-            other = next(r for r, v in rates.items() if v == distinct[1])
+            first = int(batch.rows[np.flatnonzero(batch.sfreq == distinct[0])[0]])
+            other = int(batch.rows[np.flatnonzero(batch.sfreq == distinct[1])[0]])
             raise ValueError(
                 f"{type(self).__name__}.frequency is None (each file's rate), but this batch mixes "
                 f"{events_label(segments.events, first)} at {distinct[0]:g} Hz and "
@@ -364,15 +345,15 @@ class RecordingExtractor(Extractor):
     def _read_static(
         self,
         segments: Segments,
-        store: Store,
+        batch: BatchRecordings,
         rec_rows: np.ndarray,
-        keys: dict[int, str],
+        pos: np.ndarray,
         out_of_bounds: OutOfBounds,
     ) -> Output:
         """Static output ``(batch, *features)``: the window mean, or the sample at the trigger."""
         chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         feature_shape: tuple[int, ...] = (0,)
-        for row, which, data, sfreq, rec_start in self._recordings(segments, store, rec_rows, keys):
+        for row, which, data, sfreq, rec_start in self._recordings(segments, batch, rec_rows, pos):
             feature_shape = data.shape[1:]
             idx = self._static_samples(segments, which, rec_start, sfreq)
             n_rec = data.shape[0]
@@ -426,14 +407,9 @@ class RecordingExtractor(Extractor):
             )
 
 
-def file_stamp(path: str) -> tuple[int, ...] | None:
-    """What changes when a file is replaced or rewritten: inode, size, mtime and ctime (None
-    when it cannot be read)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+#: What changes when a file is replaced or rewritten (see
+#: :func:`~neuralset.extractors.recording_table.source_stamp`).
+file_stamp = source_stamp
 
 
 def _assemble_static(

@@ -337,15 +337,20 @@ def store_file_damage(tmp: Path, how: str, n: int = 4) -> Outcome:
 
 
 def recording_replaced(tmp: Path, content_hash: bool) -> Outcome:
-    """A MEG recording replaced (its signal doubled) between ``prepare`` and reading: the same
-    ``Segments`` and ``SegmentDataset`` objects must never serve the old signal; after
-    ``prepare`` they serve the new one, as objects built afresh on a clean store do."""
+    """A MEG recording replaced (its signal doubled) between ``prepare`` and reading: once the
+    change can be noticed (``MAPPED.recheck_s`` seconds after it: reads check a source file at
+    most that often), the same ``Segments`` and ``SegmentDataset`` objects never serve the old
+    signal; right after ``prepare`` they serve the new one, as objects built afresh on a clean
+    store do."""
+    import time
+
     import mne
 
     from neuralset.extractors.base import ExtractorNotPreparedError
     from neuralset.extractors.neural.mne import MegExtractor
     from neuralset.loaders import DatasetNotReadyError, SegmentDataset
     from neuralset.segments import segment_on_triggers
+    from neuralset.store.mapped import MAPPED
     from tests.fixtures_synthetic import make_small_study
 
     study = make_small_study(Path(tmp))
@@ -362,6 +367,7 @@ def recording_replaced(tmp: Path, content_hash: bool) -> Outcome:
     raw = mne.io.read_raw_fif(path, preload=True, verbose="error")
     raw.apply_function(lambda x: 2 * x, picks="all")
     raw.save(path, overwrite=True, verbose="error")
+    time.sleep(MAPPED.recheck_s)  # a change outside neuralset is noticed within recheck_s
     problems = []
     for name, read in (
         ("Segments", lambda: meg.read(segments, store).data),
