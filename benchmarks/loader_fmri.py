@@ -36,6 +36,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loading import epochs_summary  # noqa: E402
+
 TR = 2.0
 SHAPE = (40, 40, 40)
 N_VOL = 300
@@ -220,6 +224,7 @@ def child(root: Path, workers: int) -> dict[str, Any]:
 
 
 def epochs(root: Path, repeats: int) -> dict[str, Any]:
+    dataset_for(root, root / "store").prepare(progress=False)  # the children only read
     runs: dict[int, list[dict[str, Any]]] = {0: [], 2: []}
     for _ in range(repeats):
         for w in (0, 2):
@@ -228,22 +233,7 @@ def epochs(root: Path, repeats: int) -> dict[str, Any]:
             if proc.returncode:
                 raise RuntimeError(proc.stderr[-4000:])
             runs[w].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    n = runs[0][0]["n"]
-    out: dict[str, Any] = {}
-    for w, rs in runs.items():
-        out[f"workers_{w}"] = {
-            f"epoch{e}_segments_per_s": round(n / statistics.median(r[f"epoch{e}_s"] for r in rs))
-            for e in (1, 2)
-        }
-    for e in (1, 2):
-        out[f"epoch{e}_ratio_2_over_0"] = round(
-            out["workers_2"][f"epoch{e}_segments_per_s"]
-            / out["workers_0"][f"epoch{e}_segments_per_s"],
-            3,
-        )
-    out["target"] = "2 workers / 0 workers >= 1.0 in epochs 1 and 2"
-    out["ok"] = min(out["epoch1_ratio_2_over_0"], out["epoch2_ratio_2_over_0"]) >= 1.0
-    return out
+    return epochs_summary(runs, need=1.0)
 
 
 def main() -> None:

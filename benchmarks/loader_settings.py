@@ -50,7 +50,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from loading import build, physical_limit, sizes  # noqa: E402
+from loading import build, epochs_summary, physical_limit, sizes  # noqa: E402
 
 
 def dataset_for(root: Path, small: bool, words: bool) -> Any:
@@ -167,23 +167,7 @@ def epochs(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(args.repeats):
         for w in (0, 2):
             runs[w].append(run_child(args, "--child", "epochs", "--workers", str(w)))
-    n = runs[0][0]["n"]
-    out: dict[str, Any] = {"n_segments": n}
-    for w, rs in runs.items():
-        out[f"workers_{w}"] = {
-            f"epoch{e}_segments_per_s": round(n / statistics.median(r[f"epoch{e}_s"] for r in rs))
-            for e in (1, 2)
-        }
-    for e in (1, 2):
-        out[f"epoch{e}_ratio_2_over_0"] = round(
-            out["workers_2"][f"epoch{e}_segments_per_s"]
-            / out["workers_0"][f"epoch{e}_segments_per_s"],
-            3,
-        )
-    need = 1.6 if args.words else 1.0
-    out["target"] = f"2 workers / 0 workers >= {need} in epochs 1 and 2"
-    out["ok"] = min(out["epoch1_ratio_2_over_0"], out["epoch2_ratio_2_over_0"]) >= need
-    return out
+    return epochs_summary(runs, need=1.6 if args.words else 1.0)
 
 
 def painted_limit(ds: Any) -> Any:

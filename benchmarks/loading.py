@@ -247,3 +247,24 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def epochs_summary(runs: dict[int, list[dict[str, Any]]], need: float) -> dict[str, Any]:
+    """Segments/s of epochs 1 and 2 with 0 and 2 workers (medians over ``runs[w]``, each run a
+    dict with ``n``, ``epoch1_s`` and ``epoch2_s``), the 2-over-0 ratios and the target ``need``."""
+    n = runs[0][0]["n"]
+    out: dict[str, Any] = {"n_segments": n}
+    for w, rs in runs.items():
+        out[f"workers_{w}"] = {
+            f"epoch{e}_segments_per_s": round(n / statistics.median(r[f"epoch{e}_s"] for r in rs))
+            for e in (1, 2)
+        }
+    for e in (1, 2):
+        out[f"epoch{e}_ratio_2_over_0"] = round(
+            out["workers_2"][f"epoch{e}_segments_per_s"]
+            / out["workers_0"][f"epoch{e}_segments_per_s"],
+            3,
+        )
+    out["target"] = f"2 workers / 0 workers >= {need} in epochs 1 and 2"
+    out["ok"] = min(out["epoch1_ratio_2_over_0"], out["epoch2_ratio_2_over_0"]) >= need
+    return out

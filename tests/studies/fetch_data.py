@@ -105,3 +105,16 @@ def pointer_tree(src: Path, dst: Path, *, kind: str = "symlink") -> list[Path]:
             target.write_text(link)
         pointers.append(rel)
     return pointers
+
+
+def md5(path: Path) -> str:
+    """MD5 hex digest of a file's bytes."""
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def datalad_clone(origin: Path, dest: Path) -> Path:
+    """``datalad clone`` of ``origin`` into ``dest`` (metadata only, annexed files not fetched)."""
+    import datalad.api as dl
+
+    dl.clone(source=str(origin), path=str(dest), result_renderer="disabled")
+    return dest

@@ -9,7 +9,6 @@ origin is caught by git-annex's checksum, and a download killed midway (from a w
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -24,7 +23,7 @@ from neuralset.studies.bids import BidsStudy
 from neuralset.studies.fetch import FetchError, fetch
 from neuralset.studies.fetch.annex import annex_root
 
-from .fetch_data import write_dataset
+from .fetch_data import datalad_clone, md5, write_dataset
 from .http_server import serve
 
 
@@ -45,23 +44,12 @@ def origin(annex: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _clone(origin: Path, dest: Path) -> Path:
-    import datalad.api as dl
-
-    dl.clone(source=str(origin), path=str(dest), result_renderer="disabled")
-    return dest
-
-
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
 def _eeg(root: Path, sub: str, run: str) -> Path:
     return root / f"sub-{sub}/eeg/sub-{sub}_task-listen_run-{run}_eeg.eeg"
 
 
 def test_clone_explore_then_fetch_part(origin: Path, tmp_path: Path) -> None:
-    clone = _clone(origin, tmp_path / "clone")
+    clone = datalad_clone(origin, tmp_path / "clone")
     assert annex_root(clone) == clone
     events = BidsStudy(path=clone).events()
     recs = events[events["type"].isin(["Eeg", "Meg"])]
@@ -73,9 +61,9 @@ def test_clone_explore_then_fetch_part(origin: Path, tmp_path: Path) -> None:
     selection = selection[(selection["type"] == "Meg") | (selection["run"] == "1")]
     report = fetch(selection, root=clone, progress=False)
     assert report.source == "annex" and report.fetched == 2
-    assert _md5(_eeg(clone, "01", "1")) == _md5(_eeg(origin, "01", "1"))
+    assert md5(_eeg(clone, "01", "1")) == md5(_eeg(origin, "01", "1"))
     meg = clone / "sub-01/meg/sub-01_task-listen_run-1_meg.fif"
-    assert meg.exists() and _md5(meg) == _md5(origin / meg.relative_to(clone))
+    assert meg.exists() and md5(meg) == md5(origin / meg.relative_to(clone))
     for sub, run in (("01", "2"), ("02", "1"), ("02", "2")):
         assert not _eeg(clone, sub, run).exists()
     assert report.bytes_fetched == _eeg(clone, "01", "1").stat().st_size + meg.stat().st_size
@@ -97,7 +85,7 @@ def test_prepare_after_fetch_equals_mne(origin: Path, tmp_path: Path) -> None:
     from neuralset.store import Store
     from neuralset.studies.fetch import MissingFilesError
 
-    clone = _clone(origin, tmp_path / "clone")
+    clone = datalad_clone(origin, tmp_path / "clone")
     study = BidsStudy(path=clone, subjects=("02",), datatypes=("eeg",))
     events = study.events()
     store = Store(tmp_path / "store")
@@ -120,7 +108,7 @@ def test_prepare_after_fetch_equals_mne(origin: Path, tmp_path: Path) -> None:
 def test_corrupted_content_caught_by_git_annex(origin: Path, tmp_path: Path) -> None:
     import datalad.api as dl
 
-    source = _clone(origin, tmp_path / "source")  # a copy we can damage
+    source = datalad_clone(origin, tmp_path / "source")  # a copy we can damage
     dl.get(path=str(_eeg(source, "02", "2")), dataset=str(source), result_renderer="disabled")
     obj = Path(os.path.realpath(_eeg(source, "02", "2")))
     obj.parent.chmod(0o755)
@@ -132,7 +120,7 @@ def test_corrupted_content_caught_by_git_annex(origin: Path, tmp_path: Path) -> 
         fh.seek(1000)
         fh.write(bytes([byte[0] ^ 0xFF]))
     os.utime(obj, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    clone = _clone(source, tmp_path / "clone")
+    clone = datalad_clone(source, tmp_path / "clone")
     events = BidsStudy(path=clone, subjects=("02",)).events()
     selection = events[(events["type"] == "Eeg") & (events["run"] == "2")]
     # DataLad also enabled the first origin as "origin-2"; without it the damaged copy is the
@@ -148,12 +136,12 @@ def test_corrupted_content_caught_by_git_annex(origin: Path, tmp_path: Path) -> 
     assert not _eeg(clone, "02", "2").exists()  # nothing half-written where it is read
     _git(clone, "remote", "add", "good", str(origin))  # a good copy: the next fetch succeeds
     fetch(selection, root=clone, progress=False)
-    assert _md5(_eeg(clone, "02", "2")) == _md5(_eeg(origin, "02", "2"))
+    assert md5(_eeg(clone, "02", "2")) == md5(_eeg(origin, "02", "2"))
 
 
 def test_killed_download_resumes(origin: Path, tmp_path: Path) -> None:
     """A transfer from a web URL, killed midway, leaves nothing visible and resumes later."""
-    clone = _clone(origin, tmp_path / "clone")
+    clone = datalad_clone(origin, tmp_path / "clone")
     rel = "sub-02/eeg/sub-02_task-listen_run-1_eeg.eeg"
     key = os.path.basename(os.readlink(clone / rel))
     _git(clone, "config", "annex.security.allowed-ip-addresses", "127.0.0.1")
@@ -187,13 +175,13 @@ def test_killed_download_resumes(origin: Path, tmp_path: Path) -> None:
     assert ranges[0] is None and ranges[-1] is not None
     resumed_from = int(ranges[-1].split("=")[1].rstrip("-"))
     assert 100_000 <= resumed_from <= partial  # git-annex resumed, it did not start again
-    assert _md5(clone / rel) == _md5(origin / rel)
+    assert md5(clone / rel) == md5(origin / rel)
 
 
 def test_git_annex_missing_is_a_clear_error(
     origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clone = _clone(origin, tmp_path / "clone")
+    clone = datalad_clone(origin, tmp_path / "clone")
     events = BidsStudy(path=clone, subjects=("01",)).events()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

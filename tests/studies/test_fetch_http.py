@@ -6,7 +6,6 @@ real, each binary a git-annex pointer with its real MD5E key. The server holds t
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import socket
@@ -19,7 +18,7 @@ from neuralset.studies.bids import BidsStudy
 from neuralset.studies.fetch import FetchError, MissingFilesError, fetch, needed_files
 from neuralset.studies.fetch.http import PARTIAL_DIR, http_get
 
-from .fetch_data import pointer_tree, write_dataset
+from .fetch_data import md5, pointer_tree, write_dataset
 from .http_server import serve
 
 
@@ -32,10 +31,6 @@ def _local(origin: Path, tmp_path: Path, kind: str = "pointer-file") -> Path:
     local = tmp_path / "local"
     pointer_tree(origin, local, kind=kind)
     return local
-
-
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def _eeg_file(root: Path, sub: str, run: str) -> Path:
@@ -64,7 +59,7 @@ def test_explore_then_fetch_one_run(origin: Path, tmp_path: Path) -> None:
     with serve(origin) as server:
         report = fetch(selection, root=local, source=server.url, progress=False)
     eeg = _eeg_file(local, "01", "1")
-    assert _md5(eeg) == _md5(_eeg_file(origin, "01", "1"))
+    assert md5(eeg) == md5(_eeg_file(origin, "01", "1"))
     assert report.fetched == 1 and report.bytes_fetched == eeg.stat().st_size
     assert not _eeg_file(local, "01", "2").read_bytes().startswith(b"RIFF")  # still a pointer
     assert sorted(p for p, _ in server.log) == ["sub-01/eeg/sub-01_task-listen_run-1_eeg.eeg"]
@@ -110,7 +105,7 @@ def test_symlink_pointers_resolve_after_fetch(origin: Path, tmp_path: Path) -> N
         fetch(selection, root=local, source=server.url, progress=False)
     assert eeg.is_symlink() and eeg.exists()  # the content went into the annex object
     assert Path(os.path.realpath(eeg)).parent.parent.parent.parent.name == "objects"
-    assert _md5(eeg) == _md5(_eeg_file(origin, "02", "2"))
+    assert md5(eeg) == md5(_eeg_file(origin, "02", "2"))
 
 
 def test_interrupted_download_resumes(origin: Path, tmp_path: Path) -> None:
@@ -129,7 +124,7 @@ def test_interrupted_download_resumes(origin: Path, tmp_path: Path) -> None:
         assert len(partial) == 1 and partial[0].stat().st_size == 300_000
         fetch(selection, root=local, source=server.url, progress=False)
         assert server.ranges(name) == [None, "bytes=300000-"]
-    assert _md5(eeg) == _md5(_eeg_file(origin, "02", "1"))
+    assert md5(eeg) == md5(_eeg_file(origin, "02", "1"))
     assert list((local / PARTIAL_DIR).iterdir()) == []
 
 
@@ -141,7 +136,7 @@ def test_server_ignoring_range_restarts_cleanly(origin: Path, tmp_path: Path) ->
         with pytest.raises(FetchError):
             fetch(selection, root=local, source=server.url, progress=False)
         fetch(selection, root=local, source=server.url, progress=False)
-    assert _md5(_eeg_file(local, "01", "2")) == _md5(_eeg_file(origin, "01", "2"))
+    assert md5(_eeg_file(local, "01", "2")) == md5(_eeg_file(origin, "01", "2"))
 
 
 def test_corrupted_download_detected_by_checksum(origin: Path, tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ ones, or installs them (metadata only); ``Study.fetch`` installs the subdatasets
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +18,7 @@ from neuralset.studies.bids import BidsError, BidsStudy
 from neuralset.studies.fetch import FetchError
 from neuralset.studies.fetch.subdatasets import subdatasets
 
-from .fetch_data import write_dataset
+from .fetch_data import datalad_clone, md5, write_dataset
 
 SUBS = ("sub-01", "sub-02", "stimuli")
 
@@ -40,23 +39,12 @@ def origin(annex: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _clone(origin: Path, dest: Path) -> Path:
-    import datalad.api as dl
-
-    dl.clone(source=str(origin), path=str(dest), result_renderer="disabled")
-    return dest
-
-
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
 def _drop_files(events: pd.DataFrame) -> pd.DataFrame:
     return events.drop(columns=["file_present", "file_size", "study_root"])
 
 
 def test_uninstalled_subdatasets_are_named_with_the_fix(origin: Path, tmp_path: Path) -> None:
-    clone = _clone(origin, tmp_path / "clone")
+    clone = datalad_clone(origin, tmp_path / "clone")
     assert [(s.path.name, s.installed) for s in subdatasets(clone)] == [
         ("stimuli", False),
         ("sub-01", False),
@@ -81,7 +69,7 @@ def test_explore_installed_only_then_install(origin: Path, tmp_path: Path) -> No
 
     from neuralset.store import Store
 
-    clone = _clone(origin, tmp_path / "clone")
+    clone = datalad_clone(origin, tmp_path / "clone")
     dl.get(path=str(clone / "sub-02"), dataset=str(clone), get_data=False,
            result_renderer="disabled")  # fmt: skip
     store = Store(tmp_path / "store")
@@ -112,7 +100,7 @@ def test_fetch_installs_needed_subdatasets_then_reads_back(origin: Path, tmp_pat
     import mne
     import numpy as np
 
-    clone = _clone(origin, tmp_path / "clone")
+    clone = datalad_clone(origin, tmp_path / "clone")
     study = BidsStudy(path=clone, subdatasets="install")
     events = study.events()
     audio = events[events["type"] == "Audio"]
@@ -129,7 +117,7 @@ def test_fetch_installs_needed_subdatasets_then_reads_back(origin: Path, tmp_pat
     ]
     vhdr = "sub-02/eeg/sub-02_task-listen_run-1_eeg.vhdr"
     for rel in (vhdr.replace(".vhdr", ".eeg"), "stimuli/tone.wav"):
-        assert _md5(clone / rel) == _md5(origin / rel)
+        assert md5(clone / rel) == md5(origin / rel)
     assert not (clone / "sub-01/eeg/sub-01_task-listen_run-1_eeg.eeg").exists()
     got = mne.io.read_raw(clone / vhdr, preload=True, verbose="error").get_data()
     ref = mne.io.read_raw(origin / vhdr, preload=True, verbose="error").get_data()
@@ -146,7 +134,7 @@ def test_without_datalad_git_submodule_installs(
 
     from neuralset.studies.fetch import fetch
 
-    clone = _clone(origin, tmp_path / "clone")
+    clone = datalad_clone(origin, tmp_path / "clone")
     monkeypatch.setitem(sys.modules, "datalad.api", None)  # `import datalad.api` fails
     with pytest.raises(FetchError) as err:
         BidsStudy(path=clone, subdatasets="install", subjects=("01",)).events()
@@ -166,4 +154,4 @@ def test_without_datalad_git_submodule_installs(
     meg = events[events["type"] == "Meg"]
     fetch(meg, root=clone, progress=False)  # git annex get in the submodule, from its origin
     rel = "sub-01/meg/sub-01_task-listen_run-1_meg.fif"
-    assert _md5(clone / rel) == _md5(origin / rel)
+    assert md5(clone / rel) == md5(origin / rel)
