@@ -86,7 +86,6 @@ class SharedSlots:
         self.buffer = mmap.mmap(-1, self.n_slots * self.slot_bytes)  # MAP_SHARED | MAP_ANONYMOUS
         self._flags_map = mmap.mmap(-1, self.n_slots)
         self.flags = np.frombuffer(self._flags_map, dtype=np.uint8)
-        self._next = 0
         self._leases: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         with _LOCK:
             self.id = next(_IDS)
@@ -100,14 +99,19 @@ class SharedSlots:
 
     # -- worker side -----------------------------------------------------------------------
     def acquire(self) -> int | None:
-        """A free slot, marked in use (None when all are in use)."""
-        for k in range(self.n_slots):
-            slot = (self._next + k) % self.n_slots
-            if self.flags[slot] == 0:
-                self.flags[slot] = 1
-                self._next = (slot + 1) % self.n_slots
-                return slot
-        return None
+        """The first free slot, marked in use (None when all are in use).
+
+        The lowest-numbered free slot, so that a worker keeps writing into the same few slots
+        when batches are freed promptly: the first write into a page of shared memory costs
+        about as much as reading the batch (the kernel allocates and zeroes it), a later one
+        a tenth of that.
+        """
+        free = np.flatnonzero(self.flags == 0)
+        if not len(free):
+            return None
+        slot = int(free[0])
+        self.flags[slot] = 1
+        return slot
 
     def view(self, slot: int, offset: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """A writable array over part of a slot (worker side)."""

@@ -83,7 +83,7 @@ def test_loader_options_defaults_and_user_choices() -> None:
 
 
 def test_group_sampler_and_group_size() -> None:
-    assert group_size(1) == 32 and group_size(2**20) == 16 and group_size(2**30) == 1
+    assert group_size(1) == 32 and group_size(2**20) == 8 and group_size(2**30) == 1
     groups = list(GroupSampler([[0], [1], [2], [3], [4]], 2))
     assert groups == [[[0], [1]], [[2], [3]], [[4]]]
     assert all(isinstance(g, IndexGroup) for g in groups)
@@ -117,6 +117,16 @@ def test_wire_batch_round_trip_and_fallbacks(dataset: SegmentDataset) -> None:
     # every slot in use: acquire says so
     full = SharedSlots(1, 4096)
     assert full.acquire() == 0 and full.acquire() is None
+
+
+def test_acquire_reuses_the_lowest_free_slot() -> None:
+    # a slot already written is cheaper to write again than a fresh one: reuse it first
+    slots = SharedSlots(4, 4096)
+    assert [slots.acquire(), slots.acquire(), slots.acquire()] == [0, 1, 2]
+    slots.release(1)
+    slots.release(0)
+    assert slots.acquire() == 0 and slots.acquire() == 1 and slots.acquire() == 3
+    assert slots.acquire() is None
     with pytest.raises(ValueError, match="need n_slots, slot_bytes >= 1, got 0, 10"):
         SharedSlots(0, 10)
 
@@ -257,3 +267,17 @@ def test_event_features_warm_up_loads_their_values(setup: dict[str, Any]) -> Non
     assert len(cache) == len(texts) > 0
     batch = ds.__getitems__([0, 1])
     assert batch["len"].shape == (2, 1, 40) and float(batch["len"][0].max()) == 2.0  # "w0"
+
+
+def test_shape_checks_are_ready_before_the_workers_fork(dataset: SegmentDataset) -> None:
+    # the first check of a process costs tens of ms (jaxtyping's import, its checker): the
+    # loader pays it once before forking, for the workers' numpy batches and its own tensors
+    from neuralset.loaders import batch as batch_module
+
+    batch_module._PASSED.clear()
+    dataset.loader(batch_size=4, num_workers=1)
+    passed = {sig[0] for sig in batch_module._PASSED}
+    assert passed == {np.ndarray, torch.Tensor}
+    batch_module._PASSED.clear()
+    dataset.loader(batch_size=4, num_workers=0)  # nothing to fork: nothing done ahead
+    assert not batch_module._PASSED
