@@ -52,20 +52,23 @@ def outside_error(segments: Segments, rec_rows: np.ndarray, etype: str) -> OutOf
     )
 
 
-def covering_recording(segments: Segments, etype: str) -> np.ndarray:
+def covering_recording(
+    segments: Segments, etype: str, start: np.ndarray | None = None
+) -> np.ndarray:
     """``segments.index.covering(timeline, start, start, etype)``, with a lookup-table fast path.
 
-    When each timeline has at most one event of ``etype`` (the usual one recording per
-    timeline), the answer is a table lookup plus two comparisons, instead of a grouped binary
-    search; the table is memoised on the event index.
+    ``start`` defaults to the segments' starts (an fMRI read passes them shifted by the
+    hemodynamic delay). When each timeline has at most one event of ``etype`` (the usual one
+    recording per timeline), the answer is a table lookup plus two comparisons, instead of a
+    grouped binary search; the table is memoised on the event index.
     """
     index = segments.index
+    s = segments.start if start is None else start
     spans = index.memo.get_or_set(_RECORDING_SPANS, lambda: _span_table(index, etype), etype)
     if spans is None:
-        return index.covering(segments.timeline, segments.start, segments.start, etype)
+        return index.covering(segments.timeline, s, s, etype)
     row_of, lo, hi = spans
     tl = segments.timeline
-    s = segments.start
     ok = (lo[tl] <= s) & (hi[tl] >= s - 1e-9)
     return np.where(ok, row_of[tl], -1)
 

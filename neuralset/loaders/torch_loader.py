@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 #: Bytes of batches a worker reads per task (one queue round trip), at most 32 batches.
-GROUP_BYTES = 8 * 2**20
+GROUP_BYTES = 16 * 2**20
 _MAX_GROUP = 32
 #: Seconds of reading the main process does itself while its workers start (first epoch).
 HEAD_START_S = 0.05

@@ -103,7 +103,7 @@ def test_loader_options_defaults_and_user_choices() -> None:
 
 
 def test_group_sampler_and_group_size() -> None:
-    assert group_size(1) == 32 and group_size(2**20) == 8 and group_size(2**30) == 1
+    assert group_size(1) == 32 and group_size(2**20) == 16 and group_size(2**30) == 1
     groups = list(GroupSampler([[0], [1], [2], [3], [4]], 2))
     assert groups == [[[0], [1]], [[2], [3]], [[4]]]
     assert all(isinstance(g, IndexGroup) for g in groups)

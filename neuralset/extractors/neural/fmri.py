@@ -54,6 +54,7 @@ from ..base import (
     source_identity,
 )
 from ..recording import RecordingExtractor
+from ..recording_spans import covering_recording
 from .fmri_mismatch import mismatch_message, padding_mask, read_padded
 from .fmri_signals import confounds_path, load_confounds, resample_linear
 from .fmri_spaces import (
@@ -425,7 +426,7 @@ class FmriExtractor(RecordingExtractor):
 
     def _runs_of(self, segments: Segments) -> np.ndarray:
         start = segments.start + self.hemodynamic_delay
-        return segments.index.covering(segments.timeline, start, start, self.resolved_event_type)
+        return covering_recording(segments, self.resolved_event_type, start)
 
     def feature_mask(self, segments: Segments, store: Store) -> np.ndarray:
         """``(batch, features)``: which features of each segment's read are real (not padding)."""
