@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,8 @@ __all__ = [
     "array_digest",
 ]
 
+#: Arrays from this size on are hashed by a thread while they are written.
+_THREADED_DIGEST_BYTES = 4 * 2**20
 #: numpy aligns the header of an .npy file (magic, version, length and dict) to 64 bytes
 _NPY_ALIGN = 64
 
@@ -69,15 +72,26 @@ def write_npy_atomic(path: Path, array: np.ndarray, root: Path) -> dict[str, Any
         (see :func:`~neuralset.store.errors.storage_error`); the temporary file is removed.
     """
     array = np.ascontiguousarray(array)
-    with replacing(path, root) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, array, allow_pickle=False)
-        fh.flush()
-        os.fsync(fh.fileno())
+    # a large array's digest is computed by a thread while the file is written and synced
+    # (both release the GIL): the digest then costs next to nothing
+    digest: dict[str, str] = {}
+    hasher = None
+    if array.nbytes >= _THREADED_DIGEST_BYTES:
+        hasher = threading.Thread(target=lambda: digest.setdefault("d", array_digest(array)))
+        hasher.start()
+    try:
+        with replacing(path, root) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+    finally:
+        if hasher is not None:
+            hasher.join()
     return {
         "shape": list(array.shape),
         "dtype": array.dtype.str,
         "bytes": os.stat(path).st_size,
-        "blake2b": array_digest(array),
+        "blake2b": digest["d"] if hasher is not None else array_digest(array),
     }
 
 
