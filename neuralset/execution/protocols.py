@@ -17,7 +17,21 @@ import pandas as pd
 
 from ..store import Store
 
-__all__ = ["WorkItem", "WorkResult", "Preparable"]
+__all__ = ["WorkItem", "WorkResult", "Preparable", "PER_ITEM_MARK", "computes_per_item"]
+
+
+#: Marker set on a ``compute_many`` that computes its items one by one (the default
+#: :meth:`Extractor.compute_many <neuralset.extractors.base.Extractor.compute_many>`).
+PER_ITEM_MARK = "__neuralset_per_item__"
+
+
+def computes_per_item(extractor: Any) -> bool:
+    """Whether ``extractor.compute_many`` is the one-by-one default (not overridden).
+
+    The workers then compute such an extractor's items one at a time and store each while
+    the next is computed, instead of computing the whole batch first.
+    """
+    return bool(getattr(getattr(type(extractor), "compute_many", None), PER_ITEM_MARK, False))
 
 
 class WorkItem(Protocol):

@@ -21,14 +21,15 @@ import os
 import pickle
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from ..store import Store, provenance
 from ..store.files import file_problem, replacing
 from .claims import ClaimHeartbeat, Claims
-from .protocols import ItemT, Preparable
+from .protocols import ItemT, Preparable, computes_per_item
 
 __all__ = [
     "ComputeSetupError",
@@ -98,45 +99,87 @@ def _write_pickle_atomic(path: Path, value: Any, root: Path) -> None:
 def _compute_batch(
     extractor: Preparable[ItemT], store: Store, items: Sequence[ItemT]
 ) -> list[tuple[str, str, dict[str, Any] | None, str]]:
-    """``(key, label, record or None, traceback)`` per item; a failing batch is retried item by item."""
+    """``(key, label, record or None, traceback)`` per item; a failing batch is retried item by item.
+
+    An extractor computing its items one by one (the default ``compute_many``) has each item
+    stored by a thread while the next is computed: writing, syncing and hashing the arrays
+    release the GIL, so they overlap the computation instead of following it.
+    """
     out: list[tuple[str, str, dict[str, Any] | None, str]] = []
+    if len(items) > 1 and computes_per_item(extractor):
+        pairs: Iterable[tuple[ItemT, Any]] = _one_by_one(extractor, items, out)
+    else:
+        pairs = _batched(extractor, items, out)
+    with ThreadPoolExecutor(1, thread_name_prefix="neuralset-stage") as pool:
+        staged = [
+            (item, pool.submit(_stage, extractor, store, item, computed))
+            for item, computed in pairs
+        ]
+        for item, future in staged:
+            try:
+                record = future.result()
+            except Exception:
+                out.append((item.key, item.label, None, _format(future.exception())))
+            else:
+                out.append((item.key, item.label, record, ""))
+    return out
+
+
+def _format(err: BaseException | None) -> str:
+    return "".join(traceback.format_exception(err)) if err is not None else ""
+
+
+def _batched(
+    extractor: Preparable[ItemT], items: Sequence[ItemT], out: list[Any]
+) -> list[tuple[ItemT, Any]]:
+    """The items computed in one ``compute_many`` call (item by item if it fails)."""
     try:
-        pairs = list(zip(items, extractor.compute_many(items)))
+        return list(zip(items, extractor.compute_many(items)))
     except ComputeSetupError:
         raise  # not an item's fault: see work_chunk
     except Exception:
         if len(items) == 1:
-            return [(items[0].key, items[0].label, None, traceback.format_exc())]
-        pairs = []
-        for item in items:
-            try:
-                pairs.append((item, extractor.compute_many([item])[0]))
-            except Exception:
-                out.append((item.key, item.label, None, traceback.format_exc()))
-    for item, computed in pairs:
+            out.append((items[0].key, items[0].label, None, traceback.format_exc()))
+            return []
+        return list(_one_by_one(extractor, items, out))
+
+
+def _one_by_one(
+    extractor: Preparable[ItemT], items: Sequence[ItemT], out: list[Any]
+) -> Iterator[tuple[ItemT, Any]]:
+    """Each item computed alone, as it is asked for; a failure is recorded in ``out``."""
+    for item in items:
         try:
-            computed = extractor.to_storage(computed, item.label)  # storage precision (float16...)
-            prov = provenance(extractor, source=item.label, item_key=item.key)
-            if computed.arrays:
-                record = store.stage_arrays(
-                    item.key, computed.arrays, meta=computed.meta, label=item.label, prov=prov
-                )
-                if computed.value is not None:
-                    record["value"] = computed.value
-            else:
-                record = {
-                    "kind": "value",
-                    "value": computed.value,
-                    "meta": dict(computed.meta),
-                    "label": item.label,
-                    "provenance": prov,
-                    "nbytes": 0,
-                }
+            computed = extractor.compute_many([item])[0]
+        except ComputeSetupError:
+            raise
         except Exception:
             out.append((item.key, item.label, None, traceback.format_exc()))
         else:
-            out.append((item.key, item.label, record, ""))
-    return out
+            yield item, computed
+
+
+def _stage(
+    extractor: Preparable[ItemT], store: Store, item: ItemT, computed: Any
+) -> dict[str, Any]:
+    """Stage one computed item's arrays (or value) and give its record."""
+    computed = extractor.to_storage(computed, item.label)  # storage precision (float16...)
+    prov = provenance(extractor, source=item.label, item_key=item.key)
+    if computed.arrays:
+        record = store.stage_arrays(
+            item.key, computed.arrays, meta=computed.meta, label=item.label, prov=prov
+        )
+        if computed.value is not None:
+            record["value"] = computed.value
+        return record
+    return {
+        "kind": "value",
+        "value": computed.value,
+        "meta": dict(computed.meta),
+        "label": item.label,
+        "provenance": prov,
+        "nbytes": 0,
+    }
 
 
 def _compute_or_setup_failure(

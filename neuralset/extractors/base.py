@@ -327,6 +327,10 @@ class Extractor(Config, abc.ABC):
         """Compute several items (override to batch, e.g. a model forward pass)."""
         return [self.compute(item) for item in items]
 
+    # one by one: the prepare workers store each item while computing the next (the marker is
+    # neuralset.execution.protocols.PER_ITEM_MARK; an override is batched)
+    setattr(compute_many, "__neuralset_per_item__", True)  # noqa: B010
+
     def compute(self, item: Item) -> Computed:
         """Compute one item."""
         raise NotImplementedError
