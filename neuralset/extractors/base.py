@@ -9,9 +9,8 @@
 
 Two families share this interface:
 
-* :class:`~neuralset.extractors.recording.RecordingExtractor` - one stored time series per recording event (time-major array at
-  the extractor's frequency); reading gathers all windows of a batch from each recording with one
-  vectorised fancy-index.
+* :class:`~neuralset.extractors.recording.RecordingExtractor` - one stored time series per recording
+  event (time-major, at the extractor's frequency); reading copies each window into the batch.
 * :class:`~neuralset.extractors.event_features.EventFeatureExtractor` - one feature vector (static) or feature series (dynamic) per
   event; reading paints them over each segment's time grid, or takes the trigger's value.
 
@@ -327,9 +326,7 @@ class Extractor(Config, abc.ABC):
         """Compute several items (override to batch, e.g. a model forward pass)."""
         return [self.compute(item) for item in items]
 
-    # one by one: the prepare workers store each item while computing the next (the marker is
-    # neuralset.execution.protocols.PER_ITEM_MARK; an override is batched)
-    setattr(compute_many, "__neuralset_per_item__", True)  # noqa: B010
+    setattr(compute_many, "__neuralset_per_item__", True)  # noqa: B010 - execution.protocols
 
     def compute(self, item: Item) -> Computed:
         """Compute one item."""
