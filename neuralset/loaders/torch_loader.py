@@ -158,15 +158,7 @@ class LoaderDataset:
         ds = self.dataset
         with allocating(writer):  # extractors build their outputs in the slot
             arrays = ds.read(indices)
-        if ds.check_shapes and typecheck_enabled():
-            run_check(
-                np.ndarray,
-                arrays["data"],
-                arrays["mask"],
-                {k: arrays[k] for k in META_FIELDS},
-                ds.layout,
-                arrays["times"],
-            )
+        _check_read(ds, arrays)
         return wire_batch(arrays, writer, ds.layout, check=False)
 
     def __getitem__(self, i: int) -> Batch | WireBatch:
@@ -300,17 +292,11 @@ def _batch_sampler(
     return BatchSampler(inner, batch_size, drop_last)
 
 
-def _prepare_checks(dataset: SegmentDataset, sample: dict[str, Any]) -> None:
-    """Set the shape checks up before the workers fork, so that they inherit them ready.
-
-    The first check of a process imports jaxtyping and builds its checker (tens of ms); done
-    once here, on a batch read ahead, it is not paid again by each worker and by the main
-    process's head start (both check the numpy arrays of their batches).
-    """
-    if not (dataset.check_shapes and typecheck_enabled()):
-        return
-    meta = {k: sample[k] for k in META_FIELDS}
-    run_check(np.ndarray, sample["data"], sample["mask"], meta, dataset.layout, sample["times"])
+def _check_read(dataset: SegmentDataset, arrays: dict[str, Any]) -> None:
+    """Check the shapes of a :meth:`SegmentDataset.read` result (unless checks are off)."""
+    if dataset.check_shapes and typecheck_enabled():
+        meta = {k: arrays[k] for k in META_FIELDS}
+        run_check(np.ndarray, arrays["data"], arrays["mask"], meta, dataset.layout, arrays["times"])
 
 
 def build_loader(
@@ -337,7 +323,9 @@ def build_loader(
         t0 = time.perf_counter()
         sample = dataset.read(np.arange(min(batch_size, len(dataset))), augment=False)
         read_s = time.perf_counter() - t0
-        _prepare_checks(dataset, sample)
+        # the first check of a process imports jaxtyping and builds its checker (tens of ms):
+        # done here, before the fork, neither the workers nor the head start pay it again
+        _check_read(dataset, sample)
         one = slot_bytes_for(sample, margin=1.0)
         k = group_size(one)
         sampler = GroupSampler(sampler, k)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -72,26 +72,20 @@ def write_npy_atomic(path: Path, array: np.ndarray, root: Path) -> dict[str, Any
         (see :func:`~neuralset.store.errors.storage_error`); the temporary file is removed.
     """
     array = np.ascontiguousarray(array)
-    # a large array's digest is computed by a thread while the file is written and synced
-    # (both release the GIL): the digest then costs next to nothing
-    digest: dict[str, str] = {}
-    hasher = None
-    if array.nbytes >= _THREADED_DIGEST_BYTES:
-        hasher = threading.Thread(target=lambda: digest.setdefault("d", array_digest(array)))
-        hasher.start()
-    try:
+    # a large array is hashed by a thread while its file is written and synced (both release
+    # the GIL): the digest then costs next to nothing
+    background = array.nbytes >= _THREADED_DIGEST_BYTES
+    with ThreadPoolExecutor(1) if background else contextlib.nullcontext() as pool:
+        digest = pool.submit(array_digest, array) if pool is not None else None
         with replacing(path, root) as tmp, open(tmp, "wb") as fh:
             np.save(fh, array, allow_pickle=False)
             fh.flush()
             os.fsync(fh.fileno())
-    finally:
-        if hasher is not None:
-            hasher.join()
     return {
         "shape": list(array.shape),
         "dtype": array.dtype.str,
         "bytes": os.stat(path).st_size,
-        "blake2b": digest["d"] if hasher is not None else array_digest(array),
+        "blake2b": digest.result() if digest is not None else array_digest(array),
     }
 
 

@@ -71,30 +71,28 @@ class MappedEntry:
         self.nbytes = int(opened.data.nbytes)
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_number(
+    name: str, default: float, parse: Callable[[str], float], least: float, expected: str
+) -> float:
+    """``parse($name)`` (``default`` when unset), refused below ``least`` naming ``expected``."""
     value = os.environ.get(name, "").strip()
     if not value:
         return default
     try:
-        out = int(value)
+        out = parse(value)
     except ValueError:
-        raise ValueError(f"${name}: expected a positive integer, got {value!r}") from None
-    if out < 1:
-        raise ValueError(f"${name}: expected a positive integer, got {value!r}")
+        out = math.nan
+    if not out >= least:
+        raise ValueError(f"${name}: expected {expected}, got {value!r}")
     return out
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(_env_number(name, default, int, 1, "a positive integer"))
 
 
 def _env_seconds(name: str, default: float) -> float:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        out = float(value)
-    except ValueError:
-        out = -1.0
-    if not out >= 0:
-        raise ValueError(f"${name}: expected a number of seconds >= 0, got {value!r}")
-    return out
+    return float(_env_number(name, default, float, 0.0, "a number of seconds >= 0"))
 
 
 def file_stamp(path: str) -> tuple[int, int]:

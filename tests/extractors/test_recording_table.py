@@ -72,41 +72,32 @@ def test_prepare_in_this_process_is_seen_at_once(study: dict[str, Any], recheck:
     np.testing.assert_array_equal(after[1:], before[1:])
 
 
-@pytest.mark.parametrize("recheck", [3600], indirect=True)
-def test_revalidate_makes_the_next_read_check_the_files(
-    study: dict[str, Any], recheck: None
+def _wait_past_recheck() -> None:
+    import time
+
+    time.sleep(0.25)
+
+
+@pytest.mark.parametrize(
+    ("recheck", "rec", "between"),
+    [
+        (3600, 0, revalidate),  # revalidate(): the next read checks the files
+        (0, 1, lambda: None),  # recheck_s=0: every read checks
+        (0.2, 2, _wait_past_recheck),  # noticed once recheck_s has passed
+    ],
+    indirect=["recheck"],
+)
+def test_a_replaced_file_is_noticed(
+    study: dict[str, Any], recheck: None, rec: int, between: Any
 ) -> None:
     which = _first_of_each(study["segments"])
     _windows(study, which)
-    _replace(study["root"], 0)
-    revalidate()
-    with pytest.raises(ExtractorNotPreparedError, match=r"no stored data for Meg event .*rec0"):
+    _replace(study["root"], rec)
+    between()
+    with pytest.raises(
+        ExtractorNotPreparedError, match=rf"no stored data for Meg event .*rec{rec}"
+    ):
         _windows(study, which)
-
-
-@pytest.mark.parametrize("recheck", [0], indirect=True)
-def test_recheck_zero_checks_on_every_read(study: dict[str, Any], recheck: None) -> None:
-    which = _first_of_each(study["segments"])
-    _windows(study, which)
-    _replace(study["root"], 1)
-    with pytest.raises(ExtractorNotPreparedError, match=r"no stored data for Meg event .*rec1"):
-        _windows(study, which)
-
-
-@pytest.mark.parametrize("recheck", [0.2], indirect=True)
-def test_a_replaced_file_is_noticed_after_recheck_s(study: dict[str, Any], recheck: None) -> None:
-    import time
-
-    which = _first_of_each(study["segments"])
-    _windows(study, which)
-    _replace(study["root"], 2)
-    time.sleep(0.25)
-    with pytest.raises(ExtractorNotPreparedError, match=r"no stored data for Meg event .*rec2"):
-        _windows(study, which)
-    study["extractor"].prepare(study["events"], study["store"], progress=False)
-    segments = study["segments"].select(which)
-    start = segments.start[2]
-    np.testing.assert_allclose(_windows(study, which)[2], 2 * expected_window(start, 40), rtol=1e-6)
 
 
 @pytest.mark.parametrize("recheck", [3600], indirect=True)
