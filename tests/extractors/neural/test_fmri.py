@@ -158,6 +158,29 @@ def test_given_mask_read_directly_equals_the_masker(folder, tmp_path, template):
     assert fmri_project._given_mask(ex, img, TR, tmp_path / "mask2.nii") is None
 
 
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_masked_series_equals_boolean_indexing(order):
+    # NIfTI arrays come in Fortran order; the rows-of-volumes gather must keep the C order
+    # of the mask's voxels that data[mask] gives (and nilearn's masker)
+    from neuralset.extractors.neural.fmri_project import masked_series
+
+    rng = np.random.default_rng(3)
+    data = np.asarray(rng.standard_normal((5, 6, 7, 11)), dtype=np.float32, order=order)
+    mask = rng.random((5, 6, 7)) > 0.4
+    got = masked_series(data, mask)
+    assert got.shape == (11, int(mask.sum()))
+    np.testing.assert_array_equal(got, data[mask].T)
+    # each sample equals its own voxel's flat C index plus its time: order errors show
+    data = np.asarray(
+        np.arange(5 * 6 * 7).reshape(5, 6, 7)[..., None] * 100.0 + np.arange(11),
+        dtype=np.float32,
+        order=order,
+    )
+    got = masked_series(data, mask)
+    want = np.flatnonzero(mask.ravel())[None, :] * 100.0 + np.arange(11)[:, None]
+    np.testing.assert_array_equal(got, want)
+
+
 def test_atlas_equals_labels_masker(folder, tmp_path):
     from nilearn.maskers import NiftiLabelsMasker
 
