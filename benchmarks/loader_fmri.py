@@ -17,6 +17,9 @@ batch 16.
   way, one strided row copy per TR): the floor of any numpy reader of this layout.
 * ``epochs``: in fresh processes, epoch 1 (loader creation and worker start included) and epoch
   2 with 0 and 2 workers (medians of ``--repeats``). Target: 2 workers not slower than 0.
+  ``parallel_ceiling`` (:func:`loading.parallel_ceiling`, one more fresh process): the same
+  reads in one process against two at once, without any loader; these reads are copies, so
+  both processes wait on the same memory, and this is the most two workers can give here.
 
 Prints JSON. Usage: ``python benchmarks/loader_fmri.py [--repeats 3] [--root DIR]``
 """
@@ -40,7 +43,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loading import epochs_summary  # noqa: E402
+from loading import epochs_summary, parallel_ceiling  # noqa: E402
 
 TR = 2.0
 SHAPE = (40, 40, 40)
@@ -238,17 +241,23 @@ def child(root: Path, workers: int) -> dict[str, Any]:
     return out
 
 
+def run_child(root: Path, *extra: str) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--root", str(root), *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-4000:])
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
 def epochs(root: Path, repeats: int) -> dict[str, Any]:
     dataset_for(root, root / "store").prepare(progress=False)  # the children only read
     runs: dict[int, list[dict[str, Any]]] = {0: [], 2: []}
     for _ in range(repeats):
         for w in (0, 2):
-            cmd = [sys.executable, __file__, "--root", str(root), "--child", str(w)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
-            if proc.returncode:
-                raise RuntimeError(proc.stderr[-4000:])
-            runs[w].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    return epochs_summary(runs, need=1.0)
+            runs[w].append(run_child(root, "--child", str(w)))
+    ceiling = run_child(root, "--ceiling", "--repeats", str(repeats))
+    return epochs_summary(runs, need=1.0, ceiling=ceiling)
 
 
 def main() -> None:
@@ -257,8 +266,13 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=None)
     parser.add_argument("--only", default="prepare,limit,epochs")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--ceiling", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     root = (args.root or Path(tempfile.gettempdir()) / "neuralset-bench-fmri-loader").resolve()
+    if args.ceiling:
+        ds = dataset_for(root, root / "store")
+        print(json.dumps(parallel_ceiling(ds, BATCH, repeats=args.repeats)))
+        return
     if args.child is not None:
         print(json.dumps(child(root, args.child)))
         return

@@ -21,7 +21,11 @@ figures are medians:
 * ``epochs``: a fresh process builds the dataset (torch imported, untimed), then times
   ``loader(batch_size=32, shuffle=True, num_workers=w)`` epoch 1 (loader creation and worker
   start included) and epoch 2, for w = 0 and 2. Target: 2 workers >= 0 workers from epoch 1;
-  with painted embeddings (CPU-bound reads) 2 workers >= 1.6x.
+  with painted embeddings (CPU-bound reads) 2 workers >= 1.6x. Beside them, in one more fresh
+  process, ``parallel_ceiling`` (:func:`loading.parallel_ceiling`): the same reads done in
+  one process against two processes at once, warm, without any loader: the most two workers
+  can give on this machine, where both wait on the same memory; ``epoch2_ratio_over_ceiling``
+  is how much of it the loader keeps.
 * ``limit``: in this process, warm, the steady state of ``num_workers=0`` for batch sizes 32,
   128 and 512 against the gather limit measured in the same run (the same windows, in the same
   order, gathered by numpy fancy-indexing from arrays in RAM into ``(batch, channels, time)``
@@ -50,7 +54,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from loading import build, epochs_summary, physical_limit, sizes  # noqa: E402
+from loading import build, epochs_summary, parallel_ceiling, physical_limit, sizes  # noqa: E402
 
 
 def dataset_for(root: Path, small: bool, words: bool) -> Any:
@@ -75,6 +79,8 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     ds = dataset_for(args.root, args.small, args.words)
     build_s = time.perf_counter() - t0
+    if args.child == "ceiling":
+        return parallel_ceiling(ds, 32, repeats=args.repeats)
     if args.child == "first_batch":
         t0 = time.perf_counter()
         if args.framework == "torch":
@@ -167,7 +173,8 @@ def epochs(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(args.repeats):
         for w in (0, 2):
             runs[w].append(run_child(args, "--child", "epochs", "--workers", str(w)))
-    return epochs_summary(runs, need=1.6 if args.words else 1.0)
+    ceiling = run_child(args, "--child", "ceiling", "--repeats", str(args.repeats))
+    return epochs_summary(runs, need=1.6 if args.words else 1.0, ceiling=ceiling)
 
 
 def painted_limit(ds: Any) -> Any:
