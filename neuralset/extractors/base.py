@@ -440,21 +440,21 @@ class Extractor(Config, abc.ABC):
         """Cheap checks run by :meth:`prepare` before any computation (override to add some).
 
         Raise here, naming the event and the fix, for input that would fail later in a worker
-        (a missing file, recordings that cannot be combined); nothing has been stored yet.
-        """
+        (a missing file, recordings that cannot be combined); nothing has been stored yet."""
 
-    def is_prepared(self, events: pd.DataFrame, store: Store) -> list[str]:
-        """Labels of the items still missing from the store (empty when prepared)."""
+    def is_prepared(
+        self, events: pd.DataFrame, store: Store, segments: Segments | None = None
+    ) -> list[str]:
+        """Labels of the items still missing from the store (empty when prepared); ``segments``
+        (of ``events``, when checking a dataset) lets an extractor reuse what its reads keep."""
         items = self.items(events)
         missing = set(store.missing([i.key for i in items]))
         return [i.label for i in items if i.key in missing]
 
     @property
     def prepare_key(self) -> str:
-        """Key of what ``prepare`` stores: kind, ``_version`` and fields but :attr:`read_fields`.
-
-        Computed once per (frozen) instance: reads ask for it on every batch.
-        """
+        """Key of what ``prepare`` stores: kind, ``_version`` and fields but :attr:`read_fields`
+        (computed once per frozen instance: reads ask for it on every batch)."""
         if legacy_mode():  # migrating a store: old-format keys, never memoised
             return self._prepare_key()
         return frozen_memo(self).get_or_set(_PREPARE_KEY, self._prepare_key)
@@ -483,8 +483,7 @@ class Extractor(Config, abc.ABC):
 
         Called by :meth:`SegmentDataset.warm_up <neuralset.loaders.SegmentDataset.warm_up>`
         before DataLoader workers start (forked workers inherit what it opened) and in each
-        worker that did not inherit it. Must not read more than it keeps.
-        """
+        worker that did not inherit it. Must not read more than it keeps."""
 
     def n_times(self, duration: float) -> int:
         """Number of output samples of a dynamic window of ``duration`` seconds."""

@@ -181,7 +181,7 @@ class SegmentDataset:
                         f"{len(self.segments)} segments have none (e.g. segments {first}); keep only "
                         f"those with segments.require({etype!r}) or pass out_of_bounds='drop'"
                     )
-            missing = ext.is_prepared(events, self.store)
+            missing = ext.is_prepared(events, self.store, self.segments)
             if missing:
                 shown = ", ".join(missing[:3]) + (
                     f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""

@@ -83,6 +83,34 @@ def test_one_read_per_extractor_per_batch(prepared: dict[str, Any]) -> None:
     np.testing.assert_allclose(batch["b"].numpy(), batch["a"].numpy().mean(axis=-1), rtol=1e-5)
 
 
+ITEMS_CALLS: list[int] = []
+
+
+@config
+class CountingItems(RampExtractor):
+    """A ramp reader counting how many recordings it computes item keys for."""
+
+    def items(self, events: pd.DataFrame) -> list[Any]:
+        out = super().items(events)
+        ITEMS_CALLS.append(len(out))
+        return out
+
+
+def test_check_and_first_read_compute_the_keys_once(prepared: dict[str, Any]) -> None:
+    # check() asks the recording table the reads use: the keys (a hash of each source file's
+    # identity) are computed once for the two recordings, not once by each
+    ds = SegmentDataset(
+        prepared["dataset"].segments, {"meg": CountingItems(frequency=SFREQ)}, prepared["store"]
+    )
+    ds.prepare(progress=False)
+    fresh = SegmentDataset(ds.segments.select(np.arange(len(ds))), ds.extractors, ds.store)
+    ITEMS_CALLS.clear()
+    fresh.check()
+    batch = fresh.__getitems__([0, 1, len(fresh) - 1])
+    assert ITEMS_CALLS == [2]
+    assert batch["meg"].shape[0] == 3
+
+
 def test_unprepared_store_says_what_to_call(setup: dict[str, Any], tmp_path: Any) -> None:
     ds = SegmentDataset(
         inside(setup), {"meg": RampExtractor(frequency=SFREQ)}, Store(tmp_path / "empty")

@@ -342,8 +342,12 @@ class HrfConvolve(Wrapper):
         _LISTED[memo_key] = (weakref.ref(events), items)
         return items
 
-    def is_prepared(self, events: pd.DataFrame, store: Store) -> list[str]:
-        missing = [label for inner in self.inners() for label in inner.is_prepared(events, store)]
+    def is_prepared(
+        self, events: pd.DataFrame, store: Store, segments: Segments | None = None
+    ) -> list[str]:
+        missing = [
+            label for inner in self.inners() for label in inner.is_prepared(events, store, segments)
+        ]
         if missing:  # the regressors need the inner extractor first
             return missing
         items = self.listed_items(events)
