@@ -6,7 +6,8 @@
 that record it in the store:
 
 * NIfTI runs: voxels of a mask (:class:`nilearn.maskers.NiftiMasker`; a given binary mask on
-  the run's grid, without smoothing or confounds, is applied directly), regions of a labels atlas
+  the run's grid, without smoothing or confounds, is applied directly by :func:`masked_series`,
+  then :func:`nilearn.signal.clean`), regions of a labels atlas
   (:class:`~nilearn.maskers.NiftiLabelsMasker`), components of a probabilistic atlas
   (:class:`~nilearn.maskers.NiftiMapsMasker`) - each cleaning in the same pass - or vertices of
   a mesh (:func:`nilearn.surface.vol_to_surf`, then :func:`nilearn.signal.clean`);
