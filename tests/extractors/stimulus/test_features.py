@@ -114,6 +114,38 @@ def test_vectorised_painting_equals_a_per_event_loop(tmp_path):
     np.testing.assert_array_equal(got, expected)
 
 
+KEYED_ROWS: list[int] = []
+
+
+@config
+class _CountedCode(_Code):
+    """``_Code`` counting the event rows it computes a store key for."""
+
+    def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
+        KEYED_ROWS.extend(np.asarray(rows).tolist())
+        return super().row_keys(events, rows)
+
+
+def test_check_and_reads_compute_each_row_key_once(tmp_path):
+    # check() asks for the keys the reads use (memoised on the event index): each event's key
+    # is computed once for the check and a whole epoch, and a missing item is still named
+    from neuralset.loaders import DatasetNotReadyError, SegmentDataset
+
+    events = _overlapping_events()
+    ex = _CountedCode(frequency=37.0)
+    segments = sliding_windows(events, duration=1.3, stride=0.41)
+    with pytest.raises(DatasetNotReadyError, match=r"40 items missing: 0, 1, 2 \(and 37 more\)"):
+        SegmentDataset(segments, {"code": ex}, Store(tmp_path / "empty")).check()
+    store = Store(tmp_path / "store")
+    ex.prepare(events, store, progress=False)
+    ds = SegmentDataset(sliding_windows(events, duration=1.3, stride=0.41), {"code": ex}, store)
+    KEYED_ROWS.clear()
+    ds.check()
+    for start in range(0, len(ds), 7):
+        ds.__getitems__(list(range(start, min(start + 7, len(ds)))))
+    assert sorted(KEYED_ROWS) == list(range(40))
+
+
 @pytest.mark.parametrize("frequency", [50.0, 200.0, None])
 def test_series_painted_on_their_own_clock(tmp_path, frequency):
     events = validate_events(
