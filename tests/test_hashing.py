@@ -13,6 +13,7 @@ from neuralset.hashing import (
     KEY_EXCLUDED,
     KEY_UNLESS_DEFAULT,
     chain_keys,
+    chained_keys,
     encode,
     file_identity,
     structural_key,
@@ -111,6 +112,28 @@ def test_class_version_in_key():
 def test_chaining():
     assert chain_keys("a", "b") != chain_keys("b", "a")
     assert chain_keys("a", "b") == chain_keys("a", "b")
+
+
+def test_chained_keys_equal_chaining_each_structural_key():
+    # the batched path encodes tuples of strings inline: it must give the very same keys
+    values = [
+        ("word", "the context of the word"),
+        ("", ""),
+        ("éléphant", "日本語 context"),
+        ("solo",),
+        (),
+        ["a", "list"],
+        ("mixed", 1, 2.5),
+        ("nested", ("tuple", "of strings")),
+        "plain string",
+        {"a": 1},
+        np.arange(3),
+    ]
+    want = [chain_keys("k" * 32, structural_key(v)) for v in values]
+    assert chained_keys("k" * 32, values) == want
+    assert len(set(want)) == len(want)
+    assert chained_keys("other", values[:1]) != want[:1]
+    assert chained_keys("k" * 32, []) == []
 
 
 def test_unencodable_value():

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, config
-from ..hashing import chain_keys, structural_key
+from ..hashing import chained_keys
 from ..memo import Slot
 from ..segments import Segments
 from ..store import EntryKindError, MissingEntryError, Store
@@ -166,8 +166,7 @@ class EventFeatureExtractor(Extractor):
 
     def _keys_of(self, identities: Sequence[Any]) -> list[str]:
         """Store keys of items with these content identities (chained to :attr:`prepare_key`)."""
-        pk = self.prepare_key
-        return [chain_keys(pk, structural_key(ident)) for ident in identities]
+        return chained_keys(self.prepare_key, identities)
 
     def _read_key(self) -> str:
         """The :attr:`prepare_key` that reads use (subclasses may check it less often)."""
