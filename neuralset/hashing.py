@@ -261,29 +261,17 @@ def chain_keys(*keys: str) -> str:
     return structural_key(("chain", *keys))
 
 
-_PACK_LENGTH = struct.Struct("<Q").pack
-
-
 def chained_keys(key: str, values: Sequence[Any]) -> list[str]:
-    """``[chain_keys(key, structural_key(v)) for v in values]``: the same keys, faster for many.
-
-    The chain's constant prefix is encoded once, and a tuple of strings (a word and its
-    context) is encoded inline: about a third of the time per value, which is what computing
-    the keys of thousands of words before the first batch costs.
-    """
+    """``[chain_keys(key, structural_key(v)) for v in values]``: the same keys, faster for many
+    (the chain's constant prefix is encoded once, not once per value: the keys of thousands of
+    words cost about a third less)."""
     head = encode("chain") + encode(key)
-    blake2b, pack = hashlib.blake2b, _PACK_LENGTH
-    out = []
-    for value in values:
-        if type(value) is tuple and all(type(v) is str for v in value):
-            parts = [v.encode() for v in value]
-            body = b"".join([b"s" + pack(len(p)) + p for p in parts])
-            inner = blake2b(b"l" + pack(len(body)) + body, digest_size=16).hexdigest()
-        else:
-            inner = structural_key(value)
-        tail = head + b"s" + pack(len(inner)) + inner.encode()
-        out.append(blake2b(b"l" + pack(len(tail)) + tail, digest_size=16).hexdigest())
-    return out
+    return [
+        hashlib.blake2b(
+            _tagged(b"l", head + encode(structural_key(value))), digest_size=16
+        ).hexdigest()
+        for value in values
+    ]
 
 
 def file_identity(

@@ -235,11 +235,11 @@ class Extractor(Config, abc.ABC):
         Precision of the stored arrays and vectors: ``"float32"``, or ``"float16"``, which halves
         the disk space and the bytes read per batch (reads still return float32; from a warm
         page cache the float16 to float32 conversion makes reads slower, see
-        ``benchmarks/storage_dtype.py``). A stored
-        value then differs from its float32 value by at most ``2**-11`` times the largest
-        magnitude of its item (float16's 11-bit significand); an item whose largest magnitude
-        lies outside float16's normal range (``6.1e-05`` to ``65504``: raw MEG in tesla, say) is
-        an error, never silently flushed to zero or infinity (scale it first). Part of the key.
+        ``benchmarks/storage_dtype.py``). A stored value then differs from its float32 value by
+        at most ``2**-11`` times the largest magnitude of its item (float16's 11-bit
+        significand); an item whose largest magnitude lies outside float16's normal range
+        (``6.1e-05`` to ``65504``: raw MEG in tesla, say) is an error, never silently flushed
+        to zero or infinity (scale it first). Part of the key.
     batch_size
         Items computed together by ``prepare`` (one model forward pass for the HuggingFace
         extractors); not part of the key.
@@ -442,14 +442,15 @@ class Extractor(Config, abc.ABC):
         Raise here, naming the event and the fix, for input that would fail later in a worker
         (a missing file, recordings that cannot be combined); nothing has been stored yet."""
 
-    def is_prepared(
-        self, events: pd.DataFrame, store: Store, segments: Segments | None = None
-    ) -> list[str]:
-        """Labels of the items still missing from the store (empty when prepared); ``segments``
-        (of ``events``, when checking a dataset) lets an extractor reuse what its reads keep."""
+    def is_prepared(self, events: pd.DataFrame, store: Store) -> list[str]:
+        """Labels of the items still missing from the store (empty when prepared)."""
         items = self.items(events)
         missing = set(store.missing([i.key for i in items]))
         return [i.label for i in items if i.key in missing]
+
+    def store_keys_of(self, segments: Segments) -> list[str] | None:
+        """Store keys the reads of ``segments`` use, as they keep them (None: ask is_prepared)."""
+        return None
 
     @property
     def prepare_key(self) -> str:

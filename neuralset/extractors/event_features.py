@@ -151,18 +151,13 @@ class EventFeatureExtractor(Extractor):
             f"{type(self).__name__}.row_keys: implement it to read with EventFeatureExtractor.read"
         )
 
-    def is_prepared(
-        self, events: pd.DataFrame, store: Store, segments: Segments | None = None
-    ) -> list[str]:
-        """As :meth:`Extractor.is_prepared`; given the ``segments`` of ``events``, the keys are
-        the ones the reads use (:meth:`row_keys`, memoised on their event index): computed once
-        for the check and every later read, and in the parent of forked workers."""
-        reads_rows = type(self).row_keys is not EventFeatureExtractor.row_keys
-        if reads_rows and segments is not None and segments.events is events:
-            rows = self.event_rows(events).astype(np.int64)
-            if not store.missing(self._cached_row_keys(segments, rows)):
-                return []
-        return super().is_prepared(events, store)  # what is missing, labelled as usual
+    def store_keys_of(self, segments: Segments) -> list[str] | None:
+        """The store key of each event, as the reads keep them (:meth:`row_keys` memoised on the
+        event index: computed once for the check, every read and forked workers); None for a
+        subclass that reads without :meth:`row_keys`."""
+        if type(self).row_keys is EventFeatureExtractor.row_keys:
+            return None
+        return self._cached_row_keys(segments, self.event_rows(segments.events).astype(np.int64))
 
     def _keys_of(self, identities: Sequence[Any]) -> list[str]:
         """Store keys of items with these content identities (chained to :attr:`prepare_key`)."""

@@ -131,16 +131,11 @@ class RecordingExtractor(Extractor):
                 rows[lacking[seg[first_pair]]] = ev[first_pair]
         return rows
 
-    def is_prepared(
-        self, events: pd.DataFrame, store: Store, segments: Segments | None = None
-    ) -> list[str]:
-        """As :meth:`Extractor.is_prepared`; given the ``segments`` of ``events``, the store keys
-        come from their recording table, which the reads use next (computed once, not twice)."""
-        if segments is not None and segments.events is events:
-            table = self.recording_table(segments)
-            if not store.missing(table.keys_of(np.arange(len(table.rows)))):
-                return []
-        return super().is_prepared(events, store)  # what is missing, labelled as usual
+    def store_keys_of(self, segments: Segments) -> list[str]:
+        """The store key of each recording, from the recording table the reads use (computed
+        there once, for the check and the reads)."""
+        table = self.recording_table(segments)
+        return table.keys_of(np.arange(len(table.rows)))
 
     def recording_table(self, segments: Segments) -> RecordingTable:
         """Store key and open array of each recording of ``segments``' events (memoised on

@@ -181,7 +181,9 @@ class SegmentDataset:
                         f"{len(self.segments)} segments have none (e.g. segments {first}); keep only "
                         f"those with segments.require({etype!r}) or pass out_of_bounds='drop'"
                     )
-            missing = ext.is_prepared(events, self.store, self.segments)
+            keys = ext.store_keys_of(self.segments)  # the reads' own keys, kept for them
+            prepared = keys is not None and not self.store.missing(keys)
+            missing = [] if prepared else ext.is_prepared(events, self.store)
             if missing:
                 shown = ", ".join(missing[:3]) + (
                     f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""

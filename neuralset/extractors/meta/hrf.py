@@ -342,12 +342,8 @@ class HrfConvolve(Wrapper):
         _LISTED[memo_key] = (weakref.ref(events), items)
         return items
 
-    def is_prepared(
-        self, events: pd.DataFrame, store: Store, segments: Segments | None = None
-    ) -> list[str]:
-        missing = [
-            label for inner in self.inners() for label in inner.is_prepared(events, store, segments)
-        ]
+    def is_prepared(self, events: pd.DataFrame, store: Store) -> list[str]:
+        missing = [label for inner in self.inners() for label in inner.is_prepared(events, store)]
         if missing:  # the regressors need the inner extractor first
             return missing
         items = self.listed_items(events)

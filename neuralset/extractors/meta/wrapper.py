@@ -130,13 +130,11 @@ class Wrapper(Extractor):
 
         return run_prepare(self, events, store, executor=executor, progress=progress, retry=retry)
 
-    def is_prepared(
-        self, events: pd.DataFrame, store: Store, segments: Segments | None = None
-    ) -> list[str]:
+    def is_prepared(self, events: pd.DataFrame, store: Store) -> list[str]:
         missing: list[str] = []
         for inner in self.inners():
-            missing += inner.is_prepared(events, store, segments)
-        return missing + super().is_prepared(events, store, segments)
+            missing += inner.is_prepared(events, store)
+        return missing + super().is_prepared(events, store)
 
 
 def with_windows(segments: Segments, start: np.ndarray, duration: np.ndarray) -> Segments:
