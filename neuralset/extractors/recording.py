@@ -7,6 +7,7 @@ vectorised fancy-index (see :class:`RecordingExtractor`).
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Hashable, Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import config
+from ..hashing import KEY_EXCLUDED
 from ..memo import Memo
 from ..segments import Segments
 from ..store import MissingEntryError, Store
@@ -56,9 +58,18 @@ class RecordingExtractor(Extractor):
     content_hash
         Key each recording by a hash of its file's content instead of its size and modification
         time (slower to key; survives copies that change modification times).
+    time_major
+        Dynamic reads keep time as the slowest axis after the batch in memory: the output still
+        has the shape ``(batch, *features, time)``, as a strided view of a ``(batch, time,
+        *features)`` array (as torch's ``channels_last``). Each window is then one block copy of
+        the stored rows instead of a transposing copy: about twice as fast for fMRI volumes,
+        and the transposition, if the model needs one, happens where the batch is used (on the
+        GPU, say). Tensors built on these arrays are not contiguous: ``.reshape`` works,
+        ``.view`` across the last axes does not. Changes no value, hence no key.
     """
 
     content_hash: bool = False
+    time_major: bool = dataclasses.field(default=False, metadata=KEY_EXCLUDED)
 
     def items(self, events: pd.DataFrame) -> list[Item]:
         rows = np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
@@ -280,8 +291,14 @@ class RecordingExtractor(Extractor):
         first = np.round((segments.start - rec_start) * sfreq).astype(np.int64)
         inside = has & (first >= 0) & (first + n_times <= batch.n_samples[pos])
         # rows without a recording only exist with out_of_bounds="drop" and are dropped
-        out = buffers.empty((n, *arrays[0].shape[1:], n_times), np.float32)
-        buffers.copy_windows(out, arrays, pos, first, inside, n_times)
+        features = arrays[0].shape[1:]
+        if self.time_major:  # (batch, time, *features) in memory, seen time last
+            block = buffers.empty((n, n_times, *features), np.float32)
+            buffers.copy_blocks(block, arrays, pos, first, inside, n_times)
+            out = np.moveaxis(block, 1, -1)
+        else:
+            out = buffers.empty((n, *features, n_times), np.float32)
+            buffers.copy_windows(out, arrays, pos, first, inside, n_times)
         mask = None
         if not inside.all():
             mask = np.ones((n, n_times), dtype=bool)

@@ -7,8 +7,8 @@ ran ten times slower than reading in the main process.
 
 Here each worker owns a few fixed *slots* in an anonymous shared memory map created by the main
 process before the workers fork (:class:`SharedSlots`). The worker writes the batch's large
-arrays into a free slot and sends a small message (slot number, shapes, dtypes and the
-metadata arrays, a few kB). The main process turns the message back into a
+arrays into a free slot and sends a small message (slot number, shapes, dtypes, memory order
+and the metadata arrays, a few kB). The main process turns the message back into a
 :class:`~neuralset.loaders.batch.Batch` whose tensors are views of the slot: no copy on its
 side. The slot is handed back to its worker when the last tensor viewing it is freed (a
 ``weakref.finalize`` on the buffer object the views share), so a batch kept by the user is
@@ -39,6 +39,8 @@ __all__ = [
     "SharedSlots",
     "SlotWriter",
     "WireBatch",
+    "dense_order",
+    "from_placed",
     "wire_batch",
     "slot_bytes_for",
 ]
@@ -48,6 +50,10 @@ _IDS = itertools.count()
 #: Slots of the loaders of this process, by id (the main process resolves messages here).
 _SLOTS: weakref.WeakValueDictionary[int, SharedSlots] = weakref.WeakValueDictionary()
 _LOCK = threading.Lock()
+
+
+#: Where an array lies in a slot: ``(offset, shape, dtype, axes from slowest to fastest)``.
+Placed = tuple[int, tuple[int, ...], str, tuple[int, ...]]
 
 
 def _aligned(n: int) -> int:
@@ -168,20 +174,41 @@ class SlotWriter:
         self.used += _aligned(nbytes)
         return out
 
-    def place(self, arr: np.ndarray) -> tuple[int, tuple[int, ...], str] | None:
-        """``(offset, shape, dtype)`` of ``arr`` in the slot (copied in if needed), or None."""
+    def place(self, arr: np.ndarray) -> Placed | None:
+        """``(offset, shape, dtype, order)`` of ``arr`` in the slot (copied in if needed), or
+        None when it does not fit.
+
+        ``order`` lists the axes from the slowest in memory to the fastest: an array built in
+        the slot as an axis permutation of a C-contiguous block (a ``time_major`` read, see
+        :class:`~neuralset.extractors.recording.RecordingExtractor`) is found there as it is.
+        """
         address = int(arr.__array_interface__["data"][0])
-        if arr.flags.c_contiguous and self.start <= address < self.start + self.slots.slot_bytes:
-            return (address - self.start, tuple(arr.shape), arr.dtype.str)
+        order = dense_order(arr)
+        if order is not None and self.start <= address < self.start + self.slots.slot_bytes:
+            return (address - self.start, tuple(arr.shape), arr.dtype.str, order)
         target = self(tuple(arr.shape), arr.dtype)
         if target is None:
             return None
         target[...] = arr
-        return (
-            int(target.__array_interface__["data"][0]) - self.start,
-            target.shape,
-            arr.dtype.str,
-        )
+        offset = int(target.__array_interface__["data"][0]) - self.start
+        return (offset, target.shape, arr.dtype.str, tuple(range(arr.ndim)))
+
+
+def dense_order(arr: np.ndarray) -> tuple[int, ...] | None:
+    """The axes of ``arr`` from the slowest in memory to the fastest, when ``arr`` is an axis
+    permutation of a C-contiguous block (None otherwise: strided, overlapping, or reversed)."""
+    if arr.flags.c_contiguous:
+        return tuple(range(arr.ndim))
+    order = tuple(sorted(range(arr.ndim), key=lambda a: -arr.strides[a]))
+    return order if arr.transpose(order).flags.c_contiguous else None
+
+
+def from_placed(buf: Any, placed: Placed) -> np.ndarray:
+    """The array :meth:`SlotWriter.place` put in a slot, as a view of ``buf`` (the slot)."""
+    offset, shape, dtype, order = placed
+    stored = tuple(shape[a] for a in order)
+    flat = np.frombuffer(buf, dtype=dtype, count=math.prod(shape), offset=offset)
+    return flat.reshape(stored).transpose(np.argsort(order))
 
 
 class BatchGroup(list):  # type: ignore[type-arg]
@@ -219,7 +246,7 @@ def wire_batch(
     Every array (data, masks, times, metadata) goes into ``writer``'s slot, where the read may
     already have built it, as long as it fits; the others are pickled with the message.
     """
-    placed: list[tuple[str, str, tuple[int, tuple[int, ...], str]]] = []
+    placed: list[tuple[str, str, Placed]] = []
     inline: list[tuple[str, str, np.ndarray]] = []
     for group, name, arr in _fields(arrays):
         where = writer.place(arr) if writer is not None else None
@@ -264,9 +291,8 @@ def _rebuild(payload: dict[str, Any]) -> Any:
                 "again); iterate the loader returned by SegmentDataset.loader()"
             )
         buf = slots.lease(payload["slot"])
-        for group, name, (offset, shape, dtype) in payload["placed"]:
-            arr = np.frombuffer(buf, dtype=dtype, count=math.prod(shape), offset=offset)
-            fields[group][name] = torch.from_numpy(arr.reshape(shape))
+        for group, name, placed in payload["placed"]:
+            fields[group][name] = torch.from_numpy(from_placed(buf, placed))
     for group, name, arr in payload["inline"]:
         if not arr.flags.writeable:
             arr = arr.copy()

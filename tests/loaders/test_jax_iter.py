@@ -73,6 +73,15 @@ def test_values_equal_the_torch_path(dataset: SegmentDataset, prefetch: int) -> 
     assert seen == len(dataset)
 
 
+def test_time_major_reads_give_the_same_jax_batches(dataset: SegmentDataset) -> None:
+    meg = dataset.extractors["meg"].replace(time_major=True)
+    fast = SegmentDataset(dataset.segments, {"meg": meg}, dataset.store)
+    assert not fast.read([0, 1])["data"]["meg"].flags.c_contiguous  # strided on the host
+    for a, b in zip(JaxBatchIterator(fast, 16, seed=2), JaxBatchIterator(dataset, 16, seed=2)):
+        assert a["meg"].shape == b["meg"].shape
+        np.testing.assert_array_equal(np.asarray(a["meg"]), np.asarray(b["meg"]))
+
+
 def test_batches_are_pytrees(dataset: SegmentDataset) -> None:
     jb = next(iter(JaxBatchIterator(dataset, 4, shuffle=False)))
     total = jax.jit(lambda b: b.data["meg"].sum(axis=(1, 2)))(jb)

@@ -15,7 +15,13 @@ import pytest
 from neuralset.extractors import buffers
 from neuralset.loaders import Batch, SegmentDataset
 from neuralset.loaders.torch_loader import GroupSampler, IndexGroup, group_size, loader_options
-from neuralset.loaders.transport import SharedSlots, SlotWriter, slot_bytes_for, wire_batch
+from neuralset.loaders.transport import (
+    SharedSlots,
+    SlotWriter,
+    dense_order,
+    slot_bytes_for,
+    wire_batch,
+)
 
 from .conftest import SFREQ, RampExtractor
 
@@ -301,3 +307,33 @@ def test_shape_checks_are_ready_before_the_workers_fork(dataset: SegmentDataset)
     batch_module._PASSED.clear()
     dataset.loader(batch_size=4, num_workers=0)  # nothing to fork: nothing done ahead
     assert not batch_module._PASSED
+
+
+def test_dense_order_finds_permuted_blocks() -> None:
+    block = np.zeros((4, 5, 3), np.float32)
+    assert dense_order(block) == (0, 1, 2)
+    assert dense_order(np.moveaxis(block, 1, -1)) == (0, 2, 1)  # a time-major read
+    assert dense_order(block[:, ::2]) is None  # strided: not one block
+    assert dense_order(block[::-1]) is None  # reversed
+
+
+def test_time_major_batches_come_from_workers_as_they_were_built(
+    dataset: SegmentDataset,
+) -> None:
+    meg = dataset.extractors["meg"].replace(time_major=True)
+    fast = SegmentDataset(dataset.segments, {"meg": meg}, dataset.store)
+    loader = fast.loader(batch_size=4, num_workers=2, persistent_workers=False)
+    loader.head_groups = 0  # every batch from a worker
+    direct = dataset.__getitems__(list(range(len(dataset))))["meg"].numpy()
+    slots = loader.dataset.slots
+    spans = [(np.frombuffer(s.buffer, np.uint8).ctypes.data, len(s.buffer)) for s in slots]
+    n = 0
+    for batch in loader:
+        tensor = batch["meg"]
+        n_times = tensor.shape[-1]
+        # (batch, channels, time) seen, (batch, time, channels) in memory, inside a slot
+        assert tensor.stride() == (n_times * tensor.shape[1], 1, tensor.shape[1])
+        assert any(lo <= tensor.data_ptr() < lo + size for lo, size in spans)
+        np.testing.assert_array_equal(tensor.numpy(), direct[batch.index.numpy()])
+        n += batch.size
+    assert n == len(dataset)

@@ -153,6 +153,17 @@ def test_given_mask_read_directly_equals_the_masker(folder, tmp_path, template):
     ref = masker.fit_transform(str(folder / RUN))
     assert ours.shape == ref.shape == (N_VOL, int(mask.sum()))
     np.testing.assert_allclose(ours, ref, rtol=RTOL, atol=ATOL)
+    # read time-major (3-TR windows 5 s after each word): the masker's rows, time first in memory
+    events, store = _events(folder, RUN), Store(tmp_path / "s")
+    segments = segment_on_triggers(events, "Word", duration=3 * TR)
+    fast = ex.replace(hemodynamic_delay=5.0, time_major=True)
+    got = fast.read(segments, store).data
+    assert got.shape == (2, int(mask.sum()), 3) and not got.flags.c_contiguous
+    assert np.moveaxis(got, -1, 1).flags.c_contiguous
+    first = [round((20.0 + 5.0) / TR), round((31.0 + 5.0) / TR)]  # words at 20 and 31 s
+    want = np.stack([ref[f : f + 3].T for f in first])
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+    np.testing.assert_array_equal(got, fast.replace(time_major=False).read(segments, store).data)
     # a mask that is not binary is left to the masker
     nib.save(nib.Nifti1Image(mask * 2, template.affine), tmp_path / "mask2.nii")
     assert fmri_project._given_mask(ex, img, TR, tmp_path / "mask2.nii") is None
