@@ -276,8 +276,9 @@ def epochs(root: Path, repeats: int) -> dict[str, Any]:
             runs[w].append(run_child(root, "--child", str(w)))
             runs_tm[w].append(run_child(root, "--child", str(w), "--time-major"))
     ceiling = run_child(root, "--ceiling", "--repeats", str(repeats))
+    ceiling_tm = run_child(root, "--ceiling", "--repeats", str(repeats), "--time-major")
     out = epochs_summary(runs, need=1.0, ceiling=ceiling)
-    out["time_major"] = epochs_summary(runs_tm, need=1.0)
+    out["time_major"] = epochs_summary(runs_tm, need=1.0, ceiling=ceiling_tm)
     return out
 
 
@@ -292,7 +293,7 @@ def main() -> None:
     args = parser.parse_args()
     root = (args.root or Path(tempfile.gettempdir()) / "neuralset-bench-fmri-loader").resolve()
     if args.ceiling:
-        ds = dataset_for(root, root / "store")
+        ds = dataset_for(root, root / "store", args.time_major)
         print(json.dumps(parallel_ceiling(ds, BATCH, repeats=args.repeats)))
         return
     if args.child is not None:

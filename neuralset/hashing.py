@@ -262,16 +262,33 @@ def chain_keys(*keys: str) -> str:
 
 
 def chained_keys(key: str, values: Sequence[Any]) -> list[str]:
-    """``[chain_keys(key, structural_key(v)) for v in values]``: the same keys, faster for many
-    (the chain's constant prefix is encoded once, not once per value: the keys of thousands of
-    words cost about a third less)."""
+    """``[chain_keys(key, structural_key(v)) for v in values]``: the same keys, faster for many.
+
+    The chain's constant prefix is encoded once, not once per value, and a string, or a tuple
+    of strings, seen before reuses its key (words repeat: a story of 5,000 words has a few
+    hundred distinct ones). Other values are keyed one by one: ``1``, ``1.0`` and ``True`` are
+    equal in Python but not the same key.
+    """
     head = encode("chain") + encode(key)
-    return [
-        hashlib.blake2b(
-            _tagged(b"l", head + encode(structural_key(value))), digest_size=16
-        ).hexdigest()
-        for value in values
-    ]
+    seen: dict[Any, str] = {}
+    out = []
+    for value in values:
+        text = _is_text(value)
+        known = seen.get(value) if text else None
+        if known is None:
+            encoded = _tagged(b"l", head + encode(structural_key(value)))
+            known = hashlib.blake2b(encoded, digest_size=16).hexdigest()
+            if text:
+                seen[value] = known
+        out.append(known)
+    return out
+
+
+def _is_text(value: Any) -> bool:
+    """A str, or a tuple of str (exact types): values that are equal only when their encodings
+    are."""
+    kind = type(value)
+    return kind is str or (kind is tuple and all(type(v) is str for v in value))
 
 
 def file_identity(

@@ -134,6 +134,11 @@ def test_chained_keys_equal_chaining_each_structural_key():
     assert len(set(want)) == len(want)
     assert chained_keys("other", values[:1]) != want[:1]
     assert chained_keys("k" * 32, []) == []
+    # repeated words reuse their key; values equal in Python but typed apart keep their own
+    repeats = ["w", ("w", "c"), "w", 1, 1.0, True, ("w", "c"), np.str_("w"), ("w", 1), ("w", 1.0)]
+    want = [chain_keys("k" * 32, structural_key(v)) for v in repeats]
+    assert chained_keys("k" * 32, repeats) == want
+    assert len({want[3], want[4], want[5]}) == 3 and want[8] != want[9]
 
 
 def test_unencodable_value():

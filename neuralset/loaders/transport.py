@@ -52,8 +52,9 @@ _SLOTS: weakref.WeakValueDictionary[int, SharedSlots] = weakref.WeakValueDiction
 _LOCK = threading.Lock()
 
 
-#: Where an array lies in a slot: ``(offset, shape, dtype, axes from slowest to fastest)``.
-Placed = tuple[int, tuple[int, ...], str, tuple[int, ...]]
+#: Where an array lies in a slot: ``(offset, shape, dtype, axes from slowest to fastest)``,
+#: the axes None for a C-contiguous array.
+Placed = tuple[int, tuple[int, ...], str, tuple[int, ...] | None]
 
 
 def _aligned(n: int) -> int:
@@ -178,20 +179,24 @@ class SlotWriter:
         """``(offset, shape, dtype, order)`` of ``arr`` in the slot (copied in if needed), or
         None when it does not fit.
 
-        ``order`` lists the axes from the slowest in memory to the fastest: an array built in
-        the slot as an axis permutation of a C-contiguous block (a ``time_major`` read, see
-        :class:`~neuralset.extractors.recording.RecordingExtractor`) is found there as it is.
+        ``order`` lists the axes from the slowest in memory to the fastest (None: C order): an
+        array built in the slot as an axis permutation of a C-contiguous block (a
+        ``time_major`` read, see :class:`~neuralset.extractors.recording.RecordingExtractor`)
+        is found there as it is.
         """
         address = int(arr.__array_interface__["data"][0])
-        order = dense_order(arr)
-        if order is not None and self.start <= address < self.start + self.slots.slot_bytes:
-            return (address - self.start, tuple(arr.shape), arr.dtype.str, order)
+        if self.start <= address < self.start + self.slots.slot_bytes:
+            if arr.flags.c_contiguous:
+                return (address - self.start, tuple(arr.shape), arr.dtype.str, None)
+            order = dense_order(arr)
+            if order is not None:
+                return (address - self.start, tuple(arr.shape), arr.dtype.str, order)
         target = self(tuple(arr.shape), arr.dtype)
         if target is None:
             return None
         target[...] = arr
         offset = int(target.__array_interface__["data"][0]) - self.start
-        return (offset, target.shape, arr.dtype.str, tuple(range(arr.ndim)))
+        return (offset, target.shape, arr.dtype.str, None)
 
 
 def dense_order(arr: np.ndarray) -> tuple[int, ...] | None:
@@ -206,9 +211,11 @@ def dense_order(arr: np.ndarray) -> tuple[int, ...] | None:
 def from_placed(buf: Any, placed: Placed) -> np.ndarray:
     """The array :meth:`SlotWriter.place` put in a slot, as a view of ``buf`` (the slot)."""
     offset, shape, dtype, order = placed
-    stored = tuple(shape[a] for a in order)
     flat = np.frombuffer(buf, dtype=dtype, count=math.prod(shape), offset=offset)
-    return flat.reshape(stored).transpose(np.argsort(order))
+    if order is None:
+        return flat.reshape(shape)
+    back = sorted(range(len(order)), key=order.__getitem__)  # the inverse permutation
+    return flat.reshape(tuple(shape[a] for a in order)).transpose(back)
 
 
 class BatchGroup(list):  # type: ignore[type-arg]
