@@ -288,7 +288,14 @@ def _is_text(value: Any) -> bool:
     """A str, or a tuple of str (exact types): values that are equal only when their encodings
     are."""
     kind = type(value)
-    return kind is str or (kind is tuple and all(type(v) is str for v in value))
+    if kind is str:
+        return True
+    if kind is not tuple:
+        return False
+    for item in value:  # a loop, not all(...): this runs once per word
+        if type(item) is not str:
+            return False
+    return True
 
 
 def file_identity(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from neuralset.events.transforms import AssignSplits, Query
@@ -35,6 +36,7 @@ GOLDEN = {
     "WordLength.prepare_key": "ccfa0c573261a077bae523bb67cf8870",
     "Pulse.key": "3704f00b1b974059e8d9a0294822295a",
     "HuggingFaceText.prepare_key": "70c35b78e4793959886ffa0af8807cf1",
+    "HuggingFaceText.word_key": "831cd3a5fac23ad3f8c45731bd955479",
     "FmriExtractor.key": "ca1363e895a212fcbce36dd1480fbbbf",
     "SyntheticStudy.key": "746e128bc16c384e584944bd66919116",
     "TriggerSegmenter.key": "759523cc4a6626301ba41a9f377e8189",
@@ -53,6 +55,8 @@ def _keys() -> dict[str, str]:
     study = SyntheticStudy(path=Path("/data/synthetic"))
     identity = ("sub-01/sub-01_meg.fif", 8341, 1796037232358035233)
     segmenter = TriggerSegmenter(triggers="Word")
+    text = HuggingFaceText(model="gpt2", layers=0.5)
+    words = pd.DataFrame({"type": "Word", "text": ["the", "cat", "the"], "context": "the cat"})
     return {
         "MegExtractor.key": meg.key,
         "MegExtractor.prepare_key": meg.prepare_key,
@@ -60,7 +64,9 @@ def _keys() -> dict[str, str]:
         "LabelEncoder.prepare_key": LabelEncoder(event_type="Word", field="text").prepare_key,
         "WordLength.prepare_key": WordLength(frequency=50.0).prepare_key,
         "Pulse.key": Pulse(event_type="Word", frequency=100.0).key,
-        "HuggingFaceText.prepare_key": HuggingFaceText(model="gpt2", layers=0.5).prepare_key,
+        "HuggingFaceText.prepare_key": text.prepare_key,
+        # the second "the" in context: a repeated word, whose key is reused
+        "HuggingFaceText.word_key": text.row_keys(words, np.arange(3))[2],
         "FmriExtractor.key": FmriExtractor().key,
         "SyntheticStudy.key": study.key,
         "TriggerSegmenter.key": TriggerSegmenter(triggers="Word", offset=-0.2, duration=0.8).key,

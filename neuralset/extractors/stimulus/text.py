@@ -68,16 +68,13 @@ class HuggingFaceText(HuggingFaceExtractor):
     max_tokens: int | None = None
 
     # -- prepare ------------------------------------------------------------------------
-    def _identity(self, text: str, context: str) -> tuple[str, str]:
-        return (str(text), str(context or "") if self.contextualized else "")
-
     def _rows_identities(self, events: pd.DataFrame, rows: np.ndarray) -> list[tuple[str, str]]:
+        """``(text, context)`` of each row (context ``""`` when missing or not contextualized)."""
         texts = events["text"].to_numpy()[rows]
-        if self.contextualized and "context" in events.columns:
-            contexts = events["context"].to_numpy()[rows]
-        else:
-            contexts = [""] * len(rows)
-        return [self._identity(t, c if isinstance(c, str) else "") for t, c in zip(texts, contexts)]
+        if not (self.contextualized and "context" in events.columns):
+            return [(str(t), "") for t in texts]
+        contexts = events["context"].to_numpy()[rows]
+        return [(str(t), str(c) if isinstance(c, str) else "") for t, c in zip(texts, contexts)]
 
     def items(self, events: pd.DataFrame) -> list[Item]:
         rows = self.event_rows(events)
