@@ -295,7 +295,7 @@ class RecordingExtractor(Extractor):
         if self.time_major:  # (batch, time, *features) in memory, seen time last
             block = buffers.empty((n, n_times, *features), np.float32)
             buffers.copy_blocks(block, arrays, pos, first, inside, n_times)
-            out = np.moveaxis(block, 1, -1)
+            out = block.transpose(0, *range(2, block.ndim), 1)  # np.moveaxis costs 50 us
         else:
             out = buffers.empty((n, *features, n_times), np.float32)
             buffers.copy_windows(out, arrays, pos, first, inside, n_times)
@@ -346,6 +346,8 @@ class RecordingExtractor(Extractor):
 
     def _stored_rate(self, batch: BatchRecordings, segments: Segments) -> float:
         """With ``frequency=None``: the one rate the batch's recordings are stored at."""
+        if (batch.sfreq == batch.sfreq[0]).all():  # the usual case, without a sort
+            return float(batch.sfreq[0])
         distinct = np.unique(batch.sfreq)
         if len(distinct) > 1:
             first = int(batch.rows[np.flatnonzero(batch.sfreq == distinct[0])[0]])
