@@ -102,6 +102,19 @@ def loader_check(full: bool) -> dict[str, Any]:
             and len(gpu) == len(cpu),
             "wait_s_per_batch": round(loader.wait_s / max(loader.batches, 1), 6),
         }
+    # time_major=True: the same batches on the GPU, time still first in memory there
+    from neuralset import SegmentDataset
+
+    meg = dataset.extractors["meg"].replace(time_major=True)
+    time_first = SegmentDataset(dataset.segments, {"meg": meg}, dataset.store)
+    for workers in (0, 2):
+        loader = time_first.loader(batch_size=32, num_workers=workers, device="cuda", prefetch=2)
+        gpu = list(loader)
+        out[f"time_major_workers_{workers}"] = {
+            "equal_to_cpu": len(gpu) == len(cpu)
+            and all(torch.equal(g["meg"].cpu(), c["meg"]) for g, c in zip(gpu, cpu)),
+            "time_first_on_cuda": all(g["meg"].transpose(1, 2).is_contiguous() for g in gpu),
+        }
     try:
         import jax
 

@@ -185,18 +185,18 @@ class SlotWriter:
         is found there as it is.
         """
         address = int(arr.__array_interface__["data"][0])
+        order = None if arr.flags.c_contiguous else dense_order(arr)
         if self.start <= address < self.start + self.slots.slot_bytes:
-            if arr.flags.c_contiguous:
-                return (address - self.start, tuple(arr.shape), arr.dtype.str, None)
-            order = dense_order(arr)
-            if order is not None:
+            if arr.flags.c_contiguous or order is not None:
                 return (address - self.start, tuple(arr.shape), arr.dtype.str, order)
-        target = self(tuple(arr.shape), arr.dtype)
+        # copied in, in its own memory order (a block copy for a permuted block)
+        stored = arr if order is None else arr.transpose(order)
+        target = self(tuple(stored.shape), arr.dtype)
         if target is None:
             return None
-        target[...] = arr
+        target[...] = stored
         offset = int(target.__array_interface__["data"][0]) - self.start
-        return (offset, target.shape, arr.dtype.str, None)
+        return (offset, tuple(arr.shape), arr.dtype.str, order)
 
 
 def dense_order(arr: np.ndarray) -> tuple[int, ...] | None:

@@ -19,6 +19,7 @@ from neuralset.loaders.transport import (
     SharedSlots,
     SlotWriter,
     dense_order,
+    from_placed,
     slot_bytes_for,
     wire_batch,
 )
@@ -317,6 +318,24 @@ def test_dense_order_finds_permuted_blocks() -> None:
     assert dense_order(block[::-1]) is None  # reversed
 
 
+def test_arrays_copied_into_a_slot_keep_their_memory_order() -> None:
+    slots = SharedSlots(1, 2**16)
+    writer = SlotWriter(slots, slots.acquire())
+    block = np.arange(2 * 5 * 3, dtype=np.float32).reshape(2, 5, 3)
+    seen = block.transpose(0, 2, 1)  # time-major, built outside the slot (a baseline, say)
+    placed = writer.place(seen)
+    assert placed is not None and placed[3] == (0, 2, 1)
+    back = from_placed(slots.lease(writer.slot), placed)
+    np.testing.assert_array_equal(back, seen)
+    assert back.strides == seen.strides and not back.flags.owndata
+    strided = block[:, ::2]  # not one block: copied in C order
+    placed = writer.place(strided)
+    assert placed is not None and placed[3] is None
+    back = from_placed(slots.lease(writer.slot), placed)
+    np.testing.assert_array_equal(back, strided)
+    assert back.flags.c_contiguous
+
+
 def test_time_major_batches_come_from_workers_as_they_were_built(
     dataset: SegmentDataset,
 ) -> None:
@@ -337,3 +356,8 @@ def test_time_major_batches_come_from_workers_as_they_were_built(
         np.testing.assert_array_equal(tensor.numpy(), direct[batch.index.numpy()])
         n += batch.size
     assert n == len(dataset)
+    # batches bound to a device (here the CPU, through the same prefetching thread) keep it
+    on_device = fast.loader(batch_size=4, num_workers=2, device="cpu", prefetch=2)
+    for batch in on_device:
+        assert batch["meg"].transpose(1, 2).is_contiguous()
+        np.testing.assert_array_equal(batch["meg"].numpy(), direct[batch.index.numpy()])
