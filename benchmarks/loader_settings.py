@@ -33,9 +33,10 @@ figures are medians:
   by this thread's CPU time (everything runs in it; the time other jobs on a shared machine
   hold the core is left out of both). Target: ratio >= 0.7.
 
-``--time-major``: the MEG windows read with ``time_major=True`` (the same batches, laid out
-``(batch, time, channels)`` in memory, so each window is one block copy); the limit is
-unchanged (it gathers into ``(batch, channels, time)``).
+``--time-major``: the MEG windows and the embeddings read with ``time_major=True`` (the same
+batches, laid out ``(batch, time, features)`` in memory, so each window is one block copy and
+each word one block painted); the limit is unchanged (it gathers into ``(batch, channels,
+time)``).
 
 Usage: ``python benchmarks/loader_settings.py [--small] [--words] [--time-major] [--repeats 3]
 [--root DIR]``
@@ -64,7 +65,7 @@ from loading import build, epochs_summary, parallel_ceiling, physical_limit, siz
 
 def dataset_for(root: Path, small: bool, words: bool, time_major: bool = False) -> Any:
     """The prepared MEG dataset, with painted MiniLM word embeddings when ``words``; MEG windows
-    laid out time first in memory when ``time_major``."""
+    and embeddings laid out time first in memory when ``time_major``."""
     from neuralset import SegmentDataset
 
     study, store, dataset = build(root, small)
@@ -75,7 +76,9 @@ def dataset_for(root: Path, small: bool, words: bool, time_major: bool = False) 
 
     from neuralset import HuggingFaceText
 
-    text = HuggingFaceText(model=str(get_model_path()), frequency=100.0, device="cpu")
+    text = HuggingFaceText(
+        model=str(get_model_path()), frequency=100.0, device="cpu", time_major=time_major
+    )
     out = SegmentDataset(dataset.segments, {"meg": meg, "word": text}, store)
     out.prepare(progress=False)
     return out

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, config
-from ..hashing import chained_keys
+from ..hashing import KEY_EXCLUDED, chained_keys
 from ..memo import Slot
 from ..segments import Segments
 from ..store import EntryKindError, MissingEntryError, Store
@@ -134,10 +134,22 @@ class EventFeatureExtractor(Extractor):
     ``frequency=None`` the stored rate of the series is used). With ``output="static"``, a series
     is first averaged over time; ``aggregation="trigger"`` returns the trigger event's vector and
     ``"mean"`` averages the vectors of the events overlapping the window.
+
+    Parameters
+    ----------
+    time_major
+        Dynamic reads keep time as the slowest axis after the batch in memory: the output still
+        has the shape ``(batch, *features, time)``, as a strided view of a ``(batch, time,
+        *features)`` array. An event's vector is then painted as one contiguous block per
+        segment instead of one strided write per feature: about twice as fast for 384-d
+        vectors. Tensors built on these arrays are not contiguous (``.reshape`` works,
+        ``.view`` across the last axes does not). Changes no value, hence no key.
     """
 
     #: stored values do not depend on the painting frequency either
     read_fields: ClassVar[tuple[str, ...]] = ("output", "aggregation", "frequency")
+
+    time_major: bool = dataclasses.field(default=False, metadata=KEY_EXCLUDED)
 
     def event_rows(self, events: pd.DataFrame) -> np.ndarray:
         return np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
@@ -288,7 +300,7 @@ class EventFeatureExtractor(Extractor):
         n_times = int(round(float(segments.duration[0]) * freq)) if n else 0
         if not values:
             return Output(data=np.zeros((n, 0, n_times), dtype=np.float32))
-        return Output(data=_paint(segments, seg, rows, values, freq, n_times))
+        return Output(data=_paint(segments, seg, rows, values, freq, n_times, self.time_major))
 
 
 def _paint(
@@ -298,9 +310,11 @@ def _paint(
     values: list[np.ndarray | Series],
     freq: float,
     n_times: int,
+    time_major: bool = False,
 ) -> np.ndarray:
     """``(batch, *features, time)``: value ``j`` (event ``rows[j]`` in segment ``seg[j]``)
-    painted where the event lies on the segment's grid at ``freq``; later pairs win."""
+    painted where the event lies on the segment's grid at ``freq``; later pairs win. With
+    ``time_major``, a view of a ``(batch, time, *features)`` array."""
     feature_shape = _static_of(values[0]).shape
     ev_start = segments.index.event_start[rows]
     ev_stop = ev_start + segments.index.event_duration[rows]
@@ -311,7 +325,10 @@ def _paint(
     lo_c, hi_c = np.clip(lo, 0, n_times), np.clip(hi, 0, n_times)
     is_series = np.array([isinstance(v, Series) for v in values], dtype=bool)
     if not is_series.any():
-        return _paint_vectors(len(segments), seg, values, lo_c, hi_c, feature_shape, n_times)
+        out = _paint_vectors(
+            len(segments), seg, values, lo_c, hi_c, feature_shape, n_times, time_major
+        )
+        return _time_last(out) if time_major else out
     # owner[i, s]: index of the (segment, event) pair painted at sample s (later pairs win)
     owner = np.full((len(segments), n_times), -1, dtype=np.int64)
     counts = np.maximum(hi_c - lo_c, 0)
@@ -329,11 +346,18 @@ def _paint(
     # gathered per segment straight into (batch, *features, time): small transposes that stay
     # in cache, several times faster than one gather of the batch then a transposing copy
     which = np.where(owner >= 0, owner + 1, 0)
-    out = buffers.empty((len(segments), *feature_shape, n_times), np.float32)
     flat_table = table.reshape(len(table), -1)
-    flat_out = out.reshape(len(segments), -1, n_times)
-    for i in range(len(segments)):
-        flat_out[i] = flat_table[which[i]].T
+    if time_major:  # (batch, time, *features): one gather of rows per segment
+        block = buffers.empty((len(segments), n_times, *feature_shape), np.float32)
+        flat_block = block.reshape(len(segments), n_times, -1)
+        for i in range(len(segments)):
+            np.take(flat_table, which[i], axis=0, out=flat_block[i])
+        out = _time_last(block)
+    else:
+        out = buffers.empty((len(segments), *feature_shape, n_times), np.float32)
+        flat_out = out.reshape(len(segments), -1, n_times)
+        for i in range(len(segments)):
+            flat_out[i] = flat_table[which[i]].T
     # series: resampled at the sample times they own
     for j in np.flatnonzero(is_series):
         ii, ss = np.nonzero(owner[seg[j] : seg[j] + 1] == j)
@@ -345,6 +369,11 @@ def _paint(
     return out
 
 
+def _time_last(block: np.ndarray) -> np.ndarray:
+    """``(batch, time, *features)`` seen as ``(batch, *features, time)`` (a view)."""
+    return block.transpose(0, *range(2, block.ndim), 1)
+
+
 def _paint_vectors(
     n: int,
     seg: np.ndarray,
@@ -353,11 +382,20 @@ def _paint_vectors(
     hi: np.ndarray,
     feature_shape: tuple[int, ...],
     n_times: int,
+    time_major: bool = False,
 ) -> np.ndarray:
     """:func:`_paint` of static vectors only: each (segment, event) pair's vector written over
-    its samples ``lo:hi`` by one broadcast, in pair order (later pairs win); zeros elsewhere."""
+    its samples ``lo:hi`` by one broadcast, in pair order (later pairs win); zeros elsewhere.
+    With ``time_major`` the array is ``(batch, time, *features)``: each write is one block."""
+    pairs = zip(seg.tolist(), lo.tolist(), hi.tolist(), values)
+    if time_major:
+        block = buffers.zeros((n, n_times, *feature_shape), np.float32)
+        for i, a, b, value in pairs:
+            if b > a:
+                block[i, a:b] = value
+        return block
     out = buffers.zeros((n, *feature_shape, n_times), np.float32)
-    for i, a, b, value in zip(seg.tolist(), lo.tolist(), hi.tolist(), values):
+    for i, a, b, value in pairs:
         if b > a:
             out[i, ..., a:b] = value[..., None]  # type: ignore[index]
     return out

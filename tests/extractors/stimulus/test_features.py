@@ -95,9 +95,10 @@ def _overlapping_events() -> pd.DataFrame:
     )
 
 
-def test_vectorised_painting_equals_a_per_event_loop(tmp_path):
+@pytest.mark.parametrize("time_major", [False, True])
+def test_vectorised_painting_equals_a_per_event_loop(tmp_path, time_major):
     events = _overlapping_events()  # overlapping events, instantaneous ones included
-    ex = _Code(frequency=37.0)
+    ex = _Code(frequency=37.0, time_major=time_major)
     store = Store(tmp_path)
     ex.prepare(events, store, progress=False)
     segments = sliding_windows(events, duration=1.3, stride=0.41)
@@ -112,6 +113,8 @@ def test_vectorised_painting_equals_a_per_event_loop(tmp_path):
         a, b = np.clip([lo, hi], 0, got.shape[-1])
         expected[i, :, a:b] = np.array([events["code"][r], s0], dtype=np.float32)[:, None]
     np.testing.assert_array_equal(got, expected)
+    # time_major: the same values, time the slow axis in memory (a view, no copy)
+    assert np.moveaxis(got, -1, 1).flags.c_contiguous is time_major
 
 
 KEYED_ROWS: list[int] = []
@@ -146,18 +149,18 @@ def test_check_and_reads_compute_each_row_key_once(tmp_path):
     assert sorted(KEYED_ROWS) == list(range(40))
 
 
-@pytest.mark.parametrize("frequency", [50.0, 200.0, None])
-def test_series_painted_on_their_own_clock(tmp_path, frequency):
+@pytest.mark.parametrize(("frequency", "time_major"), [(50.0, False), (200.0, True), (None, False)])
+def test_series_painted_on_their_own_clock(tmp_path, frequency, time_major):
     events = validate_events(
         pd.DataFrame(
             {"type": "Stimulus", "start": [1.003, 2.5], "duration": [1.0, 0.6], "timeline": "t"}
         )
     )
-    ex = _Clock(frequency=frequency)
+    ex = _Clock(frequency=frequency, time_major=time_major)
     store = Store(tmp_path)
     ex.prepare(events, store, progress=False)
     segments = segment_on_triggers(events, "Stimulus", offset=-0.1, duration=0.5)
-    got = ex.read(segments, store).data[:, 0]  # (segments, time)
+    got = ex.read(segments, store).data[:, 0]  # (segments, time): one feature, one layout
     f = frequency or 50.0
     times = (
         segments.start[:, None] + np.arange(got.shape[1]) / f - events["start"].to_numpy()[:, None]

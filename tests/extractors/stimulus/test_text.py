@@ -221,6 +221,12 @@ def test_painted_word_starts_and_stops_on_exact_samples(events, tmp_path):
         for s in range(100):
             expect = vectors[covered[s]] if covered[s] >= 0 else np.zeros(vectors.shape[1])
             np.testing.assert_array_equal(data[i, :, s], expect)
+    # time_major: the same painting, each word's vector one block per segment in memory
+    fast = ex.replace(time_major=True)
+    assert fast.prepare_key == ex.prepare_key
+    time_first = fast.read(segments, store).data
+    np.testing.assert_array_equal(time_first, data)
+    assert time_first.transpose(0, 2, 1).flags.c_contiguous and data.flags.c_contiguous
 
 
 def test_keys_local_folder_hash_and_excluded_fields(tmp_path):
