@@ -68,25 +68,44 @@ class HuggingFaceText(HuggingFaceExtractor):
     max_tokens: int | None = None
 
     # -- prepare ------------------------------------------------------------------------
-    def _rows_identities(self, events: pd.DataFrame, rows: np.ndarray) -> list[tuple[str, str]]:
-        """``(text, context)`` of each row (context ``""`` when missing or not contextualized)."""
-        texts = events["text"].to_numpy()[rows]
+    def _rows_texts(self, events: pd.DataFrame, rows: np.ndarray) -> tuple[list[str], list[str]]:
+        """Text and context of each row (context ``""`` when missing or not contextualized)."""
+        texts = [str(t) for t in events["text"].to_numpy()[rows].tolist()]
         if not (self.contextualized and "context" in events.columns):
-            return [(str(t), "") for t in texts]
-        contexts = events["context"].to_numpy()[rows]
-        return [(str(t), str(c) if isinstance(c, str) else "") for t, c in zip(texts, contexts)]
+            return texts, [""] * len(texts)
+        contexts = events["context"].to_numpy()[rows].tolist()
+        return texts, [str(c) if isinstance(c, str) else "" for c in contexts]
 
     def items(self, events: pd.DataFrame) -> list[Item]:
-        rows = self.event_rows(events)
-        idents = self._rows_identities(events, rows)
-        keys = self._keys_of(idents)
+        texts, contexts = self._rows_texts(events, self.event_rows(events))
+        keys = self._keys_of(list(zip(texts, contexts)))
         return [
             Item(key=k, label=t, payload={"text": t, "context": c})
-            for k, (t, c) in zip(keys, idents)
+            for k, t, c in zip(keys, texts, contexts)
         ]
 
     def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
-        return self._keys_of(self._rows_identities(events, rows))
+        """The key of each row's ``(text, context)``, each distinct pair keyed once.
+
+        No tuple is made per row (only per distinct pair): thousands of new containers would
+        set off Python's full garbage collection (tens of ms with torch or jax loaded)
+        before the first batch.
+        """
+        texts, contexts = self._rows_texts(events, rows)
+        index: dict[str, dict[str, int]] = {}
+        distinct: list[tuple[str, str]] = []
+        positions = []
+        for text, context in zip(texts, contexts):
+            by_context = index.get(text)
+            if by_context is None:
+                by_context = index[text] = {}
+            position = by_context.get(context)
+            if position is None:
+                position = by_context[context] = len(distinct)
+                distinct.append((text, context))
+            positions.append(position)
+        keys = self._keys_of(distinct)
+        return [keys[p] for p in positions]
 
     def _model(self) -> tuple[Any, Any]:
         from transformers import AutoModel, AutoTokenizer
