@@ -141,8 +141,8 @@ class EventFeatureExtractor(Extractor):
         Dynamic reads keep time as the slowest axis after the batch in memory: the output still
         has the shape ``(batch, *features, time)``, as a strided view of a ``(batch, time,
         *features)`` array. An event's vector is then painted as one contiguous block per
-        segment instead of one strided write per feature: about twice as fast for 384-d
-        vectors. Tensors built on these arrays are not contiguous (``.reshape`` works,
+        segment instead of one strided write per feature: painting 384-d vectors is about twice
+        as fast. Tensors built on these arrays are not contiguous (``.reshape`` works,
         ``.view`` across the last axes does not). Changes no value, hence no key.
     """
 

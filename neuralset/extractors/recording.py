@@ -62,7 +62,7 @@ class RecordingExtractor(Extractor):
         Dynamic reads keep time as the slowest axis after the batch in memory: the output still
         has the shape ``(batch, *features, time)``, as a strided view of a ``(batch, time,
         *features)`` array (as torch's ``channels_last``). Each window is then one block copy of
-        the stored rows instead of a transposing copy: about twice as fast for fMRI volumes,
+        the stored rows instead of a transposing copy (fMRI volumes read about 1.5x as fast),
         and the transposition, if the model needs one, happens where the batch is used (on the
         GPU, say). Tensors built on these arrays are not contiguous: ``.reshape`` works,
         ``.view`` across the last axes does not. Changes no value, hence no key.
