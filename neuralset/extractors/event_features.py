@@ -343,21 +343,7 @@ def _paint(
     table = np.zeros((len(values) + 1, *feature_shape), dtype=np.float32)
     for j in np.flatnonzero(~is_series):
         table[j + 1] = values[j]
-    # gathered per segment straight into (batch, *features, time): small transposes that stay
-    # in cache, several times faster than one gather of the batch then a transposing copy
-    which = np.where(owner >= 0, owner + 1, 0)
-    flat_table = table.reshape(len(table), -1)
-    if time_major:  # (batch, time, *features): one gather of rows per segment
-        block = buffers.empty((len(segments), n_times, *feature_shape), np.float32)
-        flat_block = block.reshape(len(segments), n_times, -1)
-        for i in range(len(segments)):
-            np.take(flat_table, which[i], axis=0, out=flat_block[i])
-        out = _time_last(block)
-    else:
-        out = buffers.empty((len(segments), *feature_shape, n_times), np.float32)
-        flat_out = out.reshape(len(segments), -1, n_times)
-        for i in range(len(segments)):
-            flat_out[i] = flat_table[which[i]].T
+    out = _gather_owned(table, np.where(owner >= 0, owner + 1, 0), time_major)
     # series: resampled at the sample times they own
     for j in np.flatnonzero(is_series):
         ii, ss = np.nonzero(owner[seg[j] : seg[j] + 1] == j)
@@ -366,6 +352,26 @@ def _paint(
         times = segments.start[seg[j]] + ss / freq - ev_start[j]
         values_j = resample_series(values[j], times)  # type: ignore[arg-type]
         out[seg[j]][..., ss] = np.moveaxis(values_j, 0, -1)
+    return out
+
+
+def _gather_owned(table: np.ndarray, which: np.ndarray, time_major: bool) -> np.ndarray:
+    """``(batch, *features, time)``: row ``which[i, s]`` of ``table`` at sample ``s`` of
+    segment ``i``, gathered per segment (small blocks that stay in cache, several times faster
+    than one gather of the batch then a transposing copy)."""
+    n, n_times = which.shape
+    features = table.shape[1:]
+    flat_table = table.reshape(len(table), -1)
+    if time_major:  # (batch, time, *features): one gather of rows per segment
+        block = buffers.empty((n, n_times, *features), np.float32)
+        flat_block = block.reshape(n, n_times, -1)
+        for i in range(n):
+            np.take(flat_table, which[i], axis=0, out=flat_block[i])
+        return _time_last(block)
+    out = buffers.empty((n, *features, n_times), np.float32)
+    flat_out = out.reshape(n, -1, n_times)
+    for i in range(n):
+        flat_out[i] = flat_table[which[i]].T
     return out
 
 
