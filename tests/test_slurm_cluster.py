@@ -114,8 +114,15 @@ def test_cluster_fixture(slurm_cluster: tp.Any) -> None:
     assert out.returncode == 0 and out.stdout.strip() in {"idle", "mixed", "allocated"}, out
 
 
+# Jobs that must finish normally get a 5 min limit: with submitit's signal_delay_s=90, a 2 min
+# limit lets SLURM's 30 s time-limit pass send USR2 (timed-out) in the job's first seconds.
+SAFE_LIMIT_MIN = 5
+
+
 def test_submit_returns_value(slurm_cluster: tp.Any, submitit_folder: Path) -> None:
-    executor = slurm_cluster.executor(submitit_folder / "%j", timeout_min=2, cpus_per_task=1)
+    executor = slurm_cluster.executor(
+        submitit_folder / "%j", timeout_min=SAFE_LIMIT_MIN, cpus_per_task=1
+    )
     job = executor.submit(_add, 2, 3)
     assert isinstance(job, submitit.SlurmJob)
     value, error, _ = _result_within(job, timeout_s=60)
@@ -127,7 +134,9 @@ def test_submit_returns_value(slurm_cluster: tp.Any, submitit_folder: Path) -> N
 
 
 def test_array_tasks_run_concurrently(slurm_cluster: tp.Any, submitit_folder: Path) -> None:
-    executor = slurm_cluster.executor(submitit_folder / "%j", timeout_min=2, cpus_per_task=1)
+    executor = slurm_cluster.executor(
+        submitit_folder / "%j", timeout_min=SAFE_LIMIT_MIN, cpus_per_task=1
+    )
     jobs = executor.map_array(_stamped_sleep, [4.0] * 3)
     assert len({job.job_id.split("_")[0] for job in jobs}) == 1  # one SLURM array
     spans = []
