@@ -328,7 +328,7 @@ def _paint(
         out = _paint_vectors(
             len(segments), seg, values, lo_c, hi_c, feature_shape, n_times, time_major
         )
-        return _time_last(out) if time_major else out
+        return buffers.time_last(out) if time_major else out
     # owner[i, s]: index of the (segment, event) pair painted at sample s (later pairs win)
     owner = np.full((len(segments), n_times), -1, dtype=np.int64)
     counts = np.maximum(hi_c - lo_c, 0)
@@ -367,17 +367,12 @@ def _gather_owned(table: np.ndarray, which: np.ndarray, time_major: bool) -> np.
         flat_block = block.reshape(n, n_times, -1)
         for i in range(n):
             np.take(flat_table, which[i], axis=0, out=flat_block[i])
-        return _time_last(block)
+        return buffers.time_last(block)
     out = buffers.empty((n, *features, n_times), np.float32)
     flat_out = out.reshape(n, -1, n_times)
     for i in range(n):
         flat_out[i] = flat_table[which[i]].T
     return out
-
-
-def _time_last(block: np.ndarray) -> np.ndarray:
-    """``(batch, time, *features)`` seen as ``(batch, *features, time)`` (a view)."""
-    return block.transpose(0, *range(2, block.ndim), 1)
 
 
 def _paint_vectors(

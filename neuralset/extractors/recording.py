@@ -294,8 +294,8 @@ class RecordingExtractor(Extractor):
         features = arrays[0].shape[1:]
         if self.time_major:  # (batch, time, *features) in memory, seen time last
             block = buffers.empty((n, n_times, *features), np.float32)
-            buffers.copy_blocks(block, arrays, pos, first, inside, n_times)
-            out = block.transpose(0, *range(2, block.ndim), 1)  # np.moveaxis costs 50 us
+            buffers.copy_windows(block, arrays, pos, first, inside, n_times, time_first=True)
+            out = buffers.time_last(block)
         else:
             out = buffers.empty((n, *features, n_times), np.float32)
             buffers.copy_windows(out, arrays, pos, first, inside, n_times)
