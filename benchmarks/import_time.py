@@ -15,6 +15,11 @@ import json
 import statistics
 import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fresh_process  # noqa: E402
 
 SNIPPETS = {
     "python": "pass",
@@ -29,7 +34,11 @@ TIMER = "import time; t0 = time.perf_counter(); {code}; print(time.perf_counter(
 
 def run(code: str) -> float:
     out = subprocess.run(
-        [sys.executable, "-c", TIMER.format(code=code)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", TIMER.format(code=code)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=fresh_process.env(),
     )
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -38,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    fresh_process.compile_package()
     for code in SNIPPETS.values():  # warm the file cache
         run(code)
     times: dict[str, list[float]] = {k: [] for k in SNIPPETS}

@@ -46,6 +46,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import fresh_process  # noqa: E402
 from loading import epochs_summary, parallel_ceiling  # noqa: E402
 
 TR = 2.0
@@ -260,7 +261,7 @@ def child(root: Path, workers: int, time_major: bool) -> dict[str, Any]:
 
 def run_child(root: Path, *extra: str) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--root", str(root), *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=fresh_process.env())
     if proc.returncode:
         raise RuntimeError(proc.stderr[-4000:])
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -300,6 +301,7 @@ def main() -> None:
         print(json.dumps(child(root, args.child, args.time_major)))
         return
     write_study(root)
+    fresh_process.compile_package()
     result: dict[str, Any] = {
         "benchmark": "loader_fmri",
         "study": {"runs": N_RUNS, "shape": SHAPE, "volumes": N_VOL, "tr": TR, "batch": BATCH},

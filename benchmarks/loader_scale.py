@@ -54,8 +54,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from neuralset.config import config
-from neuralset.extractors.recording import RecordingExtractor
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fresh_process  # noqa: E402
+
+from neuralset.config import config  # noqa: E402
+from neuralset.extractors.recording import RecordingExtractor  # noqa: E402
 
 SFREQ = 100.0
 N_CHANNELS = 4
@@ -268,7 +272,7 @@ def steady(root: Path, n: int, batches: int, rounds: int) -> dict[str, Any]:
 def run(args: list[str]) -> dict[str, Any]:
     """The JSON that ``python args`` prints last (a fresh process)."""
     proc = subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, env=os.environ.copy()
+        [sys.executable, *args], capture_output=True, text=True, env=fresh_process.env()
     )
     if proc.returncode:
         raise RuntimeError(proc.stderr[-4000:])
@@ -291,6 +295,7 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(child(root / str(args.child), args.child, args.batches)))
         return
+    fresh_process.compile_package()
     result: dict[str, Any] = {"benchmark": "loader_scale", "cpus": os.cpu_count()}
     for n in (4, args.recordings):
         case = root / str(n)

@@ -60,6 +60,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import fresh_process  # noqa: E402
 from loading import build, epochs_summary, parallel_ceiling, physical_limit, sizes  # noqa: E402
 
 
@@ -141,7 +142,7 @@ def run_child(args: argparse.Namespace, *extra: str) -> dict[str, Any]:
     cmd += ["--small"] if args.small else []
     cmd += ["--words"] if args.words else []
     cmd += ["--time-major"] if args.time_major else []
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=fresh_process.env())
     if proc.returncode:
         raise RuntimeError(f"child {extra} failed:\n{proc.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -261,6 +262,7 @@ def main() -> None:
         print(json.dumps(child(args)))
         return
     dataset_for(args.root, args.small, args.words)  # write and prepare once (reused)
+    fresh_process.compile_package()
     result: dict[str, Any] = {
         "benchmark": "loader_settings",
         "study": sizes(args.small),

@@ -26,6 +26,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fresh_process  # noqa: E402
 
 SNIPPETS = {
     "python": "pass",
@@ -47,7 +50,12 @@ PROBE = (
 
 def run(code: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env=fresh_process.env(),
     )
     return out.stdout.strip().splitlines()[-1]
 
@@ -56,6 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    fresh_process.compile_package(ROOT)
     for code in SNIPPETS.values():  # warm the file cache
         run(TIMER.format(code=code))
     times: dict[str, list[float]] = {k: [] for k in SNIPPETS}

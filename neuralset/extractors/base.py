@@ -304,8 +304,7 @@ class Extractor(Config, abc.ABC):
 
     def fit_key(self, events: pd.DataFrame) -> str | None:
         """Store key of a fit on the whole events table that reads depend on (a PCA's
-        training rows), so that extractors built on this one key it; None (the default) when
-        there is none."""
+        training rows), so that extractors built on this one key it; None (default): no fit."""
         return None
 
     def batch_layout(self, name: str) -> str:
@@ -495,6 +494,7 @@ class Extractor(Config, abc.ABC):
 
 def events_label(events: pd.DataFrame, row: int) -> str:
     """Short description of an event row for error messages."""
-    ev = events.iloc[int(row)]
-    path = ev.get("filepath", "")
-    return f"{ev['type']} event {row} (timeline {ev['timeline']!s}, file {path})"
+    row = int(row)  # three cells read, not the whole row (a Series over every column)
+    kind, timeline = str(events["type"].iat[row]), str(events["timeline"].iat[row])
+    path = str(events["filepath"].iat[row]) if "filepath" in events.columns else ""
+    return f"{kind} event {row} (timeline {timeline}, file {path})"

@@ -20,7 +20,7 @@ from .base import Extractor, ExtractorNotPreparedError, OutOfBounds, Output, eve
 __all__ = ["EventFeatureExtractor", "Series", "resample_series"]
 
 #: Store key of each event row, per extractor ``prepare_key``.
-_ROW_KEYS: Slot[dict[int, str]] = Slot("store key per event row")
+_ROW_KEYS: Slot[_RowKeys] = Slot("store key per event row")
 #: Stored values by store key, per store root.
 _VALUES: Slot[dict[str, np.ndarray | Series]] = Slot("stored values by key")
 #: Per ``prepare_key`` and store: the values of the event rows already read, by row position.
@@ -58,6 +58,17 @@ class _RowValues:
                     return
                 self.values[s] = value
                 self.loaded[s] = True
+
+
+class _RowKeys:
+    """The store key of each row of an events table once computed (an array over the rows):
+    the keys of a batch or of every event are one gather, not a dict lookup per row."""
+
+    __slots__ = ("keys", "known")
+
+    def __init__(self, n_rows: int) -> None:
+        self.keys = np.full(n_rows, None, dtype=object)
+        self.known = np.zeros(n_rows, dtype=bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,12 +192,16 @@ class EventFeatureExtractor(Extractor):
 
     def _cached_row_keys(self, segments: Segments, rows: np.ndarray) -> list[str]:
         """:meth:`row_keys`, memoised on the event index (shared by selections of the segments)."""
-        cache = segments.index.memo.table(_ROW_KEYS, self._read_key())
-        missing = [int(r) for r in np.unique(rows) if int(r) not in cache]
-        if missing:
-            for r, k in zip(missing, self.row_keys(segments.events, np.asarray(missing, np.int64))):
-                cache[r] = k
-        return [cache[int(r)] for r in rows]
+        n_rows = len(segments.events)
+        table = segments.index.memo.get_or_set(
+            _ROW_KEYS, lambda: _RowKeys(n_rows), self._read_key()
+        )
+        rows = np.asarray(rows, dtype=np.int64)
+        missing = np.unique(rows[~table.known[rows]])
+        if len(missing):
+            table.keys[missing] = np.asarray(self.row_keys(segments.events, missing), dtype=object)
+            table.known[missing] = True
+        return table.keys[rows].tolist()  # type: ignore[no-any-return]
 
     def _values(
         self, segments: Segments, store: Store, rows: np.ndarray

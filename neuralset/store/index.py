@@ -50,7 +50,7 @@ def present_keys(index: Any, keys: list[str]) -> set[str]:
     sql = getattr(index, "_sql", None)
     if sql is None:  # not the diskcache we know: scan every key
         return set(index.iterkeys())
-    unique = list(dict.fromkeys(k for k in keys if isinstance(k, str)))
+    unique = [k for k in dict.fromkeys(keys) if isinstance(k, str)]
     present: set[str] = set()
     now = time.time()
     for i in range(0, len(unique), 500):

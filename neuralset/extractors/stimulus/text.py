@@ -87,25 +87,20 @@ class HuggingFaceText(HuggingFaceExtractor):
     def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
         """The key of each row's ``(text, context)``, each distinct pair keyed once.
 
-        No tuple is made per row (only per distinct pair): thousands of new containers would
-        set off Python's full garbage collection (tens of ms with torch or jax loaded)
-        before the first batch.
+        The distinct pairs are found by factorizing texts and contexts (no Python loop over the
+        rows), and no tuple is made per row, only per distinct pair: thousands of new
+        containers would set off Python's full garbage collection (tens of ms with torch or
+        jax loaded) before the first batch.
         """
         texts, contexts = self._rows_texts(events, rows)
-        index: dict[str, dict[str, int]] = {}
-        distinct: list[tuple[str, str]] = []
-        positions = []
-        for text, context in zip(texts, contexts):
-            by_context = index.get(text)
-            if by_context is None:
-                by_context = index[text] = {}
-            position = by_context.get(context)
-            if position is None:
-                position = by_context[context] = len(distinct)
-                distinct.append((text, context))
-            positions.append(position)
-        keys = self._keys_of(distinct)
-        return [keys[p] for p in positions]
+        if not texts:
+            return []
+        text_codes = pd.factorize(np.asarray(texts, dtype=object))[0]
+        context_codes, distinct_contexts = pd.factorize(np.asarray(contexts, dtype=object))
+        pair_codes = text_codes.astype(np.int64) * len(distinct_contexts) + context_codes
+        _, first, inverse = np.unique(pair_codes, return_index=True, return_inverse=True)
+        keys = self._keys_of([(texts[i], contexts[i]) for i in first.tolist()])
+        return np.asarray(keys, dtype=object)[inverse].tolist()  # type: ignore[no-any-return]
 
     def _model(self) -> tuple[Any, Any]:
         from transformers import AutoModel, AutoTokenizer

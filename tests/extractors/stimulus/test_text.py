@@ -248,6 +248,34 @@ def test_keys_local_folder_hash_and_excluded_fields(tmp_path):
     assert a.replace(output="static").prepare_key == a.prepare_key  # read-only field
 
 
+def test_row_keys_are_the_keys_of_each_rows_text_and_context():
+    """The factorized row keys equal keying each row's (text, context) one by one: repeated
+    words, contexts that repeat across words, missing contexts (None, NaN, absent column),
+    a number as text, and rows out of order."""
+    from neuralset.hashing import chain_keys, structural_key
+
+    rng = np.random.default_rng(3)
+    n = 400
+    words = rng.choice(["a", "b", "the", "1", ""], n).tolist()
+    contexts = rng.choice(["", "x a", "y b", "the"], n).astype(object)
+    words[3:7], contexts[3:7] = ["a"] * 4, [None, np.nan, "", "x a"]  # missing contexts: ""
+    words[7:9], contexts[7:9] = [1, "1"], ["y b", "y b"]  # a number: keyed as its text
+    events = pd.DataFrame({"type": "Word", "text": words, "context": contexts})
+    rows = rng.permutation(n)[:300]
+    for ext in (HuggingFaceText(model="gpt2"), HuggingFaceText(model="gpt2", contextualized=False)):
+        for table in (events, events.drop(columns="context")):
+            texts, ctx = ext._rows_texts(table, rows)
+            expected = [chain_keys(ext.prepare_key, structural_key(p)) for p in zip(texts, ctx)]
+            assert ext.row_keys(table, rows) == expected
+    keys = HuggingFaceText(model="gpt2").row_keys(events, np.arange(n))
+    assert keys[3] == keys[4] == keys[5] != keys[6]
+    assert keys[7] == keys[8]
+    assert len(set(keys)) == len(
+        {(str(w), c if isinstance(c, str) else "") for w, c in zip(words, contexts)}
+    )
+    assert HuggingFaceText(model="gpt2").row_keys(events, np.arange(0)) == []
+
+
 def test_config_errors():
     with pytest.raises(
         ConfigError, match=r"HuggingFaceText.layers: relative depth 1.5 must be within \[0, 1\]"

@@ -272,15 +272,15 @@ class MneExtractor(RecordingExtractor):
 
     def items(self, events: pd.DataFrame) -> list[Item]:
         rows, paths = self._rows_paths(events)
-        has_root = "study_root" in events.columns
-        starts = events["start"].to_numpy()
+        roots = events["study_root"].to_numpy() if "study_root" in events.columns else None
+        timelines, starts = events["timeline"].to_numpy(), events["start"].to_numpy()
         durations = events["duration"].to_numpy()
         offsets = (
             events["offset"].to_numpy() if "offset" in events.columns else np.zeros(len(events))
         )
         out = []
         for row, path in zip(rows, paths):
-            root = events["study_root"].iloc[row] if has_root else None
+            root = roots[row] if roots is not None else None
             ident = source_identity(
                 path, root if isinstance(root, str) else None, content_hash=self.content_hash
             )
@@ -292,7 +292,7 @@ class MneExtractor(RecordingExtractor):
                 "start": float(starts[row]),
                 "duration": float(durations[row]),
                 "offset": offset,
-                "timeline": str(events["timeline"].iloc[row]),
+                "timeline": str(timelines[row]),
                 "label": events_label(events, int(row)),
                 "bads": bads,
             }
