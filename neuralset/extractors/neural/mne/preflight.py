@@ -161,5 +161,6 @@ def check_channel_lists(extractor: MneExtractor, channels: dict[str, tuple[str, 
             f"{name}: recordings select different channels: {first} has "
             f"{len(distinct[0])} ({', '.join(only1[:5]) or 'same set, other order'} not in the other), "
             f"{second} has {len(distinct[1])} ({', '.join(only2[:5]) or '-'} not in the first); "
-            f"pass channels='intersection', or ch_names=(...), or drop_bads=False"
+            "pass channels='intersection', or ch_names=(...)"
+            + (", or drop_bads=False" if extractor.drop_bads else "")
         )

@@ -54,3 +54,23 @@ def test_causal_frequency_that_does_not_divide_the_rate_fails_before_any_work(
         "or set causal=False"
     )
     assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("drop_bads", [False, True])
+def test_different_channels_suggest_drop_bads_only_when_it_is_set(tmp_path, drop_bads: bool):
+    from neuralset.extractors.neural.mne import EegExtractor, RecordingMismatchError
+    from neuralset.studies.recordings import RecordingsStudy
+
+    for name, channels in (("a", ["Fz", "Cz"]), ("b", ["Fz", "Pz"])):
+        info = mne.create_info(channels, 100.0, "eeg")
+        raw = mne.io.RawArray(np.zeros((2, 200)), info, verbose="error")
+        raw.save(tmp_path / f"{name}_raw.fif", verbose="error")
+    events = RecordingsStudy(path=tmp_path, files=("*.fif",)).events()
+    with pytest.raises(RecordingMismatchError) as info:
+        EegExtractor(drop_bads=drop_bads).prepare(events, Store(tmp_path / "store"), progress=False)
+    assert str(info.value) == (
+        "EegExtractor: recordings select different channels: Eeg event 0 (timeline a_raw.fif, "
+        "file a_raw.fif) has 2 (Cz not in the other), Eeg event 1 (timeline b_raw.fif, file "
+        "b_raw.fif) has 2 (Pz not in the first); pass channels='intersection', or ch_names=(...)"
+        + (", or drop_bads=False" if drop_bads else "")
+    )
