@@ -4,8 +4,9 @@ A recording not yet stored is read up to its header (never its data): it must be
 channels of the picked types, span its event, be at the rate its event declares (``frequency``)
 and carry the ``filter``, ``notch`` and causal design (every band below its Nyquist frequency).
 Then the recordings are compared: one channel list (with ``channels="error"``), at least one
-common channel (``"intersection"``), one sampling rate when ``frequency`` is None. Stored recordings are compared through their entry's meta.
-A failure raises before anything is computed, naming the recordings and the fix.
+common channel (``"intersection"``), one sampling rate when ``frequency`` is None. Stored
+recordings are compared through their entry's meta. A failure raises before anything is
+computed, naming the recordings and the fix.
 """
 
 from __future__ import annotations
