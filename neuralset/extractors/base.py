@@ -230,7 +230,7 @@ class Extractor(Config, abc.ABC):
         Output sampling frequency in Hz for dynamic outputs (``None``: the natural one).
     aggregation
         How a dynamic series becomes static: ``"mean"`` over the window, or the value at the
-        ``"trigger"`` onset.
+        ``"trigger"`` onset (a recording's, for windows without trigger: at their start).
     store_dtype
         Precision of the stored arrays and vectors: ``"float32"``, or ``"float16"``, which halves
         the disk space and the bytes read per batch (reads still return float32; from a warm

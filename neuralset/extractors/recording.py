@@ -403,10 +403,16 @@ class RecordingExtractor(Extractor):
     def _static_samples(
         self, segments: Segments, which: np.ndarray, rec_start: float, sfreq: float
     ) -> np.ndarray:
-        """``(k, width)`` sample indices averaged (``"mean"``) or taken (``"trigger"``)."""
-        if self.aggregation == "trigger":
-            trigger_start = segments.index.event_start[np.maximum(segments.trigger[which], 0)]
-            return np.round((trigger_start - rec_start) * sfreq).astype(np.int64)[:, None]
+        """``(k, width)`` sample indices averaged (``"mean"``) or taken (``"trigger"``: at the
+        trigger's onset, or at the start of a segment without trigger, a sliding window)."""
+        if self.aggregation == "trigger":  # a segment without trigger: its start, as baseline
+            trigger = segments.trigger[which]
+            onset = np.where(
+                trigger >= 0,
+                segments.index.event_start[np.maximum(trigger, 0)],
+                segments.start[which],
+            )
+            return np.round((onset - rec_start) * sfreq).astype(np.int64)[:, None]
         first = np.round((segments.start[which] - rec_start) * sfreq).astype(np.int64)
         lengths = np.round(segments.duration[which] * sfreq).astype(np.int64)
         width = int(lengths.max()) if len(lengths) else 0

@@ -146,9 +146,10 @@ def annotation_events(
     ann = raw.annotations
     if not len(ann):
         return [], [], np.zeros(0, dtype=object)
-    # onsets count from meas_date when orig_time is set, else from the first sample
-    shift = raw.first_time if ann.orig_time is not None else 0.0
-    onset = np.asarray(ann.onset, dtype=np.float64) - shift
+    # a raw's annotation onsets count from sample 0 of its clock (meas_date, or with no
+    # meas_date the first_samp = 0 origin: set_annotations adds first_time to both), so the
+    # time from the first sample is onset - first_time, as mne.events_from_annotations counts
+    onset = np.asarray(ann.onset, dtype=np.float64) - raw.first_time
     duration = np.asarray(ann.duration, dtype=np.float64)
     descriptions = np.asarray(ann.description, dtype=object)
     codes = np.array([_trailing_code(str(d)) for d in descriptions], dtype=np.int64)

@@ -1,4 +1,5 @@
-"""RecordingExtractor reads laid out time-major in memory (``time_major=True``)."""
+"""RecordingExtractor reads: laid out time-major in memory (``time_major=True``), and static
+outputs at the trigger (on a ramp whose value is the time, so a wrong sample shows)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuralset.segments import segment_on_triggers
+from neuralset.segments import segment_on_triggers, sliding_windows
 from neuralset.store import Store
 
 from ..loaders.conftest import N_CHANNELS, SFREQ, RampExtractor, expected_window, make_events
@@ -71,3 +72,19 @@ def test_time_major_with_a_float16_store(tmp_path: Path) -> None:
     got = half.replace(time_major=True).read(segments, store).data
     assert got.dtype == np.float32 and _time_first(got)
     np.testing.assert_array_equal(got, half.read(segments, store).data)
+
+
+def test_static_trigger_of_sliding_windows_is_each_window_start(ramp_store) -> None:
+    events, store = ramp_store
+    at_trigger = RampExtractor(frequency=SFREQ, output="static", aggregation="trigger")
+    windows = sliding_windows(events, duration=1.0, stride=0.5, blocks="Meg")
+    assert (windows.trigger < 0).all() and len(windows) == 22  # 11 per 6 s recording
+    got = at_trigger.read(windows, store).data
+    np.testing.assert_allclose(
+        got, expected_window(0.0, 1)[:, 0] + windows.start[:, None], atol=1e-4
+    )
+    words = segment_on_triggers(events, "Word", offset=-0.2, duration=0.8)
+    words = words.select(words.covering("Meg") >= 0)
+    onsets = events["start"].to_numpy()[words.trigger]  # trigger segments: the word's onset
+    got = at_trigger.read(words, store).data
+    np.testing.assert_allclose(got, expected_window(0.0, 1)[:, 0] + onsets[:, None], atol=1e-4)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from ....config import config, register
 from ....validation import require
 from .base import CHANNEL_TYPES, MneExtractor, RecordingMismatchError
+from .headers import RecordingHeader
 
 __all__ = [
     "MegExtractor",
@@ -62,6 +63,19 @@ class EegExtractor(MneExtractor):
             "reference",
             f"expected 'average', a tuple of channel names or None, got {self.reference!r}",
         )
+
+    def select_channels(self, header: RecordingHeader, where: str) -> list[str]:
+        """The base selection; the ``reference`` channels must be among it (checked in the
+        preflight, from the header, before any work)."""
+        selected = super().select_channels(header, where)
+        if isinstance(self.reference, tuple):
+            absent = [c for c in self.reference if c not in selected]
+            if absent:
+                raise ValueError(
+                    f"EegExtractor.reference: channel(s) {', '.join(absent)} not among the "
+                    f"selected channels of {where}; add them to picks/ch_names"
+                )
+        return selected
 
     def preprocess(self, raw: Any) -> Any:
         if self.reference is None:

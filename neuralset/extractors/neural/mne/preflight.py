@@ -1,10 +1,12 @@
 """Preflight of the MNE extractors: every recording checked from its header before ``prepare``.
 
 A recording not yet stored is read up to its header (never its data): it must be readable, have
-channels of the picked types, span its event and be at the rate its event declares (``frequency``). Then the recordings are compared: one channel
-list (with ``channels="error"``), at least one common channel (``"intersection"``), one sampling
-rate when ``frequency`` is None. Stored recordings are compared through their entry's meta.
-A failure raises before anything is computed, naming the recordings and the fix.
+channels of the picked types, span its event, be at the rate its event declares (``frequency``)
+and carry the ``filter``, ``notch`` and causal design (every band below its Nyquist frequency).
+Then the recordings are compared: one channel list (with ``channels="error"``), at least one
+common channel (``"intersection"``), one sampling rate when ``frequency`` is None. Stored
+recordings are compared through their entry's meta. A failure raises before anything is
+computed, naming the recordings and the fix.
 """
 
 from __future__ import annotations
@@ -98,12 +100,26 @@ def check_output_band(extractor: MneExtractor) -> None:
 
 
 def check_source_band(extractor: MneExtractor, sfreq: float, path: str) -> None:
-    """``filter`` against a recording's own rate (preflight, before any work): every cut-off
-    below the file's Nyquist frequency."""
+    """``filter`` and ``notch`` against a recording's own rate (preflight, before any work):
+    every cut-off below the file's Nyquist frequency, and every notch band-stop too (MNE's
+    default band: ``f/200`` wide with 1 Hz transitions, so it reaches ``f + f/400 + 0.5`` Hz);
+    with ``causal=True``, the whole causal design (its decimation included)."""
     from ....config import ConfigError
 
     name = type(extractor).__name__
     nyquist = sfreq / 2
+    for line in extractor.notch:
+        edge = line + line / 400 + 0.5
+        if edge >= nyquist:
+            highest = (nyquist - 0.5) * 400 / 401
+            raise ConfigError(
+                f"{name}.notch: the notch at {line:g} Hz stops a band up to {edge:g} Hz, at or "
+                f"above the Nyquist frequency ({nyquist:g} Hz) of {path}, recorded at {sfreq:g} "
+                f"Hz; keep only line frequencies below {highest:g} Hz (this file holds no line "
+                "noise above its Nyquist frequency)"
+            )
+    if extractor.causal:
+        extractor.causal_design(sfreq, f"{name} on {path}")
     for which, value in (
         ("filter[0] (high-pass)", extractor.filter[0]),
         ("filter[1] (low-pass)", extractor.filter[1]),
@@ -146,5 +162,6 @@ def check_channel_lists(extractor: MneExtractor, channels: dict[str, tuple[str, 
             f"{name}: recordings select different channels: {first} has "
             f"{len(distinct[0])} ({', '.join(only1[:5]) or 'same set, other order'} not in the other), "
             f"{second} has {len(distinct[1])} ({', '.join(only2[:5]) or '-'} not in the first); "
-            f"pass channels='intersection', or ch_names=(...), or drop_bads=False"
+            "pass channels='intersection', or ch_names=(...)"
+            + (", or drop_bads=False" if extractor.drop_bads else "")
         )

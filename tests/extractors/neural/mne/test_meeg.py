@@ -302,14 +302,20 @@ def test_config_errors(kwargs, match):
         MegExtractor(**kwargs)
 
 
-def test_eeg_reference_errors(small_events, store):
+def test_eeg_reference_errors(small_events, tmp_path):
+    from neuralset.extractors.base import events_label
+
     with pytest.raises(ConfigError, match=r"EegExtractor.reference: expected 'average', a tuple"):
         EegExtractor(reference="avg")
     bad = EegExtractor(frequency=100.0, reference=("Xz",))
-    with pytest.raises(
-        Exception, match=r"EegExtractor.reference: channel\(s\) Xz not among the selected channels"
-    ):
-        bad.prepare(small_events, store, progress=False)
+    with pytest.raises(ValueError) as info:  # from the header, in the preflight
+        bad.prepare(small_events, Store(tmp_path / "store"), progress=False)
+    first = int(np.flatnonzero((small_events["type"] == "Eeg").to_numpy())[0])
+    assert str(info.value) == (
+        "EegExtractor.reference: channel(s) Xz not among the selected channels of "
+        f"{events_label(small_events, first)}; add them to picks/ch_names"
+    )
+    assert not (tmp_path / "store").exists()  # nothing computed
 
 
 def test_kinds_and_keys():
