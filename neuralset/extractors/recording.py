@@ -433,10 +433,17 @@ class RecordingExtractor(Extractor):
         ok_rows = valid.all(axis=1)
         if not ok_rows.all():
             bad = which[~ok_rows][:3]
+            short = int((~valid[~ok_rows]).sum(axis=1).max())
+            why = (  # a window ending at the recording's end, its start and length each rounded
+                f"by one sample of rounding to the {sfreq:g} Hz grid (the window's first sample "
+                "and its length are rounded apart); "
+                if short == 1
+                else f"by up to {short} samples; "
+            )
             raise OutOfBoundsError(
-                f"segments {bad.tolist()} run past the start or end of {events_label(segments.events, row)} "
-                f"({n_rec} samples at {sfreq} Hz); pass out_of_bounds='drop' or 'pad', "
-                "or shorten the windows"
+                f"segments {bad.tolist()} run past the start or end of "
+                f"{events_label(segments.events, row)} ({n_rec} samples at {sfreq:g} Hz) {why}"
+                "pass out_of_bounds='drop' or 'pad' (zeros, masked), or shorten the windows"
             )
 
 

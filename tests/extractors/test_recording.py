@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from neuralset.extractors.base import OutOfBoundsError
 from neuralset.segments import segment_on_triggers, sliding_windows
 from neuralset.store import Store
 
@@ -88,3 +89,38 @@ def test_static_trigger_of_sliding_windows_is_each_window_start(ramp_store) -> N
     onsets = events["start"].to_numpy()[words.trigger]  # trigger segments: the word's onset
     got = at_trigger.read(words, store).data
     np.testing.assert_allclose(got, expected_window(0.0, 1)[:, 0] + onsets[:, None], atol=1e-4)
+
+
+def test_out_of_bounds_error_says_by_how_many_samples(ramp_store) -> None:
+    """A window one sample past the recording's end (what rounding a window that ends at the
+    end of a file resampled off its grid gives) is named as such; a longer overshoot counts its
+    samples. Exact messages."""
+    events, store = ramp_store
+    ext = RampExtractor(frequency=SFREQ)
+    meg = events[events["type"] == "Meg"].iloc[0]  # sub-0: 1.0 s to 7.0 s, 300 samples
+    words = segment_on_triggers(events, "Word", duration=0.4).require("Meg")
+    first = words.select(np.array([0]))
+    head = (
+        "segments [0] run past the start or end of Meg event 0 (timeline sub-0, file rec0.npy) "
+        "(300 samples at 50 Hz) "
+    )
+    tail = "pass out_of_bounds='drop' or 'pad' (zeros, masked), or shorten the windows"
+    end = float(meg["start"] + meg["duration"])
+    for start, message in (
+        (
+            end - 0.4 + 1 / SFREQ,
+            "by one sample of rounding to the 50 Hz grid (the window's "
+            "first sample and its length are rounded apart); ",
+        ),
+        (end - 0.4 + 5 / SFREQ, "by up to 5 samples; "),
+    ):
+        late = first.with_windows(np.array([start]), np.array([0.4]))
+        with pytest.raises(OutOfBoundsError) as err:
+            ext.read(late, store)
+        assert str(err.value) == head + message + tail
+    padded = ext.read(
+        first.with_windows(np.array([end - 0.4 + 1 / SFREQ]), np.array([0.4])),
+        store,
+        out_of_bounds="pad",
+    )
+    assert padded.mask is not None and padded.mask.sum() == 19 and not padded.mask[0, -1]
