@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import fresh_process  # noqa: E402
+import _fresh_process as fresh_process  # noqa: E402
 
 SNIPPETS = {
     "python": "pass",

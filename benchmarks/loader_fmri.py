@@ -46,7 +46,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import fresh_process  # noqa: E402
+import _fresh_process as fresh_process  # noqa: E402
 from loading import epochs_summary, parallel_ceiling  # noqa: E402
 
 TR = 2.0

@@ -56,7 +56,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import fresh_process  # noqa: E402
+import _fresh_process as fresh_process  # noqa: E402
 
 from neuralset.config import config  # noqa: E402
 from neuralset.extractors.recording import RecordingExtractor  # noqa: E402

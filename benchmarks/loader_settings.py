@@ -60,7 +60,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import fresh_process  # noqa: E402
+import _fresh_process as fresh_process  # noqa: E402
 from loading import build, epochs_summary, parallel_ceiling, physical_limit, sizes  # noqa: E402
 
 

@@ -58,6 +58,8 @@ from ...base import (
 from ...recording import RecordingExtractor
 from .causal import CausalDesign, apply_causal, causal_design, decimate_raw
 from .headers import (
+    CHANNEL_TYPES,
+    PICK_ALIASES,
     RecordingHeader,
     cached_header,
     check_span,
@@ -81,15 +83,6 @@ __all__ = [
     "RecordingMismatchError",
 ]
 
-#: Channel types accepted by ``picks`` (MNE's channel types, plus "meg" for mag + grad).
-CHANNEL_TYPES: tuple[str, ...] = (
-    "meg", "mag", "grad", "ref_meg", "eeg", "seeg", "ecog", "dbs", "emg", "ecg", "eog", "misc",
-    "stim", "resp", "bio", "syst", "chpi", "exci", "ias", "gsr", "temperature", "eyegaze", "pupil",
-    "hbo", "hbr", "fnirs_cw_amplitude", "fnirs_fd_ac_amplitude", "fnirs_fd_phase", "fnirs_od",
-    "fnirs_td_gated_amplitude", "fnirs_td_moments_intensity", "fnirs_td_moments_mean",
-    "fnirs_td_moments_variance", "csd", "dipole", "gof",
-)  # fmt: skip
-_ALIASES = {"meg": ("mag", "grad")}
 #: :class:`ChannelLayout` per extractor ``prepare_key``, ``channels`` and store root.
 _LAYOUT: Slot[ChannelLayout] = Slot("recording channel layout")
 
@@ -192,7 +185,7 @@ class MneExtractor(RecordingExtractor):
     def _pick_types(self) -> set[str]:
         out: set[str] = set()
         for pick in self.resolved_picks:
-            out.update(_ALIASES.get(pick, (pick,)))
+            out.update(PICK_ALIASES.get(pick, (pick,)))
         return out
 
     # -- hooks ---------------------------------------------------------------------------
@@ -324,6 +317,12 @@ class MneExtractor(RecordingExtractor):
         channels, rates = scan_recordings(self, events, store)
         check_one_rate(self, rates)
         check_channel_lists(self, channels)
+
+    def source_cutoffs(self) -> tuple[tuple[str, float | None], ...]:
+        """``(field, Hz)`` of each cut-off that a recording's rate must carry: the preflight
+        checks them below each file's Nyquist frequency, from its header. ``filter``'s here;
+        a subclass adds those of its own steps (a band-pass in :meth:`preprocess`)."""
+        return (("filter[0] (high-pass)", self.filter[0]), ("filter[1] (low-pass)", self.filter[1]))
 
     # -- compute -------------------------------------------------------------------------
     def notch_first(self) -> bool:

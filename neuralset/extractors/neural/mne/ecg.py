@@ -73,6 +73,11 @@ class EcgExtractor(MneExtractor):
                 f"EcgExtractor.qrs_band: expected (low, high) with 0 < low < high Hz, got {self.qrs_band}"
             )
 
+    def source_cutoffs(self) -> tuple[tuple[str, float | None], ...]:
+        """``filter``'s cut-offs, and with ``signal="heart_rate"`` the QRS band's."""
+        own = (("qrs_band[1]", self.qrs_band[1]),) if self.signal != "ecg" else ()
+        return super().source_cutoffs() + own
+
     def preprocess(self, raw: Any) -> Any:
         if self.signal == "ecg":
             return raw

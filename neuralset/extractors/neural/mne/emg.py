@@ -84,6 +84,11 @@ class EmgExtractor(VariableChannelsExtractor):
             return open_raw(path, {"infer_types": True, **self.reader_options})
         return super().read_raw(path)
 
+    def source_cutoffs(self) -> tuple[tuple[str, float | None], ...]:
+        """``filter``'s cut-offs and the high cut-off of ``band``."""
+        own = (("band[1] (high cut-off)", self.band[1]),) if self.band is not None else ()
+        return super().source_cutoffs() + own
+
     def preprocess(self, raw: Any) -> Any:
         picks = np.arange(len(raw.ch_names))
         raw = self.apply_notch(raw)

@@ -3,7 +3,8 @@
 :class:`RecordingHeader` (channel names and types, bad channels, rate, length), memoised per
 reader class and file version; the bad channels an event declares on top of the file's (the
 ``bads`` column a BIDS study fills from ``channels.tsv``); and the check that an event's span
-lies inside its file; and the per-channel scaling statistics fitted on a stored recording.
+lies inside its file; the per-channel scaling statistics fitted on a stored recording; and
+the channel types ``picks`` accepts.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "CHANNEL_TYPES",
+    "PICK_ALIASES",
     "RecordingHeader",
     "cached_header",
     "fit_scaling",
@@ -29,6 +32,18 @@ __all__ = [
     "header_of",
     "with_event_bads",
 ]
+
+
+#: Channel types accepted by ``picks`` (MNE's channel types, plus "meg" for mag + grad).
+CHANNEL_TYPES: tuple[str, ...] = (
+    "meg", "mag", "grad", "ref_meg", "eeg", "seeg", "ecog", "dbs", "emg", "ecg", "eog", "misc",
+    "stim", "resp", "bio", "syst", "chpi", "exci", "ias", "gsr", "temperature", "eyegaze", "pupil",
+    "hbo", "hbr", "fnirs_cw_amplitude", "fnirs_fd_ac_amplitude", "fnirs_fd_phase", "fnirs_od",
+    "fnirs_td_gated_amplitude", "fnirs_td_moments_intensity", "fnirs_td_moments_mean",
+    "fnirs_td_moments_variance", "csd", "dipole", "gof",
+)  # fmt: skip
+#: What a pick stands for when it is not one MNE channel type.
+PICK_ALIASES = {"meg": ("mag", "grad")}
 
 
 def event_bads(events: pd.DataFrame, row: int) -> list[str]:

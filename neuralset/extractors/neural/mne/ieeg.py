@@ -127,6 +127,11 @@ class IeegExtractor(VariableChannelsExtractor):
         types = raw.get_channel_types()
         return [n for n, t in zip(raw.ch_names, types) if t in IEEG_TYPES]
 
+    def source_cutoffs(self) -> tuple[tuple[str, float | None], ...]:
+        """``filter``'s cut-offs and the high cut-off of ``envelope``."""
+        own = (("envelope[1] (high cut-off)", self.envelope[1]),) if self.envelope else ()
+        return super().source_cutoffs() + own
+
     def preprocess(self, raw: Any) -> Any:
         import mne
 

@@ -100,10 +100,12 @@ def check_output_band(extractor: MneExtractor) -> None:
 
 
 def check_source_band(extractor: MneExtractor, sfreq: float, path: str) -> None:
-    """``filter`` and ``notch`` against a recording's own rate (preflight, before any work):
-    every cut-off below the file's Nyquist frequency, and every notch band-stop too (MNE's
-    default band: ``f/200`` wide with 1 Hz transitions, so it reaches ``f + f/400 + 0.5`` Hz);
-    with ``causal=True``, the whole causal design (its decimation included)."""
+    """``filter``, ``notch`` and a modality's own bands against a recording's own rate
+    (preflight, before any work): every cut-off of :meth:`MneExtractor.source_cutoffs
+    <neuralset.extractors.neural.mne.MneExtractor.source_cutoffs>` below the file's Nyquist
+    frequency, and every notch band-stop too (MNE's default band: ``f/200`` wide with 1 Hz
+    transitions, so it reaches ``f + f/400 + 0.5`` Hz); with ``causal=True``, the whole
+    causal design (its decimation included)."""
     from ....config import ConfigError
 
     name = type(extractor).__name__
@@ -120,10 +122,7 @@ def check_source_band(extractor: MneExtractor, sfreq: float, path: str) -> None:
             )
     if extractor.causal:
         extractor.causal_design(sfreq, f"{name} on {path}")
-    for which, value in (
-        ("filter[0] (high-pass)", extractor.filter[0]),
-        ("filter[1] (low-pass)", extractor.filter[1]),
-    ):
+    for which, value in extractor.source_cutoffs():
         if value is not None and value >= nyquist:
             raise ConfigError(
                 f"{name}.{which}: {value:g} Hz is at or above the Nyquist frequency "

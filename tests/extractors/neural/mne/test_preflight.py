@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import mne
 import numpy as np
+import pandas as pd
 import pytest
 
 from neuralset.config import ConfigError
-from neuralset.extractors.neural.mne import MegExtractor
+from neuralset.events import validate_events
+from neuralset.extractors.neural.mne import (
+    EcgExtractor,
+    EmgExtractor,
+    IeegExtractor,
+    MegExtractor,
+)
 from neuralset.store import Store
 
 
@@ -74,3 +81,31 @@ def test_different_channels_suggest_drop_bads_only_when_it_is_set(tmp_path, drop
         "b_raw.fif) has 2 (Pz not in the first); pass channels='intersection', or ch_names=(...)"
         + (", or drop_bads=False" if drop_bads else "")
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "ch_type", "extractor", "field"),
+    [
+        ("Ecg", "ecg", EcgExtractor(signal="heart_rate", qrs_band=(5.0, 60.0)), "qrs_band[1]"),
+        ("Emg", "emg", EmgExtractor(band=(20.0, 60.0)), "band[1] (high cut-off)"),
+        ("Ieeg", "seeg", IeegExtractor(envelope=(20.0, 60.0)), "envelope[1] (high cut-off)"),
+    ],
+    ids=["ecg", "emg", "ieeg"],
+)
+def test_a_modality_band_above_the_source_nyquist_fails_before_any_work(
+    tmp_path, kind: str, ch_type: str, extractor, field: str
+):
+    """A band of a modality's own step (ECG's QRS detection, EMG's band-pass, iEEG's
+    envelope) checked from the header of a 100 Hz file, as ``filter`` is."""
+    path = tmp_path / "rec_raw.fif"
+    info = mne.create_info(["A1", "A2"], 100.0, ch_type)
+    mne.io.RawArray(np.zeros((2, 1000)), info, verbose="error").save(path, verbose="error")
+    row = {"type": kind, "start": 0.0, "duration": 10.0, "timeline": "r", "filepath": str(path)}
+    events = validate_events(pd.DataFrame([row]))
+    with pytest.raises(ConfigError) as err:
+        extractor.prepare(events, Store(tmp_path / "store"), progress=False)
+    assert str(err.value) == (
+        f"{type(extractor).__name__}.{field}: 60 Hz is at or above the Nyquist frequency (50 Hz) "
+        f"of {path}, recorded at 100 Hz; set it below 50 Hz"
+    )
+    assert not (tmp_path / "store").exists()
