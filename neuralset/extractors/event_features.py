@@ -233,8 +233,9 @@ class EventFeatureExtractor(Extractor):
 
     def warm_up(self, segments: Segments, store: Store) -> None:
         """Compute the keys and load the values of the events the segments overlap (before
-        DataLoader workers fork: they inherit them), up to the value cache's 100,000."""
-        if not len(segments):
+        DataLoader workers fork: they inherit them), up to the value cache's 100,000; nothing
+        for a subclass that reads without :meth:`row_keys` (e.g. ``LabelEncoder``)."""
+        if not len(segments) or type(self).row_keys is EventFeatureExtractor.row_keys:
             return
         rows = np.unique(segments.overlapping(self.resolved_event_type)[1])
         if 0 < len(rows) <= 100_000:
