@@ -311,9 +311,16 @@ class EventFeatureExtractor(Extractor):
         if freq is None:
             rates = {v.sfreq for v in known if isinstance(v, Series)}
             if len(rates) != 1:
+                why = (
+                    f"the stored series of this batch have different rates ({sorted(rates)} Hz)"
+                    if rates
+                    else "its stored features are one vector per event, painted over each "
+                    "segment's samples at that rate"
+                )
                 raise ConfigError(
-                    f"{type(self).__name__}.frequency must be set for dynamic outputs"
-                    + (" (the stored series have different rates)" if rates else "")
+                    f"{type(self).__name__}.frequency must be set for dynamic outputs: {why}; "
+                    "set frequency (Hz, e.g. that of the brain signal read alongside), or "
+                    "output='static'"
                 )
             freq = rates.pop()
         n_times = int(round(float(segments.duration[0]) * freq)) if n else 0

@@ -218,6 +218,22 @@ def test_a_batch_overlapping_no_event_reads_zeros_of_the_stored_shape(tmp_path, 
         code.read(alone, store)
 
 
+def test_dynamic_read_without_frequency_names_the_fix(tmp_path):
+    events = _overlapping_events()
+    store = Store(tmp_path)
+    ex = _Code()  # the defaults: dynamic output, frequency None
+    ex.prepare(events, store, progress=False)
+    segments = segment_on_triggers(events, "Stimulus", duration=0.5)
+    with pytest.raises(ConfigError) as err:
+        ex.read(segments, store)
+    assert str(err.value) == (
+        "_Code.frequency must be set for dynamic outputs: its stored features are one vector "
+        "per event, painted over each segment's samples at that rate; set frequency (Hz, e.g. "
+        "that of the brain signal read alongside), or output='static'"
+    )
+    assert ex.replace(frequency=10.0).read(segments, store).data.shape == (40, 2, 5)
+
+
 def test_resample_series_downsampling_box_average():
     series = Series(data=(np.arange(100) / 100.0)[:, None].astype(np.float32), sfreq=100.0)
     times = np.arange(1, 9) / 10.0  # 10 Hz: mean of 10 samples around each time
