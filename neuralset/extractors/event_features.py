@@ -233,8 +233,9 @@ class EventFeatureExtractor(Extractor):
 
     def warm_up(self, segments: Segments, store: Store) -> None:
         """Compute the keys and load the values of the events the segments overlap (before
-        DataLoader workers fork: they inherit them), up to the value cache's 100,000."""
-        if not len(segments):
+        DataLoader workers fork: they inherit them), up to the value cache's 100,000; nothing
+        for a subclass that reads without :meth:`row_keys` (e.g. ``LabelEncoder``)."""
+        if not len(segments) or type(self).row_keys is EventFeatureExtractor.row_keys:
             return
         rows = np.unique(segments.overlapping(self.resolved_event_type)[1])
         if 0 < len(rows) <= 100_000:
@@ -287,8 +288,9 @@ class EventFeatureExtractor(Extractor):
         etype = self.resolved_event_type
         seg, rows = segments.overlapping(etype)
         values = self._values(segments, store, rows)
-        if not values:
-            raise ValueError(f"no {etype} events in these segments")
+        if not values:  # no event in any segment: zeros, shaped like the stored features
+            shape = _static_of(self._reference_value(segments, store)).shape
+            return Output(data=np.zeros((len(segments), *shape), np.float32))
         flat = np.stack([_static_of(v) for v in values])
         sums = np.zeros((len(segments), *flat.shape[1:]), np.float32)
         np.add.at(sums, seg, flat)
@@ -303,19 +305,48 @@ class EventFeatureExtractor(Extractor):
             raise ValueError("dynamic outputs need segments of equal duration within a batch")
         seg, rows = segments.overlapping(self.resolved_event_type)
         values = self._values(segments, store, rows)
+        # a batch overlapping no event reads zeros shaped (and timed) like the stored features
+        known = values or [self._reference_value(segments, store)]
         freq = self.frequency
         if freq is None:
-            rates = {v.sfreq for v in values if isinstance(v, Series)}
+            rates = {v.sfreq for v in known if isinstance(v, Series)}
             if len(rates) != 1:
+                why = (
+                    f"the stored series of this batch have different rates ({sorted(rates)} Hz)"
+                    if rates
+                    else "its stored features are one vector per event, painted over each "
+                    "segment's samples at that rate"
+                )
                 raise ConfigError(
-                    f"{type(self).__name__}.frequency must be set for dynamic outputs"
-                    + (" (the stored series have different rates)" if rates else "")
+                    f"{type(self).__name__}.frequency must be set for dynamic outputs: {why}; "
+                    "set frequency (Hz, e.g. that of the brain signal read alongside), or "
+                    "output='static'"
                 )
             freq = rates.pop()
         n_times = int(round(float(segments.duration[0]) * freq)) if n else 0
         if not values:
-            return Output(data=np.zeros((n, 0, n_times), dtype=np.float32))
+            shape = _static_of(known[0]).shape
+            if self.time_major:
+                return Output(data=buffers.time_last(np.zeros((n, n_times, *shape), np.float32)))
+            return Output(data=np.zeros((n, *shape, n_times), np.float32))
         return Output(data=_paint(segments, seg, rows, values, freq, n_times, self.time_major))
+
+    def _reference_value(self, segments: Segments, store: Store) -> np.ndarray | Series:
+        """The stored value of the table's first event of the type: the feature shape (and
+        stored rate) of a batch whose segments overlap none of these events."""
+        rows = self.event_rows(segments.events)
+        if not len(rows):
+            raise ValueError(
+                f"{type(self).__name__} reads {self.resolved_event_type} events, but the events "
+                f"table has none (event types present: {_type_counts(segments.events)}); set "
+                "event_type or add these events"
+            )
+        return self._values(segments, store, rows[:1])[0]
+
+
+def _type_counts(events: pd.DataFrame) -> str:
+    counts = events["type"].value_counts(sort=False)
+    return ", ".join(f"{t} ({int(c)})" for t, c in counts.items() if c) or "none"
 
 
 def _paint(

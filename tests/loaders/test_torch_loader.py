@@ -296,6 +296,20 @@ def test_event_features_warm_up_loads_their_values(setup: dict[str, Any]) -> Non
     assert batch["len"].shape == (2, 1, 40) and float(batch["len"][0].max()) == 2.0  # "w0"
 
 
+def test_workers_with_an_extractor_reading_without_row_keys(setup: dict[str, Any]) -> None:
+    # LabelEncoder (the README's example) reads its stored vocabulary, not per-row values: the
+    # warm-up before the workers fork raised NotImplementedError (LabelEncoder.row_keys)
+    from neuralset.extractors.events import LabelEncoder
+
+    label = LabelEncoder(event_type="Word", field="text")
+    ds = SegmentDataset(setup["segments"], {"word": label}, setup["store"])
+    ds.prepare(progress=False)
+    ds.warm_up()
+    got = [b["word"] for b in ds.loader(batch_size=5, num_workers=2)]
+    expected = label.read(setup["segments"], setup["store"]).data
+    np.testing.assert_array_equal(torch.cat(got).numpy(), expected)
+
+
 def test_shape_checks_are_ready_before_the_workers_fork(dataset: SegmentDataset) -> None:
     # the first check of a process costs tens of ms (jaxtyping's import, its checker): the
     # loader pays it once before forking, for the workers and its own head start

@@ -245,6 +245,12 @@ def select_layers(
 
     A float in ``[0, 1]`` is a relative depth (``0.0`` the embeddings, ``1.0`` the last layer,
     rounded to the nearest layer); an int is an index (negative from the end).
+
+    Raises
+    ------
+    ValueError
+        An int outside ``[-n, n - 1]`` for ``n`` hidden states (it would otherwise wrap around
+        to another layer).
     """
     n = len(hidden_states)
     chosen = layers if isinstance(layers, tuple) else (layers,)
@@ -252,6 +258,12 @@ def select_layers(
     for layer in chosen:
         if isinstance(layer, float):
             out.append(int(round(layer * (n - 1))))
+        elif not -n <= int(layer) < n:
+            raise ValueError(
+                f"layers: index {layer} is out of range for this model's {n} hidden states (the "
+                f"embeddings, then {n - 1} layers); use an int in [{-n}, {n - 1}] or a relative "
+                "depth in [0, 1] (1.0: the last layer)"
+            )
         else:
             out.append(int(layer) % n)
     return out

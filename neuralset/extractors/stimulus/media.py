@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..base import Item, source_identity, source_path
+from ..base import Item, events_label, source_identity, source_path
 
 __all__ = [
     "read_audio",
@@ -122,11 +122,18 @@ def media_payloads(
     )
     durations = events["duration"].to_numpy()[rows]
     out = []
-    for path, root, off, dur, freq in zip(paths, roots, offsets, durations, freqs):
+    for row, path, root, off, dur, freq in zip(rows, paths, roots, offsets, durations, freqs):
         off = float(off) if off == off else 0.0
         freq = float(freq) if freq == freq else 0.0
+        try:
+            source = source_identity(path, root if isinstance(root, str) else None)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"stimulus file not found: {path}, for {events_label(events, int(row))}; fix "
+                "the event's filepath (relative to its study_root), or drop the event"
+            ) from None
         ident = (
-            *source_identity(path, root if isinstance(root, str) else None),
+            *source,
             off,
             float(dur),
             freq,

@@ -116,7 +116,11 @@ class SentenceEmbedding(EventFeatureExtractor):
     def preflight(self, events: pd.DataFrame, store: Store) -> None:
         """Before any work: the model is a local folder, cached, or reachable on the hub
         (:func:`~neuralset.extractors.stimulus.hf.check_model_available`), unless every item
-        is already stored."""
+        is already stored; and every event has a text (see
+        :func:`~neuralset.extractors.stimulus.text.check_texts`)."""
+        from .text import check_texts
+
+        check_texts("SentenceEmbedding", events, self.event_rows(events), self.field, blank_ok=True)
         if Path(self.model).expanduser().is_dir():
             return
         if not store.missing(i.key for i in self.items(events)):

@@ -12,10 +12,51 @@ import numpy as np
 import pandas as pd
 
 from ...config import config, register
+from ...store import Store
 from ..base import Computed, Item
 from .hf import HuggingFaceExtractor
 
-__all__ = ["HuggingFaceText", "word_span"]
+__all__ = ["HuggingFaceText", "word_span", "check_texts"]
+
+
+def check_texts(
+    owner: str, events: pd.DataFrame, rows: np.ndarray, column: str, *, blank_ok: bool
+) -> None:
+    """Raise, before any work, when event ``rows`` lack the text an extractor embeds.
+
+    A missing value (NaN, None) would otherwise be embedded as the string ``"nan"``; a blank
+    one (``blank_ok=False``) has no token for a language model to embed.
+
+    Raises
+    ------
+    ValueError
+        Naming the extractor, the column, the event rows and the fix.
+    """
+    etype = events["type"].to_numpy()[rows[0]] if len(rows) else ""
+    if column not in events.columns:
+        if len(rows):
+            raise ValueError(
+                f"{owner}: the events table has no {column!r} column for its {len(rows)} {etype} "
+                f"events; add it (the text to embed), or choose other events with event_type"
+            )
+        return
+    values = events[column].to_numpy()[rows]
+    missing = np.flatnonzero(pd.isna(values))
+    if len(missing):
+        raise ValueError(
+            f"{owner}: {len(missing)} of {len(rows)} {etype} events have no {column!r} (event "
+            f"rows {rows[missing[:3]].tolist()}); it would be embedded as the string 'nan': fill "
+            f"it, or drop these events first (events.dropna(subset=[{column!r}]))"
+        )
+    if not blank_ok:
+        blank = np.flatnonzero([not str(v).strip() for v in values])
+        if len(blank):
+            raise ValueError(
+                f"{owner}: {len(blank)} of {len(rows)} {etype} events have a blank {column!r} "
+                f"(event rows {rows[blank[:3]].tolist()}: {values[blank[:3]].tolist()}); a "
+                "language model has no token to embed for it: drop these events first "
+                f"(keep events[{column!r}].str.strip() != '')"
+            )
 
 
 def word_span(text: str, context: str) -> tuple[str, int, int]:
@@ -68,6 +109,12 @@ class HuggingFaceText(HuggingFaceExtractor):
     max_tokens: int | None = None
 
     # -- prepare ------------------------------------------------------------------------
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """Before any work: every event has a text that is not blank (:func:`check_texts`),
+        and the model can be loaded (see :meth:`HuggingFaceExtractor.preflight`)."""
+        check_texts("HuggingFaceText", events, self.event_rows(events), "text", blank_ok=False)
+        super().preflight(events, store)
+
     def _rows_texts(self, events: pd.DataFrame, rows: np.ndarray) -> tuple[list[str], list[str]]:
         """Text and context of each row (context ``""`` when missing or not contextualized)."""
         texts = [str(t) for t in events["text"].to_numpy()[rows].tolist()]

@@ -174,6 +174,66 @@ def test_series_painted_on_their_own_clock(tmp_path, frequency, time_major):
     )
 
 
+@pytest.mark.parametrize("time_major", [False, True])
+def test_a_batch_overlapping_no_event_reads_zeros_of_the_stored_shape(tmp_path, time_major):
+    # windows over a block, the events only in its first second: a batch of later windows
+    # overlaps none, and reads zeros shaped like any other batch (not 0 features)
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": ["Stimulus", "Stimulus", "Action"],
+                "start": [0.1, 0.5, 0.0],
+                "duration": [0.3, 0.4, 10.0],
+                "timeline": "t",
+                "code": [1, 2, 0],
+            }
+        )
+    )
+    store = Store(tmp_path)
+    windows = sliding_windows(events, duration=1.0, stride=1.0, blocks="Action")
+    empty = windows.select(slice(5, 8))
+    code = _Code(frequency=20.0, time_major=time_major)
+    clock = _Clock(frequency=None, time_major=time_major)  # the series' own 50 Hz
+    for ex in (code, clock):
+        ex.prepare(events, store, progress=False)
+    first = code.read(windows.select(slice(0, 2)), store).data
+    assert first.shape == (2, 2, 20) and first[0, 0, 2] == 1.0
+    got = code.read(empty, store).data
+    assert got.shape == (3, 2, 20) and not got.any()
+    assert np.moveaxis(got, -1, 1).flags.c_contiguous is time_major
+    got = clock.read(empty, store).data
+    assert got.shape == (3, 1, 50) and not got.any()
+    static = code.replace(output="static", aggregation="mean")
+    np.testing.assert_array_equal(static.read(empty, store).data, np.zeros((3, 2), np.float32))
+    np.testing.assert_array_equal(
+        static.read(windows.select(slice(0, 1)), store).data, np.float32([[1.5, 0.3]])
+    )
+    blocks = events[events["type"] == "Action"].reset_index(drop=True)
+    alone = sliding_windows(blocks, duration=1.0, stride=1.0, blocks="Action")
+    with pytest.raises(
+        ValueError,
+        match=r"^_Code reads Stimulus events, but the events table has none \(event types "
+        r"present: Action \(1\)\); set event_type or add these events$",
+    ):
+        code.read(alone, store)
+
+
+def test_dynamic_read_without_frequency_names_the_fix(tmp_path):
+    events = _overlapping_events()
+    store = Store(tmp_path)
+    ex = _Code()  # the defaults: dynamic output, frequency None
+    ex.prepare(events, store, progress=False)
+    segments = segment_on_triggers(events, "Stimulus", duration=0.5)
+    with pytest.raises(ConfigError) as err:
+        ex.read(segments, store)
+    assert str(err.value) == (
+        "_Code.frequency must be set for dynamic outputs: its stored features are one vector "
+        "per event, painted over each segment's samples at that rate; set frequency (Hz, e.g. "
+        "that of the brain signal read alongside), or output='static'"
+    )
+    assert ex.replace(frequency=10.0).read(segments, store).data.shape == (40, 2, 5)
+
+
 def test_resample_series_downsampling_box_average():
     series = Series(data=(np.arange(100) / 100.0)[:, None].astype(np.float32), sfreq=100.0)
     times = np.arange(1, 9) / 10.0  # 10 Hz: mean of 10 samples around each time

@@ -3,6 +3,8 @@ token pooling of image patches."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -99,6 +101,29 @@ def test_layers_stored_once_chosen_at_read(events, tmp_path, layers, agg):
         dyn.read(segs, store).data,
         direct.replace(output="dynamic", frequency=10.0).read(segs, store).data,
     )
+
+
+def test_layer_index_out_of_range_is_an_error_not_another_layer(events, tmp_path):
+    # the tiny GPT-2 has 3 hidden states: layers=3 used to read layer 3 % 3 = 0 (the embeddings)
+    from neuralset.execution import PrepareError
+    from neuralset.extractors.stimulus.hf import select_layers
+
+    message = (
+        "layers: index {} is out of range for this model's 3 hidden states (the embeddings, "
+        "then 2 layers); use an int in [-3, 2] or a relative depth in [0, 1] (1.0: the last layer)"
+    )
+    assert select_layers(range(3), (-3, 2, 0.5)) == [0, 2, 1]
+    for bad in (3, -4):
+        with pytest.raises(ValueError, match=f"^{re.escape(message.format(bad))}$"):
+            select_layers(range(3), bad)
+    store = Store(tmp_path)
+    with pytest.raises(PrepareError, match=re.escape(f"(ValueError: {message.format(3)})")):
+        _text(layers=(1, 3)).prepare(events, store, progress=False)
+    every = _text(store_all_layers=True)
+    every.prepare(events, store, progress=False)
+    segments = segment_on_triggers(events, "Word", duration=0.3)
+    with pytest.raises(ValueError, match=f"^{re.escape(message.format(-4))}$"):
+        every.replace(layers=-4).read(segments, store)
 
 
 def test_patch_token_pooling():

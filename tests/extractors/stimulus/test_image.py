@@ -108,3 +108,21 @@ def test_video_frames_at_chosen_frequency(events, tmp_path):
 def test_bad_frame_frequency():
     with pytest.raises(ConfigError, match="HuggingFaceImage.frame_frequency: must be > 0 Hz"):
         HuggingFaceImage(model="facebook/dinov2-small", frame_frequency=0.0)
+
+
+def test_missing_image_file_names_the_event_before_any_work(events, tmp_path):
+    # was "recording file not found: PATH", naming neither the stimulus event nor the fix
+    moved = events.copy()
+    row = int(np.flatnonzero(moved["type"] == "Image")[0])
+    moved.loc[row, "filepath"] = "sub-01/moved.png"
+    path = hf_models.stimulus_study().path / "sub-01" / "moved.png"
+    ex = HuggingFaceImage(model=str(hf_models.vit_dir()), output="static", device="cpu")
+    store = Store(tmp_path)
+    with pytest.raises(FileNotFoundError) as err:
+        ex.prepare(moved, store, progress=False)
+    assert str(err.value) == (
+        f"stimulus file not found: {path}, for Image event {row} (timeline sub-01, file "
+        "sub-01/moved.png); fix the event's filepath (relative to its study_root), or drop "
+        "the event"
+    )
+    assert not list(store.keys())

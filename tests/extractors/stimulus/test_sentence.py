@@ -94,6 +94,19 @@ def test_errors(tmp_path, events, monkeypatch):
         match=r"'someone/not-cached-model' is not available locally.*HF_HUB_OFFLINE=1",
     ):
         ex.load()
+    # a missing text would be embedded as "nan": refused before loading the model
+    untitled = events.assign(title=["a title", None, "another", "a title"])
+    with pytest.raises(
+        ValueError,
+        match=r"^SentenceEmbedding: 1 of 4 Sentence events have no 'title' \(event rows \[1\]\); "
+        r"it would be embedded as the string 'nan'",
+    ):
+        ex.replace(field="title").prepare(untitled, store, progress=False)
+    with pytest.raises(
+        ValueError, match=r"^SentenceEmbedding: the events table has no 'title' column for its 4 "
+    ):
+        ex.replace(field="title").prepare(events, store, progress=False)
+    assert not list(store.keys())
     a = SentenceEmbedding(model=str(hf_models.minilm_dir()))
     assert a.prepare_key == a.replace(device="cpu").prepare_key
     assert a.prepare_key != a.replace(normalize=True).prepare_key

@@ -376,6 +376,56 @@ def test_unloadable_model_fails_each_item_once_without_preflight(events, tmp_pat
     assert "ModelNotAvailableError: model 'nobody-here/missing-model-xyz'" in tracebacks.pop()
 
 
+def test_missing_or_blank_text_fails_at_preflight_naming_the_rows(tmp_path):
+    # a missing text was embedded as the string "nan" (under the key of the word "nan"), and
+    # a blank word failed in the worker, after loading the model, naming no event
+    model = str(hf_models.gpt2_dir())
+    store = Store(tmp_path)
+    stimuli = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Stimulus",
+                "start": [0.0, 1.0, 2.0],
+                "duration": 0.5,
+                "timeline": "run-1",
+                "text": ["the", None, "nan"],
+            }
+        )
+    )
+    ex = HuggingFaceText(model=model, event_type="Stimulus", device="cpu")
+    with pytest.raises(
+        ValueError,
+        match=r"^HuggingFaceText: 1 of 3 Stimulus events have no 'text' \(event rows \[1\]\); "
+        r"it would be embedded as the string 'nan': fill it, or drop these events first "
+        r"\(events.dropna\(subset=\['text'\]\)\)$",
+    ):
+        ex.prepare(stimuli, store, progress=False)
+    words = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Word",
+                "start": [0.0, 1.0, 2.0],
+                "duration": 0.5,
+                "timeline": "run-1",
+                "text": ["the", " ", ""],
+            }
+        )
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^HuggingFaceText: 2 of 3 Word events have a blank 'text' \(event rows \[1, 2\]: "
+        r"\[' ', ''\]\); a language model has no token to embed for it: drop these events "
+        r"first \(keep events\['text'\].str.strip\(\) != ''\)$",
+    ):
+        HuggingFaceText(model=model, device="cpu").prepare(words, store, progress=False)
+    assert not list(store.keys())  # nothing computed
+    kept = words[words["text"].str.strip() != ""]
+    assert (
+        HuggingFaceText(model=model, device="cpu").prepare(kept, store, progress=False).computed
+        == 1
+    )
+
+
 def test_read_before_prepare_and_no_mutation(events, tmp_path):
     before = events.copy(deep=True)
     ex = HuggingFaceText(model=str(hf_models.gpt2_dir()), frequency=10.0, device="cpu")
