@@ -113,6 +113,10 @@ def _bin_chunk(
     scaled = times - start
     scaled *= frequency
     np.floor(scaled, out=scaled)
+    # the product rounds: a spike exactly on an edge start + k / frequency (spike times are
+    # often whole samples, k / 30 kHz) can land at k - 1 + 0.99...; place it by the edges
+    scaled -= start + scaled / frequency > times
+    scaled += start + (scaled + 1) / frequency <= times
     ok = (scaled >= 0) & (scaled < n_bins)
     bins: np.ndarray
     if ok.all():
