@@ -183,6 +183,12 @@ def _cache(args: argparse.Namespace, out: Any) -> int:
         store = _load(args.config, []).open_store()
     else:
         store = Store(args.store)
+    if not store.root.is_dir():  # a typo in --store read as an empty store ("all whole")
+        where = "--config's store" if args.config is not None else "--store"
+        raise StoreError(
+            f"no store at {store.root} (no such folder: nothing was stored there); check "
+            f"{where} (default: $NEURALSET_CACHE or ~/.cache/neuralset)"
+        )
     if args.action == "verify":
         report = store.verify(full=args.full, fix=args.fix)
         out(str(report))
@@ -299,6 +305,18 @@ def _prepare(pipeline: Any, args: argparse.Namespace, out: Callable[[str], None]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``neuralset``; returns the exit code."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped early (neuralset cache ls | head): no traceback
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return status
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "demo":
         from .demo import main as demo_main

@@ -166,6 +166,34 @@ def test_bad_arguments(config: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["inspect", str(config.parent / "missing.yaml")]) == 2
 
 
+def test_cache_commands_on_a_missing_store_folder_are_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "stroe"  # was: "0 entries", and verify said "all whole"
+    for action in (["ls"], ["verify"], ["info", "abc"], ["clear", "--yes"]):
+        assert main(["cache", "--store", str(typo), *action]) == 2
+        assert capsys.readouterr().err == (
+            f"neuralset: error: no store at {typo} (no such folder: nothing was stored there); "
+            "check --store (default: $NEURALSET_CACHE or ~/.cache/neuralset)\n"
+        )
+    assert not typo.exists()
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    """``neuralset kinds | head -1``: the reader leaves early; no BrokenPipeError traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "neuralset.cli", "kinds"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command writes anything
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    assert err == ""
+
+
 def test_demo_is_dispatched(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["demo", "--help"])

@@ -9,13 +9,25 @@ import time
 from pathlib import Path
 from typing import Any, Self
 
-from ..config import config, register
+from ..config import ConfigError, config, register
 from ..hashing import KEY_EXCLUDED
 from ..validation import at_least, positive
 from .executors import ACTIVE_STATES, ChunkFn, Executor, ExecutorError, Jobs, LocalExecutor
 
 __all__ = ["SlurmExecutor", "AutoExecutor", "slurm_available"]
 
+
+#: ``#SBATCH`` parameters with a field of their own (``sbatch`` would duplicate or override it)
+_OWN_FIELDS = {
+    "time": "timeout_min",
+    "partition": "partition",
+    "mem": "mem_gb",
+    "cpus_per_task": "cpus_per_task",
+    "gpus_per_node": "gpus_per_node",
+    "job_name": "job_name",
+}
+#: ``#SBATCH`` parameters that ``prepare`` sets: the array of its chunks and the task logs it reads
+_MANAGED = ("array", "output", "error")
 
 _KILLED = frozenset({"TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "DEADLINE"})
 
@@ -163,7 +175,8 @@ class SlurmExecutor(Executor):
     array_parallelism
         At most this many array tasks run at once.
     sbatch
-        Extra ``#SBATCH`` parameters, e.g. ``{"qos": "high", "account": "lab"}``.
+        Extra ``#SBATCH`` parameters, e.g. ``{"qos": "high", "account": "lab"}`` (not those
+        of the fields above, nor ``array``, ``output``, ``error``: ``prepare`` sets them).
     setup
         Shell lines run before the worker starts (``module load ...``, ``source venv/bin/activate``).
     folder
@@ -194,6 +207,19 @@ class SlurmExecutor(Executor):
         at_least(self, "array_parallelism", 1)
         at_least(self, "gpus_per_node", 0)
         positive(self, "mem_gb", "GB", optional=True, fix="None uses the partition's default")
+        for key in self.sbatch:
+            name = key.lstrip("-").replace("-", "_")
+            if name in _OWN_FIELDS:
+                raise ConfigError(
+                    f"SlurmExecutor.sbatch: {key!r} has its own field; set "
+                    f"SlurmExecutor.{_OWN_FIELDS[name]} instead (in sbatch it would override or "
+                    "duplicate that field's #SBATCH line)"
+                )
+            if name in _MANAGED:
+                raise ConfigError(
+                    f"SlurmExecutor.sbatch: {key!r} is set by prepare (the job array of its "
+                    "chunks, and the task logs it reads from SlurmExecutor.folder); remove it"
+                )
 
     def with_resources(self, *, gpus: int = 0) -> Self:
         """This executor with ``gpus_per_node`` raised to ``gpus`` (never lowered)."""

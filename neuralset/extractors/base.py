@@ -390,8 +390,8 @@ class Extractor(Config, abc.ABC):
         progress
             Show a progress bar.
         retry
-            Recompute the items whose earlier computation failed (their error entries are kept
-            otherwise, and reported without recomputing).
+            Compute only the items that failed before (not the other missing ones); without
+            it every missing item is computed, the failed ones included.
 
         Returns
         -------

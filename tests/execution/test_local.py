@@ -162,6 +162,21 @@ def test_failures_are_reported_together_and_retry_recomputes_only_them(tmp_path:
     assert store.missing(i.key for i in extractor.items(more)) == [extractor.items(more)[8].key]
 
 
+def test_a_plain_prepare_computes_failed_items_again_with_the_new_ones(tmp_path: Path) -> None:
+    """Without ``retry`` every missing item is computed, the failed ones included (the docs
+    said they were only reported again)."""
+    events, extractor, store, marker, log = failing_setup(tmp_path, 4, ("sub-01",))
+    with pytest.raises(PrepareError, match=r"^1 of 4 items failed in SleepExtractor.prepare"):
+        run_prepare(extractor, events, store, progress=False)
+    assert [Path(e.label).name for e in read_errors(store)] == ["sub-01.bin"]
+    marker.unlink()
+    before = computed(log)
+    report = run_prepare(extractor, make_recordings(tmp_path / "data", 5), store, progress=False)
+    assert (report.computed, report.cached, report.failed) == (2, 3, [])
+    assert computed(log) - before == {"sub-01.bin": 1, "sub-04.bin": 1}
+    assert read_errors(store) == []
+
+
 @pytest.mark.parametrize("executor", [InlineExecutor(), LocalExecutor(workers=2)])
 def test_setup_error_is_not_retried_batch_by_batch_nor_item_by_item(
     tmp_path: Path, executor: InlineExecutor | LocalExecutor

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from neuralset.config import ConfigError
 from neuralset.execution import PrepareError, SlurmExecutor, read_errors, run_prepare
 from neuralset.store import Store
 from neuralset.synthetic.debug_extractors import SleepExtractor
@@ -50,6 +51,29 @@ def test_sbatch_script_has_the_requested_resources(tmp_path: Path) -> None:
         assert f"#SBATCH {line}" in text, line
     assert "module load cuda" in text and "python -m worker" in text
     assert f"#SBATCH --output={tmp_path}/%A_%a/%A_%a_0_log.out" in text  # one folder per task
+
+
+@pytest.mark.parametrize(
+    ("sbatch", "message"),
+    [
+        ({"time": "4:00:00"}, "'time' has its own field; set SlurmExecutor.timeout_min instead"),
+        ({"partition": "gpu"}, "'partition' has its own field; set SlurmExecutor.partition"),
+        ({"mem": "32G"}, "'mem' has its own field; set SlurmExecutor.mem_gb instead"),
+        ({"cpus-per-task": "4"}, "'cpus-per-task' has its own field; set SlurmExecutor.cpus_per_"),
+        ({"gpus_per_node": "2"}, "'gpus_per_node' has its own field; set SlurmExecutor.gpus_per"),
+        ({"--job-name": "x"}, "'--job-name' has its own field; set SlurmExecutor.job_name"),
+        ({"array": "0-9"}, "'array' is set by prepare (the job array of its chunks, and the"),
+        ({"output": "/x"}, "'output' is set by prepare (the job array of its chunks, and the"),
+    ],
+)
+def test_sbatch_cannot_shadow_a_field_or_what_prepare_sets(sbatch: dict, message: str) -> None:
+    """Before: 'cpus-per-task' gave two --cpus-per-task lines (the field's, 1, last), 'array'
+    replaced the array of prepare's chunks, 'output' moved the logs prepare reads."""
+    with pytest.raises(ConfigError, match=r"^SlurmExecutor.sbatch: " + re.escape(message)):
+        SlurmExecutor(sbatch=sbatch)
+    assert "--ntasks-per-node=2" in SlurmExecutor(sbatch={"ntasks-per-node": "2"}).sbatch_script(
+        "python -m worker", Path("/tmp")
+    )
 
 
 @pytest.fixture(scope="module")

@@ -197,6 +197,27 @@ class HrfConvolve(Wrapper):
         return 1 + self.hrf.count("+")
 
     # -- prepare ------------------------------------------------------------------------
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """The runs of ``grid`` exist and span 2 frames or more (before the inner prepare)."""
+        from ...events.selectors import types_present
+
+        runs = (events["type"] == self.grid).to_numpy()
+        if not runs.any():
+            raise ValueError(
+                f"HrfConvolve.grid: the events table has no {self.grid!r} event (the runs whose "
+                f"frames set the grid; {types_present(events)}); set grid to the event type of "
+                "the fMRI runs"
+            )
+        frames = np.rint(events["duration"].to_numpy(np.float64)[runs] * float(self.frequency or 0))
+        if (frames < 2).any():
+            short = int(np.argmax(frames < 2))
+            row = int(np.flatnonzero(runs)[short])
+            raise ValueError(
+                f"HrfConvolve: the {self.grid} event of row {row} spans {int(frames[short])} "
+                f"frame(s) at {self.frequency} Hz; nilearn's regressors need at least 2: check "
+                "its duration and HrfConvolve.frequency (1 / TR)"
+            )
+
     def items(self, events: pd.DataFrame) -> list[Item]:
         codes = events["timeline"].cat.codes.to_numpy()
         types = events["type"].to_numpy()

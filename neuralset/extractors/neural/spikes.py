@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -113,6 +113,10 @@ def _bin_chunk(
     scaled = times - start
     scaled *= frequency
     np.floor(scaled, out=scaled)
+    # the product rounds: a spike exactly on an edge start + k / frequency (spike times are
+    # often whole samples, k / 30 kHz) can land at k - 1 + 0.99...; place it by the edges
+    scaled -= start + scaled / frequency > times
+    scaled += start + (scaled + 1) / frequency <= times
     ok = (scaled >= 0) & (scaled < n_bins)
     bins: np.ndarray
     if ok.all():
@@ -210,6 +214,9 @@ class SpikesExtractor(RecordingExtractor):
     the number of bins is ``round(duration * frequency)`` (or up to the last spike when the
     event has no duration).
     """
+
+    #: 2: spikes exactly on a bin edge counted in the bin they start (stored bins of 1 differ)
+    _version: ClassVar[int] = 2
 
     default_event_type = "Spikes"
     read_fields = ("output", "aggregation", "channels")

@@ -169,6 +169,29 @@ def test_errors_and_yaml(events, tmp_path):
     assert ex.prepare_key != ex.replace(extractor=field.replace(field="b")).prepare_key
 
 
+def test_runs_missing_or_too_short_are_refused_before_the_inner_prepare(events, tmp_path):
+    static = WordLength(output="static", aggregation="trigger")
+    store = Store(tmp_path)
+    typo = HrfConvolve(extractor=static, frequency=1 / TR, grid="fmri")
+    with pytest.raises(ValueError) as err:  # was: prepared nothing, then failed at read
+        typo.prepare(events, store, progress=False)
+    assert str(err.value) == (
+        "HrfConvolve.grid: the events table has no 'fmri' event (the runs whose frames set the "
+        "grid; event types present: Word (40), Fmri (1)); set grid to the event type of the "
+        "fMRI runs"
+    )
+    short = events.copy()
+    short.loc[0, "duration"] = 1.4  # 0.7 frame at TR = 2 s
+    short = validate_events(short)
+    with pytest.raises(ValueError) as err:
+        HrfConvolve(extractor=static, frequency=1 / TR).prepare(short, store, progress=False)
+    assert str(err.value) == (
+        "HrfConvolve: the Fmri event of row 0 spans 1 frame(s) at 0.5 Hz; nilearn's regressors "
+        "need at least 2: check its duration and HrfConvolve.frequency (1 / TR)"
+    )
+    assert list(store.keys()) == []  # nothing computed, not even the inner word lengths
+
+
 def test_composes_with_pca(events, tmp_path):
     """HrfConvolve(PCA(HuggingFaceText)): the regressors of the projected word vectors (the
     PCA through a local executor is tested in test_pca)."""

@@ -37,6 +37,24 @@ def test_bin_spikes_equals_per_unit_histogram(freq: float) -> None:
     np.testing.assert_array_equal(got, _histogram_loop(times, index, 0.25, freq, n_bins))
 
 
+def test_spikes_on_bin_edges_fall_in_the_bin_they_start() -> None:
+    # spike times of a sorter are whole samples (k / 30 kHz): every 30th lies exactly on a
+    # 1 kHz bin edge, where (t - start) * frequency can round down (1.007 * 1000 = 1006.99...)
+    t = np.array([1.007, 2.014])
+    assert np.floor(t * 1000.0).tolist() == [1006.0, 2013.0]
+    got = bin_spikes(t, np.array([2]), start=0.0, frequency=1000.0, n_bins=3000)
+    assert np.flatnonzero(got[:, 0]).tolist() == [1007, 2014]
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(500, 2000, size=6)
+    fs = 30_000
+    times = np.concatenate([np.sort(rng.integers(0, 9 * fs, k)) / fs for k in sizes])
+    index = np.cumsum(sizes)
+    for start, freq in [(0.0, 1000.0), (0.1, 1000.0), (1.3, 100.0)]:
+        n_bins = int(round((10 - start) * freq))  # past the last spike (histogram's closed edge)
+        got = bin_spikes(times, index, start=start, frequency=freq, n_bins=n_bins)
+        np.testing.assert_array_equal(got, _histogram_loop(times, index, start, freq, n_bins))
+
+
 def test_bin_spikes_blocks_and_chunks_match(monkeypatch: pytest.MonkeyPatch) -> None:
     import neuralset.extractors.neural.spikes as spikes
 
