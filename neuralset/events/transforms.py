@@ -245,9 +245,10 @@ class ChunkEvents(Transform):
         freq = (
             long["frequency"].to_numpy(dtype=float) if "frequency" in long else np.zeros(len(long))
         )
+        # whole samples per chunk; the tolerance keeps 0.29 s * 100 Hz (28.999999999999996) at 29
         step = np.where(
             freq > 0,
-            np.floor(self.max_duration * freq) / np.where(freq > 0, freq, 1),
+            np.floor(self.max_duration * freq + 1e-6) / np.where(freq > 0, freq, 1),
             self.max_duration,
         )
         if (step <= 0).any():

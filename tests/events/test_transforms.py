@@ -119,6 +119,17 @@ def test_chunk_on_sample_grid(events):
     assert len(out) == len(events) + 6 * 3
 
 
+def test_chunk_length_is_max_duration_on_the_grid(events):
+    # 0.29 * 100 = 28.999999999999996 in floating point: the chunks were 28 samples (0.28 s)
+    out = ChunkEvents(event_type="Meg", max_duration=0.29)(events)
+    meg = out[(out.type == "Meg") & (out.timeline == "sub-0")]
+    assert len(meg) == 35  # 34 chunks of 0.29 s and 0.14 s left of the 10 s recording
+    np.testing.assert_allclose(meg["duration"].iloc[:34], 0.29)
+    np.testing.assert_allclose(meg["duration"].iloc[34], 0.14, atol=1e-9)
+    np.testing.assert_allclose(meg["start"].iloc[:3], [0.0, 0.29, 0.58])
+    assert (meg["duration"] <= 0.29 + 1e-12).all()
+
+
 def test_chain_and_keys(events):
     pipe = chain(AddContext(), Query(query="type == 'Word'"))
     out = pipe(events)
