@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, config, register
+from .selectors import event_mask
 from .transforms import Transform
 
 __all__ = [
@@ -329,11 +330,9 @@ class SklearnSplits(Transform):
         sample = codes >= 0
         if self.rows is not None:
             try:
-                sample &= np.array(events.eval(self.rows), dtype=bool)
-            except Exception as err:
-                raise ConfigError(
-                    f"SklearnSplits.rows: cannot evaluate {self.rows!r}: {err}"
-                ) from None
+                sample &= event_mask(events, self.rows)
+            except ValueError as err:
+                raise ConfigError(f"SklearnSplits.rows: {err}") from None
         rows = np.flatnonzero(sample)
         if not len(rows):
             raise ConfigError(f"SklearnSplits: no row has a {self.by!r} group to split")

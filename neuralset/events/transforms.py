@@ -28,6 +28,7 @@ from ..config import Config, ConfigError, config, register
 from ..hashing import chain_keys
 from ..validation import at_least, positive, require, unique
 from .index import EventIndex
+from .selectors import event_mask
 from .table import validate_events
 
 __all__ = ["Transform", "Query", "AssignSplits", "AddContext", "ChunkEvents", "Chain", "chain"]
@@ -65,12 +66,12 @@ class Query(Transform):
     keep_types: tuple[str, ...] = ()
 
     def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
-        try:
-            mask = np.array(events.eval(self.query), dtype=bool)
-        except Exception as err:
-            raise ConfigError(f"Query.query: cannot evaluate {self.query!r}: {err}") from None
+        try:  # one True/False per row: a number, a text or a missing value is not a condition
+            mask = event_mask(events, self.query)
+        except ValueError as err:
+            raise ConfigError(f"Query.query: {err}") from None
         if self.keep_types:
-            mask |= events["type"].isin(list(self.keep_types)).to_numpy()
+            mask = mask | events["type"].isin(list(self.keep_types)).to_numpy()
         return events[mask]
 
 

@@ -152,6 +152,11 @@ def test_sklearn_group_kfold_equals_sklearn_and_covers_each_group() -> None:
     # the recording rows take their subject's split
     per = out.groupby("subject", observed=True)["split"].nunique()
     assert per.max() == 1
+    # rows must be a condition: "start" (numbers) was cast to True/False
+    with pytest.raises(
+        ConfigError, match="^SklearnSplits.rows: the event query 'start' gives float64"
+    ):
+        SklearnSplits(params={"n_splits": 4}, by="subject", rows="start")(events)
 
 
 def test_sklearn_stratified_group_kfold_with_seed_and_val() -> None:

@@ -54,6 +54,22 @@ def test_query_pure(events):
         Query(query="nonexistent_col > 1")(events)
 
 
+def test_query_must_be_a_condition(events):
+    # a number, a text or a scalar was cast to True/False: "start" kept every row with start != 0
+    with pytest.raises(ConfigError) as err:
+        Query(query="start")(events)
+    assert str(err.value) == (
+        "Query.query: the event query 'start' gives float64 values, not one True/False per "
+        "event; write a condition, e.g. \"type == 'Word' and start > 10\""
+    )
+    flagged = events.assign(target=[True, None, False] * (len(events) // 3))
+    with pytest.raises(ConfigError, match="^Query.query: the event query 'target' gives object"):
+        Query(query="target")(flagged)  # None was taken as False, NaN as True
+    with pytest.raises(ConfigError, match="^Query.query: the event query '1 == 1' gives bool"):
+        Query(query="1 == 1")(events)  # was KeyError: np.True_
+    assert len(Query(query="target == True")(flagged)) == len(events) // 3
+
+
 def test_splits_by_group(events):
     before = events.copy()
     out = AssignSplits(by="subject", ratios=(0.5, 0.25, 0.25), seed=3)(events)
