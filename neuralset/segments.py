@@ -16,9 +16,16 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .config import Config, config, register
+from .config import Config, ConfigError, config, register
 from .events.index import EventIndex
-from .events.selectors import Selector, describe_selector, event_mask, types_present
+from .events.selectors import (
+    Selector,
+    SelectorError,
+    check_event_types,
+    describe_selector,
+    event_mask,
+    types_present,
+)
 from .events.table import check_events_table
 from .validation import positive
 
@@ -223,7 +230,15 @@ class Segments:
         return self.index.has_overlap(self.timeline, self.start, self.stop, type_name)
 
     def require(self, *type_names: str) -> Segments:
-        """Drop segments that lack an event of any of the given types (vectorised)."""
+        """Drop segments that lack an event of any of the given types (vectorised).
+
+        Raises
+        ------
+        SelectorError
+            A name is no event type (a typo would drop every segment); the message names the
+            closest types.
+        """
+        check_event_types(type_names)
         keep = np.ones(len(self), dtype=bool)
         for name in type_names:
             keep &= self.has_type(name)
@@ -309,7 +324,7 @@ def segment_on_triggers(
     rows = np.flatnonzero(mask)
     check_events_table(events, "segment_on_triggers", rows=rows)
     if not len(rows):
-        raise ValueError(
+        raise SelectorError(
             f"segment_on_triggers: the triggers {describe_selector(triggers)} select no event of the table "
             f"({types_present(events)})"
         )
@@ -374,7 +389,7 @@ def sliding_windows(
     else:
         rows = np.flatnonzero(event_mask(events, blocks))
         if not len(rows):
-            raise ValueError(
+            raise SelectorError(
                 f"sliding_windows: blocks {describe_selector(blocks)} select no event of the table "
                 f"({types_present(events)})"
             )
@@ -422,6 +437,12 @@ class Segmenter(Config):
     def _segments(self, events: pd.DataFrame) -> Segments:
         raise NotImplementedError
 
+    def _check(self) -> None:
+        try:  # a typo ("MEG") would drop every segment
+            check_event_types(self.require)
+        except SelectorError as err:
+            raise ConfigError(f"{type(self).__name__}.require: {err}") from None
+
     def __call__(self, events: pd.DataFrame) -> Segments:
         segments = self._segments(events)
         return segments.require(*self.require) if self.require else segments
@@ -452,9 +473,12 @@ class TriggerSegmenter(Segmenter):
         positive(self, "duration", "seconds", optional=True)
 
     def _segments(self, events: pd.DataFrame) -> Segments:
-        return segment_on_triggers(
-            events, self.triggers, offset=self.offset, duration=self.duration
-        )
+        try:
+            return segment_on_triggers(
+                events, self.triggers, offset=self.offset, duration=self.duration
+            )
+        except SelectorError as err:
+            raise ConfigError(f"TriggerSegmenter.triggers: {err}") from None
 
 
 @register("sliding")
@@ -483,10 +507,13 @@ class SlidingSegmenter(Segmenter):
         positive(self, "stride", "seconds")
 
     def _segments(self, events: pd.DataFrame) -> Segments:
-        return sliding_windows(
-            events,
-            duration=self.duration,
-            stride=self.stride,
-            blocks=self.blocks,
-            drop_incomplete=self.drop_incomplete,
-        )
+        try:
+            return sliding_windows(
+                events,
+                duration=self.duration,
+                stride=self.stride,
+                blocks=self.blocks,
+                drop_incomplete=self.drop_incomplete,
+            )
+        except SelectorError as err:
+            raise ConfigError(f"SlidingSegmenter.blocks: {err}") from None
