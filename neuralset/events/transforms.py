@@ -88,13 +88,36 @@ def _group_rank(values: np.ndarray, seed: int) -> np.ndarray:
     )
 
 
+def check_splits_filled(
+    owner: str, names: tuple[str, ...], ratios: tuple[float, ...], dealt: np.ndarray, what: str
+) -> None:
+    """Raise :class:`ConfigError` when a split with a positive ratio got none of the groups.
+
+    ``dealt`` is the split index of each group; ``what`` names the groups (``"'subject'"``).
+    With few groups, rounding the ratios leaves a split empty (3 subjects and the ratios
+    0.8/0.1/0.1 give no test subject), which would go unnoticed until training.
+    """
+    counts = np.bincount(np.asarray(dealt, dtype=np.int64), minlength=len(names))
+    empty = [n for n, r, c in zip(names, ratios, counts) if r > 0 and c == 0]
+    if empty:
+        got = ", ".join(f"{n!r}: {int(c)}" for n, c in zip(names, counts))
+        raise ConfigError(
+            f"{owner}.ratios: {'splits' if len(empty) > 1 else 'split'} "
+            f"{', '.join(map(repr, empty))} {'get' if len(empty) > 1 else 'gets'} no group: "
+            f"{len(dealt)} {what} "
+            f"groups dealt with ratios {tuple(ratios)} give {got}; use fewer splits (names and "
+            "ratios), ratios that give each split at least one group, or a finer grouping column"
+        )
+
+
 @register("assign_splits")
 @config
 class AssignSplits(Transform):
     """Assign train/val/test splits by group, deterministically from a seed.
 
     Groups (subjects, timelines, sentences...) are ordered by a keyed hash of their name and cut
-    by the ratios, so no group crosses splits and adding a group does not move the others.
+    by the ratios, so no group crosses splits and adding a group does not move the others. A
+    split with a positive ratio that gets no group (3 subjects cut 0.8/0.1/0.1) is an error.
 
     Parameters
     ----------
@@ -145,6 +168,7 @@ class AssignSplits(Transform):
         ratios = np.asarray(self.ratios, dtype=float) / sum(self.ratios)
         bounds = np.round(np.cumsum(ratios) * len(groups)).astype(int)
         split_of_rank = np.searchsorted(bounds, np.arange(len(groups)), side="right")
+        check_splits_filled("AssignSplits", self.names, self.ratios, split_of_rank, f"{self.by!r}")
         mapping = dict(zip(groups[order], [self.names[int(k)] for k in split_of_rank]))
         split = values.astype(str).map(mapping).where(present, "")
         return events.assign(**{self.column: split.astype("category")})

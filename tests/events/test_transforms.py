@@ -89,6 +89,23 @@ def test_splits_by_group(events):
         AssignSplits(ratios=(0.5, 0.5))
 
 
+def test_splits_left_without_a_group_are_errors(events):
+    # 3 subjects cut 0.8/0.1/0.1 gave train 2, val 1 and no test subject, silently
+    three = events[events.subject.isin(["s0", "s1", "s2"])]
+    with pytest.raises(ConfigError) as err:
+        AssignSplits(by="subject")(three)
+    assert str(err.value) == (
+        "AssignSplits.ratios: split 'test' gets no group: 3 'subject' groups dealt with ratios "
+        "(0.8, 0.1, 0.1) give 'train': 2, 'val': 1, 'test': 0; use fewer splits (names and "
+        "ratios), ratios that give each split at least one group, or a finer grouping column"
+    )
+    with pytest.raises(ConfigError, match=r"^AssignSplits.ratios: splits 'val', 'test' get no"):
+        AssignSplits(by="timeline")(events[events.timeline == "sub-0"])
+    # a split given a zero ratio is empty on purpose
+    out = AssignSplits(by="subject", ratios=(1.0, 0.0), names=("train", "test"))(three)
+    assert set(out["split"]) == {"train"}
+
+
 def test_splits_stable_when_adding_groups(events):
     small = events[events.subject != "s5"]
     a = AssignSplits(by="subject", ratios=(0.5, 0.5), names=("train", "test"))(small)
