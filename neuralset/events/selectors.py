@@ -6,7 +6,8 @@ the blocks of :func:`~neuralset.segments.sliding_windows`) goes through :func:`e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,8 @@ __all__ = [
     "SelectorError",
     "event_mask",
     "check_event_types",
+    "selected_rows",
+    "selector_field",
     "describe_selector",
     "types_present",
 ]
@@ -83,6 +86,29 @@ def event_mask(events: pd.DataFrame, selector: Selector) -> np.ndarray:
         return event_mask(events, np.asarray(names, dtype=bool))
     check_event_types([str(name) for name in names])  # unknown: an error naming the closest
     return events["type"].isin(names).to_numpy()
+
+
+def selected_rows(events: pd.DataFrame, selector: Selector, what: str) -> np.ndarray:
+    """The rows :func:`event_mask` selects; none is a :class:`SelectorError` saying ``what``
+    (``"sliding_windows: blocks"``) selects no event, and the types present."""
+    rows = np.flatnonzero(event_mask(events, selector))
+    if not len(rows):
+        raise SelectorError(
+            f"{what} {describe_selector(selector)} select no event of the table "
+            f"({types_present(events)})"
+        )
+    return rows
+
+
+@contextlib.contextmanager
+def selector_field(field: str) -> Iterator[None]:
+    """Re-raise a :class:`SelectorError` as a ``ConfigError`` naming ``field`` (``Class.field``)."""
+    from ..config import ConfigError
+
+    try:
+        yield
+    except SelectorError as err:
+        raise ConfigError(f"{field}: {err}") from None
 
 
 def check_event_types(names: Sequence[str]) -> None:
