@@ -18,7 +18,14 @@ import pandas as pd
 
 from .config import Config, config, register
 from .events.index import EventIndex
-from .events.selectors import Selector, describe_selector, event_mask, types_present
+from .events.selectors import (
+    Selector,
+    check_event_types,
+    describe_selector,
+    event_mask,
+    selected_rows,
+    selector_field,
+)
 from .events.table import check_events_table
 from .validation import positive
 
@@ -223,7 +230,9 @@ class Segments:
         return self.index.has_overlap(self.timeline, self.start, self.stop, type_name)
 
     def require(self, *type_names: str) -> Segments:
-        """Drop segments that lack an event of any of the given types (vectorised)."""
+        """Drop segments that lack an event of any of the given types (vectorised); a name that
+        is no event type is a ``SelectorError`` naming the closest (a typo would drop them all)."""
+        check_event_types(type_names)
         keep = np.ones(len(self), dtype=bool)
         for name in type_names:
             keep &= self.has_type(name)
@@ -305,14 +314,8 @@ def segment_on_triggers(
         Window duration in seconds; ``None`` uses each trigger's own duration.
     """
     check_events_table(events, "segment_on_triggers", rows=np.arange(0), nonempty=True)
-    mask = event_mask(events, triggers)
-    rows = np.flatnonzero(mask)
+    rows = selected_rows(events, triggers, "segment_on_triggers: the triggers")
     check_events_table(events, "segment_on_triggers", rows=rows)
-    if not len(rows):
-        raise ValueError(
-            f"segment_on_triggers: the triggers {describe_selector(triggers)} select no event of the table "
-            f"({types_present(events)})"
-        )
     start = events["start"].to_numpy()[rows] + offset
     if duration is None:
         dur = events["duration"].to_numpy()[rows].copy()
@@ -372,12 +375,7 @@ def sliding_windows(
         b_tl = np.flatnonzero(present).astype(np.int32)
         b_start, b_stop = b_start[present], b_stop[present]
     else:
-        rows = np.flatnonzero(event_mask(events, blocks))
-        if not len(rows):
-            raise ValueError(
-                f"sliding_windows: blocks {describe_selector(blocks)} select no event of the table "
-                f"({types_present(events)})"
-            )
+        rows = selected_rows(events, blocks, "sliding_windows: blocks")
         b_start = events["start"].to_numpy()[rows]
         b_stop = b_start + events["duration"].to_numpy()[rows]
         b_tl = _timeline_codes(events)[rows]
@@ -422,6 +420,10 @@ class Segmenter(Config):
     def _segments(self, events: pd.DataFrame) -> Segments:
         raise NotImplementedError
 
+    def _check(self) -> None:
+        with selector_field(f"{type(self).__name__}.require"):  # a typo would drop every segment
+            check_event_types(self.require)
+
     def __call__(self, events: pd.DataFrame) -> Segments:
         segments = self._segments(events)
         return segments.require(*self.require) if self.require else segments
@@ -452,9 +454,10 @@ class TriggerSegmenter(Segmenter):
         positive(self, "duration", "seconds", optional=True)
 
     def _segments(self, events: pd.DataFrame) -> Segments:
-        return segment_on_triggers(
-            events, self.triggers, offset=self.offset, duration=self.duration
-        )
+        with selector_field("TriggerSegmenter.triggers"):
+            return segment_on_triggers(
+                events, self.triggers, offset=self.offset, duration=self.duration
+            )
 
 
 @register("sliding")
@@ -483,10 +486,11 @@ class SlidingSegmenter(Segmenter):
         positive(self, "stride", "seconds")
 
     def _segments(self, events: pd.DataFrame) -> Segments:
-        return sliding_windows(
-            events,
-            duration=self.duration,
-            stride=self.stride,
-            blocks=self.blocks,
-            drop_incomplete=self.drop_incomplete,
-        )
+        with selector_field("SlidingSegmenter.blocks"):
+            return sliding_windows(
+                events,
+                duration=self.duration,
+                stride=self.stride,
+                blocks=self.blocks,
+                drop_incomplete=self.drop_incomplete,
+            )

@@ -194,6 +194,22 @@ def test_a_closed_pipe_ends_quietly() -> None:
     assert err == ""
 
 
+def test_segmenter_typos_are_errors_not_tracebacks(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a typo in the triggers was a ValueError traceback; in require, "segments: 0" and exit 0
+    assert main(["inspect", str(config), "--segmenter.triggers=Wrod"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "neuralset: error: TriggerSegmenter.triggers: unknown event type 'Wrod'; did you mean "
+        "'Word'? Known types: "
+    )
+    assert main(["inspect", str(config), "--segmenter.require=[MEG]"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "neuralset: error: segmenter: TriggerSegmenter.require: unknown event type 'MEG'; did "
+        "you mean 'Meg'? Known types: "
+    )
+
+
 def test_demo_is_dispatched(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["demo", "--help"])

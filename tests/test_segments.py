@@ -4,6 +4,7 @@ import pytest
 
 from neuralset.config import ConfigError
 from neuralset.events import validate_events
+from neuralset.events.selectors import SelectorError
 from neuralset.segments import (
     SlidingSegmenter,
     TriggerSegmenter,
@@ -76,7 +77,8 @@ def test_require_and_covering(events):
     np.testing.assert_array_equal(has_meg, (seg.stop > 1.0) & (seg.start < 21.0))
     stim = seg.require("Stimulus")
     assert len(stim) >= 1 and all((s <= 5.0 < s + 0.8) for s in stim.start)
-    assert len(seg.require("Nope")) == 0  # a type absent from the table
+    with pytest.raises(SelectorError, match=r"^unknown event type 'meg'; did you mean 'Meg'\? "):
+        seg.require("meg")  # a typo dropped every segment
     assert len(seg.require("Image")) == 0
 
 
@@ -113,6 +115,31 @@ def test_segmenter_configs(events):
         SlidingSegmenter(duration=1.0, stride=0.0)
     with pytest.raises(ConfigError, match=r"TriggerSegmenter.duration: must be > 0"):
         TriggerSegmenter(triggers="Word", duration=-1.0)
+
+
+def test_segmenter_errors_name_their_field(events):
+    # require=("MEG",) kept no segment, silently ("segments: 0" in `neuralset inspect`)
+    with pytest.raises(ConfigError) as err:
+        TriggerSegmenter(triggers="Word", duration=0.8, require=("MEG",))
+    assert str(err.value).startswith(
+        "TriggerSegmenter.require: unknown event type 'MEG'; did you mean 'Meg'? Known types: "
+    )
+    with pytest.raises(ConfigError, match=r"^SlidingSegmenter.require: unknown event type 'wrod'"):
+        SlidingSegmenter(duration=1.0, stride=1.0, require=("wrod",))
+    # selector errors were bare ValueErrors (a traceback from the CLI), naming no field
+    with pytest.raises(ConfigError) as err:
+        TriggerSegmenter(triggers="Wrod", duration=0.8)(events)
+    assert str(err.value).startswith(
+        "TriggerSegmenter.triggers: unknown event type 'Wrod'; did you mean 'Word'? Known types: "
+    )
+    with pytest.raises(ConfigError) as err:
+        TriggerSegmenter(triggers="Sentence", duration=0.8)(events)
+    assert str(err.value) == (
+        "TriggerSegmenter.triggers: segment_on_triggers: the triggers 'Sentence' select no event "
+        "of the table (event types present: Phoneme (80), Word (80), Meg (2), Stimulus (1))"
+    )
+    with pytest.raises(ConfigError, match=r"^SlidingSegmenter.blocks: sliding_windows: blocks "):
+        SlidingSegmenter(duration=1.0, stride=1.0, blocks="Image")(events)
 
 
 def test_select_and_split(events):

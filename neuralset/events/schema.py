@@ -82,7 +82,7 @@ def event_type(name: str) -> type[Event]:
 
         same = [t for t in _EVENT_TYPES if t.lower() == str(name).lower()]
         close = same or difflib.get_close_matches(str(name), list(_EVENT_TYPES), n=3, cutoff=0.4)
-        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else "."
         raise ValueError(
             f"unknown event type {name!r}{hint} Known types: {', '.join(sorted(_EVENT_TYPES))}. "
             "Declare new types with neuralset.events.register_event_type."

@@ -6,16 +6,30 @@ the blocks of :func:`~neuralset.segments.sliding_windows`) goes through :func:`e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Selector", "event_mask", "describe_selector", "types_present"]
+__all__ = [
+    "Selector",
+    "SelectorError",
+    "event_mask",
+    "check_event_types",
+    "selected_rows",
+    "selector_field",
+    "describe_selector",
+    "types_present",
+]
 
 #: What selects events: a type name, a list of names, a query string, or a boolean mask (numpy
 #: array or pandas Series aligned with the events table).
 Selector = str | Sequence[str] | np.ndarray | pd.Series
+
+
+class SelectorError(ValueError):
+    """An event selector that cannot be applied to the table, or selects no event."""
 
 
 def event_mask(events: pd.DataFrame, selector: Selector) -> np.ndarray:
@@ -28,15 +42,15 @@ def event_mask(events: pd.DataFrame, selector: Selector) -> np.ndarray:
 
     Raises
     ------
-    ValueError
-        A mask of the wrong length or dtype, a Series whose index is not the table's, an unknown
+    SelectorError
+        (a ``ValueError``) A mask of the wrong length or dtype, a Series whose index is not the table's, an unknown
         type name in a list, or a query that does not evaluate.
     """
     if isinstance(selector, pd.Series):
         return _series_mask(events, selector)
     if isinstance(selector, np.ndarray):
         if selector.dtype != bool or len(selector) != len(events):
-            raise ValueError(
+            raise SelectorError(
                 "a mask selector must be a boolean array with one value per event "
                 f"({len(events)}), got {selector.dtype} of length {len(selector)}"
             )
@@ -47,13 +61,13 @@ def event_mask(events: pd.DataFrame, selector: Selector) -> np.ndarray:
         if selector in event_types():
             return (events["type"] == selector).to_numpy()
         if selector.isidentifier() and selector not in events.columns:
-            from .schema import event_type
-
-            event_type(selector)  # a bare name is a type name: unknown, with the closest ones
+            check_event_types(
+                [selector]
+            )  # a bare name is a type name: unknown, with the closest ones
         try:
             result = events.eval(selector)
         except Exception as err:  # pandas raises many kinds
-            raise ValueError(f"cannot evaluate the event query {selector!r}: {err}") from None
+            raise SelectorError(f"cannot evaluate the event query {selector!r}: {err}") from None
         dtype = getattr(result, "dtype", None)
         ok = (
             dtype is not None
@@ -62,7 +76,7 @@ def event_mask(events: pd.DataFrame, selector: Selector) -> np.ndarray:
         )
         mask = np.asarray(result, dtype=bool) if ok else np.asarray(result)
         if not ok or mask.shape != (len(events),):
-            raise ValueError(
+            raise SelectorError(
                 f"the event query {selector!r} gives {getattr(result, 'dtype', type(result).__name__)} values, not one True/False per "
                 "event; write a condition, e.g. \"type == 'Word' and start > 10\""
             )
@@ -70,17 +84,48 @@ def event_mask(events: pd.DataFrame, selector: Selector) -> np.ndarray:
     names = list(selector)
     if names and all(isinstance(v, bool | np.bool_) for v in names):
         return event_mask(events, np.asarray(names, dtype=bool))
+    check_event_types([str(name) for name in names])  # unknown: an error naming the closest
+    return events["type"].isin(names).to_numpy()
+
+
+def selected_rows(events: pd.DataFrame, selector: Selector, what: str) -> np.ndarray:
+    """The rows :func:`event_mask` selects; none is a :class:`SelectorError` saying ``what``
+    (``"sliding_windows: blocks"``) selects no event, and the types present."""
+    rows = np.flatnonzero(event_mask(events, selector))
+    if not len(rows):
+        raise SelectorError(
+            f"{what} {describe_selector(selector)} select no event of the table "
+            f"({types_present(events)})"
+        )
+    return rows
+
+
+@contextlib.contextmanager
+def selector_field(field: str) -> Iterator[None]:
+    """Re-raise a :class:`SelectorError` as a ``ConfigError`` naming ``field`` (``Class.field``)."""
+    from ..config import ConfigError
+
+    try:
+        yield
+    except SelectorError as err:
+        raise ConfigError(f"{field}: {err}") from None
+
+
+def check_event_types(names: Sequence[str]) -> None:
+    """Raise :class:`SelectorError` naming the closest types unless each name is an event type."""
     from .schema import event_type
 
     for name in names:
-        event_type(str(name))  # an unknown name is an error naming the closest types
-    return events["type"].isin(names).to_numpy()
+        try:
+            event_type(name)
+        except ValueError as err:
+            raise SelectorError(str(err)) from None
 
 
 def _series_mask(events: pd.DataFrame, selector: pd.Series) -> np.ndarray:
     """A boolean Series as a row mask, aligned on the events' index (never by position alone)."""
     if not (pd.api.types.is_bool_dtype(selector.dtype)) or selector.isna().any():
-        raise ValueError(
+        raise SelectorError(
             f"a Series selector must be boolean without missing values, got dtype {selector.dtype}; "
             "build it from the events table, e.g. events['type'] == 'Word'"
         )
@@ -90,7 +135,7 @@ def _series_mask(events: pd.DataFrame, selector: pd.Series) -> np.ndarray:
         aligned = selector.reindex(events.index)
         if not aligned.isna().any():
             return aligned.to_numpy(dtype=bool)
-    raise ValueError(
+    raise SelectorError(
         f"the boolean Series selector is not aligned with the events table: its index has "
         f"{len(selector)} labels ({_index_hint(selector.index)}), the table's {len(events)} "
         f"({_index_hint(events.index)}); build the mask from this table (e.g. "

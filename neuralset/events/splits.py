@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, config, register
+from .selectors import event_mask
 from .transforms import Transform
 
 __all__ = [
@@ -233,7 +234,15 @@ class KFoldSplits(Transform):
         return np.where(codes >= 0, fold_of_group[np.maximum(codes, 0)], -1), codes
 
     def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
-        fold, _ = self.folds(events)
+        fold, codes = self.folds(events)
+        n_groups = len(np.unique(codes[codes >= 0]))
+        for name, which in (("test_fold", self.test_fold), ("val_fold", self.val_fold)):
+            if which is not None and not (fold == which).any():  # more folds than groups
+                raise ConfigError(
+                    f"KFoldSplits.{name}: fold {which} gets no group: {n_groups} {self.by!r} "
+                    f"groups for {self.n_folds} folds (method={self.method!r}); use n_folds <= "
+                    f"{n_groups}" + (", or another seed" if self.method == "hash" else "")
+                )
         split = np.where(fold >= 0, "train", "").astype(object)
         split[fold == self.test_fold] = "test"
         if self.val_fold is not None:
@@ -329,11 +338,9 @@ class SklearnSplits(Transform):
         sample = codes >= 0
         if self.rows is not None:
             try:
-                sample &= np.array(events.eval(self.rows), dtype=bool)
-            except Exception as err:
-                raise ConfigError(
-                    f"SklearnSplits.rows: cannot evaluate {self.rows!r}: {err}"
-                ) from None
+                sample &= event_mask(events, self.rows)
+            except ValueError as err:
+                raise ConfigError(f"SklearnSplits.rows: {err}") from None
         rows = np.flatnonzero(sample)
         if not len(rows):
             raise ConfigError(f"SklearnSplits: no row has a {self.by!r} group to split")

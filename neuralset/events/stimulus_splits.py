@@ -34,7 +34,7 @@ import pandas as pd
 
 from ..config import ConfigError, config, register
 from .splits import Method, deal_groups
-from .transforms import Transform
+from .transforms import Transform, check_splits_filled
 
 __all__ = ["StimulusSplits", "stimulus_groups", "near_duplicate_pairs", "DEFAULT_STIMULUS_KEYS"]
 
@@ -235,6 +235,7 @@ class StimulusSplits(Transform):
             method=self.method,
             weights=weights if self.weight == "rows" else None,
         )
+        check_splits_filled("StimulusSplits", self.names, self.ratios, which, "stimulus")
         labels = np.asarray(self.names, dtype=object)[which]
         split = np.where(codes >= 0, labels[np.maximum(codes, 0)], "")
         columns: dict[str, Any] = {

@@ -28,6 +28,7 @@ from ..config import Config, ConfigError, config, register
 from ..hashing import chain_keys
 from ..validation import at_least, positive, require, unique
 from .index import EventIndex
+from .selectors import event_mask
 from .table import validate_events
 
 __all__ = ["Transform", "Query", "AssignSplits", "AddContext", "ChunkEvents", "Chain", "chain"]
@@ -65,12 +66,12 @@ class Query(Transform):
     keep_types: tuple[str, ...] = ()
 
     def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
-        try:
-            mask = np.array(events.eval(self.query), dtype=bool)
-        except Exception as err:
-            raise ConfigError(f"Query.query: cannot evaluate {self.query!r}: {err}") from None
+        try:  # one True/False per row: a number, a text or a missing value is not a condition
+            mask = event_mask(events, self.query)
+        except ValueError as err:
+            raise ConfigError(f"Query.query: {err}") from None
         if self.keep_types:
-            mask |= events["type"].isin(list(self.keep_types)).to_numpy()
+            mask = mask | events["type"].isin(list(self.keep_types)).to_numpy()
         return events[mask]
 
 
@@ -87,13 +88,36 @@ def _group_rank(values: np.ndarray, seed: int) -> np.ndarray:
     )
 
 
+def check_splits_filled(
+    owner: str, names: tuple[str, ...], ratios: tuple[float, ...], dealt: np.ndarray, what: str
+) -> None:
+    """Raise :class:`ConfigError` when a split with a positive ratio got none of the groups.
+
+    ``dealt`` is the split index of each group; ``what`` names the groups (``"'subject'"``).
+    With few groups, rounding the ratios leaves a split empty (3 subjects and the ratios
+    0.8/0.1/0.1 give no test subject), which would go unnoticed until training.
+    """
+    counts = np.bincount(np.asarray(dealt, dtype=np.int64), minlength=len(names))
+    empty = [n for n, r, c in zip(names, ratios, counts) if r > 0 and c == 0]
+    if empty:
+        got = ", ".join(f"{n!r}: {int(c)}" for n, c in zip(names, counts))
+        raise ConfigError(
+            f"{owner}.ratios: {'splits' if len(empty) > 1 else 'split'} "
+            f"{', '.join(map(repr, empty))} {'get' if len(empty) > 1 else 'gets'} no group: "
+            f"{len(dealt)} {what} "
+            f"groups dealt with ratios {tuple(ratios)} give {got}; use fewer splits (names and "
+            "ratios), ratios that give each split at least one group, or a finer grouping column"
+        )
+
+
 @register("assign_splits")
 @config
 class AssignSplits(Transform):
     """Assign train/val/test splits by group, deterministically from a seed.
 
     Groups (subjects, timelines, sentences...) are ordered by a keyed hash of their name and cut
-    by the ratios, so no group crosses splits and adding a group does not move the others.
+    by the ratios, so no group crosses splits and adding a group does not move the others. A
+    split with a positive ratio that gets no group (3 subjects cut 0.8/0.1/0.1) is an error.
 
     Parameters
     ----------
@@ -144,6 +168,7 @@ class AssignSplits(Transform):
         ratios = np.asarray(self.ratios, dtype=float) / sum(self.ratios)
         bounds = np.round(np.cumsum(ratios) * len(groups)).astype(int)
         split_of_rank = np.searchsorted(bounds, np.arange(len(groups)), side="right")
+        check_splits_filled("AssignSplits", self.names, self.ratios, split_of_rank, f"{self.by!r}")
         mapping = dict(zip(groups[order], [self.names[int(k)] for k in split_of_rank]))
         split = values.astype(str).map(mapping).where(present, "")
         return events.assign(**{self.column: split.astype("category")})
@@ -245,9 +270,10 @@ class ChunkEvents(Transform):
         freq = (
             long["frequency"].to_numpy(dtype=float) if "frequency" in long else np.zeros(len(long))
         )
+        # whole samples per chunk; the tolerance keeps 0.29 s * 100 Hz (28.999999999999996) at 29
         step = np.where(
             freq > 0,
-            np.floor(self.max_duration * freq) / np.where(freq > 0, freq, 1),
+            np.floor(self.max_duration * freq + 1e-6) / np.where(freq > 0, freq, 1),
             self.max_duration,
         )
         if (step <= 0).any():

@@ -123,6 +123,14 @@ def test_kfold_rows_weight_and_errors() -> None:
         KFoldSplits(stratify="diagnosis", method="hash")
     with pytest.raises(ConfigError, match="KFoldSplits.by: no column 'site' in the events"):
         KFoldSplits(by="site")(events)
+    # more folds than groups: the test fold had no group, silently
+    three = events[events["subject"].isin(events["subject"].unique()[:3])]
+    with pytest.raises(ConfigError) as err:
+        KFoldSplits(by="subject", n_folds=5, test_fold=1)(three)
+    assert str(err.value) == (
+        "KFoldSplits.test_fold: fold 1 gets no group: 3 'subject' groups for 5 folds "
+        "(method='balanced'); use n_folds <= 3"
+    )
 
 
 def test_deal_groups_hash_spread_matches_the_ratios() -> None:
@@ -152,6 +160,11 @@ def test_sklearn_group_kfold_equals_sklearn_and_covers_each_group() -> None:
     # the recording rows take their subject's split
     per = out.groupby("subject", observed=True)["split"].nunique()
     assert per.max() == 1
+    # rows must be a condition: "start" (numbers) was cast to True/False
+    with pytest.raises(
+        ConfigError, match="^SklearnSplits.rows: the event query 'start' gives float64"
+    ):
+        SklearnSplits(params={"n_splits": 4}, by="subject", rows="start")(events)
 
 
 def test_sklearn_stratified_group_kfold_with_seed_and_val() -> None:
@@ -352,3 +365,25 @@ def test_stimulus_split_configs_round_trip_and_errors(tmp_path) -> None:
     no_stim = subjects_table(3)
     with pytest.raises(ConfigError, match="StimulusSplits.keys: no event has a stimulus identity"):
         StimulusSplits(keys={"Sentence": "text"})(no_stim)
+
+
+def test_stimulus_split_left_without_a_stimulus_is_an_error() -> None:
+    sentences = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Sentence",
+                "start": [0.0, 5.0],
+                "duration": 2.0,
+                "timeline": "run-1",
+                "text": ["The cat sat.", "A dog barked."],
+            }
+        )
+    )
+    with pytest.raises(
+        ConfigError, match=r"^StimulusSplits.ratios: splits? '\w+'(, '\w+')? gets? no"
+    ):
+        StimulusSplits(keys={"Sentence": "text"})(sentences)  # 2 stimuli for 0.8/0.1/0.1
+    out = StimulusSplits(keys={"Sentence": "text"}, ratios=(0.5, 0.5), names=("train", "test"))(
+        sentences
+    )
+    assert sorted(out["split"]) == ["test", "train"]

@@ -46,6 +46,9 @@ def test_duration_defaults_to_zero():
 def test_unknown_type_names_closest():
     with pytest.raises(ValueError, match=r"unknown event type 'Wrod'; did you mean 'Word'\?"):
         validate_events(_words().assign(type="Wrod"))
+    with pytest.raises(ValueError) as err:  # no close name: the sentence still ends
+        validate_events(_words().assign(type="Xq"))
+    assert str(err.value).startswith("unknown event type 'Xq'. Known types: Action, Artifact, ")
 
 
 def test_missing_required_field():

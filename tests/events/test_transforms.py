@@ -54,6 +54,22 @@ def test_query_pure(events):
         Query(query="nonexistent_col > 1")(events)
 
 
+def test_query_must_be_a_condition(events):
+    # a number, a text or a scalar was cast to True/False: "start" kept every row with start != 0
+    with pytest.raises(ConfigError) as err:
+        Query(query="start")(events)
+    assert str(err.value) == (
+        "Query.query: the event query 'start' gives float64 values, not one True/False per "
+        "event; write a condition, e.g. \"type == 'Word' and start > 10\""
+    )
+    flagged = events.assign(target=[True, None, False] * (len(events) // 3))
+    with pytest.raises(ConfigError, match="^Query.query: the event query 'target' gives object"):
+        Query(query="target")(flagged)  # None was taken as False, NaN as True
+    with pytest.raises(ConfigError, match="^Query.query: the event query '1 == 1' gives bool"):
+        Query(query="1 == 1")(events)  # was KeyError: np.True_
+    assert len(Query(query="target == True")(flagged)) == len(events) // 3
+
+
 def test_splits_by_group(events):
     before = events.copy()
     out = AssignSplits(by="subject", ratios=(0.5, 0.25, 0.25), seed=3)(events)
@@ -71,6 +87,23 @@ def test_splits_by_group(events):
         AssignSplits(by="session")(events)
     with pytest.raises(ConfigError, match="AssignSplits.ratios: 2 ratios for 3 names"):
         AssignSplits(ratios=(0.5, 0.5))
+
+
+def test_splits_left_without_a_group_are_errors(events):
+    # 3 subjects cut 0.8/0.1/0.1 gave train 2, val 1 and no test subject, silently
+    three = events[events.subject.isin(["s0", "s1", "s2"])]
+    with pytest.raises(ConfigError) as err:
+        AssignSplits(by="subject")(three)
+    assert str(err.value) == (
+        "AssignSplits.ratios: split 'test' gets no group: 3 'subject' groups dealt with ratios "
+        "(0.8, 0.1, 0.1) give 'train': 2, 'val': 1, 'test': 0; use fewer splits (names and "
+        "ratios), ratios that give each split at least one group, or a finer grouping column"
+    )
+    with pytest.raises(ConfigError, match=r"^AssignSplits.ratios: splits 'val', 'test' get no"):
+        AssignSplits(by="timeline")(events[events.timeline == "sub-0"])
+    # a split given a zero ratio is empty on purpose
+    out = AssignSplits(by="subject", ratios=(1.0, 0.0), names=("train", "test"))(three)
+    assert set(out["split"]) == {"train"}
 
 
 def test_splits_stable_when_adding_groups(events):
@@ -117,6 +150,17 @@ def test_chunk_on_sample_grid(events):
     np.testing.assert_allclose(meg["duration"], [3.33, 3.33, 3.33, 0.01], atol=1e-9)
     np.testing.assert_allclose(meg["offset"], meg["start"])
     assert len(out) == len(events) + 6 * 3
+
+
+def test_chunk_length_is_max_duration_on_the_grid(events):
+    # 0.29 * 100 = 28.999999999999996 in floating point: the chunks were 28 samples (0.28 s)
+    out = ChunkEvents(event_type="Meg", max_duration=0.29)(events)
+    meg = out[(out.type == "Meg") & (out.timeline == "sub-0")]
+    assert len(meg) == 35  # 34 chunks of 0.29 s and 0.14 s left of the 10 s recording
+    np.testing.assert_allclose(meg["duration"].iloc[:34], 0.29)
+    np.testing.assert_allclose(meg["duration"].iloc[34], 0.14, atol=1e-9)
+    np.testing.assert_allclose(meg["start"].iloc[:3], [0.0, 0.29, 0.58])
+    assert (meg["duration"] <= 0.29 + 1e-12).all()
 
 
 def test_chain_and_keys(events):
