@@ -351,7 +351,13 @@ class SegmentDataset:
         from .torch_loader import build_loader, check_loader_arguments
 
         batch_size, num_workers = check_loader_arguments(
-            batch_size, num_workers, sampler, shuffle, drop_last, kwargs
+            batch_size,
+            num_workers,
+            sampler,
+            shuffle,
+            drop_last,
+            kwargs,
+            augmented=bool(self.augment),
         )
         if not self._checked:
             self.check()

@@ -302,9 +302,13 @@ def check_loader_arguments(
     shuffle: bool,
     drop_last: bool,
     kwargs: dict[str, Any],
+    *,
+    augmented: bool = False,
 ) -> tuple[int, int]:
     """The arguments of :meth:`SegmentDataset.loader`, checked before any read or worker.
 
+    ``augmented``: the dataset augments, so without a sampler the order comes from an
+    :class:`~neuralset.loaders.sampling.EpochBatchSampler` seeded by the dataset's seed.
     Returns ``(batch_size, num_workers)`` as ints; raises naming the argument and the fix.
     """
     import torch
@@ -320,6 +324,13 @@ def check_loader_arguments(
             f"SegmentDataset.loader.generator: expected a torch.Generator, got "
             f"{type(generator).__module__}.{type(generator).__qualname__}; pass "
             "torch.Generator().manual_seed(seed)"
+        )
+    if generator is not None and shuffle and augmented and sampler is None:
+        raise ValueError(
+            "SegmentDataset.loader.generator: an augmented dataset shuffles with an "
+            "EpochBatchSampler seeded by SegmentDataset.seed, so the generator would not "
+            "change the order; set the dataset's seed (SegmentDataset(..., seed=...)) or pass "
+            "sampler=EpochBatchSampler(len(dataset), batch_size, seed=...) instead"
         )
     if sampler is not None:
         _check_sampler(sampler, shuffle, drop_last)

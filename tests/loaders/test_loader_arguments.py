@@ -142,3 +142,20 @@ def test_a_device_torch_does_not_know_or_see_is_refused(dataset: SegmentDataset)
     with pytest.raises(ValueError, match=re.escape(message)):
         dataset.loader(device=f"cuda:{n}", num_workers=2)
     assert dataset.loader(device="cpu").device == "cpu"
+
+
+def test_a_generator_an_augmented_loader_would_ignore_is_refused(dataset: SegmentDataset) -> None:
+    noisy = SegmentDataset(
+        dataset.segments, dataset.extractors, dataset.store, augment={"meg": lambda x, rng: x}
+    )
+    message = (
+        "SegmentDataset.loader.generator: an augmented dataset shuffles with an "
+        "EpochBatchSampler seeded by SegmentDataset.seed, so the generator would not "
+        "change the order; set the dataset's seed (SegmentDataset(..., seed=...)) or pass "
+        "sampler=EpochBatchSampler(len(dataset), batch_size, seed=...) instead"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        noisy.loader(shuffle=True, generator=torch.Generator().manual_seed(1))
+    # in order, the generator only seeds the workers: accepted
+    ordered = noisy.loader(batch_size=4, generator=torch.Generator().manual_seed(1))
+    assert next(iter(ordered)).index.tolist() == [0, 1, 2, 3]
