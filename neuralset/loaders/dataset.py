@@ -348,8 +348,17 @@ class SegmentDataset:
         batches ahead of the training step (``pin_memory`` defaults to True for CUDA).
         """
         from .sampling import EpochBatchSampler
-        from .torch_loader import build_loader
+        from .torch_loader import build_loader, check_loader_arguments
 
+        batch_size, num_workers = check_loader_arguments(
+            batch_size,
+            num_workers,
+            sampler,
+            shuffle,
+            drop_last,
+            kwargs,
+            augmented=bool(self.augment),
+        )
         if not self._checked:
             self.check()
         if drop_last and sampler is None and batch_size > len(self):

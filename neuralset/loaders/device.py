@@ -26,11 +26,37 @@ _DONE = object()
 
 
 def device_options(device: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """DataLoader keyword arguments for batches bound to ``device``: pinned memory for CUDA."""
+    """DataLoader keyword arguments for batches bound to ``device``: pinned memory for CUDA.
+
+    Raises a ``ValueError`` naming ``device`` when torch cannot parse it or does not see it
+    (before any read or worker).
+    """
+    _check_device(device)
     out = dict(kwargs)
     if _device_type(device) == "cuda":
         out.setdefault("pin_memory", True)
     return out
+
+
+def _check_device(device: Any) -> None:
+    """``device`` is one torch knows and sees (a CUDA device needs a visible GPU)."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"SegmentDataset.loader.device: {device!r} is not a torch device ({err}); pass "
+            "'cpu', 'cuda', 'cuda:1' or a torch.device"
+        ) from None
+    if parsed.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (parsed.index or 0) >= n:
+            raise ValueError(
+                f"SegmentDataset.loader.device: {device!r}, but torch sees {n} CUDA device(s) "
+                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda is not None}); "
+                "pass device='cpu', or run where that GPU is visible"
+            )
 
 
 def _device_type(device: Any) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import queue
 import threading
 from collections.abc import Iterator, Mapping
@@ -116,6 +117,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _is_int(value: Any) -> bool:
+    """An integer (numpy's too), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 class JaxBatchIterator:
     """Iterate a dataset as batches of jax arrays, shuffled deterministically, with prefetch.
 
@@ -169,18 +175,28 @@ class JaxBatchIterator:
             raise TypeError(
                 f"JaxBatchIterator.dataset: expected SegmentDataset, got {type(dataset).__name__}"
             )
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if not _is_int(batch_size) or batch_size < 1:
             raise ValueError(
                 f"JaxBatchIterator.batch_size: must be an int >= 1, got {batch_size!r}"
             )
-        if not isinstance(prefetch, int) or prefetch < 0:
+        if not _is_int(prefetch) or prefetch < 0:
             raise ValueError(f"JaxBatchIterator.prefetch: must be an int >= 0, got {prefetch!r}")
+        if not _is_int(seed):
+            raise TypeError(
+                f"JaxBatchIterator.seed: expected an int (the permutation of epoch e is drawn "
+                f"from numpy.random.default_rng(seed + e)), got {seed!r}"
+            )
+        if sampler is not None and not callable(getattr(sampler, "batch_indices", None)):
+            raise TypeError(
+                f"JaxBatchIterator.sampler: expected a sampler with batch_indices(epoch) (e.g. "
+                f"neuralset.loaders.LengthBucketSampler), got {type(sampler).__name__}"
+            )
         self.dataset = dataset
-        self.batch_size = batch_size
+        self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
         self.drop_last = bool(drop_last)
-        self.prefetch = prefetch
+        self.prefetch = int(prefetch)
         self.device = device
         self.sampler = sampler
         self.epoch = 0

@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import math
 import multiprocessing
+import numbers
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -55,6 +56,7 @@ __all__ = [
     "IndexGroup",
     "GroupSampler",
     "loader_options",
+    "check_loader_arguments",
     "build_loader",
     "group_size",
     "GROUP_BYTES",
@@ -253,6 +255,86 @@ def loader_options(num_workers: int, kwargs: dict[str, Any]) -> dict[str, Any]:
         if out.get("multiprocessing_context") is None and sys.platform.startswith("linux"):
             out["multiprocessing_context"] = "fork"
     return out
+
+
+def _count(name: str, value: Any, least: int) -> int:
+    """``value`` as an int >= ``least`` (numpy integers too), or an error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise ValueError(
+            f"SegmentDataset.loader.{name}: must be an integer >= {least}, got {value!r}"
+        )
+    return int(value)
+
+
+def _check_sampler(sampler: Any, shuffle: bool, drop_last: bool) -> None:
+    """A batch sampler (lists of positions), given without ``shuffle``/``drop_last``."""
+    from torch.utils import data
+
+    # torch's samplers of single positions (DataLoader(sampler=...) takes those)
+    singles: tuple[type, ...] = (data.RandomSampler, data.SequentialSampler)
+    singles += (data.SubsetRandomSampler, data.WeightedRandomSampler, data.DistributedSampler)
+    one_by_one = isinstance(sampler, singles)
+    if isinstance(sampler, Sequence | np.ndarray) and len(sampler):
+        one_by_one = isinstance(sampler[0], numbers.Integral)
+    if one_by_one or not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
+        raise TypeError(
+            f"SegmentDataset.loader.sampler: expected a batch sampler (an iterable of lists of "
+            f"positions, with len()), got {type(sampler).__name__}"
+            + (
+                ", which yields one position at a time (batches of one segment); wrap it: "
+                "torch.utils.data.BatchSampler(sampler, batch_size, drop_last)"
+                if one_by_one
+                else "; e.g. neuralset.loaders.LengthBucketSampler or torch's BatchSampler"
+            )
+        )
+    for flag, value in (("shuffle", shuffle), ("drop_last", drop_last)):
+        if value:
+            raise ValueError(
+                f"SegmentDataset.loader: {flag}=True has no effect with a sampler, which "
+                f"chooses the batches itself; drop {flag}=True (or set it on the sampler)"
+            )
+
+
+def check_loader_arguments(
+    batch_size: Any,
+    num_workers: Any,
+    sampler: Any,
+    shuffle: bool,
+    drop_last: bool,
+    kwargs: dict[str, Any],
+    *,
+    augmented: bool = False,
+) -> tuple[int, int]:
+    """The arguments of :meth:`SegmentDataset.loader`, checked before any read or worker.
+
+    ``augmented``: the dataset augments, so without a sampler the order comes from an
+    :class:`~neuralset.loaders.sampling.EpochBatchSampler` seeded by the dataset's seed.
+    Returns ``(batch_size, num_workers)`` as ints; raises naming the argument and the fix.
+    """
+    import torch
+
+    if "batch_sampler" in kwargs:
+        raise TypeError(
+            "SegmentDataset.loader: pass a batch sampler as sampler=..., not batch_sampler= "
+            "(the loader gives the DataLoader its own batch sampler)"
+        )
+    generator = kwargs.get("generator")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"SegmentDataset.loader.generator: expected a torch.Generator, got "
+            f"{type(generator).__module__}.{type(generator).__qualname__}; pass "
+            "torch.Generator().manual_seed(seed)"
+        )
+    if generator is not None and shuffle and augmented and sampler is None:
+        raise ValueError(
+            "SegmentDataset.loader.generator: an augmented dataset shuffles with an "
+            "EpochBatchSampler seeded by SegmentDataset.seed, so the generator would not "
+            "change the order; set the dataset's seed (SegmentDataset(..., seed=...)) or pass "
+            "sampler=EpochBatchSampler(len(dataset), batch_size, seed=...) instead"
+        )
+    if sampler is not None:
+        _check_sampler(sampler, shuffle, drop_last)
+    return _count("batch_size", batch_size, 1), _count("num_workers", num_workers, 0)
 
 
 def _uses_fork(options: dict[str, Any]) -> bool:

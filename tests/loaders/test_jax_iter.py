@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -144,3 +145,28 @@ def test_jax_batch_is_a_mapping_like_the_torch_batch(dataset: SegmentDataset) ->
         jb[0]  # type: ignore[index]
     total = jax.jit(lambda b: sum(v.sum() for v in b.values()))(jb)  # still a pytree
     np.testing.assert_allclose(float(total), float(np.asarray(jb["meg"]).sum()), rtol=1e-5)
+
+
+def test_arguments_are_checked_at_construction(dataset: SegmentDataset) -> None:
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "JaxBatchIterator.sampler: expected a sampler with batch_indices(epoch) (e.g. "
+            "neuralset.loaders.LengthBucketSampler), got list"
+        ),
+    ):
+        JaxBatchIterator(dataset, 4, sampler=[[0, 1]])
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "JaxBatchIterator.seed: expected an int (the permutation of epoch e is drawn "
+            "from numpy.random.default_rng(seed + e)), got None"
+        ),
+    ):
+        JaxBatchIterator(dataset, 4, seed=None)  # type: ignore[arg-type]
+
+
+def test_numpy_integers_are_accepted(dataset: SegmentDataset) -> None:
+    it = JaxBatchIterator(dataset, np.int64(4), seed=np.int64(3), prefetch=np.int64(0))  # type: ignore[arg-type]
+    assert epoch_indices(it, 0) == epoch_indices(JaxBatchIterator(dataset, 4, seed=3), 0)
+    assert [b.size for b in it.epoch_iter(0)][:2] == [4, 4]
