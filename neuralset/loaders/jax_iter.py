@@ -25,7 +25,7 @@ import numpy as np
 from .batch import META_FIELDS, run_check, typecheck_enabled
 from .dataset import SegmentDataset
 
-__all__ = ["JaxBatchIterator", "jax_batch_class"]
+__all__ = ["JaxBatchIterator", "jax_batch_class", "resolve_device"]
 
 _DONE = object()
 
@@ -122,6 +122,37 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def resolve_device(device: Any) -> Any:
+    """The ``jax.Device`` that ``device`` names: None (JAX's default device) and devices pass
+    through; a string is a platform (``"cpu"``, ``"gpu"`` or ``"cuda"``, ``"tpu"``) with an
+    optional index (``"gpu:1"``), as torch writes devices.
+
+    Raises
+    ------
+    ValueError
+        Naming ``JaxBatchIterator.device`` and the devices JAX sees, when the string names no
+        platform JAX has here, or an index past its devices.
+    """
+    if not isinstance(device, str):
+        return device
+    import jax
+
+    platform, _, index = device.strip().lower().partition(":")
+    platform = {"cuda": "gpu"}.get(platform, platform)
+    seen = ", ".join(f"{d.platform}:{d.id}" for d in jax.devices())
+    try:
+        devices = jax.devices(platform)
+    except RuntimeError:
+        devices = []
+    position = int(index) if index.isdigit() else -1 if index else 0
+    if not 0 <= position < len(devices):
+        raise ValueError(
+            f"JaxBatchIterator.device: {device!r} is no device JAX sees here (it sees {seen}); "
+            "pass 'cpu', 'gpu', 'gpu:1', a jax.Device or None (JAX's default device)"
+        )
+    return devices[position]
+
+
 class JaxBatchIterator:
     """Iterate a dataset as batches of jax arrays, shuffled deterministically, with prefetch.
 
@@ -140,7 +171,9 @@ class JaxBatchIterator:
     prefetch
         Batches read ahead by a background thread (0: read in the calling thread).
     device
-        ``jax.Device`` to put the arrays on (default device if ``None``).
+        ``jax.Device`` to put the arrays on, or its name as torch writes it (``"cpu"``,
+        ``"gpu"`` or ``"cuda"``, ``"gpu:1"``; see :func:`resolve_device`); JAX's default
+        device if ``None``.
     sampler
         A batch sampler with ``batch_indices(epoch)`` (e.g.
         :class:`~neuralset.loaders.sampling.LengthBucketSampler`); it replaces ``batch_size``,
@@ -197,7 +230,7 @@ class JaxBatchIterator:
         self.seed = int(seed)
         self.drop_last = bool(drop_last)
         self.prefetch = int(prefetch)
-        self.device = device
+        self.device = resolve_device(device)
         self.sampler = sampler
         self.epoch = 0
         if sampler is None and not len(self):

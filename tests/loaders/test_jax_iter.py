@@ -170,3 +170,25 @@ def test_numpy_integers_are_accepted(dataset: SegmentDataset) -> None:
     it = JaxBatchIterator(dataset, np.int64(4), seed=np.int64(3), prefetch=np.int64(0))  # type: ignore[arg-type]
     assert epoch_indices(it, 0) == epoch_indices(JaxBatchIterator(dataset, 4, seed=3), 0)
     assert [b.size for b in it.epoch_iter(0)][:2] == [4, 4]
+
+
+def test_a_device_named_as_torch_writes_it(dataset: SegmentDataset) -> None:
+    """``device="cpu"`` (a string, as for the torch loader) puts the batches on JAX's CPU
+    device; a platform or an index JAX does not have here is refused at construction."""
+    import jax
+
+    cpu = jax.devices("cpu")[0]
+    for name in ("cpu", "CPU", "cpu:0"):
+        it = JaxBatchIterator(dataset, 8, device=name, prefetch=0)
+        assert it.device == cpu
+        batch = next(iter(it))
+        assert batch["meg"].devices() == {cpu}
+    assert JaxBatchIterator(dataset, 8, device=cpu).device is cpu  # a device passes through
+    seen = ", ".join(f"{d.platform}:{d.id}" for d in jax.devices())
+    for bad in ("cpu:7", "tpu", "cpu:x"):
+        with pytest.raises(ValueError) as err:
+            JaxBatchIterator(dataset, 8, device=bad)
+        assert str(err.value) == (
+            f"JaxBatchIterator.device: {bad!r} is no device JAX sees here (it sees {seen}); "
+            "pass 'cpu', 'gpu', 'gpu:1', a jax.Device or None (JAX's default device)"
+        )
