@@ -56,7 +56,13 @@ from ..base import (
 from ..recording import RecordingExtractor
 from ..recording_spans import covering_recording
 from .fmri_mismatch import mismatch_message, padding_mask, read_padded
-from .fmri_signals import confounds_path, load_confounds, resample_linear
+from .fmri_signals import (
+    check_confounds,
+    check_mask,
+    confounds_path,
+    load_confounds,
+    resample_linear,
+)
 from .fmri_spaces import (
     FmriSpace,
     ResolvedAtlas,
@@ -246,17 +252,24 @@ class FmriExtractor(RecordingExtractor):
 
     def preflight(self, events: pd.DataFrame, store: Store) -> None:
         """Before any work: each run not yet stored checked against its event from its header
-        (:func:`~neuralset.studies.headers.check_fmri_run`), and named atlases and meshes
-        available."""
+        (:func:`~neuralset.studies.headers.check_fmri_run`) and its confounds file (columns,
+        one row per volume), the mask file non-empty, named atlases and meshes available."""
         from ...studies.headers import check_fmri_run
 
         items = self.items(events)
         missing = set(store.missing([i.key for i in items]))
+        if missing and self.mask is not None:
+            check_mask(self.mask)
         for item in items:
             if item.key in missing:
                 p = item.payload
                 label = events_label(events, p["row"])
-                check_fmri_run(Path(p["path"]), p["frequency"], p["offset"], p["duration"], label)
+                run = Path(p["path"])
+                n_volumes, _ = check_fmri_run(
+                    run, p["frequency"], p["offset"], p["duration"], label
+                )
+                if "confounds_path" in p:
+                    check_confounds(Path(p["confounds_path"]), self.confounds, n_volumes, run)
         if self.atlas_name is not None:
             self.resolved_atlas()
         if self.projection == "surface" and self.mesh != "fsaverage5":

@@ -423,3 +423,34 @@ def test_run_shorter_than_its_event_fails_then_the_fixed_run_prepares(tmp_path):
         events = _example4d_event(path, frequency, 4.0)
         data = _stored(ex, events, store)
         assert data.shape[0] == 2 and data.dtype == np.float32  # 2 volumes at 0.5 Hz
+
+
+def test_confounds_and_mask_checked_before_any_work(folder, tmp_path, template):
+    import shutil
+
+    shutil.copy(folder / "ramp.nii", tmp_path / "sub-09_task-x_bold.nii")
+    conf = tmp_path / "sub-09_task-x_desc-confounds_timeseries.tsv"
+    pd.DataFrame({"trans_x": np.zeros(N_VOL - 1), "kind": "a"}).to_csv(conf, sep="\t", index=False)
+    events, store = _events(tmp_path, "sub-09_task-x_bold.nii"), Store(tmp_path / "store")
+    with pytest.raises(ValueError) as info:
+        FmriExtractor(confounds=("trans_x",)).prepare(events, store, progress=False)
+    assert str(info.value) == (
+        f"confounds file {conf}: {N_VOL - 1} rows but the run {tmp_path / 'sub-09_task-x_bold.nii'} "
+        f"has {N_VOL} volumes; give the confounds of this run (one row per volume), or set "
+        "confounds=()"
+    )
+    with pytest.raises(ValueError) as info:
+        FmriExtractor(confounds=("kind",)).prepare(events, store, progress=False)
+    assert str(info.value) == (
+        f"{conf}: confounds column(s) ['kind'] are not numeric (e.g. 'a'); choose numeric "
+        "columns in FmriExtractor.confounds"
+    )
+    empty = tmp_path / "empty_mask.nii"
+    nib.save(nib.Nifti1Image(np.zeros(template.shape, np.uint8), template.affine), empty)
+    with pytest.raises(ValueError) as info:  # read directly, it gave 0 features silently
+        FmriExtractor(mask=empty).prepare(events, store, progress=False)
+    assert str(info.value) == (
+        f"FmriExtractor.mask: {empty} selects no voxel (all zeros); give a mask whose brain "
+        "voxels are non-zero"
+    )
+    assert not (tmp_path / "store").exists()  # nothing computed, nothing stored
