@@ -54,7 +54,7 @@ from ..base import (
     source_identity,
 )
 from ..recording import RecordingExtractor
-from ..recording_spans import covering_recording
+from ..recording_spans import covering_recording, nearest_sample
 from .fmri_mismatch import mismatch_message, padding_mask, read_padded
 from .fmri_signals import (
     check_confounds,
@@ -436,6 +436,11 @@ class FmriExtractor(RecordingExtractor):
         if self.feature_mismatch == "error":
             raise ValueError(mismatch_message(segments.events, widths))
         return read_padded(self, segments, store, out_of_bounds, widths)
+
+    def sample_index(self, seconds: np.ndarray, sfreq: np.ndarray | float) -> np.ndarray:
+        """Volume nearest to each time; halfway between two volumes, the later one (numpy's
+        round-half-to-even would read onsets 1, 3, 5, 7 s at TR 2 s at volumes 0, 2, 2, 4)."""
+        return nearest_sample(seconds, sfreq)
 
     def _runs_of(self, segments: Segments) -> np.ndarray:
         start = segments.start + self.hemodynamic_delay

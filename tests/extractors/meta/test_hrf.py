@@ -258,3 +258,22 @@ def test_two_runs_on_one_timeline_equal_nilearn_on_each_runs_own_words(tmp_path)
         # before: run 1's 400 words stacked at the start of run 2's grid (-0.015 at frame 0)
         np.testing.assert_allclose(ours, ref[:, 0], rtol=1e-5, atol=1e-6)
 
+
+def test_a_start_halfway_between_frames_reads_the_later_frame(events, tmp_path):
+    # the FmriExtractor's volumes round the same way: features and BOLD stay on one frame
+    store = Store(tmp_path)
+    ex = HrfConvolve(extractor=Pulse(event_type="Word", output="static"), frequency=1 / TR)
+    ex.prepare(events, store, progress=False)
+    stored = np.asarray(store.get_arrays(ex.items(events)[0].key)["data"])[:, 0]
+    code = events["timeline"].cat.codes.to_numpy()[0]
+    offsets = np.array([1.0, 3.0, 5.0, 7.0])  # 0.5, 1.5, 2.5, 3.5 frames
+    segments = Segments(
+        events=events,
+        start=RUN_START + offsets,
+        duration=np.full(4, TR),
+        timeline=np.full(4, code, dtype=np.int32),
+        trigger=np.full(4, -1),
+    )
+    got = ex.replace(output="static", aggregation="trigger").read(segments, store).data[:, 0]
+    np.testing.assert_array_equal(got, stored[[1, 2, 3, 4]])
+    np.testing.assert_array_equal(ex.read(segments, store).data[:, 0, 0], stored[[1, 2, 3, 4]])
