@@ -123,6 +123,11 @@ class RecordingExtractor(Extractor):
     ) -> tuple[np.ndarray, float, dict[str, Any]]:
         """``(data, sfreq, meta)`` of a recording: ``data`` is ``(time, *features)``."""
 
+    def sample_index(self, seconds: np.ndarray, sfreq: np.ndarray | float) -> np.ndarray:
+        """Sample nearest to each time from a recording's start: numpy's ``round``, as MNE's
+        ``time_as_index`` (a tie goes to the even sample); fMRI takes the later one."""
+        return np.round(np.asarray(seconds) * sfreq).astype(np.int64)
+
     def _covering(self, segments: Segments, out_of_bounds: OutOfBounds) -> np.ndarray:
         """Recording row of each segment (-1 if none).
 
@@ -288,7 +293,7 @@ class RecordingExtractor(Extractor):
         has = rec_rows >= 0
         rec_start = segments.index.event_start[batch.rows][pos]
         sfreq = batch.sfreq[pos]
-        first = np.round((segments.start - rec_start) * sfreq).astype(np.int64)
+        first = self.sample_index(segments.start - rec_start, sfreq)
         inside = has & (first >= 0) & (first + n_times <= batch.n_samples[pos])
         # rows without a recording only exist with out_of_bounds="drop" and are dropped
         features = arrays[0].shape[1:]
@@ -412,8 +417,8 @@ class RecordingExtractor(Extractor):
                 segments.index.event_start[np.maximum(trigger, 0)],
                 segments.start[which],
             )
-            return np.round((onset - rec_start) * sfreq).astype(np.int64)[:, None]
-        first = np.round((segments.start[which] - rec_start) * sfreq).astype(np.int64)
+            return self.sample_index(onset - rec_start, sfreq)[:, None]
+        first = self.sample_index(segments.start[which] - rec_start, sfreq)
         lengths = np.round(segments.duration[which] * sfreq).astype(np.int64)
         width = int(lengths.max()) if len(lengths) else 0
         return first[:, None] + np.arange(max(width, 1))[None, :]

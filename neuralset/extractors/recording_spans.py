@@ -17,12 +17,37 @@ from ..memo import Slot
 from ..segments import Segments
 from .base import OutOfBoundsError, events_label
 
-__all__ = ["RecordingOverlapError", "check_no_overlap", "covering_recording", "outside_error"]
+__all__ = [
+    "RecordingOverlapError",
+    "check_no_overlap",
+    "covering_recording",
+    "nearest_sample",
+    "outside_error",
+]
 
 #: Per event type: the span of each timeline's one recording (None: several per timeline).
 _RECORDING_SPANS: Slot[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = Slot(
     "recording span table"
 )
+
+
+def nearest_sample(seconds: np.ndarray | float, sfreq: np.ndarray | float) -> np.ndarray:
+    """Index of the sample nearest to each time (seconds from the recording's first sample).
+
+    ``floor(t * sfreq + 0.5)``: a time halfway between two samples takes the later one, the
+    first sample inside a window ``[t, ...)``. numpy's ``round`` takes the even one instead,
+    which sends onsets 1, 3, 5, 7 s at TR 2 s to volumes 0, 2, 2, 4 (two events 2 s apart
+    on one volume, lags alternating between -1 s and +1 s). fMRI reads use this (the
+    volumes of :class:`~neuralset.extractors.neural.fmri.FmriExtractor` and the HRF
+    regressors on the same grid); MNE recordings keep numpy's rounding, MNE's own.
+
+    Examples
+    --------
+    >>> nearest_sample(np.array([1.0, 3.0, 5.0, 7.0, 5.9]), 0.5).tolist()
+    [1, 2, 3, 4, 3]
+    """
+    pos = np.asarray(seconds, dtype=np.float64) * sfreq
+    return np.floor(pos + (0.5 + 1e-6)).astype(np.int64)  # 1e-6: float error at exact halves
 
 
 def outside_error(segments: Segments, rec_rows: np.ndarray, etype: str) -> OutOfBoundsError:

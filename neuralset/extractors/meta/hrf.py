@@ -80,8 +80,11 @@ def sample_events(
     """Boxcars of ``values`` ``(events, features)`` on nilearn's high-resolution grid.
 
     The grid and the placement are those of nilearn's ``compute_regressor`` (its
-    ``_sample_condition``), for every feature column at once. Returns ``(regressor, times)``,
-    ``(samples, features)`` and ``(samples,)``.
+    ``_sample_condition``), for every feature column at once, except that events ending before
+    the grid starts are left out (nilearn warns that they are "not considered", but stacks them
+    at the grid's first sample: the words of an earlier run on the same timeline would make one
+    spurious impulse there). Returns ``(regressor, times)``, ``(samples, features)`` and
+    ``(samples,)``.
     """
     n = len(frame_times)
     lo, hi = float(frame_times.min()), float(frame_times.max())
@@ -89,6 +92,8 @@ def sample_events(
     times = np.linspace(lo + min_onset, hi * (1 + 1.0 / (n - 1)), int(np.rint(n_hr)))
     last = len(times) - 1
     values = np.asarray(values, dtype=np.float64).reshape(len(onsets), -1)
+    kept = onsets + durations >= times[0]
+    onsets, durations, values = onsets[kept], durations[kept], values[kept]
     regressor = np.zeros((len(times), values.shape[1]))
     t_on = np.minimum(np.searchsorted(times, onsets), last)
     t_off = np.minimum(np.searchsorted(times, onsets + durations), last)
@@ -154,7 +159,8 @@ class HrfConvolve(Wrapper):
         Event type of the runs whose frames set the grid.
     oversampling, min_onset
         As in nilearn's ``compute_regressor`` (events starting more than ``-min_onset`` s
-        before the first frame are clamped to it, as nilearn does).
+        before the first frame are clamped to that time, as nilearn does; events that have
+        ended by then, such as those of an earlier run on the same timeline, are left out).
 
     Examples
     --------
@@ -163,6 +169,8 @@ class HrfConvolve(Wrapper):
     """
 
     derived_fields: ClassVar[tuple[str, ...]] = ()
+    #: 2: events ending before a run's grid are left out (were stacked at its first sample)
+    _version: ClassVar[int] = 2
 
     extractor: Extractor
     hrf: HrfModel = "glover"

@@ -15,6 +15,7 @@ import numpy as np
 
 from ...segments import Segments
 from ..base import OutOfBounds, OutOfBoundsError, Output
+from ..recording_spans import nearest_sample
 
 __all__ = ["run_rows", "read_run_windows"]
 
@@ -70,7 +71,7 @@ def read_run_windows(
     for row in np.unique(rows[rows >= 0]):
         which = np.flatnonzero(rows == row)
         series = open_run(int(row))
-        first = np.round((segments.start[which] - starts[row]) * frequency).astype(np.int64)
+        first = nearest_sample(segments.start[which] - starts[row], frequency)
         idx, in_window = _window_samples(
             segments, which, first, starts, row, frequency, n_times, dynamic, aggregation
         )
@@ -129,7 +130,7 @@ def _window_samples(
     if aggregation == "trigger":
         trig = segments.trigger[which]
         ref = np.where(trig >= 0, starts[np.maximum(trig, 0)], segments.start[which])
-        idx = np.round((ref - starts[row]) * frequency).astype(np.int64)[:, None]
+        idx = nearest_sample(ref - starts[row], frequency)[:, None]
         return idx, np.ones(idx.shape, dtype=bool)
     # the mean over the window's samples (at least one)
     lengths = np.maximum(np.round(segments.duration[which] * frequency).astype(np.int64), 1)

@@ -54,9 +54,15 @@ from ..base import (
     source_identity,
 )
 from ..recording import RecordingExtractor
-from ..recording_spans import covering_recording
+from ..recording_spans import covering_recording, nearest_sample
 from .fmri_mismatch import mismatch_message, padding_mask, read_padded
-from .fmri_signals import confounds_path, load_confounds, resample_linear
+from .fmri_signals import (
+    check_confounds,
+    check_mask,
+    confounds_path,
+    load_confounds,
+    resample_linear,
+)
 from .fmri_spaces import (
     FmriSpace,
     ResolvedAtlas,
@@ -246,17 +252,24 @@ class FmriExtractor(RecordingExtractor):
 
     def preflight(self, events: pd.DataFrame, store: Store) -> None:
         """Before any work: each run not yet stored checked against its event from its header
-        (:func:`~neuralset.studies.headers.check_fmri_run`), and named atlases and meshes
-        available."""
+        (:func:`~neuralset.studies.headers.check_fmri_run`) and its confounds file (columns,
+        one row per volume), the mask file non-empty, named atlases and meshes available."""
         from ...studies.headers import check_fmri_run
 
         items = self.items(events)
         missing = set(store.missing([i.key for i in items]))
+        if missing and self.mask is not None:
+            check_mask(self.mask)
         for item in items:
             if item.key in missing:
                 p = item.payload
                 label = events_label(events, p["row"])
-                check_fmri_run(Path(p["path"]), p["frequency"], p["offset"], p["duration"], label)
+                run = Path(p["path"])
+                n_volumes, _ = check_fmri_run(
+                    run, p["frequency"], p["offset"], p["duration"], label
+                )
+                if "confounds_path" in p:
+                    check_confounds(Path(p["confounds_path"]), self.confounds, n_volumes, run)
         if self.atlas_name is not None:
             self.resolved_atlas()
         if self.projection == "surface" and self.mesh != "fsaverage5":
@@ -423,6 +436,11 @@ class FmriExtractor(RecordingExtractor):
         if self.feature_mismatch == "error":
             raise ValueError(mismatch_message(segments.events, widths))
         return read_padded(self, segments, store, out_of_bounds, widths)
+
+    def sample_index(self, seconds: np.ndarray, sfreq: np.ndarray | float) -> np.ndarray:
+        """Volume nearest to each time; halfway between two volumes, the later one (numpy's
+        round-half-to-even would read onsets 1, 3, 5, 7 s at TR 2 s at volumes 0, 2, 2, 4)."""
+        return nearest_sample(seconds, sfreq)
 
     def _runs_of(self, segments: Segments) -> np.ndarray:
         start = segments.start + self.hemodynamic_delay

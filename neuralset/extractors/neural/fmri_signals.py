@@ -3,7 +3,9 @@
 * :func:`resample_linear` - linear interpolation of ``(time, features)`` to a new rate,
   vectorised over features;
 * :func:`confounds_path`, :func:`load_confounds` - a run's confounds TSV (fMRIPrep naming or
-  the event's ``confounds`` column) and the selected columns.
+  the event's ``confounds`` column) and the selected columns;
+* :func:`check_confounds`, :func:`check_mask` - the checks of a ``prepare``'s preflight: the
+  confounds match the run's volumes, the mask file selects voxels.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["resample_linear", "confounds_path", "load_confounds"]
+__all__ = [
+    "resample_linear",
+    "confounds_path",
+    "load_confounds",
+    "check_confounds",
+    "check_mask",
+]
 
 
 def resample_linear(
@@ -90,4 +98,37 @@ def load_confounds(path: Path, columns: Sequence[str]) -> np.ndarray:
         raise ValueError(
             f"{path}: no confounds column(s) {missing}; available: {', '.join(map(str, table.columns[:20]))}"
         )
+    text = [c for c in columns if not pd.api.types.is_numeric_dtype(table[c])]
+    if text:
+        raise ValueError(
+            f"{path}: confounds column(s) {text} are not numeric (e.g. "
+            f"{table[text[0]].iloc[0]!r}); choose numeric columns in FmriExtractor.confounds"
+        )
     return np.nan_to_num(table[list(columns)].to_numpy(dtype=np.float64), nan=0.0)
+
+
+def check_confounds(path: Path, columns: Sequence[str], n_volumes: int, run: Path) -> None:
+    """The confounds TSV has the ``columns``, numeric, and one row per volume of ``run``."""
+    rows = load_confounds(path, columns).shape[0]
+    if rows != n_volumes:
+        raise ValueError(
+            f"confounds file {path}: {rows} rows but the run {run} has {n_volumes} volumes; "
+            "give the confounds of this run (one row per volume), or set confounds=()"
+        )
+
+
+def check_mask(path: Path) -> None:
+    """The mask file is a 3D image selecting at least one voxel."""
+    import nibabel as nib
+
+    img: Any = nib.load(str(path))
+    shape = tuple(img.shape)
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise ValueError(f"FmriExtractor.mask: {path} is not a 3D mask (shape {img.shape})")
+    if not np.any(np.asarray(img.dataobj)):
+        raise ValueError(
+            f"FmriExtractor.mask: {path} selects no voxel (all zeros); give a mask whose "
+            "brain voxels are non-zero"
+        )

@@ -226,3 +226,54 @@ def test_composes_with_pca(events, tmp_path):
         split=np.where(words, np.where(split == "train", "test", "train"), "train")
     )
     assert [i.key for i in ex.items(other)] != [i.key for i in ex.items(table)]
+
+
+def test_two_runs_on_one_timeline_equal_nilearn_on_each_runs_own_words(tmp_path):
+    from nilearn.glm.first_level import compute_regressor
+
+    rng = np.random.default_rng(0)  # run 2 starts 180 s after run 1's words end
+    word_times = [np.sort(rng.uniform(0, 110, 400)), np.sort(rng.uniform(300, 410, 60))]
+    runs = pd.DataFrame(
+        [dict(type="Fmri", start=s, duration=N_FRAMES * TR, timeline="ses-1", filepath=f"r{s}.nii",
+              frequency=1 / TR) for s in (0.0, 300.0)]
+    )  # fmt: skip
+    words = pd.DataFrame(
+        {
+            "type": "Word",
+            "start": np.concatenate(word_times),
+            "duration": 0.3,
+            "timeline": "ses-1",
+            "text": "w",
+        }
+    )
+    events = validate_events(pd.concat([runs, words], ignore_index=True))
+    ex = HrfConvolve(extractor=Pulse(event_type="Word", output="static"), frequency=1 / TR)
+    store = Store(tmp_path)
+    ex.prepare(events, store, progress=False)
+    for item, onsets in zip(ex.items(events), word_times, strict=True):
+        start = float(events["start"].iloc[item.payload["row"]])
+        cond = np.vstack([onsets, np.full(len(onsets), 0.3), np.ones(len(onsets))])
+        ref, _ = compute_regressor(cond, "glover", start + np.arange(N_FRAMES) * TR)
+        ours = np.asarray(store.get_arrays(item.key)["data"])[:, 0]
+        # before: run 1's 400 words stacked at the start of run 2's grid (-0.015 at frame 0)
+        np.testing.assert_allclose(ours, ref[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_a_start_halfway_between_frames_reads_the_later_frame(events, tmp_path):
+    # the FmriExtractor's volumes round the same way: features and BOLD stay on one frame
+    store = Store(tmp_path)
+    ex = HrfConvolve(extractor=Pulse(event_type="Word", output="static"), frequency=1 / TR)
+    ex.prepare(events, store, progress=False)
+    stored = np.asarray(store.get_arrays(ex.items(events)[0].key)["data"])[:, 0]
+    code = events["timeline"].cat.codes.to_numpy()[0]
+    offsets = np.array([1.0, 3.0, 5.0, 7.0])  # 0.5, 1.5, 2.5, 3.5 frames
+    segments = Segments(
+        events=events,
+        start=RUN_START + offsets,
+        duration=np.full(4, TR),
+        timeline=np.full(4, code, dtype=np.int32),
+        trigger=np.full(4, -1),
+    )
+    got = ex.replace(output="static", aggregation="trigger").read(segments, store).data[:, 0]
+    np.testing.assert_array_equal(got, stored[[1, 2, 3, 4]])
+    np.testing.assert_array_equal(ex.read(segments, store).data[:, 0, 0], stored[[1, 2, 3, 4]])

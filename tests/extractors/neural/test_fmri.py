@@ -160,7 +160,8 @@ def test_given_mask_read_directly_equals_the_masker(folder, tmp_path, template):
     got = fast.read(segments, store).data
     assert got.shape == (2, int(mask.sum()), 3) and not got.flags.c_contiguous
     assert np.moveaxis(got, -1, 1).flags.c_contiguous
-    first = [round((20.0 + 5.0) / TR), round((31.0 + 5.0) / TR)]  # words at 20 and 31 s
+    # words at 20 and 31 s: 12.5 TRs takes the later volume, 13
+    first = [int((20.0 + 5.0) / TR + 0.5), int((31.0 + 5.0) / TR + 0.5)]
     want = np.stack([ref[f : f + 3].T for f in first])
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(got, fast.replace(time_major=False).read(segments, store).data)
@@ -423,3 +424,57 @@ def test_run_shorter_than_its_event_fails_then_the_fixed_run_prepares(tmp_path):
         events = _example4d_event(path, frequency, 4.0)
         data = _stored(ex, events, store)
         assert data.shape[0] == 2 and data.dtype == np.float32  # 2 volumes at 0.5 Hz
+
+
+def test_onsets_half_a_tr_past_a_volume_take_the_next_volume(folder, tmp_path):
+    # the ramp run's voxels hold the time of their volume (s); onsets at odd seconds plus a 4 s
+    # delay fall exactly between two volumes: each takes the later one (numpy's round-half-to-
+    # even read volumes 2, 4, 4, 6, 6: two events 2 s apart on one volume)
+    events = _events(folder, "ramp.nii")
+    words = pd.DataFrame(
+        [
+            dict(type="Word", start=float(t), duration=0.3, timeline="a", text="w")
+            for t in (1, 3, 5, 7, 9)
+        ]
+    )
+    events = validate_events(
+        pd.concat([events[events["type"] == "Fmri"], words], ignore_index=True)
+    )
+    store = Store(tmp_path)
+    segments = segment_on_triggers(events, "Word", duration=2 * TR)
+    trigger = FmriExtractor(output="static", aggregation="trigger", hemodynamic_delay=4.0)
+    trigger.prepare(events, store, progress=False)
+    np.testing.assert_array_equal(trigger.read(segments, store).data[:, 0], [6, 8, 10, 12, 14])
+    windows = FmriExtractor(hemodynamic_delay=4.0).read(segments, store).data[:, 0, :]
+    np.testing.assert_array_equal(windows, [[6, 8], [8, 10], [10, 12], [12, 14], [14, 16]])
+
+
+def test_confounds_and_mask_checked_before_any_work(folder, tmp_path, template):
+    import shutil
+
+    shutil.copy(folder / "ramp.nii", tmp_path / "sub-09_task-x_bold.nii")
+    conf = tmp_path / "sub-09_task-x_desc-confounds_timeseries.tsv"
+    pd.DataFrame({"trans_x": np.zeros(N_VOL - 1), "kind": "a"}).to_csv(conf, sep="\t", index=False)
+    events, store = _events(tmp_path, "sub-09_task-x_bold.nii"), Store(tmp_path / "store")
+    with pytest.raises(ValueError) as info:
+        FmriExtractor(confounds=("trans_x",)).prepare(events, store, progress=False)
+    assert str(info.value) == (
+        f"confounds file {conf}: {N_VOL - 1} rows but the run {tmp_path / 'sub-09_task-x_bold.nii'} "
+        f"has {N_VOL} volumes; give the confounds of this run (one row per volume), or set "
+        "confounds=()"
+    )
+    with pytest.raises(ValueError) as info:
+        FmriExtractor(confounds=("kind",)).prepare(events, store, progress=False)
+    assert str(info.value) == (
+        f"{conf}: confounds column(s) ['kind'] are not numeric (e.g. 'a'); choose numeric "
+        "columns in FmriExtractor.confounds"
+    )
+    empty = tmp_path / "empty_mask.nii"
+    nib.save(nib.Nifti1Image(np.zeros(template.shape, np.uint8), template.affine), empty)
+    with pytest.raises(ValueError) as info:  # read directly, it gave 0 features silently
+        FmriExtractor(mask=empty).prepare(events, store, progress=False)
+    assert str(info.value) == (
+        f"FmriExtractor.mask: {empty} selects no voxel (all zeros); give a mask whose brain "
+        "voxels are non-zero"
+    )
+    assert not (tmp_path / "store").exists()  # nothing computed, nothing stored
