@@ -112,11 +112,20 @@ def _bin_chunk(
     )
     scaled = times - start
     scaled *= frequency
-    np.floor(scaled, out=scaled)
+    bin_of = np.floor(scaled)
     # the product rounds: a spike exactly on an edge start + k / frequency (spike times are
-    # often whole samples, k / 30 kHz) can land at k - 1 + 0.99...; place it by the edges
-    scaled -= start + scaled / frequency > times
-    scaled += start + (scaled + 1) / frequency <= times
+    # often whole samples, k / 30 kHz) can land at k - 1 + 0.99...; the spikes within 1e-6
+    # bin of an edge (far more than the product's error) are placed by the edges themselves
+    scaled -= bin_of
+    scaled -= 0.5
+    np.abs(scaled, out=scaled)
+    near = np.flatnonzero(scaled > 0.5 - 1e-6)
+    if len(near):
+        k, at = bin_of[near], times[near]
+        k -= start + k / frequency > at
+        k += start + (k + 1) / frequency <= at
+        bin_of[near] = k
+    scaled = bin_of
     ok = (scaled >= 0) & (scaled < n_bins)
     bins: np.ndarray
     if ok.all():
