@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from ...config import config, register
+from ...config import ConfigError, config, register
 from ...hashing import KEY_EXCLUDED, KEY_UNLESS_DEFAULT, chain_keys, structural_key
 from ...memo import Slot, frozen_memo
 from ...segments import Segments
@@ -265,15 +265,29 @@ class FmriExtractor(RecordingExtractor):
                 p = item.payload
                 label = events_label(events, p["row"])
                 run = Path(p["path"])
-                n_volumes, _ = check_fmri_run(
+                n_volumes, tr = check_fmri_run(
                     run, p["frequency"], p["offset"], p["duration"], label
                 )
+                self._check_band(tr, run)
                 if "confounds_path" in p:
                     check_confounds(Path(p["confounds_path"]), self.confounds, n_volumes, run)
         if self.atlas_name is not None:
             self.resolved_atlas()
         if self.projection == "surface" and self.mesh != "fsaverage5":
             self.meshes()
+
+    def _check_band(self, tr: float, run: Path) -> None:
+        """``high_pass`` and ``low_pass`` below the run's Nyquist frequency (nilearn only warns,
+        then keeps the signal unfiltered)."""
+        nyquist = 0.5 / tr
+        for name in ("high_pass", "low_pass"):
+            value = getattr(self, name)
+            if value is not None and value >= nyquist:
+                raise ConfigError(
+                    f"FmriExtractor.{name}: {value:g} Hz is at or above the Nyquist frequency "
+                    f"({nyquist:g} Hz) of {run}, TR {tr:g} s; set it below {nyquist:g} Hz, "
+                    "or None"
+                )
 
     # -- prepare ----------------------------------------------------------------------
     def items(self, events: pd.DataFrame) -> list[Item]:

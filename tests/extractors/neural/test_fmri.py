@@ -478,3 +478,26 @@ def test_confounds_and_mask_checked_before_any_work(folder, tmp_path, template):
         "voxels are non-zero"
     )
     assert not (tmp_path / "store").exists()  # nothing computed, nothing stored
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "value"),
+    [
+        (dict(high_pass=0.3), "high_pass", "0.3"),
+        (dict(low_pass=0.25, drift="butterworth"), "low_pass", "0.25"),
+        (dict(high_pass=0.01, low_pass=0.4, drift="butterworth"), "low_pass", "0.4"),
+    ],
+)
+def test_a_cut_off_above_the_runs_nyquist_fails_before_any_work(
+    folder, tmp_path, options, field, value
+):
+    """At TR 2 s the Nyquist frequency is 0.25 Hz: nilearn would only warn and leave the signal
+    unfiltered."""
+    events, store = _events(folder, "ramp.nii"), Store(tmp_path / "store")
+    with pytest.raises(ConfigError) as info:
+        FmriExtractor(**options).prepare(events, store, progress=False)
+    assert str(info.value) == (
+        f"FmriExtractor.{field}: {value} Hz is at or above the Nyquist frequency (0.25 Hz) of "
+        f"{folder / 'ramp.nii'}, TR 2 s; set it below 0.25 Hz, or None"
+    )
+    assert not (tmp_path / "store").exists()
