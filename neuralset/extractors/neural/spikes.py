@@ -94,6 +94,28 @@ def bin_spikes(
     return out
 
 
+def _bin_of(times: np.ndarray, start: float, frequency: float) -> np.ndarray:
+    """The bin of each spike (as floats): bin ``k`` covers ``[start + k / f, start + (k+1) / f)``.
+
+    ``floor((t - start) * f)`` rounds: a spike exactly on an edge (spike times are often whole
+    samples, ``k / 30 kHz``) can land at ``k - 1 + 0.99...``. The spikes within 1e-6 bin of an
+    edge (far more than the product's error) are placed by the edges themselves.
+    """
+    scaled = times - start
+    scaled *= frequency
+    bin_of = np.floor(scaled)
+    scaled -= bin_of
+    scaled -= 0.5
+    np.abs(scaled, out=scaled)
+    near = np.flatnonzero(scaled > 0.5 - 1e-6)
+    if len(near):
+        k, at = bin_of[near], times[near]
+        k -= start + k / frequency > at
+        k += start + (k + 1) / frequency <= at
+        bin_of[near] = k
+    return bin_of
+
+
 def _bin_chunk(
     out: np.ndarray,
     times: np.ndarray,
@@ -110,22 +132,7 @@ def _bin_chunk(
     unit: np.ndarray = np.repeat(
         np.arange(first_unit, first_unit + len(ends), dtype=small), np.diff(ends, prepend=0)
     )
-    scaled = times - start
-    scaled *= frequency
-    bin_of = np.floor(scaled)
-    # the product rounds: a spike exactly on an edge start + k / frequency (spike times are
-    # often whole samples, k / 30 kHz) can land at k - 1 + 0.99...; the spikes within 1e-6
-    # bin of an edge (far more than the product's error) are placed by the edges themselves
-    scaled -= bin_of
-    scaled -= 0.5
-    np.abs(scaled, out=scaled)
-    near = np.flatnonzero(scaled > 0.5 - 1e-6)
-    if len(near):
-        k, at = bin_of[near], times[near]
-        k -= start + k / frequency > at
-        k += start + (k + 1) / frequency <= at
-        bin_of[near] = k
-    scaled = bin_of
+    scaled = _bin_of(times, start, frequency)
     ok = (scaled >= 0) & (scaled < n_bins)
     bins: np.ndarray
     if ok.all():
