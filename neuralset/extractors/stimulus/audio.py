@@ -15,7 +15,7 @@ from ..base import Computed, Item
 from .hf import HuggingFaceMediaExtractor
 from .media import read_audio, resample_audio
 
-__all__ = ["HuggingFaceAudio"]
+__all__ = ["HuggingFaceAudio", "min_samples"]
 
 
 def _load_audio_model(name: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
@@ -31,6 +31,14 @@ def _load_audio_model(name: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         net, info = WhisperModel.from_pretrained(name, **kwargs)
         return net.get_encoder(), info
     return AutoModel.from_pretrained(name, **kwargs)
+
+
+def min_samples(cfg: Any) -> int:
+    """Fewest input samples from which a wav2vec2-style convolutional encoder gives one frame."""
+    n = 1
+    for kernel, stride in zip(reversed(cfg.conv_kernel), reversed(cfg.conv_stride)):
+        n = (n - 1) * stride + kernel
+    return int(n)
 
 
 @register("hf_audio")
@@ -106,8 +114,15 @@ class HuggingFaceAudio(HuggingFaceMediaExtractor):
                     parts[k].append(self._aggregate_layers(stack[:, j, :n]))
             series = [np.concatenate(p, axis=0) for p in parts]
         else:
+            shortest = min_samples(model.config)
             by_length: dict[int, list[int]] = {}
             for k, s in enumerate(sounds):
+                if len(s) < shortest:
+                    raise ValueError(
+                        f"{items[k].label}: {len(s)} samples of sound at {fe.sampling_rate} Hz "
+                        f"are fewer than the model's receptive field ({shortest} samples, "
+                        f"{shortest / fe.sampling_rate:g} s); lengthen the event or drop it"
+                    )
                 by_length.setdefault(len(s), []).append(k)
             for group in by_length.values():
                 for b in range(0, len(group), self.batch_size):

@@ -478,3 +478,13 @@ class HuggingFaceMediaExtractor(HuggingFaceExtractor):
         from .media import media_payloads
 
         return self._keys_of([ident for ident, _ in media_payloads(events, rows)])
+
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """Each Audio event's part lies in a readable sound file (see
+        :func:`~neuralset.extractors.stimulus.media.check_media_events`), then the model checks
+        of :meth:`HuggingFaceExtractor.preflight`."""
+        from .media import check_media_events
+
+        rows = self.event_rows(events)
+        check_media_events(events, rows, self.resolved_event_type, type(self).__name__)
+        super().preflight(events, store)

@@ -18,6 +18,8 @@ from ..base import Item, events_label, source_identity, source_path
 
 __all__ = [
     "read_audio",
+    "audio_span",
+    "check_media_events",
     "resample_audio",
     "read_image",
     "read_video",
@@ -36,12 +38,77 @@ def read_audio(
     """
     import soundfile
 
-    info = soundfile.info(str(path))
-    sr = float(info.samplerate)
-    first = int(round(offset * sr))
-    frames = int(round(duration * sr)) if duration > 0 else -1
+    first, frames, sr = audio_span(path, offset, duration)
     data, _ = soundfile.read(str(path), start=first, frames=frames, dtype="float32", always_2d=True)
     return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), sr
+
+
+#: how far (s) past its file's end an Audio event may run (durations rounded to the millisecond)
+AUDIO_END_TOLERANCE = 1e-3
+
+
+def audio_span(path: str | Path, offset: float, duration: float) -> tuple[int, int, float]:
+    """First sample, number of samples (-1: to the end) and rate of a part of a sound file.
+
+    Reads the header only. The part ``[offset, offset + duration)`` must lie in the file: a
+    negative offset (which soundfile would count from the end) or one at or past the end, or
+    a part running more than :data:`AUDIO_END_TOLERANCE` s (plus a sample) past the end, is
+    an error (it would otherwise silently give another or a shorter sound).
+
+    Raises
+    ------
+    ValueError
+        The file is not a readable sound, or the part is outside it; the message names the
+        file and the fix.
+    """
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+    except soundfile.SoundFileError as err:
+        raise ValueError(
+            f"{path}: not a readable sound file ({err}); fix the event's filepath, or convert "
+            "the file to a format libsndfile reads (WAV, FLAC, OGG, MP3)"
+        ) from None
+    sr = float(info.samplerate)
+    length = info.frames / sr
+    if not 0.0 <= offset < length:
+        raise ValueError(
+            f"{path}: the event's offset {offset:g} s is outside the sound ({length:g} s long); "
+            f"give an offset in [0, {length:g})"
+        )
+    if duration > 0 and offset + duration > length + AUDIO_END_TOLERANCE + 1.0 / sr:
+        raise ValueError(
+            f"{path}: the event's offset {offset:g} s + duration {duration:g} s runs past the "
+            f"end of the sound ({length:g} s long); shorten the event's duration (0 reads to the "
+            "end of the file)"
+        )
+    first = int(round(offset * sr))
+    return first, int(round(duration * sr)) if duration > 0 else -1, sr
+
+
+def check_media_events(events: pd.DataFrame, rows: np.ndarray, event_type: str, what: str) -> None:
+    """Preflight of file-backed stimulus events: each distinct Audio part lies in a readable
+    sound file (:func:`audio_span`); other event types are left to their readers.
+
+    Raises
+    ------
+    ValueError
+        Naming ``what`` (the extractor), the first bad event and the fix.
+    """
+    if event_type != "Audio":
+        return
+    seen: set[tuple[str, float, float]] = set()
+    for row, (_, payload) in zip(rows, media_payloads(events, rows)):
+        span = (payload["path"], payload["offset"], payload["duration"])
+        if span in seen:
+            continue
+        seen.add(span)
+        try:
+            audio_span(*span)
+        except ValueError as err:
+            why = str(err).removeprefix(f"{span[0]}: ")
+            raise ValueError(f"{what}: {events_label(events, int(row))}: {why}") from None
 
 
 def resample_audio(samples: np.ndarray, sfreq: float, target: float) -> np.ndarray:

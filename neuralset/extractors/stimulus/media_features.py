@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from ...config import config
+from ...store import Store
 from ..base import Item
 from ..event_features import EventFeatureExtractor
-from .media import media_items, media_payloads, read_audio, resample_audio
+from .media import check_media_events, media_items, media_payloads, read_audio, resample_audio
 
 __all__ = ["MediaFileFeature"]
 
@@ -28,6 +29,13 @@ class MediaFileFeature(EventFeatureExtractor):
 
     def row_keys(self, events: pd.DataFrame, rows: np.ndarray) -> list[str]:
         return self._keys_of([ident for ident, _ in media_payloads(events, rows)])
+
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """Each Audio event's part lies in a readable sound file (see
+        :func:`~neuralset.extractors.stimulus.media.check_media_events`)."""
+        super().preflight(events, store)
+        rows = self.event_rows(events)
+        check_media_events(events, rows, self.resolved_event_type, type(self).__name__)
 
     def _sound(self, payload: dict[str, Any], rate: float | None) -> tuple[np.ndarray, float]:
         samples, sr = read_audio(payload["path"], payload["offset"], payload["duration"])

@@ -1,0 +1,118 @@
+"""Stimulus file readers: parts of sound files outside the file fail before any work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuralset.events import validate_events
+from neuralset.extractors.stimulus.audio import HuggingFaceAudio, min_samples
+from neuralset.extractors.stimulus.audio_features import MelSpectrogram
+from neuralset.extractors.stimulus.media import read_audio
+from neuralset.store import Store
+from tests.extractors.stimulus import hf_models
+
+
+@pytest.fixture
+def wav(tmp_path) -> Path:
+    import soundfile
+
+    path = tmp_path / "one.wav"
+    samples = np.arange(16000, dtype=np.float32) / 16000.0  # 1 s ramp
+    soundfile.write(str(path), samples, 16000, subtype="FLOAT")
+    return path
+
+
+def _audio_event(path: Path, offset: float, duration: float) -> pd.DataFrame:
+    return validate_events(
+        pd.DataFrame(
+            {
+                "type": ["Audio"],
+                "start": [0.5],
+                "duration": [duration],
+                "offset": [offset],
+                "timeline": ["t"],
+                "filepath": [str(path)],
+            }
+        )
+    )
+
+
+def test_read_audio_part_and_rounding_tolerance(wav):
+    samples, sr = read_audio(wav, 0.25, 0.5)
+    assert sr == 16000.0
+    np.testing.assert_array_equal(samples, np.arange(4000, 12000, dtype=np.float32) / 16000.0)
+    # an event rounded to the millisecond may end just past the file: what is there is read
+    assert len(read_audio(wav, 0.5, 0.5009)[0]) == 8000
+
+
+@pytest.mark.parametrize(
+    ("offset", "duration", "why"),
+    [
+        # was: soundfile counts a negative start from the end, the last 0.5 s were read
+        (
+            -0.5,
+            0.5,
+            "the event's offset -0.5 s is outside the sound (1 s long); give an offset in [0, 1)",
+        ),
+        # was: a RuntimeError of the model's first convolution, after loading it
+        (
+            1.0,
+            0.5,
+            "the event's offset 1 s is outside the sound (1 s long); give an offset in [0, 1)",
+        ),
+        # was: a 1 s series painted over 3 s (its last frame held for 2 s)
+        (
+            0.0,
+            3.0,
+            "the event's offset 0 s + duration 3 s runs past the end of the sound (1 s "
+            "long); shorten the event's duration (0 reads to the end of the file)",
+        ),
+    ],
+)
+@pytest.mark.parametrize("which", ["mel", "hf"])
+def test_part_outside_the_sound_fails_at_preflight(wav, tmp_path, offset, duration, why, which):
+    events = _audio_event(wav, offset, duration)
+    ex = (
+        MelSpectrogram(frequency=100.0)
+        if which == "mel"
+        else HuggingFaceAudio(model=str(hf_models.wav2vec2_dir()), device="cpu")
+    )
+    store = Store(tmp_path / "store")
+    with pytest.raises(ValueError) as err:
+        ex.prepare(events, store, progress=False)
+    assert str(err.value) == (f"{type(ex).__name__}: Audio event 0 (timeline t, file {wav}): {why}")
+    assert not list(store.keys())
+    with pytest.raises(ValueError, match="outside the sound|past the end of the sound"):
+        read_audio(wav, offset, duration)
+
+
+def test_unreadable_sound_fails_at_preflight(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not a sound")
+    store = Store(tmp_path / "store")
+    with pytest.raises(ValueError) as err:
+        MelSpectrogram(frequency=100.0).prepare(_audio_event(bad, 0.0, 1.0), store, progress=False)
+    assert str(err.value) == (
+        f"MelSpectrogram: Audio event 0 (timeline t, file {bad}): not a readable sound file "
+        f"(Error opening '{bad}': Format not recognised.); fix the event's filepath, or convert "
+        "the file to a format libsndfile reads (WAV, FLAC, OGG, MP3)"
+    )
+    assert not list(store.keys())
+
+
+def test_sound_shorter_than_the_receptive_field(wav, tmp_path):
+    from transformers import Wav2Vec2Config
+
+    assert min_samples(Wav2Vec2Config()) == 400  # wav2vec2-base: 25 ms at 16 kHz
+    ex = HuggingFaceAudio(model=str(hf_models.wav2vec2_dir()), device="cpu")
+    # was: "Calculated padded input size per channel: (11). Kernel size: (20)..."
+    with pytest.raises(ValueError) as err:
+        ex.compute_many(ex.items(_audio_event(wav, 0.0, 0.0125)))
+    assert str(err.value) == (
+        f"{wav}: 200 samples of sound at 16000 Hz are fewer than the model's receptive field "
+        "(336 samples, 0.021 s); lengthen the event or drop it"
+    )
