@@ -20,6 +20,8 @@ __all__ = [
     "read_audio",
     "audio_span",
     "check_media_events",
+    "check_part",
+    "video_frame_count",
     "resample_audio",
     "read_image",
     "read_video",
@@ -71,41 +73,64 @@ def audio_span(path: str | Path, offset: float, duration: float) -> tuple[int, i
             "the file to a format libsndfile reads (WAV, FLAC, OGG, MP3)"
         ) from None
     sr = float(info.samplerate)
-    length = info.frames / sr
-    if not 0.0 <= offset < length:
-        raise ValueError(
-            f"{path}: the event's offset {offset:g} s is outside the sound ({length:g} s long); "
-            f"give an offset in [0, {length:g})"
-        )
-    if duration > 0 and offset + duration > length + AUDIO_END_TOLERANCE + 1.0 / sr:
-        raise ValueError(
-            f"{path}: the event's offset {offset:g} s + duration {duration:g} s runs past the "
-            f"end of the sound ({length:g} s long); shorten the event's duration (0 reads to the "
-            "end of the file)"
-        )
+    check_part(path, offset, duration, info.frames, sr, "sound")
     first = int(round(offset * sr))
     return first, int(round(duration * sr)) if duration > 0 else -1, sr
 
 
+def check_part(
+    path: str | Path, offset: float, duration: float, n: int, rate: float, what: str
+) -> None:
+    """``[offset, offset + duration)`` (seconds; duration 0: to the end) lies in a file of ``n``
+    samples or frames at ``rate``, up to :data:`AUDIO_END_TOLERANCE` s plus one sample past
+    its end (durations rounded to the millisecond); else a ValueError naming the fix."""
+    length = n / rate
+    if not 0.0 <= offset < length:
+        raise ValueError(
+            f"{path}: the event's offset {offset:g} s is outside the {what} ({length:g} s long); "
+            f"give an offset in [0, {length:g})"
+        )
+    if duration > 0 and offset + duration > length + AUDIO_END_TOLERANCE + 1.0 / rate:
+        raise ValueError(
+            f"{path}: the event's offset {offset:g} s + duration {duration:g} s runs past the "
+            f"end of the {what} ({length:g} s long); shorten the event's duration (0 reads to "
+            "the end of the file)"
+        )
+
+
+def video_frame_count(path: str | Path, fps: float) -> int | None:
+    """Frames of a ``.npy`` video (its header only); None for other formats (their readers
+    check them) or a rate that is not set (the reader names that)."""
+    path = Path(path)
+    if path.suffix != ".npy" or fps <= 0:
+        return None
+    frames = np.load(path, mmap_mode="r")
+    return int(frames.shape[0]) if frames.ndim == 4 else None
+
+
 def check_media_events(events: pd.DataFrame, rows: np.ndarray, event_type: str, what: str) -> None:
     """Preflight of file-backed stimulus events: each distinct Audio part lies in a readable
-    sound file (:func:`audio_span`); other event types are left to their readers.
+    sound file (:func:`audio_span`), each Video part in its ``.npy`` frames (at the event's
+    ``frequency``); other event types and formats are left to their readers.
 
     Raises
     ------
     ValueError
         Naming ``what`` (the extractor), the first bad event and the fix.
     """
-    if event_type != "Audio":
+    if event_type not in ("Audio", "Video"):
         return
-    seen: set[tuple[str, float, float]] = set()
+    seen: set[tuple[str, float, float, float]] = set()
     for row, (_, payload) in zip(rows, media_payloads(events, rows)):
-        span = (payload["path"], payload["offset"], payload["duration"])
+        span = (payload["path"], payload["offset"], payload["duration"], payload["frequency"])
         if span in seen:
             continue
         seen.add(span)
         try:
-            audio_span(*span)
+            if event_type == "Audio":
+                audio_span(*span[:3])
+            elif (n := video_frame_count(span[0], span[3])) is not None:
+                check_part(*span[:3], n, span[3], "video")
         except ValueError as err:
             why = str(err).removeprefix(f"{span[0]}: ")
             raise ValueError(f"{what}: {events_label(events, int(row))}: {why}") from None

@@ -116,3 +116,39 @@ def test_sound_shorter_than_the_receptive_field(wav, tmp_path):
         f"{wav}: 200 samples of sound at 16000 Hz are fewer than the model's receptive field "
         "(336 samples, 0.021 s); lengthen the event or drop it"
     )
+
+
+@pytest.mark.parametrize(
+    ("offset", "duration", "why"),
+    [
+        (
+            1.5,
+            0.5,
+            "the event's offset 1.5 s is outside the video (1 s long); give an offset in [0, 1)",
+        ),
+        # was: the last frame held for 2 s
+        (
+            0.0,
+            3.0,
+            "the event's offset 0 s + duration 3 s runs past the end of the video (1 s long); "
+            "shorten the event's duration (0 reads to the end of the file)",
+        ),
+    ],
+)
+def test_part_outside_the_video_fails_at_preflight(tmp_path, offset, duration, why):
+    """10 frames at 10 fps: a part past them fails before the model is loaded."""
+    from neuralset.extractors.stimulus.video import HuggingFaceVideo
+
+    path = tmp_path / "clip.npy"
+    np.save(path, np.zeros((10, 8, 8, 3), np.uint8))
+    row = {"type": "Video", "start": 0.5, "duration": duration, "offset": offset}
+    events = validate_events(
+        pd.DataFrame([{**row, "timeline": "t", "filepath": str(path), "frequency": 10.0}])
+    )
+    ex = HuggingFaceVideo(model=str(hf_models.videomae_dir()), device="cpu")
+    with pytest.raises(ValueError) as err:
+        ex.prepare(events, Store(tmp_path / "store"), progress=False)
+    assert str(err.value) == (
+        "HuggingFaceVideo: Video event 0 (timeline t, file " + str(path) + "): " + why
+    )
+    assert not (tmp_path / "store").exists()
