@@ -352,6 +352,13 @@ def from_dict(data: Mapping[str, Any], cls: type[C] | None = None, *, path: str 
             f"{did_you_mean(unknown[0], names)}; allowed keys: {', '.join(sorted(names))}"
         )
     hints = _hints(target)
+    missing = [f.name for f in dataclasses.fields(target) if f.init and f.name not in data
+               and f.default is f.default_factory is dataclasses.MISSING]  # fmt: skip
+    if missing:
+        raise ConfigError(
+            f"{prefix}{missing[0]}: missing; {target.__name__} requires it "
+            f"({_type_name(hints[missing[0]])}); add `{missing[0]}:` to the entry"
+        )
     values = {k: check_value(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
     try:
         return target(**values)  # type: ignore[return-value]

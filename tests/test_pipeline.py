@@ -102,15 +102,27 @@ def test_executor_settings_round_trip(tmp_path: Path) -> None:
         ({"executor": {"kind": "local", "workers": "two"}}, r"^executor.workers: expected int \| None, got 'two'$"),
         ({"executor": {"kind": "slurm", "timeout_min": 0}},
          r"^executor: SlurmExecutor.timeout_min: must be > 0 minutes, got 0.0$"),
-        ({"transforms": [{"kind": "query"}]}, r"^transforms\[0\]: .*query"),
+        ({"transforms": [{"kind": "query"}]}, r"^transforms\[0\].query: missing; Query requires it \(str\); add `query:` to the entry$"),
         ({"segmenter": {"kind": "trigger", "triggers": "Word", "duration": "long"}},
          r"^segmenter.duration: expected float \| None, got 'long'$"),
+        ({"study": {"kind": "synthetic"}},
+         r"^study.path: missing; SyntheticStudy requires it \(Path\); add `path:` to the entry$"),
         ({"extra": 1}, r"^extra: unknown key for Pipeline; allowed keys: executor, extractors, segmenter, store, study, transforms$"),
     ],
 )  # fmt: skip
 def test_errors_name_the_path(tmp_path: Path, changes: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Pipeline.from_yaml(write_config(tmp_path, **changes))
+
+
+def test_a_pipeline_without_study_names_it(tmp_path: Path) -> None:
+    """Was ``Pipeline: Pipeline.__init__() missing 1 required keyword-only argument: 'study'``."""
+    (tmp_path / "p.yaml").write_text("extractors: {}\n")
+    with pytest.raises(ConfigError) as info:
+        Pipeline.from_yaml(tmp_path / "p.yaml")
+    assert (
+        str(info.value) == "study: missing; Pipeline requires it (Study); add `study:` to the entry"
+    )
 
 
 def test_dotted_overrides(tmp_path: Path) -> None:
