@@ -320,7 +320,14 @@ def from_dict(data: Mapping[str, Any], cls: type[C] | None = None, *, path: str 
         try:
             target = resolve_kind(str(kind))
         except ConfigError as err:
-            raise ConfigError(f"{path}: {err}" if path else str(err)) from None
+            message = str(err)
+            allowed = polymorphic_kinds(cls) if cls is not None else []
+            if allowed and cls is not None:  # name the kinds that fit here, not all of them
+                message = (
+                    f"unknown kind {kind!r}{did_you_mean(str(kind), allowed)}; "
+                    f"{_a(cls.__name__)} entry names its class with one of: {', '.join(allowed)}"
+                )
+            raise ConfigError(f"{path}: {message}" if path else message) from None
         if cls is not None and not issubclass(target, cls):
             allowed = polymorphic_kinds(cls)
             raise ConfigError(
@@ -345,6 +352,13 @@ def from_dict(data: Mapping[str, Any], cls: type[C] | None = None, *, path: str 
             f"{did_you_mean(unknown[0], names)}; allowed keys: {', '.join(sorted(names))}"
         )
     hints = _hints(target)
+    missing = [f.name for f in dataclasses.fields(target) if f.init and f.name not in data
+               and f.default is f.default_factory is dataclasses.MISSING]  # fmt: skip
+    if missing:
+        raise ConfigError(
+            f"{prefix}{missing[0]}: missing; {target.__name__} requires it "
+            f"({_type_name(hints[missing[0]])}); add `{missing[0]}:` to the entry"
+        )
     values = {k: check_value(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
     try:
         return target(**values)  # type: ignore[return-value]
@@ -467,18 +481,20 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         dotted, _, raw = text.partition("=")
         node: Any = out
         parts = dotted.split(".")
-        for i, part in enumerate(parts[:-1]):
+        for i, part in enumerate(parts):
+            where = ".".join(parts[:i])
             if isinstance(node, list):
-                node = node[int(part)]
-                continue
-            if part not in node or node[part] is None:
+                if not part.isdigit() or int(part) >= len(node):
+                    fix = f"index it with 0 to {len(node) - 1}" if node else "set it whole"
+                    raise ConfigError(
+                        f"override {item!r}: {where} is a list of {len(node)}; {fix}, got {part!r}"
+                    )
+                part = int(part)  # type: ignore[assignment]
+            elif not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {where} is {node!r}, not a mapping or list")
+            if i == len(parts) - 1:
+                node[part] = yaml.safe_load(raw)
+            elif isinstance(node, dict) and node.get(part) is None:
                 node[part] = {}
-            elif not isinstance(node[part], dict | list):
-                raise ConfigError(f"override {item!r}: {'.'.join(parts[: i + 1])} is not a mapping")
             node = node[part]
-        value = yaml.safe_load(raw)
-        if isinstance(node, list):
-            node[int(parts[-1])] = value
-        else:
-            node[parts[-1]] = value
     return out

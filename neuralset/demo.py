@@ -49,16 +49,40 @@ def _parser() -> argparse.ArgumentParser:
         help="folder for the study files, the store and the plot "
         "(default: $NEURALSET_CACHE/demo, else ./neuralset-demo)",
     )
-    parser.add_argument("--subjects", type=int, default=2, help="number of subjects (default 2)")
     parser.add_argument(
-        "--duration", type=float, default=60.0, help="seconds per recording (default 60)"
+        "--subjects", type=_at_least(int, 1), default=2, help="number of subjects (default 2)"
     )
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--duration",
+        type=_at_least(float, 5),
+        default=60.0,
+        help="seconds per recording, at least 5 (default 60)",
+    )
+    parser.add_argument("--batch-size", type=_at_least(int, 1), default=32)
     parser.add_argument("--no-torch", action="store_true", help="skip the torch DataLoader epoch")
     parser.add_argument("--no-jax", action="store_true", help="skip the JAX iterator epoch")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNGs")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
+
+
+def _at_least(cast: type[float], minimum: float) -> Any:
+    """An argparse ``type``: ``cast(text)``, refused (exit 2, naming the option) below ``minimum``.
+
+    Checked before anything is written, rather than failing later inside the study or loader.
+    """
+
+    def parse(text: str) -> float:
+        what = "an integer" if cast is int else "a number"
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not value >= minimum:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be {what} >= {minimum:g}, got {text}")
+        return value
+
+    return parse
 
 
 class _Timer:

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePath
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import numpy as np
 import pandas as pd
@@ -41,12 +43,13 @@ from .execution.executors import Executor, InlineExecutor
 from .extractors.base import Extractor
 from .extractors.recording import RecordingExtractor
 from .hashing import KEY_EXCLUDED, chain_keys
+from .registry import resolve_kind
 from .segments import Segmenter, Segments
 from .store import Store
 from .studies.base import Study
 from .validation import require
 
-__all__ = ["Pipeline", "load_pipeline", "files_line"]
+__all__ = ["Pipeline", "absolute_paths", "load_pipeline", "files_line"]
 
 
 @register("pipeline")
@@ -91,17 +94,15 @@ class Pipeline(Config):
     def from_yaml(cls, path: str | Path, overrides: Sequence[str] = ()) -> Pipeline:
         """Read a pipeline from YAML, applying dotted ``--a.b=value`` overrides first.
 
-        Relative ``store`` and ``study.path`` are resolved against the YAML file's folder, and
-        both are normalised (absolute, no ``..``, symbolic links resolved), so the same folder
-        written two ways (``scripts/../data``, ``data``) gives the same study key.
+        Every relative path (``store``, ``study.path``, an extractor's ``mask``, the SLURM
+        ``folder``, ... any field declared ``Path``) is resolved against the YAML file's folder,
+        and a relative path given in an override against the current folder; all are normalised
+        (absolute, no ``..``, symbolic links resolved), so the same folder written two ways
+        (``scripts/../data``, ``data``) gives the same study key.
         """
-        data = apply_overrides(load_yaml(path), list(overrides))
+        data = absolute_paths(load_yaml(path), cls, Path(path).resolve().parent)
+        data = absolute_paths(apply_overrides(data, list(overrides)), cls, Path.cwd())
         data.pop("kind", None)
-        base = Path(path).resolve().parent
-        for where in (data, data.get("study")):
-            key = "store" if where is data else "path"
-            if isinstance(where, dict) and isinstance(where.get(key), str):
-                where[key] = str((base / Path(where[key]).expanduser()).resolve())
         return from_dict(data, cls)
 
     # -- running ----------------------------------------------------------------------------
@@ -200,6 +201,53 @@ def _identifier(name: str) -> str:
     """``name`` made a Python identifier (for the fix of an error message)."""
     out = re.sub(r"\W", "_", name)
     return f"_{out}" if not out or out[0].isdigit() else out
+
+
+def absolute_paths(value: Any, annotation: Any, base: Path) -> Any:
+    """Plain config data with the relative paths of its ``Path`` fields made absolute.
+
+    ``value`` is YAML data declared as ``annotation`` (a config class, ``Path``, ``X | None``,
+    a tuple or a ``dict[str, X]`` of them); a polymorphic entry is read as the class its
+    ``kind`` names. Paths are resolved against ``base`` (``~`` expanded, symbolic links
+    resolved); anything that does not fit its annotation is left for :func:`from_dict` to report.
+    """
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, UnionType):
+        fits = [a for a in args if _fits(value, a)]
+        return absolute_paths(value, fits[0], base) if fits else value
+    if isinstance(annotation, type) and issubclass(annotation, PurePath):
+        is_text = isinstance(value, str) and value != ""
+        return str((base / Path(value).expanduser()).resolve()) if is_text else value
+    if isinstance(annotation, type) and issubclass(annotation, Config) and isinstance(value, dict):
+        cls: type[Config] = annotation
+        if "kind" in value:
+            try:
+                cls = resolve_kind(str(value["kind"]))
+            except ConfigError:
+                return value
+        hints = typing.get_type_hints(cls)
+        return {k: absolute_paths(v, hints[k], base) if k in hints else v for k, v in value.items()}
+    if origin is tuple and isinstance(value, list):
+        if len(args) == 2 and args[1] is Ellipsis:
+            return [absolute_paths(v, args[0], base) for v in value]
+        return [absolute_paths(v, a, base) for v, a in zip(value, args)] + value[len(args) :]
+    if origin in (dict, Mapping) and len(args) == 2 and isinstance(value, dict):
+        return {k: absolute_paths(v, args[1], base) for k, v in value.items()}
+    return value
+
+
+def _fits(value: Any, annotation: Any) -> bool:
+    """Whether plain ``value`` has the shape of one option of a union (for :func:`absolute_paths`)."""
+    origin = get_origin(annotation) or annotation
+    if isinstance(value, str):
+        return isinstance(origin, type) and issubclass(origin, PurePath)
+    if isinstance(value, list):
+        return origin is tuple
+    if isinstance(value, dict):
+        return origin in (dict, Mapping) or (
+            isinstance(origin, type) and issubclass(origin, Config)
+        )
+    return False
 
 
 def load_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> Pipeline:

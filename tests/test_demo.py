@@ -48,3 +48,25 @@ def test_demo_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEURALSET_CACHE")
     assert demo.default_demo_root() == Path("neuralset-demo")
     assert not os.path.isabs(demo.default_demo_root())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--subjects", "0"], "argument --subjects: must be an integer >= 1, got 0"),
+        (["--subjects", "two"], "argument --subjects: expected an integer, got 'two'"),
+        (["--duration", "2"], "argument --duration: must be a number >= 5, got 2"),
+        (["--duration", "nan"], "argument --duration: must be a number >= 5, got nan"),
+        (["--batch-size", "0"], "argument --batch-size: must be an integer >= 1, got 0"),
+    ],
+)
+def test_demo_bad_options_name_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    """Refused by the parser before anything is written (was a traceback naming
+    ``SyntheticStudy.n_subjects``, or a batch size error after the whole preparation)."""
+    with pytest.raises(SystemExit) as info:
+        demo.main(["--cache", str(tmp_path / "demo"), *args])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"neuralset demo: error: {message}"
+    assert not (tmp_path / "demo").exists()

@@ -89,7 +89,12 @@ def test_executor_settings_round_trip(tmp_path: Path) -> None:
          r"^extractors.meg.filter\[0\]: expected float \| None, got 'abc'$"),
         ({"extractors": {"meg": {"kind": "meg", "frequencyy": 100}}},
          r"^extractors.meg.frequencyy: unknown key for MegExtractor \(did you mean 'frequency'\?\); allowed keys: .*frequency"),
-        ({"extractors": {"meg": {"kind": "megg"}}}, r"unknown kind 'megg'; known kinds: .*meg"),
+        ({"extractors": {"meg": {"kind": "megg"}}},
+         r"^extractors.meg: unknown kind 'megg' \(did you mean 'meg'\?\); an Extractor entry names "
+         r"its class with one of: aggregate, bag_of_words, .*, meg, meg_source, .*, word_length$"),
+        ({"executor": {"kind": "slrum"}},
+         r"^executor: unknown kind 'slrum' \(did you mean 'slurm'\?\); an Executor entry names "
+         r"its class with one of: auto, inline, local, slurm$"),
         ({"extractors": {"meg": {"kind": "meg", "frequency": -1}}},
          r"^extractors.meg: MegExtractor.frequency: must be > 0 Hz \(or None\), got -1.0$"),
         ({"extractors": {"meg": {"kind": "trigger", "triggers": "Word"}}},
@@ -97,15 +102,27 @@ def test_executor_settings_round_trip(tmp_path: Path) -> None:
         ({"executor": {"kind": "local", "workers": "two"}}, r"^executor.workers: expected int \| None, got 'two'$"),
         ({"executor": {"kind": "slurm", "timeout_min": 0}},
          r"^executor: SlurmExecutor.timeout_min: must be > 0 minutes, got 0.0$"),
-        ({"transforms": [{"kind": "query"}]}, r"^transforms\[0\]: .*query"),
+        ({"transforms": [{"kind": "query"}]}, r"^transforms\[0\].query: missing; Query requires it \(str\); add `query:` to the entry$"),
         ({"segmenter": {"kind": "trigger", "triggers": "Word", "duration": "long"}},
          r"^segmenter.duration: expected float \| None, got 'long'$"),
+        ({"study": {"kind": "synthetic"}},
+         r"^study.path: missing; SyntheticStudy requires it \(Path\); add `path:` to the entry$"),
         ({"extra": 1}, r"^extra: unknown key for Pipeline; allowed keys: executor, extractors, segmenter, store, study, transforms$"),
     ],
 )  # fmt: skip
 def test_errors_name_the_path(tmp_path: Path, changes: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Pipeline.from_yaml(write_config(tmp_path, **changes))
+
+
+def test_a_pipeline_without_study_names_it(tmp_path: Path) -> None:
+    """Was ``Pipeline: Pipeline.__init__() missing 1 required keyword-only argument: 'study'``."""
+    (tmp_path / "p.yaml").write_text("extractors: {}\n")
+    with pytest.raises(ConfigError) as info:
+        Pipeline.from_yaml(tmp_path / "p.yaml")
+    assert (
+        str(info.value) == "study: missing; Pipeline requires it (Study); add `study:` to the entry"
+    )
 
 
 def test_dotted_overrides(tmp_path: Path) -> None:
@@ -129,6 +146,55 @@ def test_dotted_overrides(tmp_path: Path) -> None:
         ConfigError, match=r"override 'executor.kind': expected --dotted.path=value"
     ):
         Pipeline.from_yaml(path, ["executor.kind"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("--transforms.3.query=x", "transforms is a list of 1; index it with 0 to 0, got '3'"),
+        ("--transforms.first.query=x", "transforms is a list of 1; index it with 0 to 0, got 'first'"),
+        ("--segmenter.require.0.x=1", "segmenter.require.0 is 'Meg', not a mapping or list"),
+        ("--segmenter.offset.start=1", "segmenter.offset is -0.1, not a mapping or list"),
+    ],
+)  # fmt: skip
+def test_bad_overrides_name_the_path(tmp_path: Path, override: str, message: str) -> None:
+    """Was a bare IndexError / ValueError / TypeError from inside ``apply_overrides``."""
+    with pytest.raises(ConfigError) as info:
+        Pipeline.from_yaml(write_config(tmp_path), [override])
+    assert str(info.value) == f"override {override!r}: {message}"
+    empty = write_config(tmp_path, transforms=[])
+    with pytest.raises(ConfigError) as info:
+        Pipeline.from_yaml(empty, ["--transforms.0.query=x"])
+    assert str(info.value).endswith("transforms is a list of 0; set it whole, got '0'")
+
+
+def test_every_relative_path_is_resolved_from_the_yaml_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only ``store`` and ``study.path``: any ``Path`` field, nested in any entry."""
+    folder = tmp_path / "configs"
+    (folder / "masks").mkdir(parents=True)
+    (folder / "masks" / "brain.nii.gz").write_bytes(b"")
+    inner = {"kind": "fmri", "mask": "masks/brain.nii.gz"}
+    wrapped = {"kind": "pca", "extractor": inner, "fit_on": "all"}
+    path = write_config(
+        folder,
+        extractors={"bold": {"kind": "fmri", "mask": "./masks/brain.nii.gz"}, "pca": wrapped},
+        executor={"kind": "slurm", "folder": "logs"},
+    )
+    monkeypatch.chdir(tmp_path)  # the YAML is in ./configs: its paths must not depend on this
+    pipeline = Pipeline.from_yaml(path)
+    mask = folder.resolve() / "masks" / "brain.nii.gz"
+    assert pipeline.extractors["bold"].mask == mask  # type: ignore[attr-defined]
+    assert pipeline.extractors["pca"].extractor.mask == mask  # type: ignore[attr-defined]
+    assert pipeline.executor.folder == folder.resolve() / "logs"  # type: ignore[attr-defined]
+    assert pipeline.study.path == folder.resolve() / "data"
+    assert pipeline.store == folder.resolve() / "cache"
+    # a relative path given on the command line is the user's: from the current folder
+    moved = Pipeline.from_yaml(path, ["--store=here", "--executor.folder=~/logs"])
+    assert moved.store == tmp_path.resolve() / "here"
+    assert moved.executor.folder == Path("~/logs").expanduser().resolve()  # type: ignore[attr-defined]
+    assert moved.study.path == pipeline.study.path
 
 
 def test_inspect_reads_no_signal_and_reports_sizes(

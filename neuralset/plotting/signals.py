@@ -107,7 +107,7 @@ def plot_batch(
         name = dynamic[0]
     if name not in data:
         raise KeyError(f"plot_batch: no field {name!r}; fields: {', '.join(data)}")
-    window = data[name][index].reshape(-1, data[name].shape[-1])  # (channels, time)
+    window = _segment(data[name], index)  # (channels, time)
     n_ch = min(window.shape[0], max_channels)
     names = (
         list(ch_names)
@@ -147,6 +147,15 @@ def plot_batch(
     )
     ax.set_ylabel("channel (each scaled to its own range)")
     return fig
+
+
+def _segment(values: np.ndarray, index: int) -> np.ndarray:
+    """Segment ``index`` of a batch field as (channels, time); an error names a wrong index."""
+    if not -(n := len(values)) <= index < n:
+        raise IndexError(
+            f"plot_batch.index: the batch has {n} segments (0 to {n - 1}), got {index}"
+        )
+    return values[index].reshape(-1, values.shape[-1])
 
 
 def _labels(dataset: Any, by: Any) -> tuple[np.ndarray | None, list[str] | None]:
@@ -263,6 +272,14 @@ def _picked_channels(
 ) -> list[int]:
     """Positions of the channels drawn: those named, else the largest responses."""
     if channels is not None:
+        n = len(names)
+        wrong = [c for c in channels if (c not in names if isinstance(c, str) else not 0 <= c < n)]
+        if wrong:
+            shown = ", ".join(names[:8]) + (", ..." if n > 8 else "")
+            raise ValueError(
+                f"plot_average.channels: no channel {wrong[0]!r} among the {n} of "
+                f"{avg['name']!r}; give names ({shown}) or positions 0 to {n - 1}"
+            )
         return [names.index(c) if isinstance(c, str) else int(c) for c in channels]
     mean = avg["mean"]
     peak = np.abs(np.nansum(mean * avg["count"][:, None, None], axis=0)).max(axis=-1)
@@ -325,6 +342,11 @@ def plot_average(
     """
     from statistics import NormalDist
 
+    if not 0 < confidence < 1:
+        raise ValueError(
+            f"plot_average.confidence: the band's coverage, between 0 and 1 (0.95 for a 95% band), "
+            f"got {confidence}"
+        )
     avg = average_by(dataset, by, name, batch_size=batch_size)
     mean, sem, times = avg["mean"], avg["sem"], avg["times"]
     name = avg["name"]

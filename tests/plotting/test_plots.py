@@ -205,3 +205,25 @@ def test_plot_average_lines_and_bands_equal_numpy(ramp_dataset: SegmentDataset) 
     with pytest.raises(ValueError, match="plot_average.by: 'nope' is neither a field"):
         plot_average(ramp_dataset, by="nope")
     assert png_bytes(overall)[:8] == PNG
+
+
+def test_bad_plot_arguments_name_the_argument(ramp_dataset: SegmentDataset) -> None:
+    """Were numpy's IndexError, list.index's "'x' is not in list" and statistics'
+    "p must be in the range 0.0 < p < 1.0"."""
+    batch = ramp_dataset.read([0, 1])
+    with pytest.raises(IndexError) as info:
+        plot_batch(batch, "meg", index=2)
+    assert str(info.value) == "plot_batch.index: the batch has 2 segments (0 to 1), got 2"
+    with pytest.raises(ValueError) as info:
+        plot_average(ramp_dataset, by=None, confidence=95)
+    assert str(info.value) == (
+        "plot_average.confidence: the band's coverage, between 0 and 1 (0.95 for a 95% band), "
+        "got 95"
+    )
+    for channels, shown in ((["ch 1", "ch 9"], "'ch 9'"), ([3], "3"), ([-1], "-1")):
+        with pytest.raises(ValueError) as info:
+            plot_average(ramp_dataset, by=None, channels=channels)
+        assert str(info.value) == (
+            f"plot_average.channels: no channel {shown} among the 3 of 'meg'; "
+            "give names (ch 0, ch 1, ch 2) or positions 0 to 2"
+        )
