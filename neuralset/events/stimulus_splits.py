@@ -16,12 +16,14 @@ Examples
 >>> import pandas as pd
 >>> from neuralset.events import validate_events
 >>> words = validate_events(pd.DataFrame({
-...     "type": "Word", "start": range(6), "timeline": ["s1"] * 3 + ["s2"] * 3,
-...     "text": ["the", "cat", "sat", "the", "cat", "sat"],
-...     "sentence": ["The cat sat."] * 3 + ["the cat sat"] * 3}))
+...     "type": "Word", "start": range(12), "timeline": ["s1"] * 6 + ["s2"] * 6,
+...     "text": ["the", "cat", "sat", "a", "dog", "ran"] * 2,
+...     "sentence": ["The cat sat."] * 3 + ["A dog ran."] * 3
+...     + ["the cat sat"] * 3 + ["a dog ran"] * 3}))
 >>> out = StimulusSplits(ratios=(0.5, 0.5), names=("train", "test"))(words)
->>> out["split"].nunique()  # the same sentence for both subjects: one split
-1
+>>> cat = out["text"].isin(["the", "cat", "sat"])  # one sentence, both subjects: one split
+>>> out[cat]["split"].nunique(), out[~cat]["split"].nunique(), out["split"].nunique()
+(1, 1, 2)
 """
 
 from __future__ import annotations
