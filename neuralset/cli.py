@@ -139,6 +139,12 @@ def _split_overrides(parser: argparse.ArgumentParser, extra: list[str]) -> list[
 def _load(config: Path, overrides: list[str]) -> Any:
     from .pipeline import Pipeline
 
+    if Path(config).is_dir():
+        found = sorted(p.name for p in Path(config).glob("*.y*ml"))[:5]
+        raise IsADirectoryError(
+            f"CONFIG {config} is a folder, not a YAML file; give the pipeline's YAML file"
+            + (f" (this folder holds {', '.join(found)})" if found else "")
+        )
     return Pipeline.from_yaml(config, overrides)
 
 
@@ -363,6 +369,7 @@ def _main(argv: Sequence[str] | None) -> int:
         BidsError,
         FetchError,
         FileNotFoundError,
+        IsADirectoryError,
         StoreError,
         StoreFormatError,
     ) as err:

@@ -166,6 +166,24 @@ def test_bad_arguments(config: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["inspect", str(config.parent / "missing.yaml")]) == 2
 
 
+def test_a_folder_given_as_config_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was an IsADirectoryError traceback."""
+    assert main(["inspect", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"neuralset: error: CONFIG {tmp_path} is a folder, not a YAML file; give the "
+        "pipeline's YAML file\n"
+    )
+    (tmp_path / "b.yml").write_text("{}")
+    (tmp_path / "a.yaml").write_text("{}")
+    assert main(["inspect", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"neuralset: error: CONFIG {tmp_path} is a folder, not a YAML file; give the "
+        "pipeline's YAML file (this folder holds a.yaml, b.yml)\n"
+    )
+
+
 def test_cache_commands_on_a_missing_store_folder_are_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
