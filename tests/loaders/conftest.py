@@ -17,6 +17,7 @@ import pytest
 from neuralset.config import config
 from neuralset.events import validate_events
 from neuralset.extractors.recording import RecordingExtractor
+from neuralset.loaders import SegmentDataset
 from neuralset.segments import segment_on_triggers
 from neuralset.store import Store
 
@@ -84,3 +85,17 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     store = Store(root / "store")
     segments = segment_on_triggers(events, "Word", offset=-0.2, duration=0.8).require("Meg")
     return {"root": root, "events": events, "store": store, "segments": segments}
+
+
+@pytest.fixture(scope="module")
+def dataset(setup: dict[str, Any]) -> SegmentDataset:
+    """The ramp segments that have a recording, read by :class:`RampExtractor`, prepared (a
+    test module may define its own ``dataset``)."""
+    segs = setup["segments"]
+    ds = SegmentDataset(
+        segs.select(segs.covering("Meg") >= 0),
+        {"meg": RampExtractor(frequency=SFREQ)},
+        setup["store"],
+    )
+    ds.prepare(progress=False)
+    return ds

@@ -13,21 +13,7 @@ from neuralset.extractors.base import OutOfBoundsError
 from neuralset.loaders import DatasetNotReadyError, JaxBatchIterator, SegmentDataset
 from neuralset.store import Store
 
-from .conftest import SFREQ, RampExtractor
-
 jax = pytest.importorskip("jax")
-
-
-@pytest.fixture(scope="module")
-def dataset(setup: dict[str, Any]) -> SegmentDataset:
-    segs = setup["segments"]
-    ds = SegmentDataset(
-        segs.select(segs.covering("Meg") >= 0),
-        {"meg": RampExtractor(frequency=SFREQ)},
-        setup["store"],
-    )
-    ds.prepare(progress=False)
-    return ds
 
 
 def epoch_indices(it: JaxBatchIterator, epoch: int) -> list[int]:

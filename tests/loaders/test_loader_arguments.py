@@ -14,21 +14,7 @@ import pytest
 
 from neuralset.loaders import LengthBucketSampler, SegmentDataset
 
-from .conftest import SFREQ, RampExtractor
-
 torch = pytest.importorskip("torch")
-
-
-@pytest.fixture(scope="module")
-def dataset(setup: dict[str, Any]) -> SegmentDataset:
-    segs = setup["segments"]
-    ds = SegmentDataset(
-        segs.select(segs.covering("Meg") >= 0),
-        {"meg": RampExtractor(frequency=SFREQ)},
-        setup["store"],
-    )
-    ds.prepare(progress=False)
-    return ds
 
 
 SINGLES = "which yields one position at a time (batches of one segment); wrap it: torch.utils.data.BatchSampler(sampler, batch_size, drop_last)"

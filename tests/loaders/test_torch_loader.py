@@ -24,21 +24,9 @@ from neuralset.loaders.transport import (
     wire_batch,
 )
 
-from .conftest import SFREQ, RampExtractor
+from .conftest import SFREQ
 
 torch = pytest.importorskip("torch")
-
-
-@pytest.fixture(scope="module")
-def dataset(setup: dict[str, Any]) -> SegmentDataset:
-    segs = setup["segments"]
-    ds = SegmentDataset(
-        segs.select(segs.covering("Meg") >= 0),
-        {"meg": RampExtractor(frequency=SFREQ)},
-        setup["store"],
-    )
-    ds.prepare(progress=False)
-    return ds
 
 
 def test_workers_give_the_batches_of_the_main_process(dataset: SegmentDataset) -> None:
