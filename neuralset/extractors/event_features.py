@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, config
+from ..events.selectors import types_present
 from ..hashing import KEY_EXCLUDED, chained_keys
 from ..memo import Slot
 from ..segments import Segments
@@ -338,15 +339,10 @@ class EventFeatureExtractor(Extractor):
         if not len(rows):
             raise ValueError(
                 f"{type(self).__name__} reads {self.resolved_event_type} events, but the events "
-                f"table has none (event types present: {_type_counts(segments.events)}); set "
+                f"table has none ({types_present(segments.events)}); set "
                 "event_type or add these events"
             )
         return self._values(segments, store, rows[:1])[0]
-
-
-def _type_counts(events: pd.DataFrame) -> str:
-    counts = events["type"].value_counts(sort=False)
-    return ", ".join(f"{t} ({int(c)})" for t, c in counts.items() if c) or "none"
 
 
 def _paint(
