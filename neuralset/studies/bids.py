@@ -66,7 +66,13 @@ from ..hashing import KEY_EXCLUDED, KEY_UNLESS_DEFAULT
 from ..memo import Slot, frozen_memo
 from ..validation import existing_path, one_of, require
 from .base import Study
-from .bids_dataset import RESERVED_COLUMNS, _Context, dataset_events, first_duration
+from .bids_dataset import (
+    RESERVED_COLUMNS,
+    _Context,
+    dataset_events,
+    first_duration,
+    warn_missing_descriptions,
+)
 from .bids_events import EventsOptions, events_parts
 from .bids_files import (
     DATATYPES,
@@ -125,7 +131,8 @@ class BidsStudy(Study):
     description_column, code_column
         ``events.tsv`` columns giving the trial events' ``description`` and integer ``code``
         (BIDS names them ``trial_type`` and ``value``; some datasets use others, e.g.
-        ``stim_type`` and ``trigger``).
+        ``stim_type`` and ``trigger``). :meth:`events` warns, naming a file and its columns,
+        when events files lack ``description_column``.
     extra_columns
         Other ``events.tsv`` columns copied onto the events of each row (numbers when every
         cell is one, ``n/a`` empty).
@@ -318,10 +325,11 @@ class BidsStudy(Study):
         """
         by_timeline = self._by_timeline()
         try:
-            return dataset_events(self, by_timeline, _Context(self.path))
+            table = dataset_events(self, by_timeline, _Context(self.path))
         except BidsError:
-            pass
-        return self.run_by_run_events()
+            table = self.run_by_run_events()
+        warn_missing_descriptions(self, table, by_timeline)
+        return table
 
     def run_by_run_events(self) -> pd.DataFrame:
         """The events of every timeline built one run after the other, as

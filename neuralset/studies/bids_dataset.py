@@ -26,6 +26,7 @@ import csv
 import io
 import math
 import os
+import warnings
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,14 +35,14 @@ import numpy as np
 import pandas as pd
 
 from .bids_events import EventsOptions, events_parts, has_typed_rows, many_runs_parts
-from .bids_files import Recording, plain_tsv, relative_path, tsv_columns
+from .bids_files import Recording, plain_tsv, relative_path, tsv_columns, tsv_header
 from .bids_metadata import MetadataCache, participants, scans
 from .columns import Block, RunColumns, merge_parts, place_columns
 
 if TYPE_CHECKING:
     from .bids import BidsStudy
 
-__all__ = ["dataset_events", "first_duration", "RESERVED_COLUMNS"]
+__all__ = ["dataset_events", "first_duration", "warn_missing_descriptions", "RESERVED_COLUMNS"]
 
 #: a header group of at least this many rows is tokenized by pandas (see :func:`_tsv_arrays`)
 _PANDAS_ROWS = 5000
@@ -200,6 +201,39 @@ def _recording_blocks(
         block = merge_parts(own_parts, np.array(at, dtype=np.int64))
         blocks.append(Block(block.rows, block.size, block.values, keys))
     return blocks
+
+
+def warn_missing_descriptions(
+    study: BidsStudy, table: pd.DataFrame, by_timeline: dict[str, list[Recording]]
+) -> None:
+    """Warn when events files lack the study's ``description_column`` (their trial events then
+    have no description: ds000117's MEG runs name conditions in ``stim_type``, its fMRI runs in
+    ``trial_type``)."""
+    if not study.trial_event or not len(table):
+        return
+    trial = table["type"].to_numpy() == study.trial_event
+    timelines = table["timeline"].to_numpy()
+    desc = table["description"] if "description" in table else pd.Series(index=table.index)
+    described = desc.notna().to_numpy() & (desc.astype(object).to_numpy() != "")
+    with_trials = sorted(set(timelines[trial]))
+    undescribed = set(with_trials) - set(timelines[trial & described])
+    if not undescribed:
+        return
+    context = _Context(study.path)
+    files = {t: study._events_files(by_timeline[t], context) for t in with_trials}
+    column = study.description_column
+    lacking = [f for t in sorted(undescribed) for f in files[t] if column not in tsv_header(f)]
+    if not lacking:
+        return
+    warnings.warn(
+        f"BidsStudy at {study.path}: {len(lacking)} of {sum(map(len, files.values()))} events "
+        f"files have no {column!r} column (description_column), so their {study.trial_event} "
+        f"events have no description; e.g. {lacking[0]} has the columns "
+        f"{', '.join(tsv_header(lacking[0]))}: set description_column to the one naming the "
+        "conditions, or select the runs that have it (datatypes=..., tasks=...)",
+        UserWarning,
+        stacklevel=5,  # the caller of Study.events()
+    )
 
 
 class _Context:

@@ -242,6 +242,15 @@ def read_tsv(path: Path) -> dict[str, list[str]]:
     return _read_csv_tsv(path) if plain is None else tsv_columns(*plain)
 
 
+def tsv_header(path: Path) -> list[str]:
+    """The column names of a TSV file (its first line; ``[]`` when unreadable)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            return fh.readline().rstrip("\r\n").split("\t")
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
 def plain_tsv(path: Path) -> tuple[list[str], list[str]] | None:
     """Header and rows (text lines) of a TSV file the ``csv`` module would split at tabs and
     line ends alone, each row with as many cells as the header.

@@ -9,6 +9,7 @@ same rows, order, columns, dtypes, values and Python types, and the same first e
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -204,3 +205,24 @@ def test_file_columns_same_as_looked_at_afresh(messy):
     again = file_columns(events.drop(columns=["file_present", "file_size"]))
     _assert_same(events, again)
     assert events["file_present"].tolist().count(False) > 3
+
+
+def test_events_files_without_the_description_column_are_named(messy):
+    """A run whose events files lack ``description_column`` gives trial events without a
+    description: said once for the study, naming a file and its columns (ds000117's MEG runs
+    name conditions in ``stim_type``, its fMRI runs in ``trial_type``)."""
+    clin = messy / "sub-04/ieeg/sub-04_task-read_acq-clin_events.tsv"  # columns: onset, word
+    with pytest.warns(UserWarning) as record:
+        events = BidsStudy(path=messy, require_events=False).events()
+    assert [str(w.message) for w in record] == [
+        f"BidsStudy at {messy}: 1 of 8 events files have no 'trial_type' column "
+        "(description_column), so their Stimulus events have no description; e.g. "
+        f"{clin} has the columns onset, word: set description_column to the one naming the "
+        "conditions, or select the runs that have it (datatypes=..., tasks=...)"
+    ]
+    clin_trials = events[(events["type"] == "Stimulus") & (events["subject"] == "04")]
+    assert len(clin_trials) and (clin_trials["description"].fillna("") == "").all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every fMRI events file has the column: no warning
+        BidsStudy(path=messy, datatypes=("func",)).events()
+        BidsStudy(path=messy, require_events=False, trial_event="").events()  # no trial events
