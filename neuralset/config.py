@@ -14,13 +14,14 @@ import dataclasses
 import functools
 import types
 import typing
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, Union, dataclass_transform, get_args, get_origin
 
+from .fieldwise import Fieldwise
 from .hashing import legacy_mode, structural_key
 from .memo import Slot, frozen_memo
-from .registry import kind_of, polymorphic_kinds, register, registered, resolve_kind
+from .registry import did_you_mean, kind_of, polymorphic_kinds, register, registered, resolve_kind
 
 __all__ = [
     "Config",
@@ -169,8 +170,8 @@ def _check_tuple(value: Any, annotation: Any, path: str) -> tuple[Any, ...]:
     return tuple(check_value(v, a, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Config:
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Config(Fieldwise):
     """Base class of every neuralset configuration: frozen, keyword-only, validated.
 
     Subclasses are declared with ``@config`` (a frozen keyword-only dataclass). Fields are
@@ -253,7 +254,7 @@ def config(cls: type[C]) -> type[C]:
     A misspelt keyword names the closest fields (``MegExtractor(frequncy=100.0)`` says "did
     you mean 'frequency'?").
     """
-    cls = dataclasses.dataclass(frozen=True, kw_only=True)(cls)
+    cls = dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)(cls)
     init = cls.__init__
 
     @functools.wraps(init)
@@ -284,16 +285,6 @@ def _signature_error(cls: type, err: TypeError, kwargs: dict[str, Any]) -> TypeE
         f"{cls.__name__}: {unknown!r} is not a field{did_you_mean(unknown, names)}; fields: "
         f"{', '.join(sorted(names))}"
     )
-
-
-def did_you_mean(name: str, options: Collection[str]) -> str:
-    """``" (did you mean 'x'?)"`` for an unknown ``name`` close to one of ``options``, else ``""``."""
-    import difflib
-
-    lowered = {o.lower(): o for o in options}
-    close = [lowered[name.lower()]] if name.lower() in lowered else []
-    close = close or difflib.get_close_matches(name, list(options), n=2, cutoff=0.75)
-    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
 
 
 def _to_plain(value: Any) -> Any:

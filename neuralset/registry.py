@@ -26,6 +26,7 @@ import importlib
 import pkgutil
 import re
 import warnings
+from collections.abc import Collection
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,6 +41,7 @@ __all__ = [
     "kind_of",
     "registered",
     "polymorphic_kinds",
+    "did_you_mean",
     "CONFIG_PACKAGES",
     "ENTRY_POINT_GROUP",
     "KindInfo",
@@ -305,3 +307,13 @@ def kinds_table(*, entry_points: bool = True) -> str:
             f"| `{info.kind}` | `{info.name}` | {info.family} | `{info.module}` | {summary} |"
         )
     return "\n".join(rows)
+
+
+def did_you_mean(name: str, options: Collection[str]) -> str:
+    """``" (did you mean 'x'?)"`` for an unknown ``name`` close to one of ``options``, else ``""``."""
+    import difflib
+
+    lowered = {o.lower(): o for o in options}
+    close = [lowered[name.lower()]] if name.lower() in lowered else []
+    close = close or difflib.get_close_matches(name, list(options), n=2, cutoff=0.75)
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""

@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..fieldwise import Fieldwise
+
 __all__ = [
     "Event",
     "DataEvent",
@@ -120,8 +122,8 @@ def event_from_row(row: typing.Mapping[str, Any]) -> Event:
     return cls(**values)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Event:
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class Event(Fieldwise):
     """Base of every event: something that happens on a timeline.
 
     Attributes
@@ -157,7 +159,7 @@ class Event:
         return out
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class DataEvent(Event):
     """An event backed by a file (a recording or a stimulus).
 
@@ -176,47 +178,47 @@ class DataEvent(Event):
     offset: float = 0.0
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Meg(DataEvent):
     """A MEG recording."""
 
     is_recording: ClassVar[bool] = True
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Eeg(DataEvent):
     """An EEG recording."""
 
     is_recording: ClassVar[bool] = True
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Ieeg(DataEvent):
     """An intracranial EEG recording (sEEG or ECoG)."""
 
     is_recording: ClassVar[bool] = True
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Emg(DataEvent):
     """An EMG recording."""
 
     is_recording: ClassVar[bool] = True
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Ecg(DataEvent):
     """An electrocardiogram recording (ECG channels, possibly in a MEG/EEG file)."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Fnirs(DataEvent):
     """An fNIRS recording."""
 
     is_recording: ClassVar[bool] = True
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Fmri(DataEvent):
     """An fMRI run (4D NIfTI or GIfTI); ``space`` names its template space."""
 
@@ -225,29 +227,29 @@ class Fmri(DataEvent):
     space: str = ""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Spikes(DataEvent):
     """Spike times of sorted units (NWB or arrays)."""
 
     is_recording: ClassVar[bool] = True
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Audio(DataEvent):
     """A sound file played to the participant."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Video(DataEvent):
     """A video shown to the participant."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Image(DataEvent):
     """An image shown to the participant."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class TextEvent(Event):
     """An event carrying text."""
 
@@ -256,34 +258,34 @@ class TextEvent(Event):
     context: str = ""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Word(TextEvent):
     """A word read or heard; ``sentence`` is the sentence it belongs to."""
 
     sentence: str = ""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Sentence(TextEvent):
     """A sentence."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Text(TextEvent):
     """A longer text (a story, a paragraph)."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Phoneme(TextEvent):
     """A phoneme."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Keystroke(TextEvent):
     """A key pressed by the participant."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class CategoricalEvent(Event):
     """An event with a category."""
 
@@ -291,32 +293,32 @@ class CategoricalEvent(Event):
     description: str = ""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Stimulus(CategoricalEvent):
     """A generic stimulus / trigger with a ``code`` and a ``description``."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Action(CategoricalEvent):
     """A motor action of the participant."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class SleepStage(CategoricalEvent):
     """A scored sleep stage (``description`` such as ``"N2"``)."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Artifact(CategoricalEvent):
     """An annotated artifact span."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Seizure(CategoricalEvent):
     """An annotated seizure."""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class EyeState(CategoricalEvent):
     """Eyes open/closed state."""
 
