@@ -191,7 +191,12 @@ class AddContext(Transform):
         ``"sentence"`` (context restarts at each sentence) or ``"timeline"``.
     max_words
         Keep at most this many words (the word included) in the context; ``None``: no limit.
+
+    Words with an empty or blank ``text`` are left out of every context (their own context is
+    the words before them).
     """
+
+    _version = 2  # 1: an empty or blank word entered the contexts (a double space)
 
     event_type: str = "Word"
     scope: Literal["sentence", "timeline"] = "timeline"
@@ -223,7 +228,7 @@ class AddContext(Transform):
                 (events["start"].to_numpy()[words], events["timeline"].cat.codes.to_numpy()[words])
             )
         ]
-        text = events["text"].astype(str).to_numpy()
+        text = events["text"].astype(object).to_numpy()
         tl_codes = events["timeline"].cat.codes.to_numpy()
         history: list[str] = []
         prev_scope: tuple[object, ...] | None = None
@@ -232,6 +237,9 @@ class AddContext(Transform):
             if scope != prev_scope:
                 history = []
                 prev_scope = scope
+            if not isinstance(text[row], str) or not text[row].strip():
+                context[row] = " ".join(history)  # an empty or blank word adds nothing
+                continue
             history.append(text[row])
             if self.max_words is not None and len(history) > self.max_words:
                 history = history[-self.max_words :]

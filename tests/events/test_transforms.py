@@ -143,6 +143,19 @@ def test_add_context(events):
     assert w["context"].tolist() == ["the", "the cat", "cat sat", "a", "a dog"]
 
 
+def test_add_context_leaves_out_empty_and_blank_words(events):
+    words = (events.type == "Word") & (events.timeline == "sub-0")
+    holes = events.copy()
+    holes["text"] = holes["text"].astype(object)
+    rows = holes.index[words]
+    holes.loc[rows[1], "text"] = ""  # "cat"
+    holes.loc[rows[3], "text"] = "  "  # "a"
+    out = AddContext()(holes)
+    assert out.loc[rows, "context"].tolist() == ["the", "the", "the sat", "the sat", "the sat dog"]
+    out = AddContext(max_words=2)(holes)
+    assert out.loc[rows, "context"].tolist() == ["the", "the", "the sat", "the sat", "sat dog"]
+
+
 def test_chunk_on_sample_grid(events):
     out = ChunkEvents(event_type="Meg", max_duration=3.333)(events)
     meg = out[(out.type == "Meg") & (out.timeline == "sub-0")]
