@@ -85,9 +85,9 @@ class EmgExtractor(VariableChannelsExtractor):
         return super().read_raw(path)
 
     def source_cutoffs(self) -> tuple[tuple[str, float | None], ...]:
-        """``filter``'s cut-offs and the high cut-off of ``band``."""
+        """``filter``'s cut-offs, the high cut-off of ``band`` and the ``envelope`` low-pass."""
         own = (("band[1] (high cut-off)", self.band[1]),) if self.band is not None else ()
-        return super().source_cutoffs() + own
+        return super().source_cutoffs() + own + (("envelope (low-pass)", self.envelope),)
 
     def preprocess(self, raw: Any) -> Any:
         picks = np.arange(len(raw.ch_names))

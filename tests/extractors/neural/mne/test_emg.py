@@ -101,3 +101,14 @@ def test_errors(events, tmp_path: Path) -> None:  # noqa: ANN001
         EmgExtractor().compute_recording(plain)
     data, _, _ = EmgExtractor(picks=("eeg",), frequency=100.0).compute_recording(plain)
     assert data.shape == (100, 1)
+
+
+def test_envelope_above_nyquist_fails_in_preflight(events, store) -> None:  # noqa: ANN001
+    # without a band-pass nothing else bounds the envelope: MNE's filter used to fail mid-prepare
+    emg = EmgExtractor(band=None, envelope=600.0)
+    with pytest.raises(
+        ConfigError,
+        match=r"^EmgExtractor.envelope \(low-pass\): 600 Hz is at or above the Nyquist frequency "
+        r"\(500 Hz\) of .*sub-01_emg.edf, recorded at 1000 Hz; set it below 500 Hz$",
+    ):
+        emg.preflight(events, store)
