@@ -93,7 +93,8 @@ class IeegExtractor(VariableChannelsExtractor):
     envelope
         ``(low, high)`` band in Hz whose Hilbert amplitude envelope replaces each iEEG channel
         (e.g. ``(70.0, 150.0)`` for high gamma); ``None`` keeps the signal. ``high`` must lie
-        below the file's Nyquist frequency.
+        below the file's Nyquist frequency. Not with ``causal=True`` (the band-pass and the
+        Hilbert transform are zero-phase).
     picks
         Default ``("seeg", "ecog", "dbs", "eeg")``.
 
@@ -118,6 +119,14 @@ class IeegExtractor(VariableChannelsExtractor):
             "envelope",
             "expected (low, high) with 0 < low < high Hz, e.g. (70.0, 150.0) for high gamma, "
             f"got {self.envelope}",
+        )
+        require(
+            not (self.causal and self.envelope is not None),
+            self,
+            "causal",
+            f"envelope={self.envelope} has no causal form (its zero-phase band-pass and the "
+            "Hilbert transform use later samples), so causal=True would store non-causal values; "
+            "use envelope=None or causal=False",
         )
 
     def notch_first(self) -> bool:

@@ -200,3 +200,16 @@ def test_union_with_baseline_equals_per_recording(events, words, store) -> None:
         # baseline-corrected: the mean over the baseline samples is zero
         np.testing.assert_allclose(single.data[..., :51].mean(axis=-1), 0, atol=1e-9)
     assert union.mask is not None and union.mask.all()
+
+
+def test_causal_refuses_the_envelope() -> None:
+    # the envelope's FIR band-pass and Hilbert transform are zero-phase: stored values used to
+    # depend on later samples although causal=True promises none do
+    with pytest.raises(ConfigError) as err:
+        IeegExtractor(causal=True, envelope=(70.0, 150.0), frequency=100.0)
+    assert str(err.value) == (
+        "IeegExtractor.causal: envelope=(70.0, 150.0) has no causal form (its zero-phase "
+        "band-pass and the Hilbert transform use later samples), so causal=True would store "
+        "non-causal values; use envelope=None or causal=False"
+    )
+    assert IeegExtractor(causal=True, reference="bipolar", notch=(50.0,), frequency=100.0).causal
