@@ -21,7 +21,8 @@ Rejection makes channel lists differ between recordings: see ``channels``
 Both wavelengths of a source-detector pair go together (the index and the Beer-Lambert law
 need them all): a pair with one wavelength in ``info["bads"]`` is bad as a whole (dropped with
 ``drop_bads``), and ``ch_names`` must name whole pairs. The preflight checks each file against
-``signal`` (``"od"`` needs intensities or optical density) and ``sci_threshold`` (the cardiac
+``signal`` (``"od"`` needs intensities or optical density, ``"hbo"``/``"hbr"`` intensities or
+channels of that kind) and ``sci_threshold`` (the cardiac
 band must lie below the file's Nyquist frequency: above 3 Hz sampling); at lower rates, with
 ``sci_threshold=None``, no index is computed (``sci`` is empty).
 """
@@ -126,8 +127,15 @@ class FnirsExtractor(VariableChannelsExtractor):
                 f"FnirsExtractor.signal='od': {where} holds haemoglobin (hbo/hbr), not intensities "
                 "or optical density; use signal='hb' (or 'hbo', 'hbr')"
             )
+        measured = kinds & set(_WAVELENGTH_TYPES)  # Beer-Lambert gives both hbo and hbr
+        if self.signal in ("hbo", "hbr") and not measured and self.signal not in kinds:
+            raise ValueError(
+                f"FnirsExtractor.signal={self.signal!r}: no {self.signal} channel among the "
+                f"selected channels of {where} (types {', '.join(sorted(kinds))}); pick "
+                f"{self.signal} channels (picks, ch_names) or change signal"
+            )
         nyquist = header.sfreq / 2
-        if self.sci_threshold is not None and kinds & set(_WAVELENGTH_TYPES):
+        if self.sci_threshold is not None and measured:
             if _CARDIAC_HIGH >= nyquist:
                 raise ValueError(
                     f"FnirsExtractor.sci_threshold: the scalp-coupling index band-passes the "

@@ -207,7 +207,7 @@ def test_pairs_stay_whole(study, events, tmp_path) -> None:  # noqa: ANN001
         FnirsExtractor(ch_names=("S1_D1 760",)).preflight(ev, Store(tmp_path / "store"))
 
 
-def test_od_of_haemoglobin_fails_in_preflight(study, events, tmp_path) -> None:  # noqa: ANN001
+def test_signal_against_the_file_fails_in_preflight(study, events, tmp_path) -> None:  # noqa: ANN001
     raw = mne.io.read_raw_snirf(study.path / "sub-01/sub-01_nirs.snirf", verbose="error")
     _ = raw.load_data(verbose="error")
     nirs.beer_lambert_law(nirs.optical_density(raw)).save(tmp_path / "hb_raw.fif", verbose="error")
@@ -219,3 +219,14 @@ def test_od_of_haemoglobin_fails_in_preflight(study, events, tmp_path) -> None: 
         r"\(or 'hbo', 'hbr'\)$",
     ):
         FnirsExtractor(signal="od").preflight(ev, Store(tmp_path / "store"))
+    with pytest.raises(ValueError) as err:  # MNE's raw.pick('hbo') failed mid-prepare
+        FnirsExtractor(signal="hbo", picks=("hbr",)).preflight(ev, Store(tmp_path / "store"))
+    assert str(err.value) == (
+        f"FnirsExtractor.signal='hbo': no hbo channel among the selected channels of Fnirs event "
+        f"0 (timeline sub-01, file {tmp_path}/hb_raw.fif) (types hbr); pick hbo channels (picks, "
+        "ch_names) or change signal"
+    )
+    data, _, meta = FnirsExtractor(signal="hbr").compute_recording(
+        FnirsExtractor().items(ev)[0].payload
+    )
+    assert meta["ch_names"] == [f"S{k}_D{k} hbr" for k in range(1, 5)] and data.shape == (300, 4)
