@@ -22,9 +22,9 @@ Both wavelengths of a source-detector pair go together (the index and the Beer-L
 need them all): a pair with one wavelength in ``info["bads"]`` is bad as a whole (dropped with
 ``drop_bads``), and ``ch_names`` must name whole pairs. The preflight checks each file against
 ``signal`` (``"od"`` needs intensities or optical density, ``"hbo"``/``"hbr"`` intensities or
-channels of that kind) and ``sci_threshold`` (the cardiac
-band must lie below the file's Nyquist frequency: above 3 Hz sampling); at lower rates, with
-``sci_threshold=None``, no index is computed (``sci`` is empty).
+channels of that kind) and ``sci_threshold`` (the cardiac band must lie below the file's
+Nyquist frequency: above 3 Hz sampling); at lower rates, with ``sci_threshold=None``, no index
+is computed (``sci`` is empty).
 """
 
 from __future__ import annotations
