@@ -27,11 +27,11 @@ from ...config import config, register
 from ...segments import Segments
 from ...store import Store
 from ...validation import require
-from ..base import Item, OutOfBounds, source_identity, source_path
+from ..base import Item, OutOfBounds, events_label, source_identity, source_path
 from ..recording import RecordingExtractor
 from .channel_sets import ChannelOutput, ChannelSets, read_channel_sets
 
-__all__ = ["SpikesExtractor", "bin_spikes", "read_spike_times"]
+__all__ = ["SpikesExtractor", "bin_spikes", "read_spike_times", "check_spike_file"]
 
 #: Output cells (bins x units) per time block of the write pass (~4 MB of float32, cache-sized).
 _BLOCK_CELLS = 1 << 20
@@ -165,15 +165,53 @@ def _bin_chunk(
     flat_out[flat] = counts[order]
 
 
+def _npz_layout(files: set[str], path: Path) -> Literal["ragged", "flat"]:
+    """Which layout a spikes ``.npz`` holding these arrays has (see the module docstring)."""
+    if {"spike_times", "spike_times_index"} <= files:
+        return "ragged"
+    if {"units", "times"} <= files:
+        return "flat"
+    raise ValueError(
+        f"{path}: a spikes .npz needs arrays 'spike_times' + 'spike_times_index' "
+        f"(ragged, NWB layout) or 'units' + 'times' (one per spike); found {sorted(files)}"
+    )
+
+
+def _check_ids(ids: np.ndarray, index: np.ndarray, path: Path) -> np.ndarray:
+    if len(ids) != len(index):
+        raise ValueError(
+            f"{path}: 'unit_ids' has {len(ids)} ids for {len(index)} units (entries of "
+            "'spike_times_index'); give one id per unit, or leave 'unit_ids' out (0, 1, ...)"
+        )
+    return ids
+
+
+def check_spike_file(path: str | Path) -> None:
+    """Cheap check of a spike file (its type, its ``.npz`` array names and unit ids), as
+    :func:`read_spike_times` would fail on it; spike times are not read."""
+    path = Path(path)
+    if path.suffix not in (".nwb", ".npz"):
+        raise ValueError(
+            f"{path}: spike files must be NWB (.nwb) or numpy (.npz), got {path.suffix!r}"
+        )
+    if path.suffix == ".npz":
+        with np.load(path) as npz:
+            files = set(npz.files)
+            if _npz_layout(files, path) == "ragged" and "unit_ids" in files:
+                _check_ids(np.asarray(npz["unit_ids"]), np.asarray(npz["spike_times_index"]), path)
+
+
 def read_spike_times(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Spike times of a file as ``(times, index, unit_ids)`` (ragged layout, see module doc).
 
     Raises
     ------
     ValueError
-        For an unknown file type or a ``.npz`` without the expected arrays.
+        For an unknown file type, a ``.npz`` without the expected arrays, or unit ids that are
+        not one per unit.
     """
     path = Path(path)
+    check_spike_file(path)
     if path.suffix == ".nwb":
         from pynwb import NWBHDF5IO
 
@@ -185,27 +223,20 @@ def read_spike_times(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
             index = np.asarray(nwb.units["spike_times"].data[:], dtype=np.int64)
             ids = np.asarray(nwb.units.id.data[:])
         return times, index, ids
-    if path.suffix == ".npz":
-        with np.load(path) as npz:
-            files = set(npz.files)
-            if {"spike_times", "spike_times_index"} <= files:
-                times = np.asarray(npz["spike_times"], dtype=np.float64)
-                index = np.asarray(npz["spike_times_index"], dtype=np.int64)
-                ids = np.asarray(npz["unit_ids"]) if "unit_ids" in files else np.arange(len(index))
-                return times, index, ids
-            if {"units", "times"} <= files:
-                units = np.asarray(npz["units"])
-                times = np.asarray(npz["times"], dtype=np.float64)
-                if units.shape != times.shape:
-                    raise ValueError(f"{path}: 'units' and 'times' must have one value per spike")
-                order = np.argsort(units, kind="stable")
-                ids, counts = np.unique(units, return_counts=True)
-                return times[order], np.cumsum(counts), ids
-        raise ValueError(
-            f"{path}: a spikes .npz needs arrays 'spike_times' + 'spike_times_index' "
-            f"(ragged, NWB layout) or 'units' + 'times' (one per spike); found {sorted(files)}"
-        )
-    raise ValueError(f"{path}: spike files must be NWB (.nwb) or numpy (.npz), got {path.suffix!r}")
+    with np.load(path) as npz:
+        files = set(npz.files)
+        if _npz_layout(files, path) == "ragged":
+            times = np.asarray(npz["spike_times"], dtype=np.float64)
+            index = np.asarray(npz["spike_times_index"], dtype=np.int64)
+            ids = np.asarray(npz["unit_ids"]) if "unit_ids" in files else np.arange(len(index))
+            return times, index, _check_ids(ids, index, path)
+        units = np.asarray(npz["units"])
+        times = np.asarray(npz["times"], dtype=np.float64)
+    if units.shape != times.shape:
+        raise ValueError(f"{path}: 'units' and 'times' must have one value per spike")
+    order = np.argsort(units, kind="stable")
+    ids, counts = np.unique(units, return_counts=True)
+    return times[order], np.cumsum(counts), ids
 
 
 @register("spikes")
@@ -266,12 +297,27 @@ class SpikesExtractor(RecordingExtractor):
                 "offset": offset if offset == offset else 0.0,  # NaN: no offset for this row
                 "timeline": str(events["timeline"].iloc[row]),
             }
-            ident = source_identity(
-                path, root if isinstance(root, str) else None, content_hash=self.content_hash
-            )
+            try:
+                ident = source_identity(
+                    path, root if isinstance(root, str) else None, content_hash=self.content_hash
+                )
+            except FileNotFoundError as err:
+                raise FileNotFoundError(
+                    f"SpikesExtractor: spike file not found: {path}, for "
+                    f"{events_label(events, int(row))}; check the study path or remove this event"
+                ) from err
             key = self.item_key(ident, payload["offset"], payload["duration"])
             out.append(Item(key=key, label=str(path), payload=payload))
         return out
+
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """Every spike file not yet stored is of a known type and layout (see
+        :func:`check_spike_file`), before any binning."""
+        items = self.items(events)
+        missing = set(store.missing([i.key for i in items]))
+        for item in items:
+            if item.key in missing:
+                check_spike_file(item.payload["path"])
 
     def compute_recording(
         self, payload: dict[str, Any]

@@ -189,3 +189,42 @@ def test_items_keyed_by_span(prepared: tuple) -> None:
     assert [i.payload["offset"] for i in ex.items(no_offset)] == [0.0, 0.0]
     assert [i.key for i in ex.items(no_offset)] == [i.key for i in ex.items(events)]
     assert events.loc[spikes, "duration"].tolist() == [8.0, 8.0]  # input untouched
+
+
+def test_bad_files_fail_in_preflight(prepared: tuple, tmp_path: Path) -> None:
+    events, _ = prepared
+    store = Store(tmp_path / "store")
+    np.savez(tmp_path / "bad.npz", foo=np.zeros(3))
+    # 3 ids for 2 units: the stored names were silently 3 for 2 columns
+    np.savez(
+        tmp_path / "ids.npz",
+        spike_times=np.array([0.1, 0.2, 0.3]),
+        spike_times_index=np.array([1, 3]),
+        unit_ids=np.array([5, 6, 7]),
+    )
+    (tmp_path / "x.txt").write_text("")
+    expected = {
+        "bad.npz": f"{tmp_path}/bad.npz: a spikes .npz needs arrays 'spike_times' + "
+        "'spike_times_index' (ragged, NWB layout) or 'units' + 'times' (one per spike); "
+        "found ['foo']",
+        "ids.npz": f"{tmp_path}/ids.npz: 'unit_ids' has 3 ids for 2 units (entries of "
+        "'spike_times_index'); give one id per unit, or leave 'unit_ids' out (0, 1, ...)",
+        "x.txt": f"{tmp_path}/x.txt: spike files must be NWB (.nwb) or numpy (.npz), got '.txt'",
+    }
+    one = events[events["timeline"] == events["timeline"].iloc[0]].copy()
+    for name, message in expected.items():
+        one.loc[one["type"] == "Spikes", "filepath"] = str(tmp_path / name)
+        with pytest.raises(ValueError) as err:
+            SpikesExtractor().preflight(one, store)
+        assert str(err.value) == message
+        with pytest.raises(ValueError) as err:
+            read_spike_times(tmp_path / name)
+        assert str(err.value) == message
+    one.loc[one["type"] == "Spikes", "filepath"] = str(tmp_path / "nope.nwb")
+    with pytest.raises(FileNotFoundError) as missing:
+        SpikesExtractor().prepare(one, store, progress=False)
+    assert str(missing.value) == (
+        f"SpikesExtractor: spike file not found: {tmp_path}/nope.nwb, for Spikes event 0 "
+        f"(timeline sub-01, file {tmp_path}/nope.nwb); check the study path or remove this event"
+    )
+    assert list(store.keys()) == []

@@ -44,6 +44,9 @@ class EmgExtractor(VariableChannelsExtractor):
         Take the absolute value after the band-pass.
     envelope
         Low-pass cut-off in Hz of the (rectified) signal; ``None``: no envelope.
+    causal
+        As for every MNE extractor; ``band``, ``envelope`` and a ``notch`` before rectification
+        are zero-phase filters, so ``causal=True`` needs them off (``filter`` is causal).
     picks
         Default ``("emg",)``.
 
@@ -75,6 +78,18 @@ class EmgExtractor(VariableChannelsExtractor):
             f"the envelope cut-off ({self.envelope} Hz) must be below the band's high cut-off "
             f"({self.band and self.band[1]} Hz)",
         )
+        if self.causal:
+            acausal = [f"band={self.band}"] if self.band is not None else []
+            acausal += [f"envelope={self.envelope}"] if self.envelope is not None else []
+            acausal += [f"notch={self.notch} before rectify"] if self.notch and self.rectify else []
+            require(
+                not acausal,
+                self,
+                "causal",
+                f"{', '.join(acausal)} run as zero-phase filters (they use later samples), so "
+                "causal=True would store non-causal values; set them to None/() (the causal "
+                "filter=(low, high) runs after rectification) or use causal=False",
+            )
 
     def notch_first(self) -> bool:
         return self.rectify
@@ -85,9 +100,9 @@ class EmgExtractor(VariableChannelsExtractor):
         return super().read_raw(path)
 
     def source_cutoffs(self) -> tuple[tuple[str, float | None], ...]:
-        """``filter``'s cut-offs and the high cut-off of ``band``."""
+        """``filter``'s cut-offs, the high cut-off of ``band`` and the ``envelope`` low-pass."""
         own = (("band[1] (high cut-off)", self.band[1]),) if self.band is not None else ()
-        return super().source_cutoffs() + own
+        return super().source_cutoffs() + own + (("envelope (low-pass)", self.envelope),)
 
     def preprocess(self, raw: Any) -> Any:
         picks = np.arange(len(raw.ch_names))

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal
 
 from ....config import config, register
 from ....validation import require
+from .headers import RecordingHeader
 from .variable_channels import VariableChannelsExtractor
 
 __all__ = ["IeegExtractor", "bipolar_pairs", "shank_contacts", "IEEG_TYPES"]
@@ -93,7 +94,8 @@ class IeegExtractor(VariableChannelsExtractor):
     envelope
         ``(low, high)`` band in Hz whose Hilbert amplitude envelope replaces each iEEG channel
         (e.g. ``(70.0, 150.0)`` for high gamma); ``None`` keeps the signal. ``high`` must lie
-        below the file's Nyquist frequency.
+        below the file's Nyquist frequency. Not with ``causal=True`` (the band-pass and the
+        Hilbert transform are zero-phase).
     picks
         Default ``("seeg", "ecog", "dbs", "eeg")``.
 
@@ -119,6 +121,14 @@ class IeegExtractor(VariableChannelsExtractor):
             "expected (low, high) with 0 < low < high Hz, e.g. (70.0, 150.0) for high gamma, "
             f"got {self.envelope}",
         )
+        require(
+            not (self.causal and self.envelope is not None),
+            self,
+            "causal",
+            f"envelope={self.envelope} has no causal form (its zero-phase band-pass and the "
+            "Hilbert transform use later samples), so causal=True would store non-causal values; "
+            "use envelope=None or causal=False",
+        )
 
     def notch_first(self) -> bool:
         return self.envelope is not None
@@ -132,25 +142,40 @@ class IeegExtractor(VariableChannelsExtractor):
         own = (("envelope[1] (high cut-off)", self.envelope[1]),) if self.envelope else ()
         return super().source_cutoffs() + own
 
+    def select_channels(self, header: RecordingHeader, where: str) -> list[str]:
+        """The base selection, checked against ``reference`` (before any work)."""
+        selected = super().select_channels(header, where)
+        types = dict(zip(header.names, header.types))
+        ieeg = [n for n in selected if types[n] in IEEG_TYPES]
+        self._check_reference(selected, ieeg, [n for n in ieeg if n not in header.bads], where)
+        return selected
+
+    def _check_reference(
+        self, selected: list[str], ieeg: list[str], good: list[str], where: str
+    ) -> None:
+        """``reference`` needs iEEG channels (and, bipolar, neighbouring good contacts)."""
+        if self.reference != "none" and not ieeg:
+            raise ValueError(
+                f"IeegExtractor.reference={self.reference!r}: no iEEG channel (types "
+                f"{', '.join(IEEG_TYPES)}) among the selected channels {', '.join(selected[:8])} "
+                f"of {where}; pick iEEG channels or use reference='none'"
+            )
+        if self.reference == "bipolar" and not bipolar_pairs(good)[0]:
+            raise ValueError(
+                f"IeegExtractor.reference='bipolar': no neighbouring contacts among "
+                f"{', '.join(good[:8])}{'...' if len(good) > 8 else ''} of {where} (names must "
+                "end with the contact number of their shank, e.g. LA1, LA2); use "
+                "reference='average' or 'none'"
+            )
+
     def preprocess(self, raw: Any) -> Any:
         import mne
 
         ieeg = self._ieeg_picks(raw)
-        if self.reference != "none" and not ieeg:
-            raise ValueError(
-                f"IeegExtractor.reference={self.reference!r}: no iEEG channel (types "
-                f"{', '.join(IEEG_TYPES)}) among the selected channels {', '.join(raw.ch_names[:8])}; "
-                "pick iEEG channels or use reference='none'"
-            )
+        good = [n for n in ieeg if n not in raw.info["bads"]]
+        self._check_reference(list(raw.ch_names), ieeg, good, "the recording")
         if self.reference == "bipolar":
-            good = [n for n in ieeg if n not in raw.info["bads"]]
             anodes, cathodes = bipolar_pairs(good)
-            if not anodes:
-                raise ValueError(
-                    f"IeegExtractor.reference='bipolar': no neighbouring contacts among "
-                    f"{', '.join(good[:8])}{'...' if len(good) > 8 else ''} (names must end with the "
-                    "contact number of their shank, e.g. LA1, LA2); use reference='average' or 'none'"
-                )
             unpaired = [n for n in ieeg if n not in set(anodes) | set(cathodes)]
             raw = mne.set_bipolar_reference(
                 raw, anodes, cathodes, drop_refs=True, copy=False, on_bad="ignore", verbose="error"

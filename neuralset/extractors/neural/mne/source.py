@@ -41,7 +41,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from ....config import Config, config, register
+from ....config import Config, ConfigError, config, register
 from ....entities import EntityError, EntityTable, LinkReport, link_values
 from ....hashing import chain_keys, file_identity, structural_key
 from ....store import Store
@@ -56,6 +56,7 @@ from .head_models import (
     template_bem,
     volume_source_space,
 )
+from .headers import check_span
 
 __all__ = [
     "NoiseCovariance",
@@ -225,12 +226,16 @@ class SourceExtractor(MneExtractor):
         ]
 
     def preflight(self, events: pd.DataFrame, store: Store) -> None:
-        """The MNE checks, then: every recording's subject has the entity files needed.
+        """The MNE checks, then: every recording's subject has the entity files needed, and
+        ``noise_cov.span`` lies inside the recordings it covers.
 
         Raises
         ------
         EntityError
             Naming the subjects that lack a file and how to fix it.
+        ConfigError
+            ``noise_cov.span`` runs past the end of a recording (a baseline) or of its
+            empty-room recording, naming both.
         """
         super().preflight(events, store)
         for report in self.linked_entities(events):
@@ -244,6 +249,41 @@ class SourceExtractor(MneExtractor):
                         else "use noise_cov=NoiseCovariance(source='baseline', span=...), "
                     )
                     + "or leave these subjects' events out"
+                )
+        self.check_noise_spans(events, store)
+
+    def check_noise_spans(self, events: pd.DataFrame, store: Store) -> None:
+        """Preflight: ``noise_cov.span`` lies inside each recording not yet stored (a baseline,
+        at the output rate) or inside its empty-room recording."""
+        span = self.noise_cov.span
+        if span is None:
+            return
+        items = self.items(events)
+        name = type(self).__name__
+        missing = set(store.missing([i.key for i in items]))
+        for item in (i for i in items if i.key in missing):
+            label = item.payload["label"]
+            if self.noise_cov.source == "baseline":
+                head = self.header(Path(item.payload["path"]))
+                count = check_span(head, item.payload, label)[1]
+                rate = self.frequency or head.sfreq
+                end, where = (round(count * rate / head.sfreq) - 1) / rate, label
+            else:
+                path = item.payload.get("entities", {}).get("empty_room")
+                if not path:
+                    continue  # reported by the entity check
+                head = self.header(Path(path))
+                end = (head.n_times - 1) / head.sfreq
+                where = f"the empty-room recording {path} of {label}"
+            if span[1] > end + 1e-9:
+                raise ConfigError(
+                    f"{name}.noise_cov.span: {span} runs past the end of {where} ({end:.3f} s); "
+                    "declare a span inside the recording"
+                    + (
+                        ", or span=None for all of it"
+                        if self.noise_cov.source != "baseline"
+                        else ""
+                    )
                 )
 
     # -- compute -------------------------------------------------------------------------

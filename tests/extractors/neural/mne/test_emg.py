@@ -101,3 +101,28 @@ def test_errors(events, tmp_path: Path) -> None:  # noqa: ANN001
         EmgExtractor().compute_recording(plain)
     data, _, _ = EmgExtractor(picks=("eeg",), frequency=100.0).compute_recording(plain)
     assert data.shape == (100, 1)
+
+
+def test_envelope_above_nyquist_fails_in_preflight(events, store) -> None:  # noqa: ANN001
+    # without a band-pass nothing else bounds the envelope: MNE's filter used to fail mid-prepare
+    emg = EmgExtractor(band=None, envelope=600.0)
+    with pytest.raises(
+        ConfigError,
+        match=r"^EmgExtractor.envelope \(low-pass\): 600 Hz is at or above the Nyquist frequency "
+        r"\(500 Hz\) of .*sub-01_emg.edf, recorded at 1000 Hz; set it below 500 Hz$",
+    ):
+        emg.preflight(events, store)
+
+
+def test_causal_refuses_zero_phase_steps() -> None:
+    # band, envelope and a notch before rectification ran as zero-phase FIR filters under causal=True
+    with pytest.raises(ConfigError) as err:
+        EmgExtractor(causal=True, notch=(50.0,), frequency=100.0)
+    assert str(err.value) == (
+        "EmgExtractor.causal: band=(20.0, 450.0), envelope=10.0, notch=(50.0,) before rectify run "
+        "as zero-phase filters (they use later samples), so causal=True would store non-causal "
+        "values; set them to None/() (the causal filter=(low, high) runs after rectification) or "
+        "use causal=False"
+    )
+    ok = EmgExtractor(causal=True, band=None, envelope=None, filter=(None, 10.0), frequency=100.0)
+    assert ok.causal and EmgExtractor(causal=True, band=None, envelope=None, rectify=False).causal

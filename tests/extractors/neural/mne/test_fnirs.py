@@ -11,6 +11,7 @@ from mne.preprocessing import nirs
 from neuralset.config import ConfigError
 from neuralset.extractors.neural.mne.fnirs import FnirsExtractor
 from neuralset.segments import segment_on_triggers
+from neuralset.store import Store
 from neuralset.synthetic import SyntheticStudy
 from neuralset.synthetic.recordings import hrf
 from tests.extractors.neural.mne.mne_reference import assert_close, word_epochs, word_onsets
@@ -139,3 +140,93 @@ def test_errors(events) -> None:  # noqa: ANN001
         FnirsExtractor(sci_threshold=1.0).compute_recording(item.payload)
     data, _, meta = FnirsExtractor(signal="hbo").compute_recording(item.payload)
     assert data.shape == (300, 3) and all(n.endswith(" hbo") for n in meta["ch_names"])
+
+
+def _on_file(events: pd.DataFrame, path) -> pd.DataFrame:  # noqa: ANN001
+    """The events of sub-01 with its fNIRS recording replaced by ``path``."""
+    out = events[events["timeline"] == "sub-01"].copy()
+    out.loc[out["type"] == "Fnirs", "filepath"] = str(path)
+    return out
+
+
+def _hb(od: mne.io.BaseRaw) -> np.ndarray:
+    return nirs.beer_lambert_law(od, ppf=6.0).get_data().T
+
+
+def test_low_rate_file(study, events, tmp_path) -> None:  # noqa: ANN001
+    # a 2 Hz recording: the scalp-coupling index's cardiac band (up to 1.5 Hz) is above Nyquist
+    raw = mne.io.read_raw_snirf(study.path / "sub-01/sub-01_nirs.snirf", verbose="error")
+    low = raw.load_data(verbose="error").resample(2.0, verbose="error")
+    low.save(tmp_path / "low_raw.fif", verbose="error")
+    ev = _on_file(events, tmp_path / "low_raw.fif")
+    ev.loc[ev["type"] == "Fnirs", "frequency"] = 2.0
+    store = Store(tmp_path / "store")
+    with pytest.raises(
+        ValueError,
+        match=r"^FnirsExtractor.sci_threshold: the scalp-coupling index band-passes the cardiac "
+        r"band \(0.7-1.5 Hz\), at or above the Nyquist frequency \(1 Hz\) of Fnirs event 0 "
+        r"\(timeline sub-01, file .*low_raw.fif\), recorded at 2 Hz; use sci_threshold=None "
+        r"\(no rejection\) for this file$",
+    ):
+        FnirsExtractor().preflight(ev, store)
+    ex = FnirsExtractor(sci_threshold=None)
+    ex.preflight(ev, store)
+    data, sfreq, meta = ex.compute_recording(ex.items(ev)[0].payload)
+    ref = nirs.optical_density(low.copy(), verbose="error")
+    assert sfreq == 2.0 and data.shape == (60, 8) and meta["sci"] == {}
+    assert_close(data.T[None], _hb(ref).T[None], RTOL)
+
+
+def test_pairs_stay_whole(study, events, tmp_path) -> None:  # noqa: ANN001
+    raw = mne.io.read_raw_snirf(study.path / "sub-01/sub-01_nirs.snirf", verbose="error")
+    raw.load_data(verbose="error").info["bads"] = ["S2_D2 850"]  # one wavelength of a pair
+    raw.save(tmp_path / "bad_raw.fif", verbose="error")
+    ev = _on_file(events, tmp_path / "bad_raw.fif")
+    # drop_bads: the whole pair goes (MNE's beer_lambert_law failed on 7 channels)
+    ex = FnirsExtractor(sci_threshold=None, drop_bads=True)
+    ex.preflight(ev, Store(tmp_path / "store"))
+    data, _, meta = ex.compute_recording(ex.items(ev)[0].payload)
+    od = nirs.optical_density(raw.copy().drop_channels(["S2_D2 760", "S2_D2 850"]))
+    assert meta["ch_names"] == [f"S{k}_D{k} {h}" for k in (1, 3, 4) for h in ("hbo", "hbr")]
+    assert_close(data.T[None], _hb(od).T[None], RTOL)
+    # kept: the pair is marked bad as a whole (MNE refused inconsistent labelling)
+    ex = FnirsExtractor(sci_threshold=None)
+    data, _, meta = ex.compute_recording(ex.items(ev)[0].payload)
+    marked = raw.copy()
+    marked.info["bads"] = ["S2_D2 760", "S2_D2 850"]
+    assert meta["bads"] == ["S2_D2 hbo", "S2_D2 hbr"] and len(meta["ch_names"]) == 8
+    assert_close(data.T[None], _hb(nirs.optical_density(marked)).T[None], RTOL)
+    # ch_names must name whole pairs: checked before any work
+    with pytest.raises(
+        ValueError,
+        match=r"^FnirsExtractor.ch_names: S1_D1 850 of Fnirs event 0 \(timeline sub-01, file "
+        r".*bad_raw.fif\) left out while the other wavelengths of their source-detector pairs "
+        r"are kept; the scalp-coupling index and the Beer-Lambert law need every wavelength of "
+        r"a pair: name whole pairs in ch_names$",
+    ):
+        FnirsExtractor(ch_names=("S1_D1 760",)).preflight(ev, Store(tmp_path / "store"))
+
+
+def test_signal_against_the_file_fails_in_preflight(study, events, tmp_path) -> None:  # noqa: ANN001
+    raw = mne.io.read_raw_snirf(study.path / "sub-01/sub-01_nirs.snirf", verbose="error")
+    _ = raw.load_data(verbose="error")
+    nirs.beer_lambert_law(nirs.optical_density(raw)).save(tmp_path / "hb_raw.fif", verbose="error")
+    ev = _on_file(events, tmp_path / "hb_raw.fif")
+    with pytest.raises(
+        ValueError,
+        match=r"^FnirsExtractor.signal='od': Fnirs event 0 \(timeline sub-01, file .*hb_raw.fif\) "
+        r"holds haemoglobin \(hbo/hbr\), not intensities or optical density; use signal='hb' "
+        r"\(or 'hbo', 'hbr'\)$",
+    ):
+        FnirsExtractor(signal="od").preflight(ev, Store(tmp_path / "store"))
+    with pytest.raises(ValueError) as err:  # MNE's raw.pick('hbo') failed mid-prepare
+        FnirsExtractor(signal="hbo", picks=("hbr",)).preflight(ev, Store(tmp_path / "store"))
+    assert str(err.value) == (
+        f"FnirsExtractor.signal='hbo': no hbo channel among the selected channels of Fnirs event "
+        f"0 (timeline sub-01, file {tmp_path}/hb_raw.fif) (types hbr); pick hbo channels (picks, "
+        "ch_names) or change signal"
+    )
+    data, _, meta = FnirsExtractor(signal="hbr").compute_recording(
+        FnirsExtractor().items(ev)[0].payload
+    )
+    assert meta["ch_names"] == [f"S{k}_D{k} hbr" for k in range(1, 5)] and data.shape == (300, 4)

@@ -11,6 +11,7 @@ from neuralset.config import ConfigError
 from neuralset.extractors.neural.channel_sets import ChannelOutput
 from neuralset.extractors.neural.mne.ieeg import IeegExtractor, bipolar_pairs, shank_contacts
 from neuralset.segments import segment_on_triggers
+from neuralset.store import Store
 from neuralset.synthetic import SyntheticStudy
 from tests.extractors.neural.mne.mne_reference import assert_close, word_epochs, word_onsets
 
@@ -200,3 +201,37 @@ def test_union_with_baseline_equals_per_recording(events, words, store) -> None:
         # baseline-corrected: the mean over the baseline samples is zero
         np.testing.assert_allclose(single.data[..., :51].mean(axis=-1), 0, atol=1e-9)
     assert union.mask is not None and union.mask.all()
+
+
+def test_causal_refuses_the_envelope() -> None:
+    # the envelope's FIR band-pass and Hilbert transform are zero-phase: stored values used to
+    # depend on later samples although causal=True promises none do
+    with pytest.raises(ConfigError) as err:
+        IeegExtractor(causal=True, envelope=(70.0, 150.0), frequency=100.0)
+    assert str(err.value) == (
+        "IeegExtractor.causal: envelope=(70.0, 150.0) has no causal form (its zero-phase "
+        "band-pass and the Hilbert transform use later samples), so causal=True would store "
+        "non-causal values; use envelope=None or causal=False"
+    )
+    assert IeegExtractor(causal=True, reference="bipolar", notch=(50.0,), frequency=100.0).causal
+
+
+def test_bipolar_without_neighbours_fails_in_preflight(study, events, tmp_path) -> None:  # noqa: ANN001
+    # one recording keeps only odd contacts: it used to fail mid-prepare, after the others ran
+    raw = _raw(study, events, "sub-02")
+    raw.pick([n for n in raw.ch_names if n == "RAMP" or int(n[2:]) % 2]).save(
+        tmp_path / "odd_raw.fif", verbose="error"
+    )
+    odd = events.copy()
+    row = odd.index[(odd["type"] == "Ieeg") & (odd["timeline"] == "sub-02")][0]
+    odd.loc[row, "filepath"] = str(tmp_path / "odd_raw.fif")
+    good = ", ".join(n for n in raw.ch_names if n != "RAMP" and int(n[2:]) % 2)
+    store = Store(tmp_path / "store")
+    with pytest.raises(ValueError) as err:
+        IeegExtractor(reference="bipolar", channels="union").prepare(odd, store, progress=False)
+    assert str(err.value) == (
+        f"IeegExtractor.reference='bipolar': no neighbouring contacts among {good} of Ieeg event "
+        f"{odd.index.get_loc(row)} (timeline sub-02, file {tmp_path}/odd_raw.fif) (names must end "
+        "with the contact number of their shank, e.g. LA1, LA2); use reference='average' or 'none'"
+    )
+    assert list(store.keys()) == []

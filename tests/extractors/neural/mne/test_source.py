@@ -248,3 +248,33 @@ def test_configuration_errors():
         "MegSourceExtractor.noise_cov: NoiseCovariance.span: expected 0 <= start < stop "
         "seconds, got (0.5, 0.2)"
     )
+
+
+def test_noise_spans_past_the_end_are_named_before_any_work(study, tmp_path):
+    events = study.events()
+    store = Store(tmp_path / "store")
+    # EEG of sub-01: 600 samples at 100 Hz, resampled to 50 Hz: its last sample at 5.98 s
+    late = EegSourceExtractor(
+        noise_cov=NoiseCovariance(span=(0.0, 5.99)), spacing=SPACING, frequency=50.0
+    )
+    with pytest.raises(ConfigError) as err:
+        late.prepare(events, store, progress=False)
+    assert str(err.value) == (
+        "EegSourceExtractor.noise_cov.span: (0.0, 5.99) runs past the end of Eeg event 1 "
+        "(timeline sub-01, file sub-01/sub-01_eeg.fif) (5.980 s); declare a span inside the "
+        "recording"
+    )
+    EegSourceExtractor(
+        noise_cov=NoiseCovariance(span=(0.0, 5.98)), spacing=SPACING, frequency=50.0
+    ).preflight(events, store)
+    # the empty-room recording (10 s at 200 Hz): MNE would silently cover only what exists
+    empty = MegSourceExtractor(noise_cov=NoiseCovariance(source="empty_room", span=(0.0, 60.0)))
+    with pytest.raises(ConfigError) as err:
+        empty.prepare(events, store, progress=False)
+    assert str(err.value) == (
+        "MegSourceExtractor.noise_cov.span: (0.0, 60.0) runs past the end of the empty-room "
+        f"recording {study.path}/sub-01/meg/sub-01_task-noise_meg.fif of Meg event 0 (timeline "
+        "sub-01, file sub-01/sub-01_meg.fif) (9.995 s); declare a span inside the recording, or "
+        "span=None for all of it"
+    )
+    assert list(store.keys()) == []
