@@ -39,7 +39,7 @@ from .errors import (
     StoreReadOnlyError,
     storage_error,
 )
-from .files import file_problem, header_problem, write_npy_atomic
+from .files import check_key, file_problem, header_problem, write_npy_atomic
 from .format import (
     STORE_FORMAT,
     StoreFormatError,
@@ -283,7 +283,7 @@ class Store:
 
     # -- arrays --------------------------------------------------------------------------
     def array_dir(self, key: str) -> Path:
-        return self.root / "arrays" / key[:2] / key
+        return self.root / "arrays" / check_key(key)[:2] / key
 
     def stage_arrays(
         self,
@@ -330,6 +330,7 @@ class Store:
 
     def commit(self, key: str, record: Mapping[str, Any]) -> None:
         """Make an entry visible by writing its record to the index (the atomic step)."""
+        check_key(key)
         index = self._data_index(create=True)
         try:
             index.set(key, dict(record))

@@ -1,4 +1,5 @@
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -141,3 +142,25 @@ def test_read_only_store_reads_everything_and_writes_nothing(tmp_path):
     assert files() == before  # not even SQLite's -wal/-shm files
     assert Store(tmp_path / "absent", read_only=True).missing(["a" * 32]) == ["a" * 32]
     assert not (tmp_path / "absent").exists()
+
+
+@pytest.mark.parametrize("key", [".", "..", "../x", "a/b", "", "k k"])
+def test_a_key_that_is_a_path_is_refused_before_anything_is_touched(tmp_path, key):
+    """A key names its entry's folder: ``Store.delete("..")`` removed the folder holding the
+    store (``"."``: every entry's arrays), and ``put_arrays("../x", ...)`` wrote outside it."""
+    store = Store(tmp_path / "store")
+    store.put_arrays("a" * 32, {"data": np.arange(3.0)})
+    message = re.escape(
+        f"store key {key!r} is not a key: keys hold only letters, digits, '_' and '-' (the 32 "
+        "hex digits of neuralset.hashing.key, say); list the keys with `neuralset cache ls`"
+    )
+    for call in (
+        lambda: store.delete(key),
+        lambda: store.put_arrays(key, {"data": np.ones(2)}),
+        lambda: store.put_value(key, 1),
+    ):
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert list(store.keys()) == ["a" * 32]
+    np.testing.assert_array_equal(store.get_arrays("a" * 32)["data"], np.arange(3.0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
