@@ -204,9 +204,8 @@ def _cache(args: argparse.Namespace, out: Any) -> int:
         now = time.time()
         out(f"{len(entries)} entries in {store.root}")
         for e in entries:
-            out(
-                f"{e.key}  {e.kind:6s}  {e.nbytes:>12d} B  {_fmt_age(now - e.created):>7s}  {e.label}"
-            )
+            age = _fmt_age(now - e.created) if e.created else "?"  # a damaged record: unknown
+            out(f"{e.key}  {e.kind:6s}  {e.nbytes:>12d} B  {age:>7s}  {e.label}")
         return 0
     if args.action == "info":
         keys = _resolve_keys(store, [args.key], out)

@@ -48,7 +48,7 @@ from .format import (
     read_format,
     write_format,
 )
-from .index import ReadOnlyIndex, present_keys, write_denied
+from .index import RECORD_ERRORS, ReadOnlyIndex, present_keys, read_record, write_denied
 from .mapped import MAPPED
 from .provenance import EntryInfo, default_store_root, provenance
 
@@ -205,8 +205,8 @@ class Store:
         if index is None:
             return None
         try:
-            return index.get(key)  # type: ignore[no-any-return]
-        except (EOFError, OSError, ValueError) as err:  # a value file of diskcache damaged
+            return read_record(index, key)  # type: ignore[no-any-return]
+        except RECORD_ERRORS as err:  # a value file of diskcache damaged
             if isinstance(err, PermissionError):
                 raise
             raise DamagedEntryError(
@@ -440,8 +440,8 @@ class Store:
         out = []
         for key in index.iterkeys():
             try:
-                record = index.get(key)
-            except (EOFError, OSError, ValueError):
+                record = read_record(index, key)
+            except RECORD_ERRORS:
                 record = {"kind": "damaged"}
             if record is None:
                 continue

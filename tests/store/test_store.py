@@ -164,3 +164,44 @@ def test_a_key_that_is_a_path_is_refused_before_anything_is_touched(tmp_path, ke
     assert list(store.keys()) == ["a" * 32]
     np.testing.assert_array_equal(store.get_arrays("a" * 32)["data"], np.arange(3.0))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
+
+
+@pytest.mark.parametrize("how", ["deleted", "emptied", "cut short"])
+def test_a_damaged_value_file_is_a_damaged_entry_not_a_missing_one(tmp_path, how, capsys):
+    """A value too large for the SQLite row lives in a file of the index (``*.val``). Deleted,
+    diskcache read it as no record while ``has`` said stored: ``get_value`` said "run prepare()
+    first", which found nothing to do, and ``ls``/``verify`` hid it; cut short, every read,
+    ``ls``, ``verify`` and ``prepare``'s check raised a bare ``UnpicklingError``."""
+    from neuralset.cli import main
+
+    store = Store(tmp_path / "store")
+    key, kept = "v" * 32, "w" * 32
+    store.put_value(key, np.arange(100_000), label="big")
+    (path,) = (tmp_path / "store" / "index").rglob("*.val")
+    store.put_value(kept, 1.5, label="small")  # kept in its SQLite row
+    if how == "deleted":
+        path.unlink()
+        cause = "FileNotFoundError: its value file is missing (deleted outside neuralset?)"
+    elif how == "emptied":
+        path.write_bytes(b"")
+        cause = "EOFError: Ran out of input"
+    else:
+        path.write_bytes(path.read_bytes()[:1000])
+        cause = "UnpicklingError: pickle data was truncated"
+    store = Store(tmp_path / "store")
+    message = (
+        f"the index record of entry {key} is damaged ({cause}); remove the entry with "
+        f"`neuralset cache clear {key} --store {store.root}` and prepare again"
+    )
+    with pytest.raises(StoreError, match=re.escape(message)):
+        store.get_value(key)
+    assert store.damaged([key, kept]) == {key: message}  # prepare removes and recomputes it
+    assert [(e.key, e.kind) for e in store.entries()] == [(key, "damaged"), (kept, "value")]
+    assert main(["cache", "--store", str(store.root), "ls"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[1] == f"{key}  damaged             0 B        ?  "
+    assert store.verify().damaged == {key: message}
+    assert store.clear(older_than=3600) == 1  # its age is unknown: counted as old
+    assert list(store.keys()) == [kept] and store.get_value(kept) == 1.5
+    store.put_value(key, np.arange(3))
+    assert store.get_value(key).tolist() == [0, 1, 2]
