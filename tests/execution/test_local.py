@@ -23,7 +23,7 @@ from neuralset.execution import (
 )
 from neuralset.execution.executors import split_chunks
 from neuralset.execution.records import work_chunk
-from neuralset.store import Store
+from neuralset.store import Store, StoreReadOnlyError
 from neuralset.synthetic.debug_extractors import NoopExtractor, SleepExtractor
 
 from .helpers import (
@@ -398,3 +398,30 @@ def test_cuda_extractors_ask_slurm_for_a_gpu(tmp_path):
     assert "gpus_per_node" not in SlurmExecutor().for_extractor(cpu).sbatch_parameters()
     script = SlurmExecutor().for_extractor(cuda).sbatch_script("python -m w", tmp_path)
     assert "#SBATCH --gpus-per-node=1" in script
+
+
+def test_a_damaged_entry_of_a_read_only_store_fails_prepare_naming_it(tmp_path: Path) -> None:
+    """A read-only store skipped the check of damaged entries: ``prepare`` counted an entry
+    whose file was cut short as stored, and the next read failed advising a ``clear`` that
+    the store refuses."""
+    events = make_recordings(tmp_path / "data", 3)
+    extractor = SleepExtractor()
+    run_prepare(extractor, events, Store(tmp_path / "s"), progress=False)
+    key = extractor.items(events)[1].key
+    path = Store(tmp_path / "s").array_dir(key) / "data.npy"
+    size = path.stat().st_size
+    path.write_bytes(path.read_bytes()[:100])
+    store = Store(tmp_path / "s", read_only=True)
+    with pytest.raises(StoreReadOnlyError) as err:
+        run_prepare(extractor, events, store, progress=False)
+    assert str(err.value) == (
+        f"1 of the entries to prepare are damaged in {store.root}, a read-only store (opened "
+        f"with read_only=True) where they cannot be computed again (first: array file {path} "
+        f"of entry {key} is damaged (100 bytes on disk, {size} written: truncated or "
+        f"replaced)); ask whoever maintains it to run `neuralset cache verify --fix --store "
+        f"{store.root}` then prepare again, or prepare into a writable store (Store(path) or "
+        "NEURALSET_CACHE)"
+    )
+    assert path.stat().st_size == 100  # nothing removed
+    report = run_prepare(extractor, events, Store(tmp_path / "s"), progress=False)
+    assert (report.cached, report.damaged, report.computed) == (2, 1, 1)
