@@ -425,3 +425,26 @@ def test_a_damaged_entry_of_a_read_only_store_fails_prepare_naming_it(tmp_path: 
     assert path.stat().st_size == 100  # nothing removed
     report = run_prepare(extractor, events, Store(tmp_path / "s"), progress=False)
     assert (report.cached, report.damaged, report.computed) == (2, 1, 1)
+
+
+def test_verify_fix_keeps_the_files_of_a_dead_drivers_manifests(tmp_path: Path) -> None:
+    """``verify --fix`` called the staged folders of a dead driver's manifests "without an
+    entry" and removed them once an hour old, so the next ``prepare`` computed those items
+    again instead of committing them."""
+    events = make_recordings(tmp_path / "data", 4)
+    log = tmp_path / "log.txt"
+    extractor = SleepExtractor(log=log, batch_size=2)
+    store = Store(tmp_path / "store")
+    items = extractor.items(events)
+    run_dir = tmp_path / "store" / "manifests" / "deadrun"
+    work_chunk(extractor, store, str(run_dir), None, 300.0, "deadrun", items[:2], 0)
+    stray = store.stage_arrays("cd" * 16, {"data": np.ones(3)})  # staged, in no manifest
+    assert stray["kind"] == "arrays"
+    for folder in (tmp_path / "store" / "arrays").glob("*/*"):
+        os.utime(folder, (0, 0))  # older than verify's grace
+    report = store.verify(fix=True)
+    assert len(report.pending) == 1 and report.orphans == [store.array_dir("cd" * 16)]
+    assert report.removed == 1 and not store.array_dir("cd" * 16).exists()
+    rerun = run_prepare(extractor, events, store, progress=False)
+    assert (rerun.recovered, rerun.computed, rerun.damaged) == (2, 2, 0)
+    assert set(computed(log).values()) == {1} and len(computed(log)) == 4
