@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -448,3 +449,34 @@ def test_verify_fix_keeps_the_files_of_a_dead_drivers_manifests(tmp_path: Path) 
     rerun = run_prepare(extractor, events, store, progress=False)
     assert (rerun.recovered, rerun.computed, rerun.damaged) == (2, 2, 0)
     assert set(computed(log).values()) == {1} and len(computed(log)) == 4
+
+
+class _InterruptedAtSecond(SleepExtractor):
+    """Ctrl-C arrives while the second recording is computed (inline), while ``armed``."""
+
+    armed: ClassVar[bool] = True
+
+    def compute_many(self, items):  # type: ignore[no-untyped-def]
+        if self.armed and any(item.label.endswith("sub-01.bin") for item in items):
+            raise KeyboardInterrupt
+        return super().compute_many(items)
+
+
+def test_ctrl_c_inline_stores_what_is_finished_and_leaves_no_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupted round released the claims of the items not finished only: the claim of
+    each item it had stored stayed under ``claims/`` for good (a later prepare of that item,
+    once cleared, said it "took over" a claim of the dead run)."""
+    events = make_recordings(tmp_path / "data", 3)
+    store = Store(tmp_path / "store")
+    extractor = _InterruptedAtSecond(batch_size=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_prepare(extractor, events, store, progress=False)
+    items = extractor.items(events)
+    assert store.missing(i.key for i in items) == [items[1].key, items[2].key]
+    assert sorted(p.name for p in (tmp_path / "store" / "claims").rglob("*.claim")) == []
+    store.delete(items[0].key)
+    monkeypatch.setattr(_InterruptedAtSecond, "armed", False)
+    report = run_prepare(extractor, events, store, progress=False)
+    assert (report.cached, report.computed, report.notes) == (0, 3, [])
