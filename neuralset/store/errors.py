@@ -13,6 +13,7 @@ __all__ = [
     "DamagedEntryError",
     "StoreReadOnlyError",
     "storage_error",
+    "no_space",
 ]
 
 
@@ -81,3 +82,8 @@ def storage_error(err: OSError, path: Path | str, root: Path | str) -> OSError:
         fix = f"check the store folder {root}"
     message = f"{err.strerror or reason} ({reason} while writing the store); {fix}"
     return type(err)(err.errno or 0, message, str(path))
+
+
+def no_space() -> OSError:
+    """``ENOSPC`` as SQLite reports it (``database or disk is full``), as an ``OSError``."""
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -20,7 +20,6 @@ with ``neuralset cache migrate``); listing, describing and clearing entries work
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import sqlite3
@@ -37,6 +36,7 @@ from .errors import (
     MissingEntryError,
     StoreError,
     StoreReadOnlyError,
+    no_space,
     storage_error,
 )
 from .files import check_key, file_problem, header_problem, write_npy_atomic
@@ -193,7 +193,7 @@ class Store:
             if "full" not in str(err):
                 raise
             if create:
-                raise storage_error(_no_space(), index_dir, self.root) from err
+                raise storage_error(no_space(), index_dir, self.root) from err
             self._index = ReadOnlyIndex(index_dir)  # reads still work on a full disk
         except OSError as err:
             raise storage_error(err, index_dir, self.root) from err
@@ -337,7 +337,7 @@ class Store:
         except sqlite3.OperationalError as err:
             if "full" not in str(err):
                 raise
-            raise storage_error(_no_space(), self.root / "index", self.root) from err
+            raise storage_error(no_space(), self.root / "index", self.root) from err
         except OSError as err:
             raise storage_error(err, self.root / "index", self.root) from err
         MAPPED.forget(str(self.root), key)  # a map opened before this commit is not reused
@@ -467,6 +467,9 @@ class Store:
     def clear(self, *, older_than: float | None = None) -> int:
         """Remove all entries, or those created more than ``older_than`` seconds ago.
 
+        Clearing every entry also removes the results of interrupted runs not committed yet
+        (``manifests/``, which the next ``prepare`` would commit) and the error entries.
+
         Clearing every entry of a store of an older format leaves an empty store of this
         version's format.
         """
@@ -476,6 +479,9 @@ class Store:
             if older_than is None or now - entry.created > older_than:
                 self.delete(entry.key)
                 removed += 1
+        if older_than is None:  # and what interrupted runs left, which prepare would commit
+            for leftover in ("manifests", "errors"):
+                shutil.rmtree(self.root / leftover, ignore_errors=True)
         if older_than is None and read_format(self.root) == 1:
             write_format(self.root)
         return removed
@@ -492,8 +498,3 @@ class Store:
         if not self.root.exists():
             return 0
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
-
-
-def _no_space() -> OSError:
-    """``ENOSPC`` as SQLite reports it (``database or disk is full``), as an ``OSError``."""
-    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -480,3 +480,21 @@ def test_ctrl_c_inline_stores_what_is_finished_and_leaves_no_claim(
     monkeypatch.setattr(_InterruptedAtSecond, "armed", False)
     report = run_prepare(extractor, events, store, progress=False)
     assert (report.cached, report.computed, report.notes) == (0, 3, [])
+
+
+def test_clearing_the_store_also_drops_results_of_interrupted_runs(tmp_path: Path) -> None:
+    """``clear()`` (``neuralset cache clear --yes``) removed the committed entries only: the
+    next ``prepare`` "recovered" what a killed run's workers had left in ``manifests/``, so a
+    store cleared to start afresh served results of before the clear."""
+    events = make_recordings(tmp_path / "data", 4)
+    log = tmp_path / "log.txt"
+    extractor = SleepExtractor(log=log, batch_size=2)
+    store = Store(tmp_path / "store")
+    items = extractor.items(events)
+    run_dir = tmp_path / "store" / "manifests" / "deadrun"
+    work_chunk(extractor, store, str(run_dir), None, 300.0, "deadrun", items[:2], 0)
+    store.put_arrays("ab" * 16, {"data": np.ones(3)})  # what the store held besides
+    assert store.clear() == 1
+    assert not (tmp_path / "store" / "manifests").exists()
+    report = run_prepare(extractor, events, store, progress=False)
+    assert (report.recovered, report.computed) == (0, 4)
