@@ -205,3 +205,28 @@ def test_a_damaged_value_file_is_a_damaged_entry_not_a_missing_one(tmp_path, how
     assert list(store.keys()) == [kept] and store.get_value(kept) == 1.5
     store.put_value(key, np.arange(3))
     assert store.get_value(key).tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_a_store_root_that_is_a_file_says_so(tmp_path, below):
+    """A store given a file (or a path under one) raised a bare ``NotADirectoryError`` on
+    ``<root>/FORMAT``, which the command line printed as a traceback."""
+    (tmp_path / "notes.txt").write_text("mine")
+    root = tmp_path / "notes.txt" / below if below else tmp_path / "notes.txt"
+    store = Store(root)
+    fix = (
+        f"the store {root}, or a folder above it, is a file: give a folder as the store "
+        "(Store(path), NEURALSET_CACHE or the pipeline's store)"
+    )
+    for call in (lambda: store.has("a" * 32), lambda: store.put_value("a" * 32, 1)):
+        with pytest.raises(StoreError) as err:
+            call()
+        assert str(err.value) == f"no store can be read at {root}: {fix}"
+    with pytest.raises(NotADirectoryError) as err:
+        store.put_arrays("a" * 32, {"data": np.ones(2)})
+    assert err.value.strerror == (
+        f"Not a directory (a file stands where the store needs a folder while writing the "
+        f"store); {fix}"
+    )
+    assert err.value.filename == str(root / "arrays" / "aa" / ("a" * 32))
+    assert (tmp_path / "notes.txt").read_text() == "mine"
