@@ -239,6 +239,9 @@ def _resolve_keys(store: Any, given: list[str], out: Any) -> list[str] | None:
 def _cache_clear(store: Any, args: argparse.Namespace, out: Any) -> int:
     """``neuralset cache clear``: the entries named (keys or unique prefixes), else all, or
     the old ones; nothing is removed when a name matches no entry or several."""
+    if args.keys and args.older_than is not None:  # was: --older-than silently ignored
+        out("give KEYs or --older-than, not both; nothing removed")
+        return 1
     if args.keys:
         keys = _resolve_keys(store, args.keys, out)
         if keys is None:

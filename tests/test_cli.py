@@ -310,6 +310,8 @@ def test_cache_clear_of_a_key_resolves_it_and_never_removes_what_is_not_named(
     assert sorted(store.keys()) == ["ab" * 16, "ac" * 16]
     assert (tmp_path / "parent" / "notes.txt").read_text() == "mine"
     np.testing.assert_array_equal(store.get_arrays("ac" * 16)["data"], np.arange(3.0))
+    assert main(["cache", "--store", root, "clear", "ab", "--older-than", "7d"]) == 1
+    assert capsys.readouterr().out == "give KEYs or --older-than, not both; nothing removed\n"
     assert main(["cache", "--store", root, "clear", "ab", "abab"]) == 0  # a prefix, twice
     assert capsys.readouterr().out == "removed 1 entries\n"
     assert list(store.keys()) == ["ac" * 16] and not store.array_dir("ab" * 16).exists()
