@@ -9,7 +9,7 @@
     neuralset mirror URL DEST [--listing auto|s3|http-index] [--jobs N]   metadata of a remote BIDS
     neuralset cache [--store DIR | --config CONFIG.yaml] ls
     neuralset cache [...] info KEY                   (a unique key prefix is enough)
-    neuralset cache [...] clear [KEY ...] [--older-than 7d] [--yes]
+    neuralset cache [...] clear [KEY ...] [--older-than 7d] [--yes]  (keys or unique prefixes)
     neuralset cache [...] verify [--full] [--fix]    check every entry against its record
     neuralset cache migrate CONFIG.yaml [...] [--store DIR] [--finish]   re-key a 0.1 store
     neuralset kinds [--markdown]                     every YAML kind: class, module, summary
@@ -204,17 +204,12 @@ def _cache(args: argparse.Namespace, out: Any) -> int:
         now = time.time()
         out(f"{len(entries)} entries in {store.root}")
         for e in entries:
-            out(
-                f"{e.key}  {e.kind:6s}  {e.nbytes:>12d} B  {_fmt_age(now - e.created):>7s}  {e.label}"
-            )
+            age = _fmt_age(now - e.created) if e.created else "?"  # a damaged record: unknown
+            out(f"{e.key}  {e.kind:6s}  {e.nbytes:>12d} B  {age:>7s}  {e.label}")
         return 0
     if args.action == "info":
-        keys = [k for k in store.keys() if k.startswith(args.key)]
-        if len(keys) != 1:
-            what = "no entry" if not keys else f"{len(keys)} entries"
-            out(
-                f"{what} with key {args.key!r} in {store.root}; list them with `neuralset cache ls`"
-            )
+        keys = _resolve_keys(store, [args.key], out)
+        if keys is None:
             return 1
         try:
             record = store.info(keys[0])
@@ -223,11 +218,39 @@ def _cache(args: argparse.Namespace, out: Any) -> int:
             return 1
         out(json.dumps({"key": keys[0], **record}, indent=2, default=str))
         return 0
-    # clear
+    return _cache_clear(store, args, out)
+
+
+def _resolve_keys(store: Any, given: list[str], out: Any) -> list[str] | None:
+    """The entry key each of ``given`` (a key or a unique prefix of one) names; None, having
+    said which is unknown or ambiguous, when one names no entry or several."""
+    known = list(store.keys())
+    keys = []
+    for prefix in given:
+        found = [k for k in known if k.startswith(prefix)] if prefix else []
+        if len(found) != 1:
+            what = "no entry" if not found else f"{len(found)} entries"
+            out(f"{what} with key {prefix!r} in {store.root}; list them with `neuralset cache ls`")
+            return None
+        keys.append(found[0])
+    return keys
+
+
+def _cache_clear(store: Any, args: argparse.Namespace, out: Any) -> int:
+    """``neuralset cache clear``: the entries named (keys or unique prefixes), else all, or
+    the old ones; nothing is removed when a name matches no entry or several."""
+    if args.keys and args.older_than is not None:  # was: --older-than silently ignored
+        out("give KEYs or --older-than, not both; nothing removed")
+        return 1
     if args.keys:
-        for key in args.keys:
+        keys = _resolve_keys(store, args.keys, out)
+        if keys is None:
+            out("nothing removed")
+            return 1
+        keys = list(dict.fromkeys(keys))
+        for key in keys:
             store.delete(key)
-        out(f"removed {len(args.keys)} entries")
+        out(f"removed {len(keys)} entries")
         return 0
     if args.older_than is None and not args.yes:
         out(f"this removes every entry of {store.root}; add --yes to confirm (or --older-than 7d)")

@@ -279,3 +279,40 @@ def test_inspect_shows_linked_entities_and_who_lacks_one(
     ) in out
     assert main(["prepare", str(config), "--no-progress"]) == 2
     assert "subject='02' lacks trans" in capsys.readouterr().err
+
+
+def test_cache_clear_of_a_key_resolves_it_and_never_removes_what_is_not_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``clear KEY`` was ``store.delete(KEY)`` on the text given: a prefix (which ``info``
+    takes) or a typo said "removed 1 entries" and removed nothing, and ``clear .`` deleted the
+    ``arrays`` folder of every entry (``clear ..`` the folder holding the store)."""
+    import numpy as np
+
+    from neuralset.store import Store
+
+    store = Store(tmp_path / "parent" / "store")
+    for k in ("ab" * 16, "ac" * 16):
+        store.put_arrays(k, {"data": np.arange(3.0)})
+    (tmp_path / "parent" / "notes.txt").write_text("mine")
+    root = str(store.root)
+    for given, what in (
+        (".", "no entry"),
+        ("..", "no entry"),
+        ("zz", "no entry"),
+        ("a", "2 entries"),
+    ):
+        assert main(["cache", "--store", root, "clear", "ab" * 16, given]) == 1
+        assert capsys.readouterr().out == (
+            f"{what} with key {given!r} in {root}; list them with `neuralset cache ls`\n"
+            "nothing removed\n"
+        )
+    assert sorted(store.keys()) == ["ab" * 16, "ac" * 16]
+    assert (tmp_path / "parent" / "notes.txt").read_text() == "mine"
+    np.testing.assert_array_equal(store.get_arrays("ac" * 16)["data"], np.arange(3.0))
+    assert main(["cache", "--store", root, "clear", "ab", "--older-than", "7d"]) == 1
+    assert capsys.readouterr().out == "give KEYs or --older-than, not both; nothing removed\n"
+    assert main(["cache", "--store", root, "clear", "ab", "abab"]) == 0  # a prefix, twice
+    assert capsys.readouterr().out == "removed 1 entries\n"
+    assert list(store.keys()) == ["ac" * 16] and not store.array_dir("ab" * 16).exists()
+    np.testing.assert_array_equal(store.get_arrays("ac" * 16)["data"], np.arange(3.0))

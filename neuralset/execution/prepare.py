@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..store import Store
+from ..store import Store, StoreReadOnlyError
 from .claims import Claims
 from .executors import Executor, InlineExecutor
 from .protocols import ItemT, Preparable
@@ -258,6 +258,17 @@ def _note_takeovers(claims: Claims, report: PrepareReport, progress: bool) -> No
             say(report, note, progress)
 
 
+def _refuse_damaged(store: Store, damaged: dict[str, str]) -> None:
+    """Raise :class:`StoreReadOnlyError`: ``damaged`` entries cannot be recomputed here."""
+    first = next(iter(damaged.values()))
+    raise StoreReadOnlyError(
+        f"{len(damaged)} of the entries to prepare are damaged in {store.root}, a read-only "
+        f"store ({store.write_denied()}) where they cannot be computed again (first: {first}); "
+        f"ask whoever maintains it to run `neuralset cache verify --fix --store {store.root}` "
+        "then prepare again, or prepare into a writable store (Store(path) or NEURALSET_CACHE)"
+    )
+
+
 def _plan(
     items: Sequence[ItemT], store: Store, retry: bool, progress: bool = False
 ) -> tuple[PrepareReport, list[ItemT]]:
@@ -278,7 +289,9 @@ def _plan(
             store, sorted(p for p in manifests.iterdir() if p.is_dir()), remove_empty=True
         )
     missing = set(store.missing(keys)) if before else before
-    damaged = store.damaged([k for k in keys if k not in missing]) if writable else {}
+    damaged = store.damaged([k for k in keys if k not in missing])
+    if damaged and not writable:
+        _refuse_damaged(store, damaged)
     for key in damaged:
         store.delete(key)
     report = PrepareReport(total=len(unique), cached=len(unique) - len(before | set(damaged)))

@@ -157,7 +157,7 @@ class _Round:
             self._commit()
         except Exception:  # the store itself may be what failed: the next prepare recovers
             pass
-        self.claims.release(k for k in self.chunk_of if k not in self.settled)
+        self.claims.release(self.chunk_of)  # stored, failed or free: none is held any more
         _remove_empty(self.run_dir)
         left = len(self.items) - len(self.settled)
         say(

@@ -13,6 +13,8 @@ __all__ = [
     "DamagedEntryError",
     "StoreReadOnlyError",
     "storage_error",
+    "no_space",
+    "not_a_folder",
 ]
 
 
@@ -57,6 +59,7 @@ _STORAGE_ERRNOS = {
     errno.EDQUOT: "the disk quota is exceeded",
     errno.EROFS: "the file system is read-only",
     errno.EFBIG: "the file is larger than this process may write",
+    errno.ENOTDIR: "a file stands where the store needs a folder",
 }
 
 
@@ -77,7 +80,22 @@ def storage_error(err: OSError, path: Path | str, root: Path | str) -> OSError:
         )
     elif err.errno == errno.EROFS:
         fix = f"the store {root} is on a read-only file system: prepare into a writable store"
+    elif err.errno == errno.ENOTDIR:
+        fix = not_a_folder(root)
     else:
         fix = f"check the store folder {root}"
     message = f"{err.strerror or reason} ({reason} while writing the store); {fix}"
     return type(err)(err.errno or 0, message, str(path))
+
+
+def not_a_folder(root: Path | str) -> str:
+    """What to do when the store ``root``, or a folder above it, is a file."""
+    return (
+        f"the store {root}, or a folder above it, is a file: give a folder as the store "
+        "(Store(path), NEURALSET_CACHE or the pipeline's store)"
+    )
+
+
+def no_space() -> OSError:
+    """``ENOSPC`` as SQLite reports it (``database or disk is full``), as an ``OSError``."""
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

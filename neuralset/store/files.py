@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ import numpy as np
 from .errors import storage_error
 
 __all__ = [
+    "check_key",
     "replacing",
     "write_npy_atomic",
     "file_problem",
@@ -31,10 +33,32 @@ __all__ = [
     "array_digest",
 ]
 
+#: What a store key may hold: it names the entry's folder, never a path out of it
+_KEY = re.compile(r"[A-Za-z0-9_-]+")
 #: Arrays from this size on are hashed by a thread while they are written.
 _THREADED_DIGEST_BYTES = 4 * 2**20
 #: numpy aligns the header of an .npy file (magic, version, length and dict) to 64 bytes
 _NPY_ALIGN = 64
+
+
+def check_key(key: str) -> str:
+    """``key``, once checked to be a store key (letters, digits, ``_`` and ``-``).
+
+    A key names the folder of its entry's files (``arrays/<key[:2]>/<key>``): ``"."``, ``".."``
+    or a key holding ``/`` would name the arrays folder, the folder above the store or a path
+    out of it, which removing the entry would delete.
+
+    Raises
+    ------
+    ValueError
+        Naming the key.
+    """
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise ValueError(
+            f"store key {key!r} is not a key: keys hold only letters, digits, '_' and '-' (the "
+            "32 hex digits of neuralset.hashing.key, say); list the keys with `neuralset cache ls`"
+        )
+    return key
 
 
 def array_digest(array: np.ndarray) -> str:

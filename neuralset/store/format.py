@@ -20,6 +20,8 @@ import os
 import uuid
 from pathlib import Path
 
+from .errors import StoreError, not_a_folder
+
 __all__ = ["STORE_FORMAT", "StoreFormatError", "read_format", "write_format", "legacy_message"]
 
 #: The format this version of neuralset reads and writes.
@@ -39,12 +41,16 @@ def read_format(root: Path) -> int | None:
     ------
     StoreFormatError
         When ``FORMAT`` exists but cannot be read (naming the file).
+    StoreError
+        When ``root``, or a folder above it, is a file.
     """
     path = root / _FILE
     try:
         text = path.read_text()
     except FileNotFoundError:
         return 1 if (root / "index").exists() else None
+    except NotADirectoryError:
+        raise StoreError(f"no store can be read at {root}: {not_a_folder(root)}") from None
     try:
         value = json.loads(text)["format"]
         if not isinstance(value, int) or isinstance(value, bool):

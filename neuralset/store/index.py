@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import errno
 import os
+import pickle
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ReadOnlyIndex", "write_denied", "present_keys"]
+__all__ = ["ReadOnlyIndex", "write_denied", "present_keys", "read_record", "RECORD_ERRORS"]
 
 _DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+#: What reading a record whose value file (``index/xx/yy/*.val``) is gone, emptied or cut short
+#: raises: an empty pickle ends early (``EOFError``), a cut one is truncated (``UnpicklingError``)
+RECORD_ERRORS = (EOFError, OSError, ValueError, pickle.UnpicklingError)
 
 
 def write_denied(folder: Path) -> str | None:
@@ -43,6 +48,19 @@ def write_denied(folder: Path) -> str | None:
     except OSError:
         pass
     return None
+
+
+def read_record(index: Any, key: str) -> Any:
+    """``index.get(key)``; a record whose value file is gone raises ``FileNotFoundError``.
+
+    diskcache's ``get`` reads a record whose value file cannot be opened as no record at all,
+    while the key stays in the index: ``has`` would call the entry stored and every read say
+    it was never prepared.
+    """
+    record = index.get(key)
+    if record is None and key in index:
+        raise FileNotFoundError("its value file is missing (deleted outside neuralset?)")
+    return record
 
 
 def present_keys(index: Any, keys: list[str]) -> set[str]:

@@ -20,7 +20,6 @@ with ``neuralset cache migrate``); listing, describing and clearing entries work
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import sqlite3
@@ -37,9 +36,10 @@ from .errors import (
     MissingEntryError,
     StoreError,
     StoreReadOnlyError,
+    no_space,
     storage_error,
 )
-from .files import file_problem, header_problem, write_npy_atomic
+from .files import check_key, file_problem, header_problem, write_npy_atomic
 from .format import (
     STORE_FORMAT,
     StoreFormatError,
@@ -48,7 +48,7 @@ from .format import (
     read_format,
     write_format,
 )
-from .index import ReadOnlyIndex, present_keys, write_denied
+from .index import RECORD_ERRORS, ReadOnlyIndex, present_keys, read_record, write_denied
 from .mapped import MAPPED
 from .provenance import EntryInfo, default_store_root, provenance
 
@@ -193,7 +193,7 @@ class Store:
             if "full" not in str(err):
                 raise
             if create:
-                raise storage_error(_no_space(), index_dir, self.root) from err
+                raise storage_error(no_space(), index_dir, self.root) from err
             self._index = ReadOnlyIndex(index_dir)  # reads still work on a full disk
         except OSError as err:
             raise storage_error(err, index_dir, self.root) from err
@@ -205,8 +205,8 @@ class Store:
         if index is None:
             return None
         try:
-            return index.get(key)  # type: ignore[no-any-return]
-        except (EOFError, OSError, ValueError) as err:  # a value file of diskcache damaged
+            return read_record(index, key)  # type: ignore[no-any-return]
+        except RECORD_ERRORS as err:  # a value file of diskcache damaged
             if isinstance(err, PermissionError):
                 raise
             raise DamagedEntryError(
@@ -283,7 +283,7 @@ class Store:
 
     # -- arrays --------------------------------------------------------------------------
     def array_dir(self, key: str) -> Path:
-        return self.root / "arrays" / key[:2] / key
+        return self.root / "arrays" / check_key(key)[:2] / key
 
     def stage_arrays(
         self,
@@ -330,13 +330,14 @@ class Store:
 
     def commit(self, key: str, record: Mapping[str, Any]) -> None:
         """Make an entry visible by writing its record to the index (the atomic step)."""
+        check_key(key)
         index = self._data_index(create=True)
         try:
             index.set(key, dict(record))
         except sqlite3.OperationalError as err:
             if "full" not in str(err):
                 raise
-            raise storage_error(_no_space(), self.root / "index", self.root) from err
+            raise storage_error(no_space(), self.root / "index", self.root) from err
         except OSError as err:
             raise storage_error(err, self.root / "index", self.root) from err
         MAPPED.forget(str(self.root), key)  # a map opened before this commit is not reused
@@ -439,8 +440,8 @@ class Store:
         out = []
         for key in index.iterkeys():
             try:
-                record = index.get(key)
-            except (EOFError, OSError, ValueError):
+                record = read_record(index, key)
+            except RECORD_ERRORS:
                 record = {"kind": "damaged"}
             if record is None:
                 continue
@@ -466,6 +467,9 @@ class Store:
     def clear(self, *, older_than: float | None = None) -> int:
         """Remove all entries, or those created more than ``older_than`` seconds ago.
 
+        Clearing every entry also removes the results of interrupted runs not committed yet
+        (``manifests/``, which the next ``prepare`` would commit) and the error entries.
+
         Clearing every entry of a store of an older format leaves an empty store of this
         version's format.
         """
@@ -475,6 +479,9 @@ class Store:
             if older_than is None or now - entry.created > older_than:
                 self.delete(entry.key)
                 removed += 1
+        if older_than is None:  # and what interrupted runs left, which prepare would commit
+            for leftover in ("manifests", "errors"):
+                shutil.rmtree(self.root / leftover, ignore_errors=True)
         if older_than is None and read_format(self.root) == 1:
             write_format(self.root)
         return removed
@@ -491,8 +498,3 @@ class Store:
         if not self.root.exists():
             return 0
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
-
-
-def _no_space() -> OSError:
-    """``ENOSPC`` as SQLite reports it (``database or disk is full``), as an ``OSError``."""
-    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -7,13 +7,14 @@ what interrupted runs left behind: manifests not committed yet (the next ``prepa
 them), array folders that no entry owns, temporary files of interrupted writes, and claims.
 
 ``fix`` removes the damaged entries (``prepare`` computes them again) and the leftovers that
-no running ``prepare`` can still use (temporary files and unowned folders older than
-``grace`` seconds).
+no ``prepare`` can still use (temporary files, and folders that neither an entry nor a
+pending manifest owns, older than ``grace`` seconds).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import shutil
 import time
 from pathlib import Path
@@ -40,7 +41,8 @@ class VerifyReport:
     pending
         Manifests of interrupted (or running) ``prepare`` runs, not committed yet.
     orphans
-        Array folders without an entry (staged by a run that did not commit them).
+        Array folders that neither an entry nor a pending manifest owns (staged by a run
+        that died before writing its manifest).
     leftovers
         Temporary files of interrupted writes.
     removed
@@ -142,10 +144,24 @@ def _leftovers(store: Store, keys: set[str], report: VerifyReport) -> None:
     arrays = store.root / "arrays"
     if not arrays.exists():
         return
+    owned = keys | _staged_keys(report.pending)  # the next prepare commits those
     for folder in sorted(arrays.glob("*/*")):
-        if folder.is_dir() and folder.name not in keys:
+        if folder.is_dir() and folder.name not in owned:
             report.orphans.append(folder)
         report.leftovers.extend(sorted(folder.glob(".*.tmp")))
+
+
+def _staged_keys(manifests: list[Path]) -> set[str]:
+    """The keys whose array files ``manifests`` list (entries ``(key, label, record, error)``)."""
+    staged: set[str] = set()
+    for path in manifests:
+        try:
+            with open(path, "rb") as fh:
+                entries = pickle.load(fh)["entries"]
+            staged.update(str(entry[0]) for entry in entries if entry[2] is not None)
+        except Exception:  # unreadable: the next prepare sets it aside and computes its items
+            continue
+    return staged
 
 
 def _fix(store: Store, report: VerifyReport, grace: float) -> None:

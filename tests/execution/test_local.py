@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from neuralset.execution import (
 )
 from neuralset.execution.executors import split_chunks
 from neuralset.execution.records import work_chunk
-from neuralset.store import Store
+from neuralset.store import Store, StoreReadOnlyError
 from neuralset.synthetic.debug_extractors import NoopExtractor, SleepExtractor
 
 from .helpers import (
@@ -398,3 +399,102 @@ def test_cuda_extractors_ask_slurm_for_a_gpu(tmp_path):
     assert "gpus_per_node" not in SlurmExecutor().for_extractor(cpu).sbatch_parameters()
     script = SlurmExecutor().for_extractor(cuda).sbatch_script("python -m w", tmp_path)
     assert "#SBATCH --gpus-per-node=1" in script
+
+
+def test_a_damaged_entry_of_a_read_only_store_fails_prepare_naming_it(tmp_path: Path) -> None:
+    """A read-only store skipped the check of damaged entries: ``prepare`` counted an entry
+    whose file was cut short as stored, and the next read failed advising a ``clear`` that
+    the store refuses."""
+    events = make_recordings(tmp_path / "data", 3)
+    extractor = SleepExtractor()
+    run_prepare(extractor, events, Store(tmp_path / "s"), progress=False)
+    key = extractor.items(events)[1].key
+    path = Store(tmp_path / "s").array_dir(key) / "data.npy"
+    size = path.stat().st_size
+    path.write_bytes(path.read_bytes()[:100])
+    store = Store(tmp_path / "s", read_only=True)
+    with pytest.raises(StoreReadOnlyError) as err:
+        run_prepare(extractor, events, store, progress=False)
+    assert str(err.value) == (
+        f"1 of the entries to prepare are damaged in {store.root}, a read-only store (opened "
+        f"with read_only=True) where they cannot be computed again (first: array file {path} "
+        f"of entry {key} is damaged (100 bytes on disk, {size} written: truncated or "
+        f"replaced)); ask whoever maintains it to run `neuralset cache verify --fix --store "
+        f"{store.root}` then prepare again, or prepare into a writable store (Store(path) or "
+        "NEURALSET_CACHE)"
+    )
+    assert path.stat().st_size == 100  # nothing removed
+    report = run_prepare(extractor, events, Store(tmp_path / "s"), progress=False)
+    assert (report.cached, report.damaged, report.computed) == (2, 1, 1)
+
+
+def test_verify_fix_keeps_the_files_of_a_dead_drivers_manifests(tmp_path: Path) -> None:
+    """``verify --fix`` called the staged folders of a dead driver's manifests "without an
+    entry" and removed them once an hour old, so the next ``prepare`` computed those items
+    again instead of committing them."""
+    events = make_recordings(tmp_path / "data", 4)
+    log = tmp_path / "log.txt"
+    extractor = SleepExtractor(log=log, batch_size=2)
+    store = Store(tmp_path / "store")
+    items = extractor.items(events)
+    run_dir = tmp_path / "store" / "manifests" / "deadrun"
+    work_chunk(extractor, store, str(run_dir), None, 300.0, "deadrun", items[:2], 0)
+    stray = store.stage_arrays("cd" * 16, {"data": np.ones(3)})  # staged, in no manifest
+    assert stray["kind"] == "arrays"
+    for folder in (tmp_path / "store" / "arrays").glob("*/*"):
+        os.utime(folder, (0, 0))  # older than verify's grace
+    report = store.verify(fix=True)
+    assert len(report.pending) == 1 and report.orphans == [store.array_dir("cd" * 16)]
+    assert report.removed == 1 and not store.array_dir("cd" * 16).exists()
+    rerun = run_prepare(extractor, events, store, progress=False)
+    assert (rerun.recovered, rerun.computed, rerun.damaged) == (2, 2, 0)
+    assert set(computed(log).values()) == {1} and len(computed(log)) == 4
+
+
+class _InterruptedAtSecond(SleepExtractor):
+    """Ctrl-C arrives while the second recording is computed (inline), while ``armed``."""
+
+    armed: ClassVar[bool] = True
+
+    def compute_many(self, items):  # type: ignore[no-untyped-def]
+        if self.armed and any(item.label.endswith("sub-01.bin") for item in items):
+            raise KeyboardInterrupt
+        return super().compute_many(items)
+
+
+def test_ctrl_c_inline_stores_what_is_finished_and_leaves_no_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupted round released the claims of the items not finished only: the claim of
+    each item it had stored stayed under ``claims/`` for good (a later prepare of that item,
+    once cleared, said it "took over" a claim of the dead run)."""
+    events = make_recordings(tmp_path / "data", 3)
+    store = Store(tmp_path / "store")
+    extractor = _InterruptedAtSecond(batch_size=1)
+    with pytest.raises(KeyboardInterrupt):
+        run_prepare(extractor, events, store, progress=False)
+    items = extractor.items(events)
+    assert store.missing(i.key for i in items) == [items[1].key, items[2].key]
+    assert sorted(p.name for p in (tmp_path / "store" / "claims").rglob("*.claim")) == []
+    store.delete(items[0].key)
+    monkeypatch.setattr(_InterruptedAtSecond, "armed", False)
+    report = run_prepare(extractor, events, store, progress=False)
+    assert (report.cached, report.computed, report.notes) == (0, 3, [])
+
+
+def test_clearing_the_store_also_drops_results_of_interrupted_runs(tmp_path: Path) -> None:
+    """``clear()`` (``neuralset cache clear --yes``) removed the committed entries only: the
+    next ``prepare`` "recovered" what a killed run's workers had left in ``manifests/``, so a
+    store cleared to start afresh served results of before the clear."""
+    events = make_recordings(tmp_path / "data", 4)
+    log = tmp_path / "log.txt"
+    extractor = SleepExtractor(log=log, batch_size=2)
+    store = Store(tmp_path / "store")
+    items = extractor.items(events)
+    run_dir = tmp_path / "store" / "manifests" / "deadrun"
+    work_chunk(extractor, store, str(run_dir), None, 300.0, "deadrun", items[:2], 0)
+    store.put_arrays("ab" * 16, {"data": np.ones(3)})  # what the store held besides
+    assert store.clear() == 1
+    assert not (tmp_path / "store" / "manifests").exists()
+    report = run_prepare(extractor, events, store, progress=False)
+    assert (report.recovered, report.computed) == (0, 4)

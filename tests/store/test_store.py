@@ -1,4 +1,5 @@
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -141,3 +142,91 @@ def test_read_only_store_reads_everything_and_writes_nothing(tmp_path):
     assert files() == before  # not even SQLite's -wal/-shm files
     assert Store(tmp_path / "absent", read_only=True).missing(["a" * 32]) == ["a" * 32]
     assert not (tmp_path / "absent").exists()
+
+
+@pytest.mark.parametrize("key", [".", "..", "../x", "a/b", "", "k k"])
+def test_a_key_that_is_a_path_is_refused_before_anything_is_touched(tmp_path, key):
+    """A key names its entry's folder: ``Store.delete("..")`` removed the folder holding the
+    store (``"."``: every entry's arrays), and ``put_arrays("../x", ...)`` wrote outside it."""
+    store = Store(tmp_path / "store")
+    store.put_arrays("a" * 32, {"data": np.arange(3.0)})
+    message = re.escape(
+        f"store key {key!r} is not a key: keys hold only letters, digits, '_' and '-' (the 32 "
+        "hex digits of neuralset.hashing.key, say); list the keys with `neuralset cache ls`"
+    )
+    for call in (
+        lambda: store.delete(key),
+        lambda: store.put_arrays(key, {"data": np.ones(2)}),
+        lambda: store.put_value(key, 1),
+    ):
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert list(store.keys()) == ["a" * 32]
+    np.testing.assert_array_equal(store.get_arrays("a" * 32)["data"], np.arange(3.0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
+
+
+@pytest.mark.parametrize("how", ["deleted", "emptied", "cut short"])
+def test_a_damaged_value_file_is_a_damaged_entry_not_a_missing_one(tmp_path, how, capsys):
+    """A value too large for the SQLite row lives in a file of the index (``*.val``). Deleted,
+    diskcache read it as no record while ``has`` said stored: ``get_value`` said "run prepare()
+    first", which found nothing to do, and ``ls``/``verify`` hid it; cut short, every read,
+    ``ls``, ``verify`` and ``prepare``'s check raised a bare ``UnpicklingError``."""
+    from neuralset.cli import main
+
+    store = Store(tmp_path / "store")
+    key, kept = "v" * 32, "w" * 32
+    store.put_value(key, np.arange(100_000), label="big")
+    (path,) = (tmp_path / "store" / "index").rglob("*.val")
+    store.put_value(kept, 1.5, label="small")  # kept in its SQLite row
+    if how == "deleted":
+        path.unlink()
+        cause = "FileNotFoundError: its value file is missing (deleted outside neuralset?)"
+    elif how == "emptied":
+        path.write_bytes(b"")
+        cause = "EOFError: Ran out of input"
+    else:
+        path.write_bytes(path.read_bytes()[:1000])
+        cause = "UnpicklingError: pickle data was truncated"
+    store = Store(tmp_path / "store")
+    message = (
+        f"the index record of entry {key} is damaged ({cause}); remove the entry with "
+        f"`neuralset cache clear {key} --store {store.root}` and prepare again"
+    )
+    with pytest.raises(StoreError, match=re.escape(message)):
+        store.get_value(key)
+    assert store.damaged([key, kept]) == {key: message}  # prepare removes and recomputes it
+    assert [(e.key, e.kind) for e in store.entries()] == [(key, "damaged"), (kept, "value")]
+    assert main(["cache", "--store", str(store.root), "ls"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[1] == f"{key}  damaged             0 B        ?  "
+    assert store.verify().damaged == {key: message}
+    assert store.clear(older_than=3600) == 1  # its age is unknown: counted as old
+    assert list(store.keys()) == [kept] and store.get_value(kept) == 1.5
+    store.put_value(key, np.arange(3))
+    assert store.get_value(key).tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_a_store_root_that_is_a_file_says_so(tmp_path, below):
+    """A store given a file (or a path under one) raised a bare ``NotADirectoryError`` on
+    ``<root>/FORMAT``, which the command line printed as a traceback."""
+    (tmp_path / "notes.txt").write_text("mine")
+    root = tmp_path / "notes.txt" / below if below else tmp_path / "notes.txt"
+    store = Store(root)
+    fix = (
+        f"the store {root}, or a folder above it, is a file: give a folder as the store "
+        "(Store(path), NEURALSET_CACHE or the pipeline's store)"
+    )
+    for call in (lambda: store.has("a" * 32), lambda: store.put_value("a" * 32, 1)):
+        with pytest.raises(StoreError) as err:
+            call()
+        assert str(err.value) == f"no store can be read at {root}: {fix}"
+    with pytest.raises(NotADirectoryError) as err:
+        store.put_arrays("a" * 32, {"data": np.ones(2)})
+    assert err.value.strerror == (
+        f"Not a directory (a file stands where the store needs a folder while writing the "
+        f"store); {fix}"
+    )
+    assert err.value.filename == str(root / "arrays" / "aa" / ("a" * 32))
+    assert (tmp_path / "notes.txt").read_text() == "mine"
