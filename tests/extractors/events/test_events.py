@@ -127,13 +127,38 @@ def test_label_encoder(events, tmp_path):
     fixed = LabelEncoder(event_type="Stimulus", field="description", classes=("house", "face"))
     fixed.prepare(events, store, progress=False)
     np.testing.assert_array_equal(fixed.read(seg, store).data, [1, 0, 1])
+    # a value outside the declared classes: an error at prepare, before any work
     narrow = LabelEncoder(event_type="Stimulus", field="description", classes=("face",))
-    narrow.prepare(events, store, progress=False)
+    with pytest.raises(
+        ConfigError,
+        match=r"^LabelEncoder.classes: Stimulus events \[1\] have description='house', not "
+        r"among the declared classes \(face\); add them, or drop those events$",
+    ):
+        narrow.prepare(events, store, progress=False)
+    assert not store.has(narrow._vocab_key(("face",)))  # nothing stored
+    # a trigger without a value has no label: an error at read, naming the segment
+    other = events.assign(description=["face", None, "house", None])
+    enc.prepare(other, store, progress=False)
     with pytest.raises(
         ValueError,
-        match=r"segment 1 has description='house', not in the vocabulary \(1 classes: face\)",
+        match=r"segment 1 has description=nan, not in the vocabulary \(2 classes: face, house\)",
     ):
-        narrow.read(seg, store)
+        enc.read(segment_on_triggers(other, "Stimulus", duration=0.2), store)
+
+
+def test_label_encoder_numeric_order_as_sklearn(events, tmp_path):
+    """Numeric values are ordered numerically, as scikit-learn's LabelEncoder ("10" after "9")."""
+    from sklearn.preprocessing import LabelEncoder as SkLabelEncoder
+
+    store = Store(tmp_path)
+    ev = events.assign(code=[10, 9, 2, 0])
+    enc = LabelEncoder(event_type="Stimulus", field="code")
+    enc.prepare(ev, store, progress=False)
+    assert enc.vocabulary(ev, store) == ("2", "9", "10")
+    seg = segment_on_triggers(ev, "Stimulus", duration=0.2)
+    expected = SkLabelEncoder().fit(ev["code"][:3]).transform(seg.trigger_values("code"))
+    np.testing.assert_array_equal(enc.read(seg, store).data, expected)
+    np.testing.assert_array_equal(enc.read(seg, store).data, [2, 1, 0])
 
 
 def test_label_encoder_config():
