@@ -175,11 +175,16 @@ class EventFeatureExtractor(Extractor):
             f"{type(self).__name__}.row_keys: implement it to read with EventFeatureExtractor.read"
         )
 
+    def stores_row_features(self) -> bool:
+        """Whether ``prepare`` stores the value of each event (under :meth:`row_keys`); False
+        for values read from the events table or a vocabulary (``Pulse``, ``LabelEncoder``)."""
+        return type(self).row_keys is not EventFeatureExtractor.row_keys
+
     def store_keys_of(self, segments: Segments) -> list[str] | None:
         """The store key of each event, as the reads keep them (:meth:`row_keys` memoised on the
         event index: computed once for the check, every read and forked workers); None for a
         subclass that reads without :meth:`row_keys`."""
-        if type(self).row_keys is EventFeatureExtractor.row_keys:
+        if not self.stores_row_features():
             return None
         return self._cached_row_keys(segments, self.event_rows(segments.events).astype(np.int64))
 
@@ -236,7 +241,7 @@ class EventFeatureExtractor(Extractor):
         """Compute the keys and load the values of the events the segments overlap (before
         DataLoader workers fork: they inherit them), up to the value cache's 100,000; nothing
         for a subclass that reads without :meth:`row_keys` (e.g. ``LabelEncoder``)."""
-        if not len(segments) or type(self).row_keys is EventFeatureExtractor.row_keys:
+        if not len(segments) or not self.stores_row_features():
             return
         rows = np.unique(segments.overlapping(self.resolved_event_type)[1])
         if 0 < len(rows) <= 100_000:

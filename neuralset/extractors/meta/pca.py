@@ -84,6 +84,13 @@ class PCA(Wrapper):
                 f"event-feature or recording extractor, got {type(self.extractor).__name__}; "
                 "put the PCA inside other wrappers (e.g. HrfConvolve(extractor=PCA(...)))"
             )
+        inner = self.extractor
+        if isinstance(inner, EventFeatureExtractor) and not inner.stores_row_features():
+            raise ConfigError(
+                f"PCA.extractor: {type(inner).__name__} stores no features to fit on (its values "
+                "are read from the events table); give an extractor whose prepare stores one "
+                "vector or series per event (a text, image or audio extractor), or a recording"
+            )
         if self.n_components < 1:
             raise ConfigError(f"PCA.n_components: must be >= 1, got {self.n_components}")
         check_fit_on("PCA.fit_on", self.fit_on)

@@ -10,6 +10,7 @@ from neuralset.config import ConfigError, from_dict
 from neuralset.events import AssignSplits
 from neuralset.execution import LocalExecutor, PrepareError
 from neuralset.extractors.base import ExtractorNotPreparedError
+from neuralset.extractors.events import EventField, LabelEncoder, Pulse
 from neuralset.extractors.meta import PCA
 from neuralset.extractors.neural.mne import MegExtractor
 from neuralset.extractors.stimulus import HuggingFaceText
@@ -138,3 +139,23 @@ def test_errors(split_events, text, tmp_path):
     assert back == meg_pca and back.prepare_key == meg_pca.prepare_key
     assert pca.prepare_key != pca.replace(n_components=3).prepare_key
     assert pca.prepare_key != pca.replace(extractor=text.replace(layers=(0,))).prepare_key
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        EventField(event_type="Word", field="code"),
+        Pulse(event_type="Word", frequency=10.0),
+        LabelEncoder(event_type="Word", field="text"),
+    ],
+)
+def test_table_extractors_are_refused_at_construction(inner):
+    """Values read from the events table are not stored: nothing to fit on (was a
+    NotImplementedError about row_keys in prepare)."""
+    with pytest.raises(
+        ConfigError,
+        match=rf"^PCA.extractor: {type(inner).__name__} stores no features to fit on \(its "
+        r"values are read from the events table\); give an extractor whose prepare stores one "
+        r"vector or series per event \(a text, image or audio extractor\), or a recording$",
+    ):
+        PCA(extractor=inner, n_components=1, fit_on="all")
