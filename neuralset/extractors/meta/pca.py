@@ -217,7 +217,33 @@ class PCA(Wrapper):
             projected = np.moveaxis(proj.reshape((n, t, *proj.shape[1:])), 1, -1)
         else:
             projected = self.transform(data, fit)
+        kept = segments if out.keep is None else segments.select(np.flatnonzero(out.keep))
+        empty = self._without_event(kept, store)
+        if empty is not None:  # no event there: no features, zeros as in the inner read
+            view = projected if self.output == "static" else np.moveaxis(projected, -1, 1)
+            view[empty] = 0.0
         return Output(data=np.ascontiguousarray(projected), mask=out.mask, keep=out.keep)
+
+    def _without_event(self, segments: Segments, store: Store) -> np.ndarray | None:
+        """Where the inner event-feature extractor read no event (zeros, not features):
+        ``(n, time)`` for dynamic reads, ``(n,)`` for means over windows; None when every value
+        is an event's (recordings, trigger vectors)."""
+        from ..events.table_values import Pulse
+
+        inner = self.extractor
+        if not isinstance(inner, EventFeatureExtractor) or not len(segments):
+            return None
+        etype = inner.resolved_event_type
+        if self.output == "static":
+            if inner.aggregation == "trigger":
+                return None
+            seg, _ = segments.overlapping(etype)
+            return np.bincount(seg, minlength=len(segments)) == 0  # type: ignore[no-any-return]
+        freq = inner.frequency
+        if freq is None:  # painted at the rate of the stored series
+            freq = getattr(inner._reference_value(segments, store), "sfreq")
+        painted = Pulse(event_type=etype, frequency=float(freq)).read(segments, store).data
+        return painted[:, 0] == 0  # type: ignore[no-any-return]
 
 
 #: Per-process cache of loaded fits: (store root, key) -> arrays.
