@@ -17,7 +17,7 @@ from ...memo import Slot
 from ...segments import Segments
 from ...store import Store
 from ..base import Computed, Extractor, ExtractorNotPreparedError, Item, OutOfBounds, Output
-from ..event_features import EventFeatureExtractor
+from ..event_features import EventFeatureExtractor, Series
 from ..recording import RecordingExtractor
 from ..selection import check_fit_on, fit_rows
 from .wrapper import Wrapper
@@ -241,7 +241,10 @@ class PCA(Wrapper):
             return np.bincount(seg, minlength=len(segments)) == 0  # type: ignore[no-any-return]
         freq = inner.frequency
         if freq is None:  # painted at the rate of the stored series
-            freq = getattr(inner._reference_value(segments, store), "sfreq")
+            reference = inner._reference_value(segments, store)
+            freq = reference.sfreq if isinstance(reference, Series) else None
+            if freq is None:
+                return None
         painted = Pulse(event_type=etype, frequency=float(freq)).read(segments, store).data
         return painted[:, 0] == 0  # type: ignore[no-any-return]
 
