@@ -65,6 +65,29 @@ def test_pulse_boxcar(events, tmp_path):
     np.testing.assert_array_equal(static.read(two, store).data, [[0.0], [1.0]])
 
 
+def test_painted_tiled_windows_read_what_one_window_reads(events, tmp_path):
+    """An event between two samples marks the next sample, even when it is the first sample
+    of the next window (it was painted in neither window)."""
+    store = Store(tmp_path)
+    ev = events.assign(start=[0.95, 2.0, 3.5, 1.0], duration=[0.02, 0.0, 0.25, 0.3])
+    tiled = Segments(
+        events=ev,
+        start=np.array([0.0, 1.0, 2.0, 3.0]),
+        duration=np.full(4, 1.0),
+        timeline=np.zeros(4, np.int32),
+        trigger=np.full(4, -1, np.int64),
+    )
+    for extractor, value in [
+        (Pulse(event_type="Stimulus", frequency=10.0), 1.0),
+        (EventField(event_type="Stimulus", field="code", output="dynamic", frequency=10.0), 7.0),
+    ]:
+        whole = extractor.read(_window(ev, 0.0, 4.0), store).data[0, 0]
+        got = extractor.read(tiled, store).data[:, 0].reshape(-1)
+        np.testing.assert_array_equal(got, whole)
+        assert got[10] == value  # [0.95, 0.97): sample 10 (1.0 s), window 1's first
+        np.testing.assert_array_equal(np.flatnonzero(got), [10, 20, 35, 36, 37])
+
+
 def test_event_field(events, tmp_path):
     store = Store(tmp_path)
     field = EventField(event_type="Stimulus", field="code")

@@ -377,3 +377,37 @@ def test_detection_equals_a_per_sample_oracle(tmp_path) -> None:
                 else:
                     want |= (t >= s - 1e-6 / freq) & (t < s + d - 1e-6 / freq)
             np.testing.assert_array_equal(data[i, c].astype(bool), want, err_msg=f"window {i}")
+
+
+@pytest.mark.parametrize("mode", ["presence", "onset", "offset"])
+def test_detection_tiled_windows_read_what_one_window_reads(mode: str, tmp_path) -> None:
+    """An event (or an offset) between two samples marks the next sample, even when that
+    sample is the first of the next window (it was lost from both windows)."""
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Seizure",
+                "start": [0.95, 2.2, 3.5],  # between samples; ends between samples; inside
+                "duration": [0.0, 0.75, 0.02],
+                "timeline": "r",
+            }
+        )
+    )
+    store = Store(tmp_path)
+    target = DetectionTarget(event_type="Seizure", frequency=10.0, mode=mode)
+    whole = target.read(window(events, 0.0, 4.0), store).data[0, 0]
+    tiled = Segments(
+        events=events,
+        start=np.array([0.0, 1.0, 2.0, 3.0]),
+        duration=np.full(4, 1.0),
+        timeline=np.zeros(4, np.int32),
+        trigger=np.full(4, -1, np.int64),
+    )
+    got = target.read(tiled, store).data[:, 0].reshape(-1)
+    expected = {
+        "presence": [10, 22, 23, 24, 25, 26, 27, 28, 29, 35],
+        "onset": [10, 22, 35],
+        "offset": [10, 30, 36],  # [2.2, 2.95) ends at sample 30 (3.0 s): window 3's first
+    }[mode]
+    np.testing.assert_array_equal(np.flatnonzero(whole), expected)
+    np.testing.assert_array_equal(np.flatnonzero(got), expected)
