@@ -188,6 +188,13 @@ class HrfConvolve(Wrapper):
         if self.min_onset > 0:
             raise ConfigError(f"HrfConvolve.min_onset: must be <= 0 s, got {self.min_onset}")
         inner = self.extractor
+        if np.issubdtype(inner.output_dtype, np.integer):
+            raise ConfigError(
+                f"HrfConvolve.extractor: {type(inner).__name__} reads class positions "
+                f"({inner.output_dtype}), not amplitudes (convolved, each class would weigh its "
+                "position in the vocabulary); convolve amplitudes: a Pulse per condition, an "
+                "EventField, stimulus features"
+            )
         if inner.output == "dynamic" and inner.frequency is None:
             raise ConfigError(
                 f"HrfConvolve.extractor: {type(inner).__name__} is dynamic without a frequency; "

@@ -9,7 +9,7 @@ import pytest
 from neuralset.config import ConfigError, from_dict
 from neuralset.events import validate_events
 from neuralset.extractors.base import ExtractorNotPreparedError
-from neuralset.extractors.events import EventField, Pulse
+from neuralset.extractors.events import EventField, LabelEncoder, Pulse
 from neuralset.extractors.meta import Concat, HrfConvolve
 from neuralset.extractors.stimulus import WordLength
 from neuralset.segments import Segments, sliding_windows
@@ -156,6 +156,14 @@ def test_errors_and_yaml(events, tmp_path):
         HrfConvolve(extractor=WordLength(), frequency=0.5)
     with pytest.raises(ConfigError, match=r"^HrfConvolve.min_onset: must be <= 0 s, got 3.0"):
         HrfConvolve(extractor=static, frequency=0.5, min_onset=3.0)
+    # class positions are not amplitudes (they were convolved as such, silently)
+    with pytest.raises(
+        ConfigError,
+        match=r"^HrfConvolve.extractor: LabelEncoder reads class positions \(int64\), not "
+        r"amplitudes \(convolved, each class would weigh its position in the vocabulary\); "
+        r"convolve amplitudes: a Pulse per condition, an EventField, stimulus features$",
+    ):
+        HrfConvolve(extractor=LabelEncoder(event_type="Word", field="text"), frequency=0.5)
     field = EventField(event_type="Word", field="a")
     ex = HrfConvolve(extractor=field, frequency=0.5, hrf="spm + derivative")
     back = from_dict(ex.to_dict())
