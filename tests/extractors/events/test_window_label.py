@@ -244,6 +244,23 @@ def test_declared_classes_are_checked_before_any_work(tmp_path) -> None:
     )
 
 
+def test_a_fitted_class_named_like_missing_fails_before_any_work(tmp_path) -> None:
+    """It failed only when reading (prepare stored the vocabulary), without the field name."""
+    events = stages()
+    events["description"] = events["description"].replace({"N1": "missing"})
+    store = Store(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        WindowLabel(event_type="SleepStage").prepare(events, store, progress=False)
+    assert str(err.value) == (
+        "WindowLabel.missing: the reserved class 'missing' is also a value of "
+        "SleepStage.description; name the missing class differently (e.g. missing='unlabelled')"
+    )
+    assert not list(store.keys())
+    label = WindowLabel(event_type="SleepStage", missing="unlabelled")
+    label.prepare(events, store, progress=False)
+    assert label.vocabulary(events, store) == ("N2", "W", "missing")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
