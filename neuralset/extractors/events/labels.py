@@ -102,7 +102,13 @@ class LabelEncoder(EventFeatureExtractor):
         rows = self.event_rows(events)
         values = pd.Series(self._field_values(events)[rows])
         if not self.classes:
-            return
+            if values.notna().any():
+                return
+            raise ConfigError(
+                f"LabelEncoder.field: none of the {len(rows)} {self.resolved_event_type} events "
+                f"has a {self.field}: the vocabulary would be empty; name the column holding "
+                "their category"
+            )
         outside = (values.notna() & ~values.astype(str).isin(self.classes)).to_numpy()
         if outside.any():
             shown = pd.unique(values[outside].astype(str))[:5]

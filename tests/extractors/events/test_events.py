@@ -169,6 +169,19 @@ def test_label_encoder(events, tmp_path):
         enc.read(segment_on_triggers(other, "Stimulus", duration=0.2), store)
 
 
+def test_label_encoder_empty_vocabulary_fails_before_any_work(events, tmp_path):
+    """It stored an empty vocabulary, then every read failed."""
+    store = Store(tmp_path)
+    enc = LabelEncoder(event_type="Word", field="description")  # the Word has no description
+    with pytest.raises(ConfigError) as err:
+        enc.prepare(events, store, progress=False)
+    assert str(err.value) == (
+        "LabelEncoder.field: none of the 1 Word events has a description: the vocabulary "
+        "would be empty; name the column holding their category"
+    )
+    assert not list(store.keys())
+
+
 def test_label_encoder_numeric_order_as_sklearn(events, tmp_path):
     """Numeric values are ordered numerically, as scikit-learn's LabelEncoder ("10" after "9")."""
     from sklearn.preprocessing import LabelEncoder as SkLabelEncoder

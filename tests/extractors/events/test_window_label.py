@@ -244,6 +244,34 @@ def test_declared_classes_are_checked_before_any_work(tmp_path) -> None:
     )
 
 
+def test_events_without_a_class_fail_before_any_work(tmp_path) -> None:
+    """A fitted vocabulary left them out and prepare stored it; every read of a window they
+    overlap then failed ("description=None, not among the classes")."""
+    events = stages()
+    events.loc[2, "description"] = None
+    store = Store(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        WindowLabel(event_type="SleepStage").prepare(events, store, progress=False)
+    assert str(err.value) == (
+        "WindowLabel.field: 1 of 4 SleepStage events (rows [2]) have no description; fill it "
+        "in, or drop those events"
+    )
+    target = DetectionTarget(event_type="SleepStage", field="description", frequency=1.0)
+    with pytest.raises(ConfigError) as err:
+        target.prepare(events, store, progress=False)
+    assert str(err.value) == (
+        "DetectionTarget.field: 1 of 4 SleepStage events (rows [2]) have no description; fill "
+        "it in, or drop those events (or set field='': one class, the event type)"
+    )
+    with pytest.raises(ConfigError) as err:
+        target.replace(field="stage").prepare(events, store, progress=False)
+    assert str(err.value) == (
+        "DetectionTarget.field: the events table has no column 'stage'; columns: "
+        + ", ".join(map(str, events.columns))
+    )
+    assert not list(store.keys())
+
+
 def test_a_fitted_class_named_like_missing_fails_before_any_work(tmp_path) -> None:
     """It failed only when reading (prepare stored the vocabulary), without the field name."""
     events = stages()
