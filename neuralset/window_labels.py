@@ -131,9 +131,14 @@ def class_codes(
 
 
 def field_classes(events: pd.DataFrame, event_type: str, field: str) -> tuple[str, ...]:
-    """Sorted distinct values (as text) of ``field`` on the events of ``event_type``."""
+    """Sorted distinct values (as text) of ``field`` on the events of ``event_type``: numbers
+    in numeric order (``"2"`` before ``"10"``, as scikit-learn's ``LabelEncoder``)."""
     rows = np.flatnonzero((events["type"] == event_type).to_numpy())
-    return tuple(sorted(set(_factorized(events, rows, field)[1])))
+    names = set(_factorized(events, rows, field)[1])
+    column = events[field]
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return tuple(sorted(names, key=float))
+    return tuple(sorted(names))
 
 
 def overlap_pairs(
