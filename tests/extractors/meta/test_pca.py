@@ -216,3 +216,36 @@ def test_samples_without_event_stay_zero(tmp_path):
     # aggregated over time, silence does not count as a constant vector
     agg = Aggregate(extractor=pca, how="sum").read(windows, store).data
     np.testing.assert_allclose(agg, expected.sum(-1), atol=1e-5)
+
+
+def test_series_at_their_own_rate_stay_zero_before_the_sound(tmp_path):
+    """frequency=None: the samples before an Audio event (at the stored 100 Hz) stay zeros;
+    the sound's samples equal sklearn's transform of its log-mel frames."""
+    from sklearn.decomposition import PCA as SkPCA
+
+    from neuralset.extractors.stimulus import MelSpectrogram
+    from neuralset.segments import Segments
+
+    events = hf_models.stimulus_events()
+    store = Store(tmp_path)
+    mel = MelSpectrogram(n_mels=8, output="dynamic")
+    pca = PCA(extractor=mel, n_components=3, fit_on="all")
+    pca.prepare(events, store, progress=False)
+    row = int(np.flatnonzero(events["type"] == "Audio")[0])
+    code = events["timeline"].cat.codes.to_numpy()[row]
+    window = Segments(
+        events=events,
+        start=np.array([events["start"][row] - 0.5]),
+        duration=np.array([1.0]),
+        timeline=np.array([code], np.int32),
+        trigger=np.array([-1]),
+    )
+    got = pca.read(window, store).data[0]
+    assert got.shape == (3, 100)
+    np.testing.assert_array_equal(got[:, :50], 0.0)
+    frames = np.concatenate(
+        [store.get_arrays(key)["data"] for key in pca.training_keys(events)], axis=0
+    )
+    sk = SkPCA(n_components=3, svd_solver="full").fit(frames.astype(np.float64))
+    expected = sk.transform(mel.read(window, store).data[0][:, 50:].T.astype(np.float64)).T
+    np.testing.assert_allclose(got[:, 50:], expected, rtol=1e-4, atol=1e-3)
