@@ -17,6 +17,7 @@ from ...config import ConfigError, config, register
 from ...segments import Segments
 from ...store import Store
 from ...validation import require, required, unique
+from ...window_labels import class_text
 from ..base import Computed, ExtractorNotPreparedError, Item, OutOfBounds, Output
 from ..event_features import EventFeatureExtractor
 
@@ -30,7 +31,9 @@ class LabelEncoder(EventFeatureExtractor):
 
     ``prepare`` fits the vocabulary (distinct values of ``field`` on the events of
     ``event_type``, sorted in their own order - numbers numerically, as scikit-learn's
-    ``LabelEncoder`` - then written as strings; or ``classes`` when given) and stores it;
+    ``LabelEncoder`` - then written as text, whole floats without ``.0`` as in
+    :class:`~neuralset.extractors.events.window_label.WindowLabel`; or ``classes`` when
+    given) and stores it;
     ``read`` returns ``(batch,)`` ``int64`` labels (positions in the vocabulary) of the
     segments' trigger events.
 
@@ -92,10 +95,10 @@ class LabelEncoder(EventFeatureExtractor):
         # the vocabulary is part of its store key: a vocabulary sorted before this order (as
         # strings) is not found under the new key, so no _version bump is needed
         try:  # the values' own order (numbers numerically), as scikit-learn's LabelEncoder
-            distinct = pd.Series(np.unique(present.to_numpy()))
-        except TypeError:  # mixed types: their strings' order
-            return tuple(sorted(present.astype(str).unique()))
-        return tuple(distinct.astype(str))
+            distinct = np.unique(present.to_numpy())
+        except TypeError:  # mixed types: their texts' order
+            return tuple(sorted({class_text(v) for v in present}))
+        return tuple(dict.fromkeys(class_text(v) for v in distinct))
 
     def preflight(self, events: pd.DataFrame, store: Store) -> None:
         """Check that the events' values are among the declared ``classes`` (before any work)."""
@@ -109,9 +112,9 @@ class LabelEncoder(EventFeatureExtractor):
                 f"has a {self.field}: the vocabulary would be empty; name the column holding "
                 "their category"
             )
-        outside = (values.notna() & ~values.astype(str).isin(self.classes)).to_numpy()
+        outside = (values.notna() & ~values.map(class_text).isin(self.classes)).to_numpy()
         if outside.any():
-            shown = pd.unique(values[outside].astype(str))[:5]
+            shown = pd.unique(values[outside].map(class_text))[:5]
             raise ConfigError(
                 f"LabelEncoder.classes: {self.resolved_event_type} events "
                 f"{rows[outside][:5].tolist()} have {self.field}={', '.join(map(repr, shown))}, "
@@ -160,7 +163,7 @@ class LabelEncoder(EventFeatureExtractor):
         values = pd.Series(self._field_values(events)[rows])
         missing = values.isna().to_numpy()
         position = {v: i for i, v in enumerate(vocabulary)}
-        labels = values.astype(str).map(position).to_numpy()
+        labels = values.map(class_text).map(position).to_numpy()
         unknown = missing | pd.isna(labels)
         if unknown.any():
             first = np.flatnonzero(unknown)[0]

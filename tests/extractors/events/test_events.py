@@ -195,6 +195,18 @@ def test_label_encoder_numeric_order_as_sklearn(events, tmp_path):
     expected = SkLabelEncoder().fit(ev["code"][:3]).transform(seg.trigger_values("code"))
     np.testing.assert_array_equal(enc.read(seg, store).data, expected)
     np.testing.assert_array_equal(enc.read(seg, store).data, [2, 1, 0])
+    # a float column (missing on the Word row) names its classes as WindowLabel does: "7", not
+    # "7.0", so that declared classes match (they were refused: code='7.0' not among them)
+    floats = events.assign(code=[7.0, 3.0, 7.0, np.nan])
+    assert floats["code"].dtype == np.float64
+    fitted = LabelEncoder(event_type="Stimulus", field="code")
+    fitted.prepare(floats, store, progress=False)
+    assert fitted.vocabulary(floats, store) == ("3", "7")
+    seg = segment_on_triggers(floats, "Stimulus", duration=0.2)
+    np.testing.assert_array_equal(fitted.read(seg, store).data, [1, 0, 1])
+    declared = fitted.replace(classes=("7", "3"))
+    declared.prepare(floats, store, progress=False)
+    np.testing.assert_array_equal(declared.read(seg, store).data, [0, 1, 0])
 
 
 def test_label_encoder_config():
