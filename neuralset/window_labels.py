@@ -58,6 +58,7 @@ __all__ = [
     "WindowLabelError",
     "window_labels",
     "class_codes",
+    "class_text",
     "overlap_pairs",
     "uncovered_events",
 ]
@@ -94,7 +95,7 @@ class WindowLabels:
     uncovered: np.ndarray
 
 
-def _text(value: object) -> str:
+def class_text(value: object) -> str:
     """A class value as text: integral floats without their ``.0`` (``3.0`` -> ``"3"``)."""
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
@@ -113,7 +114,7 @@ def _factorized(events: pd.DataFrame, rows: np.ndarray, field: str) -> tuple[np.
         )
     values = events[field].to_numpy()[np.asarray(rows, dtype=np.int64)]
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    return np.asarray(codes, dtype=np.int64), [_text(u) for u in uniques]
+    return np.asarray(codes, dtype=np.int64), [class_text(u) for u in uniques]
 
 
 def class_codes(
@@ -131,9 +132,14 @@ def class_codes(
 
 
 def field_classes(events: pd.DataFrame, event_type: str, field: str) -> tuple[str, ...]:
-    """Sorted distinct values (as text) of ``field`` on the events of ``event_type``."""
+    """Sorted distinct values (as text) of ``field`` on the events of ``event_type``: numbers
+    in numeric order (``"2"`` before ``"10"``, as scikit-learn's ``LabelEncoder``)."""
     rows = np.flatnonzero((events["type"] == event_type).to_numpy())
-    return tuple(sorted(set(_factorized(events, rows, field)[1])))
+    names = set(_factorized(events, rows, field)[1])
+    column = events[field]
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return tuple(sorted(names, key=float))
+    return tuple(sorted(names))
 
 
 def overlap_pairs(

@@ -219,3 +219,9 @@ def test_numeric_field_classes_and_trigger_segments() -> None:
     as_float = events.assign(code=events["code"].astype(float))
     segs = segment_on_triggers(as_float, "Stimulus", offset=0.0, duration=1.0)
     assert window_labels(segs, "Stimulus", "code", missing=None).classes == ("1", "3")
+    # numbers in numeric order (they were sorted as text: "10" before "9")
+    codes = events.assign(code=[10, 9, 10])
+    segs = segment_on_triggers(codes, "Stimulus", offset=0.0, duration=1.0)
+    out = window_labels(segs, "Stimulus", "code", rule="center", missing=None)
+    assert out.classes == ("9", "10")
+    assert out.values.tolist() == [1, 0, 1]

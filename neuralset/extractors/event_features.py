@@ -175,11 +175,16 @@ class EventFeatureExtractor(Extractor):
             f"{type(self).__name__}.row_keys: implement it to read with EventFeatureExtractor.read"
         )
 
+    def stores_row_features(self) -> bool:
+        """Whether ``prepare`` stores the value of each event (under :meth:`row_keys`); False
+        for values read from the events table or a vocabulary (``Pulse``, ``LabelEncoder``)."""
+        return type(self).row_keys is not EventFeatureExtractor.row_keys
+
     def store_keys_of(self, segments: Segments) -> list[str] | None:
         """The store key of each event, as the reads keep them (:meth:`row_keys` memoised on the
         event index: computed once for the check, every read and forked workers); None for a
         subclass that reads without :meth:`row_keys`."""
-        if type(self).row_keys is EventFeatureExtractor.row_keys:
+        if not self.stores_row_features():
             return None
         return self._cached_row_keys(segments, self.event_rows(segments.events).astype(np.int64))
 
@@ -236,7 +241,7 @@ class EventFeatureExtractor(Extractor):
         """Compute the keys and load the values of the events the segments overlap (before
         DataLoader workers fork: they inherit them), up to the value cache's 100,000; nothing
         for a subclass that reads without :meth:`row_keys` (e.g. ``LabelEncoder``)."""
-        if not len(segments) or type(self).row_keys is EventFeatureExtractor.row_keys:
+        if not len(segments) or not self.stores_row_features():
             return
         rows = np.unique(segments.overlapping(self.resolved_event_type)[1])
         if 0 < len(rows) <= 100_000:
@@ -304,7 +309,8 @@ class EventFeatureExtractor(Extractor):
         dur = segments.duration
         if n and float(np.abs(dur - dur[0]).max()) > 1e-8 + 1e-5 * abs(float(dur[0])):
             raise ValueError("dynamic outputs need segments of equal duration within a batch")
-        seg, rows = segments.overlapping(self.resolved_event_type)
+        etype = self.resolved_event_type
+        seg, rows = _painted_pairs(segments, etype, self.frequency)
         values = self._values(segments, store, rows)
         # a batch overlapping no event reads zeros shaped (and timed) like the stored features
         known = values or [self._reference_value(segments, store)]
@@ -324,6 +330,8 @@ class EventFeatureExtractor(Extractor):
                     "output='static'"
                 )
             freq = rates.pop()
+            seg, rows = _painted_pairs(segments, etype, freq)  # now that the rate is known
+            values = self._values(segments, store, rows)
         n_times = int(round(float(segments.duration[0]) * freq)) if n else 0
         if not values:
             shape = _static_of(known[0]).shape
@@ -343,6 +351,19 @@ class EventFeatureExtractor(Extractor):
                 "event_type or add these events"
             )
         return self._values(segments, store, rows[:1])[0]
+
+
+def _painted_pairs(
+    segments: Segments, etype: str, freq: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(segment, event row) pairs whose events paint samples of the segments at ``freq``: the
+    events overlapping each window, and those ending less than a sample before it (an event
+    between two samples marks the next one, which may be the window's first): tiled windows
+    read what one window over them reads."""
+    if freq is None:
+        return segments.overlapping(etype)
+    start = segments.start - 1.0 / freq
+    return segments.index.overlapping(segments.timeline, start, segments.stop, etype)
 
 
 def _paint(

@@ -130,9 +130,11 @@ class DetectionTarget(VocabularyExtractor):
         names = self.vocabulary(segments.events, store)
         n_classes = len(names)
         widen = self.tolerance if self.mode != "presence" else 0.0
-        query = segments
-        if widen:  # events just outside the window can mark its edges
-            query = segments.with_windows(segments.start - widen, segments.duration + 2 * widen)
+        # events just outside the window can mark its edges: within the tolerance, and those
+        # ending less than a sample before it (an event, or an offset, between two samples
+        # marks the next one: tiled windows read what one window over them reads)
+        back = widen + 1.0 / freq
+        query = segments.with_windows(segments.start - back, segments.duration + back + widen)
         seg, rows = query.overlapping(self.resolved_event_type)
         events = segments.events
         if self.field:

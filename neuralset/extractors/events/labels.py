@@ -13,10 +13,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ...config import config, register
+from ...config import ConfigError, config, register
 from ...segments import Segments
 from ...store import Store
 from ...validation import require, required, unique
+from ...window_labels import class_text
 from ..base import Computed, ExtractorNotPreparedError, Item, OutOfBounds, Output
 from ..event_features import EventFeatureExtractor
 
@@ -28,16 +29,21 @@ __all__ = ["LabelEncoder"]
 class LabelEncoder(EventFeatureExtractor):
     """Integer labels of a categorical field of each segment's trigger event.
 
-    ``prepare`` fits the vocabulary (sorted distinct values of ``field`` on the events of
-    ``event_type``, or ``classes`` when given) and stores it; ``read`` returns ``(batch,)``
-    ``int64`` labels (positions in the vocabulary) of the segments' trigger events.
+    ``prepare`` fits the vocabulary (distinct values of ``field`` on the events of
+    ``event_type``, sorted in their own order - numbers numerically, as scikit-learn's
+    ``LabelEncoder`` - then written as text, whole floats without ``.0`` as in
+    :class:`~neuralset.extractors.events.window_label.WindowLabel`; or ``classes`` when
+    given) and stores it;
+    ``read`` returns ``(batch,)`` ``int64`` labels (positions in the vocabulary) of the
+    segments' trigger events.
 
     Parameters
     ----------
     field
-        Column holding the category (e.g. ``"description"``, ``"text"``).
+        Column holding the category (e.g. ``"description"``, ``"text"``, ``"code"``).
     classes
-        A fixed vocabulary (then values outside it are an error when reading).
+        A fixed vocabulary (as strings); ``prepare`` fails before any work when an event of
+        ``event_type`` has a value outside it.
 
     Examples
     --------
@@ -82,12 +88,39 @@ class LabelEncoder(EventFeatureExtractor):
         return events[self.field].to_numpy()
 
     def vocabulary_of(self, events: pd.DataFrame) -> tuple[str, ...]:
-        """The vocabulary fitted on ``events`` (sorted distinct values, as strings)."""
+        """The vocabulary fitted on ``events`` (distinct values sorted, then as strings)."""
         if self.classes:
             return self.classes
-        values = self._field_values(events)[self.event_rows(events)]
-        present = pd.Series(values).dropna().astype(str).unique()
-        return tuple(sorted(present))
+        present = pd.Series(self._field_values(events)[self.event_rows(events)]).dropna()
+        # the vocabulary is part of its store key: a vocabulary sorted before this order (as
+        # strings) is not found under the new key, so no _version bump is needed
+        try:  # the values' own order (numbers numerically), as scikit-learn's LabelEncoder
+            distinct = np.unique(present.to_numpy())
+        except TypeError:  # mixed types: their texts' order
+            return tuple(sorted({class_text(v) for v in present}))
+        return tuple(dict.fromkeys(class_text(v) for v in distinct))
+
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """Check that the events' values are among the declared ``classes`` (before any work)."""
+        rows = self.event_rows(events)
+        values = pd.Series(self._field_values(events)[rows])
+        if not self.classes:
+            if values.notna().any():
+                return
+            raise ConfigError(
+                f"LabelEncoder.field: none of the {len(rows)} {self.resolved_event_type} events "
+                f"has a {self.field}: the vocabulary would be empty; name the column holding "
+                "their category"
+            )
+        outside = (values.notna() & ~values.map(class_text).isin(self.classes)).to_numpy()
+        if outside.any():
+            shown = pd.unique(values[outside].map(class_text))[:5]
+            raise ConfigError(
+                f"LabelEncoder.classes: {self.resolved_event_type} events "
+                f"{rows[outside][:5].tolist()} have {self.field}={', '.join(map(repr, shown))}, "
+                f"not among the declared classes ({', '.join(self.classes)}); add them, or drop "
+                "those events"
+            )
 
     def _vocab_key(self, vocabulary: tuple[str, ...]) -> str:
         return self.item_key("vocabulary", vocabulary)
@@ -130,7 +163,7 @@ class LabelEncoder(EventFeatureExtractor):
         values = pd.Series(self._field_values(events)[rows])
         missing = values.isna().to_numpy()
         position = {v: i for i, v in enumerate(vocabulary)}
-        labels = values.astype(str).map(position).to_numpy()
+        labels = values.map(class_text).map(position).to_numpy()
         unknown = missing | pd.isna(labels)
         if unknown.any():
             first = np.flatnonzero(unknown)[0]

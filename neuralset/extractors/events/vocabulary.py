@@ -87,19 +87,34 @@ class VocabularyExtractor(Extractor):
         return [Computed(value=list(item.payload), meta={"field": self.field}) for item in items]
 
     def preflight(self, events: pd.DataFrame, store: Store) -> None:
-        """Check that every event's class is in the declared ``classes`` (before any work)."""
-        if not self.classes or not self.field:
+        """Check that every event of the type has a class, among the declared ``classes`` when
+        given (before any work: such an event fails every read of a window it overlaps)."""
+        if not self.field:
             return
-        rows = np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
-        codes = class_codes(events, rows, self.field, self.classes)
-        if (codes < 0).any():
-            bad = rows[codes < 0]
-            values = pd.unique(events[self.field].to_numpy()[bad])[:5]
+        name, etype = type(self).__name__, self.resolved_event_type
+        if self.field not in events.columns:
             raise ConfigError(
-                f"{type(self).__name__}.classes: {self.resolved_event_type} events "
-                f"{bad[:5].tolist()} have {self.field}={', '.join(map(repr, values))}, not among "
-                f"the declared classes ({', '.join(self.classes)}); add them, or drop those events"
+                f"{name}.field: the events table has no column {self.field!r}; columns: "
+                f"{', '.join(map(str, events.columns))}"
             )
+        rows = np.flatnonzero((events["type"] == etype).to_numpy())
+        classes = self.classes or field_classes(events, etype, self.field)
+        codes = class_codes(events, rows, self.field, classes)
+        if not (codes < 0).any():
+            return
+        bad = rows[codes < 0]
+        if not self.classes:  # a fitted vocabulary holds every value: these have none
+            raise ConfigError(
+                f"{name}.field: {len(bad)} of {len(rows)} {etype} events (rows "
+                f"{bad[:5].tolist()}) have no {self.field}; fill it in, or drop those events"
+                + (" (or set field='': one class, the event type)" if self.field_optional else "")
+            )
+        values = pd.unique(events[self.field].to_numpy()[bad])[:5]
+        raise ConfigError(
+            f"{name}.classes: {etype} events {bad[:5].tolist()} have {self.field}="
+            f"{', '.join(map(repr, values))}, not among the declared classes "
+            f"({', '.join(self.classes)}); add them, or drop those events"
+        )
 
     def vocabulary(self, events: pd.DataFrame, store: Store) -> tuple[str, ...]:
         """The declared classes, or the vocabulary ``prepare`` stored for ``events``."""

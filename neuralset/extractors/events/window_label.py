@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+import pandas as pd
 
 from ...config import ConfigError, config, register
 from ...segments import Segments
 from ...store import Store
-from ...window_labels import Rule, window_labels
+from ...window_labels import Rule, field_classes, window_labels
 from ..base import OutOfBounds, Output
 from .vocabulary import VocabularyExtractor
 
@@ -93,6 +94,19 @@ class WindowLabel(VocabularyExtractor):
         if self.missing is not None and self.missing in self.classes:
             raise ConfigError(
                 f"WindowLabel.missing: the reserved class {self.missing!r} is also a declared class"
+            )
+
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """The declared classes hold the events' values, and a fitted vocabulary does not hold
+        the reserved ``missing`` class (before any work)."""
+        super().preflight(events, store)
+        if self.missing is None or self.classes or not self.field:
+            return
+        if self.missing in field_classes(events, self.resolved_event_type, self.field):
+            raise ConfigError(
+                f"WindowLabel.missing: the reserved class {self.missing!r} is also a value of "
+                f"{self.resolved_event_type}.{self.field}; name the missing class differently "
+                "(e.g. missing='unlabelled')"
             )
 
     @property

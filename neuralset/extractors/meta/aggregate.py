@@ -76,7 +76,8 @@ class ToStatic(_OverTime):
     """A dynamic extractor aggregated over each trigger event's own span: static output.
 
     For a segment triggered on event ``e``, reads the inner extractor on
-    ``[e.start, e.start + e.duration)`` (one sample for an instantaneous event) and aggregates
+    ``[e.start, e.start + e.duration)`` - its samples ``e.start + k / frequency`` before the
+    event's end, as painted (one sample for an instantaneous event) - and aggregates
     over time (``how``). Unlike :class:`Aggregate`, the value depends only on the event, not on
     the segment's window: the mean MEG response during each word, the mean spectrogram of each
     sound. Segments must have triggers.
@@ -102,7 +103,9 @@ class ToStatic(_OverTime):
         events = segments.events
         start = events["start"].to_numpy(np.float64)[segments.trigger]
         freq = float(self.extractor.frequency or 0.0)
-        n_samples = np.maximum(np.round(events["duration"].to_numpy()[segments.trigger] * freq), 1)
+        # the samples start + k / freq < start + duration (as painted): ceil, at least one
+        spans = events["duration"].to_numpy(np.float64)[segments.trigger] * freq
+        n_samples = np.maximum(np.ceil(spans - 1e-6), 1)
         duration = n_samples / freq
         rewindowed = with_windows(segments, start, duration)
         data: np.ndarray | None = None

@@ -35,7 +35,7 @@ from ..base import Computed, Extractor, ExtractorNotPreparedError, Item, OutOfBo
 from ..event_features import EventFeatureExtractor
 from ..recording import RecordingExtractor
 from .runs import read_run_windows
-from .wrapper import Wrapper
+from .wrapper import Wrapper, own_vectors
 
 __all__ = [
     "HrfConvolve",
@@ -139,8 +139,9 @@ class HrfConvolve(Wrapper):
     feature column with ``(onsets, durations, amplitudes=that feature)`` and these frame times.
     Reading takes each segment's window on that grid, like a recording.
 
-    The inner extractor decides the input: with ``output="static"`` (e.g.
-    ``aggregation="trigger"``) each event is a boxcar of its vector (nilearn's model); with a
+    The inner extractor decides the input: with ``output="static"`` each event is a boxcar of
+    its own vector (read as with ``aggregation="trigger"``: events overlapping it do not blend
+    in; nilearn's model); with a
     dynamic output and a ``frequency``, its series over the run (from ``min_onset`` before it)
     is convolved with the kernel sampled at that frequency.
 
@@ -170,7 +171,8 @@ class HrfConvolve(Wrapper):
 
     derived_fields: ClassVar[tuple[str, ...]] = ()
     #: 2: events ending before a run's grid are left out (were stacked at its first sample)
-    _version: ClassVar[int] = 2
+    #: 3: each event's own vector, also with aggregation="mean" (overlapping events blended)
+    _version: ClassVar[int] = 3
 
     extractor: Extractor
     hrf: HrfModel = "glover"
@@ -188,6 +190,13 @@ class HrfConvolve(Wrapper):
         if self.min_onset > 0:
             raise ConfigError(f"HrfConvolve.min_onset: must be <= 0 s, got {self.min_onset}")
         inner = self.extractor
+        if np.issubdtype(inner.output_dtype, np.integer):
+            raise ConfigError(
+                f"HrfConvolve.extractor: {type(inner).__name__} reads class positions "
+                f"({inner.output_dtype}), not amplitudes (convolved, each class would weigh its "
+                "position in the vocabulary); convolve amplitudes: a Pulse per condition, an "
+                "EventField, stimulus features"
+            )
         if inner.output == "dynamic" and inner.frequency is None:
             raise ConfigError(
                 f"HrfConvolve.extractor: {type(inner).__name__} is dynamic without a frequency; "
@@ -328,7 +337,8 @@ class HrfConvolve(Wrapper):
             probe,
             holder,
         )
-        values = np.asarray(inner.read(segs, store).data, dtype=np.float64).reshape(len(probe), -1)
+        read = own_vectors(inner, inner.resolved_event_type).read(segs, store).data
+        values = np.asarray(read, dtype=np.float64).reshape(len(probe), -1)
         if not len(rows):  # a run without stimuli: zero regressors of the right width
             values = values[:0]
         high, times = sample_events(

@@ -17,7 +17,7 @@ from ...memo import Slot
 from ...segments import Segments
 from ...store import Store
 from ..base import Computed, Extractor, ExtractorNotPreparedError, Item, OutOfBounds, Output
-from ..event_features import EventFeatureExtractor
+from ..event_features import EventFeatureExtractor, Series
 from ..recording import RecordingExtractor
 from ..selection import check_fit_on, fit_rows
 from .wrapper import Wrapper
@@ -83,6 +83,13 @@ class PCA(Wrapper):
                 "PCA.extractor: a PCA is fitted on stored features, so the extractor must be an "
                 f"event-feature or recording extractor, got {type(self.extractor).__name__}; "
                 "put the PCA inside other wrappers (e.g. HrfConvolve(extractor=PCA(...)))"
+            )
+        inner = self.extractor
+        if isinstance(inner, EventFeatureExtractor) and not inner.stores_row_features():
+            raise ConfigError(
+                f"PCA.extractor: {type(inner).__name__} stores no features to fit on (its values "
+                "are read from the events table); give an extractor whose prepare stores one "
+                "vector or series per event (a text, image or audio extractor), or a recording"
             )
         if self.n_components < 1:
             raise ConfigError(f"PCA.n_components: must be >= 1, got {self.n_components}")
@@ -210,7 +217,36 @@ class PCA(Wrapper):
             projected = np.moveaxis(proj.reshape((n, t, *proj.shape[1:])), 1, -1)
         else:
             projected = self.transform(data, fit)
+        kept = segments if out.keep is None else segments.select(np.flatnonzero(out.keep))
+        empty = self._without_event(kept, store)
+        if empty is not None:  # no event there: no features, zeros as in the inner read
+            view = projected if self.output == "static" else np.moveaxis(projected, -1, 1)
+            view[empty] = 0.0
         return Output(data=np.ascontiguousarray(projected), mask=out.mask, keep=out.keep)
+
+    def _without_event(self, segments: Segments, store: Store) -> np.ndarray | None:
+        """Where the inner event-feature extractor read no event (zeros, not features):
+        ``(n, time)`` for dynamic reads, ``(n,)`` for means over windows; None when every value
+        is an event's (recordings, trigger vectors)."""
+        from ..events.table_values import Pulse
+
+        inner = self.extractor
+        if not isinstance(inner, EventFeatureExtractor) or not len(segments):
+            return None
+        etype = inner.resolved_event_type
+        if self.output == "static":
+            if inner.aggregation == "trigger":
+                return None
+            seg, _ = segments.overlapping(etype)
+            return np.bincount(seg, minlength=len(segments)) == 0  # type: ignore[no-any-return]
+        freq = inner.frequency
+        if freq is None:  # painted at the rate of the stored series
+            reference = inner._reference_value(segments, store)
+            freq = reference.sfreq if isinstance(reference, Series) else None
+            if freq is None:
+                return None
+        painted = Pulse(event_type=etype, frequency=float(freq)).read(segments, store).data
+        return painted[:, 0] == 0  # type: ignore[no-any-return]
 
 
 #: Per-process cache of loaded fits: (store root, key) -> arrays.

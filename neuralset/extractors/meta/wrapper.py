@@ -22,8 +22,16 @@ from ...memo import Slot, frozen_memo
 from ...segments import Segments
 from ...store import Store
 from ..base import Extractor
+from ..event_features import EventFeatureExtractor
 
-__all__ = ["Wrapper", "with_windows", "aggregate_time", "merge_reports", "TimeAggregation"]
+__all__ = [
+    "Wrapper",
+    "own_vectors",
+    "with_windows",
+    "aggregate_time",
+    "merge_reports",
+    "TimeAggregation",
+]
 
 #: :attr:`Wrapper.prepare_key`, per the inner extractors' keys.
 _WRAPPER_KEY: Slot[str] = Slot("wrapper prepare key per inner keys")
@@ -135,6 +143,25 @@ class Wrapper(Extractor):
         for inner in self.inners():
             missing += inner.is_prepared(events, store)
         return missing + super().is_prepared(events, store)
+
+
+def own_vectors(extractor: Extractor, etype: str) -> Extractor:
+    """``extractor`` reading each ``etype`` event's own vector on its span: event-feature
+    extractors of that type (also in wrappers) with ``aggregation="trigger"`` (a read field)."""
+    if isinstance(extractor, EventFeatureExtractor):
+        same = extractor.resolved_event_type == etype
+        return extractor.replace(aggregation="trigger") if same else extractor
+    if not isinstance(extractor, Wrapper):
+        return extractor
+    own = {f: getattr(extractor, f) for f in extractor.inner_fields}
+    return extractor.replace(
+        **{
+            f: tuple(own_vectors(e, etype) for e in v)
+            if isinstance(v, tuple)
+            else own_vectors(v, etype)
+            for f, v in own.items()
+        }
+    )
 
 
 def with_windows(segments: Segments, start: np.ndarray, duration: np.ndarray) -> Segments:

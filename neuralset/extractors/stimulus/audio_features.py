@@ -8,11 +8,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 
-from ...config import config, register
+from ...config import ConfigError, config, register
+from ...store import Store
 from ...validation import at_least, positive, require
 from ..base import Computed, Item
-from .media import resample_audio
+from .media import media_payloads, resample_audio
 from .media_features import MediaFileFeature
 
 __all__ = ["MelSpectrogram", "SpeechEnvelope", "mel_filters", "mel_spectrogram", "speech_envelope"]
@@ -127,6 +129,32 @@ class MelSpectrogram(MediaFileFeature):
             f"{self.fmax} Hz exceeds the Nyquist frequency ({nyquist} Hz at sample_rate="
             f"{self.sample_rate}); lower fmax or raise sample_rate",
         )
+        require(
+            0 <= self.fmin < min(x for x in (self.fmax, nyquist, np.inf) if x is not None),
+            self,
+            "fmin",
+            f"the mel bands span [fmin, fmax), got fmin={self.fmin} Hz with fmax={self.fmax} "
+            f"Hz (Nyquist: {nyquist} Hz); give 0 <= fmin below fmax and the Nyquist frequency",
+        )
+
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """With ``sample_rate=None``, ``fmin`` and ``fmax`` lie below each file's Nyquist
+        frequency (bands above it would be silent, -100 dB)."""
+        super().preflight(events, store)
+        if self.sample_rate is not None:
+            return
+        import soundfile
+
+        rows = self.event_rows(events)
+        for path in dict.fromkeys(p["path"] for _, p in media_payloads(events, rows)):
+            nyquist = soundfile.info(str(path)).samplerate / 2
+            top = self.fmax if self.fmax is not None else nyquist
+            if top > nyquist or self.fmin >= top:
+                raise ConfigError(
+                    f"MelSpectrogram.fmax: bands [{self.fmin}, {top}) Hz exceed the Nyquist "
+                    f"frequency ({nyquist:g} Hz) of {path} read at its own rate "
+                    "(sample_rate=None); lower fmax and fmin, or set sample_rate"
+                )
 
     def compute(self, item: Item) -> Computed:
         samples, sr = self._sound(item.payload, self.sample_rate)

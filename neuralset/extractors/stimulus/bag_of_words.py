@@ -108,11 +108,17 @@ class BagOfWords(EventFeatureExtractor):
         texts = self._texts(events, rows)
         cache_key = (self.prepare_key, structural_key(tuple(texts)))
         if cache_key not in _FITTED:
+            if self.min_df > len(texts):  # scikit-learn blames max_df, which was not set
+                raise ValueError(
+                    f"BagOfWords.min_df: {self.min_df} documents, but fit_on={self.fit_on!r} "
+                    f"selects {len(texts)} training texts; lower min_df"
+                )
             try:
                 fit = self.vectorizer().fit(texts)
             except ValueError as err:  # e.g. "empty vocabulary"
                 raise ValueError(
-                    f"BagOfWords: fitting on {len(texts)} texts failed: {err}"
+                    f"BagOfWords: fitting on the {len(texts)} training texts of "
+                    f"{self.field!r} (fit_on={self.fit_on!r}) failed: {err}"
                 ) from None
             state: dict[str, Any] = {
                 "vocabulary": tuple(str(w) for w in fit.get_feature_names_out())

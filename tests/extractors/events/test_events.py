@@ -65,6 +65,29 @@ def test_pulse_boxcar(events, tmp_path):
     np.testing.assert_array_equal(static.read(two, store).data, [[0.0], [1.0]])
 
 
+def test_painted_tiled_windows_read_what_one_window_reads(events, tmp_path):
+    """An event between two samples marks the next sample, even when it is the first sample
+    of the next window (it was painted in neither window)."""
+    store = Store(tmp_path)
+    ev = events.assign(start=[0.95, 2.0, 3.5, 1.0], duration=[0.02, 0.0, 0.25, 0.3])
+    tiled = Segments(
+        events=ev,
+        start=np.array([0.0, 1.0, 2.0, 3.0]),
+        duration=np.full(4, 1.0),
+        timeline=np.zeros(4, np.int32),
+        trigger=np.full(4, -1, np.int64),
+    )
+    for extractor, value in [
+        (Pulse(event_type="Stimulus", frequency=10.0), 1.0),
+        (EventField(event_type="Stimulus", field="code", output="dynamic", frequency=10.0), 7.0),
+    ]:
+        whole = extractor.read(_window(ev, 0.0, 4.0), store).data[0, 0]
+        got = extractor.read(tiled, store).data[:, 0].reshape(-1)
+        np.testing.assert_array_equal(got, whole)
+        assert got[10] == value  # [0.95, 0.97): sample 10 (1.0 s), window 1's first
+        np.testing.assert_array_equal(np.flatnonzero(got), [10, 20, 35, 36, 37])
+
+
 def test_event_field(events, tmp_path):
     store = Store(tmp_path)
     field = EventField(event_type="Stimulus", field="code")
@@ -127,13 +150,63 @@ def test_label_encoder(events, tmp_path):
     fixed = LabelEncoder(event_type="Stimulus", field="description", classes=("house", "face"))
     fixed.prepare(events, store, progress=False)
     np.testing.assert_array_equal(fixed.read(seg, store).data, [1, 0, 1])
+    # a value outside the declared classes: an error at prepare, before any work
     narrow = LabelEncoder(event_type="Stimulus", field="description", classes=("face",))
-    narrow.prepare(events, store, progress=False)
+    with pytest.raises(
+        ConfigError,
+        match=r"^LabelEncoder.classes: Stimulus events \[1\] have description='house', not "
+        r"among the declared classes \(face\); add them, or drop those events$",
+    ):
+        narrow.prepare(events, store, progress=False)
+    assert not store.has(narrow._vocab_key(("face",)))  # nothing stored
+    # a trigger without a value has no label: an error at read, naming the segment
+    other = events.assign(description=["face", None, "house", None])
+    enc.prepare(other, store, progress=False)
     with pytest.raises(
         ValueError,
-        match=r"segment 1 has description='house', not in the vocabulary \(1 classes: face\)",
+        match=r"segment 1 has description=nan, not in the vocabulary \(2 classes: face, house\)",
     ):
-        narrow.read(seg, store)
+        enc.read(segment_on_triggers(other, "Stimulus", duration=0.2), store)
+
+
+def test_label_encoder_empty_vocabulary_fails_before_any_work(events, tmp_path):
+    """It stored an empty vocabulary, then every read failed."""
+    store = Store(tmp_path)
+    enc = LabelEncoder(event_type="Word", field="description")  # the Word has no description
+    with pytest.raises(ConfigError) as err:
+        enc.prepare(events, store, progress=False)
+    assert str(err.value) == (
+        "LabelEncoder.field: none of the 1 Word events has a description: the vocabulary "
+        "would be empty; name the column holding their category"
+    )
+    assert not list(store.keys())
+
+
+def test_label_encoder_numeric_order_as_sklearn(events, tmp_path):
+    """Numeric values are ordered numerically, as scikit-learn's LabelEncoder ("10" after "9")."""
+    from sklearn.preprocessing import LabelEncoder as SkLabelEncoder
+
+    store = Store(tmp_path)
+    ev = events.assign(code=[10, 9, 2, 0])
+    enc = LabelEncoder(event_type="Stimulus", field="code")
+    enc.prepare(ev, store, progress=False)
+    assert enc.vocabulary(ev, store) == ("2", "9", "10")
+    seg = segment_on_triggers(ev, "Stimulus", duration=0.2)
+    expected = SkLabelEncoder().fit(ev["code"][:3]).transform(seg.trigger_values("code"))
+    np.testing.assert_array_equal(enc.read(seg, store).data, expected)
+    np.testing.assert_array_equal(enc.read(seg, store).data, [2, 1, 0])
+    # a float column (missing on the Word row) names its classes as WindowLabel does: "7", not
+    # "7.0", so that declared classes match (they were refused: code='7.0' not among them)
+    floats = events.assign(code=[7.0, 3.0, 7.0, np.nan])
+    assert floats["code"].dtype == np.float64
+    fitted = LabelEncoder(event_type="Stimulus", field="code")
+    fitted.prepare(floats, store, progress=False)
+    assert fitted.vocabulary(floats, store) == ("3", "7")
+    seg = segment_on_triggers(floats, "Stimulus", duration=0.2)
+    np.testing.assert_array_equal(fitted.read(seg, store).data, [1, 0, 1])
+    declared = fitted.replace(classes=("7", "3"))
+    declared.prepare(floats, store, progress=False)
+    np.testing.assert_array_equal(declared.read(seg, store).data, [0, 1, 0])
 
 
 def test_label_encoder_config():

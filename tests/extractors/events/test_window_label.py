@@ -244,6 +244,51 @@ def test_declared_classes_are_checked_before_any_work(tmp_path) -> None:
     )
 
 
+def test_events_without_a_class_fail_before_any_work(tmp_path) -> None:
+    """A fitted vocabulary left them out and prepare stored it; every read of a window they
+    overlap then failed ("description=None, not among the classes")."""
+    events = stages()
+    events.loc[2, "description"] = None
+    store = Store(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        WindowLabel(event_type="SleepStage").prepare(events, store, progress=False)
+    assert str(err.value) == (
+        "WindowLabel.field: 1 of 4 SleepStage events (rows [2]) have no description; fill it "
+        "in, or drop those events"
+    )
+    target = DetectionTarget(event_type="SleepStage", field="description", frequency=1.0)
+    with pytest.raises(ConfigError) as err:
+        target.prepare(events, store, progress=False)
+    assert str(err.value) == (
+        "DetectionTarget.field: 1 of 4 SleepStage events (rows [2]) have no description; fill "
+        "it in, or drop those events (or set field='': one class, the event type)"
+    )
+    with pytest.raises(ConfigError) as err:
+        target.replace(field="stage").prepare(events, store, progress=False)
+    assert str(err.value) == (
+        "DetectionTarget.field: the events table has no column 'stage'; columns: "
+        + ", ".join(map(str, events.columns))
+    )
+    assert not list(store.keys())
+
+
+def test_a_fitted_class_named_like_missing_fails_before_any_work(tmp_path) -> None:
+    """It failed only when reading (prepare stored the vocabulary), without the field name."""
+    events = stages()
+    events["description"] = events["description"].replace({"N1": "missing"})
+    store = Store(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        WindowLabel(event_type="SleepStage").prepare(events, store, progress=False)
+    assert str(err.value) == (
+        "WindowLabel.missing: the reserved class 'missing' is also a value of "
+        "SleepStage.description; name the missing class differently (e.g. missing='unlabelled')"
+    )
+    assert not list(store.keys())
+    label = WindowLabel(event_type="SleepStage", missing="unlabelled")
+    label.prepare(events, store, progress=False)
+    assert label.vocabulary(events, store) == ("N2", "W", "missing")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -377,3 +422,37 @@ def test_detection_equals_a_per_sample_oracle(tmp_path) -> None:
                 else:
                     want |= (t >= s - 1e-6 / freq) & (t < s + d - 1e-6 / freq)
             np.testing.assert_array_equal(data[i, c].astype(bool), want, err_msg=f"window {i}")
+
+
+@pytest.mark.parametrize("mode", ["presence", "onset", "offset"])
+def test_detection_tiled_windows_read_what_one_window_reads(mode: str, tmp_path) -> None:
+    """An event (or an offset) between two samples marks the next sample, even when that
+    sample is the first of the next window (it was lost from both windows)."""
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Seizure",
+                "start": [0.95, 2.2, 3.5],  # between samples; ends between samples; inside
+                "duration": [0.0, 0.75, 0.02],
+                "timeline": "r",
+            }
+        )
+    )
+    store = Store(tmp_path)
+    target = DetectionTarget(event_type="Seizure", frequency=10.0, mode=mode)
+    whole = target.read(window(events, 0.0, 4.0), store).data[0, 0]
+    tiled = Segments(
+        events=events,
+        start=np.array([0.0, 1.0, 2.0, 3.0]),
+        duration=np.full(4, 1.0),
+        timeline=np.zeros(4, np.int32),
+        trigger=np.full(4, -1, np.int64),
+    )
+    got = target.read(tiled, store).data[:, 0].reshape(-1)
+    expected = {
+        "presence": [10, 22, 23, 24, 25, 26, 27, 28, 29, 35],
+        "onset": [10, 22, 35],
+        "offset": [10, 30, 36],  # [2.2, 2.95) ends at sample 30 (3.0 s): window 3's first
+    }[mode]
+    np.testing.assert_array_equal(np.flatnonzero(whole), expected)
+    np.testing.assert_array_equal(np.flatnonzero(got), expected)

@@ -9,7 +9,7 @@ import pytest
 from neuralset.config import ConfigError, from_dict
 from neuralset.events import validate_events
 from neuralset.extractors.base import ExtractorNotPreparedError
-from neuralset.extractors.events import EventField, Pulse
+from neuralset.extractors.events import EventField, LabelEncoder, Pulse
 from neuralset.extractors.meta import Concat, HrfConvolve
 from neuralset.extractors.stimulus import WordLength
 from neuralset.segments import Segments, sliding_windows
@@ -156,6 +156,14 @@ def test_errors_and_yaml(events, tmp_path):
         HrfConvolve(extractor=WordLength(), frequency=0.5)
     with pytest.raises(ConfigError, match=r"^HrfConvolve.min_onset: must be <= 0 s, got 3.0"):
         HrfConvolve(extractor=static, frequency=0.5, min_onset=3.0)
+    # class positions are not amplitudes (they were convolved as such, silently)
+    with pytest.raises(
+        ConfigError,
+        match=r"^HrfConvolve.extractor: LabelEncoder reads class positions \(int64\), not "
+        r"amplitudes \(convolved, each class would weigh its position in the vocabulary\); "
+        r"convolve amplitudes: a Pulse per condition, an EventField, stimulus features$",
+    ):
+        HrfConvolve(extractor=LabelEncoder(event_type="Word", field="text"), frequency=0.5)
     field = EventField(event_type="Word", field="a")
     ex = HrfConvolve(extractor=field, frequency=0.5, hrf="spm + derivative")
     back = from_dict(ex.to_dict())
@@ -277,3 +285,45 @@ def test_a_start_halfway_between_frames_reads_the_later_frame(events, tmp_path):
     got = ex.replace(output="static", aggregation="trigger").read(segments, store).data[:, 0]
     np.testing.assert_array_equal(got, stored[[1, 2, 3, 4]])
     np.testing.assert_array_equal(ex.read(segments, store).data[:, 0, 0], stored[[1, 2, 3, 4]])
+
+
+@pytest.mark.parametrize("aggregation", ["trigger", "mean"])
+def test_overlapping_events_keep_their_own_amplitudes(aggregation, tmp_path):
+    """With aggregation="mean", an event's boxcar was the mean of the events overlapping its
+    span (here 3 instead of 1 and 5, 3 instead of 2 and 4), under the same key as "trigger"."""
+    from nilearn.glm.first_level import compute_regressor
+
+    onsets, durations = np.array([10.0, 10.5, 30.0, 30.0]), np.array([2.0, 0.0, 1.0, 1.0])
+    amplitudes = np.array([1.0, 5.0, 2.0, 4.0])
+    run = {"type": ["Fmri"], "start": [0.0], "duration": [60.0], "timeline": ["r"]}
+    events = validate_events(
+        pd.concat(
+            [
+                pd.DataFrame({**run, "filepath": ["r.nii"], "frequency": [0.5]}),
+                pd.DataFrame(
+                    {
+                        "type": "Stimulus",
+                        "start": onsets,
+                        "duration": durations,
+                        "timeline": "r",
+                        "a": amplitudes,
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+    )
+    inner = EventField(event_type="Stimulus", field="a", aggregation=aggregation)
+    hrf = HrfConvolve(extractor=inner, frequency=0.5)
+    store = Store(tmp_path)
+    hrf.prepare(events, store, progress=False)
+    whole = Segments(
+        events=events,
+        start=np.array([0.0]),
+        duration=np.array([60.0]),
+        timeline=np.zeros(1, np.int32),
+        trigger=np.array([0]),
+    )
+    frames = np.arange(30) * 2.0
+    ref, _ = compute_regressor(np.vstack([onsets, durations, amplitudes]), "glover", frames)
+    np.testing.assert_allclose(hrf.read(whole, store).data[0, 0], ref[:, 0], atol=1e-6)

@@ -10,6 +10,7 @@ from neuralset.config import ConfigError, from_dict
 from neuralset.events import AssignSplits
 from neuralset.execution import LocalExecutor, PrepareError
 from neuralset.extractors.base import ExtractorNotPreparedError
+from neuralset.extractors.events import EventField, LabelEncoder, Pulse
 from neuralset.extractors.meta import PCA
 from neuralset.extractors.neural.mne import MegExtractor
 from neuralset.extractors.stimulus import HuggingFaceText
@@ -138,3 +139,113 @@ def test_errors(split_events, text, tmp_path):
     assert back == meg_pca and back.prepare_key == meg_pca.prepare_key
     assert pca.prepare_key != pca.replace(n_components=3).prepare_key
     assert pca.prepare_key != pca.replace(extractor=text.replace(layers=(0,))).prepare_key
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        EventField(event_type="Word", field="code"),
+        Pulse(event_type="Word", frequency=10.0),
+        LabelEncoder(event_type="Word", field="text"),
+    ],
+)
+def test_table_extractors_are_refused_at_construction(inner):
+    """Values read from the events table are not stored: nothing to fit on (was a
+    NotImplementedError about row_keys in prepare)."""
+    with pytest.raises(
+        ConfigError,
+        match=rf"^PCA.extractor: {type(inner).__name__} stores no features to fit on \(its "
+        r"values are read from the events table\); give an extractor whose prepare stores one "
+        r"vector or series per event \(a text, image or audio extractor\), or a recording$",
+    ):
+        PCA(extractor=inner, n_components=1, fit_on="all")
+
+
+def test_samples_without_event_stay_zero(tmp_path):
+    """Painted features are zeros where no event is: projected they stay zeros (they were
+    -mean_ @ components_.T, a constant vector over every silence); event samples equal
+    sklearn's transform of the event's vector."""
+    from sklearn.decomposition import PCA as SkPCA
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from neuralset.events import validate_events
+    from neuralset.extractors.meta import Aggregate
+    from neuralset.extractors.stimulus import BagOfWords
+    from neuralset.segments import Segments
+
+    texts = ["a cat sat", "the dog ran", "a dog sat", "the cat ran far", "cat cat dog"]
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Sentence",
+                "start": [1.0, 2.0, 3.0, 4.0, 5.0],
+                "duration": 0.5,
+                "timeline": "run-1",
+                "text": texts,
+            }
+        )
+    )
+    store = Store(tmp_path)
+    bow = BagOfWords(fit_on="all", weighting="count", output="dynamic", frequency=4.0)
+    pca = PCA(extractor=bow, n_components=2, fit_on="all")
+    pca.prepare(events, store, progress=False)
+    counts = CountVectorizer(max_features=1000).fit_transform(texts).toarray()
+    sk = SkPCA(n_components=2, svd_solver="full").fit(counts)
+    # a window [0.5, 2.5): silence, the first sentence [1.0, 1.5), silence, the second [2.0, ...
+    windows = Segments(
+        events=events,
+        start=np.array([0.5, 6.0]),
+        duration=np.array([2.0, 2.0]),
+        timeline=np.zeros(2, np.int32),
+        trigger=np.full(2, -1, np.int64),
+    )
+    got = pca.read(windows, store).data
+    assert got.shape == (2, 2, 8)
+    expected = np.zeros((2, 2, 8), np.float32)
+    expected[0, :, 2:4] = sk.transform(counts[:1]).T  # samples at 1.0 and 1.25 s
+    expected[0, :, 6:8] = sk.transform(counts[1:2]).T  # samples at 2.0 and 2.25 s
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # a static mean over windows: the window without any sentence stays zeros
+    mean = PCA(extractor=bow.replace(output="static"), n_components=2, fit_on="all")
+    mean.prepare(events, store, progress=False)
+    static = mean.read(windows, store).data
+    np.testing.assert_allclose(
+        static[0], sk.transform(counts[:2].mean(0, keepdims=True))[0], atol=1e-5
+    )
+    np.testing.assert_array_equal(static[1], [0.0, 0.0])
+    # aggregated over time, silence does not count as a constant vector
+    agg = Aggregate(extractor=pca, how="sum").read(windows, store).data
+    np.testing.assert_allclose(agg, expected.sum(-1), atol=1e-5)
+
+
+def test_series_at_their_own_rate_stay_zero_before_the_sound(tmp_path):
+    """frequency=None: the samples before an Audio event (at the stored 100 Hz) stay zeros;
+    the sound's samples equal sklearn's transform of its log-mel frames."""
+    from sklearn.decomposition import PCA as SkPCA
+
+    from neuralset.extractors.stimulus import MelSpectrogram
+    from neuralset.segments import Segments
+
+    events = hf_models.stimulus_events()
+    store = Store(tmp_path)
+    mel = MelSpectrogram(n_mels=8, output="dynamic")
+    pca = PCA(extractor=mel, n_components=3, fit_on="all")
+    pca.prepare(events, store, progress=False)
+    row = int(np.flatnonzero(events["type"] == "Audio")[0])
+    code = events["timeline"].cat.codes.to_numpy()[row]
+    window = Segments(
+        events=events,
+        start=np.array([events["start"][row] - 0.5]),
+        duration=np.array([1.0]),
+        timeline=np.array([code], np.int32),
+        trigger=np.array([-1]),
+    )
+    got = pca.read(window, store).data[0]
+    assert got.shape == (3, 100)
+    np.testing.assert_array_equal(got[:, :50], 0.0)
+    frames = np.concatenate(
+        [store.get_arrays(key)["data"] for key in pca.training_keys(events)], axis=0
+    )
+    sk = SkPCA(n_components=3, svd_solver="full").fit(frames.astype(np.float64))
+    expected = sk.transform(mel.read(window, store).data[0][:, 50:].T.astype(np.float64)).T
+    np.testing.assert_allclose(got[:, 50:], expected, rtol=1e-4, atol=1e-3)

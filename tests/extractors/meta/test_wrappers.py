@@ -149,6 +149,31 @@ def test_to_static_reads_each_trigger_span(small_events, prepared):
         ToStatic(extractor=EventField(event_type="Stimulus", field="code"))
 
 
+def test_to_static_counts_every_sample_of_the_span(tmp_path):
+    """An event [start, stop) covers the samples start + k / f < stop: ceil(duration * f) of
+    them (as painted), so a sum of a Pulse counts them all (round() dropped the last one)."""
+    from neuralset.events import validate_events
+
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Stimulus",
+                "start": [1.0, 2.0, 3.0, 4.0, 5.0],
+                "duration": [0.24, 0.25, 0.5, 0.0, 0.31],
+                "timeline": "run-1",
+            }
+        )
+    )
+    segs = segment_on_triggers(events, "Stimulus", duration=1.0)
+    pulse = Pulse(event_type="Stimulus", frequency=10.0)
+    got = ToStatic(extractor=pulse, how="sum").read(segs, Store(tmp_path)).data
+    expected = [np.ceil(d * 10.0 - 1e-6) or 1.0 for d in events["duration"]]  # [3, 3, 5, 1, 4]
+    np.testing.assert_array_equal(got[:, 0], expected)
+    # the same count as the painted pulse over each event's window
+    painted = pulse.read(segs, Store(tmp_path)).data[:, 0].sum(-1)
+    np.testing.assert_array_equal(got[:, 0], painted)
+
+
 def test_through_a_dataset(small_events, segments, prepared):
     ds = SegmentDataset(
         segments,

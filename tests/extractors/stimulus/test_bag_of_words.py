@@ -93,3 +93,23 @@ def test_fit_is_in_the_key_and_errors(events, tmp_path):
         BagOfWords(fit_on="all", ngram_range=(2, 1))
     with pytest.raises(ValueError, match=r"^BagOfWords.fit_on: 'dev' selects none of the 6 events"):
         BagOfWords(fit_on="dev").prepare(events, Store(tmp_path), progress=False)
+
+
+def test_fits_that_cannot_work_name_the_field_and_fail_before_any_work(events, tmp_path):
+    store = Store(tmp_path)
+    with pytest.raises(
+        ValueError,
+        match=r"^BagOfWords.min_df: 5 documents, but fit_on='train' selects 4 training texts; "
+        r"lower min_df$",  # scikit-learn said "max_df corresponds to < documents than min_df"
+    ):
+        BagOfWords(fit_on="train", min_df=5).prepare(events, store, progress=False)
+    stop_words_only = events.assign(text=["the", "a", "of the", "and", "x y", "z"])
+    with pytest.raises(
+        ValueError,
+        match=r"^BagOfWords: fitting on the 4 training texts of 'text' \(fit_on='train'\) "
+        r"failed: empty vocabulary; perhaps the documents only contain stop words$",
+    ):
+        BagOfWords(fit_on="train", stop_words="english").prepare(
+            stop_words_only, store, progress=False
+        )
+    assert not list(store.keys())

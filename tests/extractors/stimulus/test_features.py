@@ -344,3 +344,38 @@ def test_feature_config_errors():
         SpeechEnvelope(cutoff=0.0)
     with pytest.raises(ConfigError, match="WordFrequency.source: expected one of"):
         WordFrequency(source="web")
+
+
+def test_mel_bands_outside_the_spectrum_are_refused_before_any_work(tmp_path):
+    """Inverted bands, or bands above a file's Nyquist frequency read at its own rate, were
+    computed silently (filters of zeros: -100 dB)."""
+    import soundfile
+
+    with pytest.raises(ConfigError) as err:
+        MelSpectrogram(fmin=4000.0, fmax=2000.0)
+    assert str(err.value) == (
+        "MelSpectrogram.fmin: the mel bands span [fmin, fmax), got fmin=4000.0 Hz with "
+        "fmax=2000.0 Hz (Nyquist: 8000.0 Hz); give 0 <= fmin below fmax and the Nyquist frequency"
+    )
+    path = tmp_path / "low.wav"
+    soundfile.write(str(path), np.zeros(8000, np.float32), 8000)
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": ["Audio"],
+                "start": [0.0],
+                "duration": [1.0],
+                "timeline": ["t"],
+                "filepath": [str(path)],
+            }
+        )
+    )
+    store = Store(tmp_path / "store")
+    with pytest.raises(ConfigError) as err:
+        MelSpectrogram(sample_rate=None, fmax=6000.0).prepare(events, store, progress=False)
+    assert str(err.value) == (
+        "MelSpectrogram.fmax: bands [0.0, 6000.0) Hz exceed the Nyquist frequency (4000 Hz) of "
+        f"{path} read at its own rate (sample_rate=None); lower fmax and fmin, or set sample_rate"
+    )
+    assert not list(store.keys())
+    MelSpectrogram(sample_rate=None, fmax=4000.0).prepare(events, store, progress=False)
