@@ -89,6 +89,15 @@ def speech_envelope(samples: np.ndarray, sfreq: float, *, cutoff: float, rate: f
     return resample_audio(env.astype(np.float32), sfreq, rate)
 
 
+def file_rates(extractor: MediaFileFeature, events: pd.DataFrame) -> dict[str, int]:
+    """The sampling rate of each distinct sound file of the extractor's events (headers only)."""
+    import soundfile
+
+    rows = extractor.event_rows(events)
+    paths = dict.fromkeys(str(p["path"]) for _, p in media_payloads(events, rows))
+    return {path: soundfile.info(path).samplerate for path in paths}
+
+
 @register("mel_spectrogram")
 @config
 class MelSpectrogram(MediaFileFeature):
@@ -143,11 +152,8 @@ class MelSpectrogram(MediaFileFeature):
         super().preflight(events, store)
         if self.sample_rate is not None:
             return
-        import soundfile
-
-        rows = self.event_rows(events)
-        for path in dict.fromkeys(p["path"] for _, p in media_payloads(events, rows)):
-            nyquist = soundfile.info(str(path)).samplerate / 2
+        for path, rate in file_rates(self, events).items():
+            nyquist = rate / 2
             top = self.fmax if self.fmax is not None else nyquist
             if top > nyquist or self.fmin >= top:
                 raise ConfigError(
@@ -179,7 +185,7 @@ class SpeechEnvelope(MediaFileFeature):
     Parameters
     ----------
     cutoff
-        Low-pass cutoff in Hz.
+        Low-pass cutoff in Hz, below each sound's Nyquist frequency (checked before any work).
     envelope_rate
         Rate in Hz of the stored envelope.
     """
@@ -192,6 +198,16 @@ class SpeechEnvelope(MediaFileFeature):
     def _check(self) -> None:
         positive(self, "cutoff", "Hz")
         positive(self, "envelope_rate", "Hz")
+
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """``cutoff`` lies below each file's Nyquist frequency (the low-pass was skipped)."""
+        super().preflight(events, store)
+        for path, rate in file_rates(self, events).items():
+            if self.cutoff >= rate / 2:
+                raise ConfigError(
+                    f"SpeechEnvelope.cutoff: {self.cutoff} Hz is not below the Nyquist frequency "
+                    f"({rate / 2:g} Hz) of {path}; lower cutoff"
+                )
 
     def compute(self, item: Item) -> Computed:
         samples, sr = self._sound(item.payload, None)

@@ -379,3 +379,27 @@ def test_mel_bands_outside_the_spectrum_are_refused_before_any_work(tmp_path):
     )
     assert not list(store.keys())
     MelSpectrogram(sample_rate=None, fmax=4000.0).prepare(events, store, progress=False)
+
+
+def test_speech_envelope_cutoff_above_a_files_nyquist_is_refused_before_any_work(tmp_path):
+    """The low-pass was skipped without a word when cutoff reached the Nyquist frequency."""
+    import soundfile
+
+    path = tmp_path / "low.wav"
+    soundfile.write(str(path), np.zeros(800, np.float32), 800)
+    events = validate_events(
+        pd.DataFrame(
+            {"type": ["Audio"], "start": [0.0], "duration": [1.0], "timeline": ["t"],
+             "filepath": [str(path)]}
+        )
+    )  # fmt: skip
+    store = Store(tmp_path / "store")
+    with pytest.raises(ConfigError) as err:
+        SpeechEnvelope(cutoff=400.0).prepare(events, store, progress=False)
+    assert str(err.value) == (
+        f"SpeechEnvelope.cutoff: 400.0 Hz is not below the Nyquist frequency (400 Hz) of {path}; "
+        "lower cutoff"
+    )
+    assert not list(store.keys())
+    SpeechEnvelope(cutoff=399.0).prepare(events, store, progress=False)
+    assert len(list(store.keys())) == 1
