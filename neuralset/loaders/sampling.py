@@ -20,11 +20,29 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 __all__ = ["BatchIndices", "EpochBatchSampler", "LengthBucketSampler"]
+
+
+def check_batching(owner: str, batch_size: Any, seed: Any) -> None:
+    """``batch_size`` is an int >= 1 and ``seed`` an int (numpy's too, never a bool or a float,
+    which ``int()`` would truncate); the error names ``owner.field``."""
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"{owner}.batch_size: must be an int >= 1, got {batch_size!r}")
+    if not _is_int(seed):
+        raise TypeError(
+            f"{owner}.seed: expected an int (the order of epoch e is drawn from "
+            f"numpy.random.default_rng(seed + e)), got {seed!r}"
+        )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class BatchIndices(list):  # type: ignore[type-arg]
@@ -68,10 +86,9 @@ class EpochBatchSampler:
         seed: int = 0,
         drop_last: bool = False,
     ) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size: must be an int >= 1, got {batch_size!r}")
+        check_batching(type(self).__name__, batch_size, seed)
         self.n = int(n)
-        self.batch_size = batch_size
+        self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
         self.drop_last = bool(drop_last)
@@ -132,8 +149,10 @@ class LengthBucketSampler(EpochBatchSampler):
     ) -> None:
         durations = np.asarray(durations, dtype=np.float64)
         super().__init__(len(durations), batch_size, shuffle=True, seed=seed, drop_last=drop_last)
-        if pool_batches < 1:
-            raise ValueError(f"pool_batches: must be >= 1, got {pool_batches}")
+        if not _is_int(pool_batches) or pool_batches < 1:
+            raise ValueError(
+                f"LengthBucketSampler.pool_batches: must be an int >= 1, got {pool_batches!r}"
+            )
         self.durations = durations
         self.pool_batches = int(pool_batches)
 
