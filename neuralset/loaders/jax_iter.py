@@ -153,6 +153,22 @@ def resolve_device(device: Any) -> Any:
     return devices[position]
 
 
+def _check_sampler(sampler: Any, shuffle: bool, drop_last: bool) -> None:
+    """A sampler with ``batch_indices(epoch)`` and ``len()``, given without the flags it
+    replaces (they would be ignored silently)."""
+    if not callable(getattr(sampler, "batch_indices", None)) or not hasattr(sampler, "__len__"):
+        raise TypeError(
+            f"JaxBatchIterator.sampler: expected a sampler with batch_indices(epoch) and len() "
+            f"(e.g. neuralset.loaders.LengthBucketSampler), got {type(sampler).__name__}"
+        )
+    for flag, value, default in (("shuffle", shuffle, True), ("drop_last", drop_last, False)):
+        if bool(value) != default:
+            raise ValueError(
+                f"JaxBatchIterator: {flag}={value!r} has no effect with a sampler, which "
+                f"chooses the batches itself; leave {flag} out (or set it on the sampler)"
+            )
+
+
 class JaxBatchIterator:
     """Iterate a dataset as batches of jax arrays, shuffled deterministically, with prefetch.
 
@@ -175,9 +191,10 @@ class JaxBatchIterator:
         ``"gpu"`` or ``"cuda"``, ``"gpu:1"``; see :func:`resolve_device`); JAX's default
         device if ``None``.
     sampler
-        A batch sampler with ``batch_indices(epoch)`` (e.g.
+        A batch sampler with ``batch_indices(epoch)`` and ``len()`` (e.g.
         :class:`~neuralset.loaders.sampling.LengthBucketSampler`); it replaces ``batch_size``,
-        ``shuffle``, ``seed`` and ``drop_last`` for choosing the batches.
+        ``shuffle``, ``seed`` and ``drop_last`` for choosing the batches (``shuffle=False`` or
+        ``drop_last=True`` with a sampler is an error: set them on the sampler).
 
     Each ``iter(...)`` runs one epoch and advances :attr:`epoch`; :meth:`epoch_iter` runs a
     given epoch.
@@ -219,11 +236,8 @@ class JaxBatchIterator:
                 f"JaxBatchIterator.seed: expected an int (the permutation of epoch e is drawn "
                 f"from numpy.random.default_rng(seed + e)), got {seed!r}"
             )
-        if sampler is not None and not callable(getattr(sampler, "batch_indices", None)):
-            raise TypeError(
-                f"JaxBatchIterator.sampler: expected a sampler with batch_indices(epoch) (e.g. "
-                f"neuralset.loaders.LengthBucketSampler), got {type(sampler).__name__}"
-            )
+        if sampler is not None:
+            _check_sampler(sampler, shuffle, drop_last)
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)

@@ -137,8 +137,8 @@ def test_arguments_are_checked_at_construction(dataset: SegmentDataset) -> None:
     with pytest.raises(
         TypeError,
         match=re.escape(
-            "JaxBatchIterator.sampler: expected a sampler with batch_indices(epoch) (e.g. "
-            "neuralset.loaders.LengthBucketSampler), got list"
+            "JaxBatchIterator.sampler: expected a sampler with batch_indices(epoch) and len() "
+            "(e.g. neuralset.loaders.LengthBucketSampler), got list"
         ),
     ):
         JaxBatchIterator(dataset, 4, sampler=[[0, 1]])
@@ -178,3 +178,24 @@ def test_a_device_named_as_torch_writes_it(dataset: SegmentDataset) -> None:
             f"JaxBatchIterator.device: {bad!r} is no device JAX sees here (it sees {seen}); "
             "pass 'cpu', 'gpu', 'gpu:1', a jax.Device or None (JAX's default device)"
         )
+
+
+def test_a_sampler_refuses_the_flags_it_would_ignore(dataset: SegmentDataset) -> None:
+    from neuralset.loaders import EpochBatchSampler
+
+    sampler = EpochBatchSampler(len(dataset), 32, seed=0)
+    # drop_last=True and shuffle=False were ignored silently: a partial batch of 12, shuffled
+    for flag, value in (("drop_last", True), ("shuffle", False)):
+        with pytest.raises(ValueError) as info:
+            JaxBatchIterator(dataset, 32, sampler=sampler, **{flag: value})
+        assert str(info.value) == (
+            f"JaxBatchIterator: {flag}={value} has no effect with a sampler, which chooses the "
+            f"batches itself; leave {flag} out (or set it on the sampler)"
+        )
+    it = JaxBatchIterator(dataset, 32, sampler=sampler, prefetch=0)
+    order = np.random.default_rng(1).permutation(len(dataset))  # epoch 1: seed + 1
+    assert [np.asarray(b.index).tolist() for b in it.epoch_iter(1)] == [
+        order[:32].tolist(),
+        order[32:64].tolist(),
+        order[64:].tolist(),
+    ]
