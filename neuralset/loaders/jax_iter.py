@@ -197,7 +197,9 @@ class JaxBatchIterator:
         ``drop_last=True`` with a sampler is an error: set them on the sampler).
 
     Each ``iter(...)`` runs one epoch and advances :attr:`epoch`; :meth:`epoch_iter` runs a
-    given epoch.
+    given epoch. With ``out_of_bounds="drop"``, batches are smaller by the segments left out,
+    and a batch left with none is skipped (an empty batch would give a NaN mean loss and a
+    new shape to compile), so an epoch may have fewer than ``len()`` batches.
 
     Examples
     --------
@@ -280,10 +282,12 @@ class JaxBatchIterator:
         self.epoch += 1
         return self.epoch_iter(epoch)
 
-    def _make(self, indices: np.ndarray, epoch: int) -> Any:
+    def _make(self, indices: np.ndarray, epoch: int) -> Any | None:
         import jax
 
         arrays = self.dataset.read(indices, epoch=epoch)
+        if not len(arrays["index"]):  # out_of_bounds="drop" left out all its segments
+            return None
         if self.dataset.check_shapes and typecheck_enabled():
             run_check(
                 np.ndarray,
@@ -309,7 +313,9 @@ class JaxBatchIterator:
         batches = self.batch_indices(epoch)
         if self.prefetch == 0:
             for indices in batches:
-                yield self._make(indices, epoch)
+                batch = self._make(indices, epoch)
+                if batch is not None:
+                    yield batch
             return
         q: queue.Queue[Any] = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
@@ -320,6 +326,8 @@ class JaxBatchIterator:
                     if stop.is_set():
                         return
                     item = self._make(indices, epoch)
+                    if item is None:
+                        continue
                     while not stop.is_set():
                         try:
                             q.put(item, timeout=0.1)

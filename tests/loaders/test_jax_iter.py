@@ -199,3 +199,34 @@ def test_a_sampler_refuses_the_flags_it_would_ignore(dataset: SegmentDataset) ->
         order[32:64].tolist(),
         order[64:].tolist(),
     ]
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_batches_left_empty_by_drop_are_skipped(setup: dict[str, Any], prefetch: int) -> None:
+    from tests.loaders.conftest import SFREQ, RampExtractor, expected_window
+
+    segs = setup["segments"]  # some run past a recording's start or end
+    inside = np.flatnonzero(segs.covering("Meg") >= 0)
+    outside = np.flatnonzero(segs.covering("Meg") < 0)
+    assert len(outside) >= 2 and len(inside) == 76
+    ds = SegmentDataset(
+        segs, {"meg": RampExtractor(frequency=SFREQ)}, setup["store"], out_of_bounds="drop"
+    )
+    ds.prepare(progress=False)
+    # batches of one in order: those of the segments outside came out with 0 rows (and 0
+    # channels: shape (0, 0, 40)), a NaN mean loss and a new shape to compile
+    it = JaxBatchIterator(ds, 1, shuffle=False, prefetch=prefetch)
+    batches = list(it)
+    assert len(it) == len(segs) and len(batches) == len(inside)
+    assert [int(b.index[0]) for b in batches] == inside.tolist()
+    for b in batches:
+        assert b["meg"].shape == (1, 3, 40)
+        start = float(segs.start[int(b.index[0])])
+        np.testing.assert_array_equal(np.asarray(b["meg"])[0], expected_window(start, 40))
+    # larger batches keep their segments inside, in order
+    sizes = [b.size for b in JaxBatchIterator(ds, 8, shuffle=False, prefetch=prefetch)]
+    kept = [
+        int(np.isin(np.arange(k, min(k + 8, len(segs))), inside).sum())
+        for k in range(0, len(segs), 8)
+    ]
+    assert sizes == [k for k in kept if k]
