@@ -56,8 +56,10 @@ def _record(arrays: dict[str, Any], k: int | None) -> dict[str, Any]:
 class GrainSource:
     """One record per segment of ``dataset`` (grain's ``RandomAccessDataSource`` protocol).
 
-    With ``out_of_bounds="drop"`` a dropped segment gives ``None``, which grain treats as a
-    missing record.
+    With ``out_of_bounds="drop"`` a dropped segment gives ``None``: grain's iterators skip it
+    once the dataset is an ``IterDataset`` (``MapDataset.source(src).to_iter_dataset()
+    .batch(n)``), while ``MapDataset.batch`` and ``grain.DataLoader`` fail on it ("Expected all
+    input elements to have the same structure").
     """
 
     def __init__(self, dataset: SegmentDataset) -> None:

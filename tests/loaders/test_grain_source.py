@@ -57,3 +57,25 @@ def test_bad_arguments_fail_at_construction(
     with pytest.raises(error) as info:
         GrainBatchSource(dataset, **kwargs)
     assert str(info.value) == message
+
+
+def test_dropped_segments_are_skipped_by_grain_iterators(setup: dict[str, Any]) -> None:
+    import grain
+
+    from neuralset.loaders.grain_source import GrainSource
+    from tests.loaders.conftest import SFREQ, RampExtractor
+
+    segs = setup["segments"]  # some run past a recording's start or end
+    inside = np.flatnonzero(segs.covering("Meg") >= 0)
+    ds = SegmentDataset(
+        segs, {"meg": RampExtractor(frequency=SFREQ)}, setup["store"], out_of_bounds="drop"
+    )
+    ds.prepare(progress=False)
+    source = GrainSource(ds)
+    outside = int(np.flatnonzero(segs.covering("Meg") < 0)[0])
+    assert source[outside] is None
+    batches = grain.MapDataset.source(source).to_iter_dataset().batch(16)
+    seen = [int(i) for b in batches for i in b["index"]]
+    assert seen == inside.tolist()
+    with pytest.raises(ValueError, match="Expected all input elements to have the same structure"):
+        list(grain.MapDataset.source(source).batch(16))  # as the docstring says
