@@ -1,7 +1,7 @@
 """A JAX batch iterator over a :class:`~neuralset.loaders.dataset.SegmentDataset`.
 
 Deterministic like grain's samplers: the order of epoch ``e`` is the permutation drawn from
-``numpy.random.default_rng(seed + e)``, so the same seed gives the same order on any machine
+``numpy.random.default_rng([seed, e])``, so the same seed gives the same order on any machine
 and every epoch differs. A background thread reads the next ``prefetch`` batches (numpy reads
 release the GIL) and moves them to the device while the training step runs. Batches are
 :class:`JaxBatch` equinox modules (pytrees: they pass through ``jax.jit``).
@@ -24,6 +24,7 @@ import numpy as np
 
 from .batch import META_FIELDS, run_check, typecheck_enabled
 from .dataset import SegmentDataset
+from .sampling import epoch_rng
 
 __all__ = ["JaxBatchIterator", "jax_batch_class", "resolve_device"]
 
@@ -179,7 +180,8 @@ class JaxBatchIterator:
     batch_size
         Segments per batch (>= 1).
     shuffle
-        Draw a new permutation each epoch from ``seed + epoch``; in order otherwise.
+        Draw a new permutation each epoch from ``(seed, epoch)`` (see
+        :func:`~neuralset.loaders.sampling.epoch_rng`); in order otherwise.
     seed
         Base seed of the permutations.
     drop_last
@@ -233,10 +235,10 @@ class JaxBatchIterator:
             )
         if not _is_int(prefetch) or prefetch < 0:
             raise ValueError(f"JaxBatchIterator.prefetch: must be an int >= 0, got {prefetch!r}")
-        if not _is_int(seed):
+        if not _is_int(seed) or seed < 0:
             raise TypeError(
-                f"JaxBatchIterator.seed: expected an int (the permutation of epoch e is drawn "
-                f"from numpy.random.default_rng(seed + e)), got {seed!r}"
+                f"JaxBatchIterator.seed: expected an int >= 0 (the permutation of epoch e is "
+                f"drawn from numpy.random.default_rng([seed, e])), got {seed!r}"
             )
         if sampler is not None:
             _check_sampler(sampler, shuffle, drop_last)
@@ -267,7 +269,7 @@ class JaxBatchIterator:
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
-        return np.random.default_rng(self.seed + epoch).permutation(n)
+        return epoch_rng(self.seed, epoch).permutation(n)
 
     def batch_indices(self, epoch: int) -> list[np.ndarray]:
         """The positions of each batch of ``epoch``."""

@@ -28,7 +28,9 @@ def test_deterministic_order(dataset: SegmentDataset) -> None:
     assert first_a == first_b
     assert sorted(first_a) == list(range(n)) and first_a != list(range(n))
     assert epoch_indices(a, 1) != first_a  # a new order every epoch
-    assert epoch_indices(a, 1) == list(np.random.default_rng(4).permutation(n))  # seed + epoch
+    assert epoch_indices(a, 1) == list(np.random.default_rng([3, 1]).permutation(n))
+    # drawn from (seed, epoch), not seed + epoch: seed 4 replayed seed 3's epochs shifted by one
+    assert epoch_indices(JaxBatchIterator(dataset, 8, seed=4), 0) != epoch_indices(a, 1)
     assert epoch_indices(JaxBatchIterator(dataset, 8, seed=4), 0) != first_a
     assert epoch_indices(JaxBatchIterator(dataset, 8, shuffle=False), 0) == list(range(n))
     # iterating advances the epoch
@@ -145,8 +147,8 @@ def test_arguments_are_checked_at_construction(dataset: SegmentDataset) -> None:
     with pytest.raises(
         TypeError,
         match=re.escape(
-            "JaxBatchIterator.seed: expected an int (the permutation of epoch e is drawn "
-            "from numpy.random.default_rng(seed + e)), got None"
+            "JaxBatchIterator.seed: expected an int >= 0 (the permutation of epoch e is "
+            "drawn from numpy.random.default_rng([seed, e])), got None"
         ),
     ):
         JaxBatchIterator(dataset, 4, seed=None)  # type: ignore[arg-type]
@@ -193,7 +195,7 @@ def test_a_sampler_refuses_the_flags_it_would_ignore(dataset: SegmentDataset) ->
             f"batches itself; leave {flag} out (or set it on the sampler)"
         )
     it = JaxBatchIterator(dataset, 32, sampler=sampler, prefetch=0)
-    order = np.random.default_rng(1).permutation(len(dataset))  # epoch 1: seed + 1
+    order = np.random.default_rng([0, 1]).permutation(len(dataset))  # seed 0, epoch 1
     assert [np.asarray(b.index).tolist() for b in it.epoch_iter(1)] == [
         order[:32].tolist(),
         order[32:64].tolist(),
