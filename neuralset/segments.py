@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .config import Config, config, register
+from .config import Config, ConfigError, config, register
 from .events.index import EventIndex
 from .events.selectors import (
     Selector,
@@ -27,7 +27,7 @@ from .events.selectors import (
     selector_field,
 )
 from .events.table import check_events_table
-from .validation import positive
+from .validation import finite, positive
 
 __all__ = [
     "Segments",
@@ -127,6 +127,8 @@ class Segments:
     def select(self, which: np.ndarray | slice | Sequence[int]) -> Segments:
         """A new Segments with the chosen positions (mask, indices or slice)."""
         which = np.arange(len(self))[which] if isinstance(which, slice) else np.asarray(which)
+        if not which.size:  # an empty list is float64 to numpy: no position, not an error
+            which = which.astype(np.intp)
         return Segments(
             events=self.events,
             start=self.start[which],
@@ -202,7 +204,7 @@ class Segments:
             A window lies in no event with a value, or in events with different values (a
             window across two splits); the message names it and the fix.
         """
-        return segment_values(self, column)
+        return self.index.segment_values(column, self.trigger, self.timeline, self.start, self.stop)
 
     def split(self, name: str, column: str = "split") -> Segments:
         """The segments whose ``column`` value (see :meth:`values`) is ``name``.
@@ -262,32 +264,6 @@ class Segments:
         }
 
 
-def segment_values(segments: Segments, column: str) -> np.ndarray:
-    """Per segment, the value of ``column``: the trigger's, or the window's (see
-    :meth:`Segments.values`)."""
-    events = segments.events
-    if column not in events.columns:
-        raise KeyError(
-            f"the events table has no column {column!r} (columns: {', '.join(map(str, events.columns))})"
-            + (
-                "; assign splits first, e.g. AssignSplits(by='timeline')"
-                if column == "split"
-                else ""
-            )
-        )
-    values = events[column].to_numpy()
-    has = segments.trigger >= 0
-    if has.all():
-        return values[segments.trigger]
-    out = np.empty(len(segments), dtype=object)
-    out[has] = values[segments.trigger[has]]
-    free = ~has
-    out[free] = segments.index.window_values(
-        column, segments.timeline[free], segments.start[free], segments.stop[free]
-    )
-    return out
-
-
 def _timeline_codes(events: pd.DataFrame) -> np.ndarray:
     return events["timeline"].cat.codes.to_numpy().astype(np.int32)
 
@@ -313,6 +289,10 @@ def segment_on_triggers(
     duration
         Window duration in seconds; ``None`` uses each trigger's own duration.
     """
+    if not np.isfinite(offset):
+        raise ValueError(
+            f"segment_on_triggers: offset must be a finite number of seconds, got {offset}"
+        )
     check_events_table(events, "segment_on_triggers", rows=np.arange(0), nonempty=True)
     rows = selected_rows(events, triggers, "segment_on_triggers: the triggers")
     check_events_table(events, "segment_on_triggers", rows=rows)
@@ -326,8 +306,10 @@ def segment_on_triggers(
                 f"{int((dur <= 0).sum())} triggers last 0 s (e.g. row {first}); pass duration=..."
             )
     else:
-        if duration <= 0:
-            raise ValueError(f"duration must be > 0 seconds, got {duration}")
+        if not 0 < duration < np.inf:  # NaN fails too
+            raise ValueError(
+                f"segment_on_triggers: duration must be > 0 seconds and finite, got {duration}"
+            )
         dur = np.full(len(rows), float(duration))
     return Segments(
         events=events,
@@ -359,8 +341,11 @@ def sliding_windows(
         Drop the last windows that would run past the end of their span; when ``False`` they
         are kept (and extend past it).
     """
-    if duration <= 0 or stride <= 0:
-        raise ValueError(f"duration and stride must be > 0 seconds, got {duration} and {stride}")
+    if not (0 < duration < np.inf and 0 < stride < np.inf):  # NaN fails too
+        raise ValueError(
+            f"sliding_windows: duration and stride must be > 0 seconds and finite, got "
+            f"{duration} and {stride}"
+        )
     check_events_table(events, "sliding_windows", nonempty=True)
     if blocks is None:
         tl = events["timeline"].cat.codes.to_numpy()
@@ -426,7 +411,18 @@ class Segmenter(Config):
 
     def __call__(self, events: pd.DataFrame) -> Segments:
         segments = self._segments(events)
-        return segments.require(*self.require) if self.require else segments
+        if not self.require:
+            return segments
+        kept = segments.require(*self.require)
+        if not len(kept):
+            counts = ", ".join(f"{n!r}: {int(segments.has_type(n).sum())}" for n in self.require)
+            raise ConfigError(
+                f"{type(self).__name__}.require: none of the {len(segments)} segments overlaps "
+                f"an event of each of {list(self.require)} (segments overlapping each: "
+                f"{counts}); check which timelines hold these events, or drop the type from "
+                "require"
+            )
+        return kept
 
 
 @register("trigger")
@@ -452,6 +448,8 @@ class TriggerSegmenter(Segmenter):
 
     def _check(self) -> None:
         positive(self, "duration", "seconds", optional=True)
+        finite(self, "offset", "seconds")
+        finite(self, "duration", "seconds", optional=True)
 
     def _segments(self, events: pd.DataFrame) -> Segments:
         with selector_field("TriggerSegmenter.triggers"):
@@ -484,6 +482,8 @@ class SlidingSegmenter(Segmenter):
     def _check(self) -> None:
         positive(self, "duration", "seconds")
         positive(self, "stride", "seconds")
+        finite(self, "duration", "seconds")
+        finite(self, "stride", "seconds")
 
     def _segments(self, events: pd.DataFrame) -> Segments:
         with selector_field("SlidingSegmenter.blocks"):

@@ -18,6 +18,7 @@ class of the hierarchy, base first (never call ``super()._check()``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from .config import ConfigError
 __all__ = [
     "require",
     "positive",
+    "finite",
     "at_least",
     "in_range",
     "one_of",
@@ -107,6 +109,20 @@ def positive(
         What to do, appended after the value.
     """
     _bound(cfg, field, lambda v: v > 0, "must be > 0", unit, what, optional, fix, value)
+
+
+def finite(
+    cfg: Any,
+    field: str,
+    unit: str = "",
+    *,
+    optional: bool = False,
+    fix: str = "",
+    value: Any = _MISSING,
+) -> None:
+    """``cfg.field`` is a finite number, not ``inf`` or ``nan`` (see :func:`positive`)."""
+    rule = "must be a finite number" + (" of" if unit else "")
+    _bound(cfg, field, math.isfinite, rule, unit, "", optional, fix, value)
 
 
 def at_least(

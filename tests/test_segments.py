@@ -254,3 +254,85 @@ def test_sliding_windows_take_the_split_of_the_events_they_lie_in(events):
         "carry it (sliding_windows(..., blocks=<those events>)) or assign 'split' per timeline "
         "(AssignSplits(by='timeline'))"
     )
+
+
+@pytest.fixture(scope="module")
+def edge_events():
+    """Recording 'a' spans 0-10 s, 'b' spans 2-7 s (one stimulus at 3 s); words near a's edges."""
+    rows = [
+        dict(type="Meg", start=0.0, duration=10.0, timeline="a", filepath="m.fif"),
+        dict(type="Meg", start=2.0, duration=5.0, timeline="b", filepath="m.fif"),
+        dict(type="Word", start=9.9, duration=0.2, timeline="a", text="x"),
+        dict(type="Word", start=0.0, duration=0.2, timeline="a", text="y"),
+        dict(type="Stimulus", start=3.0, duration=0.0, timeline="b", code=1),
+    ]
+    return validate_events(pd.DataFrame(rows))
+
+
+def test_sliding_windows_stride_not_a_multiple_of_the_span(edge_events):
+    seg = sliding_windows(edge_events, duration=1.0, stride=0.3, blocks="Meg")
+    # a: starts 0, 0.3, ..., 9.0 (31); b: 2, 2.3, ..., 5.9 (14): every window inside its block
+    np.testing.assert_allclose(seg.start, np.r_[np.arange(31) * 0.3, 2 + np.arange(14) * 0.3])
+    np.testing.assert_array_equal(seg.timeline, [0] * 31 + [1] * 14)
+    keep = sliding_windows(
+        edge_events, duration=1.0, stride=0.3, blocks="Meg", drop_incomplete=False
+    )
+    # every start inside the block is kept: a up to 9.9, b up to 6.8
+    np.testing.assert_allclose(keep.start, np.r_[np.arange(34) * 0.3, 2 + np.arange(17) * 0.3])
+    # a zero-duration event counts in the window that holds its onset, [3, 4), not [2, 3)
+    whole = sliding_windows(edge_events, duration=1.0, stride=1.0, blocks="Meg")
+    b = whole.timeline == 1
+    np.testing.assert_array_equal(whole.start[b], [2.0, 3.0, 4.0, 5.0, 6.0])
+    np.testing.assert_array_equal(whole.has_type("Stimulus")[b], [False, True, False, False, False])
+
+
+def test_non_finite_windows_are_refused(edge_events):
+    # offset=nan gave segments starting at NaN, silently; inf durations/strides were accepted
+    with pytest.raises(ValueError) as err:
+        segment_on_triggers(edge_events, "Word", offset=float("nan"), duration=1.0)
+    assert (
+        str(err.value) == "segment_on_triggers: offset must be a finite number of seconds, got nan"
+    )
+    with pytest.raises(ValueError) as err:
+        segment_on_triggers(edge_events, "Word", duration=float("inf"))
+    assert str(err.value) == "segment_on_triggers: duration must be > 0 seconds and finite, got inf"
+    with pytest.raises(ValueError) as err:  # said "no window of 1 s fits in the 2 timelines"
+        sliding_windows(edge_events, duration=1.0, stride=float("nan"))
+    assert str(err.value) == (
+        "sliding_windows: duration and stride must be > 0 seconds and finite, got 1.0 and nan"
+    )
+    cases = [
+        (lambda: TriggerSegmenter(triggers="Word", offset=float("nan"), duration=1.0),
+         "TriggerSegmenter.offset: must be a finite number of seconds, got nan"),
+        (lambda: TriggerSegmenter(triggers="Word", duration=float("inf")),
+         "TriggerSegmenter.duration: must be a finite number of seconds (or None), got inf"),
+        (lambda: SlidingSegmenter(duration=float("inf"), stride=1.0),
+         "SlidingSegmenter.duration: must be a finite number of seconds, got inf"),
+        (lambda: SlidingSegmenter(duration=1.0, stride=float("inf")),
+         "SlidingSegmenter.stride: must be a finite number of seconds, got inf"),
+    ]  # fmt: skip
+    for build, message in cases:
+        with pytest.raises(ConfigError) as info:
+            build()
+        assert str(info.value) == message
+
+
+def test_select_nothing(edge_events):
+    seg = segment_on_triggers(edge_events, "Word", duration=0.5)
+    none = seg.select([])  # was IndexError: arrays used as indices must be of integer type
+    assert len(none) == 0 and none.start.dtype == np.float64
+    assert len(seg.select(np.zeros(2, dtype=bool))) == 0
+
+
+def test_segmenter_require_that_keeps_nothing_is_an_error(edge_events):
+    # the words are all on timeline a, the stimulus on b: an empty Segments came back silently
+    assert len(segment_on_triggers(edge_events, "Word", duration=0.5).require("Stimulus")) == 0
+    with pytest.raises(ConfigError) as err:
+        TriggerSegmenter(triggers="Word", duration=0.5, require=("Meg", "Stimulus"))(edge_events)
+    assert str(err.value) == (
+        "TriggerSegmenter.require: none of the 2 segments overlaps an event of each of "
+        "['Meg', 'Stimulus'] (segments overlapping each: 'Meg': 2, 'Stimulus': 0); check which "
+        "timelines hold these events, or drop the type from require"
+    )
+    kept = TriggerSegmenter(triggers="Word", duration=0.5, require=("Meg",))(edge_events)
+    np.testing.assert_array_equal(kept.trigger, [2, 3])

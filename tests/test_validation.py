@@ -12,6 +12,7 @@ from neuralset.registry import config_classes
 from neuralset.validation import (
     at_least,
     existing_path,
+    finite,
     in_range,
     one_of,
     positive,
@@ -110,6 +111,8 @@ class Sample(Config):
     [
         (lambda s: positive(s, "low", "Hz", optional=True), "Sample.low: must be > 0 Hz (or None), got -1.0"),
         (lambda s: positive(s, "low", what="cut-off"), "Sample.low: cut-off must be > 0, got -1.0"),
+        (lambda s: finite(s, "low", "seconds", value=float("nan")), "Sample.low: must be a finite number of seconds, got nan"),
+        (lambda s: finite(s, "low", optional=True, value=float("-inf")), "Sample.low: must be a finite number (or None), got -inf"),
         (lambda s: at_least(s, "count", 2, "items"), "Sample.count: must be >= 2 items, got 0"),
         (lambda s: in_range(s, "low", 0, 1, fix="a fraction"), "Sample.low: must be between 0 and 1, got -1.0; a fraction"),
         (lambda s: one_of(s, "mode", ("x", "y"), what="mode"), "Sample.mode: unknown mode 'a'; allowed modes: x, y"),
@@ -130,6 +133,8 @@ def test_validators_pass_valid_values(tmp_path: Path) -> None:
     sample = Sample(low=None, count=3, mode="x", items=("a", "b"), path=tmp_path)
     positive(sample, "low", optional=True)
     at_least(sample, "count", 3)
+    finite(sample, "count")
+    finite(sample, "low", optional=True)
     in_range(sample, "count", 0, 3)
     one_of(sample, "mode", ("x", "y"))
     unique(sample, "items")

@@ -180,6 +180,38 @@ class EventIndex:
         keep = self.stop[pos] > start[seg]
         return seg[keep], self.rows[pos[keep]]
 
+    def segment_values(
+        self,
+        column: str,
+        trigger: np.ndarray,
+        timeline: np.ndarray,
+        start: np.ndarray,
+        stop: np.ndarray,
+    ) -> np.ndarray:
+        """Per window, the value of ``column``: its trigger row's (``trigger >= 0``), else
+        the events' it lies in (see :meth:`window_values`; the rule of
+        :meth:`neuralset.segments.Segments.values`)."""
+        events = self.events
+        if column not in events.columns:
+            raise KeyError(
+                f"the events table has no column {column!r} (columns: "
+                f"{', '.join(map(str, events.columns))})"
+                + (
+                    "; assign splits first, e.g. AssignSplits(by='timeline')"
+                    if column == "split"
+                    else ""
+                )
+            )
+        values = events[column].to_numpy()
+        has = trigger >= 0
+        if has.all():
+            return values[trigger]
+        out = np.empty(len(trigger), dtype=object)
+        out[has] = values[trigger[has]]
+        free = ~has
+        out[free] = self.window_values(column, timeline[free], start[free], stop[free])
+        return out
+
     def window_values(
         self, column: str, timeline: np.ndarray, start: np.ndarray, stop: np.ndarray
     ) -> np.ndarray:

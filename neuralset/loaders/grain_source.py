@@ -34,7 +34,7 @@ import numpy as np
 
 from .batch import META_FIELDS
 from .dataset import SegmentDataset
-from .sampling import EpochBatchSampler
+from .sampling import EpochBatchSampler, check_batching
 
 __all__ = ["GrainSource", "GrainBatchSource"]
 
@@ -56,8 +56,10 @@ def _record(arrays: dict[str, Any], k: int | None) -> dict[str, Any]:
 class GrainSource:
     """One record per segment of ``dataset`` (grain's ``RandomAccessDataSource`` protocol).
 
-    With ``out_of_bounds="drop"`` a dropped segment gives ``None``, which grain treats as a
-    missing record.
+    With ``out_of_bounds="drop"`` a dropped segment gives ``None``: grain's iterators skip it
+    once the dataset is an ``IterDataset`` (``MapDataset.source(src).to_iter_dataset()
+    .batch(n)``), while ``MapDataset.batch`` and ``grain.DataLoader`` fail on it ("Expected all
+    input elements to have the same structure").
     """
 
     def __init__(self, dataset: SegmentDataset) -> None:
@@ -98,11 +100,18 @@ class GrainBatchSource:
             raise TypeError(
                 f"GrainBatchSource: expected SegmentDataset, got {type(dataset).__name__}"
             )
+        check_batching("GrainBatchSource", batch_size, seed)
         self.dataset = dataset
         self.sampler = EpochBatchSampler(
             len(dataset), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last
         )
         self._batches = self.sampler.batch_indices(0)
+        if not self._batches:  # record k would be k % 0
+            raise ValueError(
+                f"GrainBatchSource: no batch: drop_last=True leaves out the last, smaller batch, "
+                f"and batch_size={batch_size} exceeds the {len(dataset)} segments of the "
+                "dataset; lower batch_size, or pass drop_last=False"
+            )
 
     def __len__(self) -> int:
         return len(self._batches)

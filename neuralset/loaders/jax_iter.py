@@ -1,7 +1,7 @@
 """A JAX batch iterator over a :class:`~neuralset.loaders.dataset.SegmentDataset`.
 
 Deterministic like grain's samplers: the order of epoch ``e`` is the permutation drawn from
-``numpy.random.default_rng(seed + e)``, so the same seed gives the same order on any machine
+``numpy.random.default_rng([seed, e])``, so the same seed gives the same order on any machine
 and every epoch differs. A background thread reads the next ``prefetch`` batches (numpy reads
 release the GIL) and moves them to the device while the training step runs. Batches are
 :class:`JaxBatch` equinox modules (pytrees: they pass through ``jax.jit``).
@@ -24,6 +24,7 @@ import numpy as np
 
 from .batch import META_FIELDS, run_check, typecheck_enabled
 from .dataset import SegmentDataset
+from .sampling import epoch_rng
 
 __all__ = ["JaxBatchIterator", "jax_batch_class", "resolve_device"]
 
@@ -153,6 +154,22 @@ def resolve_device(device: Any) -> Any:
     return devices[position]
 
 
+def _check_sampler(sampler: Any, shuffle: bool, drop_last: bool) -> None:
+    """A sampler with ``batch_indices(epoch)`` and ``len()``, given without the flags it
+    replaces (they would be ignored silently)."""
+    if not callable(getattr(sampler, "batch_indices", None)) or not hasattr(sampler, "__len__"):
+        raise TypeError(
+            f"JaxBatchIterator.sampler: expected a sampler with batch_indices(epoch) and len() "
+            f"(e.g. neuralset.loaders.LengthBucketSampler), got {type(sampler).__name__}"
+        )
+    for flag, value, default in (("shuffle", shuffle, True), ("drop_last", drop_last, False)):
+        if bool(value) != default:
+            raise ValueError(
+                f"JaxBatchIterator: {flag}={value!r} has no effect with a sampler, which "
+                f"chooses the batches itself; leave {flag} out (or set it on the sampler)"
+            )
+
+
 class JaxBatchIterator:
     """Iterate a dataset as batches of jax arrays, shuffled deterministically, with prefetch.
 
@@ -163,7 +180,8 @@ class JaxBatchIterator:
     batch_size
         Segments per batch (>= 1).
     shuffle
-        Draw a new permutation each epoch from ``seed + epoch``; in order otherwise.
+        Draw a new permutation each epoch from ``(seed, epoch)`` (see
+        :func:`~neuralset.loaders.sampling.epoch_rng`); in order otherwise.
     seed
         Base seed of the permutations.
     drop_last
@@ -175,12 +193,15 @@ class JaxBatchIterator:
         ``"gpu"`` or ``"cuda"``, ``"gpu:1"``; see :func:`resolve_device`); JAX's default
         device if ``None``.
     sampler
-        A batch sampler with ``batch_indices(epoch)`` (e.g.
+        A batch sampler with ``batch_indices(epoch)`` and ``len()`` (e.g.
         :class:`~neuralset.loaders.sampling.LengthBucketSampler`); it replaces ``batch_size``,
-        ``shuffle``, ``seed`` and ``drop_last`` for choosing the batches.
+        ``shuffle``, ``seed`` and ``drop_last`` for choosing the batches (``shuffle=False`` or
+        ``drop_last=True`` with a sampler is an error: set them on the sampler).
 
     Each ``iter(...)`` runs one epoch and advances :attr:`epoch`; :meth:`epoch_iter` runs a
-    given epoch.
+    given epoch. With ``out_of_bounds="drop"``, batches are smaller by the segments left out,
+    and a batch left with none is skipped (an empty batch would give a NaN mean loss and a
+    new shape to compile), so an epoch may have fewer than ``len()`` batches.
 
     Examples
     --------
@@ -214,16 +235,13 @@ class JaxBatchIterator:
             )
         if not _is_int(prefetch) or prefetch < 0:
             raise ValueError(f"JaxBatchIterator.prefetch: must be an int >= 0, got {prefetch!r}")
-        if not _is_int(seed):
+        if not _is_int(seed) or seed < 0:
             raise TypeError(
-                f"JaxBatchIterator.seed: expected an int (the permutation of epoch e is drawn "
-                f"from numpy.random.default_rng(seed + e)), got {seed!r}"
+                f"JaxBatchIterator.seed: expected an int >= 0 (the permutation of epoch e is "
+                f"drawn from numpy.random.default_rng([seed, e])), got {seed!r}"
             )
-        if sampler is not None and not callable(getattr(sampler, "batch_indices", None)):
-            raise TypeError(
-                f"JaxBatchIterator.sampler: expected a sampler with batch_indices(epoch) (e.g. "
-                f"neuralset.loaders.LengthBucketSampler), got {type(sampler).__name__}"
-            )
+        if sampler is not None:
+            _check_sampler(sampler, shuffle, drop_last)
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -251,7 +269,7 @@ class JaxBatchIterator:
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
-        return np.random.default_rng(self.seed + epoch).permutation(n)
+        return epoch_rng(self.seed, epoch).permutation(n)
 
     def batch_indices(self, epoch: int) -> list[np.ndarray]:
         """The positions of each batch of ``epoch``."""
@@ -266,10 +284,12 @@ class JaxBatchIterator:
         self.epoch += 1
         return self.epoch_iter(epoch)
 
-    def _make(self, indices: np.ndarray, epoch: int) -> Any:
+    def _make(self, indices: np.ndarray, epoch: int) -> Any | None:
         import jax
 
         arrays = self.dataset.read(indices, epoch=epoch)
+        if not len(arrays["index"]):  # out_of_bounds="drop" left out all its segments
+            return None
         if self.dataset.check_shapes and typecheck_enabled():
             run_check(
                 np.ndarray,
@@ -295,7 +315,9 @@ class JaxBatchIterator:
         batches = self.batch_indices(epoch)
         if self.prefetch == 0:
             for indices in batches:
-                yield self._make(indices, epoch)
+                batch = self._make(indices, epoch)
+                if batch is not None:
+                    yield batch
             return
         q: queue.Queue[Any] = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
@@ -306,6 +328,8 @@ class JaxBatchIterator:
                     if stop.is_set():
                         return
                     item = self._make(indices, epoch)
+                    if item is None:
+                        continue
                     while not stop.is_set():
                         try:
                             q.put(item, timeout=0.1)

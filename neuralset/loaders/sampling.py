@@ -20,11 +20,38 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["BatchIndices", "EpochBatchSampler", "LengthBucketSampler"]
+__all__ = ["BatchIndices", "EpochBatchSampler", "LengthBucketSampler", "epoch_rng"]
+
+
+def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
+    """The generator of epoch ``epoch``'s order: ``numpy.random.default_rng([seed, epoch])``.
+
+    Seeded by the pair, not by ``seed + epoch``, with which the run of seed 1 replayed the
+    epochs of the run of seed 0 shifted by one (epoch e of seed 1 was epoch e + 1 of seed 0).
+    """
+    return np.random.default_rng([int(seed), int(epoch)])
+
+
+def check_batching(owner: str, batch_size: Any, seed: Any) -> None:
+    """``batch_size`` is an int >= 1 and ``seed`` an int (numpy's too, never a bool or a float,
+    which ``int()`` would truncate); the error names ``owner.field``."""
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"{owner}.batch_size: must be an int >= 1, got {batch_size!r}")
+    if not _is_int(seed) or seed < 0:
+        raise TypeError(
+            f"{owner}.seed: expected an int >= 0 (the order of epoch e is drawn from "
+            f"numpy.random.default_rng([seed, e])), got {seed!r}"
+        )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class BatchIndices(list):  # type: ignore[type-arg]
@@ -41,7 +68,7 @@ class BatchIndices(list):  # type: ignore[type-arg]
 
 
 class EpochBatchSampler:
-    """Batches of positions ``0..n-1``, shuffled from ``seed + epoch``.
+    """Batches of positions ``0..n-1``, shuffled from ``(seed, epoch)``.
 
     Each ``iter()`` runs the next epoch (``0, 1, ...``); :meth:`set_epoch` chooses one.
 
@@ -52,7 +79,7 @@ class EpochBatchSampler:
     batch_size
         Segments per batch.
     shuffle
-        A new permutation each epoch (``numpy.random.default_rng(seed + epoch)``).
+        A new permutation each epoch (from :func:`epoch_rng`: ``default_rng([seed, epoch])``).
     seed
         Base seed.
     drop_last
@@ -68,10 +95,9 @@ class EpochBatchSampler:
         seed: int = 0,
         drop_last: bool = False,
     ) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size: must be an int >= 1, got {batch_size!r}")
+        check_batching(type(self).__name__, batch_size, seed)
         self.n = int(n)
-        self.batch_size = batch_size
+        self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
         self.drop_last = bool(drop_last)
@@ -88,7 +114,7 @@ class EpochBatchSampler:
         """The positions in the order of ``epoch``."""
         if not self.shuffle:
             return np.arange(self.n)
-        return np.random.default_rng(self.seed + epoch).permutation(self.n)
+        return epoch_rng(self.seed, epoch).permutation(self.n)
 
     def batch_indices(self, epoch: int) -> list[np.ndarray]:
         """The positions of each batch of ``epoch``."""
@@ -132,13 +158,15 @@ class LengthBucketSampler(EpochBatchSampler):
     ) -> None:
         durations = np.asarray(durations, dtype=np.float64)
         super().__init__(len(durations), batch_size, shuffle=True, seed=seed, drop_last=drop_last)
-        if pool_batches < 1:
-            raise ValueError(f"pool_batches: must be >= 1, got {pool_batches}")
+        if not _is_int(pool_batches) or pool_batches < 1:
+            raise ValueError(
+                f"LengthBucketSampler.pool_batches: must be an int >= 1, got {pool_batches!r}"
+            )
         self.durations = durations
         self.pool_batches = int(pool_batches)
 
     def batch_indices(self, epoch: int) -> list[np.ndarray]:
-        rng = np.random.default_rng(self.seed + epoch)
+        rng = epoch_rng(self.seed, epoch)
         order = rng.permutation(self.n)
         pool = self.batch_size * self.pool_batches
         batches = []

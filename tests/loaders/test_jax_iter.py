@@ -28,7 +28,9 @@ def test_deterministic_order(dataset: SegmentDataset) -> None:
     assert first_a == first_b
     assert sorted(first_a) == list(range(n)) and first_a != list(range(n))
     assert epoch_indices(a, 1) != first_a  # a new order every epoch
-    assert epoch_indices(a, 1) == list(np.random.default_rng(4).permutation(n))  # seed + epoch
+    assert epoch_indices(a, 1) == list(np.random.default_rng([3, 1]).permutation(n))
+    # drawn from (seed, epoch), not seed + epoch: seed 4 replayed seed 3's epochs shifted by one
+    assert epoch_indices(JaxBatchIterator(dataset, 8, seed=4), 0) != epoch_indices(a, 1)
     assert epoch_indices(JaxBatchIterator(dataset, 8, seed=4), 0) != first_a
     assert epoch_indices(JaxBatchIterator(dataset, 8, shuffle=False), 0) == list(range(n))
     # iterating advances the epoch
@@ -137,16 +139,16 @@ def test_arguments_are_checked_at_construction(dataset: SegmentDataset) -> None:
     with pytest.raises(
         TypeError,
         match=re.escape(
-            "JaxBatchIterator.sampler: expected a sampler with batch_indices(epoch) (e.g. "
-            "neuralset.loaders.LengthBucketSampler), got list"
+            "JaxBatchIterator.sampler: expected a sampler with batch_indices(epoch) and len() "
+            "(e.g. neuralset.loaders.LengthBucketSampler), got list"
         ),
     ):
         JaxBatchIterator(dataset, 4, sampler=[[0, 1]])
     with pytest.raises(
         TypeError,
         match=re.escape(
-            "JaxBatchIterator.seed: expected an int (the permutation of epoch e is drawn "
-            "from numpy.random.default_rng(seed + e)), got None"
+            "JaxBatchIterator.seed: expected an int >= 0 (the permutation of epoch e is "
+            "drawn from numpy.random.default_rng([seed, e])), got None"
         ),
     ):
         JaxBatchIterator(dataset, 4, seed=None)  # type: ignore[arg-type]
@@ -178,3 +180,55 @@ def test_a_device_named_as_torch_writes_it(dataset: SegmentDataset) -> None:
             f"JaxBatchIterator.device: {bad!r} is no device JAX sees here (it sees {seen}); "
             "pass 'cpu', 'gpu', 'gpu:1', a jax.Device or None (JAX's default device)"
         )
+
+
+def test_a_sampler_refuses_the_flags_it_would_ignore(dataset: SegmentDataset) -> None:
+    from neuralset.loaders import EpochBatchSampler
+
+    sampler = EpochBatchSampler(len(dataset), 32, seed=0)
+    # drop_last=True and shuffle=False were ignored silently: a partial batch of 12, shuffled
+    for flag, value in (("drop_last", True), ("shuffle", False)):
+        with pytest.raises(ValueError) as info:
+            JaxBatchIterator(dataset, 32, sampler=sampler, **{flag: value})
+        assert str(info.value) == (
+            f"JaxBatchIterator: {flag}={value} has no effect with a sampler, which chooses the "
+            f"batches itself; leave {flag} out (or set it on the sampler)"
+        )
+    it = JaxBatchIterator(dataset, 32, sampler=sampler, prefetch=0)
+    order = np.random.default_rng([0, 1]).permutation(len(dataset))  # seed 0, epoch 1
+    assert [np.asarray(b.index).tolist() for b in it.epoch_iter(1)] == [
+        order[:32].tolist(),
+        order[32:64].tolist(),
+        order[64:].tolist(),
+    ]
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_batches_left_empty_by_drop_are_skipped(setup: dict[str, Any], prefetch: int) -> None:
+    from tests.loaders.conftest import SFREQ, RampExtractor, expected_window
+
+    segs = setup["segments"]  # some run past a recording's start or end
+    inside = np.flatnonzero(segs.covering("Meg") >= 0)
+    outside = np.flatnonzero(segs.covering("Meg") < 0)
+    assert len(outside) >= 2 and len(inside) == 76
+    ds = SegmentDataset(
+        segs, {"meg": RampExtractor(frequency=SFREQ)}, setup["store"], out_of_bounds="drop"
+    )
+    ds.prepare(progress=False)
+    # batches of one in order: those of the segments outside came out with 0 rows (and 0
+    # channels: shape (0, 0, 40)), a NaN mean loss and a new shape to compile
+    it = JaxBatchIterator(ds, 1, shuffle=False, prefetch=prefetch)
+    batches = list(it)
+    assert len(it) == len(segs) and len(batches) == len(inside)
+    assert [int(b.index[0]) for b in batches] == inside.tolist()
+    for b in batches:
+        assert b["meg"].shape == (1, 3, 40)
+        start = float(segs.start[int(b.index[0])])
+        np.testing.assert_array_equal(np.asarray(b["meg"])[0], expected_window(start, 40))
+    # larger batches keep their segments inside, in order
+    sizes = [b.size for b in JaxBatchIterator(ds, 8, shuffle=False, prefetch=prefetch)]
+    kept = [
+        int(np.isin(np.arange(k, min(k + 8, len(segs))), inside).sum())
+        for k in range(0, len(segs), 8)
+    ]
+    assert sizes == [k for k in kept if k]
