@@ -72,6 +72,8 @@ class HuggingFaceImage(HuggingFaceMediaExtractor):
     """
 
     default_event_type: ClassVar[str] = "Image"
+    #: 2: transparent parts composited onto white, 16-bit images scaled (read_image)
+    _version: ClassVar[int] = 2
 
     token_aggregation: Literal["first", "mean", "sum", "max"] = "first"
     frame_frequency: float | None = None

@@ -147,10 +147,36 @@ def resample_audio(samples: np.ndarray, sfreq: float, target: float) -> np.ndarr
 
 
 def read_image(path: str | Path) -> Any:
-    """The image as an RGB ``PIL.Image``."""
+    """The image as an 8-bit RGB ``PIL.Image``.
+
+    Transparent parts are composited onto white (as transformers' ``convert_to_rgb`` does;
+    dropping the alpha channel would show whatever colour the transparent pixels hold), and
+    16-bit greyscale images are scaled to 8 bits (PIL's conversion would saturate them).
+
+    Raises
+    ------
+    ValueError
+        A 32-bit integer or float greyscale image with values outside ``[0, 255]``: naming the
+        file and the fix.
+    """
     from PIL import Image
 
     with Image.open(str(path)) as img:
+        if img.mode.startswith("I;16"):
+            pixels = np.asarray(img, dtype=np.float64) / 257.0
+            return Image.fromarray(np.round(pixels).astype(np.uint8)).convert("RGB")
+        if img.mode in ("I", "F"):
+            pixels = np.asarray(img)
+            if pixels.min() < 0 or pixels.max() > 255:
+                raise ValueError(
+                    f"{path}: a {img.mode}-mode image with values in [{pixels.min():g}, "
+                    f"{pixels.max():g}] has no 8-bit reading; save it as an 8-bit or 16-bit PNG"
+                )
+            return Image.fromarray(np.round(pixels).astype(np.uint8)).convert("RGB")
+        if "A" in img.getbands() or "transparency" in img.info:
+            rgba = img.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, rgba).convert("RGB")
         return img.convert("RGB")
 
 

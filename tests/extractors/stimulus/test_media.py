@@ -152,3 +152,33 @@ def test_part_outside_the_video_fails_at_preflight(tmp_path, offset, duration, w
         "HuggingFaceVideo: Video event 0 (timeline t, file " + str(path) + "): " + why
     )
     assert not (tmp_path / "store").exists()
+
+
+def test_read_image_composites_transparency_and_scales_16_bit(tmp_path):
+    from PIL import Image
+
+    from neuralset.extractors.stimulus.media import read_image
+
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[..., :3] = [10, 20, 30]
+    rgba[..., 3] = [[255, 0], [128, 64]]
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    got = np.asarray(read_image(tmp_path / "rgba.png"))
+    # was: [10, 20, 30] everywhere (the alpha channel dropped, transparent pixels shown dark)
+    alpha = rgba[..., 3:4] / 255.0
+    expected = np.round(alpha * rgba[..., :3] + (1 - alpha) * 255).astype(np.uint8)
+    np.testing.assert_allclose(got, expected, atol=1)
+    np.testing.assert_array_equal(got[0, 1], [255, 255, 255])
+    grey = np.array([[0, 257, 32896], [65535, 1000, 514]], np.uint16)
+    Image.fromarray(grey).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode == "I;16"
+    got = np.asarray(read_image(tmp_path / "g16.png"))  # was: 255 (white) wherever grey > 255
+    np.testing.assert_array_equal(got[..., 0], [[0, 1, 128], [255, 4, 2]])
+    np.testing.assert_array_equal(got[..., 1], got[..., 2])
+    Image.fromarray(np.array([[0.0, 300.0]], np.float32)).save(tmp_path / "f.tiff")
+    with pytest.raises(ValueError) as err:
+        read_image(tmp_path / "f.tiff")
+    assert str(err.value) == (
+        f"{tmp_path / 'f.tiff'}: a F-mode image with values in [0, 300] has no 8-bit reading; "
+        "save it as an 8-bit or 16-bit PNG"
+    )
