@@ -16,7 +16,7 @@ from ..base import Computed, Item
 from .hf import HuggingFaceMediaExtractor
 from .media import read_image, read_video, video_frames_at
 
-__all__ = ["HuggingFaceImage", "frame_times"]
+__all__ = ["HuggingFaceImage", "aggregate_tokens", "frame_times", "prefix_tokens"]
 
 
 def _load_vision_model(name: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
@@ -42,17 +42,40 @@ def frame_times(
     return offset + np.arange(count) / rate
 
 
-def aggregate_tokens(tokens: np.ndarray, how: str) -> np.ndarray:
+def aggregate_tokens(tokens: np.ndarray, how: str, prefix: int = 1) -> np.ndarray:
     """``(..., tokens, features)`` -> ``(..., features)``: the first (CLS) token, or the mean,
-    sum or per-feature max of the patch tokens (CLS excluded when there are others)."""
-    if how == "first" or tokens.shape[-2] == 1:
+    sum or per-feature max of the patch tokens (the ``prefix`` tokens before them, CLS,
+    registers or distillation token, excluded when there are others)."""
+    if how == "first" or tokens.shape[-2] <= prefix:
         return tokens[..., 0, :]
-    patches = tokens[..., 1:, :]
+    patches = tokens[..., prefix:, :]
     if how == "sum":
         return patches.sum(axis=-2)
     if how == "max":
         return patches.max(axis=-2)
     return patches.mean(axis=-2)
+
+
+def prefix_tokens(model: Any, pixels: np.ndarray, shape: Sequence[int]) -> int:
+    """Tokens before the patch tokens in hidden states of ``shape`` ``(batch, tokens, features)``
+    (CLS, registers, distillation token): those beyond the ``(height // patch) * (width //
+    patch)`` patch grid of ``pixels`` ``(batch, channels, height, width)``.
+
+    Raises
+    ------
+    ValueError
+        The hidden states are not token sequences (a convolutional network's feature maps).
+    """
+    cfg = getattr(model.config, "vision_config", model.config)
+    patch = getattr(cfg, "patch_size", None)
+    if len(shape) != 3 or patch is None:
+        raise ValueError(
+            f"HuggingFaceImage.model: the hidden states of {type(model).__name__} are "
+            f"{tuple(shape)} feature maps, not (batch, tokens, features) token sequences; use a "
+            "vision transformer such as ViT, DINOv2 or CLIP"
+        )
+    ph, pw = (patch, patch) if isinstance(patch, int) else patch
+    return int(shape[-2]) - (pixels.shape[-2] // ph) * (pixels.shape[-1] // pw)
 
 
 @register("hf_image")
@@ -64,7 +87,8 @@ class HuggingFaceImage(HuggingFaceMediaExtractor):
     ----------
     token_aggregation
         ``"first"`` (the CLS token), or ``"mean"``, ``"sum"`` or ``"max"`` (per feature) of the
-        patch tokens, CLS excluded.
+        patch tokens, the tokens before them excluded (CLS, DINOv2's registers, DeiT's
+        distillation token).
     frame_frequency
         On Video events (``event_type="Video"``): rate in Hz at which frames are embedded
         (``None``: every frame, at the video's own rate). Frame at time ``t`` is the latest one
@@ -73,7 +97,8 @@ class HuggingFaceImage(HuggingFaceMediaExtractor):
 
     default_event_type: ClassVar[str] = "Image"
     #: 2: transparent parts composited onto white, 16-bit images scaled (read_image)
-    _version: ClassVar[int] = 2
+    #: 3: register and distillation tokens were pooled with the patch tokens
+    _version: ClassVar[int] = 3
 
     token_aggregation: Literal["first", "mean", "sum", "max"] = "first"
     frame_frequency: float | None = None
@@ -102,8 +127,10 @@ class HuggingFaceImage(HuggingFaceMediaExtractor):
                     pixel_values=torch.as_tensor(pixels, device=param.device).to(param.dtype),
                     output_hidden_states=True,
                 )
+            prefix = prefix_tokens(model, pixels, tuple(res.hidden_states[-1].shape))
             stack = self._hidden_to_numpy(res.hidden_states)  # (layers, batch, tokens, features)
-            out.append(self._aggregate_layers(aggregate_tokens(stack, self.token_aggregation)))
+            tokens = aggregate_tokens(stack, self.token_aggregation, prefix)
+            out.append(self._aggregate_layers(tokens))
         return np.concatenate(out, axis=0).astype(np.float32)
 
     def compute_many(self, items: Sequence[Item]) -> list[Computed]:

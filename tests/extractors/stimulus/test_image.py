@@ -19,7 +19,7 @@ def events() -> pd.DataFrame:
     return hf_models.stimulus_events()
 
 
-def direct(folder, images, layers, token_agg: str) -> np.ndarray:
+def direct(folder, images, layers, token_agg: str, prefix: int = 1) -> np.ndarray:
     import torch
     from transformers import AutoImageProcessor, AutoModel
 
@@ -31,7 +31,7 @@ def direct(folder, images, layers, token_agg: str) -> np.ndarray:
     out = []
     for layer in layers:
         h = hidden[int(round(layer * (n - 1))) if isinstance(layer, float) else layer % n].numpy()
-        patches = h[:, 1:]
+        patches = h[:, prefix:]
         pooled = {"mean": patches.mean(1), "sum": patches.sum(1), "max": patches.max(1)}
         out.append(h[:, 0] if token_agg == "first" else pooled[token_agg])
     return np.mean(out, axis=0)
@@ -45,6 +45,8 @@ def direct(folder, images, layers, token_agg: str) -> np.ndarray:
         ("vit", (0.5,), "first"),
         ("dinov2", (1.0,), "max"),
         ("vit", (0.5,), "sum"),
+        ("dinov2_registers", (1.0,), "mean"),  # was: the 4 registers pooled with the patches
+        ("dinov2_registers", (0, 2), "max"),
     ],
 )
 def test_images_match_direct_forward(events, tmp_path, which, layers, token_agg):
@@ -66,7 +68,9 @@ def test_images_match_direct_forward(events, tmp_path, which, layers, token_agg)
     got = ex.read(segment_on_triggers(events, "Image"), store).data
     root = hf_models.stimulus_study().path
     images = [Image.open(root / p).convert("RGB") for p in rows["filepath"]]
-    np.testing.assert_allclose(got, direct(folder, images, layers, token_agg), atol=3e-5)
+    prefix = 5 if which == "dinov2_registers" else 1  # CLS (+ 4 registers): 16 patches after
+    ref = direct(folder, images, layers, token_agg, prefix)
+    np.testing.assert_allclose(got, ref, atol=3e-5)
 
 
 def test_image_painted_over_its_display(events, tmp_path):
@@ -165,3 +169,15 @@ def test_transparent_png_matches_the_clip_processor(tmp_path):
         inputs = proc(Image.open(tmp_path / "object.png"), return_tensors="pt")
         ref = model(**inputs, output_hidden_states=True).hidden_states[-1][0, 0].numpy()
     np.testing.assert_allclose(got, ref, atol=3e-5)  # was: 0.73 off (alpha dropped)
+
+
+def test_feature_map_model_is_a_clear_error(events, tmp_path):
+    ex = HuggingFaceImage(model=str(hf_models.resnet_dir()), output="static", device="cpu")
+    # was: the (batch, channels, height, width) maps pooled as if rows were tokens: (16, 4) "vectors"
+    with pytest.raises(ValueError) as err:
+        ex.compute_many(ex.items(events)[:1])
+    assert str(err.value) == (
+        "HuggingFaceImage.model: the hidden states of ResNetModel are (1, 16, 4, 4) feature "
+        "maps, not (batch, tokens, features) token sequences; use a vision transformer such as "
+        "ViT, DINOv2 or CLIP"
+    )
