@@ -104,6 +104,49 @@ def test_unreadable_sound_fails_at_preflight(tmp_path):
     assert not list(store.keys())
 
 
+@pytest.mark.parametrize(
+    ("rate", "offset", "duration", "got"),
+    [
+        (16000, 0.0, 0.0125, 200),
+        (16000, 0.99, 0.0, 160),  # to the end of the file
+        (8000, 0.0, 0.02, 320),  # 160 samples at 8 kHz, 320 at the model's 16 kHz
+    ],
+)
+def test_sound_shorter_than_the_receptive_field_fails_at_preflight(
+    tmp_path, rate, offset, duration, got
+):
+    import soundfile
+
+    path = tmp_path / "one.wav"
+    soundfile.write(str(path), np.zeros(rate, np.float32), rate, subtype="FLOAT")
+    ex = HuggingFaceAudio(model=str(hf_models.wav2vec2_dir()), device="cpu")
+    store = Store(tmp_path / "store")
+    # was: the PrepareError of compute_many, after loading the model and computing other items
+    with pytest.raises(ValueError) as err:
+        ex.prepare(_audio_event(path, offset, duration), store, progress=False)
+    assert str(err.value) == (
+        f"HuggingFaceAudio: Audio event 0 (timeline t, file {path}): {got} samples of sound at "
+        "16000 Hz are fewer than the model's receptive field (336 samples, 0.021 s); lengthen "
+        "the event's duration or drop the event"
+    )
+    assert not list(store.keys())
+    ex.preflight(_audio_event(path, 0.0, 0.021), store)  # 336 samples at 16 kHz: passes
+
+
+def test_resampled_length_is_that_of_resample_audio():
+    from neuralset.extractors.stimulus.audio import resampled_length
+    from neuralset.extractors.stimulus.media import resample_audio
+
+    for n, sr, target in [
+        (160, 8000, 16000),
+        (441, 44100, 16000),
+        (7, 22050, 16000),
+        (5, 16000, 16000),
+    ]:
+        got = len(resample_audio(np.zeros(n, np.float32), sr, target))
+        assert resampled_length(n, sr, target) == got
+
+
 def test_sound_shorter_than_the_receptive_field(wav, tmp_path):
     from transformers import Wav2Vec2Config
 
