@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ...config import config, register
-from ...validation import positive
+from ...validation import positive, require
 from ..base import Computed, Item
 from .hf import HuggingFaceMediaExtractor
 from .media import read_image, read_video, video_frames_at
@@ -105,6 +105,13 @@ class HuggingFaceImage(HuggingFaceMediaExtractor):
 
     def _check(self) -> None:
         positive(self, "frame_frequency", "Hz", optional=True)
+        require(
+            self.frame_frequency is None or self.resolved_event_type == "Video",
+            self,
+            "frame_frequency",
+            f"only used on Video events, got {self.frame_frequency} with event_type="
+            f"{self.resolved_event_type!r}; set event_type='Video' or drop frame_frequency",
+        )
 
     def _model(self) -> tuple[Any, Any]:
         from transformers import AutoImageProcessor

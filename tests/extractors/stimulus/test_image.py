@@ -111,7 +111,14 @@ def test_video_frames_at_chosen_frequency(events, tmp_path):
 
 def test_bad_frame_frequency():
     with pytest.raises(ConfigError, match="HuggingFaceImage.frame_frequency: must be > 0 Hz"):
-        HuggingFaceImage(model="facebook/dinov2-small", frame_frequency=0.0)
+        HuggingFaceImage(model="facebook/dinov2-small", event_type="Video", frame_frequency=0.0)
+    # was: silently ignored on Image events
+    with pytest.raises(ConfigError) as err:
+        HuggingFaceImage(model="facebook/dinov2-small", frame_frequency=5.0)
+    assert str(err.value) == (
+        "HuggingFaceImage.frame_frequency: only used on Video events, got 5.0 with "
+        "event_type='Image'; set event_type='Video' or drop frame_frequency"
+    )
 
 
 def test_missing_image_file_names_the_event_before_any_work(events, tmp_path):
