@@ -14,7 +14,7 @@ from ...config import config, register
 from ...validation import positive, require
 from ..base import Computed, Item
 from .hf import HuggingFaceMediaExtractor
-from .media import read_image, read_video, video_frames_at
+from .media import lazy_video_frames, read_image, read_video
 
 __all__ = ["HuggingFaceImage", "aggregate_tokens", "frame_times", "prefix_tokens"]
 
@@ -147,10 +147,15 @@ class HuggingFaceImage(HuggingFaceMediaExtractor):
             return [Computed(value=np.ascontiguousarray(v)) for v in vectors]
         results = []
         for item in items:
-            p = item.payload
-            frames, fps = read_video(p["path"], p["frequency"])
-            rate = self.frame_frequency or fps
-            times = frame_times(p["duration"], len(frames), fps, p["offset"], rate)
-            series = self.embed(list(video_frames_at(frames, fps, times)))
+            frames, rate = self.frames(item.payload)
+            series = self.embed(frames)
             results.append(Computed(arrays={"data": series}, meta={"sfreq": float(rate)}))
         return results
+
+    def frames(self, payload: dict[str, Any]) -> tuple[list[np.ndarray], float]:
+        """The frames of a Video event sampled at ``frame_frequency`` and that rate; frames of a
+        ``.npy`` video stay memory-mapped views until embedded, batch by batch."""
+        frames, fps = read_video(payload["path"], payload["frequency"])
+        rate = self.frame_frequency or fps
+        times = frame_times(payload["duration"], len(frames), fps, payload["offset"], rate)
+        return lazy_video_frames(frames, fps, times), rate

@@ -26,6 +26,8 @@ __all__ = [
     "read_image",
     "read_video",
     "video_frames_at",
+    "video_frame_indices",
+    "lazy_video_frames",
     "media_payloads",
     "media_items",
 ]
@@ -210,10 +212,23 @@ def read_video(path: str | Path, fps: float = 0.0) -> tuple[np.ndarray, float]:
     return frames, rate
 
 
+def video_frame_indices(n_frames: int, fps: float, times: np.ndarray) -> np.ndarray:
+    """Index of the frame shown at each of ``times`` (seconds from the first frame): the latest
+    frame at or before it, within ``[0, n_frames)``."""
+    idx = np.floor(np.asarray(times) * fps + 1e-6).astype(np.int64)
+    return np.clip(idx, 0, n_frames - 1)
+
+
 def video_frames_at(frames: np.ndarray, fps: float, times: np.ndarray) -> np.ndarray:
     """Frames shown at ``times`` (seconds from the first frame): the latest frame at or before."""
-    idx = np.floor(np.asarray(times) * fps + 1e-6).astype(np.int64)
-    return np.asarray(frames[np.clip(idx, 0, len(frames) - 1)])
+    return np.asarray(frames[video_frame_indices(len(frames), fps, times)])
+
+
+def lazy_video_frames(frames: np.ndarray, fps: float, times: np.ndarray) -> list[np.ndarray]:
+    """The frames of :func:`video_frames_at` as a list of views of ``frames``: nothing is read
+    from a memory-mapped video until a frame is used (a long video's frames would not fit
+    in memory at once)."""
+    return [frames[i] for i in video_frame_indices(len(frames), fps, times)]
 
 
 def media_payloads(

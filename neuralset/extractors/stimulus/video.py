@@ -15,7 +15,7 @@ from ...validation import at_least, positive
 from ..base import Computed, Item
 from .hf import HuggingFaceMediaExtractor
 from .image import frame_times
-from .media import read_video, video_frames_at
+from .media import lazy_video_frames, read_video
 
 __all__ = ["HuggingFaceVideo", "clip_starts"]
 
@@ -72,7 +72,7 @@ class HuggingFaceVideo(HuggingFaceMediaExtractor):
         frames, fps = read_video(payload["path"], payload["frequency"])
         rate = self.frame_frequency or fps
         times = frame_times(payload["duration"], len(frames), fps, payload["offset"], rate)
-        sampled = video_frames_at(frames, fps, times)
+        sampled = lazy_video_frames(frames, fps, times)  # read clip by clip when embedded
         clips = []
         for s in clip_starts(len(sampled), stride):
             idx = np.minimum(np.arange(s, s + n_frames), len(sampled) - 1)

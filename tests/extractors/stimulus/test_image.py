@@ -188,3 +188,18 @@ def test_feature_map_model_is_a_clear_error(events, tmp_path):
         "maps, not (batch, tokens, features) token sequences; use a vision transformer such as "
         "ViT, DINOv2 or CLIP"
     )
+
+
+def test_video_frames_stay_memory_mapped_until_embedded(events):
+    row = events[events["type"] == "Video"].iloc[0]
+    path = hf_models.stimulus_study().path / row["filepath"]
+    ex = HuggingFaceImage(
+        model=str(hf_models.vit_dir()), event_type="Video", frame_frequency=5.0, device="cpu"
+    )
+    payload = {"path": str(path), "offset": 0.5, "duration": 1.0, "frequency": row["frequency"]}
+    frames, rate = ex.frames(payload)  # was: all sampled frames read into memory at once
+    assert rate == 5.0 and len(frames) == 5
+    assert all(isinstance(frame, np.memmap) for frame in frames)
+    video = np.load(path)
+    for k, frame in enumerate(frames):  # frames shown at 0.5 + k / 5 s
+        np.testing.assert_array_equal(frame, video[int(round((0.5 + k / 5.0) * VIDEO_FPS))])

@@ -61,3 +61,20 @@ def test_clip_starts_and_errors():
     np.testing.assert_array_equal(clip_starts(10, 4), [0, 4, 8])
     with pytest.raises(ConfigError, match="HuggingFaceVideo.clip_stride: must be >= 1 frame"):
         HuggingFaceVideo(model="MCG-NJU/videomae-base", clip_stride=0)
+
+
+def test_clips_stay_memory_mapped_until_embedded(events):
+    """A long video's sampled frames were all read into memory at once (tens of GB for minutes
+    of HD video); the clips now hold views of the memory-mapped frames."""
+    row = events[events["type"] == "Video"].iloc[0]
+    path = hf_models.stimulus_study().path / row["filepath"]
+    ex = HuggingFaceVideo(model=str(hf_models.videomae_dir()), frame_frequency=10.0, device="cpu")
+    payload = {"path": str(path), "offset": 0.0, "duration": 1.0, "frequency": row["frequency"]}
+    clips, rate = ex.clips(payload)
+    assert rate == 2.5 and len(clips) == 3  # 10 frames at 10 Hz in clips of 4: 0, 4, 8
+    assert all(isinstance(frame, np.memmap) for clip in clips for frame in clip)
+    video = np.load(path)
+    step = row["frequency"] / 10.0
+    for s, clip in zip((0, 4, 8), clips):
+        for k, frame in enumerate(clip):
+            np.testing.assert_array_equal(frame, video[int(min(s + k, 9) * step)])
