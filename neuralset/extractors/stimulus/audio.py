@@ -18,7 +18,7 @@ from ..base import Computed, Item, events_label
 from .hf import HuggingFaceMediaExtractor, _is_local
 from .media import audio_span, media_payloads, read_audio, resample_audio
 
-__all__ = ["HuggingFaceAudio", "min_samples", "resampled_length"]
+__all__ = ["HuggingFaceAudio", "check_audio_model", "min_samples", "resampled_length"]
 
 
 def _load_audio_model(name: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
@@ -42,6 +42,17 @@ def min_samples(cfg: Any) -> int:
     for kernel, stride in zip(reversed(cfg.conv_kernel), reversed(cfg.conv_stride)):
         n = (n - 1) * stride + kernel
     return int(n)
+
+
+def check_audio_model(cfg: Any) -> None:
+    """Raise unless ``cfg`` is a Whisper or a wav2vec2-style configuration (``conv_kernel``)."""
+    if cfg.model_type != "whisper" and not hasattr(cfg, "conv_kernel"):
+        raise ValueError(
+            f"HuggingFaceAudio.model: a {cfg.model_type!r} model ({type(cfg).__name__}) is not "
+            "supported: the extractor runs wav2vec2-style encoders (a convolutional front end "
+            "on the waveform: wav2vec2, HuBERT, WavLM, data2vec-audio) and Whisper encoders; "
+            "give one of those"
+        )
 
 
 def resampled_length(n: int, sfreq: float, target: float) -> int:
@@ -84,7 +95,8 @@ class HuggingFaceAudio(HuggingFaceMediaExtractor):
         Raises
         ------
         ValueError
-            Naming the first too short event, its length and the receptive field.
+            Naming the first too short event, its length and the receptive field; or a model
+            that is neither Whisper nor wav2vec2-style (:func:`check_audio_model`).
         """
         super().preflight(events, store)
         field = self._receptive_field()
@@ -112,7 +124,13 @@ class HuggingFaceAudio(HuggingFaceMediaExtractor):
     def _receptive_field(self) -> tuple[int, float] | None:
         """Fewest samples and sampling rate of a wav2vec2-style model, read from its
         ``config.json`` and preprocessor (no weights, no download); None for other models
-        (Whisper pads its chunks) or a model neither local nor cached."""
+        (Whisper pads its chunks) or a model neither local nor cached.
+
+        Raises
+        ------
+        ValueError
+            The model is neither Whisper nor wav2vec2-style (:func:`check_audio_model`).
+        """
         from huggingface_hub import try_to_load_from_cache
         from transformers import AutoConfig, AutoFeatureExtractor
 
@@ -125,7 +143,8 @@ class HuggingFaceAudio(HuggingFaceMediaExtractor):
             ):
                 return None
         cfg = AutoConfig.from_pretrained(self.model, **kwargs)
-        if not hasattr(cfg, "conv_kernel"):
+        check_audio_model(cfg)
+        if cfg.model_type == "whisper":
             return None
         fe = AutoFeatureExtractor.from_pretrained(self.model, **kwargs)
         return min_samples(cfg), float(fe.sampling_rate)
@@ -140,6 +159,7 @@ class HuggingFaceAudio(HuggingFaceMediaExtractor):
         """Frames per second of the encoder's output."""
         model, fe = self._model()
         cfg = model.config
+        check_audio_model(cfg)
         if cfg.model_type == "whisper":
             return cfg.max_source_positions / (fe.n_samples / fe.sampling_rate)
         return float(fe.sampling_rate) / float(np.prod(cfg.conv_stride))
