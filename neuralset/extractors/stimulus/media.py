@@ -22,6 +22,7 @@ __all__ = [
     "check_media_events",
     "check_part",
     "video_frame_count",
+    "check_npy_video",
     "resample_audio",
     "read_image",
     "read_video",
@@ -101,13 +102,37 @@ def check_part(
 
 
 def video_frame_count(path: str | Path, fps: float) -> int | None:
-    """Frames of a ``.npy`` video (its header only); None for other formats (their readers
-    check them) or a rate that is not set (the reader names that)."""
+    """Frames of a ``.npy`` video (its header only, checked by :func:`check_npy_video`); None
+    for other formats (their readers check them)."""
     path = Path(path)
-    if path.suffix != ".npy" or fps <= 0:
+    if path.suffix != ".npy":
         return None
     frames = np.load(path, mmap_mode="r")
-    return int(frames.shape[0]) if frames.ndim == 4 else None
+    check_npy_video(path, frames, fps)
+    return int(frames.shape[0])
+
+
+def check_npy_video(path: str | Path, frames: np.ndarray, fps: float) -> None:
+    """Frames of a ``.npy`` video are RGB uint8 ``(time, height, width, 3)`` at ``fps`` > 0.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, what it holds and the fix (float frames would be rescaled by 1/255
+        by the image processors: near-black images).
+    """
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(
+            f"{path}: video frames must be uint8 (time, height, width, 3), got {frames.dtype} "
+            f"{frames.shape}; save RGB frames as uint8 (floats in [0, 1]: "
+            "np.round(frames * 255).astype(np.uint8); greyscale: np.repeat(frames[..., None], 3, "
+            "axis=-1))"
+        )
+    if fps <= 0:
+        raise ValueError(
+            f"{path}: the Video event needs a frequency (frames per second) > 0, got {fps:g}; "
+            "set the event's frequency column"
+        )
 
 
 def check_media_events(events: pd.DataFrame, rows: np.ndarray, event_type: str, what: str) -> None:
@@ -191,12 +216,7 @@ def read_video(path: str | Path, fps: float = 0.0) -> tuple[np.ndarray, float]:
     path = Path(path)
     if path.suffix == ".npy":
         frames = np.load(path, mmap_mode="r")
-        if frames.ndim != 4 or frames.shape[-1] != 3:
-            raise ValueError(
-                f"{path}: video frames must be (time, height, width, 3), got {frames.shape}"
-            )
-        if fps <= 0:
-            raise ValueError(f"{path}: the Video event needs a frequency (frames per second) > 0")
+        check_npy_video(path, frames, fps)
         return frames, float(fps)
     try:
         import av  # type: ignore[import-not-found]

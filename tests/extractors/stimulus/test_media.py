@@ -197,6 +197,43 @@ def test_part_outside_the_video_fails_at_preflight(tmp_path, offset, duration, w
     assert not (tmp_path / "store").exists()
 
 
+@pytest.mark.parametrize(
+    ("frames", "frequency", "why"),
+    [
+        # was: rescaled by 1/255 by the image processor, silently near-black images
+        (
+            np.zeros((10, 8, 8, 3), np.float32),
+            10.0,
+            "video frames must be uint8 (time, height, width, 3), got float32 (10, 8, 8, 3)",
+        ),
+        # was: the same error, but only in compute_many (a PrepareError per item)
+        (
+            np.zeros((10, 8, 8), np.uint8),
+            10.0,
+            "video frames must be uint8 (time, height, width, 3), got uint8 (10, 8, 8)",
+        ),
+    ],
+)
+def test_bad_video_frames_fail_at_preflight(tmp_path, frames, frequency, why):
+    from neuralset.extractors.stimulus.video import HuggingFaceVideo
+
+    path = tmp_path / "clip.npy"
+    np.save(path, frames)
+    row = {"type": "Video", "start": 0.5, "duration": 0.5, "offset": 0.0}
+    events = validate_events(
+        pd.DataFrame([{**row, "timeline": "t", "filepath": str(path), "frequency": frequency}])
+    )
+    ex = HuggingFaceVideo(model=str(hf_models.videomae_dir()), device="cpu")
+    with pytest.raises(ValueError) as err:
+        ex.prepare(events, Store(tmp_path / "store"), progress=False)
+    assert str(err.value) == (
+        f"HuggingFaceVideo: Video event 0 (timeline t, file {path}): {why}; save RGB frames as "
+        "uint8 (floats in [0, 1]: np.round(frames * 255).astype(np.uint8); greyscale: "
+        "np.repeat(frames[..., None], 3, axis=-1))"
+    )
+    assert not (tmp_path / "store").exists()
+
+
 def test_read_image_composites_transparency_and_scales_16_bit(tmp_path):
     from PIL import Image
 
