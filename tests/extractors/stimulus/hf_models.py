@@ -314,6 +314,21 @@ def videomae_dir() -> Path:
 
 
 @functools.cache
+def timesformer_dir() -> Path:
+    """Tiny TimeSformer (4 frames of 32x32, 8x8 patches, a CLS token, 2 layers)."""
+    from transformers import TimesformerConfig, TimesformerModel
+
+    return _vision_dir(
+        "timesformer",
+        TimesformerConfig,
+        TimesformerModel,
+        "VideoMAEImageProcessor",
+        num_frames=4,
+        intermediate_size=64,
+    )
+
+
+@functools.cache
 def stimulus_study():  # noqa: ANN201
     """A 1-subject, 12 s synthetic study with audio, image and video stimuli (built once)."""
     from neuralset.synthetic import SyntheticStudy
