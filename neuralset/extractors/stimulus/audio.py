@@ -76,7 +76,10 @@ class HuggingFaceAudio(HuggingFaceMediaExtractor):
     across items), and the frames past the end of the sound are dropped.
 
     The stored series is ``(frames, *features)`` at the model's latent rate (50 Hz for wav2vec2
-    and Whisper), frame ``i`` at ``i / rate`` s after the event onset. Reading paints it at
+    and Whisper), frame ``i`` at ``i / rate`` s after the event onset. For Whisper that is the
+    centre of the frame's window; a wav2vec2-style frame ``i`` sees the samples ``[i * stride,
+    i * stride + field)`` (:func:`min_samples`; 320 and 400 for wav2vec2-base), so ``i / rate``
+    is the start of its window, whose centre is ``field / 2`` samples later (12.5 ms). Reading paints it at
     ``frequency`` (``None``: the latent rate) or averages it (``output="static"``).
     """
 
