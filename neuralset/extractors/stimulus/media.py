@@ -25,6 +25,7 @@ __all__ = [
     "check_npy_video",
     "resample_audio",
     "read_image",
+    "check_image",
     "read_video",
     "video_frames_at",
     "video_frame_indices",
@@ -138,13 +139,25 @@ def check_npy_video(path: str | Path, frames: np.ndarray, fps: float) -> None:
 def check_media_events(events: pd.DataFrame, rows: np.ndarray, event_type: str, what: str) -> None:
     """Preflight of file-backed stimulus events: each distinct Audio part lies in a readable
     sound file (:func:`audio_span`), each Video part in its ``.npy`` frames (at the event's
-    ``frequency``); other event types and formats are left to their readers.
+    ``frequency``), each Image file is an image (:func:`check_image`); other event types and
+    formats are left to their readers.
 
     Raises
     ------
     ValueError
         Naming ``what`` (the extractor), the first bad event and the fix.
     """
+    if event_type == "Image":
+        paths: set[str] = set()
+        for row, (_, payload) in zip(rows, media_payloads(events, rows)):
+            if payload["path"] in paths:
+                continue
+            paths.add(payload["path"])
+            try:
+                check_image(payload["path"])
+            except ValueError as err:
+                why = str(err).removeprefix(f"{payload['path']}: ")
+                raise ValueError(f"{what}: {events_label(events, int(row))}: {why}") from None
     if event_type not in ("Audio", "Video"):
         return
     seen: set[tuple[str, float, float, float]] = set()
@@ -171,6 +184,26 @@ def resample_audio(samples: np.ndarray, sfreq: float, target: float) -> np.ndarr
 
     ratio = Fraction(target / sfreq).limit_denominator(10_000)
     return resample_poly(samples, ratio.numerator, ratio.denominator).astype(np.float32)
+
+
+def check_image(path: str | Path) -> None:
+    """``path`` is an image file pillow reads (its header only).
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the fix.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(str(path)):
+            pass
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(
+            f"{path}: not a readable image file ({type(err).__name__}); fix the event's "
+            "filepath, or convert the file to a format pillow reads (PNG, JPEG, ...)"
+        ) from None
 
 
 def read_image(path: str | Path) -> Any:

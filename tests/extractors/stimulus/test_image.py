@@ -203,3 +203,22 @@ def test_video_frames_stay_memory_mapped_until_embedded(events):
     video = np.load(path)
     for k, frame in enumerate(frames):  # frames shown at 0.5 + k / 5 s
         np.testing.assert_array_equal(frame, video[int(round((0.5 + k / 5.0) * VIDEO_FPS))])
+
+
+def test_unreadable_image_fails_at_preflight(events, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    broken = events.copy()
+    row = int(np.flatnonzero(broken["type"] == "Image")[1])
+    broken.loc[row, "filepath"] = str(bad)
+    ex = HuggingFaceImage(model=str(hf_models.vit_dir()), output="static", device="cpu")
+    store = Store(tmp_path / "store")
+    # was: a PrepareError from compute_many (PIL.UnidentifiedImageError), after the model loaded
+    with pytest.raises(ValueError) as err:
+        ex.prepare(broken, store, progress=False)
+    assert str(err.value) == (
+        f"HuggingFaceImage: Image event {row} (timeline sub-01, file {bad}): not a readable "
+        "image file (UnidentifiedImageError); fix the event's filepath, or convert the file to "
+        "a format pillow reads (PNG, JPEG, ...)"
+    )
+    assert not list(store.keys())
