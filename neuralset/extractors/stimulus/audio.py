@@ -6,16 +6,19 @@ Registered YAML kind: ``hf_audio``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 
 from ...config import config, register
-from ..base import Computed, Item
-from .hf import HuggingFaceMediaExtractor
-from .media import read_audio, resample_audio
+from ...store import Store
+from ..base import Computed, Item, events_label
+from .hf import HuggingFaceMediaExtractor, _is_local
+from .media import audio_span, media_payloads, read_audio, resample_audio
 
-__all__ = ["HuggingFaceAudio", "min_samples"]
+__all__ = ["HuggingFaceAudio", "check_audio_model", "min_samples", "resampled_length"]
 
 
 def _load_audio_model(name: str, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
@@ -41,6 +44,25 @@ def min_samples(cfg: Any) -> int:
     return int(n)
 
 
+def check_audio_model(cfg: Any) -> None:
+    """Raise unless ``cfg`` is a Whisper or a wav2vec2-style configuration (``conv_kernel``)."""
+    if cfg.model_type != "whisper" and not hasattr(cfg, "conv_kernel"):
+        raise ValueError(
+            f"HuggingFaceAudio.model: a {cfg.model_type!r} model ({type(cfg).__name__}) is not "
+            "supported: the extractor runs wav2vec2-style encoders (a convolutional front end "
+            "on the waveform: wav2vec2, HuBERT, WavLM, data2vec-audio) and Whisper encoders; "
+            "give one of those"
+        )
+
+
+def resampled_length(n: int, sfreq: float, target: float) -> int:
+    """Samples that :func:`~neuralset.extractors.stimulus.media.resample_audio` gives for ``n``."""
+    if abs(sfreq - target) < 1e-9:
+        return n
+    ratio = Fraction(target / sfreq).limit_denominator(10_000)
+    return -(-n * ratio.numerator // ratio.denominator)
+
+
 @register("hf_audio")
 @config
 class HuggingFaceAudio(HuggingFaceMediaExtractor):
@@ -54,7 +76,10 @@ class HuggingFaceAudio(HuggingFaceMediaExtractor):
     across items), and the frames past the end of the sound are dropped.
 
     The stored series is ``(frames, *features)`` at the model's latent rate (50 Hz for wav2vec2
-    and Whisper), frame ``i`` at ``i / rate`` s after the event onset. Reading paints it at
+    and Whisper), frame ``i`` at ``i / rate`` s after the event onset. For Whisper that is the
+    centre of the frame's window; a wav2vec2-style frame ``i`` sees the samples ``[i * stride,
+    i * stride + field)`` (:func:`min_samples`; 320 and 400 for wav2vec2-base), so ``i / rate``
+    is the start of its window, whose centre is ``field / 2`` samples later (12.5 ms). Reading paints it at
     ``frequency`` (``None``: the latent rate) or averages it (``output="static"``).
     """
 
@@ -64,6 +89,68 @@ class HuggingFaceAudio(HuggingFaceMediaExtractor):
         from transformers import AutoFeatureExtractor
 
         return self._load_model(_load_audio_model, AutoFeatureExtractor.from_pretrained, "audio")
+
+    def preflight(self, events: pd.DataFrame, store: Store) -> None:
+        """The checks of :meth:`HuggingFaceMediaExtractor.preflight`, then, for a wav2vec2-style
+        model that is local or cached, that each Audio part holds at least the model's
+        receptive field (:func:`min_samples`, after resampling to the model's rate).
+
+        Raises
+        ------
+        ValueError
+            Naming the first too short event, its length and the receptive field; or a model
+            that is neither Whisper nor wav2vec2-style (:func:`check_audio_model`).
+        """
+        super().preflight(events, store)
+        field = self._receptive_field()
+        if field is None:
+            return
+        shortest, rate = field
+        rows, seen = self.event_rows(events), set()
+        for row, (_, p) in zip(rows, media_payloads(events, rows)):
+            if (span := (p["path"], p["offset"], p["duration"])) in seen:
+                continue
+            seen.add(span)
+            first, n, sr = audio_span(*span)
+            if n < 0:  # to the end of the file
+                import soundfile
+
+                n = soundfile.info(p["path"]).frames - first
+            if (got := resampled_length(n, sr, rate)) < shortest:
+                raise ValueError(
+                    f"{type(self).__name__}: {events_label(events, int(row))}: {got} samples of "
+                    f"sound at {rate:g} Hz are fewer than the model's receptive field "
+                    f"({shortest} samples, {shortest / rate:g} s); lengthen the event's "
+                    "duration or drop the event"
+                )
+
+    def _receptive_field(self) -> tuple[int, float] | None:
+        """Fewest samples and sampling rate of a wav2vec2-style model, read from its
+        ``config.json`` and preprocessor (no weights, no download); None for other models
+        (Whisper pads its chunks) or a model neither local nor cached.
+
+        Raises
+        ------
+        ValueError
+            The model is neither Whisper nor wav2vec2-style (:func:`check_audio_model`).
+        """
+        from huggingface_hub import try_to_load_from_cache
+        from transformers import AutoConfig, AutoFeatureExtractor
+
+        local = _is_local(self.model)
+        kwargs: dict[str, Any] = {"local_files_only": True}
+        if not local:
+            kwargs["revision"] = self.revision
+            if not isinstance(
+                try_to_load_from_cache(self.model, "config.json", revision=self.revision), str
+            ):
+                return None
+        cfg = AutoConfig.from_pretrained(self.model, **kwargs)
+        check_audio_model(cfg)
+        if cfg.model_type == "whisper":
+            return None
+        fe = AutoFeatureExtractor.from_pretrained(self.model, **kwargs)
+        return min_samples(cfg), float(fe.sampling_rate)
 
     def load_sound(self, payload: dict[str, Any]) -> np.ndarray:
         """The event's samples, mono, at the model's sampling rate."""
@@ -75,6 +162,7 @@ class HuggingFaceAudio(HuggingFaceMediaExtractor):
         """Frames per second of the encoder's output."""
         model, fe = self._model()
         cfg = model.config
+        check_audio_model(cfg)
         if cfg.model_type == "whisper":
             return cfg.max_source_positions / (fe.n_samples / fe.sampling_rate)
         return float(fe.sampling_rate) / float(np.prod(cfg.conv_stride))

@@ -46,6 +46,8 @@ class ImageStatistics(MediaFileFeature):
     """
 
     default_event_type: ClassVar[str] = "Image"
+    #: 2: transparent parts composited onto white, 16-bit images scaled (read_image)
+    _version: ClassVar[int] = 2
 
     n_bins: int = 8
 

@@ -36,6 +36,8 @@ def gray_image(pixels: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 @config
 class _TextureFeature(MediaFileFeature):
     default_event_type: ClassVar[str] = "Image"
+    #: 2: transparent parts composited onto white, 16-bit images scaled (read_image)
+    _version: ClassVar[int] = 2
 
     size: tuple[int, int] | None = (128, 128)
 

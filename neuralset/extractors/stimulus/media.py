@@ -22,10 +22,14 @@ __all__ = [
     "check_media_events",
     "check_part",
     "video_frame_count",
+    "check_npy_video",
     "resample_audio",
     "read_image",
+    "check_image",
     "read_video",
     "video_frames_at",
+    "video_frame_indices",
+    "lazy_video_frames",
     "media_payloads",
     "media_items",
 ]
@@ -99,25 +103,61 @@ def check_part(
 
 
 def video_frame_count(path: str | Path, fps: float) -> int | None:
-    """Frames of a ``.npy`` video (its header only); None for other formats (their readers
-    check them) or a rate that is not set (the reader names that)."""
+    """Frames of a ``.npy`` video (its header only, checked by :func:`check_npy_video`); None
+    for other formats (their readers check them)."""
     path = Path(path)
-    if path.suffix != ".npy" or fps <= 0:
+    if path.suffix != ".npy":
         return None
     frames = np.load(path, mmap_mode="r")
-    return int(frames.shape[0]) if frames.ndim == 4 else None
+    check_npy_video(path, frames, fps)
+    return int(frames.shape[0])
+
+
+def check_npy_video(path: str | Path, frames: np.ndarray, fps: float) -> None:
+    """Frames of a ``.npy`` video are RGB uint8 ``(time, height, width, 3)`` at ``fps`` > 0.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, what it holds and the fix (float frames would be rescaled by 1/255
+        by the image processors: near-black images).
+    """
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(
+            f"{path}: video frames must be uint8 (time, height, width, 3), got {frames.dtype} "
+            f"{frames.shape}; save RGB frames as uint8 (floats in [0, 1]: "
+            "np.round(frames * 255).astype(np.uint8); greyscale: np.repeat(frames[..., None], 3, "
+            "axis=-1))"
+        )
+    if fps <= 0:
+        raise ValueError(
+            f"{path}: the Video event needs a frequency (frames per second) > 0, got {fps:g}; "
+            "set the event's frequency column"
+        )
 
 
 def check_media_events(events: pd.DataFrame, rows: np.ndarray, event_type: str, what: str) -> None:
     """Preflight of file-backed stimulus events: each distinct Audio part lies in a readable
     sound file (:func:`audio_span`), each Video part in its ``.npy`` frames (at the event's
-    ``frequency``); other event types and formats are left to their readers.
+    ``frequency``), each Image file is an image (:func:`check_image`); other event types and
+    formats are left to their readers.
 
     Raises
     ------
     ValueError
         Naming ``what`` (the extractor), the first bad event and the fix.
     """
+    if event_type == "Image":
+        paths: set[str] = set()
+        for row, (_, payload) in zip(rows, media_payloads(events, rows)):
+            if payload["path"] in paths:
+                continue
+            paths.add(payload["path"])
+            try:
+                check_image(payload["path"])
+            except ValueError as err:
+                why = str(err).removeprefix(f"{payload['path']}: ")
+                raise ValueError(f"{what}: {events_label(events, int(row))}: {why}") from None
     if event_type not in ("Audio", "Video"):
         return
     seen: set[tuple[str, float, float, float]] = set()
@@ -146,11 +186,57 @@ def resample_audio(samples: np.ndarray, sfreq: float, target: float) -> np.ndarr
     return resample_poly(samples, ratio.numerator, ratio.denominator).astype(np.float32)
 
 
+def check_image(path: str | Path) -> None:
+    """``path`` is an image file pillow reads (its header only).
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the fix.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(str(path)):
+            pass
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(
+            f"{path}: not a readable image file ({type(err).__name__}); fix the event's "
+            "filepath, or convert the file to a format pillow reads (PNG, JPEG, ...)"
+        ) from None
+
+
 def read_image(path: str | Path) -> Any:
-    """The image as an RGB ``PIL.Image``."""
+    """The image as an 8-bit RGB ``PIL.Image``.
+
+    Transparent parts are composited onto white (as transformers' ``convert_to_rgb`` does;
+    dropping the alpha channel would show whatever colour the transparent pixels hold), and
+    16-bit greyscale images are scaled to 8 bits (PIL's conversion would saturate them).
+
+    Raises
+    ------
+    ValueError
+        A 32-bit integer or float greyscale image with values outside ``[0, 255]``: naming the
+        file and the fix.
+    """
     from PIL import Image
 
     with Image.open(str(path)) as img:
+        if img.mode.startswith("I;16"):
+            pixels = np.asarray(img, dtype=np.float64) / 257.0
+            return Image.fromarray(np.round(pixels).astype(np.uint8)).convert("RGB")
+        if img.mode in ("I", "F"):
+            pixels = np.asarray(img)
+            if pixels.min() < 0 or pixels.max() > 255:
+                raise ValueError(
+                    f"{path}: a {img.mode}-mode image with values in [{pixels.min():g}, "
+                    f"{pixels.max():g}] has no 8-bit reading; save it as an 8-bit or 16-bit PNG"
+                )
+            return Image.fromarray(np.round(pixels).astype(np.uint8)).convert("RGB")
+        if "A" in img.getbands() or "transparency" in img.info:
+            rgba = img.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, rgba).convert("RGB")
         return img.convert("RGB")
 
 
@@ -163,12 +249,7 @@ def read_video(path: str | Path, fps: float = 0.0) -> tuple[np.ndarray, float]:
     path = Path(path)
     if path.suffix == ".npy":
         frames = np.load(path, mmap_mode="r")
-        if frames.ndim != 4 or frames.shape[-1] != 3:
-            raise ValueError(
-                f"{path}: video frames must be (time, height, width, 3), got {frames.shape}"
-            )
-        if fps <= 0:
-            raise ValueError(f"{path}: the Video event needs a frequency (frames per second) > 0")
+        check_npy_video(path, frames, fps)
         return frames, float(fps)
     try:
         import av  # type: ignore[import-not-found]
@@ -184,10 +265,23 @@ def read_video(path: str | Path, fps: float = 0.0) -> tuple[np.ndarray, float]:
     return frames, rate
 
 
+def video_frame_indices(n_frames: int, fps: float, times: np.ndarray) -> np.ndarray:
+    """Index of the frame shown at each of ``times`` (seconds from the first frame): the latest
+    frame at or before it, within ``[0, n_frames)``."""
+    idx = np.floor(np.asarray(times) * fps + 1e-6).astype(np.int64)
+    return np.clip(idx, 0, n_frames - 1)
+
+
 def video_frames_at(frames: np.ndarray, fps: float, times: np.ndarray) -> np.ndarray:
     """Frames shown at ``times`` (seconds from the first frame): the latest frame at or before."""
-    idx = np.floor(np.asarray(times) * fps + 1e-6).astype(np.int64)
-    return np.asarray(frames[np.clip(idx, 0, len(frames) - 1)])
+    return np.asarray(frames[video_frame_indices(len(frames), fps, times)])
+
+
+def lazy_video_frames(frames: np.ndarray, fps: float, times: np.ndarray) -> list[np.ndarray]:
+    """The frames of :func:`video_frames_at` as a list of views of ``frames``: nothing is read
+    from a memory-mapped video until a frame is used (a long video's frames would not fit
+    in memory at once)."""
+    return [frames[i] for i in video_frame_indices(len(frames), fps, times)]
 
 
 def media_payloads(

@@ -14,15 +14,28 @@ from ...config import config, register
 from ...validation import at_least, positive
 from ..base import Computed, Item
 from .hf import HuggingFaceMediaExtractor
-from .image import frame_times
-from .media import read_video, video_frames_at
+from .image import aggregate_tokens, frame_times
+from .media import lazy_video_frames, read_video
 
-__all__ = ["HuggingFaceVideo", "clip_starts"]
+__all__ = ["HuggingFaceVideo", "clip_starts", "video_prefix_tokens"]
 
 
 def clip_starts(n_frames: int, stride: int) -> np.ndarray:
     """First frame of each clip: every ``stride`` frames while inside the video."""
     return np.arange(0, max(n_frames, 1), stride)
+
+
+def video_prefix_tokens(model: Any, pixels: np.ndarray, n_tokens: int) -> int:
+    """Tokens before the patch tokens (a CLS token in TimeSformer and ViViT, none in VideoMAE):
+    those beyond the ``(frames // t) * (height // h) * (width // w)`` tubelet grid of ``pixels``
+    ``(batch, frames, channels, height, width)``."""
+    cfg = model.config
+    tubelet = getattr(cfg, "tubelet_size", 1)
+    if isinstance(tubelet, int):
+        patch = getattr(cfg, "patch_size", 1)
+        tubelet = (tubelet, *((patch, patch) if isinstance(patch, int) else patch))
+    t, h, w = tubelet
+    return n_tokens - (pixels.shape[1] // t) * (pixels.shape[-2] // h) * (pixels.shape[-1] // w)
 
 
 @register("hf_video")
@@ -43,11 +56,14 @@ class HuggingFaceVideo(HuggingFaceMediaExtractor):
     clip_stride
         Sampled frames between clip starts (``None``: the model's ``num_frames``, no overlap).
     token_aggregation
-        ``"mean"``, ``"sum"`` or per-feature ``"max"`` of the clip's tokens, or its ``"first"``
-        token.
+        ``"mean"``, ``"sum"`` or per-feature ``"max"`` of the clip's patch tokens (a CLS token,
+        as in TimeSformer and ViViT, excluded), or its ``"first"`` (CLS) token (an error for
+        models without one, such as VideoMAE).
     """
 
     default_event_type: ClassVar[str] = "Video"
+    #: 2: mean, sum and max included the CLS token of TimeSformer and ViViT
+    _version: ClassVar[int] = 2
 
     frame_frequency: float | None = None
     clip_stride: int | None = None
@@ -72,7 +88,7 @@ class HuggingFaceVideo(HuggingFaceMediaExtractor):
         frames, fps = read_video(payload["path"], payload["frequency"])
         rate = self.frame_frequency or fps
         times = frame_times(payload["duration"], len(frames), fps, payload["offset"], rate)
-        sampled = video_frames_at(frames, fps, times)
+        sampled = lazy_video_frames(frames, fps, times)  # read clip by clip when embedded
         clips = []
         for s in clip_starts(len(sampled), stride):
             idx = np.minimum(np.arange(s, s + n_frames), len(sampled) - 1)
@@ -93,14 +109,16 @@ class HuggingFaceVideo(HuggingFaceMediaExtractor):
                     pixel_values=torch.as_tensor(pixels, device=param.device).to(param.dtype),
                     output_hidden_states=True,
                 )
+            prefix = video_prefix_tokens(model, pixels, res.hidden_states[-1].shape[-2])
+            if prefix == 0 and self.token_aggregation == "first":
+                raise ValueError(
+                    f"HuggingFaceVideo.token_aggregation: {type(model).__name__} has no CLS "
+                    "token ('first' would be one patch of the first tubelet); use 'mean', 'sum' "
+                    "or 'max'"
+                )
             stack = self._hidden_to_numpy(res.hidden_states)  # (layers, batch, tokens, features)
-            tokens = {
-                "first": lambda t: t[..., 0, :],
-                "mean": lambda t: t.mean(axis=-2),
-                "sum": lambda t: t.sum(axis=-2),
-                "max": lambda t: t.max(axis=-2),
-            }[self.token_aggregation](stack)
-            out.append(self._aggregate_layers(tokens))
+            pooled = aggregate_tokens(stack, self.token_aggregation, prefix)
+            out.append(self._aggregate_layers(pooled))
         return np.concatenate(out, axis=0).astype(np.float32)
 
     def compute_many(self, items: Sequence[Item]) -> list[Computed]:

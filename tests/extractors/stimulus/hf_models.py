@@ -245,6 +245,35 @@ def dinov2_dir() -> Path:
 
 
 @functools.cache
+def dinov2_registers_dir() -> Path:
+    """Tiny DINOv2 with 4 register tokens between CLS and the 16 patch tokens."""
+    from transformers import Dinov2WithRegistersConfig, Dinov2WithRegistersModel
+
+    return _vision_dir(
+        "dinov2_registers",
+        Dinov2WithRegistersConfig,
+        Dinov2WithRegistersModel,
+        "BitImageProcessor",
+        mlp_ratio=2,
+        num_register_tokens=4,
+    )
+
+
+@functools.cache
+def resnet_dir() -> Path:
+    """Tiny ResNet (2 stages of 8 and 16 channels): hidden states are feature maps."""
+    from transformers import ResNetConfig, ResNetModel
+
+    _seed()
+    folder = _ROOT / "resnet"
+    ResNetModel(
+        ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1])
+    ).save_pretrained(folder)
+    _image_processor("ViTImageProcessor", 32).save_pretrained(folder)
+    return folder
+
+
+@functools.cache
 def clip_vision_dir() -> Path:
     """Tiny CLIP vision tower (32x32 images, 8x8 patches, 2 layers)."""
     from transformers import CLIPVisionConfig, CLIPVisionModel
@@ -281,6 +310,21 @@ def videomae_dir() -> Path:
         tubelet_size=2,
         intermediate_size=64,
         use_mean_pooling=False,
+    )
+
+
+@functools.cache
+def timesformer_dir() -> Path:
+    """Tiny TimeSformer (4 frames of 32x32, 8x8 patches, a CLS token, 2 layers)."""
+    from transformers import TimesformerConfig, TimesformerModel
+
+    return _vision_dir(
+        "timesformer",
+        TimesformerConfig,
+        TimesformerModel,
+        "VideoMAEImageProcessor",
+        num_frames=4,
+        intermediate_size=64,
     )
 
 

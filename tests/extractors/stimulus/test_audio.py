@@ -169,3 +169,38 @@ def test_resampled_to_model_rate(tmp_path):
     got = ex.replace(aggregation="trigger").read(segment_on_triggers(events, "Audio"), store).data
     ref = direct_wav2vec2(str(path), [2])[0].mean(axis=0)
     np.testing.assert_allclose(got[0], ref, atol=2e-5)
+
+
+def test_unsupported_audio_model_fails_at_preflight(events, tmp_path):
+    """An Audio Spectrogram Transformer has neither a waveform front end nor Whisper's chunks."""
+    import torch
+    from transformers import ASTConfig, ASTFeatureExtractor, ASTModel
+
+    torch.manual_seed(0)
+    folder = tmp_path / "ast"
+    config = ASTConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_length=100,
+        num_mel_bins=16,
+    )
+    ASTModel(config).save_pretrained(folder)
+    ASTFeatureExtractor(num_mel_bins=16, max_length=100).save_pretrained(folder)
+    ex = HuggingFaceAudio(model=str(folder), device="cpu")
+    store = Store(tmp_path / "store")
+    message = (
+        "HuggingFaceAudio.model: a 'audio-spectrogram-transformer' model (ASTConfig) is not "
+        "supported: the extractor runs wav2vec2-style encoders (a convolutional front end on the "
+        "waveform: wav2vec2, HuBERT, WavLM, data2vec-audio) and Whisper encoders; give one of "
+        "those"
+    )
+    # was: a PrepareError per item, "AttributeError: 'ASTConfig' object has no attribute ..."
+    with pytest.raises(ValueError) as err:
+        ex.prepare(events, store, progress=False)
+    assert str(err.value) == message
+    assert not list(store.keys())
+    with pytest.raises(ValueError) as err:  # also when compute_many runs without preflight
+        ex.compute_many(ex.items(events)[:1])
+    assert str(err.value) == message

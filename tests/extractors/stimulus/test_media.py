@@ -104,6 +104,49 @@ def test_unreadable_sound_fails_at_preflight(tmp_path):
     assert not list(store.keys())
 
 
+@pytest.mark.parametrize(
+    ("rate", "offset", "duration", "got"),
+    [
+        (16000, 0.0, 0.0125, 200),
+        (16000, 0.99, 0.0, 160),  # to the end of the file
+        (8000, 0.0, 0.02, 320),  # 160 samples at 8 kHz, 320 at the model's 16 kHz
+    ],
+)
+def test_sound_shorter_than_the_receptive_field_fails_at_preflight(
+    tmp_path, rate, offset, duration, got
+):
+    import soundfile
+
+    path = tmp_path / "one.wav"
+    soundfile.write(str(path), np.zeros(rate, np.float32), rate, subtype="FLOAT")
+    ex = HuggingFaceAudio(model=str(hf_models.wav2vec2_dir()), device="cpu")
+    store = Store(tmp_path / "store")
+    # was: the PrepareError of compute_many, after loading the model and computing other items
+    with pytest.raises(ValueError) as err:
+        ex.prepare(_audio_event(path, offset, duration), store, progress=False)
+    assert str(err.value) == (
+        f"HuggingFaceAudio: Audio event 0 (timeline t, file {path}): {got} samples of sound at "
+        "16000 Hz are fewer than the model's receptive field (336 samples, 0.021 s); lengthen "
+        "the event's duration or drop the event"
+    )
+    assert not list(store.keys())
+    ex.preflight(_audio_event(path, 0.0, 0.021), store)  # 336 samples at 16 kHz: passes
+
+
+def test_resampled_length_is_that_of_resample_audio():
+    from neuralset.extractors.stimulus.audio import resampled_length
+    from neuralset.extractors.stimulus.media import resample_audio
+
+    for n, sr, target in [
+        (160, 8000, 16000),
+        (441, 44100, 16000),
+        (7, 22050, 16000),
+        (5, 16000, 16000),
+    ]:
+        got = len(resample_audio(np.zeros(n, np.float32), sr, target))
+        assert resampled_length(n, sr, target) == got
+
+
 def test_sound_shorter_than_the_receptive_field(wav, tmp_path):
     from transformers import Wav2Vec2Config
 
@@ -152,3 +195,70 @@ def test_part_outside_the_video_fails_at_preflight(tmp_path, offset, duration, w
         "HuggingFaceVideo: Video event 0 (timeline t, file " + str(path) + "): " + why
     )
     assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize(
+    ("frames", "frequency", "why"),
+    [
+        # was: rescaled by 1/255 by the image processor, silently near-black images
+        (
+            np.zeros((10, 8, 8, 3), np.float32),
+            10.0,
+            "video frames must be uint8 (time, height, width, 3), got float32 (10, 8, 8, 3)",
+        ),
+        # was: the same error, but only in compute_many (a PrepareError per item)
+        (
+            np.zeros((10, 8, 8), np.uint8),
+            10.0,
+            "video frames must be uint8 (time, height, width, 3), got uint8 (10, 8, 8)",
+        ),
+    ],
+)
+def test_bad_video_frames_fail_at_preflight(tmp_path, frames, frequency, why):
+    from neuralset.extractors.stimulus.video import HuggingFaceVideo
+
+    path = tmp_path / "clip.npy"
+    np.save(path, frames)
+    row = {"type": "Video", "start": 0.5, "duration": 0.5, "offset": 0.0}
+    events = validate_events(
+        pd.DataFrame([{**row, "timeline": "t", "filepath": str(path), "frequency": frequency}])
+    )
+    ex = HuggingFaceVideo(model=str(hf_models.videomae_dir()), device="cpu")
+    with pytest.raises(ValueError) as err:
+        ex.prepare(events, Store(tmp_path / "store"), progress=False)
+    assert str(err.value) == (
+        f"HuggingFaceVideo: Video event 0 (timeline t, file {path}): {why}; save RGB frames as "
+        "uint8 (floats in [0, 1]: np.round(frames * 255).astype(np.uint8); greyscale: "
+        "np.repeat(frames[..., None], 3, axis=-1))"
+    )
+    assert not (tmp_path / "store").exists()
+
+
+def test_read_image_composites_transparency_and_scales_16_bit(tmp_path):
+    from PIL import Image
+
+    from neuralset.extractors.stimulus.media import read_image
+
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[..., :3] = [10, 20, 30]
+    rgba[..., 3] = [[255, 0], [128, 64]]
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    got = np.asarray(read_image(tmp_path / "rgba.png"))
+    # was: [10, 20, 30] everywhere (the alpha channel dropped, transparent pixels shown dark)
+    alpha = rgba[..., 3:4] / 255.0
+    expected = np.round(alpha * rgba[..., :3] + (1 - alpha) * 255).astype(np.uint8)
+    np.testing.assert_allclose(got, expected, atol=1)
+    np.testing.assert_array_equal(got[0, 1], [255, 255, 255])
+    grey = np.array([[0, 257, 32896], [65535, 1000, 514]], np.uint16)
+    Image.fromarray(grey).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode == "I;16"
+    got = np.asarray(read_image(tmp_path / "g16.png"))  # was: 255 (white) wherever grey > 255
+    np.testing.assert_array_equal(got[..., 0], [[0, 1, 128], [255, 4, 2]])
+    np.testing.assert_array_equal(got[..., 1], got[..., 2])
+    Image.fromarray(np.array([[0.0, 300.0]], np.float32)).save(tmp_path / "f.tiff")
+    with pytest.raises(ValueError) as err:
+        read_image(tmp_path / "f.tiff")
+    assert str(err.value) == (
+        f"{tmp_path / 'f.tiff'}: a F-mode image with values in [0, 300] has no 8-bit reading; "
+        "save it as an 8-bit or 16-bit PNG"
+    )

@@ -18,16 +18,16 @@ def events() -> pd.DataFrame:
     return hf_models.stimulus_events()
 
 
-def direct(clips: list[list[np.ndarray]], layer: int) -> np.ndarray:
+def direct(clips: list[list[np.ndarray]], layer: int, folder=None, prefix: int = 0) -> np.ndarray:
     import torch
     from transformers import AutoImageProcessor, AutoModel
 
-    folder = hf_models.videomae_dir()
+    folder = folder or hf_models.videomae_dir()
     proc = AutoImageProcessor.from_pretrained(folder)
     model = AutoModel.from_pretrained(folder).eval()
     with torch.no_grad():
         hidden = model(**proc(clips, return_tensors="pt"), output_hidden_states=True).hidden_states
-    return hidden[layer].numpy().mean(axis=1)
+    return hidden[layer].numpy()[:, prefix:].mean(axis=1)
 
 
 def test_sliding_clips_match_direct_forward(events, tmp_path):
@@ -61,3 +61,67 @@ def test_clip_starts_and_errors():
     np.testing.assert_array_equal(clip_starts(10, 4), [0, 4, 8])
     with pytest.raises(ConfigError, match="HuggingFaceVideo.clip_stride: must be >= 1 frame"):
         HuggingFaceVideo(model="MCG-NJU/videomae-base", clip_stride=0)
+
+
+def test_clips_stay_memory_mapped_until_embedded(events):
+    """A long video's sampled frames were all read into memory at once (tens of GB for minutes
+    of HD video); the clips now hold views of the memory-mapped frames."""
+    row = events[events["type"] == "Video"].iloc[0]
+    path = hf_models.stimulus_study().path / row["filepath"]
+    ex = HuggingFaceVideo(model=str(hf_models.videomae_dir()), frame_frequency=10.0, device="cpu")
+    payload = {"path": str(path), "offset": 0.0, "duration": 1.0, "frequency": row["frequency"]}
+    clips, rate = ex.clips(payload)
+    assert rate == 2.5 and len(clips) == 3  # 10 frames at 10 Hz in clips of 4: 0, 4, 8
+    assert all(isinstance(frame, np.memmap) for clip in clips for frame in clip)
+    video = np.load(path)
+    step = row["frequency"] / 10.0
+    for s, clip in zip((0, 4, 8), clips):
+        for k, frame in enumerate(clip):
+            np.testing.assert_array_equal(frame, video[int(min(s + k, 9) * step)])
+
+
+def _clips(events: pd.DataFrame) -> list[list[np.ndarray]]:
+    """Clips of 4 frames starting every 4 frames over the first 2 s at 10 Hz."""
+    video = np.load(
+        hf_models.stimulus_study().path / events[events["type"] == "Video"]["filepath"].iloc[0]
+    )
+    return [[video[k] for k in range(s, s + 4)] for s in range(0, 20, 4)]
+
+
+def test_cls_token_excluded_from_pooling(events, tmp_path):
+    """TimeSformer's hidden states are CLS + 4 frames x 16 patches; mean pools the patches."""
+    folder = hf_models.timesformer_dir()
+    ex = HuggingFaceVideo(
+        model=str(folder), layers=-1, frame_frequency=10.0, device="cpu", batch_size=3
+    )
+    store = Store(tmp_path)
+    ex.prepare(events, store, progress=False)
+    segments = segment_on_triggers(events, "Video", duration=2.0)
+    out = ex.read(segments, store).data  # clips every 4 frames at 10 Hz -> 2.5 Hz
+    assert out.shape == (1, 32, 5)
+    # was: the CLS token averaged with the 64 patch tokens
+    np.testing.assert_allclose(out[0].T, direct(_clips(events), -1, folder, 1), atol=3e-5)
+    first = ex.replace(token_aggregation="first")
+    first.prepare(events, store, progress=False)
+    import torch
+    from transformers import AutoImageProcessor, AutoModel
+
+    proc = AutoImageProcessor.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder).eval()
+    with torch.no_grad():
+        inputs = proc(_clips(events), return_tensors="pt")
+        cls = model(**inputs, output_hidden_states=True).hidden_states[-1][:, 0].numpy()
+    np.testing.assert_allclose(first.read(segments, store).data[0].T, cls, atol=3e-5)
+
+
+def test_first_token_without_cls_is_an_error(events):
+    ex = HuggingFaceVideo(
+        model=str(hf_models.videomae_dir()), token_aggregation="first", device="cpu"
+    )
+    # was: silently the first patch of the first tubelet
+    with pytest.raises(ValueError) as err:
+        ex.embed(_clips(events)[:1])
+    assert str(err.value) == (
+        "HuggingFaceVideo.token_aggregation: VideoMAEModel has no CLS token ('first' would be "
+        "one patch of the first tubelet); use 'mean', 'sum' or 'max'"
+    )
