@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 import queue
 import threading
 from collections.abc import Iterator, Mapping
@@ -24,7 +23,7 @@ import numpy as np
 
 from .batch import META_FIELDS, run_check, typecheck_enabled
 from .dataset import SegmentDataset
-from .sampling import epoch_rng
+from .sampling import epoch_rng, is_int
 
 __all__ = ["JaxBatchIterator", "jax_batch_class", "resolve_device"]
 
@@ -116,11 +115,6 @@ def __getattr__(name: str) -> Any:
     if name == "JaxBatch":  # built on first use (imports equinox)
         return jax_batch_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _is_int(value: Any) -> bool:
-    """An integer (numpy's too), not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def resolve_device(device: Any) -> Any:
@@ -229,13 +223,13 @@ class JaxBatchIterator:
             raise TypeError(
                 f"JaxBatchIterator.dataset: expected SegmentDataset, got {type(dataset).__name__}"
             )
-        if not _is_int(batch_size) or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:
             raise ValueError(
                 f"JaxBatchIterator.batch_size: must be an int >= 1, got {batch_size!r}"
             )
-        if not _is_int(prefetch) or prefetch < 0:
+        if not is_int(prefetch) or prefetch < 0:
             raise ValueError(f"JaxBatchIterator.prefetch: must be an int >= 0, got {prefetch!r}")
-        if not _is_int(seed) or seed < 0:
+        if not is_int(seed) or seed < 0:
             raise TypeError(
                 f"JaxBatchIterator.seed: expected an int >= 0 (the permutation of epoch e is "
                 f"drawn from numpy.random.default_rng([seed, e])), got {seed!r}"

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BatchIndices", "EpochBatchSampler", "LengthBucketSampler", "epoch_rng"]
+__all__ = ["BatchIndices", "EpochBatchSampler", "LengthBucketSampler", "epoch_rng", "is_int"]
 
 
 def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
@@ -41,16 +41,17 @@ def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
 def check_batching(owner: str, batch_size: Any, seed: Any) -> None:
     """``batch_size`` is an int >= 1 and ``seed`` an int (numpy's too, never a bool or a float,
     which ``int()`` would truncate); the error names ``owner.field``."""
-    if not _is_int(batch_size) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"{owner}.batch_size: must be an int >= 1, got {batch_size!r}")
-    if not _is_int(seed) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise TypeError(
             f"{owner}.seed: expected an int >= 0 (the order of epoch e is drawn from "
             f"numpy.random.default_rng([seed, e])), got {seed!r}"
         )
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """An integer (numpy's too), not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
@@ -158,7 +159,7 @@ class LengthBucketSampler(EpochBatchSampler):
     ) -> None:
         durations = np.asarray(durations, dtype=np.float64)
         super().__init__(len(durations), batch_size, shuffle=True, seed=seed, drop_last=drop_last)
-        if not _is_int(pool_batches) or pool_batches < 1:
+        if not is_int(pool_batches) or pool_batches < 1:
             raise ValueError(
                 f"LengthBucketSampler.pool_batches: must be an int >= 1, got {pool_batches!r}"
             )

@@ -39,6 +39,7 @@ import numpy as np
 
 from ..extractors.buffers import allocating
 from .batch import META_FIELDS, Batch, run_check, typecheck_enabled
+from .sampling import is_int
 from .transport import (
     BatchGroup,
     SharedSlots,
@@ -259,7 +260,7 @@ def loader_options(num_workers: int, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def _count(name: str, value: Any, least: int) -> int:
     """``value`` as an int >= ``least`` (numpy integers too), or an error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+    if not is_int(value) or value < least:
         raise ValueError(
             f"SegmentDataset.loader.{name}: must be an integer >= {least}, got {value!r}"
         )

@@ -211,12 +211,18 @@ def warn_missing_descriptions(
     ``trial_type``)."""
     if not study.trial_event or not len(table):
         return
-    trial = table["type"].to_numpy() == study.trial_event
-    timelines = table["timeline"].to_numpy()
-    desc = table["description"] if "description" in table else pd.Series(index=table.index)
-    described = desc.notna().to_numpy() & (desc.astype(object).to_numpy() != "")
-    with_trials = sorted(set(timelines[trial]))
-    undescribed = set(with_trials) - set(timelines[trial & described])
+    trial = (table["type"] == study.trial_event).to_numpy()
+    codes, names = pd.factorize(table["timeline"])  # per timeline, not per row, from here
+    present = np.bincount(codes[trial], minlength=len(names)) > 0
+    if "description" in table:
+        rows = np.flatnonzero(trial)
+        desc = table["description"].to_numpy()[rows]
+        described = rows[~pd.isna(desc) & (desc != "")]
+        present_described = np.bincount(codes[described], minlength=len(names)) > 0
+    else:
+        present_described = np.zeros(len(names), dtype=bool)
+    with_trials = sorted(str(t) for t in names[present])
+    undescribed = {str(t) for t in names[present & ~present_described]}
     if not undescribed:
         return
     context = _Context(study.path)

@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -428,17 +428,24 @@ def test_a_damaged_entry_of_a_read_only_store_fails_prepare_naming_it(tmp_path: 
     assert (report.cached, report.damaged, report.computed) == (2, 1, 1)
 
 
-def test_verify_fix_keeps_the_files_of_a_dead_drivers_manifests(tmp_path: Path) -> None:
-    """``verify --fix`` called the staged folders of a dead driver's manifests "without an
-    entry" and removed them once an hour old, so the next ``prepare`` computed those items
-    again instead of committing them."""
+def _dead_driver_left_two_of_four(tmp_path: Path) -> tuple[Any, Path, SleepExtractor, Store]:
+    """4 recordings; a dead driver's workers computed the first 2 items into its manifests
+    (never committed). Returns the events, the extractor's log, the extractor and the store."""
     events = make_recordings(tmp_path / "data", 4)
     log = tmp_path / "log.txt"
     extractor = SleepExtractor(log=log, batch_size=2)
     store = Store(tmp_path / "store")
-    items = extractor.items(events)
     run_dir = tmp_path / "store" / "manifests" / "deadrun"
+    items = extractor.items(events)
     work_chunk(extractor, store, str(run_dir), None, 300.0, "deadrun", items[:2], 0)
+    return events, log, extractor, store
+
+
+def test_verify_fix_keeps_the_files_of_a_dead_drivers_manifests(tmp_path: Path) -> None:
+    """``verify --fix`` called the staged folders of a dead driver's manifests "without an
+    entry" and removed them once an hour old, so the next ``prepare`` computed those items
+    again instead of committing them."""
+    events, log, extractor, store = _dead_driver_left_two_of_four(tmp_path)
     stray = store.stage_arrays("cd" * 16, {"data": np.ones(3)})  # staged, in no manifest
     assert stray["kind"] == "arrays"
     for folder in (tmp_path / "store" / "arrays").glob("*/*"):
@@ -486,13 +493,7 @@ def test_clearing_the_store_also_drops_results_of_interrupted_runs(tmp_path: Pat
     """``clear()`` (``neuralset cache clear --yes``) removed the committed entries only: the
     next ``prepare`` "recovered" what a killed run's workers had left in ``manifests/``, so a
     store cleared to start afresh served results of before the clear."""
-    events = make_recordings(tmp_path / "data", 4)
-    log = tmp_path / "log.txt"
-    extractor = SleepExtractor(log=log, batch_size=2)
-    store = Store(tmp_path / "store")
-    items = extractor.items(events)
-    run_dir = tmp_path / "store" / "manifests" / "deadrun"
-    work_chunk(extractor, store, str(run_dir), None, 300.0, "deadrun", items[:2], 0)
+    events, log, extractor, store = _dead_driver_left_two_of_four(tmp_path)
     store.put_arrays("ab" * 16, {"data": np.ones(3)})  # what the store held besides
     assert store.clear() == 1
     assert not (tmp_path / "store" / "manifests").exists()

@@ -6,7 +6,6 @@ Registered YAML kind: ``hf_audio``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from fractions import Fraction
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,7 +15,7 @@ from ...config import config, register
 from ...store import Store
 from ..base import Computed, Item, events_label
 from .hf import HuggingFaceMediaExtractor, _is_local
-from .media import audio_span, media_payloads, read_audio, resample_audio
+from .media import audio_span, media_payloads, read_audio, resample_audio, resample_ratio
 
 __all__ = ["HuggingFaceAudio", "check_audio_model", "min_samples", "resampled_length"]
 
@@ -59,7 +58,7 @@ def resampled_length(n: int, sfreq: float, target: float) -> int:
     """Samples that :func:`~neuralset.extractors.stimulus.media.resample_audio` gives for ``n``."""
     if abs(sfreq - target) < 1e-9:
         return n
-    ratio = Fraction(target / sfreq).limit_denominator(10_000)
+    ratio = resample_ratio(sfreq, target)
     return -(-n * ratio.numerator // ratio.denominator)
 
 

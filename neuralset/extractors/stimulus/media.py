@@ -24,6 +24,7 @@ __all__ = [
     "video_frame_count",
     "check_npy_video",
     "resample_audio",
+    "resample_ratio",
     "read_image",
     "check_image",
     "read_video",
@@ -147,32 +148,25 @@ def check_media_events(events: pd.DataFrame, rows: np.ndarray, event_type: str, 
     ValueError
         Naming ``what`` (the extractor), the first bad event and the fix.
     """
-    if event_type == "Image":
-        paths: set[str] = set()
-        for row, (_, payload) in zip(rows, media_payloads(events, rows)):
-            if payload["path"] in paths:
-                continue
-            paths.add(payload["path"])
-            try:
-                check_image(payload["path"])
-            except ValueError as err:
-                why = str(err).removeprefix(f"{payload['path']}: ")
-                raise ValueError(f"{what}: {events_label(events, int(row))}: {why}") from None
-    if event_type not in ("Audio", "Video"):
+    if event_type not in ("Image", "Audio", "Video"):
         return
-    seen: set[tuple[str, float, float, float]] = set()
+    seen: set[tuple[Any, ...]] = set()
     for row, (_, payload) in zip(rows, media_payloads(events, rows)):
-        span = (payload["path"], payload["offset"], payload["duration"], payload["frequency"])
-        if span in seen:
+        path = payload["path"]
+        part = (payload["offset"], payload["duration"], payload["frequency"])
+        checked = (path,) if event_type == "Image" else (path, *part)  # an image: whole file
+        if checked in seen:
             continue
-        seen.add(span)
+        seen.add(checked)
         try:
-            if event_type == "Audio":
-                audio_span(*span[:3])
-            elif (n := video_frame_count(span[0], span[3])) is not None:
-                check_part(*span[:3], n, span[3], "video")
+            if event_type == "Image":
+                check_image(path)
+            elif event_type == "Audio":
+                audio_span(path, *part[:2])
+            elif (n := video_frame_count(path, part[2])) is not None:
+                check_part(path, *part[:2], n, part[2], "video")
         except ValueError as err:
-            why = str(err).removeprefix(f"{span[0]}: ")
+            why = str(err).removeprefix(f"{path}: ")
             raise ValueError(f"{what}: {events_label(events, int(row))}: {why}") from None
 
 
@@ -182,8 +176,13 @@ def resample_audio(samples: np.ndarray, sfreq: float, target: float) -> np.ndarr
         return samples
     from scipy.signal import resample_poly
 
-    ratio = Fraction(target / sfreq).limit_denominator(10_000)
+    ratio = resample_ratio(sfreq, target)
     return resample_poly(samples, ratio.numerator, ratio.denominator).astype(np.float32)
+
+
+def resample_ratio(sfreq: float, target: float) -> Fraction:
+    """The up/down factors of :func:`resample_audio` from ``sfreq`` to ``target`` Hz."""
+    return Fraction(target / sfreq).limit_denominator(10_000)
 
 
 def check_image(path: str | Path) -> None:
