@@ -303,6 +303,15 @@ def from_dict(data: Mapping[str, Any], cls: type[C] | None = None, *, path: str 
     """Build a config from plain data, resolving a ``kind`` tag when present.
 
     Unknown keys and values of the wrong type raise :class:`ConfigError` naming their path.
+
+    Parameters
+    ----------
+    data
+        Plain data (a mapping of field names to values, with a ``kind`` for polymorphic ones).
+    cls
+        The class built; ``None``: the one ``data["kind"]`` names.
+    path
+        Where ``data`` sits in a larger document, for the messages (``"extractors.meg"``).
     """
     data = dict(data)
     kind = data.pop("kind", None)
@@ -371,13 +380,27 @@ def _is_polymorphic(cls: type[Config]) -> bool:
 
 
 def to_yaml(cfg: Config) -> str:
-    """YAML text of a config (see :meth:`Config.to_yaml`); :func:`from_yaml` reads it back."""
+    """YAML text of a config (see :meth:`Config.to_yaml`); :func:`from_yaml` reads it back.
+
+    Parameters
+    ----------
+    cfg
+        The config.
+    """
     _check_writable(cfg, type(cfg).__name__, type(cfg))
     return dump_yaml(cfg)
 
 
 def from_yaml(text: str, cls: type[C] | None = None) -> C:
-    """The config written in YAML ``text`` (its ``kind`` names the class, or give ``cls``)."""
+    """The config written in YAML ``text`` (its ``kind`` names the class, or give ``cls``).
+
+    Parameters
+    ----------
+    text
+        YAML text.
+    cls
+        The class built; ``None``: the one the text's ``kind`` names.
+    """
     import yaml
 
     try:
@@ -427,7 +450,13 @@ def _element_type(annotation: Any, container: type) -> Any:
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file into plain data."""
+    """Read a YAML file into plain data.
+
+    Parameters
+    ----------
+    path
+        The YAML file.
+    """
     import yaml
 
     with open(path) as fh:
@@ -450,7 +479,13 @@ def yaml_error_message(err: Exception, where: str) -> str:
 
 
 def dump_yaml(data: Mapping[str, Any] | Config) -> str:
-    """Write plain data or a config as YAML text."""
+    """Write plain data or a config as YAML text.
+
+    Parameters
+    ----------
+    data
+        Plain data, or a config (written as :meth:`Config.to_dict` gives it).
+    """
     import yaml
 
     if isinstance(data, Config):
@@ -459,7 +494,16 @@ def dump_yaml(data: Mapping[str, Any] | Config) -> str:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply dotted ``--a.b.c=value`` overrides (values parsed as YAML scalars) to plain data."""
+    """Apply dotted ``--a.b.c=value`` overrides (values parsed as YAML scalars) to plain data.
+
+    Parameters
+    ----------
+    data
+        Plain data (as read by :func:`load_yaml`); not modified, a changed copy is returned.
+    overrides
+        ``"--a.b.c=value"`` items (the leading ``--`` is optional); an integer part indexes
+        a list.
+    """
     import copy
 
     import yaml

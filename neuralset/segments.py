@@ -45,7 +45,19 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Segment:
-    """One segment, built on request (``segments[i]``); not used on hot paths."""
+    """One segment, built on request (``segments[i]``); not used on hot paths.
+
+    Attributes
+    ----------
+    start, duration
+        Window start and duration in seconds.
+    timeline
+        Name of the segment's timeline.
+    trigger
+        Row of the trigger event in the full events table (-1 for a sliding window).
+    events
+        The events that overlap the window (rows of the full table, original index).
+    """
 
     start: float
     duration: float
@@ -332,6 +344,8 @@ def sliding_windows(
 
     Parameters
     ----------
+    events
+        A validated events table.
     duration, stride
         Window length and step in seconds (> 0).
     blocks

@@ -55,6 +55,11 @@ _EVENT_TYPES: dict[str, type[Event]] = {}
 def register_event_type(cls: type[Event]) -> type[Event]:
     """Register an event type under its class name (used as the ``type`` column value).
 
+    Parameters
+    ----------
+    cls
+        A frozen, keyword-only dataclass deriving from :class:`Event` (or one of its types).
+
     Examples
     --------
     >>> import dataclasses

@@ -242,6 +242,8 @@ class LocalExecutor(Executor):
         "__main__":`` guard around its work; ``prepare`` called at the top level of a script
         without it fails at once, saying so (it would start the script again in every worker).
 
+    Notes
+    -----
     Workers end with their driver: interrupting ``prepare`` (Ctrl-C) terminates them, and a
     driver killed outright (``kill -9``) is noticed by each worker within a second.
     """

@@ -95,6 +95,11 @@ def fill_durations(events: pd.DataFrame) -> pd.DataFrame:
     exists, filled rows get ``"header"``; see :mod:`neuralset.studies.bids_metadata`). Other
     rows are unchanged; the input is not modified.
 
+    Parameters
+    ----------
+    events
+        An events table.
+
     Examples
     --------
     >>> events = pd.DataFrame([{"type": "Eeg", "start": 0.0, "timeline": "s1",
