@@ -235,7 +235,8 @@ class LocalExecutor(Executor):
     Parameters
     ----------
     workers
-        Number of processes (default: the number of CPUs).
+        Number of processes (default: the number of CPUs this process may run on, e.g. those
+        of its SLURM allocation or ``taskset``, not all the machine's).
     start_method
         ``"forkserver"`` (fast, safe with threads) or ``"spawn"``. Worker processes import the
         script that runs ``prepare``, so a script needs the usual ``if __name__ ==
@@ -255,11 +256,17 @@ class LocalExecutor(Executor):
     max_jobs: int = dataclasses.field(default=64, metadata=KEY_EXCLUDED)
 
     def _check(self) -> None:
-        at_least(self, "workers", 1, optional=True, fix="None uses every CPU")
+        at_least(
+            self, "workers", 1, optional=True, fix="None uses every CPU this process may run on"
+        )
 
     @property
     def n_workers(self) -> int:
-        return self.workers or os.cpu_count() or 1
+        if self.workers:
+            return self.workers
+        if hasattr(os, "sched_getaffinity"):  # the CPUs this process may use (SLURM, taskset)
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
 
     def start(self, fn: ChunkFn, chunks: list[list[Any]], *, folder: Path, name: str) -> Jobs:
         import multiprocessing
