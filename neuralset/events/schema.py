@@ -215,6 +215,8 @@ class Emg(DataEvent):
 class Ecg(DataEvent):
     """An electrocardiogram recording (ECG channels, possibly in a MEG/EEG file)."""
 
+    is_recording: ClassVar[bool] = True
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Fnirs(DataEvent):
