@@ -284,7 +284,10 @@ def _fetch(pipeline: Any, args: argparse.Namespace, out: Any) -> int:
     from .pipeline import files_line
     from .studies.fetch import FetchError
 
-    events = pipeline.study.events()
+    if args.dry_run:  # writes nothing: a synthetic study is described, not written
+        events = pipeline.study.preview_events(pipeline.open_store(read_only=True))
+    else:
+        events = pipeline.study.events()
     for transform in pipeline.transforms:
         events = transform(events)
     selection: Any = events

@@ -22,6 +22,7 @@ from .fieldwise import Fieldwise
 from .hashing import legacy_mode, structural_key
 from .memo import Slot, frozen_memo
 from .registry import did_you_mean, kind_of, polymorphic_kinds, register, registered, resolve_kind
+from .yaml_data import apply_overrides, dump_yaml, load_yaml, yaml_error_message
 
 __all__ = [
     "Config",
@@ -303,6 +304,15 @@ def from_dict(data: Mapping[str, Any], cls: type[C] | None = None, *, path: str 
     """Build a config from plain data, resolving a ``kind`` tag when present.
 
     Unknown keys and values of the wrong type raise :class:`ConfigError` naming their path.
+
+    Parameters
+    ----------
+    data
+        Plain data (a mapping of field names to values, with a ``kind`` for polymorphic ones).
+    cls
+        The class built; ``None``: the one ``data["kind"]`` names.
+    path
+        Where ``data`` sits in a larger document, for the messages (``"extractors.meg"``).
     """
     data = dict(data)
     kind = data.pop("kind", None)
@@ -371,13 +381,27 @@ def _is_polymorphic(cls: type[Config]) -> bool:
 
 
 def to_yaml(cfg: Config) -> str:
-    """YAML text of a config (see :meth:`Config.to_yaml`); :func:`from_yaml` reads it back."""
+    """YAML text of a config (see :meth:`Config.to_yaml`); :func:`from_yaml` reads it back.
+
+    Parameters
+    ----------
+    cfg
+        The config.
+    """
     _check_writable(cfg, type(cfg).__name__, type(cfg))
     return dump_yaml(cfg)
 
 
 def from_yaml(text: str, cls: type[C] | None = None) -> C:
-    """The config written in YAML ``text`` (its ``kind`` names the class, or give ``cls``)."""
+    """The config written in YAML ``text`` (its ``kind`` names the class, or give ``cls``).
+
+    Parameters
+    ----------
+    text
+        YAML text.
+    cls
+        The class built; ``None``: the one the text's ``kind`` names.
+    """
     import yaml
 
     try:
@@ -424,68 +448,3 @@ def _element_type(annotation: Any, container: type) -> Any:
         if container is dict and get_origin(option) in (dict, Mapping) and len(args) == 2:
             return args[1]
     return Any
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file into plain data."""
-    import yaml
-
-    with open(path) as fh:
-        try:
-            data = yaml.safe_load(fh) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(yaml_error_message(err, str(path))) from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return data
-
-
-def yaml_error_message(err: Exception, where: str) -> str:
-    """One line, ``FILE:LINE:COLUMN: YAML syntax error: what (context)``, for a PyYAML error."""
-    mark = getattr(err, "problem_mark", None)
-    position = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-    context = getattr(err, "context", None)
-    return f"{where}{position}: YAML syntax error: {problem}" + (f" ({context})" if context else "")
-
-
-def dump_yaml(data: Mapping[str, Any] | Config) -> str:
-    """Write plain data or a config as YAML text."""
-    import yaml
-
-    if isinstance(data, Config):
-        data = data.to_dict()
-    return yaml.safe_dump(dict(data), sort_keys=False)
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply dotted ``--a.b.c=value`` overrides (values parsed as YAML scalars) to plain data."""
-    import copy
-
-    import yaml
-
-    out = copy.deepcopy(data)
-    for item in overrides:
-        text = item[2:] if item.startswith("--") else item
-        if "=" not in text:
-            raise ConfigError(f"override {item!r}: expected --dotted.path=value")
-        dotted, _, raw = text.partition("=")
-        node: Any = out
-        parts = dotted.split(".")
-        for i, part in enumerate(parts):
-            where = ".".join(parts[:i])
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    fix = f"index it with 0 to {len(node) - 1}" if node else "set it whole"
-                    raise ConfigError(
-                        f"override {item!r}: {where} is a list of {len(node)}; {fix}, got {part!r}"
-                    )
-                part = int(part)  # type: ignore[assignment]
-            elif not isinstance(node, dict):
-                raise ConfigError(f"override {item!r}: {where} is {node!r}, not a mapping or list")
-            if i == len(parts) - 1:
-                node[part] = yaml.safe_load(raw)
-            elif isinstance(node, dict) and node.get(part) is None:
-                node[part] = {}
-            node = node[part]
-    return out

@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         default=60.0,
         help="seconds per recording, at least 5 (default 60)",
     )
-    parser.add_argument("--batch-size", type=_at_least(int, 1), default=32)
+    parser.add_argument(
+        "--batch-size", type=_at_least(int, 1), default=32, help="segments per batch (default 32)"
+    )
     parser.add_argument("--no-torch", action="store_true", help="skip the torch DataLoader epoch")
     parser.add_argument("--no-jax", action="store_true", help="skip the JAX iterator epoch")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNGs")

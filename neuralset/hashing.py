@@ -246,6 +246,11 @@ def _encode_series(series: pd.Series) -> bytes:
 def structural_key(value: Any) -> str:
     """Return the 128-bit structural key of ``value`` as 32 hexadecimal characters.
 
+    Parameters
+    ----------
+    value
+        A config, or plain data (see the module docstring for the types accepted).
+
     Examples
     --------
     >>> structural_key({"a": 1.0}) == structural_key({"a": 1.0})

@@ -226,7 +226,13 @@ def migrate_store(
 
 
 def finish_migration(store: Store | str | Path) -> MigrationReport:
-    """Remove the legacy entries no migration claimed and open the store in format 2."""
+    """Remove the legacy entries no migration claimed and open the store in format 2.
+
+    Parameters
+    ----------
+    store
+        The store (or its folder), after :func:`migrate_store`.
+    """
     store = store if isinstance(store, Store) else Store(store)
     if read_format(store.root) is None:
         raise FileNotFoundError(f"no store in {store.root}: nothing to migrate")

@@ -251,7 +251,15 @@ def _fits(value: Any, annotation: Any) -> bool:
 
 
 def load_pipeline(path: str | Path, overrides: Sequence[str] = ()) -> Pipeline:
-    """Shortcut for :meth:`Pipeline.from_yaml`."""
+    """Shortcut for :meth:`Pipeline.from_yaml`.
+
+    Parameters
+    ----------
+    path
+        The pipeline's YAML file.
+    overrides
+        Dotted ``--a.b=value`` overrides applied to it first.
+    """
     return Pipeline.from_yaml(path, overrides)
 
 

@@ -45,7 +45,13 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Segment:
-    """One segment, built on request (``segments[i]``); not used on hot paths."""
+    """One segment, built on request (``segments[i]``); not used on hot paths.
+
+    Attributes
+    ----------
+    start, duration, timeline, trigger, events
+        As in :class:`Segments` for this window (``timeline`` by name), and its events.
+    """
 
     start: float
     duration: float
@@ -311,13 +317,8 @@ def segment_on_triggers(
                 f"segment_on_triggers: duration must be > 0 seconds and finite, got {duration}"
             )
         dur = np.full(len(rows), float(duration))
-    return Segments(
-        events=events,
-        start=start,
-        duration=dur,
-        timeline=_timeline_codes(events)[rows],
-        trigger=rows.astype(np.int64),
-    )
+    trigger = rows.astype(np.int64)
+    return Segments(events, start, dur, timeline=_timeline_codes(events)[rows], trigger=trigger)
 
 
 def sliding_windows(
@@ -332,6 +333,8 @@ def sliding_windows(
 
     Parameters
     ----------
+    events
+        A validated events table.
     duration, stride
         Window length and step in seconds (> 0).
     blocks
@@ -381,13 +384,9 @@ def sliding_windows(
         )
     k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     start = np.repeat(b_start, counts) + k * stride
-    return Segments(
-        events=events,
-        start=start,
-        duration=np.full(len(start), float(duration)),
-        timeline=np.repeat(b_tl, counts),
-        trigger=np.full(len(start), -1, dtype=np.int64),
-    )
+    n = len(start)
+    trigger = np.full(n, -1, dtype=np.int64)  # sliding windows have no trigger
+    return Segments(events, start, np.full(n, float(duration)), np.repeat(b_tl, counts), trigger)
 
 
 @config

@@ -107,6 +107,8 @@ def positive(
         ``None`` is valid (and the message says so).
     fix
         What to do, appended after the value.
+    value
+        The value checked, when it is not ``getattr(cfg, field)`` (e.g. one item of a tuple).
     """
     _bound(cfg, field, lambda v: v > 0, "must be > 0", unit, what, optional, fix, value)
 

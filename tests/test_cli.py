@@ -124,6 +124,18 @@ def test_inspect_writes_nothing_and_normalises_paths(tmp_path: Path) -> None:
     assert "2 items, 2 stored" in proc.stdout
 
 
+def test_fetch_dry_run_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`fetch --dry-run` only says what would be fetched: a synthetic study is not written
+    (it was, in full, by ``study.events()``), and the store stays absent."""
+    study = {"kind": "synthetic", "path": "data", "n_subjects": 2, "duration": 10.0,
+             "meg_channels": 6, "modalities": ["meg"]}  # fmt: skip
+    config = write_config(tmp_path, study=study, extractors={"raw": {"kind": "sleep"}})
+    before = _files(tmp_path)
+    assert main(["fetch", str(config), "--dry-run"]) == 0
+    assert _files(tmp_path) == before
+    assert capsys.readouterr().out.startswith("files: 2 recordings, 0 present")
+
+
 def test_failures_exit_nonzero_and_retry(
     tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -55,6 +55,11 @@ _EVENT_TYPES: dict[str, type[Event]] = {}
 def register_event_type(cls: type[Event]) -> type[Event]:
     """Register an event type under its class name (used as the ``type`` column value).
 
+    Parameters
+    ----------
+    cls
+        A frozen, keyword-only dataclass deriving from :class:`Event` (or one of its types).
+
     Examples
     --------
     >>> import dataclasses
@@ -209,6 +214,8 @@ class Emg(DataEvent):
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)
 class Ecg(DataEvent):
     """An electrocardiogram recording (ECG channels, possibly in a MEG/EEG file)."""
+
+    is_recording: ClassVar[bool] = True
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, repr=False, eq=False)

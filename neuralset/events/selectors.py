@@ -40,6 +40,13 @@ def event_mask(events: pd.DataFrame, selector: Selector) -> np.ndarray:
     numpy array has one value per row; a boolean pandas Series (``events["type"] == "Word"``)
     is aligned on the table's index, like pandas does, and must cover exactly its rows.
 
+    Parameters
+    ----------
+    events
+        A validated events table.
+    selector
+        A type name, a list of type names, a query string or a boolean mask.
+
     Raises
     ------
     SelectorError

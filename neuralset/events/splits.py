@@ -104,6 +104,8 @@ def deal_groups(
         Group names (their hash orders them).
     ratios
         Target fraction per split (normalised here).
+    seed
+        Seed of the keyed hash that orders the groups.
     method
         ``"balanced"`` or ``"hash"`` (see the module doc).
     weights
@@ -185,6 +187,8 @@ class KFoldSplits(Transform):
         Balance the number of ``"groups"`` (default) or of ``"rows"`` per fold.
     seed
         Seed of the keyed hash ordering the groups.
+    column, fold_column
+        Columns written with each row's split and fold.
     """
 
     by: str = "timeline"
@@ -281,6 +285,10 @@ class SklearnSplits(Transform):
         A :meth:`pandas.DataFrame.eval` query selecting the samples (e.g. ``"type == 'Word'"``).
     seed
         Passed as ``random_state`` when the splitter accepts one and ``params`` does not set it.
+    check_groups
+        Refuse a group whose rows land in both train and test (see above).
+    column
+        Column written with each row's split.
     """
 
     splitter: str = "GroupKFold"

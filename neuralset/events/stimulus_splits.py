@@ -186,6 +186,8 @@ class StimulusSplits(Transform):
         ``"text"`` (character n-grams of the identities) or a column of vectors (embeddings).
     method, weight, seed
         How groups are dealt (see :mod:`neuralset.events.splits`).
+    column, group_column
+        Columns written with each row's split and stimulus group.
     """
 
     keys: dict[str, str] = dataclasses.field(default_factory=lambda: dict(DEFAULT_STIMULUS_KEYS))

@@ -251,7 +251,15 @@ class Alignment:
 
 
 def align_words(words: Sequence[str] | np.ndarray, transcript: str | Tokens) -> Alignment:
-    """Match word events (their texts, in time order) to the words of a transcript."""
+    """Match word events (their texts, in time order) to the words of a transcript.
+
+    Parameters
+    ----------
+    words
+        The texts of the word events, in time order.
+    transcript
+        The transcript text, or its :class:`Tokens`.
+    """
     tokens = transcript if isinstance(transcript, Tokens) else tokenize(transcript)
     events = np.asarray(list(words), dtype=object)
     a_to_b, exact = align_sequences(list(normalise(events)), list(tokens.norm))

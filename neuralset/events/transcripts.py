@@ -188,7 +188,15 @@ def read_aligner_json(path: str | Path, tier: str = "words") -> pd.DataFrame:
 
 
 def read_transcript(path: str | Path, tier: str = "words") -> pd.DataFrame:
-    """Timed words of a transcript file, by its suffix (TextGrid, CSV/TSV, JSON)."""
+    """Timed words of a transcript file, by its suffix (TextGrid, CSV/TSV, JSON).
+
+    Parameters
+    ----------
+    path
+        The transcript file.
+    tier
+        Tier of the words in a TextGrid or an aligner's JSON (ignored for CSV/TSV).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if not path.exists():
@@ -222,6 +230,8 @@ class TranscriptWords(Transform):
         Column holding the transcript path.
     tier
         TextGrid or MFA tier of the words.
+    keep_silences
+        Keep the silence labels as words.
     """
 
     event_type: str = "Audio"

@@ -192,6 +192,8 @@ class AddContext(Transform):
     max_words
         Keep at most this many words (the word included) in the context; ``None``: no limit.
 
+    Notes
+    -----
     Words with an empty or blank ``text`` are left out of every context (their own context is
     the words before them).
     """
@@ -329,5 +331,10 @@ class Chain(Transform):
 
 
 def chain(*transforms: Transform) -> Chain:
-    """Compose transforms left to right into a :class:`Chain`."""
+    """Compose transforms left to right into a :class:`Chain`.
+
+    Parameters
+    ----------
+    *transforms
+        The transforms, applied in this order."""
     return Chain(steps=tuple(transforms))

@@ -235,13 +235,16 @@ class LocalExecutor(Executor):
     Parameters
     ----------
     workers
-        Number of processes (default: the number of CPUs).
+        Number of processes (default: the number of CPUs this process may run on, e.g. those
+        of its SLURM allocation or ``taskset``, not all the machine's).
     start_method
         ``"forkserver"`` (fast, safe with threads) or ``"spawn"``. Worker processes import the
         script that runs ``prepare``, so a script needs the usual ``if __name__ ==
         "__main__":`` guard around its work; ``prepare`` called at the top level of a script
         without it fails at once, saying so (it would start the script again in every worker).
 
+    Notes
+    -----
     Workers end with their driver: interrupting ``prepare`` (Ctrl-C) terminates them, and a
     driver killed outright (``kill -9``) is noticed by each worker within a second.
     """
@@ -253,11 +256,17 @@ class LocalExecutor(Executor):
     max_jobs: int = dataclasses.field(default=64, metadata=KEY_EXCLUDED)
 
     def _check(self) -> None:
-        at_least(self, "workers", 1, optional=True, fix="None uses every CPU")
+        at_least(
+            self, "workers", 1, optional=True, fix="None uses every CPU this process may run on"
+        )
 
     @property
     def n_workers(self) -> int:
-        return self.workers or os.cpu_count() or 1
+        if self.workers:
+            return self.workers
+        if hasattr(os, "sched_getaffinity"):  # the CPUs this process may use (SLURM, taskset)
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
 
     def start(self, fn: ChunkFn, chunks: list[list[Any]], *, folder: Path, name: str) -> Jobs:
         import multiprocessing

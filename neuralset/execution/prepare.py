@@ -53,6 +53,11 @@ def prepare_options(**options: Any) -> Any:
     """Defaults of :func:`run_prepare`'s options (``retry``, ``raise_on_error``, ``claim_ttl``)
     inside the block, also when ``prepare`` is reached through ``extractor.prepare(...)``.
 
+    Parameters
+    ----------
+    **options
+        ``retry``, ``raise_on_error`` or ``claim_ttl`` (any other name is a ``TypeError``).
+
     Examples
     --------
     >>> with prepare_options(retry=True):  # doctest: +SKIP
@@ -99,6 +104,8 @@ class PrepareReport:
         as stored.
     failed
         ``(label, error text)`` per failed item.
+    seconds
+        Wall-clock duration of the run.
     errors
         The failures as :class:`~neuralset.execution.records.ItemError` (reason, job id, log).
     jobs
@@ -202,12 +209,14 @@ def run_prepare(
         Seconds after which a claim whose holder stopped refreshing it may be taken over.
         Default 300.
 
-    Options left to ``None`` take their value from an enclosing :func:`prepare_options` block,
-    else the defaults above.
-
     Returns
     -------
     PrepareReport
+
+    Notes
+    -----
+    Options left to ``None`` take their value from an enclosing :func:`prepare_options` block,
+    else the defaults above.
     """
     t0 = time.perf_counter()
     started = time.time()

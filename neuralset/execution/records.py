@@ -376,7 +376,15 @@ def write_error(store: Store, error: ItemError) -> None:
 
 
 def read_errors(store: Store, keys: Iterable[str] | None = None) -> list[ItemError]:
-    """Error entries of ``keys`` (all of them when ``keys`` is None)."""
+    """Error entries of ``keys`` (all of them when ``keys`` is None).
+
+    Parameters
+    ----------
+    store
+        The store whose ``errors/`` folder is read.
+    keys
+        Item keys; ``None``: every error entry.
+    """
     paths = sorted((store.root / "errors").glob("*/*.json"))
     if keys is not None:
         wanted = set(keys)

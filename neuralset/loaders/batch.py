@@ -65,6 +65,11 @@ def set_typecheck(enabled: bool | None) -> None:
     """Switch shape/dtype checks of batches on or off (``None``: follow the environment).
 
     The environment variable ``NEURALSET_TYPECHECK=0`` switches them off by default.
+
+    Parameters
+    ----------
+    enabled
+        True or False; ``None``: follow the environment variable.
     """
     global _TYPECHECK
     _TYPECHECK = enabled

@@ -305,8 +305,13 @@ class SegmentDataset:
     def collate(items: Batch | Sequence[Batch]) -> Any:
         """``collate_fn`` for torch's DataLoader: a Batch passes through, a list is concatenated.
 
-        (A worker's :class:`~neuralset.loaders.transport.WireBatch` passes through too: it
-        becomes a Batch when the main process receives it.)
+            (A worker's :class:`~neuralset.loaders.transport.WireBatch` passes through too: it
+            becomes a Batch when the main process receives it.)
+
+        Parameters
+        ----------
+        items
+            One batch, or a list of batches with the same fields.
         """
         if isinstance(items, Batch | WireBatch | BatchGroup):
             return items

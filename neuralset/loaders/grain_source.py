@@ -60,6 +60,11 @@ class GrainSource:
     once the dataset is an ``IterDataset`` (``MapDataset.source(src).to_iter_dataset()
     .batch(n)``), while ``MapDataset.batch`` and ``grain.DataLoader`` fail on it ("Expected all
     input elements to have the same structure").
+
+    Parameters
+    ----------
+    dataset
+        The :class:`~neuralset.loaders.dataset.SegmentDataset` read.
     """
 
     def __init__(self, dataset: SegmentDataset) -> None:
@@ -85,6 +90,19 @@ class GrainBatchSource:
 
     Record ``k`` is batch ``k`` of the order drawn from ``seed`` (shuffled when ``shuffle``),
     read with one batched read per extractor; records carry the batch axis already.
+
+    Parameters
+    ----------
+    dataset
+        The :class:`~neuralset.loaders.dataset.SegmentDataset` read.
+    batch_size
+        Segments per record (> 0).
+    shuffle
+        Draw a new order of the segments from ``seed`` (else they keep their order).
+    seed
+        Seed of the order.
+    drop_last
+        Leave out the last, incomplete batch.
     """
 
     def __init__(

@@ -192,6 +192,8 @@ class JaxBatchIterator:
         ``shuffle``, ``seed`` and ``drop_last`` for choosing the batches (``shuffle=False`` or
         ``drop_last=True`` with a sampler is an error: set them on the sampler).
 
+    Notes
+    -----
     Each ``iter(...)`` runs one epoch and advances :attr:`epoch`; :meth:`epoch_iter` runs a
     given epoch. With ``out_of_bounds="drop"``, batches are smaller by the segments left out,
     and a batch left with none is skipped (an empty batch would give a NaN mean loss and a

@@ -50,6 +50,8 @@ def plot_events(
         Timelines to draw (default: the first ``max_timelines``; the title says how many).
     types
         Event types (rows), in order (default: every type present).
+    max_timelines
+        Number of timelines drawn when ``timelines`` is None.
     max_events
         A row with more events in view is drawn as a density strip (events per bin).
     span
@@ -195,6 +197,8 @@ def plot_study(
     events
         A validated events table (see :func:`study_table` for how subjects, sessions and runs
         are found).
+    subject, session, run
+        Columns naming each timeline's subject, session and run.
     count
         Event type to count in each cell (default: all events).
 

@@ -328,11 +328,15 @@ def plot_average(
         The dynamic field averaged (default: the first).
     channels
         Channel names or positions (default: the ``max_channels`` with the largest response).
+    max_channels
+        Number of channels drawn when ``channels`` is None.
     confidence
         Coverage of the band (normal approximation: mean +- z x standard error).
     mark
         An event type whose onsets near the trigger (other than the trigger itself) are shown
         as a histogram under the curves (e.g. ``"Word"``: where the neighbouring words start).
+    batch_size
+        Segments read at a time.
 
     Returns
     -------

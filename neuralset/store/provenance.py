@@ -47,9 +47,26 @@ def provenance(config: Any = None, **extra: Any) -> dict[str, Any]:
     return record
 
 
+def pickled_size(value: Any) -> int:
+    """Bytes of ``value`` pickled (what a value entry holds), for :class:`EntryInfo`."""
+    import pickle
+
+    return len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
 @dataclass(frozen=True)
 class EntryInfo:
-    """Summary of one store entry."""
+    """Summary of one store entry.
+
+    Attributes
+    ----------
+    key, kind, label
+        The entry's key, ``"arrays"`` or ``"value"``, and its label (a file, a study...).
+    nbytes
+        Bytes of its array files, or of its value pickled (0 for a value stored by an earlier version).
+    created
+        Creation time (seconds since the epoch).
+    """
 
     key: str
     kind: str

@@ -50,7 +50,7 @@ from .format import (
 )
 from .index import RECORD_ERRORS, ReadOnlyIndex, present_keys, read_record, write_denied
 from .mapped import MAPPED
-from .provenance import EntryInfo, default_store_root, provenance
+from .provenance import EntryInfo, default_store_root, pickled_size, provenance
 
 __all__ = [
     "Store",
@@ -270,7 +270,7 @@ class Store:
             "value": value,
             "label": label,
             "provenance": dict(prov or provenance()),
-            "nbytes": 0,
+            "nbytes": pickled_size(value),
         }
         self.commit(key, record)
 

@@ -96,6 +96,8 @@ def verify_store(
 
     Parameters
     ----------
+    store
+        The store checked.
     full
         Read every byte of every array file (and compare it with its digest).
     fix

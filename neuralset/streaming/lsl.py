@@ -219,6 +219,8 @@ class LslMarkers:
     ----------
     name
         Name of the marker stream (``"<player name>-annotations"`` for ``PlayerLSL``).
+    timeout
+        Seconds to wait for the stream to appear.
     shift
         Seconds added to every timestamp (``1 / sfreq`` puts ``PlayerLSL`` annotations on
         the time of the sample they mark; see the module docstring).

@@ -39,6 +39,8 @@ def stored_scaling(
 
     Parameters
     ----------
+    extractor, events, store
+        The extractor, the events table and the store that ``prepare`` used.
     row
         Row of the recording event in ``events`` (default: the first recording of the
         extractor's event type), e.g. a calibration run of the subject now streaming.

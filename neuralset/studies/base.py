@@ -182,6 +182,8 @@ class Study(Config):
 
         Parameters
         ----------
+        selection
+            An events table or :class:`~neuralset.segments.Segments` (default: all events).
         source
             ``"annex"`` (git-annex / DataLad: ``git annex get``), an ``http(s)://`` URL prefix
             the dataset's relative paths are appended to (OpenNeuro's S3 bucket, any web

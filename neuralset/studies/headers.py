@@ -1,8 +1,9 @@
 """Recording lengths and rates read from file headers (never the signal).
 
-Recording events (``Meg``, ``Eeg``, ``Ieeg``, ``Emg``, ``Fnirs``, ``Fmri``, ``Spikes``) must say
-how long their recording lasts: :func:`~neuralset.events.validate_events` refuses a duration
-of 0, which would give no sliding window and make every window fall outside the recording.
+Recording events (``Meg``, ``Eeg``, ``Ieeg``, ``Emg``, ``Ecg``, ``Fnirs``, ``Fmri``, ``Spikes``)
+must say how long their recording lasts: :func:`~neuralset.events.validate_events` refuses a
+duration of 0, which would give no sliding window and make every window fall outside the
+recording.
 :func:`fill_durations` sets those durations from the files' headers, for tables written by hand.
 """
 
@@ -22,7 +23,7 @@ __all__ = ["fill_durations", "recording_length", "nifti_tr", "check_fmri_run", "
 #: header TR is almost surely in another unit (milliseconds written as seconds).
 MAX_TR = 30.0
 
-_MNE_TYPES = ("Meg", "Eeg", "Ieeg", "Emg", "Fnirs")
+_MNE_TYPES = ("Meg", "Eeg", "Ieeg", "Emg", "Fnirs", "Ecg")
 _TIME_UNITS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 
 
@@ -94,6 +95,11 @@ def fill_durations(events: pd.DataFrame) -> pd.DataFrame:
     row gets ``duration = NaN`` and ``duration_source = "unknown"`` (and, when that column
     exists, filled rows get ``"header"``; see :mod:`neuralset.studies.bids_metadata`). Other
     rows are unchanged; the input is not modified.
+
+    Parameters
+    ----------
+    events
+        An events table.
 
     Examples
     --------

@@ -209,12 +209,20 @@ def write_snirf(
 
     Parameters
     ----------
+    path
+        The ``.snirf`` file written.
     intensities
         ``(time, channels)``; channel ``2 * p + w`` is pair ``pairs[p]`` at ``wavelengths[w]``.
+    sfreq
+        Sampling frequency in Hz.
     pairs
         1-based ``(source, detector)`` indices per pair.
+    wavelengths
+        The two wavelengths in nm.
     source_pos, detector_pos
         Optode positions in metres, ``(n, 3)``.
+    subject
+        Subject id written in the metadata.
     """
     import h5py
 

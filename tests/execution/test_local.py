@@ -56,10 +56,26 @@ def test_split_chunks_and_job_counts() -> None:
     assert LocalExecutor().n_chunks(0, 4) == 0
 
 
+def test_default_workers_are_the_cpus_this_process_may_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Within a SLURM allocation or ``taskset`` of 1 CPU on a machine of 64, one worker (it
+    was ``os.cpu_count()``: 64 processes on one CPU)."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert LocalExecutor().n_workers == 1
+    assert LocalExecutor(workers=4).n_workers == 4
+    monkeypatch.delattr(os, "sched_getaffinity")  # macOS, Windows
+    assert LocalExecutor().n_workers == 64
+
+
 def test_executor_configs_are_validated() -> None:
     with pytest.raises(
         ConfigError,
-        match=r"^LocalExecutor.workers: must be >= 1 \(or None\), got 0; None uses every CPU$",
+        match=(
+            r"^LocalExecutor.workers: must be >= 1 \(or None\), got 0; None uses every CPU this "
+            r"process may run on$"
+        ),
     ):
         LocalExecutor(workers=0)
     with pytest.raises(

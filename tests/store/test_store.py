@@ -1,4 +1,5 @@
 import os
+import pickle
 import re
 import signal
 import subprocess
@@ -7,6 +8,7 @@ import textwrap
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from neuralset.store import Store, StoreError
@@ -48,6 +50,13 @@ def test_values_and_management(tmp_path):
     assert store.get_value("v1") == {"a": 1}
     assert store.missing(["v1", "zz", "a1"]) == ["zz"]
     assert {e.key for e in store.entries()} == {"v1", "a1"}
+    table = pd.DataFrame({"x": np.arange(10_000.0)})  # a value's size was listed as 0 B
+    store.put_value("v2", table)
+    sizes = {e.key: e.nbytes for e in store.entries()}
+    assert sizes == {"v1": len(pickle.dumps({"a": 1}, protocol=pickle.HIGHEST_PROTOCOL)),
+                     "a1": 24, "v2": len(pickle.dumps(table, protocol=pickle.HIGHEST_PROTOCOL))}  # fmt: skip
+    assert sizes["v2"] > 80_000
+    store.delete("v2")
     with pytest.raises(StoreError, match="holds arrays, not a value"):
         store.get_value("a1")
     with pytest.raises(StoreError, match="no store entry zz .*run prepare"):

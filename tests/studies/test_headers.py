@@ -54,6 +54,16 @@ def test_fill_durations_subtracts_the_offset_and_keeps_given_durations():
     assert fill_durations(table)["duration"].tolist() == [6.0, 3.0]
 
 
+def test_an_ecg_recording_needs_its_duration_and_fill_durations_reads_it():
+    """``Ecg`` is a recording: at duration 0 it was accepted (and held no window), and
+    ``fill_durations`` left it at 0."""
+    bdf = mne_testing_file("edf/test_bdf_stim_channel.bdf")  # 10 s
+    table = pd.DataFrame([{"type": "Ecg", "start": 0.0, "timeline": "a", "filepath": str(bdf)}])
+    with pytest.raises(EventsError, match=r"^Ecg events need the duration of their recording"):
+        validate_events(table)
+    assert validate_events(fill_durations(table))["duration"].tolist() == [10.0]
+
+
 def test_fmri_length_and_header_units():
     path = nibabel_example()  # 2 volumes; its header says TR = 2000 with the unit "sec"
     header = nib.load(str(path)).header

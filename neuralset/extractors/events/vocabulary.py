@@ -45,6 +45,8 @@ class VocabularyExtractor(Extractor):
         What :meth:`check_segments` (run by a dataset's check, before the first batch) does when
         events of the type overlap no window: ``"warn"`` (default), ``"error"`` or ``"ignore"``.
 
+    Notes
+    -----
     Windows without any event are not an error here: they take the reserved missing class (or
     zeros), so a dataset does not require the event type in every segment.
     """

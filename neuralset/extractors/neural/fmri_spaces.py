@@ -235,6 +235,8 @@ class FmriSpace:
         ``{"left": mesh, "right": mesh}`` (``"surface"``; nilearn meshes or GIfTI paths).
     source, rows
         The CIFTI file the run came from and the grayordinates kept (``"cifti"``).
+    labels
+        The parcel key of each grayordinate (``"cifti"`` from a ``.dlabel.nii``), else None.
     """
 
     kind: Literal["mask", "atlas", "maps", "surface", "cifti"]

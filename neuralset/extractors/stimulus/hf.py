@@ -179,6 +179,9 @@ def load_model(
     ----------
     model, revision
         Hub id and revision, or a local folder (revision ignored).
+    device, dtype
+        Where the model runs (``"cpu"``, ``"cuda"``...) and its parameters' dtype name
+        (``"float32"``, ``"float16"``...).
     loader
         ``loader(name, **kwargs) -> model`` (e.g. ``AutoModel.from_pretrained``); it receives
         ``output_loading_info=True`` and any missing weight fails the load (a model class that

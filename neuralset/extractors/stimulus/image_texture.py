@@ -58,6 +58,17 @@ class ImageHog(_TextureFeature):
 
     The vector is ``hog(gray, orientations, pixels_per_cell, cells_per_block, block_norm,
     feature_vector=True)``; its length follows from ``size`` and the cell layout.
+
+    Parameters
+    ----------
+    size
+        ``(rows, columns)`` the grey image is resized to (at least 8 pixels each).
+    orientations
+        Number of orientation bins (>= 1).
+    pixels_per_cell, cells_per_block
+        Cell size in pixels and block size in cells (``size`` must hold one block).
+    block_norm
+        Block normalisation of :func:`skimage.feature.hog`.
     """
 
     orientations: int = 9
@@ -108,6 +119,15 @@ class ImageLbp(_TextureFeature):
     Codes of the 8-bit grey image (``img_as_ubyte``: LBP compares neighbours, so integer levels
     avoid spurious float differences), one bin per possible code (:func:`lbp_bins`), divided
     by the number of pixels.
+
+    Parameters
+    ----------
+    size
+        ``(rows, columns)`` the grey image is resized to (at least 8 pixels each); ``None``: the image's own size.
+    points, radius
+        Number of neighbours (1 to 16) and their distance in pixels (> 0).
+    method
+        Code of :func:`skimage.feature.local_binary_pattern`.
     """
 
     points: int = 8
@@ -171,6 +191,15 @@ class FourierEnergy(_TextureFeature):
     """Spectral power of the grey image per spatial-frequency band and orientation.
 
     See :func:`fourier_energy`; ``n_bands * n_orientations`` values summing to 1.
+
+    Parameters
+    ----------
+    size
+        ``(rows, columns)`` the grey image is resized to (at least 8 pixels each); ``None``: the image's own size.
+    n_bands, n_orientations
+        Number of log-spaced frequency bands and of orientations.
+    window
+        ``"hann"`` (a 2D Hann window before the FFT) or ``"none"``.
     """
 
     n_bands: int = 6

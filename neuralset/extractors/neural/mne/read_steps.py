@@ -68,10 +68,14 @@ def read_intersection(
     read
         The plain recording read, ``read(segments, store, out_of_bounds=...)``, for segments
         whose recordings share one channel list.
+    segments, store
+        The segments read and the store holding their recordings.
     layout
         The stored channel names of each recording and the channels kept (``layout.common``).
     rows
         Recording row of each segment (-1 if none).
+    out_of_bounds
+        What to do with segments that run past their recording (as in ``read``).
     """
     common = layout.common
     groups: dict[tuple[str, ...], list[int]] = {}
@@ -121,10 +125,16 @@ def baseline_means(
 
     Parameters
     ----------
+    segments
+        The segments.
     rows
         Recording row of each segment (-1: no recording, mean 0).
     recordings
         ``row -> (stored (time, channels) series, sfreq, output columns or None for all)``.
+    baseline
+        ``(tmin, tmax)`` in seconds relative to the reference sample.
+    out_of_bounds
+        What to do with a baseline that runs past its recording (as in ``read``).
     """
     bmin, bmax = baseline
     starts = segments.events["start"].to_numpy()
