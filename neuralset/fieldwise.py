@@ -10,7 +10,10 @@ with a plain ``@dataclasses.dataclass`` gets its own generated methods, which be
 * ``repr``: ``Name(field=value, ...)`` over the fields with ``repr=True``;
 * ``==``: the same class and equal tuples of the fields with ``compare=True``
   (``NotImplemented`` for another class);
-* ``hash``: the hash of the tuple of the fields ``dataclasses`` would hash.
+* ``hash``: the hash of the tuple of the fields ``dataclasses`` would hash; where a field holds
+  a dict, list or set (``MegExtractor.reader_options``), by its contents, so that a frozen
+  config with such a field can still key a dict or join a set (``dataclasses`` raises
+  ``TypeError`` there).
 
 >>> import dataclasses
 >>> @dataclasses.dataclass(frozen=True, repr=False, eq=False)
@@ -60,8 +63,24 @@ class Fieldwise:
         return _values(self, compared) == _values(other, compared)
 
     def __hash__(self) -> int:
-        return hash(_values(self, _names(type(self))[2]))
+        values = _values(self, _names(type(self))[2])
+        try:
+            return hash(values)
+        except TypeError:  # a dict, list or set field: hashed by its contents
+            return hash(_contents(values))
 
 
 def _values(obj: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(getattr(obj, n) for n in names)
+
+
+def _contents(value: Any) -> Any:
+    """A hashable stand-in for ``value`` that is equal wherever ``value`` is (dicts, lists,
+    tuples and sets taken apart recursively)."""
+    if isinstance(value, dict):
+        return (dict, frozenset((k, _contents(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_contents(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(_contents(v) for v in value)
+    return value

@@ -76,6 +76,17 @@ def test_configs_and_events_compare_by_fields():
     )
 
 
+def test_a_config_with_a_dict_field_hashes_by_its_contents():
+    # dataclasses would raise TypeError (unhashable type: 'dict'); a frozen config keys a dict
+    a = ns.MegExtractor(reader_options={"preload": False, "exclude": "MEG 2443"})
+    same = ns.MegExtractor(reader_options={"exclude": "MEG 2443", "preload": False})
+    other = ns.MegExtractor(reader_options={"preload": True, "exclude": "MEG 2443"})
+    assert a == same and hash(a) == hash(same)
+    assert a != other and hash(a) != hash(other)
+    assert {a: 1, other: 2}[same] == 1
+    assert len({a, same, other, ns.MegExtractor()}) == 3
+
+
 def _subclasses(cls: type) -> list[type]:
     return [cls] + [c for sub in cls.__subclasses__() for c in _subclasses(sub)]
 
