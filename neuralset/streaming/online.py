@@ -77,7 +77,7 @@ def stored_scaling(
     return dict(meta["scaling"])
 
 
-def check_online_segmenter(
+def _check_segmenter(
     segmenter: TriggerSegmenter | SlidingSegmenter, extractor: MneExtractor
 ) -> None:
     """Refuse what a stream cannot honour: ``require`` or ``blocks`` of other event types
@@ -159,7 +159,7 @@ class OnlinePipeline:
         self.preprocess = OnlinePreprocessor(
             extractor, info, scaling=scaling, first_sample=first_sample
         )
-        check_online_segmenter(segmenter, extractor)
+        _check_segmenter(segmenter, extractor)
         self.segmenter = segmenter
         if isinstance(segmenter, TriggerSegmenter):
             assert segmenter.duration is not None  # checked above

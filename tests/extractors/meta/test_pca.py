@@ -105,6 +105,13 @@ def test_recordings_rows_are_time_samples_and_no_leakage(split_events, tmp_path)
         f"but fit_on='train' gives {n_samples} (the time samples of 1 training item); set "
         f"n_components to at most {n_samples}, or fit on more events (fit_on)"
     )
+    # not stored yet: counted after the inner prepare, before the fit job
+    fresh = Store(tmp_path / "fresh")
+    too_many = pca.replace(n_components=n_samples + 1)
+    with pytest.raises(ConfigError) as err:
+        too_many.prepare(split_events, fresh, progress=False)
+    assert str(err.value).startswith(f"PCA.n_components: {n_samples + 1} components need")
+    assert fresh.has(train_item.key) and not fresh.has(too_many.fit_key(split_events))
     # changing a test-split event leaves the fit alone; a training one changes it
     key = pca.fit_key(split_events)
     test_word = np.flatnonzero(
