@@ -186,7 +186,7 @@ def lsl_child(fif: str, config_path: str) -> None:
     pipe.warm_up()
     player = PlayerLSL(fif, chunk_size=chunk, name="ns-bench", n_repeat=1).start()
     source = LslSource("ns-bench", idle=1.5)
-    markers = LslMarkers("ns-bench-annotations", shift=1.0 / source.info.sfreq)
+    markers = LslMarkers("ns-bench-annotations", shift=1.0 / source.info.sfreq, type="Word")
     if source.info.ch_names != info.ch_names:
         raise RuntimeError("the LSL stream's channels differ from the file's")
     received: list[int] = []

@@ -163,6 +163,10 @@ class EventFeatureExtractor(Extractor):
 
     time_major: bool = dataclasses.field(default=False, metadata=KEY_EXCLUDED)
 
+    #: every stored value is one vector per event, never a series: known before ``prepare``
+    #: (a ``PCA`` over it counts its training rows at preflight)
+    stores_vectors: ClassVar[bool] = False
+
     def event_rows(self, events: pd.DataFrame) -> np.ndarray:
         return np.flatnonzero((events["type"] == self.resolved_event_type).to_numpy())
 

@@ -338,9 +338,16 @@ class SegmentDataset:
 
         Checks the segments and the store first (in this process, before any worker starts).
         ``sampler`` is a batch sampler (e.g. :class:`~neuralset.loaders.sampling.LengthBucketSampler`);
-        with augmentations and no sampler, an
-        :class:`~neuralset.loaders.sampling.EpochBatchSampler` seeded by :attr:`seed` is used,
-        so that each batch carries its epoch to the workers.
+        without one, ``shuffle=True`` draws epoch ``e``'s order from ``(seed, e)``
+        (:class:`~neuralset.loaders.sampling.EpochBatchSampler` seeded by :attr:`seed`: the
+        order :class:`~neuralset.loaders.jax_iter.JaxBatchIterator` gives for the same seed),
+        unless a ``generator=torch.Generator()`` is given, which torch's ``RandomSampler``
+        then draws from. An augmented dataset always uses the ``EpochBatchSampler``, so that
+        each batch carries its epoch to the workers.
+
+        With ``out_of_bounds="drop"``, a batch whose segments were all dropped is skipped (no
+        batch of 0 segments is yielded, as with the JAX iterator); ``len()`` still counts the
+        sampler's batches.
 
         With ``num_workers > 0`` the workers are persistent, forked (on Linux) after
         :meth:`warm_up`, and send their batches through shared memory (see
@@ -372,7 +379,8 @@ class SegmentDataset:
                 f"batch, and batch_size={batch_size} exceeds the {len(self)} segments; lower "
                 "batch_size, or pass drop_last=False"
             )
-        if sampler is None and self.augment:
+        if sampler is None and (self.augment or (shuffle and kwargs.get("generator") is None)):
+            # the order of the dataset's seed, as JaxBatchIterator's (see the docstring)
             sampler = EpochBatchSampler(
                 len(self), batch_size, shuffle=shuffle, seed=self.seed, drop_last=drop_last
             )

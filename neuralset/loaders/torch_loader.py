@@ -177,6 +177,13 @@ class LoaderDataset:
         self.slots = state["slots"]
 
 
+def _has_rows(batch: Any) -> bool:
+    """False for a batch whose segments ``out_of_bounds="drop"`` all left out (skipped, as
+    by the JAX iterator: a batch of 0 segments gives a NaN mean loss)."""
+    index = getattr(batch, "index", None)
+    return index is None or int(index.shape[0]) > 0
+
+
 @functools.lru_cache(maxsize=1)
 def _segment_loader_class() -> type:
     from torch.utils.data import DataLoader
@@ -208,7 +215,9 @@ def _segment_loader_class() -> type:
             read = self.dataset.dataset.__getitems__
             collate = self.collate_fn
             for indices in self.batch_sampler:
-                yield collate(read(indices))
+                batch = collate(read(indices))
+                if _has_rows(batch):
+                    yield batch
 
         def _through_torch(self) -> Iterator[Any]:
             head: list[IndexGroup] = []
@@ -222,12 +231,13 @@ def _segment_loader_class() -> type:
             items = super().__iter__()  # starts the workers, queues their first tasks
             for group in head:
                 for indices in group:
-                    yield self.dataset.dataset.__getitems__(indices)
+                    batch = self.dataset.dataset.__getitems__(indices)
+                    if _has_rows(batch):
+                        yield batch
             for item in items:
-                if isinstance(item, BatchGroup):
-                    yield from item
-                else:
-                    yield item
+                for batch in item if isinstance(item, BatchGroup) else (item,):
+                    if _has_rows(batch):
+                        yield batch
 
         def __len__(self) -> int:
             return self.n_batches

@@ -224,12 +224,18 @@ class LslMarkers:
     shift
         Seconds added to every timestamp (``1 / sfreq`` puts ``PlayerLSL`` annotations on
         the time of the sample they mark; see the module docstring).
+    type
+        Event type of the markers (``"Word"``), which a trigger segmenter's ``triggers``
+        select on; ``""`` leaves them untyped (an ``OnlinePipeline`` with trigger windows
+        then refuses them).
     """
 
-    def __init__(self, name: str, *, timeout: float = 10.0, shift: float = 0.0) -> None:
+    def __init__(
+        self, name: str, *, timeout: float = 10.0, shift: float = 0.0, type: str = ""
+    ) -> None:
         from mne_lsl.lsl import StreamInlet
 
-        self.shift = float(shift)
+        self.shift, self.type = float(shift), str(type)
         self.inlet = StreamInlet(_resolve(name, timeout), recover=False)
         self.inlet.open_stream(timeout=timeout)
         self.names = list(self.inlet.get_sinfo(timeout=timeout).get_channel_names() or [])
@@ -242,11 +248,13 @@ class LslMarkers:
         out = []
         if isinstance(data, list):  # string stream: one list of values per channel
             values = data[0] if data else []
-            return [Marker(float(t) + self.shift, str(v)) for t, v in zip(stamps, values)]
+            return [
+                Marker(float(t) + self.shift, str(v), self.type) for t, v in zip(stamps, values)
+            ]
         for row, stamp in zip(np.array(data), np.array(stamps)):
             hot = np.flatnonzero(row != 0)
             value = self.names[int(hot[0])] if len(hot) and self.names else ""
-            out.append(Marker(float(stamp) + self.shift, value))
+            out.append(Marker(float(stamp) + self.shift, value, self.type))
         return out
 
     def close(self) -> None:

@@ -8,9 +8,14 @@ equal, sample for sample, what the same extractor stores and reads offline for t
 segments (``tests/streaming/test_online.py`` checks it).
 
 Windows come from a segmenter config, as offline: a
-:class:`~neuralset.segments.TriggerSegmenter` (``offset``, ``duration``; its triggers arrive
-as markers on their own stream) or a :class:`~neuralset.segments.SlidingSegmenter`
-(``duration``, ``stride``).
+:class:`~neuralset.segments.TriggerSegmenter` (``offset``, ``duration``; its trigger events
+arrive as markers on their own stream, and its ``triggers`` select among them with the offline
+selector, :func:`~neuralset.events.selectors.event_mask`) or a
+:class:`~neuralset.segments.SlidingSegmenter` (``duration``, ``stride``; windows tile the
+stream from its first sample). Online, every window is cut from the stream, a recording of the
+extractor's event type: ``require`` may name that type only, and ``blocks`` may be that type
+or ``None``; anything else is refused at construction (whether a window overlaps other events
+is not known when its last sample arrives).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ..config import ConfigError
+from ..events.selectors import event_mask, selector_field
 from ..extractors.neural.mne.base import MneExtractor
 from ..segments import SlidingSegmenter, TriggerSegmenter
 from ..store import Store
@@ -70,6 +77,33 @@ def stored_scaling(
     return dict(meta["scaling"])
 
 
+def _check_segmenter(
+    segmenter: TriggerSegmenter | SlidingSegmenter, extractor: MneExtractor
+) -> None:
+    """Refuse what a stream cannot honour: ``require`` or ``blocks`` of other event types
+    (see the module docstring), trigger windows without a fixed ``duration``."""
+    kind, own = type(segmenter).__name__, extractor.resolved_event_type
+    other = [t for t in segmenter.require if t != own]
+    if other:
+        raise ConfigError(
+            f"{kind}.require: online, windows are cut from the {own} stream itself, so only "
+            f"{own!r} can be required, got {list(segmenter.require)}; drop {other} from require "
+            "(select the trigger events with triggers= instead)"
+        )
+    if isinstance(segmenter, SlidingSegmenter):
+        if segmenter.blocks not in (None, own):
+            raise ConfigError(
+                f"SlidingSegmenter.blocks: online, sliding windows tile the {own} stream from "
+                f"its first sample, got blocks={segmenter.blocks!r}; set blocks=None or "
+                f"blocks={own!r}"
+            )
+    elif segmenter.duration is None:
+        raise ConfigError(
+            "TriggerSegmenter.duration: a stream needs fixed windows, got None; set "
+            "TriggerSegmenter.duration"
+        )
+
+
 class OnlinePipeline:
     """Stream an extractor: causal preprocessing, windows, typed batches.
 
@@ -80,7 +114,9 @@ class OnlinePipeline:
     info
         The stream's channels and rate.
     segmenter
-        Where windows are: trigger windows (markers) or sliding windows.
+        Where windows are: trigger windows (the markers its ``triggers`` select) or sliding
+        windows (markers are then ignored). ``require`` and ``blocks`` may only name the
+        extractor's event type (see the module docstring).
     name
         Name of the output in the batches (``batch[name]``).
     scaling
@@ -123,12 +159,10 @@ class OnlinePipeline:
         self.preprocess = OnlinePreprocessor(
             extractor, info, scaling=scaling, first_sample=first_sample
         )
+        _check_segmenter(segmenter, extractor)
+        self.segmenter = segmenter
         if isinstance(segmenter, TriggerSegmenter):
-            if segmenter.duration is None:
-                raise ValueError(
-                    "OnlinePipeline.segmenter: a stream needs fixed windows; set "
-                    "TriggerSegmenter.duration"
-                )
+            assert segmenter.duration is not None  # checked above
             offset, duration, stride = segmenter.offset, segmenter.duration, None
         else:
             offset, duration, stride = 0.0, segmenter.duration, segmenter.stride
@@ -146,7 +180,8 @@ class OnlinePipeline:
         self.emitter: WindowEmitter | None = None
         if t0 is not None:
             self.emitter = WindowEmitter(t0=t0, **self._emitter_args)  # type: ignore[arg-type]
-        self._early: list[Marker] = []
+        self._early: list[tuple[Marker, int]] = []
+        self.markers = 0  # markers received (a window's ``trigger`` is its marker's position)
         self.name, self.backend = name, backend
         self.latencies: list[float] = []
         self.dropped = 0  # input samples that never arrived (gaps between chunks)
@@ -158,19 +193,48 @@ class OnlinePipeline:
         return self.preprocess.ch_names
 
     def push_marker(self, marker: Marker) -> None:
-        """A trigger arrived on the marker stream (before or after its samples)."""
+        """A marker arrived (before or after its samples): a trigger when the segmenter's
+        ``triggers`` select it.
+
+        Raises
+        ------
+        ValueError
+            A marker without an event type, with a trigger segmenter.
+        ConfigError
+            ``triggers`` cannot be evaluated on the marker (a query on a field it lacks).
+        """
+        index = self.markers
+        self.markers += 1
+        if not self.is_trigger(marker, index):
+            return
         if self.emitter is None:
-            self._early.append(marker)
+            self._early.append((marker, index))
         else:
-            self.emitter.add_marker(marker)
+            self.emitter.add_marker(marker, index)
+
+    def is_trigger(self, marker: Marker, index: int = 0) -> bool:
+        """Whether the segmenter's ``triggers`` select ``marker`` (never, for sliding windows)."""
+        if not isinstance(self.segmenter, TriggerSegmenter):
+            return False
+        if not marker.type:
+            raise ValueError(
+                f"OnlinePipeline: marker {index} (at {marker.timestamp:g} s, value "
+                f"{marker.value!r}) has no event type, so TriggerSegmenter.triggers="
+                f"{self.segmenter.triggers!r} cannot select it as it selects events offline; "
+                "give the markers their type (Marker(..., type=...), markers_from_events, "
+                "LslMarkers(..., type=...))"
+            )
+        row = pd.DataFrame([marker.as_event()])
+        with selector_field("TriggerSegmenter.triggers"):
+            return bool(event_mask(row, self.segmenter.triggers)[0])
 
     def push(self, chunk: Chunk) -> Any | None:
         """Process a chunk; the batch of the windows it completes (None when none)."""
         if self.emitter is None:
             t0 = float(chunk.timestamps[0]) - chunk.first / self.preprocess.sfreq_in
             self.emitter = WindowEmitter(t0=t0, **self._emitter_args)  # type: ignore[arg-type]
-            for marker in self._early:
-                self.emitter.add_marker(marker)
+            for marker, index in self._early:
+                self.emitter.add_marker(marker, index)
             self._early.clear()
         if chunk.first < self._next:
             raise ValueError(

@@ -76,10 +76,33 @@ class Chunk:
 
 @dataclasses.dataclass(frozen=True)
 class Marker:
-    """A trigger event on the marker stream: its time (the stream's clock) and value."""
+    """An event on the marker stream: its time (the stream's clock), value and event type.
+
+    A :class:`~neuralset.segments.TriggerSegmenter` selects the markers that cut a window
+    with its ``triggers``, as it selects trigger events offline: the selector is applied to a
+    one-row events table made of ``fields``, ``type``, ``start`` (the timestamp) and ``value``.
+
+    Attributes
+    ----------
+    timestamp
+        Time of the event on the stream's clock (s).
+    value
+        The marker's text (an LSL string, an annotation description, a word).
+    type
+        Event type (``"Word"``, ``"Stimulus"``); ``""``: unknown, refused by a trigger
+        segmenter (it could not tell whether the marker is a trigger).
+    fields
+        Other event fields a query selector may use (``{"code": 3}``).
+    """
 
     timestamp: float
     value: str = ""
+    type: str = ""
+    fields: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def as_event(self) -> dict[str, Any]:
+        """The marker as one row of an events table (what the trigger selector sees)."""
+        return {**self.fields, "type": self.type, "start": self.timestamp, "value": self.value}
 
 
 class ArraySource:
@@ -94,7 +117,13 @@ class ArraySource:
     chunk_size
         Samples per chunk (an int, or a sequence cycled through for irregular chunks).
     t0
-        Timestamp of sample 0 on the stream's clock.
+        Timestamp of sample 0 on the stream's clock. The default, 0, is how the offline
+        studies time a recording file: its first sample is at 0 s on its timeline (an MNE
+        annotation at ``onset`` is an event at ``onset - raw.first_time``), so markers made
+        from the events table (:func:`markers_from_events`) fall on the samples the offline
+        segments start at. Give ``start - offset`` of the recording event when it does not
+        start its timeline at 0, or ``raw.first_time`` for markers on MNE's clock (raw
+        annotation onsets, ``mne.find_events`` samples divided by the rate).
     realtime
         Pace the chunks: a chunk is handed over when the wall clock reaches the time of its
         last sample (from the start of the iteration).
@@ -120,16 +149,25 @@ class ArraySource:
             raise ValueError(f"ArraySource.chunk_size: must be >= 1, got {chunk_size}")
         self.data, self.info, self.sizes = data, info, sizes
         self.t0, self.realtime = float(t0), bool(realtime)
+        #: MNE's time of the first sample (``raw.first_time``) for :meth:`from_file`, else 0
+        self.first_time = 0.0
 
     @classmethod
     def from_file(
         cls, path: str | Path, chunk_size: int | tuple[int, ...] = 32, **kwargs: Any
     ) -> ArraySource:
-        """Replay a recording file read with ``mne.io.read_raw`` (every channel)."""
+        """Replay a recording file read with ``mne.io.read_raw`` (every channel).
+
+        Its first sample is at ``t0`` (default 0 s, the study timeline's time of a file's
+        first sample: see the class docstring), not at MNE's ``raw.first_time``, which is kept
+        as :attr:`first_time` (pass ``t0=source.first_time`` for markers on MNE's clock).
+        """
         import mne
 
         raw = mne.io.read_raw(path, preload=True, verbose="error")
-        return cls(raw.get_data(), StreamInfo.from_mne(raw.info), chunk_size, **kwargs)
+        source = cls(raw.get_data(), StreamInfo.from_mne(raw.info), chunk_size, **kwargs)
+        source.first_time = float(raw.first_time)
+        return source
 
     def __iter__(self) -> Iterator[Chunk]:
         n = self.data.shape[1]
@@ -151,9 +189,32 @@ class ArraySource:
 
 
 def markers_from_events(
-    events: pd.DataFrame, event_type: str, timeline: str, *, field: str = "text"
+    events: pd.DataFrame, event_type: str | None, timeline: str, *, field: str = "text"
 ) -> list[Marker]:
-    """Markers for the events of one type on one timeline (their ``start`` as timestamp)."""
-    rows = events[(events["type"] == event_type) & (events["timeline"].astype(str) == timeline)]
-    values = rows[field].astype(str) if field in rows.columns else [""] * len(rows)
-    return [Marker(float(t), str(v)) for t, v in zip(rows["start"].to_numpy(), values)]
+    """Markers for the events of one type (``None``: of every type) on one timeline.
+
+    Each marker has the event's ``start`` as timestamp, its ``field`` as value (``""`` when
+    not set), its type, and its other columns as :attr:`Marker.fields` (NaN where not set, as
+    in the table), so that a segmenter's ``triggers`` select among them online as among the
+    events offline.
+    """
+    keep = events["timeline"].astype(str) == timeline
+    if event_type is not None:
+        keep &= events["type"] == event_type
+    rows = events[keep]
+    texts = rows[field].tolist() if field in rows.columns else [None] * len(rows)
+    values = ["" if _missing(v) else str(v) for v in texts]
+    columns = [c for c in rows.columns if c not in ("type", "start", "timeline")]
+    markers = []
+    for record, value in zip(rows.to_dict("records"), values):
+        fields = {c: record[c] for c in columns}  # unset ones too (NaN), as in the table
+        markers.append(Marker(float(record["start"]), str(value), str(record["type"]), fields))
+    return markers
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN or NA (an event field not set)."""
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # an array or list: set
+        return False

@@ -133,10 +133,13 @@ class WindowEmitter:
         self._next_slide = 0
 
     # -- inputs ----------------------------------------------------------------------------
-    def add_marker(self, marker: Marker) -> None:
-        """Schedule the trigger window of a marker."""
+    def add_marker(self, marker: Marker, index: int | None = None) -> None:
+        """Schedule the trigger window of a marker (``index``: its position in the marker
+        stream, the window's ``trigger``; default: the markers added so far)."""
         start = marker.timestamp + self.offset
-        self._schedule(start, marker.timestamp, self.markers, marker.value)
+        self._schedule(
+            start, marker.timestamp, self.markers if index is None else index, marker.value
+        )
         self.markers += 1
 
     def _schedule(self, start: float, reference_time: float, trigger: int, value: str) -> None:

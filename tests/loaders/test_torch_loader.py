@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import os
 import subprocess
@@ -363,3 +364,53 @@ def test_time_major_batches_come_from_workers_as_they_were_built(
     for batch in on_device:
         assert batch["meg"].transpose(1, 2).is_contiguous()
         np.testing.assert_array_equal(batch["meg"].numpy(), direct[batch.index.numpy()])
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_batches_left_empty_by_drop_are_skipped(setup: dict[str, Any], num_workers: int) -> None:
+    from tests.loaders.conftest import RampExtractor, expected_window
+
+    segs = setup["segments"]  # some run past a recording's start or end
+    inside = np.flatnonzero(segs.covering("Meg") >= 0)
+    ds = SegmentDataset(
+        segs, {"meg": RampExtractor(frequency=SFREQ)}, setup["store"], out_of_bounds="drop"
+    )
+    ds.prepare(progress=False)
+    # batches of one in order: those of the segments outside came out with shape (0, 0, 40)
+    loader = ds.loader(batch_size=1, num_workers=num_workers)
+    batches = list(loader)
+    assert len(loader) == len(segs) > len(batches) == len(inside)
+    assert [int(b.index[0]) for b in batches] == inside.tolist()
+    for b in batches:
+        assert tuple(b["meg"].shape) == (1, 3, 40)
+        start = float(segs.start[int(b.index[0])])
+        np.testing.assert_array_equal(b["meg"].numpy()[0], expected_window(start, 40))
+    sizes = [b.size for b in ds.loader(batch_size=8, num_workers=num_workers)]
+    kept = [
+        int(np.isin(np.arange(k, min(k + 8, len(segs))), inside).sum())
+        for k in range(0, len(segs), 8)
+    ]
+    assert sizes == [k for k in kept if k]
+
+
+def test_shuffle_draws_the_order_of_the_dataset_seed(setup: dict[str, Any]) -> None:
+    from tests.loaders.conftest import RampExtractor
+
+    segs = setup["segments"].select(np.flatnonzero(setup["segments"].covering("Meg") >= 0))
+    ds = SegmentDataset(segs, {"meg": RampExtractor(frequency=SFREQ)}, setup["store"], seed=5)
+    loader = ds.loader(batch_size=8, shuffle=True)
+    epochs = [[int(i) for b in loader for i in b.index] for _ in range(2)]
+    n = len(ds)
+    assert epochs == [list(np.random.default_rng([5, e]).permutation(n)) for e in (0, 1)]
+    # the order of the JAX iterator for the same seed, epoch by epoch
+    if importlib.util.find_spec("jax") is not None:
+        from neuralset.loaders.jax_iter import JaxBatchIterator
+
+        it = JaxBatchIterator(ds, 8, seed=5, prefetch=0)
+        assert [[int(i) for b in it for i in np.asarray(b.index)] for _ in range(2)] == epochs
+    # a torch generator is still torch's RandomSampler's
+    from torch.utils.data import RandomSampler
+
+    drawn = ds.loader(batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(2))
+    want = list(RandomSampler(ds, generator=torch.Generator().manual_seed(2)))
+    assert [int(i) for b in drawn for i in b.index] == want

@@ -38,7 +38,7 @@ def main(config_path: str, out_path: str) -> None:
     player = PlayerLSL(config["path"], chunk_size=20, name=name, n_repeat=1).start()
     try:
         source = LslSource(name, idle=1.5)
-        markers = LslMarkers(f"{name}-annotations", shift=1.0 / sfreq)
+        markers = LslMarkers(f"{name}-annotations", shift=1.0 / sfreq, type="Word")
         extractor = from_dict(config["extractor"])
         segmenter = TriggerSegmenter(triggers="Word", **config["segmenter"])
         pipe = OnlinePipeline(

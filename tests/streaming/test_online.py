@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from neuralset.config import ConfigError
 from neuralset.extractors.neural.mne import EegExtractor, MegExtractor
 from neuralset.segments import SlidingSegmenter, TriggerSegmenter
 from neuralset.store import Store
@@ -229,3 +230,88 @@ def test_causal_offline_filters_differ_from_zero_phase(prepared):
     zero_phase = MEG.replace(causal=False)
     assert zero_phase.prepare_key != MEG.prepare_key
     assert "causal" not in zero_phase.to_dict() or zero_phase.to_dict()["causal"] is False
+
+
+def _stream_all_markers(extractor, events, store, segmenter):
+    """Replay the MEG file with a marker for every event of the timeline, of every type."""
+    source = ArraySource.from_file(
+        events["study_root"].iloc[0] + "/sub-01/sub-01_meg.fif", 37
+    )  # fmt: skip
+    pipe = OnlinePipeline(
+        extractor, source.info, segmenter, scaling=stored_scaling(extractor, events, store),
+        backend="numpy",
+    )  # fmt: skip
+    markers = markers_from_events(events, None, "sub-01")
+    windows = [w for b in pipe.run(source, markers) for w in b]
+    return pipe, markers, windows
+
+
+@pytest.mark.parametrize(
+    "triggers", ["Word", "type == 'Stimulus' and code == 3", "type == 'Word' and text == 'dog'"]
+)
+def test_only_the_markers_the_triggers_select_cut_windows(study, prepared, triggers):
+    events, store = prepared
+    segmenter = WORDS.replace(triggers=triggers, require=("Meg",))
+    offline_segments = segmenter(events)  # the offline selection on the same events
+    offline = MEG.read(offline_segments, store).data
+    pipe, markers, windows = _stream_all_markers(MEG, events, store, segmenter)
+    assert {m.type for m in markers} == {"Meg", "Eeg", "Word", "Sentence", "Stimulus"}
+    assert len(windows) == len(offline_segments) < len(markers)
+    np.testing.assert_allclose([w.start for w in windows], offline_segments.start, atol=1e-12)
+    np.testing.assert_array_equal(np.stack([w.data for w in windows]), offline)
+    # a window's trigger is its marker's position in the marker stream (the timeline's rows)
+    rows = np.flatnonzero(events["timeline"].astype(str) == "sub-01")
+    assert list(rows[[w.trigger for w in windows]]) == list(offline_segments.trigger)
+
+
+def test_sliding_windows_ignore_markers(study, prepared):
+    events, store = prepared
+    meg = MEG.replace(baseline=None)
+    segmenter = SlidingSegmenter(duration=0.5, stride=0.25, blocks="Meg", require=("Meg",))
+    offline_segments = segmenter(events)
+    _, _, windows = _stream_all_markers(meg, events, store, segmenter)
+    assert [w.start for w in windows] == pytest.approx(list(offline_segments.start))
+    assert {w.trigger for w in windows} == {-1}
+    np.testing.assert_array_equal(
+        np.stack([w.data for w in windows]), meg.read(offline_segments, store).data
+    )
+
+
+def test_what_a_stream_cannot_honour_is_refused():
+    info = StreamInfo(("MEG 001",), ("mag",), 1000.0)
+    meg = MegExtractor(causal=True)
+    with pytest.raises(ConfigError) as err:
+        OnlinePipeline(meg, info, WORDS.replace(require=("Meg", "Sentence")))
+    assert str(err.value) == (
+        "TriggerSegmenter.require: online, windows are cut from the Meg stream itself, so only "
+        "'Meg' can be required, got ['Meg', 'Sentence']; drop ['Sentence'] from require "
+        "(select the trigger events with triggers= instead)"
+    )
+    with pytest.raises(ConfigError) as err:
+        OnlinePipeline(meg, info, SlidingSegmenter(duration=0.5, stride=0.5, blocks="Sentence"))
+    assert str(err.value) == (
+        "SlidingSegmenter.blocks: online, sliding windows tile the Meg stream from its first "
+        "sample, got blocks='Sentence'; set blocks=None or blocks='Meg'"
+    )
+    with pytest.raises(ConfigError) as err:
+        OnlinePipeline(meg, info, WORDS.replace(duration=None))
+    assert str(err.value) == (
+        "TriggerSegmenter.duration: a stream needs fixed windows, got None; set "
+        "TriggerSegmenter.duration"
+    )
+    pipe = OnlinePipeline(meg, info, WORDS)
+    with pytest.raises(ValueError) as err:
+        pipe.push_marker(Marker(1.5, "dog"))
+    assert str(err.value) == (
+        "OnlinePipeline: marker 0 (at 1.5 s, value 'dog') has no event type, so "
+        "TriggerSegmenter.triggers='Word' cannot select it as it selects events offline; give "
+        "the markers their type (Marker(..., type=...), markers_from_events, "
+        "LslMarkers(..., type=...))"
+    )
+    pipe = OnlinePipeline(meg, info, WORDS.replace(triggers="type == 'Word' and code == 3"))
+    with pytest.raises(ConfigError) as err:
+        pipe.push_marker(Marker(1.5, "dog", "Word"))
+    assert str(err.value).startswith(
+        "TriggerSegmenter.triggers: cannot evaluate the event query \"type == 'Word' and "
+        'code == 3": '
+    )

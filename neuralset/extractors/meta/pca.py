@@ -5,6 +5,7 @@ Registered YAML kind: ``pca``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
@@ -22,7 +23,7 @@ from ..recording import RecordingExtractor
 from ..selection import check_fit_on, fit_rows
 from .wrapper import Wrapper
 
-__all__ = ["PCA", "PCAFit", "training_matrix"]
+__all__ = ["PCA", "PCAFit", "training_matrix", "training_rows"]
 
 #: The stored fit of a PCA for an events table, per ``prepare_key`` and store root.
 _FIT_MEMO: Slot[dict[str, np.ndarray]] = Slot("PCA fit of an events table")
@@ -116,12 +117,41 @@ class PCA(Wrapper):
         return [Item(key=key, label=label, payload={"keys": keys})]
 
     def preflight(self, events: pd.DataFrame, store: Store) -> None:
-        self.training_keys(events)  # fit_on selects something (before the inner work)
+        """Check that ``fit_on`` selects something and, where the training rows can be
+        counted before the inner work (vectors, or inner items already stored), that there
+        are at least ``n_components`` of them."""
+        keys = self.training_keys(events)
+        rows = training_rows(store, keys)
+        inner = self.extractor
+        if rows is None and isinstance(inner, EventFeatureExtractor) and inner.stores_vectors:
+            rows = len(keys)  # one vector per training event
+        if rows is not None:
+            self.check_rows(rows, len(keys))
+
+    def check_rows(self, rows: int, items: int) -> None:
+        """Raise a ``ConfigError`` when ``rows`` training rows (from ``items`` stored training
+        items) cannot give ``n_components`` components."""
+        if self.n_components <= rows:
+            return
+        if isinstance(self.extractor, EventFeatureExtractor) and rows == items:
+            how = "one per training event"
+        else:
+            how = f"the time samples of {items} training item" + ("s" if items > 1 else "")
+        raise ConfigError(
+            f"PCA.n_components: {self.n_components} components need at least as many training "
+            f"rows, but fit_on={self.fit_on!r} gives {rows} ({how}); set n_components to at "
+            f"most {rows}, or fit on more events (fit_on)"
+        )
 
     def prepare_own(
         self, events: pd.DataFrame, store: Store, *, executor: Any, progress: bool, retry: Any
     ) -> Any:
         from ...execution import run_prepare
+
+        keys = self.training_keys(events)
+        rows = training_rows(store, keys)  # the inner items are stored now: before the fit job
+        if rows is not None:
+            self.check_rows(rows, len(keys))
 
         # the worker reads the inner items: pass it the store (a root path when pickled)
         bound = PCAFit(self, store)
@@ -251,6 +281,19 @@ class PCA(Wrapper):
 
 #: Per-process cache of loaded fits: (store root, key) -> arrays.
 _FITS: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+
+
+def training_rows(store: Store, keys: Sequence[str]) -> int | None:
+    """Rows :func:`training_matrix` would give, from the stored entries' index records (no
+    array is read); None while an entry is missing."""
+    if store.missing(keys):
+        return None
+    total = 0
+    for key, count in Counter(keys).items():  # a key listed twice is fitted twice
+        record = store.info(key)
+        n = int(record["files"]["data"]["shape"][0]) if record["kind"] == "arrays" else 1
+        total += n * count
+    return total
 
 
 def training_matrix(store: Store, keys: Sequence[str]) -> np.ndarray:

@@ -53,6 +53,7 @@ class BagOfWords(EventFeatureExtractor):
     """
 
     default_event_type: ClassVar[str] = "Sentence"
+    stores_vectors: ClassVar[bool] = True
 
     field: str = "text"
     weighting: Literal["count", "binary", "tfidf"] = "tfidf"

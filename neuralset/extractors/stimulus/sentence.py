@@ -63,6 +63,7 @@ class SentenceEmbedding(EventFeatureExtractor):
     """
 
     default_event_type: ClassVar[str] = "Sentence"
+    stores_vectors: ClassVar[bool] = True
 
     model: str = ""
     revision: str = "main"

@@ -103,6 +103,7 @@ class HuggingFaceText(HuggingFaceExtractor):
     """
 
     default_event_type: ClassVar[str] = "Word"
+    stores_vectors: ClassVar[bool] = True
 
     contextualized: bool = True
     token_aggregation: Literal["mean", "sum", "max", "first", "last"] = "mean"

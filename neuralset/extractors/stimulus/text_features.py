@@ -20,6 +20,7 @@ __all__ = ["WordLength", "WordFrequency"]
 @config
 class _WordFeature(EventFeatureExtractor):
     default_event_type: ClassVar[str] = "Word"
+    stores_vectors: ClassVar[bool] = True
 
     def _identity(self, events: pd.DataFrame, rows: np.ndarray) -> list[tuple[Any, ...]]:
         return [(str(t),) for t in events["text"].to_numpy()[rows]]

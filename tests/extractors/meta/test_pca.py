@@ -96,6 +96,22 @@ def test_recordings_rows_are_time_samples_and_no_leakage(split_events, tmp_path)
     ref = sk.transform(np.moveaxis(windows, 1, -1).reshape(-1, windows.shape[1]))
     ref = np.moveaxis(ref.reshape(len(test), -1, 3), -1, 1)
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    # the inner items are stored: more components than time samples is refused at preflight
+    n_samples = len(x_train)
+    with pytest.raises(ConfigError) as err:
+        pca.replace(n_components=n_samples + 1).preflight(split_events, store)
+    assert str(err.value) == (
+        f"PCA.n_components: {n_samples + 1} components need at least as many training rows, "
+        f"but fit_on='train' gives {n_samples} (the time samples of 1 training item); set "
+        f"n_components to at most {n_samples}, or fit on more events (fit_on)"
+    )
+    # not stored yet: counted after the inner prepare, before the fit job
+    fresh = Store(tmp_path / "fresh")
+    too_many = pca.replace(n_components=n_samples + 1)
+    with pytest.raises(ConfigError) as err:
+        too_many.prepare(split_events, fresh, progress=False)
+    assert str(err.value).startswith(f"PCA.n_components: {n_samples + 1} components need")
+    assert fresh.has(train_item.key) and not fresh.has(too_many.fit_key(split_events))
     # changing a test-split event leaves the fit alone; a training one changes it
     key = pca.fit_key(split_events)
     test_word = np.flatnonzero(
@@ -125,10 +141,23 @@ def test_errors(split_events, text, tmp_path):
     assert not list(store.keys())  # checked before the inner extractor ran
     with pytest.raises(ValueError, match=r"^PCA.fit_on: 'validation' selects none of the"):
         pca.replace(fit_on="validation").prepare(split_events, store, progress=False)
-    too_many = PCA(extractor=text, n_components=500, fit_on="train")
+    # more components than training words: refused at preflight, before the model runs
+    n_train = int(((split_events["type"] == "Word") & (split_events["split"] == "train")).sum())
+    with pytest.raises(ConfigError) as err:
+        pca.replace(n_components=n_train + 1).prepare(split_events, store, progress=False)
+    assert str(err.value) == (
+        f"PCA.n_components: {n_train + 1} components need at least as many training rows, but "
+        f"fit_on='train' gives {n_train} (one per training event); set n_components to at most "
+        f"{n_train}, or fit on more events (fit_on)"
+    )
+    assert not list(store.keys())
+    # enough rows but more components than the 32 features of a layer: only the fit can tell
+    too_many = PCA(extractor=text, n_components=n_train - 1, fit_on="train", per_layer=True)
+    assert 32 < n_train - 1
     with pytest.raises(
         PrepareError,
-        match=r"PCA.n_components: 500 components from \d+ training rows of 64 features",
+        match=rf"PCA.n_components: {n_train - 1} components from {n_train} training rows of 32 "
+        r"features \(at most 32\); lower it",
     ):
         too_many.prepare(split_events, store, progress=False)
     with pytest.raises(ExtractorNotPreparedError, match="PCA has no stored fit"):
