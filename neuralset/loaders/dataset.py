@@ -338,12 +338,13 @@ class SegmentDataset:
 
         Checks the segments and the store first (in this process, before any worker starts).
         ``sampler`` is a batch sampler (e.g. :class:`~neuralset.loaders.sampling.LengthBucketSampler`);
-        without one, ``shuffle=True`` draws epoch ``e``'s order from ``(seed, e)``
-        (:class:`~neuralset.loaders.sampling.EpochBatchSampler` seeded by :attr:`seed`: the
-        order :class:`~neuralset.loaders.jax_iter.JaxBatchIterator` gives for the same seed),
-        unless a ``generator=torch.Generator()`` is given, which torch's ``RandomSampler``
-        then draws from. An augmented dataset always uses the ``EpochBatchSampler``, so that
-        each batch carries its epoch to the workers.
+        without one, ``shuffle=True`` draws the order as any torch DataLoader does, from
+        torch's random generator (``torch.manual_seed``, or ``generator=``), so that runs seeded
+        differently see different orders. ``sampler=EpochBatchSampler(len(dataset), batch_size,
+        seed=dataset.seed)`` gives instead the order
+        :class:`~neuralset.loaders.jax_iter.JaxBatchIterator` gives for the same seed. An
+        augmented dataset without a sampler uses that ``EpochBatchSampler``, so that each batch
+        carries its epoch to the workers.
 
         With ``out_of_bounds="drop"``, a batch whose segments were all dropped is skipped (no
         batch of 0 segments is yielded, as with the JAX iterator); ``len()`` still counts the
@@ -379,8 +380,7 @@ class SegmentDataset:
                 f"batch, and batch_size={batch_size} exceeds the {len(self)} segments; lower "
                 "batch_size, or pass drop_last=False"
             )
-        if sampler is None and (self.augment or (shuffle and kwargs.get("generator") is None)):
-            # the order of the dataset's seed, as JaxBatchIterator's (see the docstring)
+        if sampler is None and self.augment:
             sampler = EpochBatchSampler(
                 len(self), batch_size, shuffle=shuffle, seed=self.seed, drop_last=drop_last
             )

@@ -393,24 +393,36 @@ def test_batches_left_empty_by_drop_are_skipped(setup: dict[str, Any], num_worke
     assert sizes == [k for k in kept if k]
 
 
-def test_shuffle_draws_the_order_of_the_dataset_seed(setup: dict[str, Any]) -> None:
+def test_shuffle_draws_from_torch_and_the_epoch_sampler_gives_the_jax_order(
+    setup: dict[str, Any],
+) -> None:
+    from torch.utils.data import RandomSampler
+
+    from neuralset.loaders import EpochBatchSampler
     from tests.loaders.conftest import RampExtractor
 
     segs = setup["segments"].select(np.flatnonzero(setup["segments"].covering("Meg") >= 0))
     ds = SegmentDataset(segs, {"meg": RampExtractor(frequency=SFREQ)}, setup["store"], seed=5)
-    loader = ds.loader(batch_size=8, shuffle=True)
-    epochs = [[int(i) for b in loader for i in b.index] for _ in range(2)]
+
+    def order(loader: Any) -> list[int]:
+        return [int(i) for b in loader for i in b.index]
+
+    # shuffle=True: torch's generator, as any DataLoader (torch.manual_seed, or generator=)
+    torch.manual_seed(11)
+    seeded = order(ds.loader(batch_size=8, shuffle=True))
+    torch.manual_seed(11)
+    assert seeded == [int(i) for i in RandomSampler(ds)]
+    torch.manual_seed(12)
+    assert order(ds.loader(batch_size=8, shuffle=True)) != seeded
+    drawn = ds.loader(batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(2))
+    assert order(drawn) == list(RandomSampler(ds, generator=torch.Generator().manual_seed(2)))
+    # an EpochBatchSampler: the JAX iterator's order for the same seed, epoch by epoch
+    loader = ds.loader(sampler=EpochBatchSampler(len(ds), 8, seed=5))
+    epochs = [order(loader) for _ in range(2)]
     n = len(ds)
     assert epochs == [list(np.random.default_rng([5, e]).permutation(n)) for e in (0, 1)]
-    # the order of the JAX iterator for the same seed, epoch by epoch
     if importlib.util.find_spec("jax") is not None:
         from neuralset.loaders.jax_iter import JaxBatchIterator
 
         it = JaxBatchIterator(ds, 8, seed=5, prefetch=0)
         assert [[int(i) for b in it for i in np.asarray(b.index)] for _ in range(2)] == epochs
-    # a torch generator is still torch's RandomSampler's
-    from torch.utils.data import RandomSampler
-
-    drawn = ds.loader(batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(2))
-    want = list(RandomSampler(ds, generator=torch.Generator().manual_seed(2)))
-    assert [int(i) for b in drawn for i in b.index] == want
