@@ -133,12 +133,15 @@ class HuggingFaceAudio(HuggingFaceMediaExtractor):
         convolution of models that group-normalise it over time (wav2vec2-base, HuBERT-base:
         ``feat_extract_norm="group"``; its statistics are computed over the whole sound, by
         pieces): the convolutional features of a chunk are those of one pass (to float
-        rounding); the transformer layers differ by what their attention sees beyond the
-        chunk (measured on tiny random models: below 1% of the features' standard deviation
-        with 0.2 to 0.5 s of context). The default is ``None`` because only the single pass
-        is exact and the length that fits depends on the device and the attention
-        implementation; 30 s with the default context is a safe start for long sounds
-        (wav2vec2 was trained on crops of at most about 15 s).
+        rounding); the transformer layers differ by what their attention would have seen
+        beyond the chunk: measure it on your model (on random weights, which attend
+        everywhere, up to a third of the features' standard deviation for a wav2vec2-base
+        architecture with 2.5 s of context; below 1% for 2-layer test models). Chunks of
+        equal length are batched by ``batch_size``: memory grows with ``batch_size`` times
+        the chunk, so lower ``batch_size`` with long chunks. The default is ``None`` because
+        only the single pass is exact and the length that fits depends on the device and the
+        attention implementation; 30 s with the default context is a reasonable start for
+        long sounds (wav2vec2 was trained on crops of at most about 15 s).
     chunk_context
         Seconds of sound on each side of the kept frames of a chunk (only with
         ``chunk_duration``, less than half of it).
