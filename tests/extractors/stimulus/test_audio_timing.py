@@ -116,3 +116,20 @@ def test_a_click_peaks_in_the_frame_whose_centre_is_nearest(tmp_path):
         assert int(np.argmin(np.abs(centres - t))) in changed
         missed_by_starts += int(np.argmin(np.abs(centres - start - t))) not in changed
     assert missed_by_starts == 81  # of 163 clicks: the old stamps named a frame blind to them
+
+
+def test_whisper_frame_k_is_centred_on_sample_320k():
+    """Mel frame j is centred on sample 160 j (a click peaks there), and the encoder's two
+    convolutions (kernel 3, padding 1; strides 1 and 2) centre frame k on mel frame 2 k."""
+    from transformers import WhisperFeatureExtractor, WhisperModel
+
+    folder = hf_models.whisper_dir()
+    fe = WhisperFeatureExtractor.from_pretrained(folder)
+    for n in (8000, 8003, 8079, 8081, 12345):
+        click = np.zeros(32000, np.float32)
+        click[n] = 1.0
+        mel = fe(click, sampling_rate=16000, return_tensors="np")["input_features"][0]
+        assert int(np.argmax(mel.max(axis=0))) == round(n / 160)
+    encoder = WhisperModel.from_pretrained(folder).get_encoder()
+    for conv, stride in ((encoder.conv1, 1), (encoder.conv2, 2)):
+        assert (conv.kernel_size, conv.stride, conv.padding) == ((3,), (stride,), (1,))
