@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 # extra pip arguments for torch, e.g. TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_PIP_ARGS ?=
-DOCTEST_MODULES := neuralset/hashing.py neuralset/entities.py neuralset/store/store.py neuralset/events/schema.py neuralset/events/transforms.py neuralset/window_labels.py neuralset/events/splits.py neuralset/events/stimulus_splits.py neuralset/events/split_chunks.py neuralset/events/text_alignment.py neuralset/events/transcripts.py neuralset/events/repetitions.py neuralset/events/table_utils.py neuralset/loaders/sampling.py neuralset/memo.py neuralset/extractors/base.py neuralset/extractors/recording_spans.py neuralset/fieldwise.py
+DOCTEST_MODULES := neuralset/hashing.py neuralset/entities.py neuralset/store/store.py neuralset/events/schema.py neuralset/events/transforms.py neuralset/window_labels.py neuralset/events/splits.py neuralset/events/stimulus_splits.py neuralset/events/split_chunks.py neuralset/events/text_alignment.py neuralset/events/transcripts.py neuralset/events/repetitions.py neuralset/events/table_utils.py neuralset/loaders/sampling.py neuralset/memo.py neuralset/extractors/base.py neuralset/extractors/recording_spans.py neuralset/fieldwise.py neuralset/extractors/stimulus/audio.py neuralset/extractors/stimulus/audio_chunks.py
 
 .PHONY: venv demo test lint typecheck docs unit bench clean
 

@@ -17,6 +17,7 @@ from neuralset.events.transforms import AssignSplits, Query
 from neuralset.execution import InlineExecutor, LocalExecutor
 from neuralset.extractors import (
     FmriExtractor,
+    HuggingFaceAudio,
     HuggingFaceText,
     LabelEncoder,
     MegExtractor,
@@ -37,6 +38,8 @@ GOLDEN = {
     "Pulse.key": "3704f00b1b974059e8d9a0294822295a",
     "HuggingFaceText.prepare_key": "70c35b78e4793959886ffa0af8807cf1",
     "HuggingFaceText.word_key": "831cd3a5fac23ad3f8c45731bd955479",
+    # _version 2: wav2vec2-style frames at the centres of their windows (was 5c6b4663...)
+    "HuggingFaceAudio.prepare_key": "dbf863f207b481655517ade94a57171b",
     "FmriExtractor.key": "ca1363e895a212fcbce36dd1480fbbbf",
     "SyntheticStudy.key": "746e128bc16c384e584944bd66919116",
     "TriggerSegmenter.key": "759523cc4a6626301ba41a9f377e8189",
@@ -67,6 +70,9 @@ def _keys() -> dict[str, str]:
         "HuggingFaceText.prepare_key": text.prepare_key,
         # the second "the" in context: a repeated word, whose key is reused
         "HuggingFaceText.word_key": text.row_keys(words, np.arange(3))[2],
+        "HuggingFaceAudio.prepare_key": HuggingFaceAudio(
+            model="facebook/wav2vec2-base", layers=0.5
+        ).prepare_key,
         "FmriExtractor.key": FmriExtractor().key,
         "SyntheticStudy.key": study.key,
         "TriggerSegmenter.key": TriggerSegmenter(triggers="Word", offset=-0.2, duration=0.8).key,

@@ -76,11 +76,14 @@ class _RowKeys:
 class Series:
     """A stored per-event feature series: ``data`` is ``(time, *features)`` at ``sfreq`` Hz.
 
-    Sample ``i`` is at ``i / sfreq`` seconds after the event's onset.
+    Sample ``i`` is at ``start + i / sfreq`` seconds after the event's onset (``start``: the
+    ``"start"`` entry of the stored meta, 0 when absent; e.g. the centre of a speech model's
+    first receptive field).
     """
 
     data: np.ndarray
     sfreq: float
+    start: float = 0.0
 
 
 def resample_series(series: Series, times: np.ndarray) -> np.ndarray:
@@ -90,14 +93,14 @@ def resample_series(series: Series, times: np.ndarray) -> np.ndarray:
     (by more than 1.5x) averages the linear interpolant over ``[t - 0.5 / f, t + 0.5 / f]``
     around each time, where ``f`` is the output rate implied by ``times`` (a box anti-aliasing
     filter, clipped to the stored span). Times before the first or after the last stored sample
-    take the nearest sample.
+    take the nearest sample. Stored sample ``i`` is at ``series.start + i / series.sfreq``.
     """
     data = np.asarray(series.data, dtype=np.float32)
     n = data.shape[0]
     times = np.asarray(times, dtype=np.float64)
     if n == 0:
         return np.zeros((len(times), *data.shape[1:]), np.float32)
-    pos = np.round(times * series.sfreq, 6)
+    pos = np.round((times - series.start) * series.sfreq, 6)
     step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
     ratio = step * series.sfreq
     if ratio > 1.5 and n > 1:  # downsampling: mean of the interpolant over the output sample's bin
@@ -138,7 +141,8 @@ class EventFeatureExtractor(Extractor):
     :meth:`compute_many` and :meth:`row_keys`. A computed item is either *static*, a
     :class:`Computed` whose ``value`` is a float array of shape ``(*features)``, or *dynamic*, a
     :class:`Computed` with ``arrays={"data": (time, *features)}`` and ``meta={"sfreq": rate}``
-    (sample ``i`` at ``i / rate`` s after the event onset, e.g. a model's latent rate).
+    (sample ``i`` at ``i / rate`` s after the event onset, e.g. a model's latent rate), or
+    ``meta={"sfreq": rate, "start": t0}`` for samples at ``t0 + i / rate`` s.
 
     Reading with ``output="dynamic"`` paints each event over the segment's time grid at
     ``frequency`` (static vectors repeated over ``[start, stop)``; series resampled with
@@ -262,7 +266,10 @@ class EventFeatureExtractor(Extractor):
                 return np.asarray(store.get_value(key), dtype=np.float32)
             except EntryKindError:
                 data = store.get_arrays(key)["data"]
-                return Series(data=data, sfreq=float(store.meta(key)["sfreq"]))
+                meta = store.meta(key)
+                return Series(
+                    data=data, sfreq=float(meta["sfreq"]), start=float(meta.get("start", 0.0))
+                )
         except MissingEntryError as err:
             raise ExtractorNotPreparedError(
                 f"{type(self).__name__} has no stored features for {events_label(events, row)}; "

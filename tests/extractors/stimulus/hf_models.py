@@ -147,21 +147,38 @@ def bert_dir() -> Path:
 @functools.cache
 def wav2vec2_dir() -> Path:
     """Tiny Wav2Vec2 (2 conv layers, stride 320 overall -> 50 Hz, 2 transformer layers)."""
+    return _wav2vec2("wav2vec2", conv_stride=(16, 20), conv_kernel=(32, 20))
+
+
+@functools.cache
+def wav2vec2_layer_norm_dir() -> Path:
+    """Tiny Wav2Vec2 with wav2vec2-base's convolutions (field 400, stride 320) normalised per
+    frame (``feat_extract_norm="layer"``): its convolutional features are local in time."""
+    return _wav2vec2(
+        "wav2vec2_layer_norm",
+        conv_stride=(5, 2, 2, 2, 2, 2, 2),
+        conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+        feat_extract_norm="layer",
+        conv_bias=True,
+    )
+
+
+def _wav2vec2(name: str, **conv) -> Path:  # noqa: ANN003
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     _seed()
-    folder = _ROOT / "wav2vec2"
+    folder = _ROOT / name
+    layers = len(conv["conv_kernel"])
     config = Wav2Vec2Config(
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        conv_dim=(16, 16),
-        conv_stride=(16, 20),
-        conv_kernel=(32, 20),
+        conv_dim=(16,) * layers,
         num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=4,
         vocab_size=10,
+        **conv,
     )
     Wav2Vec2Model(config).save_pretrained(folder)
     Wav2Vec2FeatureExtractor(

@@ -55,6 +55,23 @@ def direct_wav2vec2(path: str, layers: list[int], rate: float = 16000.0) -> np.n
     return np.stack([hidden[i][0].numpy() for i in layers])  # (layers, frames, features)
 
 
+#: the tiny wav2vec2's receptive field: 336 samples (kernels 32, 20; strides 16, 20), so frame i
+#: is centred 168 samples = 10.5 ms after the start of its window, i * 320 samples
+TINY_START = 168 / 16000
+
+
+def at_times(frames: np.ndarray, times: np.ndarray, start: float = TINY_START) -> np.ndarray:
+    """``frames`` ``(..., n, features)`` at 50 Hz from ``start``, linearly interpolated at
+    ``times`` (nearest frame outside them): ``(..., len(times), features)``."""
+    grid = start + np.arange(frames.shape[-2]) / 50.0
+    flat = frames.reshape(-1, *frames.shape[-2:])
+    out = [
+        np.stack([np.interp(times, grid, f[:, c]) for c in range(f.shape[1])], axis=-1)
+        for f in flat
+    ]
+    return np.stack(out).reshape(*frames.shape[:-2], len(times), frames.shape[-1])
+
+
 def direct_whisper(path: str, layer: int) -> np.ndarray:
     import torch
     from transformers import AutoFeatureExtractor, WhisperModel
@@ -87,7 +104,8 @@ def test_wav2vec2_series_at_latent_rate(events, audio_rows, tmp_path):
         ref = direct_wav2vec2(str(hf_models.stimulus_study().path / path), [1, -1])
         n = _n_valid(events, audio_rows, i, 50.0, 100)
         assert n > 90
-        np.testing.assert_allclose(out[i, ..., :n], ref[:, :n].transpose(0, 2, 1), atol=2e-5)
+        expected = at_times(ref, np.arange(n) / 50.0)  # frames stamped at their centres
+        np.testing.assert_allclose(out[i, ..., :n], expected.transpose(0, 2, 1), atol=2e-5)
     # static: the mean over the whole series of each event
     static = ex.replace(output="static", aggregation="trigger").read(segments, store).data
     ref = direct_wav2vec2(
@@ -107,10 +125,8 @@ def test_interpolated_to_frequency(events, audio_rows, tmp_path):
     ref = direct_wav2vec2(
         str(hf_models.stimulus_study().path / audio_rows["filepath"].iloc[0]), [1]
     )[0]
-    frames = np.arange(ref.shape[0]) / 50.0
-    times = np.arange(200) / 200.0
-    expected = np.stack([np.interp(times, frames, ref[:, f]) for f in range(ref.shape[1])])
-    np.testing.assert_allclose(out[0], expected, atol=2e-5)
+    expected = at_times(ref, np.arange(200) / 200.0)
+    np.testing.assert_allclose(out[0], expected.T, atol=2e-5)
 
 
 def test_whisper_encoder_chunks(events, audio_rows, tmp_path):
