@@ -35,7 +35,14 @@ import numpy as np
 import pandas as pd
 
 from .bids_events import EventsOptions, events_parts, has_typed_rows, many_runs_parts
-from .bids_files import Recording, plain_tsv, relative_path, tsv_columns, tsv_header
+from .bids_files import (
+    Recording,
+    plain_tsv,
+    relative_path,
+    text_present,
+    tsv_columns,
+    tsv_header,
+)
 from .bids_metadata import MetadataCache, participants, scans
 from .columns import Block, RunColumns, merge_parts, place_columns
 
@@ -283,7 +290,7 @@ class _Context:
         return self._taken
 
     def is_file(self, path: Path) -> bool:
-        """``path.is_file()``, asked only of names its folder lists (listed once)."""
+        """``text_present(path)``, asked only of names its folder lists (listed once)."""
         folder, name = os.path.split(path)
         names = self._names.get(folder)
         if names is None:
@@ -292,7 +299,7 @@ class _Context:
             except OSError:
                 names = frozenset()
             self._names[folder] = names
-        return name in names and path.is_file()
+        return name in names and text_present(path)
 
     def relative(self, path: Path) -> str:
         """:func:`relative_path` of ``path`` to the root."""

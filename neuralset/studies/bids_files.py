@@ -30,6 +30,9 @@ __all__ = [
     "raw_sibling",
     "inherited_jsons",
     "read_tsv",
+    "text_present",
+    "not_fetched",
+    "is_pointer_text",
     "plain_tsv",
     "tsv_columns",
     "nifti_volumes",
@@ -232,13 +235,61 @@ class _Sidecars(list[tuple[dict[str, str], Path]]):
         ]
 
 
+def text_present(path: Path) -> bool:
+    """Whether a text file of the dataset (sidecar, TSV) is at ``path``, ready to read.
+
+    Raises
+    ------
+    BidsError
+        When ``path`` is a git-annex link whose content is not fetched (``datalad install``
+        leaves text files that a dataset annexed so): the message names it and the fetch.
+    """
+    if path.is_file():
+        return True
+    if os.path.islink(path):  # a link that does not resolve: annexed content not fetched
+        raise BidsError(not_fetched(path))
+    return False
+
+
+def not_fetched(path: Path | str) -> str:
+    """The error message for a dataset text file whose git-annex content is not fetched."""
+    return (
+        f"{path} is a git-annex file whose content is not fetched (the dataset annexed this "
+        f"text file); fetch it with `datalad get {path}` (or `git annex get`), then read the "
+        "dataset again"
+    )
+
+
+def is_pointer_text(text: str) -> bool:
+    """Whether a text file's content is a git-annex pointer (unlocked or flattened link)."""
+    from .file_state import parse_annex_key
+
+    text = text.strip()
+    return (
+        len(text) < 1024
+        and "\n" not in text
+        and "annex/objects/" in text
+        and parse_annex_key(text) is not None
+    )
+
+
 def read_tsv(path: Path) -> dict[str, list[str]]:
     """A TSV file as columns of strings (header row first; cells kept verbatim).
 
     Read as the ``csv`` module reads it (quotes, line ends), which the common file (no quote,
-    no lone carriage return) is read without.
+    no lone carriage return) is read without. A git-annex link or pointer whose content is not
+    fetched is a :class:`BidsError` naming the fetch.
     """
     plain = plain_tsv(path)
+    if (
+        plain is not None
+        and len(plain[0]) == 1
+        and len(plain[1]) == 0
+        and is_pointer_text(plain[0][0])
+    ):
+        raise BidsError(not_fetched(path))
+    if plain is None and os.path.islink(path) and not path.exists():
+        raise BidsError(not_fetched(path))
     return _read_csv_tsv(path) if plain is None else tsv_columns(*plain)
 
 
