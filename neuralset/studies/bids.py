@@ -417,7 +417,7 @@ class BidsStudy(Study):
         for cand in candidates:
             if context.is_file(cand):
                 return cand
-        return None
+        return context.inherited(self.path, candidates[-1])  # BIDS inheritance (upper folders)
 
     def _recording_part(self, rec: Recording, context: _Context) -> dict[str, Any]:
         etype = DATATYPES[rec.datatype][2]
@@ -442,8 +442,9 @@ class BidsStudy(Study):
         return part
 
     def _bads(self, rec: Recording, context: _Context) -> str:
-        path = rec.path.with_name(sibling_name(rec, "channels", ".tsv"))
-        if not context.is_file(path):
+        own = rec.path.with_name(sibling_name(rec, "channels", ".tsv"))
+        path = own if context.is_file(own) else context.inherited(self.path, own)
+        if path is None:
             return ""
         table = read_tsv(path)
         if "name" not in table:

@@ -37,6 +37,7 @@ import pandas as pd
 from .bids_events import EventsOptions, events_parts, has_typed_rows, many_runs_parts
 from .bids_files import (
     Recording,
+    inherited_tsv,
     plain_tsv,
     relative_path,
     text_present,
@@ -291,15 +292,24 @@ class _Context:
 
     def is_file(self, path: Path) -> bool:
         """``text_present(path)``, asked only of names its folder lists (listed once)."""
-        folder, name = os.path.split(path)
-        names = self._names.get(folder)
+        return path.name in self.listing(path.parent) and text_present(path)
+
+    def listing(self, folder: Path) -> frozenset[str]:
+        """The names in ``folder`` (listed once; empty when it cannot be listed)."""
+        names = self._names.get(str(folder))
         if names is None:
             try:
-                names = frozenset(os.listdir(path.parent))
+                names = frozenset(os.listdir(folder))
             except OSError:
                 names = frozenset()
-            self._names[folder] = names
-        return name in names and text_present(path)
+            self._names[str(folder)] = names
+        return names
+
+    def inherited(self, root: Path, path: Path) -> Path | None:
+        """The file that applies to ``path`` (a TSV of ``root`` that is not there) by BIDS
+        inheritance from its folder or the ones above (:func:`inherited_tsv`)."""
+        found = inherited_tsv(path.parent, root, path.name, self.listing)
+        return found if found is not None and text_present(found) else None
 
     def relative(self, path: Path) -> str:
         """:func:`relative_path` of ``path`` to the root."""

@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import os
 import re
+from collections.abc import Callable, Iterable
 from itertools import combinations, repeat
 from pathlib import Path
 
@@ -29,6 +30,7 @@ __all__ = [
     "sibling_name",
     "raw_sibling",
     "inherited_jsons",
+    "inherited_tsv",
     "read_tsv",
     "text_present",
     "not_fetched",
@@ -178,6 +180,41 @@ def raw_sibling(root: Path, rec: Recording, suffix: str, ext: str) -> Path:
     if "ses" in ents:
         folder = folder / f"ses-{ents['ses']}"
     return folder / rec.datatype / sibling_name(rec, suffix, ext)
+
+
+def inherited_tsv(
+    start: Path, root: Path, own_name: str, listdir: Callable[[Path], Iterable[str]]
+) -> Path | None:
+    """The TSV file that applies to a file named ``own_name`` in ``start`` by the BIDS
+    inheritance principle, when there is none of that name (None when none applies).
+
+    The nearest folder from ``start`` up to ``root`` holding a ``*_<suffix>.tsv`` whose entities
+    are all ``own_name``'s wins (a ``sub-01_task-read_events.tsv`` for every run of the task, a
+    top-level ``task-read_events.tsv`` for every subject); two applicable files in one folder
+    with as many entities are an error (BIDS allows one).
+    """
+    own, suffix, _ = parse_entities(own_name)
+    folder = start
+    while True:
+        hits = []
+        for name in listdir(folder):
+            if name.startswith(".") or not name.endswith(f"_{suffix}.tsv"):
+                continue
+            ents, suf, ext = parse_entities(name)
+            if suf == suffix and ext == ".tsv" and ents.items() <= own.items():
+                hits.append((len(ents), name))
+        if hits:
+            hits.sort(reverse=True)
+            if len(hits) > 1 and hits[1][0] == hits[0][0]:
+                raise BidsError(
+                    f"two {suffix}.tsv files in {folder} apply to {own_name} by BIDS "
+                    f"inheritance: {hits[0][1]} and {hits[1][1]}; name the runs in one of them "
+                    "(BIDS allows one per folder)"
+                )
+            return folder / hits[0][1]
+        if folder == root or folder.parent == folder or root not in folder.parents:
+            return None
+        folder = folder.parent
 
 
 def inherited_jsons(

@@ -96,3 +96,61 @@ def test_annexed_text_files_not_fetched_are_named(tree: Path, name: str, unlocke
     with pytest.raises(BidsError) as err:
         BidsStudy(path=tree).events()
     assert str(err.value) == _not_fetched(tree / name)
+
+
+# -- 2. events.tsv inherited from upper folders (BIDS inheritance principle) ------------------
+def _inherit_events(tree: Path) -> pd.DataFrame:
+    """Remove the runs' events files; one top-level file gives every subject's events."""
+    for path in tree.glob("sub-*/eeg/*_events.tsv"):
+        path.unlink()
+    table = pd.DataFrame({"onset": [1.5, 3.0], "duration": [0.5, 0.0], "trial_type": ["x", "y"]})
+    table.to_csv(tree / "task-read_events.tsv", sep="\t", index=False, na_rep="n/a")
+    return table
+
+
+def test_events_inherited_from_the_top_level(tree: Path) -> None:
+    """Before: "missing events file ... add it" (and no events at all with
+    ``require_events=False``), though BIDS applies the top-level file to every run."""
+    table = _inherit_events(tree)
+    events = _events(tree)
+    for subject in ("01", "02"):
+        trials = events[(events["subject"] == subject) & (events["type"] == "Stimulus")]
+        assert trials["start"].tolist() == table["onset"].tolist()
+        assert trials["duration"].tolist() == table["duration"].tolist()
+        assert trials["description"].tolist() == ["x", "y"]
+    # the run-by-run build reads the same file
+    study = BidsStudy(path=tree)
+    pd.testing.assert_frame_equal(
+        study.run_by_run_events().reset_index(drop=True),
+        study.all_timeline_events().reset_index(drop=True),
+    )
+
+
+def test_nearest_inherited_events_file_wins(tree: Path) -> None:
+    """A subject-level file (no run entity) overrides the top-level one for that subject."""
+    _inherit_events(tree)
+    own = pd.DataFrame({"onset": [7.0], "duration": [1.0], "trial_type": ["z"]})
+    own.to_csv(tree / "sub-02" / "sub-02_task-read_events.tsv", sep="\t", index=False)
+    events = _events(tree)
+    trials = events[events["type"] == "Stimulus"]
+    assert trials.groupby("subject")["description"].agg(list).to_dict() == {
+        "01": ["x", "y"],
+        "02": ["z"],
+    }
+    # two files of one folder that both apply: BIDS allows one
+    own.to_csv(tree / "sub-02" / "sub-02_run-1_events.tsv", sep="\t", index=False)
+    with pytest.raises(BidsError) as err:
+        BidsStudy(path=tree).events()
+    assert str(err.value) == (
+        f"two events.tsv files in {tree / 'sub-02'} apply to "
+        "sub-02_task-read_run-1_events.tsv by BIDS inheritance: sub-02_task-read_events.tsv "
+        "and sub-02_run-1_events.tsv; name the runs in one of them (BIDS allows one per folder)"
+    )
+
+
+def test_channels_inherited_from_the_subject_folder(tree: Path) -> None:
+    """A ``channels.tsv`` for every run of a subject marks their bad channels."""
+    for path in tree.glob("sub-01/eeg/*_channels.tsv"):
+        path.rename(tree / "sub-01" / "sub-01_task-read_channels.tsv")
+    events = _events(tree)
+    assert events.loc[events["type"] == "Eeg", "bads"].tolist() == ["Cz", "Cz"]
