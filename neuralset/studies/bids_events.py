@@ -103,7 +103,14 @@ def events_parts(
         else np.zeros(n)
     )
     keep = ~np.isnan(onset)
-    duration = np.nan_to_num(duration, nan=0.0)
+    duration = np.nan_to_num(duration, nan=0.0, posinf=np.inf, neginf=-np.inf)
+    bad = _out_of_range(onset, duration, keep)
+    if bad.any():
+        raise BidsError(
+            f"{label}: rows {np.flatnonzero(bad)[:5].tolist()} have an infinite onset or a "
+            "negative or infinite duration; write onsets and durations in seconds (durations "
+            ">= 0, n/a when unknown)"
+        )
     if math.isfinite(rec_duration):
         late = keep & (onset > rec_duration + 1e-3)
         if late.any():
@@ -147,6 +154,11 @@ def events_parts(
             sub[name] = _select(vals, has)
         parts.append(sub)
     return parts
+
+
+def _out_of_range(onset: np.ndarray, duration: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The kept rows whose onset is infinite or whose duration is negative or infinite."""
+    return keep & (np.isinf(onset) | ~(np.isfinite(duration) & (duration >= 0)))
 
 
 def _cells(cells: list[str] | np.ndarray) -> np.ndarray:
@@ -288,7 +300,9 @@ def many_runs_parts(
     onset = _numbers(table["onset"])
     duration = _few_numbers(table["duration"]) if "duration" in table else np.zeros(n)
     keep = ~np.isnan(onset)
-    duration = np.nan_to_num(duration, nan=0.0)
+    duration = np.nan_to_num(duration, nan=0.0, posinf=np.inf, neginf=-np.inf)
+    if _out_of_range(onset, duration, keep).any():
+        raise BidsError("an infinite onset or a negative or infinite duration")
     run_of = np.repeat(np.arange(len(counts)), counts)
     if (keep & (onset > rec_durations[run_of] + 1e-3)).any():  # NaN: no limit known
         raise BidsError("onsets after the end of a recording")

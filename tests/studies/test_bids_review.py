@@ -154,3 +154,30 @@ def test_channels_inherited_from_the_subject_folder(tree: Path) -> None:
         path.rename(tree / "sub-01" / "sub-01_task-read_channels.tsv")
     events = _events(tree)
     assert events.loc[events["type"] == "Eeg", "bads"].tolist() == ["Cz", "Cz"]
+
+
+# -- 3. durations and onsets out of range -----------------------------------------------------
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("duration", "-0.5"), ("duration", "inf"), ("onset", "inf"), ("onset", "-inf")],
+)
+def test_out_of_range_onsets_and_durations_name_the_file(
+    tree: Path, column: str, value: str
+) -> None:
+    """Before: a negative duration failed in the events table's check without naming the file
+    ("duration is negative or NaN at rows 1"); an infinite onset was reported "after the end of
+    its recording", an infinite duration went through."""
+    path = tree / "sub-02" / "eeg" / "sub-02_task-read_run-1_events.tsv"
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    table.loc[1, column] = value
+    table.to_csv(path, sep="\t", index=False)
+    study = BidsStudy(path=tree)
+    message = (
+        f"{path}: rows [1] have an infinite onset or a negative or infinite duration; write "
+        "onsets and durations in seconds (durations >= 0, n/a when unknown)"
+    )
+    for build in (study.all_timeline_events, study.run_by_run_events):
+        with pytest.raises(BidsError) as err:
+            build()
+        assert str(err.value) == message
+
