@@ -46,8 +46,13 @@ recordings not fetched yet) is explored whole before anything is downloaded:
 * a DataLad superdataset whose subdatasets (per subject...) are not installed is refused before
   any work, naming them and how to install them, unless ``subdatasets=`` says to install them
   (metadata only) or to explore the installed ones (:mod:`neuralset.studies.fetch.subdatasets`);
+* ``events.tsv`` and ``channels.tsv`` follow the BIDS inheritance principle: a file in the
+  run's folder or one above it (``sub-01/sub-01_task-read_events.tsv``, a top-level
+  ``task-read_events.tsv``) applies to every run whose entities it names, the nearest winning;
+* a text file annexed by git-annex and not fetched (sidecar, ``participants.tsv``, ``events.tsv``...)
+  is an error naming it and the ``datalad get`` to run;
 * real-world mess is skipped: macOS ``._*`` files and ``.DS_Store``, ``n/a`` cells, extra
-  columns; empty-room and resting-state runs (``sub-emptyroom``, ``task-noise``, ``task-rest*``)
+  columns (rows with an ``n/a`` onset make no event; a warning counts them); empty-room and resting-state runs (``sub-emptyroom``, ``task-noise``, ``task-rest*``)
   need no events file, and other runs without one are an error unless ``require_events=False``.
 """
 
@@ -73,7 +78,7 @@ from .bids_dataset import (
     first_duration,
     warn_missing_descriptions,
 )
-from .bids_events import EventsOptions, events_parts
+from .bids_events import EventsOptions, events_parts, warn_unset_onsets
 from .bids_files import (
     DATATYPES,
     RUN_ENTITIES,
@@ -314,7 +319,10 @@ class BidsStudy(Study):
         recs = [r for r in self.recordings() if r.timeline == timeline]
         if not recs:
             raise KeyError(f"no timeline {timeline!r} in {self.path}")
-        return stack_columns(self._timeline_parts(timeline, recs, _Context(self.path)))
+        context = _Context(self.path)
+        table = stack_columns(self._timeline_parts(timeline, recs, context))
+        warn_unset_onsets(self.path, context.unset)
+        return table
 
     def all_timeline_events(self) -> pd.DataFrame:
         """Every timeline's events, built for the whole dataset at once.
@@ -324,10 +332,13 @@ class BidsStudy(Study):
         run-by-run build (:meth:`run_by_run_events`) raises the error of the first faulty run.
         """
         by_timeline = self._by_timeline()
+        context = _Context(self.path)
         try:
-            table = dataset_events(self, by_timeline, _Context(self.path))
+            table = dataset_events(self, by_timeline, context)
         except BidsError:
-            table = self.run_by_run_events()
+            table = self.run_by_run_events()  # it warns about n/a onsets
+        else:
+            warn_unset_onsets(self.path, context.unset)
         warn_missing_descriptions(self, table, by_timeline)
         return table
 
@@ -339,7 +350,9 @@ class BidsStudy(Study):
         parts: list[dict[str, Any]] = []
         for timeline, recs in self._by_timeline().items():
             parts.extend(self._timeline_parts(timeline, recs, context))
-        return stack_columns(parts)
+        table = stack_columns(parts)
+        warn_unset_onsets(self.path, context.unset)
+        return table
 
     def _by_timeline(self) -> dict[str, list[Recording]]:
         by_timeline: dict[str, list[Recording]] = {}
@@ -369,7 +382,8 @@ class BidsStudy(Study):
         parts = [self._recording_part(r, context) for r in recs]
         files = self._events_files(recs, context)
         if files:
-            parts.extend(events_parts(files, context.options(self), first_duration(parts)))
+            options = context.options(self)
+            parts.extend(events_parts(files, options, first_duration(parts), context.unset))
         shared = self._shared(timeline, recs, context)
         for part in parts:
             part.update(shared)

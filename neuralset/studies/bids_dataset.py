@@ -91,8 +91,8 @@ def dataset_events(
         if plain is not None and _columnar(*plain, options):
             single.append((t, *plain))
         elif run_files:
-            legacy[t] = events_parts(run_files, options, float(durations[t]))
-    groups = _grouped_parts(single, durations, options)
+            legacy[t] = events_parts(run_files, options, float(durations[t]), context.unset)
+    groups = _grouped_parts(single, durations, options, files, context.unset)
     sizes = n_recs.copy()
     for t, parts in legacy.items():
         sizes[t] += sum(len(p["start"]) for p in parts)
@@ -148,9 +148,16 @@ def _columnar(header: list[str], rows: list[str], options: EventsOptions) -> boo
 
 
 def _grouped_parts(
-    single: list[tuple[int, list[str], list[str]]], durations: np.ndarray, options: EventsOptions
+    single: list[tuple[int, list[str], list[str]]],
+    durations: np.ndarray,
+    options: EventsOptions,
+    files: list[list[Path]],
+    unset: dict[str, int],
 ) -> list[tuple[np.ndarray, list[tuple[np.ndarray, dict[str, Any]]], np.ndarray]]:
-    """Events of the one-file runs, grouped by header: (runs, parts, rows per run and part)."""
+    """Events of the one-file runs, grouped by header: (runs, parts, rows per run and part).
+
+    ``unset`` gets the number of rows with an ``n/a`` onset of each file that has some.
+    """
     by_header: dict[tuple[str, ...], list[tuple[int, list[str]]]] = {}
     for t, header, rows in single:
         by_header.setdefault(tuple(header), []).append((t, rows))
@@ -159,7 +166,10 @@ def _grouped_parts(
         runs = np.array([t for t, _ in members], dtype=np.int64)
         table = _tsv_arrays(list(names), list(chain.from_iterable(lines for _, lines in members)))
         n_rows = np.array([len(lines) for _, lines in members], dtype=np.int64)
-        parts = many_runs_parts(table, n_rows, durations[runs], options)
+        unset_rows = np.zeros(len(runs), dtype=np.int64)
+        parts = many_runs_parts(table, n_rows, durations[runs], options, unset_rows)
+        for i in np.flatnonzero(unset_rows):
+            unset[str(files[runs[i]][0])] = int(unset_rows[i])
         run_of = np.repeat(np.arange(len(runs)), n_rows)
         counts = np.zeros((len(runs), len(parts)), dtype=np.int64)
         for k, (mask, _) in enumerate(parts):
@@ -262,6 +272,8 @@ class _Context:
         self._options: EventsOptions | None = None
         self._names: dict[str, frozenset[str]] = {}
         self._prefix = f"{root}{os.sep}"
+        #: events file -> its rows with an n/a onset (no event), for one warning
+        self.unset: dict[str, int] = {}
 
     def options(self, study: BidsStudy) -> EventsOptions:
         if self._options is None:

@@ -10,7 +10,8 @@
   ``Image``/``Audio``/``Video`` file under ``stimuli/``);
 * ``extra_columns`` are copied onto those events (numbers when every cell is one).
 
-``n/a`` cells are empty; rows with an ``n/a`` onset are skipped. When a run has several events
+``n/a`` cells are empty; rows with an ``n/a`` onset make no event (:func:`warn_unset_onsets`
+counts them); an infinite onset or a negative or infinite duration is an error naming the file. When a run has several events
 files (one per datatype of an EEG-fMRI or MEG+EEG run), rows listed by more than one are kept once.
 
 :func:`many_runs_parts` builds the same parts for many runs at once (runs with one events file
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ import pandas as pd
 from .bids_files import STIM_TYPES, BidsError, parse_numbers, read_tsv, stim_type
 from .bids_metadata import cell_values
 
-__all__ = ["EventsOptions", "events_parts", "FILE_TYPES"]
+__all__ = ["EventsOptions", "events_parts", "FILE_TYPES", "warn_unset_onsets"]
 
 #: event types whose ``filepath`` points at a stimulus file
 FILE_TYPES = ("Image", "Audio", "Video")
@@ -90,9 +92,16 @@ def _merged_rows(paths: list[Path], options: EventsOptions) -> dict[str, list[st
 
 
 def events_parts(
-    paths: list[Path], options: EventsOptions, rec_duration: float
+    paths: list[Path],
+    options: EventsOptions,
+    rec_duration: float,
+    unset: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Column parts (``type``, ``start``, ``duration``, fields) of a run's events files."""
+    """Column parts (``type``, ``start``, ``duration``, fields) of a run's events files.
+
+    Rows with an ``n/a`` onset make no event; ``unset`` (when given) gets their number under
+    the files' name.
+    """
     table = _merged_rows(paths, options)
     label = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more)"
     onset = parse_numbers(table["onset"], Path(str(label)), "onset")
@@ -103,22 +112,10 @@ def events_parts(
         else np.zeros(n)
     )
     keep = ~np.isnan(onset)
+    if unset is not None and not keep.all():
+        unset[str(label)] = int((~keep).sum())
     duration = np.nan_to_num(duration, nan=0.0, posinf=np.inf, neginf=-np.inf)
-    bad = _out_of_range(onset, duration, keep)
-    if bad.any():
-        raise BidsError(
-            f"{label}: rows {np.flatnonzero(bad)[:5].tolist()} have an infinite onset or a "
-            "negative or infinite duration; write onsets and durations in seconds (durations "
-            ">= 0, n/a when unknown)"
-        )
-    if math.isfinite(rec_duration):
-        late = keep & (onset > rec_duration + 1e-3)
-        if late.any():
-            raise BidsError(
-                f"inconsistent run: {label} has onsets after the end of its recording "
-                f"({rec_duration:.3f} s), rows {np.flatnonzero(late)[:5].tolist()}; check that "
-                "the events file belongs to this run"
-            )
+    _check_times(label, onset, duration, keep, rec_duration)
     extras = {c: cell_values(table[c]) for c in options.extra_columns if c in table}
     parts: list[dict[str, Any]] = []
     typed = (
@@ -154,6 +151,47 @@ def events_parts(
             sub[name] = _select(vals, has)
         parts.append(sub)
     return parts
+
+
+def _check_times(
+    label: object, onset: np.ndarray, duration: np.ndarray, keep: np.ndarray, rec_duration: float
+) -> None:
+    """Refuse infinite onsets, negative or infinite durations, onsets after the recording."""
+    bad = _out_of_range(onset, duration, keep)
+    if bad.any():
+        raise BidsError(
+            f"{label}: rows {np.flatnonzero(bad)[:5].tolist()} have an infinite onset or a "
+            "negative or infinite duration; write onsets and durations in seconds (durations "
+            ">= 0, n/a when unknown)"
+        )
+    if math.isfinite(rec_duration):
+        late = keep & (onset > rec_duration + 1e-3)
+        if late.any():
+            raise BidsError(
+                f"inconsistent run: {label} has onsets after the end of its recording "
+                f"({rec_duration:.3f} s), rows {np.flatnonzero(late)[:5].tolist()}; check that "
+                "the events file belongs to this run"
+            )
+
+
+def warn_unset_onsets(study_path: Path, unset: dict[str, int]) -> None:
+    """Warn that rows with an ``n/a`` onset made no event (``unset``: file -> rows)."""
+    if not unset:
+        return
+    first = min(unset)  # the same file named whichever build counted first
+    total = sum(unset.values())
+    warnings.warn(
+        f"BidsStudy at {study_path}: {_count(total, 'row')} of {_count(len(unset), 'events file')} "
+        f"{'has an n/a onset and makes' if total == 1 else 'have an n/a onset and make'} no event (BIDS requires a "
+        f"number); e.g. {first} ({_count(unset[first], 'row')}): give those rows their onset, "
+        "or remove them",
+        UserWarning,
+        stacklevel=5,  # the caller of Study.events()
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _out_of_range(onset: np.ndarray, duration: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -287,6 +325,7 @@ def many_runs_parts(
     counts: np.ndarray,
     rec_durations: np.ndarray,
     options: EventsOptions,
+    unset: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, dict[str, Any]]]:
     """:func:`events_parts` of many runs at once: each run one events file, all with the columns
     of ``table`` (their cells, file after file; ``counts`` rows each) and no typed row.
@@ -295,6 +334,7 @@ def many_runs_parts(
     and the part's values for those rows; a part is numeric in a column only where the runs
     with rows in it all are. Raises :class:`BidsError` where :func:`events_parts` would fail on
     some run (its message words the error; the caller asks the run-by-run build for it).
+    ``unset`` (when given) gets each run's number of rows with an ``n/a`` onset.
     """
     n = int(counts.sum())
     onset = _numbers(table["onset"])
@@ -304,6 +344,8 @@ def many_runs_parts(
     if _out_of_range(onset, duration, keep).any():
         raise BidsError("an infinite onset or a negative or infinite duration")
     run_of = np.repeat(np.arange(len(counts)), counts)
+    if unset is not None:
+        unset[:] = np.bincount(run_of[~keep], minlength=len(counts))
     if (keep & (onset > rec_durations[run_of] + 1e-3)).any():  # NaN: no limit known
         raise BidsError("onsets after the end of a recording")
     extras = {c: _ManyRuns(table[c], counts) for c in options.extra_columns if c in table}

@@ -181,3 +181,31 @@ def test_out_of_range_onsets_and_durations_name_the_file(
             build()
         assert str(err.value) == message
 
+
+# -- 4. rows with an n/a onset ------------------------------------------------------------------
+def test_rows_without_onset_are_counted_in_a_warning(tree: Path) -> None:
+    """Before: rows with an ``n/a`` onset (BIDS requires a number) were left out silently."""
+    for subject, rows in (("01", [0, 1]), ("02", [1])):
+        path = tree / f"sub-{subject}" / "eeg" / f"sub-{subject}_task-read_run-1_events.tsv"
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        table.loc[rows, "onset"] = "n/a"
+        table.to_csv(path, sep="\t", index=False)
+    first = tree / "sub-01" / "eeg" / "sub-01_task-read_run-1_events.tsv"
+    message = (
+        f"BidsStudy at {tree}: 3 rows of 2 events files have an n/a onset and make no event "
+        f"(BIDS requires a number); e.g. {first} (2 rows): give those rows their onset, or "
+        "remove them"
+    )
+    study = BidsStudy(path=tree)
+    for build in (study.events, study.run_by_run_events):
+        with pytest.warns(UserWarning) as record:
+            events = build()
+        assert [str(w.message) for w in record] == [message]
+        assert events["type"].tolist() == ["Eeg", "Eeg", "Stimulus"]
+    with pytest.warns(UserWarning) as record:
+        study.timeline_events("sub-02_task-read_run-1")
+    assert [str(w.message) for w in record] == [
+        f"BidsStudy at {tree}: 1 row of 1 events file has an n/a onset and makes no event "
+        f"(BIDS requires a number); e.g. {tree / 'sub-02/eeg/sub-02_task-read_run-1_events.tsv'}"
+        " (1 row): give those rows their onset, or remove them"
+    ]
