@@ -84,6 +84,7 @@ from .bids_files import (
     RUN_ENTITIES,
     BidsError,
     Recording,
+    check_entities,
     datatype_folders,
     parse_entities,
     raw_sibling,
@@ -287,11 +288,15 @@ class BidsStudy(Study):
 
     def _scan_folder(self, folder: Path, datatype: str, *, derivative: bool) -> list[Recording]:
         suffix, exts, _ = DATATYPES[datatype]
+        ends = tuple(f"_{suffix}{ext}" for ext in exts)
         out = []
         for entry in os.scandir(folder):
             if entry.name.startswith(".") or not entry.name.endswith(exts):
                 continue  # .DS_Store, macOS ._* resource forks, dot files; events, sidecars...
             ents, suf, ext = parse_entities(entry.name)
+            end = next((e for e in ends if entry.name.endswith(e)), None)
+            if end is not None:
+                check_entities(Path(entry.path), end)  # a recording: its entities are read
             if suf != suffix or ext not in exts:
                 continue
             if self.tasks and ents.get("task") not in self.tasks:

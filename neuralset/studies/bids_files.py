@@ -24,6 +24,7 @@ __all__ = [
     "RUN_ENTITIES",
     "Recording",
     "parse_entities",
+    "check_entities",
     "stack_columns",
     "parse_numbers",
     "datatype_folders",
@@ -97,6 +98,23 @@ def parse_entities(name: str) -> tuple[dict[str, str], str, str]:
         else:
             suffix = part
     return entities, suffix, ext
+
+
+def check_entities(path: Path, end: str) -> None:
+    """Refuse a recording file name (ending with ``end``, e.g. ``_eeg.vhdr``) whose parts before
+    the suffix are not all ``key-label``.
+
+    :func:`parse_entities` skips such a part (``task-n-back``, ``task-n_back``, a label with
+    ``é`` or ``.``), which would silently give the recording no task, or the wrong one, or
+    leave the file out.
+    """
+    for part in path.name[: -len(end)].split("_"):
+        if not _ENTITY.fullmatch(part):
+            raise BidsError(
+                f"{path}: {part!r} is not a BIDS entity (key-label, the label made of letters "
+                "and digits only), so the file's subject, session, task or run cannot be told; "
+                "rename it (e.g. 'task-nback' for 'task-n-back' or 'task-n_back')"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

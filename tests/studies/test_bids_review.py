@@ -209,3 +209,32 @@ def test_rows_without_onset_are_counted_in_a_warning(tree: Path) -> None:
         f"(BIDS requires a number); e.g. {tree / 'sub-02/eeg/sub-02_task-read_run-1_events.tsv'}"
         " (1 row): give those rows their onset, or remove them"
     ]
+
+
+# -- 5. recording names whose entities cannot be read -------------------------------------------
+@pytest.mark.parametrize(
+    ("task", "part"),
+    [("n-back", "task-n-back"), ("n_back", "back"), ("émotion", "task-émotion"), ("a.b", "task-a.b")],
+)
+def test_recording_names_that_are_not_entities_are_refused(
+    tree: Path, task: str, part: str
+) -> None:
+    """Before: ``task-n-back`` gave a recording without a task (mne-bids refuses the name),
+    ``task-n_back`` the task ``n``, ``task-émotion`` none, and ``task-a.b`` left the file out,
+    all silently."""
+    eeg = tree / "sub-02" / "eeg"
+    for path in eeg.glob("sub-02_task-read_run-1_*"):
+        path.rename(eeg / path.name.replace("task-read", f"task-{task}"))
+    renamed = eeg / f"sub-02_task-{task}_run-1_eeg.vhdr"
+    if "-" in task:
+        from mne_bids import get_entities_from_fname
+
+        with pytest.raises(ValueError, match="multiple hyphens"):
+            get_entities_from_fname(renamed.name, on_error="raise")
+    with pytest.raises(BidsError) as err:
+        BidsStudy(path=tree, require_events=False).events()
+    assert str(err.value) == (
+        f"{renamed}: {part!r} is not a BIDS entity (key-label, the label made of letters and "
+        "digits only), so the file's subject, session, task or run cannot be told; rename it "
+        "(e.g. 'task-nback' for 'task-n-back' or 'task-n_back')"
+    )
