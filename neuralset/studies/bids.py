@@ -4,8 +4,9 @@
 decide the entities: subject, session, task, acquisition, run...), and for each recording builds a
 data event from its sidecar JSON (``SamplingFrequency`` / ``RepetitionTime``,
 ``RecordingDuration``; BIDS inheritance from upper folders honoured) without opening the signal.
-One timeline per run (``sub-01_ses-1_task-read_run-1``): the recordings of several datatypes of a
-run (EEG-fMRI, MEG + EEG) share it. The run's ``*_events.tsv`` become typed events.
+One timeline per run (``sub-01_ses-1_task-read_run-1``; the ``ce``, ``rec``, ``dir`` and ``proc``
+entities name it too when a file has them: ``sub-01_task-read_dir-AP``): the recordings of several
+datatypes of a run (EEG-fMRI, MEG + EEG) share it. The run's ``*_events.tsv`` become typed events.
 
 ==========  ====================================================  ==========
 datatype    files                                                 event type

@@ -60,7 +60,7 @@ DATATYPES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "func": ("bold", (".nii", ".nii.gz", ".func.gii"), "Fmri"),
 }
 #: entities that identify a run (and so a timeline), in BIDS order
-RUN_ENTITIES = ("sub", "ses", "task", "acq", "run")
+RUN_ENTITIES = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "proc")
 _STIM_TYPES = {
     **{e: "Image" for e in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")},
     **{e: "Audio" for e in (".wav", ".flac", ".mp3", ".ogg")},

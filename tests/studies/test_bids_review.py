@@ -238,3 +238,30 @@ def test_recording_names_that_are_not_entities_are_refused(
         "digits only), so the file's subject, session, task or run cannot be told; rename it "
         "(e.g. 'task-nback' for 'task-n-back' or 'task-n_back')"
     )
+
+
+# -- 6. runs told apart by dir-, ce-, rec- or proc- ---------------------------------------------
+def test_runs_told_apart_by_phase_encoding_direction(tmp_path: Path) -> None:
+    """Before: two BOLD runs differing only by ``dir-`` (no ``run-``, as HCP-style datasets
+    name them) were refused as "two func recordings of the same run", with a fix (select with
+    datatypes/spaces) that cannot separate them."""
+    import json
+
+    import nibabel as nib
+
+    func = tmp_path / "ds" / "sub-01" / "func"
+    func.mkdir(parents=True)
+    for direction, onset in (("AP", 2.0), ("PA", 4.0)):
+        base = func / f"sub-01_task-read_dir-{direction}"
+        img = nib.Nifti1Image(np.zeros((2, 2, 2, 10), np.float32), np.eye(4))
+        nib.save(img, f"{base}_bold.nii.gz")
+        Path(f"{base}_bold.json").write_text(json.dumps({"RepetitionTime": 2.0}))
+        events = pd.DataFrame({"onset": [onset], "duration": [1.0], "trial_type": ["go"]})
+        events.to_csv(f"{base}_events.tsv", sep="\t", index=False)
+    events = _events(tmp_path / "ds")
+    trials = events[events["type"] == "Stimulus"]
+    assert dict(zip(trials["timeline"], trials["start"])) == {
+        "sub-01_task-read_dir-AP": 2.0,
+        "sub-01_task-read_dir-PA": 4.0,
+    }
+    assert events.loc[events["type"] == "Fmri", "duration"].tolist() == [20.0, 20.0]
