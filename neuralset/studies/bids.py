@@ -86,6 +86,7 @@ from .bids_files import (
     BidsError,
     Recording,
     check_entities,
+    check_selection,
     datatype_folders,
     parse_entities,
     raw_sibling,
@@ -261,16 +262,8 @@ class BidsStudy(Study):
         from .bids_sources import check_sources
 
         check_sources(self)
-        wanted = set(self.datatypes or DATATYPES)
-        out: list[Recording] = []
-        raw_dt = wanted - {"func"} if self.fmri_derivatives is not None else wanted
-        for folder, datatype in datatype_folders(self.path, raw_dt, self.subjects):
-            out.extend(self._scan_folder(folder, datatype, derivative=False))
-        if self.fmri_derivatives is not None and "func" in wanted:
-            for folder, datatype in datatype_folders(
-                self._derivatives_root(), {"func"}, self.subjects
-            ):
-                out.extend(self._scan_folder(folder, datatype, derivative=True))
+        out = self._scan_all(select=True)
+        check_selection(self, out, lambda: self._scan_all(select=False))
         seen: dict[tuple[str, str, str], Path] = {}
         for rec in out:
             ents = rec.entities
@@ -287,7 +280,22 @@ class BidsStudy(Study):
             seen[ident] = rec.path
         return sorted(out, key=lambda r: (r.timeline, r.datatype, str(r.path)))
 
-    def _scan_folder(self, folder: Path, datatype: str, *, derivative: bool) -> list[Recording]:
+    def _scan_all(self, *, select: bool) -> list[Recording]:
+        """The recordings of the selected (``select=False``: all) datatypes, subjects, tasks..."""
+        wanted = set(self.datatypes or DATATYPES) if select else set(DATATYPES)
+        subjects = self.subjects if select else ()
+        out: list[Recording] = []
+        raw_dt = wanted - {"func"} if self.fmri_derivatives is not None else wanted
+        for folder, datatype in datatype_folders(self.path, raw_dt, subjects):
+            out.extend(self._scan_folder(folder, datatype, derivative=False, select=select))
+        if self.fmri_derivatives is not None and "func" in wanted:
+            for folder, datatype in datatype_folders(self._derivatives_root(), {"func"}, subjects):
+                out.extend(self._scan_folder(folder, datatype, derivative=True, select=select))
+        return out
+
+    def _scan_folder(
+        self, folder: Path, datatype: str, *, derivative: bool, select: bool = True
+    ) -> list[Recording]:
         suffix, exts, _ = DATATYPES[datatype]
         ends = tuple(f"_{suffix}{ext}" for ext in exts)
         out = []
@@ -300,9 +308,9 @@ class BidsStudy(Study):
                 check_entities(Path(entry.path), end)  # a recording: its entities are read
             if suf != suffix or ext not in exts:
                 continue
-            if self.tasks and ents.get("task") not in self.tasks:
+            if select and self.tasks and ents.get("task") not in self.tasks:
                 continue
-            if self.echoes and "echo" in ents and ents["echo"] not in self.echoes:
+            if select and self.echoes and "echo" in ents and ents["echo"] not in self.echoes:
                 continue
             if ents.get("split") not in (None, "01", "1"):
                 continue  # MNE reads the following splits of a FIF from the first one
@@ -311,7 +319,7 @@ class BidsStudy(Study):
                     ext == ".func.gii" and ents.get("hemi") != "L"
                 ):
                     continue
-                if self.spaces and ents.get("space", "") not in self.spaces:
+                if select and self.spaces and ents.get("space", "") not in self.spaces:
                     continue
             timeline = "_".join(f"{k}-{ents[k]}" for k in RUN_ENTITIES if k in ents)
             out.append(Recording(Path(entry.path), datatype, ents, timeline))

@@ -18,6 +18,8 @@ import pytest
 
 from neuralset.studies.bids import BidsError, BidsStudy
 
+from .test_real_datasets import DS117
+
 SFREQ = 100.0
 N_TIMES = 1000
 
@@ -214,7 +216,12 @@ def test_rows_without_onset_are_counted_in_a_warning(tree: Path) -> None:
 # -- 5. recording names whose entities cannot be read -------------------------------------------
 @pytest.mark.parametrize(
     ("task", "part"),
-    [("n-back", "task-n-back"), ("n_back", "back"), ("émotion", "task-émotion"), ("a.b", "task-a.b")],
+    [
+        ("n-back", "task-n-back"),
+        ("n_back", "back"),
+        ("émotion", "task-émotion"),
+        ("a.b", "task-a.b"),
+    ],
 )
 def test_recording_names_that_are_not_entities_are_refused(
     tree: Path, task: str, part: str
@@ -265,3 +272,51 @@ def test_runs_told_apart_by_phase_encoding_direction(tmp_path: Path) -> None:
         "sub-01_task-read_dir-PA": 4.0,
     }
     assert events.loc[events["type"] == "Fmri", "duration"].tolist() == [20.0, 20.0]
+
+
+# -- 7. selections that select nothing ------------------------------------------------------------
+DS000117 = DS117
+SUBJECTS = "01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11, 12, 13, 14, 15, 16, emptyroom"
+
+
+@pytest.mark.skipif(not DS000117.is_dir(), reason=f"real OpenNeuro metadata not found at {DS117}")
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [
+        (
+            {"subjects": ("01", "99")},
+            f"BidsStudy.subjects: '99' is not in {DS000117}, which has {SUBJECTS}; give labels "
+            "without the 'sub-' prefix, as file names spell them",
+        ),
+        (
+            {"subjects": ("1", "sub-02")},
+            f"BidsStudy.subjects: '1', 'sub-02' are not in {DS000117}, which has {SUBJECTS}; "
+            "give labels without the 'sub-' prefix, as file names spell them",
+        ),
+        (
+            {"tasks": ("facerecognition", "rest")},
+            f"BidsStudy.tasks: 'rest' is not in {DS000117}, which has facerecognition, noise; "
+            "give labels without the 'task-' prefix, as file names spell them",
+        ),
+        (
+            {"datatypes": ("meg", "eeg")},  # ds000117's EEG is in its MEG files
+            f"BidsStudy.datatypes: 'eeg' is not in {DS000117}, which has func, meg",
+        ),
+        (
+            {"spaces": ("MNI152NLin2009cAsym",)},
+            f"BidsStudy.spaces: 'MNI152NLin2009cAsym' is not in {DS000117}, which has none; "
+            "spaces select among fmri_derivatives' runs: set fmri_derivatives",
+        ),
+        (
+            {"subjects": ("01", "02"), "tasks": ("noise",)},
+            "BidsStudy.subjects: '01', '02' have no recording with the other selections "
+            f"(tasks=('noise',)) in {DS000117}; remove it, or widen those",
+        ),
+    ],
+)
+def test_selections_that_select_nothing_are_named(selection: dict, message: str) -> None:
+    """Before: a subject or task label matching nothing (a typo, a ``sub-`` prefix, a subject
+    without data) was left out of the table silently, or gave "has no timelines"."""
+    with pytest.raises(BidsError) as err:
+        BidsStudy(path=DS000117, **selection).events()
+    assert str(err.value) == message
