@@ -12,7 +12,8 @@
 
 ``n/a`` cells are empty; rows with an ``n/a`` onset make no event (:func:`warn_unset_onsets`
 counts them); an infinite onset or a negative or infinite duration is an error naming the file. When a run has several events
-files (one per datatype of an EEG-fMRI or MEG+EEG run), rows listed by more than one are kept once.
+files (one per datatype of an EEG-fMRI or MEG+EEG run), rows listed by more than one are kept once
+(a row one file lists twice, twice).
 
 :func:`many_runs_parts` builds the same parts for many runs at once (runs with one events file
 each, sharing a header): one pass over all their cells, each distinct cell of a column parsed
@@ -78,14 +79,16 @@ def _merged_rows(paths: list[Path], options: EventsOptions) -> dict[str, list[st
         if c in columns
     ]
     merged: dict[str, list[str]] = {c: [] for c in columns}
-    seen: set[tuple[str, ...]] = set()
+    kept: dict[tuple[str, ...], int] = {}  # row -> copies kept (the most any one file lists)
     for table in tables:
         n = len(table["onset"])
+        here: dict[tuple[str, ...], int] = {}
         for i in range(n):
             ident = tuple(table[c][i] if c in table else "n/a" for c in used)
-            if ident in seen:
-                continue
-            seen.add(ident)
+            here[ident] = here.get(ident, 0) + 1
+            if here[ident] <= kept.get(ident, 0):
+                continue  # listed by an earlier file of the run
+            kept[ident] = here[ident]
             for c in columns:
                 merged[c].append(table[c][i] if c in table else "n/a")
     return merged

@@ -320,3 +320,31 @@ def test_selections_that_select_nothing_are_named(selection: dict, message: str)
     with pytest.raises(BidsError) as err:
         BidsStudy(path=DS000117, **selection).events()
     assert str(err.value) == message
+
+
+# -- 8. runs with two events files (EEG-fMRI, MEG + EEG) --------------------------------------
+def test_a_row_one_file_lists_twice_is_kept_twice(tmp_path: Path) -> None:
+    """Rows listed by both events files of a run are kept once; before, a row listed twice by
+    one file (two identical triggers) was kept once too, silently."""
+    root = tmp_path / "ds"
+    _write_run(root, "01")
+    import mne
+    from mne_bids import BIDSPath, write_raw_bids
+
+    info = mne.create_info(["MEG 001", "MEG 002"], SFREQ, "mag")
+    raw = mne.io.RawArray(np.zeros((2, N_TIMES)), info, verbose="error")
+    raw.info["line_freq"] = 50.0
+    raw.set_annotations(mne.Annotations([1.0, 2.0, 2.0, 4.0], [0.5, 0.5, 0.5, 0.0], list("abbc")))
+    bp = BIDSPath(subject="01", task="read", run="1", datatype="meg", root=root)
+    write_raw_bids(raw, bp, allow_preload=True, format="FIF", verbose="error")
+    meg = pd.read_csv(bp.copy().update(suffix="events", extension=".tsv").fpath, sep="\t")
+    assert meg["trial_type"].tolist() == list("abbc")  # mne-bids writes both b rows
+    events = _events(root)
+    trials = events[events["type"] == "Stimulus"]
+    # the EEG file lists a (1.0) and b (2.0): each kept once; the MEG file's second b is kept
+    assert list(zip(trials["start"], trials["description"])) == [
+        (1.0, "a"),
+        (2.0, "b"),
+        (2.0, "b"),
+        (4.0, "c"),
+    ]
