@@ -79,7 +79,7 @@ from .bids_dataset import (
     first_duration,
     warn_missing_descriptions,
 )
-from .bids_events import EventsOptions, events_parts, warn_unset_onsets
+from .bids_events import EventsOptions, events_parts
 from .bids_files import (
     DATATYPES,
     RUN_ENTITIES,
@@ -96,6 +96,7 @@ from .bids_files import (
     stack_columns,
 )
 from .bids_metadata import recording_metadata
+from .bids_notes import warn_notes
 from .file_state import file_state
 
 __all__ = ["BidsStudy", "BidsError", "DATATYPES", "parse_entities"]
@@ -335,7 +336,7 @@ class BidsStudy(Study):
             raise KeyError(f"no timeline {timeline!r} in {self.path}")
         context = _Context(self.path)
         table = stack_columns(self._timeline_parts(timeline, recs, context))
-        warn_unset_onsets(self.path, context.unset)
+        warn_notes(self.path, context.notes, self.code_column)
         return table
 
     def all_timeline_events(self) -> pd.DataFrame:
@@ -352,7 +353,7 @@ class BidsStudy(Study):
         except BidsError:
             table = self.run_by_run_events()  # it warns about n/a onsets
         else:
-            warn_unset_onsets(self.path, context.unset)
+            warn_notes(self.path, context.notes, self.code_column)
         warn_missing_descriptions(self, table, by_timeline)
         return table
 
@@ -365,7 +366,7 @@ class BidsStudy(Study):
         for timeline, recs in self._by_timeline().items():
             parts.extend(self._timeline_parts(timeline, recs, context))
         table = stack_columns(parts)
-        warn_unset_onsets(self.path, context.unset)
+        warn_notes(self.path, context.notes, self.code_column)
         return table
 
     def _by_timeline(self) -> dict[str, list[Recording]]:
@@ -397,7 +398,7 @@ class BidsStudy(Study):
         files = self._events_files(recs, context)
         if files:
             options = context.options(self)
-            parts.extend(events_parts(files, options, first_duration(parts), context.unset))
+            parts.extend(events_parts(files, options, first_duration(parts), context.notes))
         shared = self._shared(timeline, recs, context)
         for part in parts:
             part.update(shared)

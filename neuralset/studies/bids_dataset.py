@@ -45,6 +45,7 @@ from .bids_files import (
     tsv_header,
 )
 from .bids_metadata import MetadataCache, participants, scans
+from .bids_notes import RowNotes
 from .columns import Block, RunColumns, merge_parts, place_columns
 
 if TYPE_CHECKING:
@@ -91,8 +92,8 @@ def dataset_events(
         if plain is not None and _columnar(*plain, options):
             single.append((t, *plain))
         elif run_files:
-            legacy[t] = events_parts(run_files, options, float(durations[t]), context.unset)
-    groups = _grouped_parts(single, durations, options, files, context.unset)
+            legacy[t] = events_parts(run_files, options, float(durations[t]), context.notes)
+    groups = _grouped_parts(single, durations, options, files, context.notes)
     sizes = n_recs.copy()
     for t, parts in legacy.items():
         sizes[t] += sum(len(p["start"]) for p in parts)
@@ -152,11 +153,11 @@ def _grouped_parts(
     durations: np.ndarray,
     options: EventsOptions,
     files: list[list[Path]],
-    unset: dict[str, int],
+    notes: RowNotes,
 ) -> list[tuple[np.ndarray, list[tuple[np.ndarray, dict[str, Any]]], np.ndarray]]:
     """Events of the one-file runs, grouped by header: (runs, parts, rows per run and part).
 
-    ``unset`` gets the number of rows with an ``n/a`` onset of each file that has some.
+    ``notes`` gets, by file, the rows with an ``n/a`` onset and a code that is not an integer.
     """
     by_header: dict[tuple[str, ...], list[tuple[int, list[str]]]] = {}
     for t, header, rows in single:
@@ -166,10 +167,12 @@ def _grouped_parts(
         runs = np.array([t for t, _ in members], dtype=np.int64)
         table = _tsv_arrays(list(names), list(chain.from_iterable(lines for _, lines in members)))
         n_rows = np.array([len(lines) for _, lines in members], dtype=np.int64)
-        unset_rows = np.zeros(len(runs), dtype=np.int64)
-        parts = many_runs_parts(table, n_rows, durations[runs], options, unset_rows)
-        for i in np.flatnonzero(unset_rows):
-            unset[str(files[runs[i]][0])] = int(unset_rows[i])
+        noted: dict[str, np.ndarray] = {}
+        parts = many_runs_parts(table, n_rows, durations[runs], options, noted)
+        for i in np.flatnonzero(noted["unset"]):
+            notes.unset[str(files[runs[i]][0])] = int(noted["unset"][i])
+        for i in np.flatnonzero(noted.get("code", np.zeros(0)) >= 0):
+            notes.codes[str(files[runs[i]][0])] = str(table[options.code_column][noted["code"][i]])
         run_of = np.repeat(np.arange(len(runs)), n_rows)
         counts = np.zeros((len(runs), len(parts)), dtype=np.int64)
         for k, (mask, _) in enumerate(parts):
@@ -272,8 +275,8 @@ class _Context:
         self._options: EventsOptions | None = None
         self._names: dict[str, frozenset[str]] = {}
         self._prefix = f"{root}{os.sep}"
-        #: events file -> its rows with an n/a onset (no event), for one warning
-        self.unset: dict[str, int] = {}
+        #: rows of events files read other than as written, for one warning
+        self.notes = RowNotes()
 
     def options(self, study: BidsStudy) -> EventsOptions:
         if self._options is None:

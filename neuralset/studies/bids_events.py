@@ -10,8 +10,8 @@
   ``Image``/``Audio``/``Video`` file under ``stimuli/``);
 * ``extra_columns`` are copied onto those events (numbers when every cell is one).
 
-``n/a`` cells are empty; rows with an ``n/a`` onset make no event (:func:`warn_unset_onsets`
-counts them); an infinite onset or a negative or infinite duration is an error naming the file. When a run has several events
+``n/a`` cells are empty; rows with an ``n/a`` onset make no event, and non-integer codes are
+0 (:mod:`~neuralset.studies.bids_notes` warns about both); an infinite onset or a negative or infinite duration is an error naming the file. When a run has several events
 files (one per datatype of an EEG-fMRI or MEG+EEG run), rows listed by more than one are kept once
 (a row one file lists twice, twice).
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,9 @@ import pandas as pd
 
 from .bids_files import STIM_TYPES, BidsError, parse_numbers, read_tsv, stim_type
 from .bids_metadata import cell_values
+from .bids_notes import RowNotes, non_integer
 
-__all__ = ["EventsOptions", "events_parts", "FILE_TYPES", "warn_unset_onsets"]
+__all__ = ["EventsOptions", "events_parts", "FILE_TYPES"]
 
 #: event types whose ``filepath`` points at a stimulus file
 FILE_TYPES = ("Image", "Audio", "Video")
@@ -98,12 +98,12 @@ def events_parts(
     paths: list[Path],
     options: EventsOptions,
     rec_duration: float,
-    unset: dict[str, int] | None = None,
+    notes: RowNotes | None = None,
 ) -> list[dict[str, Any]]:
     """Column parts (``type``, ``start``, ``duration``, fields) of a run's events files.
 
-    Rows with an ``n/a`` onset make no event; ``unset`` (when given) gets their number under
-    the files' name.
+    Rows with an ``n/a`` onset make no event, non-integer codes are 0: ``notes`` (when given)
+    records them under the files' name.
     """
     table = _merged_rows(paths, options)
     label = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more)"
@@ -115,8 +115,8 @@ def events_parts(
         else np.zeros(n)
     )
     keep = ~np.isnan(onset)
-    if unset is not None and not keep.all():
-        unset[str(label)] = int((~keep).sum())
+    if notes is not None and not keep.all():
+        notes.unset[str(label)] = int((~keep).sum())
     duration = np.nan_to_num(duration, nan=0.0, posinf=np.inf, neginf=-np.inf)
     _check_times(label, onset, duration, keep, rec_duration)
     extras = {c: cell_values(table[c]) for c in options.extra_columns if c in table}
@@ -131,6 +131,11 @@ def events_parts(
     trial_rows = keep & ~typed
     if options.trial_event and trial_rows.any():
         parts.append(_trial_part(table, trial_rows, onset, duration, options, extras))
+        if notes is not None and options.code_column in table:
+            cells = _cells(table[options.code_column])
+            bad = trial_rows & non_integer(cells)
+            if bad.any():
+                notes.codes[str(label)] = str(cells[bad][0])
     for column, etype in options.stimulus_columns.items():
         if column not in table:
             continue
@@ -175,26 +180,6 @@ def _check_times(
                 f"({rec_duration:.3f} s), rows {np.flatnonzero(late)[:5].tolist()}; check that "
                 "the events file belongs to this run"
             )
-
-
-def warn_unset_onsets(study_path: Path, unset: dict[str, int]) -> None:
-    """Warn that rows with an ``n/a`` onset made no event (``unset``: file -> rows)."""
-    if not unset:
-        return
-    first = min(unset)  # the same file named whichever build counted first
-    total = sum(unset.values())
-    warnings.warn(
-        f"BidsStudy at {study_path}: {_count(total, 'row')} of {_count(len(unset), 'events file')} "
-        f"{'has an n/a onset and makes' if total == 1 else 'have an n/a onset and make'} no event (BIDS requires a "
-        f"number); e.g. {first} ({_count(unset[first], 'row')}): give those rows their onset, "
-        "or remove them",
-        UserWarning,
-        stacklevel=5,  # the caller of Study.events()
-    )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _out_of_range(onset: np.ndarray, duration: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -328,7 +313,7 @@ def many_runs_parts(
     counts: np.ndarray,
     rec_durations: np.ndarray,
     options: EventsOptions,
-    unset: np.ndarray | None = None,
+    notes: dict[str, np.ndarray] | None = None,
 ) -> list[tuple[np.ndarray, dict[str, Any]]]:
     """:func:`events_parts` of many runs at once: each run one events file, all with the columns
     of ``table`` (their cells, file after file; ``counts`` rows each) and no typed row.
@@ -337,7 +322,8 @@ def many_runs_parts(
     and the part's values for those rows; a part is numeric in a column only where the runs
     with rows in it all are. Raises :class:`BidsError` where :func:`events_parts` would fail on
     some run (its message words the error; the caller asks the run-by-run build for it).
-    ``unset`` (when given) gets each run's number of rows with an ``n/a`` onset.
+    ``notes`` (when given) gets each run's number of rows with an ``n/a`` onset (``"unset"``)
+    and its first trial row whose code is not an integer (``"code"``, -1 for none).
     """
     n = int(counts.sum())
     onset = _numbers(table["onset"])
@@ -347,8 +333,8 @@ def many_runs_parts(
     if _out_of_range(onset, duration, keep).any():
         raise BidsError("an infinite onset or a negative or infinite duration")
     run_of = np.repeat(np.arange(len(counts)), counts)
-    if unset is not None:
-        unset[:] = np.bincount(run_of[~keep], minlength=len(counts))
+    if notes is not None:
+        notes["unset"] = np.bincount(run_of[~keep], minlength=len(counts))
     if (keep & (onset > rec_durations[run_of] + 1e-3)).any():  # NaN: no limit known
         raise BidsError("onsets after the end of a recording")
     extras = {c: _ManyRuns(table[c], counts) for c in options.extra_columns if c in table}
@@ -366,6 +352,8 @@ def many_runs_parts(
         if options.code_column in table:
             codes, uniques = _factorized(table[options.code_column])
             values["code"] = _codes(uniques)[codes[keep]]
+            if notes is not None:
+                notes["code"] = _first_per_run(keep & non_integer(uniques)[codes], run_of, counts)
         values.update({name: extra.select(keep, run_of) for name, extra in extras.items()})
         parts.append((keep, values))
     for column, etype in options.stimulus_columns.items():
@@ -379,6 +367,14 @@ def many_runs_parts(
             values.update({n: e.select(has, run_of) for n, e in extras.items()})
             parts.append((has, values))
     return parts
+
+
+def _first_per_run(rows: np.ndarray, run_of: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each run's first row of ``rows`` (-1 where a run has none)."""
+    first = np.full(len(counts), -1, dtype=np.int64)
+    hits = np.flatnonzero(rows)[::-1]  # reversed: the first row of a run is written last
+    first[run_of[hits]] = hits
+    return first
 
 
 def _factorized(cells: list[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

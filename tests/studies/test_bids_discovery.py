@@ -219,6 +219,10 @@ def test_events_files_without_the_description_column_are_named(messy):
         f"BidsStudy at {messy}: 3 rows of 2 events files have an n/a onset and make no event "
         f"(BIDS requires a number); e.g. {run1} (1 row): give those rows their onset, or "
         "remove them",
+        f"BidsStudy at {messy}: 2 events files have 'value' (code_column) cells that are not "
+        f"integers, read as code 0; e.g. {run1} has '1.5': read the column as text with "
+        "extra_columns=('value',) and code_column='', or set code_column to a column of integer "
+        "codes",
         f"BidsStudy at {messy}: 1 of 8 events files have no 'trial_type' column "
         "(description_column), so their Stimulus events have no description; e.g. "
         f"{clin} has the columns onset, word: set description_column to the one naming the "

@@ -348,3 +348,29 @@ def test_a_row_one_file_lists_twice_is_kept_twice(tmp_path: Path) -> None:
         (2.0, "b"),
         (4.0, "c"),
     ]
+
+
+# -- 9. codes that are not integers ----------------------------------------------------------------
+def test_codes_that_are_not_integers_are_named(tree: Path) -> None:
+    """Before: a ``value`` cell that is not an integer (BrainVision's ``S  1``, ``1.5``) gave
+    code 0 silently, as if it had none."""
+    path = tree / "sub-02" / "eeg" / "sub-02_task-read_run-1_events.tsv"
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    table["value"] = ["S  1", "S  2"]
+    table.to_csv(path, sep="\t", index=False)
+    message = (
+        f"BidsStudy at {tree}: 1 events file has 'value' (code_column) cells that are not "
+        f"integers, read as code 0; e.g. {path} has 'S  1': read the column as text with "
+        "extra_columns=('value',) and code_column='', or set code_column to a column of "
+        "integer codes"
+    )
+    study = BidsStudy(path=tree)
+    for build in (study.events, study.run_by_run_events):
+        with pytest.warns(UserWarning) as record:
+            events = build()
+        assert [str(w.message) for w in record] == [message]
+        assert events.loc[events["type"] == "Stimulus", "code"].tolist() == [1, 2, 0, 0]
+    # the fix the message gives: the cells as text, no code
+    events = _events(tree, extra_columns=("value",), code_column="")
+    trials = events[events["type"] == "Stimulus"]
+    assert trials["value"].tolist() == [1.0, 2.0, "S  1", "S  2"]  # numbers per run
