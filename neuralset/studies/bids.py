@@ -96,7 +96,7 @@ from .bids_files import (
     stack_columns,
 )
 from .bids_metadata import recording_metadata
-from .bids_notes import warn_notes
+from .bids_notes import warn_absent_columns, warn_notes
 from .file_state import file_state
 
 __all__ = ["BidsStudy", "BidsError", "DATATYPES", "parse_entities"]
@@ -355,6 +355,7 @@ class BidsStudy(Study):
         else:
             warn_notes(self.path, context.notes, self.code_column)
         warn_missing_descriptions(self, table, by_timeline)
+        warn_absent_columns(self.path, self.extra_columns, table)
         return table
 
     def run_by_run_events(self) -> pd.DataFrame:

@@ -6,6 +6,8 @@ names how many files hold them and one of them:
 
 * rows with an ``n/a`` onset (BIDS requires a number) make no event;
 * ``code_column`` cells that are not integers (``S 11``, ``1.5``, a word) give the code 0.
+
+:func:`warn_absent_columns` names the ``extra_columns`` that no events file has.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["RowNotes", "non_integer", "warn_notes"]
+__all__ = ["RowNotes", "non_integer", "warn_notes", "warn_absent_columns"]
 
 
 @dataclasses.dataclass
@@ -65,6 +68,19 @@ def warn_notes(study_path: Path, notes: RowNotes, code_column: str) -> None:
             f"that are not integers, read as code 0; e.g. {first} has {notes.codes[first]!r}: "
             f"read the column as text with extra_columns=({code_column!r},) and "
             "code_column='', or set code_column to a column of integer codes"
+        )
+
+
+def warn_absent_columns(study_path: Path, extra_columns: tuple[str, ...], table: Any) -> None:
+    """Warn about ``extra_columns`` that no events file of the selected runs has (a misspelt
+    name gives no column, silently); ``table`` is the events table built."""
+    absent = [n for n in extra_columns if n not in table.columns]
+    if absent:
+        _warn(
+            f"BidsStudy.extra_columns: {', '.join(map(repr, absent))} "
+            f"{'is' if len(absent) == 1 else 'are'} a column of no events file of "
+            f"{study_path} (of the selected runs); check the spelling against the files' "
+            "header (names are case-sensitive)"
         )
 
 

@@ -374,3 +374,26 @@ def test_codes_that_are_not_integers_are_named(tree: Path) -> None:
     events = _events(tree, extra_columns=("value",), code_column="")
     trials = events[events["type"] == "Stimulus"]
     assert trials["value"].tolist() == [1.0, 2.0, "S  1", "S  2"]  # numbers per run
+
+
+# -- 10. extra columns no file has ----------------------------------------------------------------
+@pytest.mark.skipif(not DS000117.is_dir(), reason=f"real OpenNeuro metadata not found at {DS117}")
+def test_extra_columns_no_file_has_are_named() -> None:
+    """Before: a misspelt ``extra_columns`` name gave no column, silently."""
+    study = BidsStudy(
+        path=DS000117,
+        datatypes=("func",),
+        extra_columns=("response_time", "reponse_time", "Button_Pushed"),
+    )
+    with pytest.warns(UserWarning) as record:
+        events = study.events()
+    assert [str(w.message) for w in record] == [
+        "BidsStudy.extra_columns: 'reponse_time', 'Button_Pushed' are a column of no events "
+        f"file of {DS000117} (of the selected runs); check the spelling against the files' "
+        "header (names are case-sensitive)"
+    ]
+    # the column spelt right is read as pandas reads it
+    first = sorted(DS000117.glob("sub-01/ses-mri/func/*_run-01_events.tsv"))[0]
+    expected = pd.read_csv(first, sep="\t", na_values="n/a", keep_default_na=False)
+    trials = events[(events["type"] == "Stimulus") & (events["timeline"] == events["timeline"][0])]
+    np.testing.assert_array_equal(trials["response_time"], expected["response_time"])
