@@ -85,8 +85,6 @@ from .bids_files import (
     RUN_ENTITIES,
     BidsError,
     Recording,
-    check_entities,
-    check_selection,
     datatype_folders,
     parse_entities,
     raw_sibling,
@@ -96,6 +94,7 @@ from .bids_files import (
     stack_columns,
 )
 from .bids_metadata import recording_metadata
+from .bids_names import check_entities, check_selection
 from .bids_notes import warn_absent_columns, warn_notes
 from .file_state import file_state
 

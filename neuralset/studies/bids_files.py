@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable, Iterable
 from itertools import combinations, repeat
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -25,7 +24,6 @@ __all__ = [
     "RUN_ENTITIES",
     "Recording",
     "parse_entities",
-    "check_entities",
     "stack_columns",
     "parse_numbers",
     "datatype_folders",
@@ -101,23 +99,6 @@ def parse_entities(name: str) -> tuple[dict[str, str], str, str]:
     return entities, suffix, ext
 
 
-def check_entities(path: Path, end: str) -> None:
-    """Refuse a recording file name (ending with ``end``, e.g. ``_eeg.vhdr``) whose parts before
-    the suffix are not all ``key-label``.
-
-    :func:`parse_entities` skips such a part (``task-n-back``, ``task-n_back``, a label with
-    ``é`` or ``.``), which would silently give the recording no task, or the wrong one, or
-    leave the file out.
-    """
-    for part in path.name[: -len(end)].split("_"):
-        if not _ENTITY.fullmatch(part):
-            raise BidsError(
-                f"{path}: {part!r} is not a BIDS entity (key-label, the label made of letters "
-                "and digits only), so the file's subject, session, task or run cannot be told; "
-                "rename it (e.g. 'task-nback' for 'task-n-back' or 'task-n_back')"
-            )
-
-
 @dataclasses.dataclass(frozen=True)
 class Recording:
     """A recording file found by discovery: its datatype, entities and timeline name."""
@@ -126,53 +107,6 @@ class Recording:
     datatype: str
     entities: dict[str, str]
     timeline: str
-
-
-#: BidsStudy selection field -> (entity, or "" for the datatype)
-_SELECTIONS = {
-    "datatypes": "",
-    "subjects": "sub",
-    "tasks": "task",
-    "echoes": "echo",
-    "spaces": "space",
-}
-
-
-def check_selection(
-    study: Any, found: list[Recording], every: Callable[[], list[Recording]]
-) -> None:
-    """Refuse a label of ``study``'s ``datatypes``, ``subjects``, ``tasks``, ``echoes`` or
-    ``spaces`` that selects no recording of ``found`` (the selected ones), naming the labels
-    of ``every()`` recording (a subject or task missing from the table would go unnoticed)."""
-    for field, entity in _SELECTIONS.items():
-        wanted: tuple[str, ...] = getattr(study, field)
-        labels = {r.entities.get(entity) if entity else r.datatype for r in found}
-        missing = [w for w in wanted if w not in labels]
-        if not missing:
-            continue
-        every_label = (r.entities.get(entity) if entity else r.datatype for r in every())
-        known = sorted({label for label in every_label if label is not None})
-        names = ", ".join(map(repr, missing))
-        one = len(missing) == 1
-        if all(m in known for m in missing):
-            others = {f: getattr(study, f) for f in _SELECTIONS if f != field and getattr(study, f)}
-            raise BidsError(
-                f"BidsStudy.{field}: {names} {'has' if one else 'have'} no recording with the other selections "
-                f"({', '.join(f'{f}={v!r}' for f, v in others.items())}) in {study.path}; "
-                "remove it, or widen those"
-            )
-        listed = ", ".join(known[:20]) + (f" ... ({len(known)} in all)" if len(known) > 20 else "")
-        fix = (
-            f"give labels without the '{entity}-' prefix, as file names spell them"
-            if entity
-            else ""
-        )
-        if field == "spaces" and study.fmri_derivatives is None:
-            fix = "spaces select among fmri_derivatives' runs: set fmri_derivatives"
-        raise BidsError(
-            f"BidsStudy.{field}: {names} {'is' if one else 'are'} not in {study.path}, which has "
-            f"{listed or 'none'}{'; ' + fix if fix else ''}"
-        )
 
 
 def parse_numbers(cells: list[str], path: Path, column: str) -> np.ndarray:
