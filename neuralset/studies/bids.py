@@ -475,14 +475,19 @@ class BidsStudy(Study):
         path = own if context.is_file(own) else context.inherited(self.path, own)
         if path is None:
             return ""
-        table = read_tsv(path)
-        if "name" not in table:
-            raise BidsError(f"{path}: channels.tsv has no 'name' column")
-        if "status" not in table:
-            return ""
-        return ",".join(
-            n for n, s in zip(table["name"], table["status"]) if s.strip().lower() == "bad"
-        )
+        if path not in context.bads:
+            context.bads[path] = _read_bads(path)
+        return context.bads[path]
+
+
+def _read_bads(path: Path) -> str:
+    """The channels marked bad in a ``channels.tsv``, comma-separated."""
+    table = read_tsv(path)
+    if "name" not in table:
+        raise BidsError(f"{path}: channels.tsv has no 'name' column")
+    if "status" not in table:
+        return ""
+    return ",".join(n for n, s in zip(table["name"], table["status"]) if s.strip().lower() == "bad")
 
 
 def _needs_no_events(rec: Recording) -> bool:

@@ -41,6 +41,7 @@ from .bids_files import (
     plain_tsv,
     relative_path,
     text_present,
+    tsv_candidates,
     tsv_columns,
     tsv_header,
 )
@@ -277,6 +278,9 @@ class _Context:
         self._prefix = f"{root}{os.sep}"
         #: rows of events files read other than as written, for one warning
         self.notes = RowNotes()
+        self._tsv_candidates: dict[tuple[str, str], list[tuple[dict[str, str], str]]] = {}
+        #: channels.tsv -> its bad channels (a file inherited by many runs read once)
+        self.bads: dict[Path, str] = {}
 
     def options(self, study: BidsStudy) -> EventsOptions:
         if self._options is None:
@@ -323,8 +327,16 @@ class _Context:
     def inherited(self, root: Path, path: Path) -> Path | None:
         """The file that applies to ``path`` (a TSV of ``root`` that is not there) by BIDS
         inheritance from its folder or the ones above (:func:`inherited_tsv`)."""
-        found = inherited_tsv(path.parent, root, path.name, self.listing)
+        found = inherited_tsv(path.parent, root, path.name, self._candidates)
         return found if found is not None and text_present(found) else None
+
+    def _candidates(self, folder: Path, suffix: str) -> list[tuple[dict[str, str], str]]:
+        """:func:`tsv_candidates` of a folder (found once per folder and suffix)."""
+        key = (str(folder), suffix)
+        found = self._tsv_candidates.get(key)
+        if found is None:
+            found = self._tsv_candidates[key] = tsv_candidates(self.listing(folder), suffix)
+        return found
 
     def relative(self, path: Path) -> str:
         """:func:`relative_path` of ``path`` to the root."""

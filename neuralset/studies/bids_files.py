@@ -31,6 +31,7 @@ __all__ = [
     "raw_sibling",
     "inherited_jsons",
     "inherited_tsv",
+    "tsv_candidates",
     "read_tsv",
     "text_present",
     "not_fetched",
@@ -183,7 +184,10 @@ def raw_sibling(root: Path, rec: Recording, suffix: str, ext: str) -> Path:
 
 
 def inherited_tsv(
-    start: Path, root: Path, own_name: str, listdir: Callable[[Path], Iterable[str]]
+    start: Path,
+    root: Path,
+    own_name: str,
+    candidates: Callable[[Path, str], list[tuple[dict[str, str], str]]],
 ) -> Path | None:
     """The TSV file that applies to a file named ``own_name`` in ``start`` by the BIDS
     inheritance principle, when there is none of that name (None when none applies).
@@ -191,18 +195,17 @@ def inherited_tsv(
     The nearest folder from ``start`` up to ``root`` holding a ``*_<suffix>.tsv`` whose entities
     are all ``own_name``'s wins (a ``sub-01_task-read_events.tsv`` for every run of the task, a
     top-level ``task-read_events.tsv`` for every subject); two applicable files in one folder
-    with as many entities are an error (BIDS allows one).
+    with as many entities are an error (BIDS allows one). ``candidates(folder, suffix)`` gives
+    the entities and names of a folder's ``*_<suffix>.tsv`` files (:func:`tsv_candidates`).
     """
     own, suffix, _ = parse_entities(own_name)
     folder = start
     while True:
-        hits = []
-        for name in listdir(folder):
-            if name.startswith(".") or not name.endswith(f"_{suffix}.tsv"):
-                continue
-            ents, suf, ext = parse_entities(name)
-            if suf == suffix and ext == ".tsv" and ents.items() <= own.items():
-                hits.append((len(ents), name))
+        hits = [
+            (len(ents), name)
+            for ents, name in candidates(folder, suffix)
+            if ents.items() <= own.items()
+        ]
         if hits:
             hits.sort(reverse=True)
             if len(hits) > 1 and hits[1][0] == hits[0][0]:
@@ -215,6 +218,18 @@ def inherited_tsv(
         if folder == root or folder.parent == folder or root not in folder.parents:
             return None
         folder = folder.parent
+
+
+def tsv_candidates(names: Iterable[str], suffix: str) -> list[tuple[dict[str, str], str]]:
+    """The entities and names of the ``*_<suffix>.tsv`` files among ``names``."""
+    out = []
+    for name in names:
+        if name.startswith(".") or not name.endswith(f"_{suffix}.tsv"):
+            continue
+        ents, suf, ext = parse_entities(name)
+        if suf == suffix and ext == ".tsv":
+            out.append((ents, name))
+    return out
 
 
 def inherited_jsons(

@@ -55,6 +55,8 @@ def check_selection(
     of ``every()`` recording (a subject or task missing from the table would go unnoticed)."""
     for field, entity in _SELECTIONS.items():
         wanted: tuple[str, ...] = getattr(study, field)
+        if not wanted:
+            continue
         labels = {r.entities.get(entity) if entity else r.datatype for r in found}
         missing = [w for w in wanted if w not in labels]
         if not missing:
