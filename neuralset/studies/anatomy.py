@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..entities import EntityError, EntityTable
-from .bids_files import datatype_folders, parse_entities, read_tsv, relative_path
+from .bids_files import datatype_folders, parse_entities, read_tsv, relative_path, text_present
 
 __all__ = [
     "ANATOMY_FILES",
@@ -135,7 +135,7 @@ def read_participants(root: str | Path) -> EntityTable:
         When the file has no ``participant_id`` column.
     """
     path = Path(root) / "participants.tsv"
-    if not path.is_file():
+    if not text_present(path):
         return EntityTable("participants", pd.DataFrame({"subject": []}), link=("subject",))
     table = read_tsv(path)
     if "participant_id" not in table:

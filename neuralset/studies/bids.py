@@ -4,8 +4,9 @@
 decide the entities: subject, session, task, acquisition, run...), and for each recording builds a
 data event from its sidecar JSON (``SamplingFrequency`` / ``RepetitionTime``,
 ``RecordingDuration``; BIDS inheritance from upper folders honoured) without opening the signal.
-One timeline per run (``sub-01_ses-1_task-read_run-1``): the recordings of several datatypes of a
-run (EEG-fMRI, MEG + EEG) share it. The run's ``*_events.tsv`` become typed events.
+One timeline per run (``sub-01_ses-1_task-read_run-1``; the ``ce``, ``rec``, ``dir`` and ``proc``
+entities name it too when a file has them: ``sub-01_task-read_dir-AP``): the recordings of several
+datatypes of a run (EEG-fMRI, MEG + EEG) share it. The run's ``*_events.tsv`` become typed events.
 
 ==========  ====================================================  ==========
 datatype    files                                                 event type
@@ -46,8 +47,13 @@ recordings not fetched yet) is explored whole before anything is downloaded:
 * a DataLad superdataset whose subdatasets (per subject...) are not installed is refused before
   any work, naming them and how to install them, unless ``subdatasets=`` says to install them
   (metadata only) or to explore the installed ones (:mod:`neuralset.studies.fetch.subdatasets`);
+* ``events.tsv`` and ``channels.tsv`` follow the BIDS inheritance principle: a file in the
+  run's folder or one above it (``sub-01/sub-01_task-read_events.tsv``, a top-level
+  ``task-read_events.tsv``) applies to every run whose entities it names, the nearest winning;
+* a text file annexed by git-annex and not fetched (sidecar, ``participants.tsv``, ``events.tsv``...)
+  is an error naming it and the ``datalad get`` to run;
 * real-world mess is skipped: macOS ``._*`` files and ``.DS_Store``, ``n/a`` cells, extra
-  columns; empty-room and resting-state runs (``sub-emptyroom``, ``task-noise``, ``task-rest*``)
+  columns (rows with an ``n/a`` onset make no event; a warning counts them); empty-room and resting-state runs (``sub-emptyroom``, ``task-noise``, ``task-rest*``)
   need no events file, and other runs without one are an error unless ``require_events=False``.
 """
 
@@ -88,6 +94,8 @@ from .bids_files import (
     stack_columns,
 )
 from .bids_metadata import recording_metadata
+from .bids_names import check_entities, check_selection
+from .bids_notes import warn_absent_columns, warn_notes
 from .file_state import file_state
 
 __all__ = ["BidsStudy", "BidsError", "DATATYPES", "parse_entities"]
@@ -254,16 +262,8 @@ class BidsStudy(Study):
         from .bids_sources import check_sources
 
         check_sources(self)
-        wanted = set(self.datatypes or DATATYPES)
-        out: list[Recording] = []
-        raw_dt = wanted - {"func"} if self.fmri_derivatives is not None else wanted
-        for folder, datatype in datatype_folders(self.path, raw_dt, self.subjects):
-            out.extend(self._scan_folder(folder, datatype, derivative=False))
-        if self.fmri_derivatives is not None and "func" in wanted:
-            for folder, datatype in datatype_folders(
-                self._derivatives_root(), {"func"}, self.subjects
-            ):
-                out.extend(self._scan_folder(folder, datatype, derivative=True))
+        out = self._scan_all(select=True)
+        check_selection(self, out, lambda: self._scan_all(select=False))
         seen: dict[tuple[str, str, str], Path] = {}
         for rec in out:
             ents = rec.entities
@@ -280,18 +280,37 @@ class BidsStudy(Study):
             seen[ident] = rec.path
         return sorted(out, key=lambda r: (r.timeline, r.datatype, str(r.path)))
 
-    def _scan_folder(self, folder: Path, datatype: str, *, derivative: bool) -> list[Recording]:
+    def _scan_all(self, *, select: bool) -> list[Recording]:
+        """The recordings of the selected (``select=False``: all) datatypes, subjects, tasks..."""
+        wanted = set(self.datatypes or DATATYPES) if select else set(DATATYPES)
+        subjects = self.subjects if select else ()
+        out: list[Recording] = []
+        raw_dt = wanted - {"func"} if self.fmri_derivatives is not None else wanted
+        for folder, datatype in datatype_folders(self.path, raw_dt, subjects):
+            out.extend(self._scan_folder(folder, datatype, derivative=False, select=select))
+        if self.fmri_derivatives is not None and "func" in wanted:
+            for folder, datatype in datatype_folders(self._derivatives_root(), {"func"}, subjects):
+                out.extend(self._scan_folder(folder, datatype, derivative=True, select=select))
+        return out
+
+    def _scan_folder(
+        self, folder: Path, datatype: str, *, derivative: bool, select: bool = True
+    ) -> list[Recording]:
         suffix, exts, _ = DATATYPES[datatype]
+        ends = tuple(f"_{suffix}{ext}" for ext in exts)
         out = []
         for entry in os.scandir(folder):
             if entry.name.startswith(".") or not entry.name.endswith(exts):
                 continue  # .DS_Store, macOS ._* resource forks, dot files; events, sidecars...
             ents, suf, ext = parse_entities(entry.name)
+            end = next((e for e in ends if entry.name.endswith(e)), None)
+            if end is not None:
+                check_entities(Path(entry.path), end)  # a recording: its entities are read
             if suf != suffix or ext not in exts:
                 continue
-            if self.tasks and ents.get("task") not in self.tasks:
+            if select and self.tasks and ents.get("task") not in self.tasks:
                 continue
-            if self.echoes and "echo" in ents and ents["echo"] not in self.echoes:
+            if select and self.echoes and "echo" in ents and ents["echo"] not in self.echoes:
                 continue
             if ents.get("split") not in (None, "01", "1"):
                 continue  # MNE reads the following splits of a FIF from the first one
@@ -300,7 +319,7 @@ class BidsStudy(Study):
                     ext == ".func.gii" and ents.get("hemi") != "L"
                 ):
                     continue
-                if self.spaces and ents.get("space", "") not in self.spaces:
+                if select and self.spaces and ents.get("space", "") not in self.spaces:
                     continue
             timeline = "_".join(f"{k}-{ents[k]}" for k in RUN_ENTITIES if k in ents)
             out.append(Recording(Path(entry.path), datatype, ents, timeline))
@@ -314,7 +333,10 @@ class BidsStudy(Study):
         recs = [r for r in self.recordings() if r.timeline == timeline]
         if not recs:
             raise KeyError(f"no timeline {timeline!r} in {self.path}")
-        return stack_columns(self._timeline_parts(timeline, recs, _Context(self.path)))
+        context = _Context(self.path)
+        table = stack_columns(self._timeline_parts(timeline, recs, context))
+        warn_notes(self.path, context.notes, self.code_column)
+        return table
 
     def all_timeline_events(self) -> pd.DataFrame:
         """Every timeline's events, built for the whole dataset at once.
@@ -324,11 +346,15 @@ class BidsStudy(Study):
         run-by-run build (:meth:`run_by_run_events`) raises the error of the first faulty run.
         """
         by_timeline = self._by_timeline()
+        context = _Context(self.path)
         try:
-            table = dataset_events(self, by_timeline, _Context(self.path))
+            table = dataset_events(self, by_timeline, context)
         except BidsError:
-            table = self.run_by_run_events()
+            table = self.run_by_run_events()  # it warns about n/a onsets
+        else:
+            warn_notes(self.path, context.notes, self.code_column)
         warn_missing_descriptions(self, table, by_timeline)
+        warn_absent_columns(self.path, self.extra_columns, table)
         return table
 
     def run_by_run_events(self) -> pd.DataFrame:
@@ -339,7 +365,9 @@ class BidsStudy(Study):
         parts: list[dict[str, Any]] = []
         for timeline, recs in self._by_timeline().items():
             parts.extend(self._timeline_parts(timeline, recs, context))
-        return stack_columns(parts)
+        table = stack_columns(parts)
+        warn_notes(self.path, context.notes, self.code_column)
+        return table
 
     def _by_timeline(self) -> dict[str, list[Recording]]:
         by_timeline: dict[str, list[Recording]] = {}
@@ -369,7 +397,8 @@ class BidsStudy(Study):
         parts = [self._recording_part(r, context) for r in recs]
         files = self._events_files(recs, context)
         if files:
-            parts.extend(events_parts(files, context.options(self), first_duration(parts)))
+            options = context.options(self)
+            parts.extend(events_parts(files, options, first_duration(parts), context.notes))
         shared = self._shared(timeline, recs, context)
         for part in parts:
             part.update(shared)
@@ -417,7 +446,7 @@ class BidsStudy(Study):
         for cand in candidates:
             if context.is_file(cand):
                 return cand
-        return None
+        return context.inherited(self.path, candidates[-1])  # BIDS inheritance (upper folders)
 
     def _recording_part(self, rec: Recording, context: _Context) -> dict[str, Any]:
         etype = DATATYPES[rec.datatype][2]
@@ -442,17 +471,23 @@ class BidsStudy(Study):
         return part
 
     def _bads(self, rec: Recording, context: _Context) -> str:
-        path = rec.path.with_name(sibling_name(rec, "channels", ".tsv"))
-        if not context.is_file(path):
+        own = rec.path.with_name(sibling_name(rec, "channels", ".tsv"))
+        path = own if context.is_file(own) else context.inherited(self.path, own)
+        if path is None:
             return ""
-        table = read_tsv(path)
-        if "name" not in table:
-            raise BidsError(f"{path}: channels.tsv has no 'name' column")
-        if "status" not in table:
-            return ""
-        return ",".join(
-            n for n, s in zip(table["name"], table["status"]) if s.strip().lower() == "bad"
-        )
+        if path not in context.bads:
+            context.bads[path] = _read_bads(path)
+        return context.bads[path]
+
+
+def _read_bads(path: Path) -> str:
+    """The channels marked bad in a ``channels.tsv``, comma-separated."""
+    table = read_tsv(path)
+    if "name" not in table:
+        raise BidsError(f"{path}: channels.tsv has no 'name' column")
+    if "status" not in table:
+        return ""
+    return ",".join(n for n, s in zip(table["name"], table["status"]) if s.strip().lower() == "bad")
 
 
 def _needs_no_events(rec: Recording) -> bool:

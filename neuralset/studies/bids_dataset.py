@@ -35,8 +35,18 @@ import numpy as np
 import pandas as pd
 
 from .bids_events import EventsOptions, events_parts, has_typed_rows, many_runs_parts
-from .bids_files import Recording, plain_tsv, relative_path, tsv_columns, tsv_header
+from .bids_files import (
+    Recording,
+    inherited_tsv,
+    plain_tsv,
+    relative_path,
+    text_present,
+    tsv_candidates,
+    tsv_columns,
+    tsv_header,
+)
 from .bids_metadata import MetadataCache, participants, scans
+from .bids_notes import RowNotes
 from .columns import Block, RunColumns, merge_parts, place_columns
 
 if TYPE_CHECKING:
@@ -83,8 +93,8 @@ def dataset_events(
         if plain is not None and _columnar(*plain, options):
             single.append((t, *plain))
         elif run_files:
-            legacy[t] = events_parts(run_files, options, float(durations[t]))
-    groups = _grouped_parts(single, durations, options)
+            legacy[t] = events_parts(run_files, options, float(durations[t]), context.notes)
+    groups = _grouped_parts(single, durations, options, files, context.notes)
     sizes = n_recs.copy()
     for t, parts in legacy.items():
         sizes[t] += sum(len(p["start"]) for p in parts)
@@ -140,9 +150,16 @@ def _columnar(header: list[str], rows: list[str], options: EventsOptions) -> boo
 
 
 def _grouped_parts(
-    single: list[tuple[int, list[str], list[str]]], durations: np.ndarray, options: EventsOptions
+    single: list[tuple[int, list[str], list[str]]],
+    durations: np.ndarray,
+    options: EventsOptions,
+    files: list[list[Path]],
+    notes: RowNotes,
 ) -> list[tuple[np.ndarray, list[tuple[np.ndarray, dict[str, Any]]], np.ndarray]]:
-    """Events of the one-file runs, grouped by header: (runs, parts, rows per run and part)."""
+    """Events of the one-file runs, grouped by header: (runs, parts, rows per run and part).
+
+    ``notes`` gets, by file, the rows with an ``n/a`` onset and a code that is not an integer.
+    """
     by_header: dict[tuple[str, ...], list[tuple[int, list[str]]]] = {}
     for t, header, rows in single:
         by_header.setdefault(tuple(header), []).append((t, rows))
@@ -151,7 +168,12 @@ def _grouped_parts(
         runs = np.array([t for t, _ in members], dtype=np.int64)
         table = _tsv_arrays(list(names), list(chain.from_iterable(lines for _, lines in members)))
         n_rows = np.array([len(lines) for _, lines in members], dtype=np.int64)
-        parts = many_runs_parts(table, n_rows, durations[runs], options)
+        noted: dict[str, np.ndarray] = {}
+        parts = many_runs_parts(table, n_rows, durations[runs], options, noted)
+        for i in np.flatnonzero(noted["unset"]):
+            notes.unset[str(files[runs[i]][0])] = int(noted["unset"][i])
+        for i in np.flatnonzero(noted.get("code", np.zeros(0)) >= 0):
+            notes.codes[str(files[runs[i]][0])] = str(table[options.code_column][noted["code"][i]])
         run_of = np.repeat(np.arange(len(runs)), n_rows)
         counts = np.zeros((len(runs), len(parts)), dtype=np.int64)
         for k, (mask, _) in enumerate(parts):
@@ -254,6 +276,11 @@ class _Context:
         self._options: EventsOptions | None = None
         self._names: dict[str, frozenset[str]] = {}
         self._prefix = f"{root}{os.sep}"
+        #: rows of events files read other than as written, for one warning
+        self.notes = RowNotes()
+        self._tsv_candidates: dict[tuple[str, str], list[tuple[dict[str, str], str]]] = {}
+        #: channels.tsv -> its bad channels (a file inherited by many runs read once)
+        self.bads: dict[Path, str] = {}
 
     def options(self, study: BidsStudy) -> EventsOptions:
         if self._options is None:
@@ -283,16 +310,33 @@ class _Context:
         return self._taken
 
     def is_file(self, path: Path) -> bool:
-        """``path.is_file()``, asked only of names its folder lists (listed once)."""
-        folder, name = os.path.split(path)
-        names = self._names.get(folder)
+        """``text_present(path)``, asked only of names its folder lists (listed once)."""
+        return path.name in self.listing(path.parent) and text_present(path)
+
+    def listing(self, folder: Path) -> frozenset[str]:
+        """The names in ``folder`` (listed once; empty when it cannot be listed)."""
+        names = self._names.get(str(folder))
         if names is None:
             try:
-                names = frozenset(os.listdir(path.parent))
+                names = frozenset(os.listdir(folder))
             except OSError:
                 names = frozenset()
-            self._names[folder] = names
-        return name in names and path.is_file()
+            self._names[str(folder)] = names
+        return names
+
+    def inherited(self, root: Path, path: Path) -> Path | None:
+        """The file that applies to ``path`` (a TSV of ``root`` that is not there) by BIDS
+        inheritance from its folder or the ones above (:func:`inherited_tsv`)."""
+        found = inherited_tsv(path.parent, root, path.name, self._candidates)
+        return found if found is not None and text_present(found) else None
+
+    def _candidates(self, folder: Path, suffix: str) -> list[tuple[dict[str, str], str]]:
+        """:func:`tsv_candidates` of a folder (found once per folder and suffix)."""
+        key = (str(folder), suffix)
+        found = self._tsv_candidates.get(key)
+        if found is None:
+            found = self._tsv_candidates[key] = tsv_candidates(self.listing(folder), suffix)
+        return found
 
     def relative(self, path: Path) -> str:
         """:func:`relative_path` of ``path`` to the root."""

@@ -10,8 +10,10 @@
   ``Image``/``Audio``/``Video`` file under ``stimuli/``);
 * ``extra_columns`` are copied onto those events (numbers when every cell is one).
 
-``n/a`` cells are empty; rows with an ``n/a`` onset are skipped. When a run has several events
-files (one per datatype of an EEG-fMRI or MEG+EEG run), rows listed by more than one are kept once.
+``n/a`` cells are empty; rows with an ``n/a`` onset make no event, and non-integer codes are
+0 (:mod:`~neuralset.studies.bids_notes` warns about both); an infinite onset or a negative or infinite duration is an error naming the file. When a run has several events
+files (one per datatype of an EEG-fMRI or MEG+EEG run), rows listed by more than one are kept once
+(a row one file lists twice, twice).
 
 :func:`many_runs_parts` builds the same parts for many runs at once (runs with one events file
 each, sharing a header): one pass over all their cells, each distinct cell of a column parsed
@@ -30,6 +32,7 @@ import pandas as pd
 
 from .bids_files import STIM_TYPES, BidsError, parse_numbers, read_tsv, stim_type
 from .bids_metadata import cell_values
+from .bids_notes import RowNotes, non_integer
 
 __all__ = ["EventsOptions", "events_parts", "FILE_TYPES"]
 
@@ -76,23 +79,32 @@ def _merged_rows(paths: list[Path], options: EventsOptions) -> dict[str, list[st
         if c in columns
     ]
     merged: dict[str, list[str]] = {c: [] for c in columns}
-    seen: set[tuple[str, ...]] = set()
+    kept: dict[tuple[str, ...], int] = {}  # row -> copies kept (the most any one file lists)
     for table in tables:
         n = len(table["onset"])
+        here: dict[tuple[str, ...], int] = {}
         for i in range(n):
             ident = tuple(table[c][i] if c in table else "n/a" for c in used)
-            if ident in seen:
-                continue
-            seen.add(ident)
+            here[ident] = here.get(ident, 0) + 1
+            if here[ident] <= kept.get(ident, 0):
+                continue  # listed by an earlier file of the run
+            kept[ident] = here[ident]
             for c in columns:
                 merged[c].append(table[c][i] if c in table else "n/a")
     return merged
 
 
 def events_parts(
-    paths: list[Path], options: EventsOptions, rec_duration: float
+    paths: list[Path],
+    options: EventsOptions,
+    rec_duration: float,
+    notes: RowNotes | None = None,
 ) -> list[dict[str, Any]]:
-    """Column parts (``type``, ``start``, ``duration``, fields) of a run's events files."""
+    """Column parts (``type``, ``start``, ``duration``, fields) of a run's events files.
+
+    Rows with an ``n/a`` onset make no event, non-integer codes are 0: ``notes`` (when given)
+    records them under the files' name.
+    """
     table = _merged_rows(paths, options)
     label = paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more)"
     onset = parse_numbers(table["onset"], Path(str(label)), "onset")
@@ -103,15 +115,10 @@ def events_parts(
         else np.zeros(n)
     )
     keep = ~np.isnan(onset)
-    duration = np.nan_to_num(duration, nan=0.0)
-    if math.isfinite(rec_duration):
-        late = keep & (onset > rec_duration + 1e-3)
-        if late.any():
-            raise BidsError(
-                f"inconsistent run: {label} has onsets after the end of its recording "
-                f"({rec_duration:.3f} s), rows {np.flatnonzero(late)[:5].tolist()}; check that "
-                "the events file belongs to this run"
-            )
+    if notes is not None and not keep.all():
+        notes.unset[str(label)] = int((~keep).sum())
+    duration = np.nan_to_num(duration, nan=0.0, posinf=np.inf, neginf=-np.inf)
+    _check_times(label, onset, duration, keep, rec_duration)
     extras = {c: cell_values(table[c]) for c in options.extra_columns if c in table}
     parts: list[dict[str, Any]] = []
     typed = (
@@ -124,6 +131,11 @@ def events_parts(
     trial_rows = keep & ~typed
     if options.trial_event and trial_rows.any():
         parts.append(_trial_part(table, trial_rows, onset, duration, options, extras))
+        if notes is not None and options.code_column in table:
+            cells = _cells(table[options.code_column])
+            bad = trial_rows & non_integer(cells)
+            if bad.any():
+                notes.codes[str(label)] = str(cells[bad][0])
     for column, etype in options.stimulus_columns.items():
         if column not in table:
             continue
@@ -147,6 +159,32 @@ def events_parts(
             sub[name] = _select(vals, has)
         parts.append(sub)
     return parts
+
+
+def _check_times(
+    label: object, onset: np.ndarray, duration: np.ndarray, keep: np.ndarray, rec_duration: float
+) -> None:
+    """Refuse infinite onsets, negative or infinite durations, onsets after the recording."""
+    bad = _out_of_range(onset, duration, keep)
+    if bad.any():
+        raise BidsError(
+            f"{label}: rows {np.flatnonzero(bad)[:5].tolist()} have an infinite onset or a "
+            "negative or infinite duration; write onsets and durations in seconds (durations "
+            ">= 0, n/a when unknown)"
+        )
+    if math.isfinite(rec_duration):
+        late = keep & (onset > rec_duration + 1e-3)
+        if late.any():
+            raise BidsError(
+                f"inconsistent run: {label} has onsets after the end of its recording "
+                f"({rec_duration:.3f} s), rows {np.flatnonzero(late)[:5].tolist()}; check that "
+                "the events file belongs to this run"
+            )
+
+
+def _out_of_range(onset: np.ndarray, duration: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The kept rows whose onset is infinite or whose duration is negative or infinite."""
+    return keep & (np.isinf(onset) | ~(np.isfinite(duration) & (duration >= 0)))
 
 
 def _cells(cells: list[str] | np.ndarray) -> np.ndarray:
@@ -275,6 +313,7 @@ def many_runs_parts(
     counts: np.ndarray,
     rec_durations: np.ndarray,
     options: EventsOptions,
+    notes: dict[str, np.ndarray] | None = None,
 ) -> list[tuple[np.ndarray, dict[str, Any]]]:
     """:func:`events_parts` of many runs at once: each run one events file, all with the columns
     of ``table`` (their cells, file after file; ``counts`` rows each) and no typed row.
@@ -283,13 +322,19 @@ def many_runs_parts(
     and the part's values for those rows; a part is numeric in a column only where the runs
     with rows in it all are. Raises :class:`BidsError` where :func:`events_parts` would fail on
     some run (its message words the error; the caller asks the run-by-run build for it).
+    ``notes`` (when given) gets each run's number of rows with an ``n/a`` onset (``"unset"``)
+    and its first trial row whose code is not an integer (``"code"``, -1 for none).
     """
     n = int(counts.sum())
     onset = _numbers(table["onset"])
     duration = _few_numbers(table["duration"]) if "duration" in table else np.zeros(n)
     keep = ~np.isnan(onset)
-    duration = np.nan_to_num(duration, nan=0.0)
+    duration = np.nan_to_num(duration, nan=0.0, posinf=np.inf, neginf=-np.inf)
+    if _out_of_range(onset, duration, keep).any():
+        raise BidsError("an infinite onset or a negative or infinite duration")
     run_of = np.repeat(np.arange(len(counts)), counts)
+    if notes is not None:
+        notes["unset"] = np.bincount(run_of[~keep], minlength=len(counts))
     if (keep & (onset > rec_durations[run_of] + 1e-3)).any():  # NaN: no limit known
         raise BidsError("onsets after the end of a recording")
     extras = {c: _ManyRuns(table[c], counts) for c in options.extra_columns if c in table}
@@ -307,6 +352,8 @@ def many_runs_parts(
         if options.code_column in table:
             codes, uniques = _factorized(table[options.code_column])
             values["code"] = _codes(uniques)[codes[keep]]
+            if notes is not None:
+                notes["code"] = _first_per_run(keep & non_integer(uniques)[codes], run_of, counts)
         values.update({name: extra.select(keep, run_of) for name, extra in extras.items()})
         parts.append((keep, values))
     for column, etype in options.stimulus_columns.items():
@@ -320,6 +367,14 @@ def many_runs_parts(
             values.update({n: e.select(has, run_of) for n, e in extras.items()})
             parts.append((has, values))
     return parts
+
+
+def _first_per_run(rows: np.ndarray, run_of: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each run's first row of ``rows`` (-1 where a run has none)."""
+    first = np.full(len(counts), -1, dtype=np.int64)
+    hits = np.flatnonzero(rows)[::-1]  # reversed: the first row of a run is written last
+    first[run_of[hits]] = hits
+    return first
 
 
 def _factorized(cells: list[str] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

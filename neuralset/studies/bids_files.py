@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import os
 import re
+from collections.abc import Callable, Iterable
 from itertools import combinations, repeat
 from pathlib import Path
 
@@ -29,7 +30,12 @@ __all__ = [
     "sibling_name",
     "raw_sibling",
     "inherited_jsons",
+    "inherited_tsv",
+    "tsv_candidates",
     "read_tsv",
+    "text_present",
+    "not_fetched",
+    "is_pointer_text",
     "plain_tsv",
     "tsv_columns",
     "nifti_volumes",
@@ -54,7 +60,7 @@ DATATYPES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "func": ("bold", (".nii", ".nii.gz", ".func.gii"), "Fmri"),
 }
 #: entities that identify a run (and so a timeline), in BIDS order
-RUN_ENTITIES = ("sub", "ses", "task", "acq", "run")
+RUN_ENTITIES = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "proc")
 _STIM_TYPES = {
     **{e: "Image" for e in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")},
     **{e: "Audio" for e in (".wav", ".flac", ".mp3", ".ogg")},
@@ -177,6 +183,55 @@ def raw_sibling(root: Path, rec: Recording, suffix: str, ext: str) -> Path:
     return folder / rec.datatype / sibling_name(rec, suffix, ext)
 
 
+def inherited_tsv(
+    start: Path,
+    root: Path,
+    own_name: str,
+    candidates: Callable[[Path, str], list[tuple[dict[str, str], str]]],
+) -> Path | None:
+    """The TSV file that applies to a file named ``own_name`` in ``start`` by the BIDS
+    inheritance principle, when there is none of that name (None when none applies).
+
+    The nearest folder from ``start`` up to ``root`` holding a ``*_<suffix>.tsv`` whose entities
+    are all ``own_name``'s wins (a ``sub-01_task-read_events.tsv`` for every run of the task, a
+    top-level ``task-read_events.tsv`` for every subject); two applicable files in one folder
+    with as many entities are an error (BIDS allows one). ``candidates(folder, suffix)`` gives
+    the entities and names of a folder's ``*_<suffix>.tsv`` files (:func:`tsv_candidates`).
+    """
+    own, suffix, _ = parse_entities(own_name)
+    folder = start
+    while True:
+        hits = [
+            (len(ents), name)
+            for ents, name in candidates(folder, suffix)
+            if ents.items() <= own.items()
+        ]
+        if hits:
+            hits.sort(reverse=True)
+            if len(hits) > 1 and hits[1][0] == hits[0][0]:
+                raise BidsError(
+                    f"two {suffix}.tsv files in {folder} apply to {own_name} by BIDS "
+                    f"inheritance: {hits[0][1]} and {hits[1][1]}; name the runs in one of them "
+                    "(BIDS allows one per folder)"
+                )
+            return folder / hits[0][1]
+        if folder == root or folder.parent == folder or root not in folder.parents:
+            return None
+        folder = folder.parent
+
+
+def tsv_candidates(names: Iterable[str], suffix: str) -> list[tuple[dict[str, str], str]]:
+    """The entities and names of the ``*_<suffix>.tsv`` files among ``names``."""
+    out = []
+    for name in names:
+        if name.startswith(".") or not name.endswith(f"_{suffix}.tsv"):
+            continue
+        ents, suf, ext = parse_entities(name)
+        if suf == suffix and ext == ".tsv":
+            out.append((ents, name))
+    return out
+
+
 def inherited_jsons(
     folder: Path,
     entities: dict[str, str],
@@ -232,13 +287,61 @@ class _Sidecars(list[tuple[dict[str, str], Path]]):
         ]
 
 
+def text_present(path: Path) -> bool:
+    """Whether a text file of the dataset (sidecar, TSV) is at ``path``, ready to read.
+
+    Raises
+    ------
+    BidsError
+        When ``path`` is a git-annex link whose content is not fetched (``datalad install``
+        leaves text files that a dataset annexed so): the message names it and the fetch.
+    """
+    if path.is_file():
+        return True
+    if os.path.islink(path):  # a link that does not resolve: annexed content not fetched
+        raise BidsError(not_fetched(path))
+    return False
+
+
+def not_fetched(path: Path | str) -> str:
+    """The error message for a dataset text file whose git-annex content is not fetched."""
+    return (
+        f"{path} is a git-annex file whose content is not fetched (the dataset annexed this "
+        f"text file); fetch it with `datalad get {path}` (or `git annex get`), then read the "
+        "dataset again"
+    )
+
+
+def is_pointer_text(text: str) -> bool:
+    """Whether a text file's content is a git-annex pointer (unlocked or flattened link)."""
+    from .file_state import parse_annex_key
+
+    text = text.strip()
+    return (
+        len(text) < 1024
+        and "\n" not in text
+        and "annex/objects/" in text
+        and parse_annex_key(text) is not None
+    )
+
+
 def read_tsv(path: Path) -> dict[str, list[str]]:
     """A TSV file as columns of strings (header row first; cells kept verbatim).
 
     Read as the ``csv`` module reads it (quotes, line ends), which the common file (no quote,
-    no lone carriage return) is read without.
+    no lone carriage return) is read without. A git-annex link or pointer whose content is not
+    fetched is a :class:`BidsError` naming the fetch.
     """
     plain = plain_tsv(path)
+    if (
+        plain is not None
+        and len(plain[0]) == 1
+        and len(plain[1]) == 0
+        and is_pointer_text(plain[0][0])
+    ):
+        raise BidsError(not_fetched(path))
+    if plain is None and os.path.islink(path) and not path.exists():
+        raise BidsError(not_fetched(path))
     return _read_csv_tsv(path) if plain is None else tsv_columns(*plain)
 
 

@@ -37,8 +37,10 @@ from .bids_files import (
     Recording,
     inherited_jsons,
     nifti_volumes,
+    not_fetched,
     read_tsv,
     sibling_name,
+    text_present,
 )
 from .file_state import FileState
 
@@ -150,11 +152,23 @@ def _json(path: Path, cache: MetadataCache) -> dict[str, Any]:
         try:
             content = json.loads(path.read_text(encoding="utf-8-sig"))
         except (OSError, ValueError) as err:
+            if os.path.islink(path) and not path.exists() or _pointer_text(path):
+                raise BidsError(not_fetched(path)) from None
             raise BidsError(f"unreadable sidecar {path}: {err}") from None
         if not isinstance(content, dict):
             raise BidsError(f"unreadable sidecar {path}: expected a JSON object")
         cache.jsons[path] = content
     return content
+
+
+def _pointer_text(path: Path) -> bool:
+    """Whether a sidecar that is no JSON is a git-annex pointer (unlocked or flattened link)."""
+    from .bids_files import is_pointer_text
+
+    try:
+        return is_pointer_text(path.read_text(encoding="utf-8", errors="replace")[:1024])
+    except OSError:
+        return False
 
 
 def recording_metadata(
@@ -242,7 +256,7 @@ def participants(root: Path) -> tuple[list[str], dict[str, dict[str, Any]]]:
     otherwise, None for ``n/a``.
     """
     path = root / "participants.tsv"
-    if not path.is_file():
+    if not text_present(path):
         return [], {}
     table = read_tsv(path)
     if "participant_id" not in table:
@@ -263,7 +277,7 @@ def scans(folder: Path, entities: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Rows of the ``_scans.tsv`` of a subject/session folder, by ``filename`` (relative path)."""
     name = f"sub-{entities['sub']}" + (f"_ses-{entities['ses']}" if "ses" in entities else "")
     path = folder / f"{name}_scans.tsv"
-    if not path.is_file():
+    if not text_present(path):
         return {}
     table = read_tsv(path)
     if "filename" not in table:

@@ -214,15 +214,24 @@ def test_events_files_without_the_description_column_are_named(messy):
     clin = messy / "sub-04/ieeg/sub-04_task-read_acq-clin_events.tsv"  # columns: onset, word
     with pytest.warns(UserWarning) as record:
         events = BidsStudy(path=messy, require_events=False).events()
+    run1 = messy / "sub-01/eeg/sub-01_task-read_run-1_events.tsv"
     assert [str(w.message) for w in record] == [
+        f"BidsStudy at {messy}: 3 rows of 2 events files have an n/a onset and make no event "
+        f"(BIDS requires a number); e.g. {run1} (1 row): give those rows their onset, or "
+        "remove them",
+        f"BidsStudy at {messy}: 2 events files have 'value' (code_column) cells that are not "
+        f"integers, read as code 0; e.g. {run1} has '1.5': read the column as text with "
+        "extra_columns=('value',) and code_column='', or set code_column to a column of integer "
+        "codes",
         f"BidsStudy at {messy}: 1 of 8 events files have no 'trial_type' column "
         "(description_column), so their Stimulus events have no description; e.g. "
         f"{clin} has the columns onset, word: set description_column to the one naming the "
-        "conditions, or select the runs that have it (datatypes=..., tasks=...)"
+        "conditions, or select the runs that have it (datatypes=..., tasks=...)",
     ]
     clin_trials = events[(events["type"] == "Stimulus") & (events["subject"] == "04")]
     assert len(clin_trials) and (clin_trials["description"].fillna("") == "").all()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # every fMRI events file has the column: no warning
+        warnings.filterwarnings("ignore", ".* have an n/a onset and make no event")
         BidsStudy(path=messy, datatypes=("func",)).events()
         BidsStudy(path=messy, require_events=False, trial_event="").events()  # no trial events

@@ -157,3 +157,45 @@ def test_export_errors(original: pd.DataFrame, tmp_path: Path) -> None:
     spikes = pd.concat([original.iloc[:1].assign(type="Spikes")]).astype({"type": "category"})
     with pytest.raises(ExportError, match=r"1 Spikes events: BIDS has no datatype"):
         to_bids(spikes, tmp_path / "b")
+
+
+def test_mne_bids_reads_the_export(original: pd.DataFrame, exported: Path) -> None:
+    """mne-bids reads every exported recording with the run's events as annotations: the same
+    onsets, durations and descriptions (``trial_type``: the description, else the type) as the
+    study's events, and the header's rate."""
+    from mne_bids import BIDSPath, read_raw_bids
+
+    for (subject, datatype), rows in original[original["type"].isin(RECORDINGS[:-1])].groupby(
+        ["subject", "type"]
+    ):
+        rec = rows.iloc[0]
+        bp = BIDSPath(
+            subject=str(subject),
+            task="task",
+            datatype={"Fnirs": "nirs"}.get(str(datatype), str(datatype).lower()),
+            root=exported,
+        )
+        raw = read_raw_bids(bp, verbose="error")
+        assert raw.info["sfreq"] == rec["frequency"]
+        ev = original[
+            (original["timeline"] == rec["timeline"]) & ~original["type"].isin(RECORDINGS)
+        ]
+        expected = sorted(
+            zip(
+                ev["start"].round(6),
+                ev["duration"].round(6),
+                [
+                    d if isinstance(d, str) and d else t
+                    for d, t in zip(ev["description"], ev["type"])
+                ],
+            )
+        )
+        annotations = raw.annotations
+        got = sorted(
+            zip(
+                (annotations.onset - raw.first_time).round(6),
+                annotations.duration.round(6),
+                annotations.description,
+            )
+        )
+        assert got == expected, (subject, datatype)
