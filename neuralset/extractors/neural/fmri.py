@@ -73,6 +73,7 @@ from .fmri_spaces import (
     stored_space,
 )
 from .fmri_surface import (
+    check_gifti_vertices,
     check_mesh_fields,
     fsaverage5_meshes,
     load_gifti,
@@ -112,7 +113,10 @@ class FmriExtractor(RecordingExtractor):
         ``"maps"``: signal per component of a probabilistic atlas (4D image);
         ``"surface"``: projection on a mesh (left then right hemisphere).
     mask
-        Brain mask image (NIfTI); with ``"atlas"``/``"maps"`` it restricts the voxels used.
+        Brain mask image (NIfTI); with ``"atlas"``/``"maps"`` it restricts the voxels used;
+        with ``"surface"``, vertices with no sample inside it are NaN (as
+        :func:`~nilearn.surface.vol_to_surf` gives them). Without a mask, a vertex with no
+        sample in the run (outside its field of view) is an error naming the file.
     template_mask
         nilearn's bundled MNI152 ``"brain"``, ``"gm"`` (grey matter) or ``"wm"`` (white matter)
         mask resampled to each run's grid (nearest neighbour); instead of ``mask``.
@@ -165,6 +169,8 @@ class FmriExtractor(RecordingExtractor):
     """
 
     default_event_type: ClassVar[str] = "Fmri"
+    #: 2: NaN voxels of a given mask read as 0, as nilearn's NiftiMasker reads them
+    _version: ClassVar[int] = 2
     read_fields: ClassVar[tuple[str, ...]] = (
         "output",
         "aggregation",
@@ -250,6 +256,12 @@ class FmriExtractor(RecordingExtractor):
         """The surface meshes (pial, white or None) per hemisphere, in memory."""
         return surface_meshes(self.mesh, self.mesh_pial, self.mesh_white, self.nilearn_data)
 
+    def mesh_label(self) -> str:
+        """The surface's name in messages: the fsaverage name, or the pial mesh files."""
+        if self.mesh_pial is None:
+            return self.mesh
+        return f"{self.mesh_pial[0].name}, {self.mesh_pial[1].name}"
+
     def preflight(self, events: pd.DataFrame, store: Store) -> None:
         """Before any work: each run not yet stored checked against its event from its header
         (:func:`~neuralset.studies.headers.check_fmri_run`) and its confounds file (columns,
@@ -269,6 +281,8 @@ class FmriExtractor(RecordingExtractor):
                     run, p["frequency"], p["offset"], p["duration"], label
                 )
                 self._check_band(tr, run)
+                if run.name.endswith(".gii"):
+                    check_gifti_vertices(run, self.meshes(), self.mesh_label())
                 if "confounds_path" in p:
                     check_confounds(Path(p["confounds_path"]), self.confounds, n_volumes, run)
         if self.atlas_name is not None:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .fmri_cifti import cifti_parcels, is_cifti, read_cifti
 from .fmri_spaces import FmriSpace, template_mask
-from .fmri_surface import load_gifti, project_surface
+from .fmri_surface import check_gifti_vertices, gifti_pair, load_gifti, project_surface
 
 __all__ = ["masked_series", "project_run"]
 
@@ -71,6 +71,8 @@ def project_run(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None)
             mask=mask_img,
             meshes=meshes,
         )
+        if mask_img is None:  # with a mask, vertices with no sample in it are NaN (nilearn's)
+            _check_vertices_sampled(data, path, ex.mesh_label())
         space = _surface_space(data.shape[1], meshes)
         return ex._clean(data, tr, conf, path), tr, space, {}
     return _volume(ex, img, tr, conf, mask_img)
@@ -106,6 +108,7 @@ def _given_mask(ex: Any, img: Any, tr: float, mask_path: Path) -> Projected | No
         return None
     mask = values.astype(bool)
     series = masked_series(np.asarray(img.dataobj, dtype=np.float32), mask)
+    np.nan_to_num(series, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # as the masker does
     data = ex._clean(series, tr, None, mask_path)
     space = FmriSpace("mask", data.shape[1], mask=mask, affine=np.asarray(mask_img.affine))
     return np.asarray(data, dtype=np.float32), tr, space, {"mask": mask}
@@ -166,11 +169,8 @@ def _gifti(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None) -> P
         raise ValueError(
             f"{path}: fwhm smoothing is not available for GIfTI surface data; set fwhm=None"
         )
-    paths = [path]
-    if "hemi-L" in path.name:
-        right = path.with_name(path.name.replace("hemi-L", "hemi-R"))
-        if right.exists():
-            paths.append(right)
+    check_gifti_vertices(path, ex.meshes(), ex.mesh_label())
+    paths = gifti_pair(path)
     arrays = [load_gifti(p) for p in paths]
     if len({a.shape[0] for a in arrays}) != 1:
         raise ValueError(f"{paths}: hemispheres have different numbers of volumes")
@@ -214,6 +214,19 @@ def _cifti(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None) -> P
         return ex._clean(means, tr, conf, path), tr, space, {"cifti_labels": kept}
     space = FmriSpace("cifti", data.shape[1], source=str(path), rows=rows)
     return ex._clean(data, tr, conf, path), tr, space, {"cifti_rows": rows}
+
+
+def _check_vertices_sampled(data: np.ndarray, path: Path, mesh: str) -> None:
+    """Every vertex got a value: :func:`nilearn.surface.vol_to_surf` gives NaN to vertices
+    whose samples all fall outside the image (and spreads NaN voxels)."""
+    bad = np.isnan(data).any(axis=0)
+    if bad.any():
+        raise ValueError(
+            f"{path}: {int(bad.sum())} of {bad.size} vertices of the mesh {mesh} got NaN from "
+            "nilearn.surface.vol_to_surf (outside the run's field of view, or on NaN voxels); "
+            "project runs that are in the mesh's space (fsaverage: MNI152) and cover the "
+            "whole cortex, or use projection='mask'"
+        )
 
 
 def _surface_space(n_features: int, meshes: dict[str, Any]) -> FmriSpace:

@@ -32,6 +32,8 @@ __all__ = [
     "fsaverage5_meshes",
     "project_surface",
     "load_gifti",
+    "gifti_pair",
+    "check_gifti_vertices",
 ]
 
 #: mesh names: fsaverage5 is bundled with nilearn; the others are read from its data folder
@@ -129,12 +131,13 @@ def project_surface(
     kind: str = "auto",
     radius: float = 3.0,
     interpolation: str = "linear",
-    mask: Path | None = None,
+    mask: Any = None,
     meshes: Meshes | None = None,
 ) -> np.ndarray:
     """Smooth a 4D image and project it on a mesh (pial, white as inner mesh): ``(time, vertices)``.
 
-    Left hemisphere then right; ``meshes`` defaults to fsaverage5 (20484 vertices).
+    Left hemisphere then right; ``meshes`` defaults to fsaverage5 (20484 vertices). ``mask`` is
+    a mask file or an in-memory image (a template mask resampled to the run).
     """
     from nilearn import image, surface
 
@@ -150,7 +153,7 @@ def project_surface(
             radius=radius,
             interpolation=interpolation,
             kind=kind,
-            mask_img=str(mask) if mask is not None else None,
+            mask_img=str(mask) if isinstance(mask, str | Path) else mask,
             inner_mesh=white,
         )
         parts.append(np.asarray(texture, dtype=np.float32).T)
@@ -168,6 +171,46 @@ def load_gifti(path: Path) -> np.ndarray:
     if len(arrays) == 1 and arrays[0].ndim == 2:
         return arrays[0].T if arrays[0].shape[0] > arrays[0].shape[1] else arrays[0]
     return np.stack(arrays, axis=0)
+
+
+def gifti_pair(path: Path) -> list[Path]:
+    """The files of a GIfTI run: ``path``, then its ``hemi-R`` pair when ``path`` is ``hemi-L``."""
+    paths = [path]
+    if "hemi-L" in path.name:
+        right = path.with_name(path.name.replace("hemi-L", "hemi-R"))
+        if right.exists():
+            paths.append(right)
+    return paths
+
+
+def check_gifti_vertices(path: Path, meshes: Meshes, mesh_name: str) -> None:
+    """A GIfTI run (``path`` and its ``hemi-R`` pair) has the vertices of ``meshes``, left then
+    right (from the headers; the event points at the ``hemi-L`` file).
+
+    Raises
+    ------
+    ValueError
+        A ``hemi-R`` file given alone, or vertex counts that differ from the mesh's.
+    """
+    import nibabel as nib
+
+    from ...studies.headers import gifti_dims
+
+    if "hemi-R" in path.name:
+        raise ValueError(
+            f"{path}: a right-hemisphere GIfTI file; point the Fmri event at its hemi-L file "
+            "(the hemi-R file next to it is read with it, left then right)"
+        )
+    paths = gifti_pair(path)
+    found = [gifti_dims(nib.load(str(p)))[1] for p in paths]
+    wanted = [int(np.asarray(meshes[h][0].coordinates).shape[0]) for h in ("left", "right")]
+    if found != wanted:
+        raise ValueError(
+            f"{path}: the GIfTI run has {' + '.join(map(str, found))} vertices "
+            f"({', '.join(p.name for p in paths)}) but the mesh {mesh_name} has "
+            f"{wanted[0]} + {wanted[1]} (left + right); give both hemispheres (hemi-L and "
+            "hemi-R files side by side) and the mesh the run was sampled on (mesh or mesh_pial)"
+        )
 
 
 def check_mesh_fields(ex: FmriExtractor) -> None:

@@ -1,0 +1,187 @@
+"""fMRI on surfaces and in CIFTI/GIfTI files, against nilearn's and nibabel's own results:
+template masks with ``vol_to_surf``, NaN voxels against ``NiftiMasker``, GIfTI vertex counts
+checked against the mesh before any work, CIFTI lengths read from the series axis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuralset.events import validate_events
+from neuralset.execution.prepare import PrepareError
+from neuralset.extractors.neural.fmri import FmriExtractor
+from neuralset.store import Store
+from neuralset.studies.headers import fill_durations
+
+TR = 2.0
+N_VOL = 12
+N_FS5 = 10242  # vertices per hemisphere of fsaverage5
+TOL = dict(rtol=1e-4, atol=1e-4)  # float32 storage of nilearn's float64 results
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """An MNI run at 8 mm, a run with a NaN voxel, a run covering a small field of view, a mask."""
+    from nilearn import datasets
+
+    root = tmp_path_factory.mktemp("fmri_surface")
+    template = datasets.load_mni152_template(resolution=8)
+    rng = np.random.default_rng(5)
+    brain = template.get_fdata() > 0
+    data = np.where(brain, 400.0, 5.0)[..., None] + rng.normal(0, 10, template.shape + (N_VOL,))
+    _save(data, template.affine, root / "mni_bold.nii.gz")
+    data[13, 15, 12, 3] = np.nan
+    _save(data, template.affine, root / "nan_bold.nii.gz")
+    nib.save(nib.Nifti1Image(brain.astype(np.uint8), template.affine), root / "brain.nii.gz")
+    shifted = template.affine @ np.diag([1.0, 1.0, 1.0, 1.0])
+    shifted[:3, 3] += template.affine[:3, :3] @ [8, 8, 8]
+    _save(data[8:18, 8:22, 8:18], shifted, root / "small_bold.nii.gz")  # a partial view
+    return root
+
+
+def _save(data: np.ndarray, affine: np.ndarray, path: Path) -> None:
+    img = nib.Nifti1Image(data.astype(np.float32), affine)
+    img.header.set_zooms((8.0, 8.0, 8.0, TR))
+    img.header.set_xyzt_units("mm", "sec")
+    nib.save(img, path)
+
+
+def _events(folder: Path, name: str, duration: float = N_VOL * TR) -> pd.DataFrame:
+    row = dict(type="Fmri", start=0.0, duration=duration, timeline="a", filepath=name)
+    table = pd.DataFrame([dict(row, frequency=1 / TR)])
+    table["study_root"] = str(folder)
+    return validate_events(table)
+
+
+def _stored(ex: FmriExtractor, events: pd.DataFrame, store: Store) -> np.ndarray:
+    ex.prepare(events, store, progress=False)
+    return np.asarray(store.get_arrays(ex.items(events)[0].key)["data"])
+
+
+def test_surface_with_a_template_mask_equals_vol_to_surf(folder, tmp_path):
+    """The template mask resampled to the run was passed to nilearn as ``str(image)``."""
+    from nilearn import datasets, image, surface
+
+    ex = FmriExtractor(projection="surface", template_mask="brain")
+    ours = _stored(ex, _events(folder, "mni_bold.nii.gz"), Store(tmp_path))
+    run = nib.load(folder / "mni_bold.nii.gz")
+    mask = image.resample_to_img(
+        datasets.load_mni152_brain_mask(),
+        image.index_img(run, 0),
+        interpolation="nearest",
+        force_resample=True,
+        copy_header=True,
+    )
+    fsavg = datasets.load_fsaverage("fsaverage5")
+    tex = [
+        surface.vol_to_surf(
+            run, fsavg["pial"].parts[h], mask_img=mask, inner_mesh=fsavg["white_matter"].parts[h]
+        )
+        for h in ("left", "right")
+    ]
+    np.testing.assert_allclose(ours, np.concatenate(tex, axis=0).T, **TOL)
+
+
+@pytest.mark.parametrize("detrend", [False, True])
+def test_nan_voxels_of_a_given_mask_as_nifti_masker(folder, tmp_path, detrend):
+    """The direct read of a given mask kept NaN voxels (spread over the series by detrend)."""
+    from nilearn.maskers import NiftiMasker
+
+    ex = FmriExtractor(mask=folder / "brain.nii.gz", detrend=detrend)
+    ours = _stored(ex, _events(folder, "nan_bold.nii.gz"), Store(tmp_path))
+    masker = NiftiMasker(
+        mask_img=str(folder / "brain.nii.gz"), detrend=detrend, standardize=None
+    )
+    ref = masker.fit_transform(str(folder / "nan_bold.nii.gz"))
+    assert not np.isnan(ref).any()
+    np.testing.assert_allclose(ours, ref, **TOL)
+
+
+def test_vertices_outside_the_run_are_an_error_naming_the_file(folder, tmp_path):
+    ex = FmriExtractor(projection="surface")
+    with pytest.raises(PrepareError) as err:
+        ex.prepare(_events(folder, "small_bold.nii.gz"), Store(tmp_path), progress=False)
+    from nilearn import datasets, surface
+
+    fsavg = datasets.load_fsaverage("fsaverage5")
+    nan = sum(
+        int(np.isnan(tex).any(axis=1).sum())
+        for tex in (
+            surface.vol_to_surf(
+                str(folder / "small_bold.nii.gz"),
+                fsavg["pial"].parts[h],
+                inner_mesh=fsavg["white_matter"].parts[h],
+            )
+            for h in ("left", "right")
+        )
+    )
+    assert 0 < nan < 2 * N_FS5
+    assert (
+        f"{folder / 'small_bold.nii.gz'}: {nan} of {2 * N_FS5} vertices of the mesh fsaverage5 "
+        "got NaN from nilearn.surface.vol_to_surf (outside the run's field of view, or on NaN "
+        "voxels); project runs that are in the mesh's space (fsaverage: MNI152) and cover the "
+        "whole cortex, or use projection='mask'"
+    ) in str(err.value)
+
+
+def _gifti(path: Path, data: np.ndarray, *, one_array: bool = False) -> None:
+    """``data`` (time, vertices) as one array per volume, or one (vertices, time) array."""
+    arrays = [data.T] if one_array else list(data)
+    darrays = [nib.gifti.GiftiDataArray(a, datatype="NIFTI_TYPE_FLOAT32") for a in arrays]
+    nib.save(nib.gifti.GiftiImage(darrays=darrays), path)
+
+
+def test_gifti_of_one_2d_array_is_read_with_its_volumes(tmp_path):
+    """A single (vertices, time) array was counted as one volume: refused at preflight."""
+    rng = np.random.default_rng(1)
+    data = {h: rng.normal(size=(N_VOL, N_FS5)).astype(np.float32) for h in "LR"}
+    for h, arr in data.items():
+        _gifti(tmp_path / f"sub-01_hemi-{h}_bold.func.gii", arr, one_array=True)
+    events = _events(tmp_path, "sub-01_hemi-L_bold.func.gii")
+    ours = _stored(FmriExtractor(projection="surface"), events, Store(tmp_path / "s"))
+    np.testing.assert_array_equal(ours, np.concatenate([data["L"], data["R"]], axis=1))
+    filled = fill_durations(events.assign(duration=0.0))
+    assert filled["duration"].tolist() == [N_VOL * TR]
+
+
+def test_gifti_vertices_checked_against_the_mesh_before_any_work(tmp_path):
+    rng = np.random.default_rng(2)
+    for h in "LR":
+        _gifti(tmp_path / f"a_hemi-{h}_bold.func.gii", rng.normal(size=(N_VOL, 642)))
+    _gifti(tmp_path / "b_hemi-L_bold.func.gii", rng.normal(size=(N_VOL, N_FS5)))
+    store = Store(tmp_path / "s")
+    ex = FmriExtractor(projection="surface")
+    with pytest.raises(ValueError) as err:
+        ex.prepare(_events(tmp_path, "a_hemi-L_bold.func.gii"), store, progress=False)
+    assert str(err.value) == (
+        f"{tmp_path / 'a_hemi-L_bold.func.gii'}: the GIfTI run has 642 + 642 vertices "
+        "(a_hemi-L_bold.func.gii, a_hemi-R_bold.func.gii) but the mesh fsaverage5 has "
+        "10242 + 10242 (left + right); give both hemispheres (hemi-L and hemi-R files side by "
+        "side) and the mesh the run was sampled on (mesh or mesh_pial)"
+    )
+    with pytest.raises(ValueError, match=r"has 10242 vertices \(b_hemi-L_bold.func.gii\) but"):
+        ex.prepare(_events(tmp_path, "b_hemi-L_bold.func.gii"), store, progress=False)
+    with pytest.raises(ValueError) as err:
+        ex.prepare(_events(tmp_path, "a_hemi-R_bold.func.gii"), store, progress=False)
+    assert str(err.value) == (
+        f"{tmp_path / 'a_hemi-R_bold.func.gii'}: a right-hemisphere GIfTI file; point the Fmri "
+        "event at its hemi-L file (the hemi-R file next to it is read with it, left then right)"
+    )
+    assert not list(store.root.rglob("*.npy"))
+
+
+def test_cifti_duration_filled_from_the_series_axis(tmp_path):
+    """``fill_durations`` raised AttributeError ('Cifti2Header' has no get_zooms)."""
+    models = nib.cifti2.BrainModelAxis.from_surface(np.arange(30), nvertex=40, name="CortexLeft")
+    series = nib.cifti2.SeriesAxis(start=0.0, step=1.5, size=N_VOL)
+    data = np.zeros((N_VOL, len(models)), dtype=np.float32)
+    nib.save(nib.Cifti2Image(data, header=(series, models)), tmp_path / "r_bold.dtseries.nii")
+    table = pd.DataFrame(
+        [dict(type="Fmri", start=0.0, duration=0.0, timeline="a", filepath="r_bold.dtseries.nii")]
+    )
+    table["study_root"] = str(tmp_path)
+    assert fill_durations(table)["duration"].tolist() == [N_VOL * 1.5]
