@@ -77,6 +77,7 @@ from .fmri_surface import (
     check_mesh_fields,
     fsaverage5_meshes,
     load_gifti,
+    mesh_label,
     project_surface,
     surface_meshes,
 )
@@ -256,12 +257,6 @@ class FmriExtractor(RecordingExtractor):
         """The surface meshes (pial, white or None) per hemisphere, in memory."""
         return surface_meshes(self.mesh, self.mesh_pial, self.mesh_white, self.nilearn_data)
 
-    def mesh_label(self) -> str:
-        """The surface's name in messages: the fsaverage name, or the pial mesh files."""
-        if self.mesh_pial is None:
-            return self.mesh
-        return f"{self.mesh_pial[0].name}, {self.mesh_pial[1].name}"
-
     def preflight(self, events: pd.DataFrame, store: Store) -> None:
         """Before any work: each run not yet stored checked against its event from its header
         (:func:`~neuralset.studies.headers.check_fmri_run`) and its confounds file (columns,
@@ -282,7 +277,7 @@ class FmriExtractor(RecordingExtractor):
                 )
                 self._check_band(tr, run)
                 if run.name.endswith(".gii"):
-                    check_gifti_vertices(run, self.meshes(), self.mesh_label())
+                    check_gifti_vertices(run, self.meshes(), mesh_label(self))
                 if "confounds_path" in p:
                     check_confounds(Path(p["confounds_path"]), self.confounds, n_volumes, run)
         if self.atlas_name is not None:

@@ -25,7 +25,13 @@ import numpy as np
 
 from .fmri_cifti import cifti_parcels, is_cifti, read_cifti
 from .fmri_spaces import FmriSpace, template_mask
-from .fmri_surface import check_gifti_vertices, gifti_pair, load_gifti, project_surface
+from .fmri_surface import (
+    check_gifti_vertices,
+    gifti_pair,
+    load_gifti,
+    mesh_label,
+    project_surface,
+)
 
 __all__ = ["masked_series", "project_run"]
 
@@ -72,7 +78,7 @@ def project_run(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None)
             meshes=meshes,
         )
         if mask_img is None:  # with a mask, vertices with no sample in it are NaN (nilearn's)
-            _check_vertices_sampled(data, path, ex.mesh_label())
+            _check_vertices_sampled(data, path, mesh_label(ex))
         space = _surface_space(data.shape[1], meshes)
         return ex._clean(data, tr, conf, path), tr, space, {}
     return _volume(ex, img, tr, conf, mask_img)
@@ -169,7 +175,7 @@ def _gifti(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None) -> P
         raise ValueError(
             f"{path}: fwhm smoothing is not available for GIfTI surface data; set fwhm=None"
         )
-    check_gifti_vertices(path, ex.meshes(), ex.mesh_label())
+    check_gifti_vertices(path, ex.meshes(), mesh_label(ex))
     paths = gifti_pair(path)
     arrays = [load_gifti(p) for p in paths]
     if len({a.shape[0] for a in arrays}) != 1:

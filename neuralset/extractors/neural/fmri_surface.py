@@ -34,6 +34,7 @@ __all__ = [
     "load_gifti",
     "gifti_pair",
     "check_gifti_vertices",
+    "mesh_label",
 ]
 
 #: mesh names: fsaverage5 is bundled with nilearn; the others are read from its data folder
@@ -171,6 +172,13 @@ def load_gifti(path: Path) -> np.ndarray:
     if len(arrays) == 1 and arrays[0].ndim == 2:
         return arrays[0].T if arrays[0].shape[0] > arrays[0].shape[1] else arrays[0]
     return np.stack(arrays, axis=0)
+
+
+def mesh_label(ex: FmriExtractor) -> str:
+    """The surface's name in messages: the fsaverage name, or the pial mesh files."""
+    if ex.mesh_pial is None:
+        return ex.mesh
+    return f"{ex.mesh_pial[0].name}, {ex.mesh_pial[1].name}"
 
 
 def gifti_pair(path: Path) -> list[Path]:

@@ -93,9 +93,7 @@ def test_nan_voxels_of_a_given_mask_as_nifti_masker(folder, tmp_path, detrend):
 
     ex = FmriExtractor(mask=folder / "brain.nii.gz", detrend=detrend)
     ours = _stored(ex, _events(folder, "nan_bold.nii.gz"), Store(tmp_path))
-    masker = NiftiMasker(
-        mask_img=str(folder / "brain.nii.gz"), detrend=detrend, standardize=None
-    )
+    masker = NiftiMasker(mask_img=str(folder / "brain.nii.gz"), detrend=detrend, standardize=None)
     ref = masker.fit_transform(str(folder / "nan_bold.nii.gz"))
     assert not np.isnan(ref).any()
     np.testing.assert_allclose(ours, ref, **TOL)
