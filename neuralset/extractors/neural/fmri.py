@@ -262,6 +262,7 @@ class FmriExtractor(RecordingExtractor):
         (:func:`~neuralset.studies.headers.check_fmri_run`) and its confounds file (columns,
         one row per volume), the mask file non-empty, named atlases and meshes available."""
         from ...studies.headers import check_fmri_run
+        from .fmri_project import check_run_settings
 
         items = self.items(events)
         missing = set(store.missing([i.key for i in items]))
@@ -276,6 +277,7 @@ class FmriExtractor(RecordingExtractor):
                     run, p["frequency"], p["offset"], p["duration"], label
                 )
                 self._check_band(tr, run)
+                check_run_settings(self, run)
                 if run.name.endswith(".gii"):
                     check_gifti_vertices(run, self.meshes(), mesh_label(self))
                 if "confounds_path" in p:

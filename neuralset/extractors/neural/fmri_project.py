@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from .fmri_cifti import cifti_parcels, is_cifti, read_cifti
+from .fmri_cifti import (
+    brain_models,
+    cifti_parcels,
+    is_cifti,
+    kept_rows,
+    parcel_labels,
+    read_cifti,
+)
 from .fmri_spaces import FmriSpace, template_mask
 from .fmri_surface import (
     check_gifti_vertices,
@@ -33,7 +40,7 @@ from .fmri_surface import (
     project_surface,
 )
 
-__all__ = ["masked_series", "project_run"]
+__all__ = ["masked_series", "project_run", "check_run_settings"]
 
 Projected = tuple[np.ndarray, float, FmriSpace, dict[str, np.ndarray]]
 
@@ -166,20 +173,10 @@ def _volume(ex: Any, img: Any, tr: float, conf: np.ndarray | None, mask_img: Any
 
 
 def _gifti(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None) -> Projected:
-    if ex.projection != "surface":
-        raise ValueError(
-            f"{path}: GIfTI data is already on a surface; use projection='surface' "
-            f"(got {ex.projection!r})"
-        )
-    if ex.fwhm:
-        raise ValueError(
-            f"{path}: fwhm smoothing is not available for GIfTI surface data; set fwhm=None"
-        )
+    check_run_settings(ex, path)
     check_gifti_vertices(path, ex.meshes(), mesh_label(ex))
     paths = gifti_pair(path)
     arrays = [load_gifti(p) for p in paths]
-    if len({a.shape[0] for a in arrays}) != 1:
-        raise ValueError(f"{paths}: hemispheres have different numbers of volumes")
     if event_freq <= 0:
         raise ValueError(f"{path}: GIfTI runs need the event frequency (1 / RepetitionTime)")
     data = np.concatenate(arrays, axis=1)
@@ -189,23 +186,12 @@ def _gifti(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None) -> P
 
 
 def _cifti(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None) -> Projected:
-    if ex.projection not in ("mask", "atlas"):
-        raise ValueError(
-            f"{path}: a CIFTI-2 dense time series is read as grayordinates (projection='mask') "
-            f"or parcel means of a .dlabel.nii (projection='atlas'), not {ex.projection!r}"
-        )
-    if ex.fwhm:
-        raise ValueError(f"{path}: fwhm smoothing is not available for CIFTI data; set fwhm=None")
+    check_run_settings(ex, path)
     data, header_tr, rows, models = read_cifti(path, ex.cifti_structures)
     tr = 1.0 / event_freq if event_freq > 0 else header_tr
     if tr is None or not tr > 0:
         raise ValueError(f"{path}: no repetition time (event frequency is 0, no series step)")
     if ex.projection == "atlas":
-        if not str(ex.atlas).lower().endswith(".dlabel.nii"):
-            raise ValueError(
-                f"{path}: parcels of a CIFTI run come from a CIFTI dense label file; set "
-                f"FmriExtractor.atlas to a .dlabel.nii (got {ex.atlas})"
-            )
         means, keys, names, labels = cifti_parcels(data, rows, models, ex.atlas)
         kept = np.zeros_like(labels)
         kept[rows] = labels[rows]
@@ -233,6 +219,57 @@ def _check_vertices_sampled(data: np.ndarray, path: Path, mesh: str) -> None:
             "project runs that are in the mesh's space (fsaverage: MNI152) and cover the "
             "whole cortex, or use projection='mask'"
         )
+
+
+def check_run_settings(ex: Any, path: Path) -> None:
+    """The settings of ``ex`` fit the format of the run ``path`` (from the headers, before any
+    work): CIFTI-2 runs take grayordinates or ``.dlabel.nii`` parcels, GIfTI runs are already
+    on a surface; neither has a voxel grid to smooth or mask.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, the setting and the fix.
+    """
+    cifti = is_cifti(path)
+    if not cifti and not path.name.lower().endswith(".gii"):
+        return
+    what = "CIFTI" if cifti else "GIfTI surface"
+    if cifti and ex.projection not in ("mask", "atlas"):
+        raise ValueError(
+            f"{path}: a CIFTI-2 dense time series is read as grayordinates (projection='mask') "
+            f"or parcel means of a .dlabel.nii (projection='atlas'), not {ex.projection!r}"
+        )
+    if not cifti and ex.projection != "surface":
+        raise ValueError(
+            f"{path}: GIfTI data is already on a surface; use projection='surface' "
+            f"(got {ex.projection!r})"
+        )
+    if ex.fwhm:
+        raise ValueError(f"{path}: fwhm smoothing is not available for {what} data; set fwhm=None")
+    for field in ("mask", "template_mask"):
+        if getattr(ex, field) is not None:
+            raise ValueError(
+                f"{path}: a {what} run has no voxel grid for FmriExtractor.{field} (got "
+                f"{getattr(ex, field)}); set {field}=None"
+                + ("; choose grayordinates with cifti_structures" if cifti else "")
+            )
+    if cifti:
+        _check_cifti_settings(ex, path)
+
+
+def _check_cifti_settings(ex: Any, path: Path) -> None:
+    """The structures asked for are in the run, and its parcels are on its grayordinates."""
+    _, _, models = brain_models(path)
+    rows = kept_rows(path, models, ex.cifti_structures)
+    if ex.projection != "atlas":
+        return
+    if not str(ex.atlas).lower().endswith(".dlabel.nii"):
+        raise ValueError(
+            f"{path}: parcels of a CIFTI run come from a CIFTI dense label file; set "
+            f"FmriExtractor.atlas to a .dlabel.nii (got {ex.atlas})"
+        )
+    parcel_labels(ex.atlas, models, rows)
 
 
 def _surface_space(n_features: int, meshes: dict[str, Any]) -> FmriSpace:

@@ -198,7 +198,8 @@ def check_gifti_vertices(path: Path, meshes: Meshes, mesh_name: str) -> None:
     Raises
     ------
     ValueError
-        A ``hemi-R`` file given alone, or vertex counts that differ from the mesh's.
+        A ``hemi-R`` file given alone, hemispheres of different lengths, or vertex counts that
+        differ from the mesh's.
     """
     import nibabel as nib
 
@@ -210,7 +211,13 @@ def check_gifti_vertices(path: Path, meshes: Meshes, mesh_name: str) -> None:
             "(the hemi-R file next to it is read with it, left then right)"
         )
     paths = gifti_pair(path)
-    found = [gifti_dims(nib.load(str(p)))[1] for p in paths]
+    dims = [gifti_dims(nib.load(str(p))) for p in paths]
+    if len({d[0] for d in dims}) > 1:
+        raise ValueError(
+            f"{path}: its hemispheres have {dims[0][0]} and {dims[1][0]} volumes "
+            f"({paths[1].name}); give the two hemispheres of one run"
+        )
+    found = [d[1] for d in dims]
     wanted = [int(np.asarray(meshes[h][0].coordinates).shape[0]) for h in ("left", "right")]
     if found != wanted:
         raise ValueError(

@@ -169,7 +169,7 @@ def test_gifti_vertices_checked_against_the_mesh_before_any_work(tmp_path):
         f"{tmp_path / 'a_hemi-R_bold.func.gii'}: a right-hemisphere GIfTI file; point the Fmri "
         "event at its hemi-L file (the hemi-R file next to it is read with it, left then right)"
     )
-    assert not list(store.root.rglob("*.npy"))
+    assert not list(store.keys())
 
 
 def test_cifti_duration_filled_from_the_series_axis(tmp_path):
@@ -183,3 +183,44 @@ def test_cifti_duration_filled_from_the_series_axis(tmp_path):
     )
     table["study_root"] = str(tmp_path)
     assert fill_durations(table)["duration"].tolist() == [N_VOL * 1.5]
+
+
+def test_gifti_settings_checked_from_headers_before_any_work(folder, tmp_path):
+    """A mask was silently ignored; the other settings failed inside prepare."""
+    rng = np.random.default_rng(3)
+    for h, n in (("L", N_VOL), ("R", N_VOL)):
+        _gifti(tmp_path / f"a_hemi-{h}_bold.func.gii", rng.normal(size=(n, N_FS5)))
+    for h, n in (("L", N_VOL), ("R", N_VOL - 1)):
+        _gifti(tmp_path / f"b_hemi-{h}_bold.func.gii", rng.normal(size=(n, N_FS5)))
+    run = tmp_path / "a_hemi-L_bold.func.gii"
+    mask = folder / "brain.nii.gz"
+    cases = [
+        (
+            "a_hemi-L_bold.func.gii",
+            dict(projection="surface", mask=mask),
+            f"{run}: a GIfTI surface run has no voxel grid for FmriExtractor.mask (got {mask}); "
+            "set mask=None",
+        ),
+        (
+            "a_hemi-L_bold.func.gii",
+            dict(projection="surface", fwhm=4.0),
+            f"{run}: fwhm smoothing is not available for GIfTI surface data; set fwhm=None",
+        ),
+        (
+            "a_hemi-L_bold.func.gii",
+            dict(),
+            f"{run}: GIfTI data is already on a surface; use projection='surface' (got 'mask')",
+        ),
+        (
+            "b_hemi-L_bold.func.gii",
+            dict(projection="surface"),
+            f"{tmp_path / 'b_hemi-L_bold.func.gii'}: its hemispheres have {N_VOL} and "
+            f"{N_VOL - 1} volumes (b_hemi-R_bold.func.gii); give the two hemispheres of one run",
+        ),
+    ]
+    store = Store(tmp_path / "s")
+    for name, fields, message in cases:
+        with pytest.raises(ValueError) as err:
+            FmriExtractor(**fields).prepare(_events(tmp_path, name), store, progress=False)
+        assert str(err.value) == message
+    assert not list(store.keys())
