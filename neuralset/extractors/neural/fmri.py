@@ -73,11 +73,9 @@ from .fmri_spaces import (
     stored_space,
 )
 from .fmri_surface import (
-    check_gifti_vertices,
     check_mesh_fields,
     fsaverage5_meshes,
     load_gifti,
-    mesh_label,
     project_surface,
     surface_meshes,
 )
@@ -259,10 +257,12 @@ class FmriExtractor(RecordingExtractor):
 
     def preflight(self, events: pd.DataFrame, store: Store) -> None:
         """Before any work: each run not yet stored checked against its event from its header
-        (:func:`~neuralset.studies.headers.check_fmri_run`) and its confounds file (columns,
-        one row per volume), the mask file non-empty, named atlases and meshes available."""
+        (:func:`~neuralset.studies.headers.check_fmri_run`), against the settings
+        (:func:`~neuralset.extractors.neural.fmri_project.check_run_files`) and its confounds
+        file (columns, one row per volume), the mask file non-empty, named atlases and meshes
+        available."""
         from ...studies.headers import check_fmri_run
-        from .fmri_project import check_run_settings
+        from .fmri_project import check_run_files
 
         items = self.items(events)
         missing = set(store.missing([i.key for i in items]))
@@ -277,9 +277,7 @@ class FmriExtractor(RecordingExtractor):
                     run, p["frequency"], p["offset"], p["duration"], label
                 )
                 self._check_band(tr, run)
-                check_run_settings(self, run)
-                if run.name.endswith(".gii"):
-                    check_gifti_vertices(run, self.meshes(), mesh_label(self))
+                check_run_files(self, run)
                 if "confounds_path" in p:
                     check_confounds(Path(p["confounds_path"]), self.confounds, n_volumes, run)
         if self.atlas_name is not None:

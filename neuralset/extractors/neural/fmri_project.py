@@ -31,6 +31,7 @@ from .fmri_cifti import (
     parcel_labels,
     read_cifti,
 )
+from .fmri_signals import check_mask_in_view
 from .fmri_spaces import FmriSpace, template_mask
 from .fmri_surface import (
     check_gifti_vertices,
@@ -40,7 +41,13 @@ from .fmri_surface import (
     project_surface,
 )
 
-__all__ = ["masked_series", "project_run", "check_run_settings"]
+__all__ = [
+    "masked_series",
+    "project_run",
+    "check_run_files",
+    "check_run_settings",
+    "is_nifti",
+]
 
 Projected = tuple[np.ndarray, float, FmriSpace, dict[str, np.ndarray]]
 
@@ -221,6 +228,22 @@ def _check_vertices_sampled(data: np.ndarray, path: Path, mesh: str) -> None:
         )
 
 
+def check_run_files(ex: Any, run: Path) -> None:
+    """The preflight checks of one run against the settings of ``ex``, from headers: those of
+    its format (:func:`check_run_settings`), a GIfTI run's vertices against the mesh, a mask
+    file inside a NIfTI run's field of view."""
+    check_run_settings(ex, run)
+    if run.name.lower().endswith(".gii"):
+        check_gifti_vertices(run, ex.meshes(), mesh_label(ex))
+    elif is_nifti(run) and ex.projection == "mask" and ex.mask is not None:
+        check_mask_in_view(ex.mask, run)
+
+
+def is_nifti(path: Path) -> bool:
+    """Whether ``path`` is a NIfTI volume run (not CIFTI-2, not GIfTI)."""
+    return not is_cifti(path) and not path.name.lower().endswith(".gii")
+
+
 def check_run_settings(ex: Any, path: Path) -> None:
     """The settings of ``ex`` fit the format of the run ``path`` (from the headers, before any
     work): CIFTI-2 runs take grayordinates or ``.dlabel.nii`` parcels, GIfTI runs are already
@@ -231,9 +254,9 @@ def check_run_settings(ex: Any, path: Path) -> None:
     ValueError
         Naming the file, the setting and the fix.
     """
-    cifti = is_cifti(path)
-    if not cifti and not path.name.lower().endswith(".gii"):
+    if is_nifti(path):
         return
+    cifti = is_cifti(path)
     what = "CIFTI" if cifti else "GIfTI surface"
     if cifti and ex.projection not in ("mask", "atlas"):
         raise ValueError(

@@ -224,3 +224,31 @@ def test_gifti_settings_checked_from_headers_before_any_work(folder, tmp_path):
             FmriExtractor(**fields).prepare(_events(tmp_path, name), store, progress=False)
         assert str(err.value) == message
     assert not list(store.keys())
+
+
+def test_a_mask_outside_the_runs_field_of_view_fails_before_any_work(folder, tmp_path):
+    """NiftiMasker resamples the run onto the mask's grid: mask voxels outside the run read 0
+    (stored silently), and a mask wholly outside failed in prepare with nilearn's
+    BoundingBoxError, naming no file."""
+    from nilearn.maskers import NiftiMasker
+
+    run = folder / "mni_bold.nii.gz"
+    brain = nib.load(folder / "brain.nii.gz")
+    shifted = brain.affine.copy()
+    shifted[0, 3] += 80.0  # 10 voxels to the right
+    mask = tmp_path / "shifted_mask.nii.gz"
+    nib.save(nib.Nifti1Image(np.asarray(brain.dataobj), shifted), mask)
+    ref = NiftiMasker(mask_img=str(mask), standardize=None).fit_transform(str(run))
+    n_zero = int((ref == 0).all(axis=0).sum())  # nilearn's own result: voxels read as 0
+    n_voxels = int(np.count_nonzero(np.asarray(brain.dataobj)))
+    assert 0 < n_zero < n_voxels == ref.shape[1]
+    store = Store(tmp_path / "s")
+    with pytest.raises(ValueError) as err:
+        FmriExtractor(mask=mask).prepare(_events(folder, run.name), store, progress=False)
+    assert str(err.value) == (
+        f"FmriExtractor.mask: {n_zero} of {n_voxels} voxels of {mask} lie outside the field of "
+        f"view of {run} (nilearn's masker would read them as 0); give a mask in the run's "
+        "space, e.g. nilearn.image.resample_to_img(mask, run, interpolation='nearest'), or "
+        "template_mask='brain'"
+    )
+    assert not list(store.keys())
