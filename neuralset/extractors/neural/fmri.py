@@ -277,7 +277,7 @@ class FmriExtractor(RecordingExtractor):
                     run, p["frequency"], p["offset"], p["duration"], label
                 )
                 self._check_band(tr, run)
-                check_run_files(self, run)
+                check_run_files(self, run, n_volumes)
                 if "confounds_path" in p:
                     check_confounds(Path(p["confounds_path"]), self.confounds, n_volumes, run)
         if self.atlas_name is not None:

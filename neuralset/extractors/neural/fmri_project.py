@@ -31,7 +31,7 @@ from .fmri_cifti import (
     parcel_labels,
     read_cifti,
 )
-from .fmri_signals import check_mask_in_view
+from .fmri_signals import check_cleaning, check_mask_in_view
 from .fmri_spaces import FmriSpace, template_mask
 from .fmri_surface import (
     check_gifti_vertices,
@@ -228,10 +228,11 @@ def _check_vertices_sampled(data: np.ndarray, path: Path, mesh: str) -> None:
         )
 
 
-def check_run_files(ex: Any, run: Path) -> None:
+def check_run_files(ex: Any, run: Path, n_volumes: int) -> None:
     """The preflight checks of one run against the settings of ``ex``, from headers: those of
     its format (:func:`check_run_settings`), a GIfTI run's vertices against the mesh, a mask
-    file inside a NIfTI run's field of view."""
+    file inside a NIfTI run's field of view, and volumes enough for the cleaning."""
+    check_cleaning(ex, n_volumes, run)
     check_run_settings(ex, run)
     if run.name.lower().endswith(".gii"):
         check_gifti_vertices(run, ex.meshes(), mesh_label(ex))

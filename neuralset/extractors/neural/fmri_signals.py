@@ -26,6 +26,7 @@ __all__ = [
     "check_confounds",
     "check_mask",
     "check_mask_in_view",
+    "check_cleaning",
 ]
 
 
@@ -156,4 +157,18 @@ def check_mask_in_view(path: Path, run: Path) -> None:
             f"field of view of {run} (nilearn's masker would read them as 0); give a mask in "
             "the run's space, e.g. nilearn.image.resample_to_img(mask, run, "
             "interpolation='nearest'), or template_mask='brain'"
+        )
+
+
+def check_cleaning(ex: Any, n_volumes: int, run: Path) -> None:
+    """The cleaning of ``ex`` (an ``FmriExtractor``) has the 2 volumes it needs in ``run``:
+    on one volume nilearn skips detrending and standardising (the values stay raw, with a
+    warning) and its filters fail."""
+    fields = ("detrend", "standardize", "high_pass", "low_pass", "confounds")
+    asked = [f for f in fields if getattr(ex, f)]
+    if n_volumes < 2 and asked:
+        raise ValueError(
+            f"{run} holds {n_volumes} volume; cleaning it ({', '.join(asked)}) needs at least 2 "
+            "volumes (nilearn leaves a single volume as it is); turn these FmriExtractor "
+            "settings off, or give the whole run"
         )

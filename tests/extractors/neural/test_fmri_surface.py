@@ -252,3 +252,31 @@ def test_a_mask_outside_the_runs_field_of_view_fails_before_any_work(folder, tmp
         "template_mask='brain'"
     )
     assert not list(store.keys())
+
+
+def test_cleaning_a_run_of_one_volume_fails_before_any_work(folder, tmp_path):
+    """nilearn skips detrending and standardising one volume (a warning, the values stay
+    raw): the run was stored unstandardised."""
+    from nilearn import signal
+
+    img = nib.load(folder / "mni_bold.nii.gz")
+    one = nib.Nifti1Image(np.asarray(img.dataobj)[..., :1], img.affine, img.header)
+    nib.save(one, tmp_path / "one_bold.nii.gz")
+    raw = np.asarray(one.dataobj, dtype=np.float64).reshape(-1, 1).T[:, :50]
+    with pytest.warns(UserWarning, match="Standardization of 3D signal"):
+        kept = signal.clean(raw, detrend=True, standardize="zscore_sample")
+    np.testing.assert_array_equal(kept, raw)  # nilearn's own result: unchanged
+    store = Store(tmp_path / "s")
+    ex = FmriExtractor(template_mask="brain", detrend=True, standardize="zscore_sample")
+    with pytest.raises(ValueError) as err:
+        ex.prepare(_events(tmp_path, "one_bold.nii.gz", TR), store, progress=False)
+    assert str(err.value) == (
+        f"{tmp_path / 'one_bold.nii.gz'} holds 1 volume; cleaning it (detrend, standardize) "
+        "needs at least 2 volumes (nilearn leaves a single volume as it is); turn these "
+        "FmriExtractor settings off, or give the whole run"
+    )
+    assert not list(store.keys())
+    out = _stored(
+        FmriExtractor(template_mask="brain"), _events(tmp_path, "one_bold.nii.gz", TR), store
+    )
+    assert out.shape[0] == 1
