@@ -282,7 +282,7 @@ class FmriExtractor(RecordingExtractor):
                     check_confounds(Path(p["confounds_path"]), self.confounds, n_volumes, run)
         if self.atlas_name is not None:
             self.resolved_atlas()
-        if self.projection == "surface" and self.mesh != "fsaverage5":
+        if self.projection == "surface" and (self.mesh != "fsaverage5" or self.mesh_pial):
             self.meshes()
 
     def _check_band(self, tr: float, run: Path) -> None:

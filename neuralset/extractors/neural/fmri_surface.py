@@ -62,7 +62,31 @@ def _file_meshes(pial: tuple[Path, Path], white: tuple[Path, Path] | None) -> Me
     out = {}
     for i, hemi in enumerate(("left", "right")):
         out[hemi] = (_load_mesh(pial[i]), _load_mesh(white[i]) if white is not None else None)
+    _check_file_meshes(out, pial, white)
     return out
+
+
+def _check_file_meshes(
+    meshes: Meshes, pial: tuple[Path, Path], white: tuple[Path, Path] | None
+) -> None:
+    """The left pial mesh lies left of the right one (RAS: smaller x), and each white mesh has
+    its pial mesh's vertices."""
+    x = [float(np.asarray(meshes[h][0].coordinates)[:, 0].mean()) for h in ("left", "right")]
+    if x[0] > x[1]:
+        raise ValueError(
+            f"FmriExtractor.mesh_pial: the left mesh {pial[0]} lies right of the right mesh "
+            f"{pial[1]} (mean x {x[0]:.1f} against {x[1]:.1f} mm); give the left hemisphere "
+            "first, then the right"
+        )
+    for i, hemi in enumerate(("left", "right")):
+        inner = meshes[hemi][1]
+        n_pial = np.asarray(meshes[hemi][0].coordinates).shape[0]
+        if white is not None and np.asarray(inner.coordinates).shape[0] != n_pial:
+            raise ValueError(
+                f"FmriExtractor.mesh_white: {white[i]} has "
+                f"{np.asarray(inner.coordinates).shape[0]} vertices but its pial mesh "
+                f"{pial[i]} has {n_pial}; give the white mesh of the same surface"
+            )
 
 
 def _load_mesh(path: Path) -> Any:

@@ -280,3 +280,55 @@ def test_cleaning_a_run_of_one_volume_fails_before_any_work(folder, tmp_path):
         FmriExtractor(template_mask="brain"), _events(tmp_path, "one_bold.nii.gz", TR), store
     )
     assert out.shape[0] == 1
+
+
+def _mesh_file(mesh, path: Path) -> Path:
+    coords = nib.gifti.GiftiDataArray(
+        np.asarray(mesh.coordinates, np.float32), intent="NIFTI_INTENT_POINTSET"
+    )
+    faces = nib.gifti.GiftiDataArray(
+        np.asarray(mesh.faces, np.int32), intent="NIFTI_INTENT_TRIANGLE"
+    )
+    nib.save(nib.gifti.GiftiImage(darrays=[coords, faces]), path)
+    return path
+
+
+def test_mesh_files_swapped_or_unpaired_fail_before_any_work(folder, tmp_path):
+    """Hemispheres given right then left projected each hemisphere's voxels under the other's
+    name; a white mesh of another surface failed inside vol_to_surf."""
+    from nilearn import datasets
+
+    fsavg = datasets.load_fsaverage("fsaverage5")
+    pial = {
+        h: _mesh_file(fsavg["pial"].parts[h], tmp_path / f"pial_{h}.gii") for h in ("left", "right")
+    }
+    white = {
+        h: _mesh_file(fsavg["white_matter"].parts[h], tmp_path / f"white_{h}.gii")
+        for h in ("left", "right")
+    }
+    from nilearn.surface import InMemoryMesh
+
+    coords = np.asarray(fsavg["white_matter"].parts["left"].coordinates)[:100]
+    small = _mesh_file(InMemoryMesh(coords, np.array([[0, 1, 2], [1, 2, 3]])), tmp_path / "s.gii")
+    events, store = _events(folder, "mni_bold.nii.gz"), Store(tmp_path / "s")
+    swapped = FmriExtractor(projection="surface", mesh_pial=(pial["right"], pial["left"]))
+    x = [float(fsavg["pial"].parts[h].coordinates[:, 0].mean()) for h in ("right", "left")]
+    with pytest.raises(ValueError) as err:
+        swapped.prepare(events, store, progress=False)
+    assert str(err.value) == (
+        f"FmriExtractor.mesh_pial: the left mesh {pial['right']} lies right of the right mesh "
+        f"{pial['left']} (mean x {x[0]:.1f} against {x[1]:.1f} mm); give the left hemisphere "
+        "first, then the right"
+    )
+    unpaired = FmriExtractor(
+        projection="surface",
+        mesh_pial=(pial["left"], pial["right"]),
+        mesh_white=(small, white["right"]),
+    )
+    with pytest.raises(ValueError) as err:
+        unpaired.prepare(events, store, progress=False)
+    assert str(err.value) == (
+        f"FmriExtractor.mesh_white: {small} has 100 vertices but its pial mesh {pial['left']} "
+        "has 10242; give the white mesh of the same surface"
+    )
+    assert not list(store.keys())
