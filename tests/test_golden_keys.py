@@ -40,7 +40,7 @@ GOLDEN = {
     "HuggingFaceText.word_key": "831cd3a5fac23ad3f8c45731bd955479",
     # _version 2: wav2vec2-style frames at the centres of their windows (was 5c6b4663...)
     "HuggingFaceAudio.prepare_key": "dbf863f207b481655517ade94a57171b",
-    "FmriExtractor.key": "ca1363e895a212fcbce36dd1480fbbbf",
+    "FmriExtractor.key": "0b9d3f60d2ed52d915c2d598f9a2e13c",  # _version 2: NaN voxels
     "SyntheticStudy.key": "746e128bc16c384e584944bd66919116",
     "TriggerSegmenter.key": "759523cc4a6626301ba41a9f377e8189",
     "SlidingSegmenter.key": "41633d7c7f414af81dc71d5940ac6621",

@@ -167,7 +167,8 @@ def read_atlas_labels(path: str | Path) -> dict[str, int]:
     Raises
     ------
     EntityError
-        When a column is missing or an index is not an integer (naming the file).
+        When a column is missing, an index is not an integer or a name is given twice (naming
+        the file).
     """
     table = read_tsv(Path(path))
     for column in ("index", "name"):
@@ -178,6 +179,11 @@ def read_atlas_labels(path: str | Path) -> dict[str, int]:
             )
     out: dict[str, int] = {}
     for index, name in zip(table["index"], table["name"]):
+        if name in out:
+            raise EntityError(
+                f"{path}: parcel name {name!r} is given twice (indexes {out[name]} and "
+                f"{index}); give each parcel its own name"
+            )
         try:
             out[name] = int(index)
         except ValueError:

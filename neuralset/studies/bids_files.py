@@ -424,7 +424,9 @@ def nifti_volumes(path: Path) -> tuple[int, float]:
     except Exception as err:
         raise BidsError(f"unreadable fMRI file {path}: {err}") from None
     if path.name.endswith(".gii"):
-        return len(img.darrays), 0.0  # type: ignore[attr-defined]
+        from .headers import gifti_dims
+
+        return gifti_dims(img)[0], 0.0
     shape = img.shape
     if len(shape) != 4:
         raise BidsError(f"{path}: expected a 4D BOLD image, got shape {shape}")

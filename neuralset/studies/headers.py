@@ -17,7 +17,14 @@ import pandas as pd
 
 from .file_state import file_state
 
-__all__ = ["fill_durations", "recording_length", "nifti_tr", "check_fmri_run", "MAX_TR"]
+__all__ = [
+    "fill_durations",
+    "recording_length",
+    "nifti_tr",
+    "gifti_dims",
+    "check_fmri_run",
+    "MAX_TR",
+]
 
 #: Longest repetition time (s) taken from a NIfTI header without the event saying so: a larger
 #: header TR is almost surely in another unit (milliseconds written as seconds).
@@ -41,6 +48,16 @@ def nifti_tr(header: Any) -> tuple[float, str]:
     except (AttributeError, IndexError):  # not a NIfTI header (e.g. Analyze)
         unit = "unknown"
     return float(zooms[3]) * _TIME_UNITS.get(unit, 1.0), unit
+
+
+def gifti_dims(img: Any) -> tuple[int, int]:
+    """``(volumes, vertices)`` of a GIfTI time series, read as
+    :func:`~neuralset.extractors.neural.fmri_surface.load_gifti` reads it: one data array per
+    volume, or a single 2D array whose longer axis is the vertices."""
+    arrays = img.darrays
+    if len(arrays) == 1 and len(arrays[0].dims) == 2:
+        return min(arrays[0].dims), max(arrays[0].dims)
+    return len(arrays), int(arrays[0].dims[0]) if arrays else 0
 
 
 def recording_length(path: Path, event_type: str, frequency: float = 0.0) -> float:
@@ -71,7 +88,11 @@ def recording_length(path: Path, event_type: str, frequency: float = 0.0) -> flo
         except Exception as err:
             raise ValueError(f"cannot read the header of {path}: {err}") from None
         if str(path).endswith(".gii"):
-            n_volumes, tr = len(img.darrays), 0.0  # type: ignore[attr-defined]
+            n_volumes, tr = gifti_dims(img)[0], 0.0
+        elif str(path).endswith(".dtseries.nii"):  # CIFTI-2: volumes on the series axis
+            series = img.header.get_axis(0)  # type: ignore[attr-defined]
+            n_volumes = int(img.shape[0])
+            tr = float(series.step) if getattr(series, "unit", "") == "SECOND" else 0.0
         else:
             n_volumes = int(img.shape[3]) if len(img.shape) == 4 else 0
             tr = nifti_tr(img.header)[0]
@@ -171,7 +192,7 @@ def check_fmri_run(
                 f"{label}: GIfTI runs carry no repetition time; set the event's frequency "
                 "(1 / RepetitionTime in Hz)"
             )
-        n_volumes, tr = len(img.darrays), 1.0 / frequency  # type: ignore[attr-defined]
+        n_volumes, tr = gifti_dims(img)[0], 1.0 / frequency
     elif str(path).endswith(".dtseries.nii"):  # CIFTI-2: the series axis holds volumes and TR
         n_volumes, tr = _cifti_volumes_tr(path, img, frequency, label)
     else:

@@ -113,3 +113,10 @@ def test_atlas_labels(tmp_path):
     with pytest.raises(EntityError) as err:
         read_atlas_labels(path)
     assert str(err.value) == f"{path}: index 'one' of parcel 'left' is not an integer"
+    path.write_text("index\tname\n1\tUnknown\n2\tleft\n7\tUnknown\n")  # one parcel was lost
+    with pytest.raises(EntityError) as err:
+        read_atlas_labels(path)
+    assert str(err.value) == (
+        f"{path}: parcel name 'Unknown' is given twice (indexes 1 and 7); give each parcel its "
+        "own name"
+    )

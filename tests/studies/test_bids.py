@@ -337,7 +337,7 @@ def test_fmriprep_runs_through_the_extractor(tmp_path):
     nib.save(mask, tmp_path / "mask.nii")
     conf = pd.DataFrame({"trans_x": rng.normal(size=N_VOL), "csf": rng.normal(size=N_VOL)})
     conf.to_csv(deriv / "sub-01_task-go_desc-confounds_timeseries.tsv", sep="\t", index=False)
-    hemis = {h: rng.normal(size=(N_VOL, 30)).astype(np.float32) for h in "LR"}
+    hemis = {h: rng.normal(size=(N_VOL, 10242)).astype(np.float32) for h in "LR"}  # fsaverage5
     for h, arr in hemis.items():
         gii = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(v) for v in arr])
         nib.save(

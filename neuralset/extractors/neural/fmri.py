@@ -112,7 +112,10 @@ class FmriExtractor(RecordingExtractor):
         ``"maps"``: signal per component of a probabilistic atlas (4D image);
         ``"surface"``: projection on a mesh (left then right hemisphere).
     mask
-        Brain mask image (NIfTI); with ``"atlas"``/``"maps"`` it restricts the voxels used.
+        Brain mask image (NIfTI); with ``"atlas"``/``"maps"`` it restricts the voxels used;
+        with ``"surface"``, vertices with no sample inside it are NaN (as
+        :func:`~nilearn.surface.vol_to_surf` gives them). Without a mask, a vertex with no
+        sample in the run (outside its field of view) is an error naming the file.
     template_mask
         nilearn's bundled MNI152 ``"brain"``, ``"gm"`` (grey matter) or ``"wm"`` (white matter)
         mask resampled to each run's grid (nearest neighbour); instead of ``mask``.
@@ -165,6 +168,8 @@ class FmriExtractor(RecordingExtractor):
     """
 
     default_event_type: ClassVar[str] = "Fmri"
+    #: 2: NaN voxels of a given mask read as 0, as nilearn's NiftiMasker reads them
+    _version: ClassVar[int] = 2
     read_fields: ClassVar[tuple[str, ...]] = (
         "output",
         "aggregation",
@@ -252,9 +257,12 @@ class FmriExtractor(RecordingExtractor):
 
     def preflight(self, events: pd.DataFrame, store: Store) -> None:
         """Before any work: each run not yet stored checked against its event from its header
-        (:func:`~neuralset.studies.headers.check_fmri_run`) and its confounds file (columns,
-        one row per volume), the mask file non-empty, named atlases and meshes available."""
+        (:func:`~neuralset.studies.headers.check_fmri_run`), against the settings
+        (:func:`~neuralset.extractors.neural.fmri_project.check_run_files`) and its confounds
+        file (columns, one row per volume), the mask file non-empty, named atlases and meshes
+        available."""
         from ...studies.headers import check_fmri_run
+        from .fmri_project import check_run_files
 
         items = self.items(events)
         missing = set(store.missing([i.key for i in items]))
@@ -269,11 +277,12 @@ class FmriExtractor(RecordingExtractor):
                     run, p["frequency"], p["offset"], p["duration"], label
                 )
                 self._check_band(tr, run)
+                check_run_files(self, run, n_volumes)
                 if "confounds_path" in p:
                     check_confounds(Path(p["confounds_path"]), self.confounds, n_volumes, run)
         if self.atlas_name is not None:
             self.resolved_atlas()
-        if self.projection == "surface" and self.mesh != "fsaverage5":
+        if self.projection == "surface" and (self.mesh != "fsaverage5" or self.mesh_pial):
             self.meshes()
 
     def _check_band(self, tr: float, run: Path) -> None:

@@ -23,11 +23,31 @@ from typing import Any
 
 import numpy as np
 
-from .fmri_cifti import cifti_parcels, is_cifti, read_cifti
+from .fmri_cifti import (
+    brain_models,
+    cifti_parcels,
+    is_cifti,
+    kept_rows,
+    parcel_labels,
+    read_cifti,
+)
+from .fmri_signals import check_cleaning, check_mask_in_view
 from .fmri_spaces import FmriSpace, template_mask
-from .fmri_surface import load_gifti, project_surface
+from .fmri_surface import (
+    check_gifti_vertices,
+    gifti_pair,
+    load_gifti,
+    mesh_label,
+    project_surface,
+)
 
-__all__ = ["masked_series", "project_run"]
+__all__ = [
+    "masked_series",
+    "project_run",
+    "check_run_files",
+    "check_run_settings",
+    "is_nifti",
+]
 
 Projected = tuple[np.ndarray, float, FmriSpace, dict[str, np.ndarray]]
 
@@ -71,6 +91,8 @@ def project_run(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None)
             mask=mask_img,
             meshes=meshes,
         )
+        if mask_img is None:  # with a mask, vertices with no sample in it are NaN (nilearn's)
+            _check_vertices_sampled(data, path, mesh_label(ex))
         space = _surface_space(data.shape[1], meshes)
         return ex._clean(data, tr, conf, path), tr, space, {}
     return _volume(ex, img, tr, conf, mask_img)
@@ -106,6 +128,7 @@ def _given_mask(ex: Any, img: Any, tr: float, mask_path: Path) -> Projected | No
         return None
     mask = values.astype(bool)
     series = masked_series(np.asarray(img.dataobj, dtype=np.float32), mask)
+    np.nan_to_num(series, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # as the masker does
     data = ex._clean(series, tr, None, mask_path)
     space = FmriSpace("mask", data.shape[1], mask=mask, affine=np.asarray(mask_img.affine))
     return np.asarray(data, dtype=np.float32), tr, space, {"mask": mask}
@@ -157,23 +180,10 @@ def _volume(ex: Any, img: Any, tr: float, conf: np.ndarray | None, mask_img: Any
 
 
 def _gifti(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None) -> Projected:
-    if ex.projection != "surface":
-        raise ValueError(
-            f"{path}: GIfTI data is already on a surface; use projection='surface' "
-            f"(got {ex.projection!r})"
-        )
-    if ex.fwhm:
-        raise ValueError(
-            f"{path}: fwhm smoothing is not available for GIfTI surface data; set fwhm=None"
-        )
-    paths = [path]
-    if "hemi-L" in path.name:
-        right = path.with_name(path.name.replace("hemi-L", "hemi-R"))
-        if right.exists():
-            paths.append(right)
+    check_run_settings(ex, path)
+    check_gifti_vertices(path, ex.meshes(), mesh_label(ex))
+    paths = gifti_pair(path)
     arrays = [load_gifti(p) for p in paths]
-    if len({a.shape[0] for a in arrays}) != 1:
-        raise ValueError(f"{paths}: hemispheres have different numbers of volumes")
     if event_freq <= 0:
         raise ValueError(f"{path}: GIfTI runs need the event frequency (1 / RepetitionTime)")
     data = np.concatenate(arrays, axis=1)
@@ -183,23 +193,12 @@ def _gifti(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None) -> P
 
 
 def _cifti(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None) -> Projected:
-    if ex.projection not in ("mask", "atlas"):
-        raise ValueError(
-            f"{path}: a CIFTI-2 dense time series is read as grayordinates (projection='mask') "
-            f"or parcel means of a .dlabel.nii (projection='atlas'), not {ex.projection!r}"
-        )
-    if ex.fwhm:
-        raise ValueError(f"{path}: fwhm smoothing is not available for CIFTI data; set fwhm=None")
+    check_run_settings(ex, path)
     data, header_tr, rows, models = read_cifti(path, ex.cifti_structures)
     tr = 1.0 / event_freq if event_freq > 0 else header_tr
     if tr is None or not tr > 0:
         raise ValueError(f"{path}: no repetition time (event frequency is 0, no series step)")
     if ex.projection == "atlas":
-        if not str(ex.atlas).lower().endswith(".dlabel.nii"):
-            raise ValueError(
-                f"{path}: parcels of a CIFTI run come from a CIFTI dense label file; set "
-                f"FmriExtractor.atlas to a .dlabel.nii (got {ex.atlas})"
-            )
         means, keys, names, labels = cifti_parcels(data, rows, models, ex.atlas)
         kept = np.zeros_like(labels)
         kept[rows] = labels[rows]
@@ -214,6 +213,87 @@ def _cifti(ex: Any, path: Path, event_freq: float, conf: np.ndarray | None) -> P
         return ex._clean(means, tr, conf, path), tr, space, {"cifti_labels": kept}
     space = FmriSpace("cifti", data.shape[1], source=str(path), rows=rows)
     return ex._clean(data, tr, conf, path), tr, space, {"cifti_rows": rows}
+
+
+def _check_vertices_sampled(data: np.ndarray, path: Path, mesh: str) -> None:
+    """Every vertex got a value: :func:`nilearn.surface.vol_to_surf` gives NaN to vertices
+    whose samples all fall outside the image (and spreads NaN voxels)."""
+    bad = np.isnan(data).any(axis=0)
+    if bad.any():
+        raise ValueError(
+            f"{path}: {int(bad.sum())} of {bad.size} vertices of the mesh {mesh} got NaN from "
+            "nilearn.surface.vol_to_surf (outside the run's field of view, or on NaN voxels); "
+            "project runs that are in the mesh's space (fsaverage: MNI152) and cover the "
+            "whole cortex, or use projection='mask'"
+        )
+
+
+def check_run_files(ex: Any, run: Path, n_volumes: int) -> None:
+    """The preflight checks of one run against the settings of ``ex``, from headers: those of
+    its format (:func:`check_run_settings`), a GIfTI run's vertices against the mesh, a mask
+    file inside a NIfTI run's field of view, and volumes enough for the cleaning."""
+    check_cleaning(ex, n_volumes, run)
+    check_run_settings(ex, run)
+    if run.name.lower().endswith(".gii"):
+        check_gifti_vertices(run, ex.meshes(), mesh_label(ex))
+    elif is_nifti(run) and ex.projection == "mask" and ex.mask is not None:
+        check_mask_in_view(ex.mask, run)
+
+
+def is_nifti(path: Path) -> bool:
+    """Whether ``path`` is a NIfTI volume run (not CIFTI-2, not GIfTI)."""
+    return not is_cifti(path) and not path.name.lower().endswith(".gii")
+
+
+def check_run_settings(ex: Any, path: Path) -> None:
+    """The settings of ``ex`` fit the format of the run ``path`` (from the headers, before any
+    work): CIFTI-2 runs take grayordinates or ``.dlabel.nii`` parcels, GIfTI runs are already
+    on a surface; neither has a voxel grid to smooth or mask.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, the setting and the fix.
+    """
+    if is_nifti(path):
+        return
+    cifti = is_cifti(path)
+    what = "CIFTI" if cifti else "GIfTI surface"
+    if cifti and ex.projection not in ("mask", "atlas"):
+        raise ValueError(
+            f"{path}: a CIFTI-2 dense time series is read as grayordinates (projection='mask') "
+            f"or parcel means of a .dlabel.nii (projection='atlas'), not {ex.projection!r}"
+        )
+    if not cifti and ex.projection != "surface":
+        raise ValueError(
+            f"{path}: GIfTI data is already on a surface; use projection='surface' "
+            f"(got {ex.projection!r})"
+        )
+    if ex.fwhm:
+        raise ValueError(f"{path}: fwhm smoothing is not available for {what} data; set fwhm=None")
+    for field in ("mask", "template_mask"):
+        if getattr(ex, field) is not None:
+            raise ValueError(
+                f"{path}: a {what} run has no voxel grid for FmriExtractor.{field} (got "
+                f"{getattr(ex, field)}); set {field}=None"
+                + ("; choose grayordinates with cifti_structures" if cifti else "")
+            )
+    if cifti:
+        _check_cifti_settings(ex, path)
+
+
+def _check_cifti_settings(ex: Any, path: Path) -> None:
+    """The structures asked for are in the run, and its parcels are on its grayordinates."""
+    _, _, models = brain_models(path)
+    rows = kept_rows(path, models, ex.cifti_structures)
+    if ex.projection != "atlas":
+        return
+    if not str(ex.atlas).lower().endswith(".dlabel.nii"):
+        raise ValueError(
+            f"{path}: parcels of a CIFTI run come from a CIFTI dense label file; set "
+            f"FmriExtractor.atlas to a .dlabel.nii (got {ex.atlas})"
+        )
+    parcel_labels(ex.atlas, models, rows)
 
 
 def _surface_space(n_features: int, meshes: dict[str, Any]) -> FmriSpace:

@@ -4,8 +4,9 @@
   vectorised over features;
 * :func:`confounds_path`, :func:`load_confounds` - a run's confounds TSV (fMRIPrep naming or
   the event's ``confounds`` column) and the selected columns;
-* :func:`check_confounds`, :func:`check_mask` - the checks of a ``prepare``'s preflight: the
-  confounds match the run's volumes, the mask file selects voxels.
+* :func:`check_confounds`, :func:`check_mask`, :func:`check_mask_in_view` - the checks of a
+  ``prepare``'s preflight: the confounds match the run's volumes, the mask file selects voxels
+  inside the run's field of view.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ __all__ = [
     "load_confounds",
     "check_confounds",
     "check_mask",
+    "check_mask_in_view",
+    "check_cleaning",
 ]
 
 
@@ -131,4 +134,41 @@ def check_mask(path: Path) -> None:
         raise ValueError(
             f"FmriExtractor.mask: {path} selects no voxel (all zeros); give a mask whose "
             "brain voxels are non-zero"
+        )
+
+
+def check_mask_in_view(path: Path, run: Path) -> None:
+    """Every voxel of the mask ``path`` lies inside the field of view of the NIfTI ``run``
+    (headers and the mask only). :class:`nilearn.maskers.NiftiMasker` resamples the run onto
+    the mask's grid: mask voxels outside the run would read 0."""
+    import nibabel as nib
+
+    mask: Any = nib.load(str(path))
+    img: Any = nib.load(str(run))
+    ijk = np.argwhere(np.asarray(mask.dataobj).reshape(mask.shape[:3]) != 0)
+    world = ijk @ mask.affine[:3, :3].T + mask.affine[:3, 3]
+    inv = np.linalg.inv(img.affine)
+    vox = world @ inv[:3, :3].T + inv[:3, 3]
+    size = np.asarray(img.shape[:3])
+    outside = int((((vox < -0.5 - 1e-3) | (vox > size - 0.5 + 1e-3)).any(axis=1)).sum())
+    if outside:
+        raise ValueError(
+            f"FmriExtractor.mask: {outside} of {len(ijk)} voxels of {path} lie outside the "
+            f"field of view of {run} (nilearn's masker would read them as 0); give a mask in "
+            "the run's space, e.g. nilearn.image.resample_to_img(mask, run, "
+            "interpolation='nearest'), or template_mask='brain'"
+        )
+
+
+def check_cleaning(ex: Any, n_volumes: int, run: Path) -> None:
+    """The cleaning of ``ex`` (an ``FmriExtractor``) has the 2 volumes it needs in ``run``:
+    on one volume nilearn skips detrending and standardising (the values stay raw, with a
+    warning) and its filters fail."""
+    fields = ("detrend", "standardize", "high_pass", "low_pass", "confounds")
+    asked = [f for f in fields if getattr(ex, f)]
+    if n_volumes < 2 and asked:
+        raise ValueError(
+            f"{run} holds {n_volumes} volume; cleaning it ({', '.join(asked)}) needs at least 2 "
+            "volumes (nilearn leaves a single volume as it is); turn these FmriExtractor "
+            "settings off, or give the whole run"
         )

@@ -32,6 +32,9 @@ __all__ = [
     "fsaverage5_meshes",
     "project_surface",
     "load_gifti",
+    "gifti_pair",
+    "check_gifti_vertices",
+    "mesh_label",
 ]
 
 #: mesh names: fsaverage5 is bundled with nilearn; the others are read from its data folder
@@ -59,7 +62,31 @@ def _file_meshes(pial: tuple[Path, Path], white: tuple[Path, Path] | None) -> Me
     out = {}
     for i, hemi in enumerate(("left", "right")):
         out[hemi] = (_load_mesh(pial[i]), _load_mesh(white[i]) if white is not None else None)
+    _check_file_meshes(out, pial, white)
     return out
+
+
+def _check_file_meshes(
+    meshes: Meshes, pial: tuple[Path, Path], white: tuple[Path, Path] | None
+) -> None:
+    """The left pial mesh lies left of the right one (RAS: smaller x), and each white mesh has
+    its pial mesh's vertices."""
+    x = [float(np.asarray(meshes[h][0].coordinates)[:, 0].mean()) for h in ("left", "right")]
+    if x[0] > x[1]:
+        raise ValueError(
+            f"FmriExtractor.mesh_pial: the left mesh {pial[0]} lies right of the right mesh "
+            f"{pial[1]} (mean x {x[0]:.1f} against {x[1]:.1f} mm); give the left hemisphere "
+            "first, then the right"
+        )
+    for i, hemi in enumerate(("left", "right")):
+        inner = meshes[hemi][1]
+        n_pial = np.asarray(meshes[hemi][0].coordinates).shape[0]
+        if white is not None and np.asarray(inner.coordinates).shape[0] != n_pial:
+            raise ValueError(
+                f"FmriExtractor.mesh_white: {white[i]} has "
+                f"{np.asarray(inner.coordinates).shape[0]} vertices but its pial mesh "
+                f"{pial[i]} has {n_pial}; give the white mesh of the same surface"
+            )
 
 
 def _load_mesh(path: Path) -> Any:
@@ -129,12 +156,13 @@ def project_surface(
     kind: str = "auto",
     radius: float = 3.0,
     interpolation: str = "linear",
-    mask: Path | None = None,
+    mask: Any = None,
     meshes: Meshes | None = None,
 ) -> np.ndarray:
     """Smooth a 4D image and project it on a mesh (pial, white as inner mesh): ``(time, vertices)``.
 
-    Left hemisphere then right; ``meshes`` defaults to fsaverage5 (20484 vertices).
+    Left hemisphere then right; ``meshes`` defaults to fsaverage5 (20484 vertices). ``mask`` is
+    a mask file or an in-memory image (a template mask resampled to the run).
     """
     from nilearn import image, surface
 
@@ -150,7 +178,7 @@ def project_surface(
             radius=radius,
             interpolation=interpolation,
             kind=kind,
-            mask_img=str(mask) if mask is not None else None,
+            mask_img=str(mask) if isinstance(mask, str | Path) else mask,
             inner_mesh=white,
         )
         parts.append(np.asarray(texture, dtype=np.float32).T)
@@ -168,6 +196,60 @@ def load_gifti(path: Path) -> np.ndarray:
     if len(arrays) == 1 and arrays[0].ndim == 2:
         return arrays[0].T if arrays[0].shape[0] > arrays[0].shape[1] else arrays[0]
     return np.stack(arrays, axis=0)
+
+
+def mesh_label(ex: FmriExtractor) -> str:
+    """The surface's name in messages: the fsaverage name, or the pial mesh files."""
+    if ex.mesh_pial is None:
+        return ex.mesh
+    return f"{ex.mesh_pial[0].name}, {ex.mesh_pial[1].name}"
+
+
+def gifti_pair(path: Path) -> list[Path]:
+    """The files of a GIfTI run: ``path``, then its ``hemi-R`` pair when ``path`` is ``hemi-L``."""
+    paths = [path]
+    if "hemi-L" in path.name:
+        right = path.with_name(path.name.replace("hemi-L", "hemi-R"))
+        if right.exists():
+            paths.append(right)
+    return paths
+
+
+def check_gifti_vertices(path: Path, meshes: Meshes, mesh_name: str) -> None:
+    """A GIfTI run (``path`` and its ``hemi-R`` pair) has the vertices of ``meshes``, left then
+    right (from the headers; the event points at the ``hemi-L`` file).
+
+    Raises
+    ------
+    ValueError
+        A ``hemi-R`` file given alone, hemispheres of different lengths, or vertex counts that
+        differ from the mesh's.
+    """
+    import nibabel as nib
+
+    from ...studies.headers import gifti_dims
+
+    if "hemi-R" in path.name:
+        raise ValueError(
+            f"{path}: a right-hemisphere GIfTI file; point the Fmri event at its hemi-L file "
+            "(the hemi-R file next to it is read with it, left then right)"
+        )
+    paths = gifti_pair(path)
+    dims = [gifti_dims(nib.load(str(p))) for p in paths]
+    if len({d[0] for d in dims}) > 1:
+        raise ValueError(
+            f"{path}: its hemispheres have {dims[0][0]} and {dims[1][0]} volumes "
+            f"({paths[1].name}); give the two hemispheres of one run"
+        )
+    found = [d[1] for d in dims]
+    wanted = [int(np.asarray(meshes[h][0].coordinates).shape[0]) for h in ("left", "right")]
+    if found != wanted:
+        raise ValueError(
+            f"{path}: the GIfTI run has {' + '.join(map(str, found))} vertices "
+            f"({', '.join(p.name for p in paths)}) but the mesh {mesh_name} has "
+            f"{wanted[0]} + {wanted[1]} (left + right); give both hemispheres (hemi-L and "
+            "hemi-R files side by side) and the mesh the run was sampled on (mesh or mesh_pial)"
+        )
 
 
 def check_mesh_fields(ex: FmriExtractor) -> None:

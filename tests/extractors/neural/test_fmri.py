@@ -286,7 +286,7 @@ def test_resample_linear_vectorised():
 
 def test_gifti_hemispheres(tmp_path):
     rng = np.random.default_rng(2)
-    data = {h: rng.normal(size=(N_VOL, 50)).astype(np.float32) for h in "LR"}
+    data = {h: rng.normal(size=(N_VOL, 10242)).astype(np.float32) for h in "LR"}  # fsaverage5
     for h, arr in data.items():
         gii = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(v) for v in arr])
         nib.save(gii, tmp_path / f"sub-01_hemi-{h}_space-fsaverage5_bold.func.gii")

@@ -125,3 +125,73 @@ def test_header_preflight_checks_the_series_step(folder, tmp_path):
     ):
         FmriExtractor().prepare(wrong, store, progress=False)
     assert not list(store.keys())
+
+
+def _cortex_only_parcels(folder: Path, path: Path) -> None:
+    """The fixture's parcels with the thalamus unlabelled (0)."""
+    img = nib.load(folder / "parcels.dlabel.nii")
+    labels = np.asarray(img.dataobj).copy()
+    labels[0, N_CORTEX:] = 0
+    nib.save(nib.Cifti2Image(labels, header=img.header), path)
+
+
+def _other_grayordinates(path: Path) -> None:
+    models = nib.cifti2.BrainModelAxis.from_surface(np.arange(40), nvertex=60, name="CortexLeft")
+    table = {0: ("???", (0.0, 0.0, 0.0, 0.0)), 1: ("V1", (1.0, 0, 0, 1))}
+    label_axis = nib.cifti2.LabelAxis(["parcels"], [table])
+    nib.save(nib.Cifti2Image(np.ones((1, 40), np.int32), header=(label_axis, models)), path)
+
+
+def test_cifti_settings_checked_from_headers_before_any_work(folder, tmp_path):
+    """A mask or template mask was silently ignored; a parcellation without a parcel on the
+    kept structures failed in prepare with numpy's "need at least one array to stack"; the
+    other settings failed inside prepare."""
+    run = folder / "sub-01_bold.dtseries.nii"
+    _cortex_only_parcels(folder, tmp_path / "cortex.dlabel.nii")
+    _other_grayordinates(tmp_path / "other.dlabel.nii")
+    mask = tmp_path / "mask.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((4, 4, 4), np.uint8), np.eye(4)), mask)
+    cases = [
+        (
+            dict(mask=mask),
+            f"{run}: a CIFTI run has no voxel grid for FmriExtractor.mask (got {mask}); set "
+            "mask=None; choose grayordinates with cifti_structures",
+        ),
+        (
+            dict(template_mask="brain"),
+            f"{run}: a CIFTI run has no voxel grid for FmriExtractor.template_mask (got brain); "
+            "set template_mask=None; choose grayordinates with cifti_structures",
+        ),
+        (
+            dict(
+                projection="atlas",
+                atlas=tmp_path / "cortex.dlabel.nii",
+                cifti_structures=("THALAMUS_LEFT",),
+            ),
+            f"{tmp_path / 'cortex.dlabel.nii'}: no parcel (label other than 0) on the "
+            "grayordinates kept (8); keep structures that the parcellation labels "
+            "(cifti_structures), or use projection='mask'",
+        ),
+        (
+            dict(projection="atlas", atlas=tmp_path / "other.dlabel.nii"),
+            f"{tmp_path / 'other.dlabel.nii'}: its grayordinates differ from the time series' "
+            "(another mesh or volume space); use a parcellation defined on the same grayordinates",
+        ),
+        (
+            dict(projection="atlas", atlas=mask),
+            f"{run}: parcels of a CIFTI run come from a CIFTI dense label file; set "
+            f"FmriExtractor.atlas to a .dlabel.nii (got {mask})",
+        ),
+        (
+            dict(cifti_structures=("CORTEX_RIGHT",)),
+            f"{run}: no grayordinates of ['CIFTI_STRUCTURE_CORTEX_RIGHT']; structures in the "
+            "file: CORTEX_LEFT, THALAMUS_LEFT",
+        ),
+        (dict(fwhm=4.0), f"{run}: fwhm smoothing is not available for CIFTI data; set fwhm=None"),
+    ]
+    store = Store(tmp_path / "s")
+    for fields, message in cases:
+        with pytest.raises(ValueError) as err:
+            FmriExtractor(**fields).prepare(_events(folder), store, progress=False)
+        assert str(err.value) == message
+    assert not list(store.keys())
