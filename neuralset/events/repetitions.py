@@ -64,6 +64,8 @@ class AlignRepetitions(Transform):
         that a sentence heard twice in a row counts twice); ``None``: no limit.
     """
 
+    _version = 2  # 1: "don’t" / "don't" and NFD / NFC forms were different stimuli and words
+
     event_type: str = "Word"
     stimulus: str = "sentence"
     text: str = "text"

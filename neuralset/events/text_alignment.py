@@ -51,6 +51,8 @@ __all__ = [
     "AlignmentError",
 ]
 
+#: typographic apostrophes and quotes written inside words (``don’t``, ``l’homme``)
+_APOSTROPHES = "[\u2018\u2019\u02bc\u2032`\u00b4]"
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'»”’)\]]*$")
 
 
@@ -59,15 +61,19 @@ class AlignmentError(ValueError):
 
 
 def normalise(tokens: Sequence[str] | np.ndarray | pd.Series) -> np.ndarray:
-    """Tokens lower-cased, without punctuation (``"Cat,"`` -> ``"cat"``).
+    """Tokens case-folded, without punctuation (``"Cat,"`` -> ``"cat"``).
 
-    Each distinct token is normalised once (:func:`pandas.factorize`), then broadcast.
+    Unicode forms are unified first (NFKC: a decomposed ``"café"`` or the ligature ``"ﬁ"`` read
+    as typed), typographic apostrophes become ``'`` (``"don’t"`` -> ``"don't"``) and case is
+    folded (``"Straße"`` -> ``"strasse"``). Each distinct token is normalised once
+    (:func:`pandas.factorize`), then broadcast.
     """
     values = np.asarray(
         tokens.to_numpy() if isinstance(tokens, pd.Series) else list(tokens), dtype=object
     )
     codes, distinct = pd.factorize(values, use_na_sentinel=False)
-    text = pd.Series(distinct, dtype=object).astype(str).str.lower()
+    text = pd.Series(distinct, dtype=object).astype(str).str.normalize("NFKC").str.casefold()
+    text = text.str.replace(_APOSTROPHES, "'", regex=True)
     clean = text.str.replace(r"[^\w']+|^'+|'+$", "", regex=True).to_numpy(dtype=object)
     return clean[codes] if len(values) else np.zeros(0, dtype=object)
 
@@ -386,6 +392,8 @@ class AlignTranscript(Transform):
     scope
         Context restarts at each ``"sentence"`` or runs over the ``"timeline"``.
     """
+
+    _version = 2  # 1: "don’t" / "don't", NFD / NFC forms and "ß" / "ss" did not match
 
     event_type: str = "Word"
     transcript_type: str = "Text"

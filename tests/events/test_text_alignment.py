@@ -107,6 +107,30 @@ def test_align_words_reports_unmatched_on_both_sides() -> None:
     )
 
 
+def test_typographic_apostrophes_unicode_forms_and_case_match_exactly() -> None:
+    import unicodedata
+
+    nfd = unicodedata.normalize("NFD", "café")
+    assert nfd != "café"
+    # an aligner writes "don't", "cafe" + combining accent, "STRASSE"; the transcript is typeset
+    words = ["I", "don't", "uh", "know", "the", nfd, "on", "STRASSE", "ﬁve"]
+    al = align_words(words, "I don’t know the café on Straße five.")
+    assert al.event_to_token.tolist() == [0, 1, -1, 2, 3, 4, 5, 6, 7]
+    assert al.exact.tolist() == [True, True, False, True, True, True, True, True, True]
+    assert al.unmatched_tokens.tolist() == []
+    # repeated presentations written in two Unicode forms are one stimulus
+    events = pd.concat(
+        [
+            word_events(["l’homme", "café"], "s1").assign(sentence="L’homme café."),
+            word_events(["l'homme", nfd], "s2").assign(sentence=f"L'homme {nfd}."),
+        ]
+    )
+    out = AlignRepetitions(event_type="Word")(validate_events(events))
+    assert out["stimulus_id"].tolist() == [0, 0, 0, 0]
+    assert out["presentation"].tolist() == [0, 0, 1, 1]
+    assert out["aligned_id"].tolist() == [0, 1, 0, 1]
+
+
 def test_align_transcript_fills_text_sentence_and_context() -> None:
     words = word_events(
         [
