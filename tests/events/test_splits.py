@@ -287,6 +287,29 @@ def test_audio_files_and_sentences_keep_their_own_groups_consistently() -> None:
     assert audio.groupby("filepath", observed=False)["split"].nunique().max() == 1
 
 
+def test_one_stimulus_written_in_two_unicode_forms_is_one_group() -> None:
+    import unicodedata
+
+    nfc = "Le café noir.wav"
+    nfd = unicodedata.normalize("NFD", nfc)  # as macOS writes file names
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Audio",
+                "start": [0.0, 0.0, 5.0, 5.0],
+                "duration": 2.0,
+                "timeline": ["s1", "s2", "s1", "s2"],
+                "filepath": [nfc, nfd, "Un chien.wav", "UN CHIEN.wav"],
+            }
+        )
+    )
+    codes, names = stimulus_groups(events, {"Audio": "filepath"})
+    assert codes.tolist() == [0, 0, 1, 1]
+    assert names.tolist() == ["le café noir.wav", "un chien.wav"]
+    out = StimulusSplits(ratios=(0.5, 0.5), names=("train", "test"))(events)
+    assert out.groupby("stimulus_group")["split"].nunique().tolist() == [1, 1]
+
+
 def test_near_duplicates_by_text_similarity_are_merged() -> None:
     base = ["the quick brown fox jumps over the lazy dog", "a completely different sentence here"]
     variants = [
