@@ -356,6 +356,12 @@ class SklearnSplits(Transform):
         if self.stratify is not None:
             y, _ = group_values(events, self.stratify, "SklearnSplits.stratify")
             y = y[rows]
+            if (y < 0).any():  # a missing label would silently be one more class
+                raise ConfigError(
+                    f"SklearnSplits.stratify: {int((y < 0).sum())} of {len(rows)} selected rows "
+                    f"have no {self.stratify!r} value (rows {rows[y < 0][:5].tolist()}); fill "
+                    f"them, or leave them out with rows=\"{self.stratify}.notna()\""
+                )
         splitter = self.make_splitter()
         row_split = np.full(len(rows), "train", dtype=object)
         row_split[self._nth_split(splitter, self.fold, y, codes[rows])] = "test"

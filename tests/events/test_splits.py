@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -183,6 +185,34 @@ def test_sklearn_stratified_group_kfold_with_seed_and_val() -> None:
     assert out.groupby("subject", observed=True)["split"].nunique().max() == 1
     assert set(out["split"]) == {"train", "val", "test"}
     assert split(events)["split"].equals(out["split"])  # seeded: the same again
+
+
+def test_sklearn_stratify_with_missing_labels_is_an_error_naming_the_rows() -> None:
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Word",
+                "start": np.arange(12.0),
+                "duration": 0.3,
+                "timeline": "r",
+                "text": "a",
+                "subject": [f"s{i // 2}" for i in range(12)],
+                "diagnosis": ["x", "x", None, None] + ["y", "y", "x", "x"] * 2,
+            }
+        )
+    )
+    split = SklearnSplits(
+        splitter="StratifiedGroupKFold", params={"n_splits": 2}, by="subject", stratify="diagnosis"
+    )
+    with pytest.raises(ConfigError) as err:
+        split(events)
+    assert str(err.value) == (
+        "SklearnSplits.stratify: 2 of 12 selected rows have no 'diagnosis' value (rows [2, 3]); "
+        "fill them, or leave them out with rows=\"diagnosis.notna()\""
+    )
+    out = dataclasses.replace(split, rows="diagnosis.notna()")(events)  # the fix given works
+    assert out["split"].tolist()[2:4] == ["", ""]
+    assert out.groupby("subject")["split"].nunique().max() == 1
 
 
 def test_sklearn_splitter_without_groups_is_a_leak() -> None:
