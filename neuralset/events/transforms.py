@@ -195,10 +195,13 @@ class AddContext(Transform):
     Notes
     -----
     Words with an empty or blank ``text`` are left out of every context (their own context is
-    the words before them).
+    the words before them). With ``scope="sentence"``, consecutive words without a sentence
+    (None, NaN, ``""`` or no Sentence event over them) share one scope, as a sentence would.
     """
 
-    _version = 2  # 1: an empty or blank word entered the contexts (a double space)
+    # 1: an empty or blank word entered the contexts (a double space); 2: with scope="sentence",
+    # words whose sentence was NaN (not None) each had a context of their own
+    _version = 3
 
     event_type: str = "Word"
     scope: Literal["sentence", "timeline"] = "timeline"
@@ -232,10 +235,12 @@ class AddContext(Transform):
         ]
         text = events["text"].astype(object).to_numpy()
         tl_codes = events["timeline"].cat.codes.to_numpy()
+        # one key for "no sentence": NaN != NaN would make each such word a scope of its own
+        scope_of = np.where(pd.isna(sentence) | (sentence == ""), None, sentence)
         history: list[str] = []
         prev_scope: tuple[object, ...] | None = None
         for row in order:
-            scope = (tl_codes[row], sentence[row]) if self.scope == "sentence" else (tl_codes[row],)
+            scope = (tl_codes[row], scope_of[row]) if self.scope == "sentence" else (tl_codes[row],)
             if scope != prev_scope:
                 history = []
                 prev_scope = scope

@@ -143,6 +143,27 @@ def test_add_context(events):
     assert w["context"].tolist() == ["the", "the cat", "cat sat", "a", "a dog"]
 
 
+@pytest.mark.parametrize("missing", [None, np.nan, ""])
+def test_add_context_words_without_a_sentence_share_one_scope(missing):
+    table = pd.DataFrame(
+        {
+            "type": "Word",
+            "start": np.arange(6.0),
+            "duration": 0.3,
+            "timeline": "r",
+            "text": list("abcdef"),
+            "sentence": ["S1", "S1", missing, missing, "S2", missing],
+        }
+    )
+    expected = ["a", "a b", "c", "c d", "e", "f"]
+    out = AddContext(scope="sentence")(validate_events(table))
+    assert out["context"].tolist() == expected
+    # a sentence column of NaN only (float64) reads the same
+    floats = table.assign(sentence=np.nan)
+    out = AddContext(scope="sentence")(validate_events(floats))
+    assert out["context"].tolist() == ["a", "a b", "a b c", "a b c d", "a b c d e", "a b c d e f"]
+
+
 def test_add_context_leaves_out_empty_and_blank_words(events):
     words = (events.type == "Word") & (events.timeline == "sub-0")
     holes = events.copy()
