@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Literal
 
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config, ConfigError, config, register
-from ..hashing import chain_keys
+from ..hashing import KEY_UNLESS_DEFAULT, chain_keys
 from ..validation import at_least, positive, require, unique
 from .index import EventIndex
 from .selectors import event_mask
@@ -116,8 +117,13 @@ class AssignSplits(Transform):
     """Assign train/val/test splits by group, deterministically from a seed.
 
     Groups (subjects, timelines, sentences...) are ordered by a keyed hash of their name and cut
-    by the ratios, so no group crosses splits and adding a group does not move the others. A
-    split with a positive ratio that gets no group (3 subjects cut 0.8/0.1/0.1) is an error.
+    by the ratios, so no group crosses splits. With ``method="rank"`` (default) the split sizes
+    follow the ratios to within one group, but adding a group moves the cut points: a group that
+    was in ``val`` or ``test`` can land in ``train`` (a model trained before then sees it in the
+    new test split). With ``method="hash"`` each group's split depends on its own name and the
+    seed only, so adding groups never moves an existing one; the sizes then follow the ratios
+    only in expectation. A split with a positive ratio that gets no group (3 subjects cut
+    0.8/0.1/0.1) is an error.
 
     Parameters
     ----------
@@ -132,6 +138,9 @@ class AssignSplits(Transform):
         Seed of the assignment.
     column
         Output column.
+    method
+        ``"rank"`` (cut the hash order by the ratios) or ``"hash"`` (stable when groups are
+        added); see above.
     """
 
     by: str = "timeline"
@@ -139,6 +148,9 @@ class AssignSplits(Transform):
     names: tuple[str, ...] = ("train", "val", "test")
     seed: int = 0
     column: str = "split"
+    method: Literal["rank", "hash"] = dataclasses.field(
+        default="rank", metadata=KEY_UNLESS_DEFAULT
+    )
 
     def _check(self) -> None:
         require(
@@ -164,12 +176,19 @@ class AssignSplits(Transform):
         values = events[self.by]
         present = values.notna() & (values.astype(str) != "")
         groups = np.unique(values[present].astype(str).to_numpy())
-        order = np.argsort(_group_rank(groups, self.seed), kind="stable")
+        rank = _group_rank(groups, self.seed)
         ratios = np.asarray(self.ratios, dtype=float) / sum(self.ratios)
-        bounds = np.round(np.cumsum(ratios) * len(groups)).astype(int)
-        split_of_rank = np.searchsorted(bounds, np.arange(len(groups)), side="right")
-        check_splits_filled("AssignSplits", self.names, self.ratios, split_of_rank, f"{self.by!r}")
-        mapping = dict(zip(groups[order], [self.names[int(k)] for k in split_of_rank]))
+        if self.method == "hash":  # each group on its own: a uniform draw cut by the ratios
+            edges = np.cumsum(ratios)
+            edges[-1] = 1.0 + 1e-12
+            order = np.arange(len(groups))
+            dealt = np.searchsorted(edges, rank.astype(np.float64) / 2.0**64, side="right")
+        else:
+            order = np.argsort(rank, kind="stable")
+            bounds = np.round(np.cumsum(ratios) * len(groups)).astype(int)
+            dealt = np.searchsorted(bounds, np.arange(len(groups)), side="right")
+        check_splits_filled("AssignSplits", self.names, self.ratios, dealt, f"{self.by!r}")
+        mapping = dict(zip(groups[order], [self.names[int(k)] for k in dealt]))
         split = values.astype(str).map(mapping).where(present, "")
         return events.assign(**{self.column: split.astype("category")})
 
