@@ -38,8 +38,9 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
 
     Checks, all vectorised: the base columns exist; every ``type`` is a registered event type
     (the error names the closest known types); fields required by each type are present and
-    non-null; no NaN ``start``; no negative or NaN ``duration``; recording events (``Meg``,
-    ``Eeg``, ``Fmri``... see ``Event.is_recording``) last more than 0 s (a recording left at
+    non-null; no NaN or infinite ``start``; no negative, NaN or infinite ``duration``;
+    recording events (``Meg``, ``Eeg``, ``Fmri``... see ``Event.is_recording``) last more
+    than 0 s (a recording left at
     duration 0 would give no sliding window and no segment inside it). A NaN ``duration`` is
     accepted only on rows whose ``duration_source`` is ``"unknown"``: a recording not fetched
     yet, whose metadata gives no duration (see :mod:`neuralset.studies.bids_metadata`); segments
@@ -86,6 +87,13 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
     bad = np.isnan(start)
     if bad.any():
         raise EventsError(f"start is NaN at {_rows_hint(bad)}; every event needs an onset")
+    for col, values in (("start", start), ("duration", duration)):
+        bad = np.isinf(values)  # "inf" in a file, or n_samples / frequency with a frequency of 0
+        if bad.any():
+            raise EventsError(
+                f"{col} is infinite at {_rows_hint(bad)}; {col}s are finite seconds (a frequency "
+                "of 0 in a division?)"
+            )
     not_yet = np.zeros(len(out), dtype=bool)
     if "duration_source" in out.columns:
         # a recording whose file is not fetched yet may have no duration: NaN, said explicitly
