@@ -393,7 +393,9 @@ class AlignTranscript(Transform):
         Context restarts at each ``"sentence"`` or runs over the ``"timeline"``.
     """
 
-    _version = 2  # 1: "don’t" / "don't", NFD / NFC forms and "ß" / "ss" did not match
+    # 1: "don’t" / "don't", NFD / NFC forms and "ß" / "ss" did not match, and the context of
+    # a word without a transcript word could exceed context_words
+    _version = 2
 
     event_type: str = "Word"
     transcript_type: str = "Text"
@@ -502,4 +504,7 @@ class AlignTranscript(Transform):
         for i in np.flatnonzero(~ok):  # only the unmatched words (few) run in Python
             before = cols["context"][rows[i - 1]] if i > 0 else None
             previous = before if isinstance(before, str) else ""
-            cols["context"][rows[i]] = f"{previous} {texts[rows[i]]}".strip()
+            context = f"{previous} {texts[rows[i]]}".strip()
+            if self.context_words is not None:  # at most context_words words, here too
+                context = " ".join(context.split()[-self.context_words :])
+            cols["context"][rows[i]] = context

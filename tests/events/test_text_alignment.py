@@ -194,6 +194,23 @@ def test_align_transcript_fills_text_sentence_and_context() -> None:
     assert w["sentence_index"].tolist()[:10] == [0, 0, 0, 0, 0, 0, 1, 1, 1, 2]
 
 
+def test_context_of_unmatched_words_keeps_to_context_words() -> None:
+    words = word_events(["the", "old", "man", "uh", "um", "walked"])
+    text = pd.DataFrame(
+        {"type": ["Text"], "start": [0.0], "duration": [6.0], "timeline": ["r"]}
+    ).assign(text="The old man walked.")
+    events = validate_events(pd.concat([words, text], ignore_index=True))
+    out = AlignTranscript(context_words=2, max_unmatched=0.5)(events)
+    assert out.loc[out["type"] == "Word", "context"].tolist() == [
+        "The",
+        "The old",
+        "old man",
+        "man uh",  # was "old man uh", then "old man uh um": 3 and 4 words
+        "uh um",
+        "man walked.",
+    ]
+
+
 def test_align_transcript_fails_with_the_report_when_the_text_is_wrong() -> None:
     words = word_events(["completely", "different", "words", "here"])
     text = pd.DataFrame(
