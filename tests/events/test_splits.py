@@ -215,6 +215,30 @@ def test_sklearn_stratify_with_missing_labels_is_an_error_naming_the_rows() -> N
     assert out.groupby("subject")["split"].nunique().max() == 1
 
 
+def test_sklearn_rows_in_neither_train_nor_test_are_left_out() -> None:
+    from sklearn.model_selection import GroupShuffleSplit
+
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Word",
+                "start": np.arange(20.0),
+                "duration": 0.3,
+                "timeline": "r",
+                "text": "a",
+                "subject": [f"s{i // 2}" for i in range(20)],
+            }
+        )
+    )
+    params = {"n_splits": 1, "test_size": 0.2, "train_size": 0.5, "random_state": 0}
+    out = SklearnSplits(splitter="GroupShuffleSplit", params=params, by="subject")(events)
+    train, test = next(GroupShuffleSplit(**params).split(np.zeros(20), groups=events["subject"]))
+    expected = np.full(20, "", dtype=object)
+    expected[train], expected[test] = "train", "test"
+    assert out["split"].astype(str).tolist() == expected.tolist()  # were all "train"
+    assert out["split"].value_counts().to_dict() == {"train": 10, "": 6, "test": 4}
+
+
 def test_sklearn_splitter_without_groups_is_a_leak() -> None:
     events = subjects_table()
     split = SklearnSplits(
