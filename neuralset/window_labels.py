@@ -193,7 +193,7 @@ def window_labels(
     field: str,
     *,
     rule: Rule = "majority",
-    classes: Sequence[str] | None = None,
+    classes: Sequence[str | int | float] | None = None,
     missing: str | None = "missing",
     min_overlap: float = 0.0,
     find_uncovered: bool = True,
@@ -211,8 +211,9 @@ def window_labels(
     rule
         ``"majority"``, ``"center"``, ``"any"``, ``"all"`` or ``"fraction"``.
     classes
-        The vocabulary, in order; ``None`` uses the sorted distinct values of ``field`` on the
-        events of the type. Events whose value is not a class are an error.
+        The vocabulary, in order (numbers are taken as text: ``3`` and ``3.0`` are ``"3"``);
+        ``None`` uses the sorted distinct values of ``field`` on the events of the type. Events
+        whose value is not a class are an error.
     missing
         Name of the reserved class of windows without any event (appended last); ``None``:
         such windows are an error.
@@ -232,7 +233,11 @@ def window_labels(
     if rule not in RULES:
         raise WindowLabelError(f"rule: expected one of {', '.join(map(repr, RULES))}, got {rule!r}")
     events = segments.events
-    names = tuple(classes) if classes is not None else field_classes(events, event_type, field)
+    names = (  # classes given as numbers (a numeric code column) are compared as text
+        tuple(class_text(c) for c in classes)
+        if classes is not None
+        else field_classes(events, event_type, field)
+    )
     if missing is not None and missing in names:
         raise WindowLabelError(
             f"missing: the reserved class {missing!r} is also a class of {field!r}; "
@@ -287,7 +292,8 @@ def _checked_codes(
         bad = rows[codes < 0]
         values = pd.unique(events[field].to_numpy()[bad])[:5]
         raise WindowLabelError(
-            f"{event_type} events {bad[:5].tolist()} have {field}={', '.join(map(repr, values))}, "
+            f"{event_type} events {bad[:5].tolist()} have {field}="
+            f"{', '.join(repr(class_text(v)) for v in values)}, "
             f"not among the classes ({', '.join(names[:10])}); add them to the classes or drop "
             "those events"
         )
