@@ -29,7 +29,7 @@ from ..config import Config, ConfigError, config, register
 from ..hashing import KEY_UNLESS_DEFAULT, chain_keys
 from ..validation import at_least, positive, require, unique
 from .index import EventIndex
-from .selectors import event_mask
+from .selectors import SelectorError, check_event_types, event_mask
 from .table import validate_events
 
 __all__ = ["Transform", "Query", "AssignSplits", "AddContext", "ChunkEvents", "Chain", "chain"]
@@ -72,8 +72,18 @@ class Query(Transform):
         except ValueError as err:
             raise ConfigError(f"Query.query: {err}") from None
         if self.keep_types:
-            mask = mask | events["type"].isin(list(self.keep_types)).to_numpy()
+            mask = mask | kept_types(events, self.keep_types, "Query.keep_types")
         return events[mask]
+
+
+def kept_types(events: pd.DataFrame, names: tuple[str, ...], field: str) -> np.ndarray:
+    """Rows of the types ``names``; a name that is no event type (``"MEG"``) is a
+    :class:`ConfigError` naming ``field`` and the closest types (it would keep nothing)."""
+    try:
+        check_event_types(list(names))
+    except SelectorError as err:
+        raise ConfigError(f"{field}: {err}") from None
+    return events["type"].isin(list(names)).to_numpy()
 
 
 def _group_rank(values: np.ndarray, seed: int) -> np.ndarray:

@@ -215,3 +215,30 @@ def test_chain_and_keys(events):
     )
     again = from_dict(pipe.to_dict())
     assert again == pipe
+
+
+def test_keep_types_naming_no_event_type_is_an_error():
+    from neuralset.events.table_utils import SelectRows
+
+    table = validate_events(
+        pd.DataFrame(
+            {
+                "type": ["Meg", "Word", "Word"],
+                "start": [0.0, 1.0, 2.0],
+                "duration": [10.0, 0.3, 0.3],
+                "timeline": "r",
+                "filepath": ["a.fif", None, None],
+                "text": [None, "the", "cat"],
+            }
+        )
+    )
+    query = "type == 'Word' and text != 'the'"
+    assert Query(query=query, keep_types=("Meg",))(table)["type"].tolist() == ["Meg", "Word"]
+    # "MEG" kept nothing: the recordings were dropped, silently
+    with pytest.raises(ConfigError) as err:
+        Query(query=query, keep_types=("MEG",))(table)
+    assert str(err.value).startswith(
+        "Query.keep_types: unknown event type 'MEG'; did you mean 'Meg'"
+    )
+    with pytest.raises(ConfigError, match="^SelectRows.keep_types: unknown event type 'meg'"):
+        SelectRows(indices=(2,), keep_types=("meg",))(table)
