@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, config, register
-from .transforms import Transform, kept_types
+from .transforms import Transform
 
 __all__ = ["AddColumn", "SelectRows"]
 
@@ -102,6 +102,6 @@ class SelectRows(Transform):
         idx = np.where(idx < 0, idx + n, idx)
         if len(set(idx.tolist())) != len(idx):
             raise ConfigError("SelectRows.indices: two indices name the same row")
-        keep = np.flatnonzero(kept_types(events, self.keep_types, "SelectRows.keep_types"))
+        keep = np.flatnonzero(events["type"].isin(list(self.keep_types)).to_numpy())
         rows = np.concatenate([idx, np.setdiff1d(keep, idx)])
         return events.iloc[rows]

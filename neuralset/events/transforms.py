@@ -40,7 +40,22 @@ class Transform(Config):
     """Base of the transforms: ``__call__(events) -> events``, pure."""
 
     def __call__(self, events: pd.DataFrame) -> pd.DataFrame:
+        self.check_type_fields()
         return validate_events(self._apply(events))
+
+    def check_type_fields(self) -> None:
+        """Refuse a ``*_type`` or ``*_types`` field naming no event type (``"word"``, ``"MEG"``):
+        such a transform would silently find no event (a :class:`ConfigError` naming the field
+        and the closest types). Checked when called, after every type is registered."""
+        for field in dataclasses.fields(self):
+            if not field.name.endswith(("_type", "_types")):
+                continue
+            value = getattr(self, field.name)
+            names = [value] if isinstance(value, str) else list(value or ())
+            try:
+                check_event_types([str(n) for n in names])
+            except SelectorError as err:
+                raise ConfigError(f"{type(self).__name__}.{field.name}: {err}") from None
 
     def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
         raise NotImplementedError
@@ -72,18 +87,8 @@ class Query(Transform):
         except ValueError as err:
             raise ConfigError(f"Query.query: {err}") from None
         if self.keep_types:
-            mask = mask | kept_types(events, self.keep_types, "Query.keep_types")
+            mask = mask | events["type"].isin(list(self.keep_types)).to_numpy()
         return events[mask]
-
-
-def kept_types(events: pd.DataFrame, names: tuple[str, ...], field: str) -> np.ndarray:
-    """Rows of the types ``names``; a name that is no event type (``"MEG"``) is a
-    :class:`ConfigError` naming ``field`` and the closest types (it would keep nothing)."""
-    try:
-        check_event_types(list(names))
-    except SelectorError as err:
-        raise ConfigError(f"{field}: {err}") from None
-    return events["type"].isin(list(names)).to_numpy()
 
 
 def _group_rank(values: np.ndarray, seed: int) -> np.ndarray:

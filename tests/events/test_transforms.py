@@ -217,7 +217,7 @@ def test_chain_and_keys(events):
     assert again == pipe
 
 
-def test_keep_types_naming_no_event_type_is_an_error():
+def test_type_fields_naming_no_event_type_are_errors():
     from neuralset.events.table_utils import SelectRows
 
     table = validate_events(
@@ -242,3 +242,11 @@ def test_keep_types_naming_no_event_type_is_an_error():
     )
     with pytest.raises(ConfigError, match="^SelectRows.keep_types: unknown event type 'meg'"):
         SelectRows(indices=(2,), keep_types=("meg",))(table)
+    # the same for every *_type field: each found no event, silently
+    for transform, field in (
+        (ChunkEvents(event_type="MEG", max_duration=1.0), "ChunkEvents.event_type"),
+        (AddContext(event_type="word"), "AddContext.event_type"),
+        (chain(AddContext(event_type="word")), "AddContext.event_type"),
+    ):
+        with pytest.raises(ConfigError, match=f"^{field}: unknown event type"):
+            transform(table)
