@@ -365,7 +365,7 @@ class SklearnSplits(Transform):
                 raise ConfigError(
                     f"SklearnSplits.stratify: {int((y < 0).sum())} of {len(rows)} selected rows "
                     f"have no {self.stratify!r} value (rows {rows[y < 0][:5].tolist()}); fill "
-                    f"them, or leave them out with rows=\"{self.stratify}.notna()\""
+                    f'them, or leave them out with rows="{self.stratify}.notna()"'
                 )
         splitter = self.make_splitter()
         # rows in neither train nor test (GroupShuffleSplit with train_size + test_size < 1)

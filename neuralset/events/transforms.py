@@ -163,9 +163,7 @@ class AssignSplits(Transform):
     names: tuple[str, ...] = ("train", "val", "test")
     seed: int = 0
     column: str = "split"
-    method: Literal["rank", "hash"] = dataclasses.field(
-        default="rank", metadata=KEY_UNLESS_DEFAULT
-    )
+    method: Literal["rank", "hash"] = dataclasses.field(default="rank", metadata=KEY_UNLESS_DEFAULT)
 
     def _check(self) -> None:
         require(

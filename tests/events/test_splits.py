@@ -208,7 +208,7 @@ def test_sklearn_stratify_with_missing_labels_is_an_error_naming_the_rows() -> N
         split(events)
     assert str(err.value) == (
         "SklearnSplits.stratify: 2 of 12 selected rows have no 'diagnosis' value (rows [2, 3]); "
-        "fill them, or leave them out with rows=\"diagnosis.notna()\""
+        'fill them, or leave them out with rows="diagnosis.notna()"'
     )
     out = dataclasses.replace(split, rows="diagnosis.notna()")(events)  # the fix given works
     assert out["split"].tolist()[2:4] == ["", ""]
