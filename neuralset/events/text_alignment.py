@@ -504,7 +504,7 @@ class AlignTranscript(Transform):
         for i in np.flatnonzero(~ok):  # only the unmatched words (few) run in Python
             before = cols["context"][rows[i - 1]] if i > 0 else None
             previous = before if isinstance(before, str) else ""
-            context = f"{previous} {texts[rows[i]]}".strip()
+            joined = f"{previous} {texts[rows[i]]}".strip()
             if self.context_words is not None:  # at most context_words words, here too
-                context = " ".join(context.split()[-self.context_words :])
-            cols["context"][rows[i]] = context
+                joined = " ".join(joined.split()[-self.context_words :])
+            cols["context"][rows[i]] = joined

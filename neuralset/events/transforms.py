@@ -268,7 +268,9 @@ class AddContext(Transform):
         text = events["text"].astype(object).to_numpy()
         tl_codes = events["timeline"].cat.codes.to_numpy()
         # one key for "no sentence": NaN != NaN would make each such word a scope of its own
-        scope_of = np.where(pd.isna(sentence) | (sentence == ""), None, sentence)
+        no_sentence = pd.isna(sentence) | (sentence == "")
+        scope_of = sentence.copy()
+        scope_of[no_sentence] = None
         history: list[str] = []
         prev_scope: tuple[object, ...] | None = None
         for row in order:
