@@ -233,11 +233,8 @@ def window_labels(
     if rule not in RULES:
         raise WindowLabelError(f"rule: expected one of {', '.join(map(repr, RULES))}, got {rule!r}")
     events = segments.events
-    names = (  # classes given as numbers (a numeric code column) are compared as text
-        tuple(class_text(c) for c in classes)
-        if classes is not None
-        else field_classes(events, event_type, field)
-    )
+    given = None if classes is None else tuple(map(class_text, classes))  # numbers as text
+    names = field_classes(events, event_type, field) if given is None else given
     if missing is not None and missing in names:
         raise WindowLabelError(
             f"missing: the reserved class {missing!r} is also a class of {field!r}; "

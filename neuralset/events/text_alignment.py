@@ -36,20 +36,13 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, config, register
+from ..validation import at_least
 from .transforms import Transform
 
 __all__ = [
-    "Tokens",
-    "Alignment",
-    "tokenize",
-    "normalise",
-    "join_groups",
-    "align_sequences",
-    "align_words",
-    "SentencesFromWords",
-    "AlignTranscript",
-    "AlignmentError",
-]
+    "Tokens", "Alignment", "tokenize", "normalise", "join_groups", "align_sequences",
+    "align_words", "SentencesFromWords", "AlignTranscript", "AlignmentError",
+]  # fmt: skip
 
 #: typographic apostrophes and quotes written inside words (``don’t``, ``l’homme``)
 _APOSTROPHES = "[\u2018\u2019\u02bc\u2032`\u00b4]"
@@ -408,10 +401,7 @@ class AlignTranscript(Transform):
             raise ConfigError(
                 f"AlignTranscript.max_unmatched: must be in [0, 1], got {self.max_unmatched}"
             )
-        if self.context_words is not None and self.context_words < 1:
-            raise ConfigError(
-                f"AlignTranscript.context_words: must be >= 1, got {self.context_words}"
-            )
+        at_least(self, "context_words", 1, optional=True)
 
     def alignments(self, events: pd.DataFrame) -> dict[str, tuple[np.ndarray, Alignment]]:
         """Per timeline: the word rows (in time order) and their :class:`Alignment`."""
