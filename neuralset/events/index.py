@@ -161,6 +161,12 @@ class EventIndex:
             rest = pending[~full]
             cand[rest] -= 1
             pending = rest[cand[rest] >= first[rest]]
+        if len(pending):  # more than 64 later-starting events end too early (nested events)
+            some = self.runmax[cand[pending]] >= stop[pending] - 1e-9  # one covers, further back
+            for i in pending[some]:  # rare: a long event under many short ones of its type
+                lo = first[i]
+                hits = np.flatnonzero(self.stop[lo : cand[i] + 1] >= stop[i] - 1e-9)
+                out[i] = self.rows[lo + hits[-1]]
         return out
 
     def overlapping(

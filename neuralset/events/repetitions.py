@@ -174,6 +174,8 @@ class StimulusTime(Transform):
         Column naming the stimulus (``"filepath"``).
     """
 
+    _version = 2  # 1: an event under more than 64 shorter stimuli of the type found no stimulus
+
     stimulus_type: str = "Audio"
     event_types: tuple[str, ...] = ("Word",)
     key: str = "filepath"
