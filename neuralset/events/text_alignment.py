@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, config, register
-from ..validation import at_least
+from ..validation import at_least, positive
+from .table_utils import timeline_constants
 from .transforms import Transform
 
 __all__ = [
@@ -281,7 +282,8 @@ class SentencesFromWords(Transform):
 
     A sentence ends after a word ending with terminal punctuation (``. ! ? …``, quotes or
     brackets after it allowed), before a pause longer than ``max_gap`` seconds, and at the end
-    of a timeline. Sentence events span their first word's onset to their last word's offset.
+    of a timeline. Sentence events span their first word's onset to their last word's offset,
+    and keep the columns that have one value per timeline on the words (``subject``...).
 
     Parameters
     ----------
@@ -293,15 +295,14 @@ class SentencesFromWords(Transform):
         Drop existing ``Sentence`` events first (otherwise having some is an error).
     """
 
+    _version = 2  # 1: Sentence events had no subject, session... (no split by them)
+
     event_type: str = "Word"
     max_gap: float | None = 2.0
     rebuild: bool = False
 
     def _check(self) -> None:
-        if self.max_gap is not None and self.max_gap <= 0:
-            raise ConfigError(
-                f"SentencesFromWords.max_gap: must be > 0 seconds, got {self.max_gap}"
-            )
+        positive(self, "max_gap", "seconds", optional=True)
 
     def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
         has = (events["type"] == "Sentence").to_numpy()
@@ -350,8 +351,7 @@ class SentencesFromWords(Transform):
                 "text": sentence_text,
             }
         )
-        if "study_root" in events.columns:
-            sentences["study_root"] = events["study_root"].to_numpy()[order[first]]
+        sentences = sentences.assign(**timeline_constants(events, order, tl, first))
         out = pd.concat([words, sentences], ignore_index=True)
         return out.sort_values(["timeline", "start"], kind="stable")
 

@@ -260,6 +260,21 @@ def test_sentences_from_words_by_punctuation_and_pauses() -> None:
     assert (again["type"] == "Sentence").sum() == 4
 
 
+def test_sentences_keep_the_subject_of_their_words_for_splits() -> None:
+    from neuralset.events import AssignSplits, chain
+
+    words = pd.concat([word_events(["a", "b.", "c", "d."], tl) for tl in ("r1", "r2")])
+    words = words.assign(subject=np.repeat(["s1", "s2"], 4), position=np.arange(8))
+    split = AssignSplits(by="subject", ratios=(0.5, 0.5), names=("train", "test"))
+    out = chain(SentencesFromWords(), split)(validate_events(words))
+    sentences = out[out["type"] == "Sentence"]
+    assert sentences["subject"].tolist() == ["s1", "s1", "s2", "s2"]
+    # they were in no split: segments on sentences left out of training and test, silently
+    by_subject = out.groupby("subject")["split"].agg(lambda v: sorted(set(v)))
+    assert by_subject.tolist() == [["train"], ["test"]]
+    assert sentences["position"].isna().all()  # a value per word is not carried
+
+
 def test_repetitions_align_words_across_subjects_for_averaging() -> None:
     tables = []
     for s, texts in enumerate([["the", "cat", "sat"], ["the", "cat", "um", "sat"], ["the", "sat"]]):
