@@ -182,7 +182,8 @@ def _seconds(table: pd.DataFrame, column: str, path: Path) -> np.ndarray:
 def read_aligner_json(path: str | Path, tier: str = "words") -> pd.DataFrame:
     """Timed words from the JSON of Gentle (``words`` with ``start``/``end``) or MFA.
 
-    Gentle words that were not found in the audio (no timing) are left out; MFA's JSON
+    Gentle words that were not found in the audio (no timing) are left out; a timed word out
+    of Gentle's dictionary (``alignedWord`` ``"<unk>"``) keeps its transcript form; MFA's JSON
     (``tiers -> words -> entries: [start, end, label]``) is read from ``tier``.
     """
     path = Path(path)
@@ -192,7 +193,7 @@ def read_aligner_json(path: str | Path, tier: str = "words") -> pd.DataFrame:
         return _frame(
             [w["start"] for w in timed],
             [w["end"] for w in timed],
-            [w.get("alignedWord") or w.get("word") or "" for w in timed],
+            [_gentle_text(w) for w in timed],
         )
     if isinstance(data, dict) and isinstance(data.get("tiers"), dict):  # MFA
         tiers = data["tiers"]
@@ -201,6 +202,13 @@ def read_aligner_json(path: str | Path, tier: str = "words") -> pd.DataFrame:
         entries = tiers[tier].get("entries", [])
         return _frame([e[0] for e in entries], [e[1] for e in entries], [e[2] for e in entries])
     raise TranscriptError(f"{path}: neither Gentle JSON (words) nor MFA JSON (tiers)")
+
+
+def _gentle_text(word: dict[str, Any]) -> str:
+    """Gentle's ``alignedWord``, or the transcript's ``word`` where Gentle's dictionary lacks
+    it (``alignedWord`` ``"<unk>"``: a timed word, often a name, not a silence)."""
+    aligned = word.get("alignedWord")
+    return str(word.get("word") or "" if aligned in (None, "", "<unk>") else aligned)
 
 
 def read_transcript(path: str | Path, tier: str = "words") -> pd.DataFrame:
@@ -250,7 +258,9 @@ class TranscriptWords(Transform):
         Keep the silence labels as words.
     """
 
-    _version = 2  # 1: CSV/TSV words "None", "null", "NA", "nan" and empty labels read as "nan"
+    # 1: CSV/TSV words "None", "null", "NA", "nan" and empty labels read as "nan"; Gentle's
+    # timed words out of its dictionary ("<unk>") dropped as silences
+    _version = 2
 
     event_type: str = "Audio"
     column: str = "transcript"

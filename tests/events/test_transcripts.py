@@ -155,6 +155,11 @@ def test_gentle_and_mfa_json(tmp_path: Path) -> None:
     path = tmp_path / "gentle.json"
     path.write_text(json.dumps(gentle))
     assert read_aligner_json(path)["text"].tolist() == ["the", "cat", "sat"]
+    # a word out of Gentle's dictionary is timed, with alignedWord "<unk>" (was dropped as a
+    # silence by TranscriptWords)
+    oov = {"alignedWord": "<unk>", "case": "success", "start": 1.6, "end": 2.0, "word": "Ishmael"}
+    path.write_text(json.dumps({**gentle, "words": [*gentle["words"], oov]}))
+    assert read_aligner_json(path)["text"].tolist() == ["the", "cat", "sat", "Ishmael"]
     mfa = {
         "start": 0,
         "end": 2.0,
