@@ -233,8 +233,7 @@ def window_labels(
     if rule not in RULES:
         raise WindowLabelError(f"rule: expected one of {', '.join(map(repr, RULES))}, got {rule!r}")
     events = segments.events
-    given = None if classes is None else tuple(map(class_text, classes))  # numbers as text
-    names = field_classes(events, event_type, field) if given is None else given
+    names = _class_names(events, event_type, field, classes)
     if missing is not None and missing in names:
         raise WindowLabelError(
             f"missing: the reserved class {missing!r} is also a class of {field!r}; "
@@ -278,6 +277,23 @@ def window_labels(
         missing=is_missing,
         uncovered=uncovered_events(segments, event_type) if find_uncovered else _NONE,
     )
+
+
+def _class_names(
+    events: pd.DataFrame, event_type: str, field: str, classes: Sequence[object] | None
+) -> tuple[str, ...]:
+    """The declared classes as text (``3`` and ``3.0`` are ``"3"``), each once, or the field's."""
+    if classes is None:
+        return field_classes(events, event_type, field)
+    names = tuple(map(class_text, classes))
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise WindowLabelError(
+            f"classes: {', '.join(map(repr, twice))} given more than once (compared as text: 3 "
+            "and 3.0 are '3'); give each class once (a repeated class would be a column that "
+            "is never 1)"
+        )
+    return names
 
 
 def _checked_codes(

@@ -250,3 +250,9 @@ def test_classes_given_as_numbers_match_a_numeric_field() -> None:
         "Stimulus events [1] have code='1', not among the classes (3, 2); add them to the classes "
         "or drop those events"
     )
+    with pytest.raises(WindowLabelError) as err:
+        window_labels(segs, "Stimulus", "code", classes=[3, 1, 3.0])
+    assert str(err.value) == (
+        "classes: '3' given more than once (compared as text: 3 and 3.0 are '3'); give each "
+        "class once (a repeated class would be a column that is never 1)"
+    )
