@@ -169,6 +169,23 @@ class EventIndex:
                 out[i] = self.rows[lo + hits[-1]]
         return out
 
+    def containing(self, timeline: np.ndarray, times: np.ndarray, type_name: str) -> np.ndarray:
+        """For each time, the row of the latest-starting event of ``type_name`` containing it
+        in ``[start, stop)`` (an instantaneous event contains its own instant), or -1.
+
+        A time at an event's stop is outside it, as in :meth:`overlapping` (a word starting
+        where a sentence ends is not in that sentence).
+        """
+        times = np.asarray(times, dtype=np.float64)
+        out = self.covering(timeline, times, times + 2e-9, type_name)  # stop > time (1e-9 slack)
+        at = out < 0
+        if at.any():  # else an instantaneous event at the time itself
+            rows = self.covering(timeline[at], times[at], times[at], type_name)
+            instant = rows >= 0
+            instant[instant] = self.event_duration[rows[instant]] == 0
+            out[np.flatnonzero(at)[instant]] = rows[instant]
+        return out
+
     def overlapping(
         self, timeline: np.ndarray, start: np.ndarray, stop: np.ndarray, type_name: str
     ) -> tuple[np.ndarray, np.ndarray]:

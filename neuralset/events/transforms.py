@@ -211,8 +211,8 @@ class AssignSplits(Transform):
 class AddContext(Transform):
     """Add the sentence and the causal context to each word.
 
-    ``sentence`` (when empty) is filled with the text of the Sentence event spanning the word's
-    onset; ``context`` is the text of the preceding words of the same scope followed by the word
+    ``sentence`` (when empty) is filled with the text of the Sentence event whose
+    ``[start, stop)`` holds the word's onset; ``context`` is the text of the preceding words of the same scope followed by the word
     itself, so the word always ends its context.
 
     Parameters
@@ -232,7 +232,8 @@ class AddContext(Transform):
     """
 
     # 1: an empty or blank word entered the contexts (a double space); 2: with scope="sentence",
-    # words whose sentence was NaN (not None) each had a context of their own
+    # words whose sentence was NaN (not None) each had a context of their own, and a word
+    # starting where a Sentence event ends took that sentence
     _version = 3
 
     event_type: str = "Word"
@@ -254,7 +255,7 @@ class AddContext(Transform):
             index = EventIndex(events)
             starts = events["start"].to_numpy()[words]
             tl = events["timeline"].cat.codes.to_numpy()[words]
-            cover = index.covering(tl, starts, starts, "Sentence")
+            cover = index.containing(tl, starts, "Sentence")
             texts = events["text"].astype(object).to_numpy()
             empty = np.array([not isinstance(s, str) or not s for s in sentence[words]], dtype=bool)
             fill = empty & (cover >= 0)
