@@ -193,7 +193,7 @@ def window_labels(
     field: str,
     *,
     rule: Rule = "majority",
-    classes: Sequence[str] | None = None,
+    classes: Sequence[str | int | float] | None = None,
     missing: str | None = "missing",
     min_overlap: float = 0.0,
     find_uncovered: bool = True,
@@ -211,8 +211,9 @@ def window_labels(
     rule
         ``"majority"``, ``"center"``, ``"any"``, ``"all"`` or ``"fraction"``.
     classes
-        The vocabulary, in order; ``None`` uses the sorted distinct values of ``field`` on the
-        events of the type. Events whose value is not a class are an error.
+        The vocabulary, in order (numbers are taken as text: ``3`` and ``3.0`` are ``"3"``);
+        ``None`` uses the sorted distinct values of ``field`` on the events of the type. Events
+        whose value is not a class are an error.
     missing
         Name of the reserved class of windows without any event (appended last); ``None``:
         such windows are an error.
@@ -232,7 +233,7 @@ def window_labels(
     if rule not in RULES:
         raise WindowLabelError(f"rule: expected one of {', '.join(map(repr, RULES))}, got {rule!r}")
     events = segments.events
-    names = tuple(classes) if classes is not None else field_classes(events, event_type, field)
+    names = _class_names(events, event_type, field, classes)
     if missing is not None and missing in names:
         raise WindowLabelError(
             f"missing: the reserved class {missing!r} is also a class of {field!r}; "
@@ -278,6 +279,23 @@ def window_labels(
     )
 
 
+def _class_names(
+    events: pd.DataFrame, event_type: str, field: str, classes: Sequence[object] | None
+) -> tuple[str, ...]:
+    """The declared classes as text (``3`` and ``3.0`` are ``"3"``), each once, or the field's."""
+    if classes is None:
+        return field_classes(events, event_type, field)
+    names = tuple(map(class_text, classes))
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise WindowLabelError(
+            f"classes: {', '.join(map(repr, twice))} given more than once (compared as text: 3 "
+            "and 3.0 are '3'); give each class once (a repeated class would be a column that "
+            "is never 1)"
+        )
+    return names
+
+
 def _checked_codes(
     events: pd.DataFrame, rows: np.ndarray, field: str, names: tuple[str, ...], event_type: str
 ) -> np.ndarray:
@@ -287,7 +305,8 @@ def _checked_codes(
         bad = rows[codes < 0]
         values = pd.unique(events[field].to_numpy()[bad])[:5]
         raise WindowLabelError(
-            f"{event_type} events {bad[:5].tolist()} have {field}={', '.join(map(repr, values))}, "
+            f"{event_type} events {bad[:5].tolist()} have {field}="
+            f"{', '.join(repr(class_text(v)) for v in values)}, "
             f"not among the classes ({', '.join(names[:10])}); add them to the classes or drop "
             "those events"
         )

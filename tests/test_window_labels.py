@@ -225,3 +225,34 @@ def test_numeric_field_classes_and_trigger_segments() -> None:
     out = window_labels(segs, "Stimulus", "code", rule="center", missing=None)
     assert out.classes == ("9", "10")
     assert out.values.tolist() == [1, 0, 1]
+
+
+def test_classes_given_as_numbers_match_a_numeric_field() -> None:
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Stimulus",
+                "start": [0.0, 2.0, 4.0],
+                "duration": 1.0,
+                "timeline": "r",
+                "code": [3, 1, 3],
+            }
+        )
+    )
+    segs = segment_on_triggers(events, "Stimulus", offset=0.0, duration=1.0)
+    # a TypeError in the error message before (every value was "not among the classes")
+    out = window_labels(segs, "Stimulus", "code", classes=[3, 1.0, 2], rule="center")
+    assert out.classes == ("3", "1", "2", "missing")
+    assert out.values.tolist() == [0, 1, 0]
+    with pytest.raises(WindowLabelError) as err:
+        window_labels(segs, "Stimulus", "code", classes=[3, 2])
+    assert str(err.value) == (
+        "Stimulus events [1] have code='1', not among the classes (3, 2); add them to the classes "
+        "or drop those events"
+    )
+    with pytest.raises(WindowLabelError) as err:
+        window_labels(segs, "Stimulus", "code", classes=[3, 1, 3.0])
+    assert str(err.value) == (
+        "classes: '3' given more than once (compared as text: 3 and 3.0 are '3'); give each "
+        "class once (a repeated class would be a column that is never 1)"
+    )

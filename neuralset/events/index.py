@@ -161,6 +161,29 @@ class EventIndex:
             rest = pending[~full]
             cand[rest] -= 1
             pending = rest[cand[rest] >= first[rest]]
+        if len(pending):  # more than 64 later-starting events end too early (nested events)
+            some = self.runmax[cand[pending]] >= stop[pending] - 1e-9  # one covers, further back
+            for i in pending[some]:  # rare: a long event under many short ones of its type
+                lo = first[i]
+                hits = np.flatnonzero(self.stop[lo : cand[i] + 1] >= stop[i] - 1e-9)
+                out[i] = self.rows[lo + hits[-1]]
+        return out
+
+    def containing(self, timeline: np.ndarray, times: np.ndarray, type_name: str) -> np.ndarray:
+        """For each time, the row of the latest-starting event of ``type_name`` containing it
+        in ``[start, stop)`` (an instantaneous event contains its own instant), or -1.
+
+        A time at an event's stop is outside it, as in :meth:`overlapping` (a word starting
+        where a sentence ends is not in that sentence).
+        """
+        times = np.asarray(times, dtype=np.float64)
+        out = self.covering(timeline, times, times + 2e-9, type_name)  # stop > time (1e-9 slack)
+        at = out < 0
+        if at.any():  # else an instantaneous event at the time itself
+            rows = self.covering(timeline[at], times[at], times[at], type_name)
+            instant = rows >= 0
+            instant[instant] = self.event_duration[rows[instant]] == 0
+            out[np.flatnonzero(at)[instant]] = rows[instant]
         return out
 
     def overlapping(

@@ -64,6 +64,8 @@ class AlignRepetitions(Transform):
         that a sentence heard twice in a row counts twice); ``None``: no limit.
     """
 
+    _version = 2  # 1: "don’t" / "don't" and NFD / NFC forms were different stimuli and words
+
     event_type: str = "Word"
     stimulus: str = "sentence"
     text: str = "text"
@@ -156,8 +158,8 @@ def _positions(
 class StimulusTime(Transform):
     """The timed stimulus each event falls in, and the event's time since that stimulus began.
 
-    For each event of ``event_types``, the ``stimulus_type`` event spanning its onset (the
-    latest-starting one) gives ``stimulus`` (its ``key`` value) and ``stimulus_time`` (onset
+    For each event of ``event_types``, the ``stimulus_type`` event whose ``[start, stop)``
+    holds its onset (the latest-starting one) gives ``stimulus`` (its ``key`` value) and ``stimulus_time`` (onset
     minus the stimulus's start, plus the stimulus's ``offset`` in its file), so that events of
     repeated presentations of one file line up on the file's time. Events in no stimulus get
     None and NaN.
@@ -172,6 +174,10 @@ class StimulusTime(Transform):
         Column naming the stimulus (``"filepath"``).
     """
 
+    # 1: an event under more than 64 shorter stimuli of the type found no stimulus, and one
+    # starting where a stimulus ends was placed in it
+    _version = 2
+
     stimulus_type: str = "Audio"
     event_types: tuple[str, ...] = ("Word",)
     key: str = "filepath"
@@ -182,7 +188,7 @@ class StimulusTime(Transform):
         rows = np.flatnonzero(events["type"].isin(list(self.event_types)).to_numpy())
         start = events["start"].to_numpy()[rows]
         tl = events["timeline"].cat.codes.to_numpy()[rows]
-        cover = EventIndex(events).covering(tl, start, start, self.stimulus_type)
+        cover = EventIndex(events).containing(tl, start, self.stimulus_type)
         stim = np.full(len(events), None, dtype=object)
         stim_time = np.full(len(events), np.nan)
         ok = cover >= 0

@@ -7,9 +7,10 @@ inside the time of a single split, carrying that split in its ``split`` column; 
 over the pieces (``sliding_windows(events, blocks="Meg", ...)``) then never cross a split
 boundary, and each takes its piece's split.
 
-The time of a split is where the events carrying it lie, with the pauses between them; the
-time between two different splits (``gap``) is left out, or shared between the two; time
-covered by two splits at once is left out.
+The time of a split is where the events carrying it lie, with the pauses between them (an
+instantaneous event, a trigger, marks its split at its instant); the time between two
+different splits (``gap``) is left out, or shared between the two; time covered by two splits
+at once is left out. A table whose recordings would all be left out is an error.
 Cuts are put on the sample grid of the recording (``frequency``), inside the split's time.
 
 Examples
@@ -65,31 +66,14 @@ def split_regions(
     out = []
     for t in np.unique(tl):  # once per timeline
         sel = tl == t
-        bounds = np.unique(np.concatenate([start[sel], stop[sel]]))
-        if len(bounds) < 2:
+        found = _timeline_regions(labels[sel], start[sel], stop[sel], len(label_names), gap)
+        if found is None:
             continue
-        # how many events of each split cover each elementary interval [bounds[k], bounds[k+1])
-        cover = np.zeros((len(label_names), len(bounds)), dtype=np.int64)
-        np.add.at(cover, (labels[sel], np.searchsorted(bounds, start[sel])), 1)
-        np.add.at(cover, (labels[sel], np.searchsorted(bounds, stop[sel])), -1)
-        active = np.cumsum(cover, axis=1)[:, :-1] > 0
-        n_active = active.sum(axis=0)
-        label = np.where(n_active == 1, active.argmax(axis=0), -1)  # -1: none or conflict
-        lo, hi = bounds[:-1], bounds[1:]
-        label, lo, hi = _fill_gaps(label, lo, hi, n_active, gap)
-        keep = label >= 0
-        lo, hi, label = lo[keep], hi[keep], label[keep]
-        # merge touching intervals of one label
-        new = np.concatenate([[True], (label[1:] != label[:-1]) | (lo[1:] > hi[:-1])])
-        group = np.cumsum(new) - 1
-        starts = lo[new].copy()
-        stops = pd.Series(hi).groupby(group).max().to_numpy().copy()
-        if gap == "midpoint" and len(starts):  # the edges of the timeline go to the edge regions
-            starts[0], stops[-1] = -np.inf, np.inf
+        starts, stops, label = found
         name = events["timeline"].cat.categories[t]
         out.append(
             pd.DataFrame(
-                {"timeline": name, "start": starts, "stop": stops, "label": label_names[label[new]]}
+                {"timeline": name, "start": starts, "stop": stops, "label": label_names[label]}
             )
         )
     if not out:
@@ -97,23 +81,72 @@ def split_regions(
     return pd.concat(out, ignore_index=True)
 
 
+def _timeline_regions(
+    labels: np.ndarray, start: np.ndarray, stop: np.ndarray, n_labels: int, gap: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(starts, stops, label)`` of the regions of one timeline (None: no time at all).
+
+    Instantaneous events (``stop == start``) cover no time, but mark their split at their
+    instant: the time between two of the same split (or one and an event of that split) is
+    the split's, as between events with a duration.
+    """
+    bounds = np.unique(np.concatenate([start, stop]))
+    if len(bounds) < 2:
+        return None
+    # how many events of each split cover each elementary interval [bounds[k], bounds[k+1])
+    cover = np.zeros((n_labels, len(bounds)), dtype=np.int64)
+    np.add.at(cover, (labels, np.searchsorted(bounds, start)), 1)
+    np.add.at(cover, (labels, np.searchsorted(bounds, stop)), -1)
+    active = np.cumsum(cover, axis=1)[:, :-1] > 0
+    n_active = active.sum(axis=0)
+    label = np.where(n_active == 1, active.argmax(axis=0), -1)  # -1: none or conflict
+    instant = stop <= start
+    at = pd.Series(labels[instant]).groupby(np.searchsorted(bounds, start[instant]))
+    points = (at.max().where(at.nunique() == 1, -1)).astype(np.int64)  # two splits: conflict
+    lo, hi = bounds[:-1], bounds[1:]
+    label, lo, hi = _fill_gaps(label, lo, hi, n_active, gap, points)
+    keep = label >= 0
+    lo, hi, label = lo[keep], hi[keep], label[keep]
+    if not len(label):
+        return None
+    # merge touching intervals of one label
+    new = np.concatenate([[True], (label[1:] != label[:-1]) | (lo[1:] > hi[:-1])])
+    group = np.cumsum(new) - 1
+    starts = lo[new].copy()
+    stops = pd.Series(hi).groupby(group).max().to_numpy().copy()
+    if gap == "midpoint":  # the edges of the timeline go to the edge regions
+        starts[0], stops[-1] = -np.inf, np.inf
+    return starts, stops, label[new]
+
+
 def _fill_gaps(
-    label: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_active: np.ndarray, gap: str
+    label: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    n_active: np.ndarray,
+    gap: str,
+    points: pd.Series,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Label the intervals no split covers.
 
     A gap between two regions of the same split belongs to that split. With ``"midpoint"``, a
     gap between two different splits goes half to each, and the time before the first region
-    (after the last) to that region; with ``"drop"`` those stay unlabelled.
+    (after the last) to that region; with ``"drop"`` those stay unlabelled. ``points`` gives
+    the split of the instantaneous events at each bound index (-1: two splits there); they
+    count as neighbours too.
     """
     gaps = np.flatnonzero(n_active == 0)
     known = np.flatnonzero(label >= 0)
-    if not len(gaps) or not len(known):
+    # neighbours on one axis: elementary interval k at 2k + 1, bound j (an instant) at 2j
+    pos = np.concatenate([2 * known + 1, 2 * points.index.to_numpy(dtype=np.int64)])
+    lab = np.concatenate([label[known], points.to_numpy(dtype=np.int64)])
+    if not len(gaps) or not len(pos):
         return label, lo, hi
-    prev = known[np.clip(np.searchsorted(known, gaps) - 1, 0, None)]
-    nxt = known[np.clip(np.searchsorted(known, gaps), None, len(known) - 1)]
-    left = np.where(prev < gaps, label[prev], -1)
-    right = np.where(nxt > gaps, label[nxt], -1)
+    order = np.argsort(pos, kind="stable")
+    pos, lab = pos[order], lab[order]
+    after = np.searchsorted(pos, 2 * gaps + 1)  # first neighbour after each gap
+    left = np.where(after > 0, lab[np.maximum(after - 1, 0)], -1)
+    right = np.where(after < len(pos), lab[np.minimum(after, len(pos) - 1)], -1)
     label = label.copy()
     same = (left == right) & (left >= 0)
     label[gaps[same]] = left[same]
@@ -157,6 +190,8 @@ class SplitChunks(Transform):
         Longest chunk (s); ``None``: pieces are not cut further.
     """
 
+    _version = 2  # 1: instantaneous events marked no time (and crashed when all were)
+
     event_type: str = "Meg"
     column: str = "split"
     gap: Literal["drop", "midpoint"] = "drop"
@@ -194,6 +229,14 @@ class SplitChunks(Transform):
         keep = (hi - lo) > max(self.min_duration, 0.0) - 1e-12
         keep &= hi > lo
         rep, lo, hi, label = rep[keep], lo[keep], hi[keep], label[keep]
+        if not len(rep):  # every recording would vanish, silently
+            raise ConfigError(
+                f"SplitChunks: no {self.event_type} time lies in a split: {len(regions)} split "
+                f"regions from the other events' {self.column!r} values (one needs events with a "
+                f"split and a duration, or two of a split, inside the recordings); assign splits "
+                "to those events first (AssignSplits, KFoldSplits, StimulusSplits)"
+                + (f", or lower min_duration ({self.min_duration} s)" if len(regions) else "")
+            )
         chunks = long.iloc[rep].copy()
         offset = long["offset"].to_numpy(dtype=float) if "offset" in long else np.zeros(len(long))
         chunks["offset"] = np.nan_to_num(offset)[rep] + (lo - rec_start[rep])

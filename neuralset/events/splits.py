@@ -262,9 +262,10 @@ class SklearnSplits(Transform):
 
     The rows selected by ``rows`` (default: every row with a group) are the splitter's
     samples, ``by`` its ``groups`` and ``stratify`` its ``y``; split number ``fold`` of
-    ``splitter.split(X, y, groups)`` gives their train and test rows. Each group then takes the
-    split of its rows, on every row of the group (a Meg recording row takes its subject's
-    split). A group whose rows land in both (a splitter that ignores groups) is an error unless
+    ``splitter.split(X, y, groups)`` gives their train and test rows (rows in neither, as
+    ``GroupShuffleSplit`` leaves with ``train_size + test_size < 1``, get ``""``). Each group
+    then takes the split of its rows, on every row of the group (a Meg recording row takes its
+    subject's split). A group whose rows land in both (a splitter that ignores groups) is an error unless
     ``check_groups=False``, which keeps the splits of the selected rows only.
 
     Parameters
@@ -290,6 +291,8 @@ class SklearnSplits(Transform):
     column
         Column written with each row's split.
     """
+
+    _version = 2  # 1: rows in neither train nor test of the split were "train"
 
     splitter: str = "GroupKFold"
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -332,11 +335,13 @@ class SklearnSplits(Transform):
         except TypeError as err:
             raise ConfigError(f"SklearnSplits.params: {err}") from None
 
-    def _nth_split(self, splitter: Any, n: int, y: Any, groups: np.ndarray) -> np.ndarray:
+    def _nth_split(
+        self, splitter: Any, n: int, y: Any, groups: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         x = np.zeros((len(groups), 1))
-        for i, (_, test) in enumerate(splitter.split(x, y, groups)):
+        for i, (train, test) in enumerate(splitter.split(x, y, groups)):
             if i == n:
-                return np.asarray(test)
+                return np.asarray(train), np.asarray(test)
         raise ConfigError(
             f"SklearnSplits.fold: {type(splitter).__name__} gives fewer than {n + 1} splits"
         )
@@ -356,19 +361,29 @@ class SklearnSplits(Transform):
         if self.stratify is not None:
             y, _ = group_values(events, self.stratify, "SklearnSplits.stratify")
             y = y[rows]
+            if (y < 0).any():  # a missing label would silently be one more class
+                raise ConfigError(
+                    f"SklearnSplits.stratify: {int((y < 0).sum())} of {len(rows)} selected rows "
+                    f"have no {self.stratify!r} value (rows {rows[y < 0][:5].tolist()}); fill "
+                    f'them, or leave them out with rows="{self.stratify}.notna()"'
+                )
         splitter = self.make_splitter()
-        row_split = np.full(len(rows), "train", dtype=object)
-        row_split[self._nth_split(splitter, self.fold, y, codes[rows])] = "test"
+        # rows in neither train nor test (GroupShuffleSplit with train_size + test_size < 1)
+        # stay out of both: ""
+        row_split = np.full(len(rows), "", dtype=object)
+        train, test = self._nth_split(splitter, self.fold, y, codes[rows])
+        row_split[train] = "train"
+        row_split[test] = "test"
         if self.val_fold is not None:
-            val = self._nth_split(splitter, self.val_fold, y, codes[rows])
+            val = self._nth_split(splitter, self.val_fold, y, codes[rows])[1]
             row_split[val[row_split[val] != "test"]] = "val"
         split = np.full(len(events), "", dtype=object)
         split[rows] = row_split
         if not self.check_groups:
             return events.assign(**{self.column: pd.Categorical(split)})
         check_no_leak(split, codes, names, repr(self.by))
-        per_group = pd.Series(row_split).groupby(codes[rows]).first()
+        per_group = pd.Series(row_split).replace("", None).groupby(codes[rows]).first()
         group_split = np.full(len(names), "", dtype=object)
-        group_split[per_group.index.to_numpy()] = per_group.to_numpy()
+        group_split[per_group.index.to_numpy()] = per_group.fillna("").to_numpy()
         split = np.where(codes >= 0, group_split[np.maximum(codes, 0)], "")
         return events.assign(**{self.column: pd.Categorical(split.astype(object))})

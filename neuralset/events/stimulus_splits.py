@@ -51,10 +51,13 @@ DEFAULT_STIMULUS_KEYS: dict[str, str] = {
 
 
 def _normalise(values: pd.Series) -> pd.Series:
-    """Case-, punctuation- and whitespace-insensitive text (vectorised pandas string ops)."""
+    """Case-, punctuation-, whitespace- and Unicode-form-insensitive text (vectorised pandas
+    string ops): NFKC first, so that a decomposed ``"café"`` (macOS file names, some
+    transcripts) is the stimulus ``"café"``, then case folding (``"ß"`` is ``"ss"``)."""
     # punctuation goes, except dots and hyphens inside a word or a path ("cat.wav", "e-mail")
     drop = r"[^\w\s/.\-]|(?<!\w)[.\-]|[.\-](?!\w)"
-    text = values.astype(str).str.lower().str.replace(drop, " ", regex=True)
+    text = values.astype(str).str.normalize("NFKC").str.casefold()
+    text = text.str.replace(drop, " ", regex=True)
     return text.str.split().str.join(" ")
 
 
@@ -175,8 +178,8 @@ class StimulusSplits(Transform):
     Parameters
     ----------
     keys
-        Event type -> column holding the identity of its stimulus (compared case-, space- and
-        punctuation-insensitively). Default: words by ``sentence``, sentences by ``text``,
+        Event type -> column holding the identity of its stimulus (compared case-, space-,
+        punctuation- and Unicode-form-insensitively). Default: words by ``sentence``, sentences by ``text``,
         audio, images and videos by ``filepath``.
     ratios, names
         Target fraction of groups (or rows, with ``weight="rows"``) per split, and the names.
@@ -189,6 +192,8 @@ class StimulusSplits(Transform):
     column, group_column
         Columns written with each row's split and stimulus group.
     """
+
+    _version = 2  # 1: the NFC and NFD forms of a text or file name were two stimuli
 
     keys: dict[str, str] = dataclasses.field(default_factory=lambda: dict(DEFAULT_STIMULUS_KEYS))
     ratios: tuple[float, ...] = (0.8, 0.1, 0.1)

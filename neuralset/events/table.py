@@ -38,8 +38,9 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
 
     Checks, all vectorised: the base columns exist; every ``type`` is a registered event type
     (the error names the closest known types); fields required by each type are present and
-    non-null; no NaN ``start``; no negative or NaN ``duration``; recording events (``Meg``,
-    ``Eeg``, ``Fmri``... see ``Event.is_recording``) last more than 0 s (a recording left at
+    non-null; no NaN or infinite ``start``; no negative, NaN or infinite ``duration``;
+    recording events (``Meg``, ``Eeg``, ``Fmri``... see ``Event.is_recording``) last more
+    than 0 s (a recording left at
     duration 0 would give no sliding window and no segment inside it). A NaN ``duration`` is
     accepted only on rows whose ``duration_source`` is ``"unknown"``: a recording not fetched
     yet, whose metadata gives no duration (see :mod:`neuralset.studies.bids_metadata`); segments
@@ -83,9 +84,7 @@ def validate_events(events: pd.DataFrame) -> pd.DataFrame:
             raise EventsError(f"column {col!r} must be numeric (seconds): {err}") from None
     start = out["start"].to_numpy()
     duration = out["duration"].to_numpy()
-    bad = np.isnan(start)
-    if bad.any():
-        raise EventsError(f"start is NaN at {_rows_hint(bad)}; every event needs an onset")
+    _check_times(start, duration)
     not_yet = np.zeros(len(out), dtype=bool)
     if "duration_source" in out.columns:
         # a recording whose file is not fetched yet may have no duration: NaN, said explicitly
@@ -175,6 +174,20 @@ def check_events_table(
                 f"after validation?); {_FIX}"
             )
     return events
+
+
+def _check_times(start: np.ndarray, duration: np.ndarray) -> None:
+    """No NaN start; no infinite start or duration (negative or NaN durations: the caller)."""
+    bad = np.isnan(start)
+    if bad.any():
+        raise EventsError(f"start is NaN at {_rows_hint(bad)}; every event needs an onset")
+    for col, values in (("start", start), ("duration", duration)):
+        bad = np.isinf(values)  # "inf" in a file, or n_samples / frequency with a frequency of 0
+        if bad.any():
+            raise EventsError(
+                f"{col} is infinite at {_rows_hint(bad)}; {col}s are finite seconds (a frequency "
+                "of 0 in a division?)"
+            )
 
 
 def _check_recording_durations(

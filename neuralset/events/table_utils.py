@@ -23,7 +23,7 @@ import pandas as pd
 from ..config import ConfigError, config, register
 from .transforms import Transform
 
-__all__ = ["AddColumn", "SelectRows"]
+__all__ = ["AddColumn", "SelectRows", "timeline_constants"]
 
 
 @register("add_column")
@@ -105,3 +105,31 @@ class SelectRows(Transform):
         keep = np.flatnonzero(events["type"].isin(list(self.keep_types)).to_numpy())
         rows = np.concatenate([idx, np.setdiff1d(keep, idx)])
         return events.iloc[rows]
+
+
+def timeline_constants(
+    events: pd.DataFrame, rows: np.ndarray, timeline: np.ndarray, first: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The columns with one value per timeline over ``rows``, read at the positions ``first``.
+
+    For events built from others (a Sentence from its words): ``subject``, ``session``,
+    ``study_root``... carry over, so splits and selections by them keep the new events.
+
+    Parameters
+    ----------
+    events
+        The table.
+    rows
+        The source rows (the words, in time order).
+    timeline
+        The timeline code of each of ``rows``.
+    first
+        Positions in ``rows`` of the source of each new event (its first word).
+    """
+    skip = {"type", "start", "duration", "timeline", "text", "sentence"}
+    cols = [c for c in events.columns if c not in skip]
+    if not cols:
+        return {}
+    frame = events[cols].iloc[rows].reset_index(drop=True)
+    one = frame.groupby(timeline).nunique(dropna=False).max(axis=0) <= 1
+    return {str(c): frame[c].to_numpy()[first] for c in one.index[one.to_numpy()]}

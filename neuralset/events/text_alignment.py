@@ -36,21 +36,17 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, config, register
+from ..validation import at_least, positive
+from .table_utils import timeline_constants
 from .transforms import Transform
 
 __all__ = [
-    "Tokens",
-    "Alignment",
-    "tokenize",
-    "normalise",
-    "join_groups",
-    "align_sequences",
-    "align_words",
-    "SentencesFromWords",
-    "AlignTranscript",
-    "AlignmentError",
-]
+    "Tokens", "Alignment", "tokenize", "normalise", "join_groups", "align_sequences",
+    "align_words", "SentencesFromWords", "AlignTranscript", "AlignmentError",
+]  # fmt: skip
 
+#: typographic apostrophes and quotes written inside words (``don’t``, ``l’homme``)
+_APOSTROPHES = "[\u2018\u2019\u02bc\u2032`\u00b4]"
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'»”’)\]]*$")
 
 
@@ -59,15 +55,19 @@ class AlignmentError(ValueError):
 
 
 def normalise(tokens: Sequence[str] | np.ndarray | pd.Series) -> np.ndarray:
-    """Tokens lower-cased, without punctuation (``"Cat,"`` -> ``"cat"``).
+    """Tokens case-folded, without punctuation (``"Cat,"`` -> ``"cat"``).
 
-    Each distinct token is normalised once (:func:`pandas.factorize`), then broadcast.
+    Unicode forms are unified first (NFKC: a decomposed ``"café"`` or the ligature ``"ﬁ"`` read
+    as typed), typographic apostrophes become ``'`` (``"don’t"`` -> ``"don't"``) and case is
+    folded (``"Straße"`` -> ``"strasse"``). Each distinct token is normalised once
+    (:func:`pandas.factorize`), then broadcast.
     """
     values = np.asarray(
         tokens.to_numpy() if isinstance(tokens, pd.Series) else list(tokens), dtype=object
     )
     codes, distinct = pd.factorize(values, use_na_sentinel=False)
-    text = pd.Series(distinct, dtype=object).astype(str).str.lower()
+    text = pd.Series(distinct, dtype=object).astype(str).str.normalize("NFKC").str.casefold()
+    text = text.str.replace(_APOSTROPHES, "'", regex=True)
     clean = text.str.replace(r"[^\w']+|^'+|'+$", "", regex=True).to_numpy(dtype=object)
     return clean[codes] if len(values) else np.zeros(0, dtype=object)
 
@@ -282,7 +282,8 @@ class SentencesFromWords(Transform):
 
     A sentence ends after a word ending with terminal punctuation (``. ! ? …``, quotes or
     brackets after it allowed), before a pause longer than ``max_gap`` seconds, and at the end
-    of a timeline. Sentence events span their first word's onset to their last word's offset.
+    of a timeline. Sentence events span their first word's onset to their last word's offset,
+    and keep the columns that have one value per timeline on the words (``subject``...).
 
     Parameters
     ----------
@@ -294,15 +295,14 @@ class SentencesFromWords(Transform):
         Drop existing ``Sentence`` events first (otherwise having some is an error).
     """
 
+    _version = 2  # 1: Sentence events had no subject, session... (no split by them)
+
     event_type: str = "Word"
     max_gap: float | None = 2.0
     rebuild: bool = False
 
     def _check(self) -> None:
-        if self.max_gap is not None and self.max_gap <= 0:
-            raise ConfigError(
-                f"SentencesFromWords.max_gap: must be > 0 seconds, got {self.max_gap}"
-            )
+        positive(self, "max_gap", "seconds", optional=True)
 
     def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
         has = (events["type"] == "Sentence").to_numpy()
@@ -351,8 +351,7 @@ class SentencesFromWords(Transform):
                 "text": sentence_text,
             }
         )
-        if "study_root" in events.columns:
-            sentences["study_root"] = events["study_root"].to_numpy()[order[first]]
+        sentences = sentences.assign(**timeline_constants(events, order, tl, first))
         out = pd.concat([words, sentences], ignore_index=True)
         return out.sort_values(["timeline", "start"], kind="stable")
 
@@ -387,6 +386,10 @@ class AlignTranscript(Transform):
         Context restarts at each ``"sentence"`` or runs over the ``"timeline"``.
     """
 
+    # 1: "don’t" / "don't", NFD / NFC forms and "ß" / "ss" did not match, and the context of
+    # a word without a transcript word could exceed context_words
+    _version = 2
+
     event_type: str = "Word"
     transcript_type: str = "Text"
     max_unmatched: float = 0.1
@@ -398,10 +401,7 @@ class AlignTranscript(Transform):
             raise ConfigError(
                 f"AlignTranscript.max_unmatched: must be in [0, 1], got {self.max_unmatched}"
             )
-        if self.context_words is not None and self.context_words < 1:
-            raise ConfigError(
-                f"AlignTranscript.context_words: must be >= 1, got {self.context_words}"
-            )
+        at_least(self, "context_words", 1, optional=True)
 
     def alignments(self, events: pd.DataFrame) -> dict[str, tuple[np.ndarray, Alignment]]:
         """Per timeline: the word rows (in time order) and their :class:`Alignment`."""
@@ -494,4 +494,7 @@ class AlignTranscript(Transform):
         for i in np.flatnonzero(~ok):  # only the unmatched words (few) run in Python
             before = cols["context"][rows[i - 1]] if i > 0 else None
             previous = before if isinstance(before, str) else ""
-            cols["context"][rows[i]] = f"{previous} {texts[rows[i]]}".strip()
+            joined = f"{previous} {texts[rows[i]]}".strip()
+            if self.context_words is not None:  # at most context_words words, here too
+                joined = " ".join(joined.split()[-self.context_words :])
+            cols["context"][rows[i]] = joined

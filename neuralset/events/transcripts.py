@@ -135,7 +135,9 @@ def read_word_table(path: str | Path, columns: dict[str, str] | None = None) -> 
     """
     path = Path(path)
     sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    table = pd.read_csv(path, sep=sep)
+    # every cell as written: pandas would read the words "None", "null", "NA" or "nan" as
+    # missing (then the text "nan"); an empty label stays "" (a silence)
+    table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
     lower = {str(c).lower(): c for c in table.columns}
     found: dict[str, Any] = {}
     for role, names in _COLUMNS.items():
@@ -154,19 +156,34 @@ def read_word_table(path: str | Path, columns: dict[str, str] | None = None) -> 
             f"{path}: needs a word, a start and an end (or duration) column; columns: "
             f"{', '.join(map(str, table.columns))}; name them with columns={{'text': ...}}"
         )
-    start = table[found["start"]].to_numpy(dtype=float)
+    start = _seconds(table, found["start"], path)
     stop = (
-        table[found["stop"]].to_numpy(dtype=float)
+        _seconds(table, found["stop"], path)
         if found["stop"] is not None
-        else start + table[found["duration"]].to_numpy(dtype=float)
+        else start + _seconds(table, found["duration"], path)
     )
-    return _frame(start, stop, table[found["text"]].astype(str))
+    return _frame(start, stop, table[found["text"]])
+
+
+def _seconds(table: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    """The times of ``column`` in seconds; an empty or non-numeric cell names the rows."""
+    text = table[column].str.strip()
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        shown = ", ".join(f"{i} ({text.iloc[i]!r})" for i in bad[:5])
+        raise TranscriptError(
+            f"{path}: column {column!r} has no time (s) at {len(bad)} word(s), rows {shown}; "
+            "give each word its times, or drop the untimed rows from the file"
+        )
+    return values
 
 
 def read_aligner_json(path: str | Path, tier: str = "words") -> pd.DataFrame:
     """Timed words from the JSON of Gentle (``words`` with ``start``/``end``) or MFA.
 
-    Gentle words that were not found in the audio (no timing) are left out; MFA's JSON
+    Gentle words that were not found in the audio (no timing) are left out; a timed word out
+    of Gentle's dictionary (``alignedWord`` ``"<unk>"``) keeps its transcript form; MFA's JSON
     (``tiers -> words -> entries: [start, end, label]``) is read from ``tier``.
     """
     path = Path(path)
@@ -176,7 +193,7 @@ def read_aligner_json(path: str | Path, tier: str = "words") -> pd.DataFrame:
         return _frame(
             [w["start"] for w in timed],
             [w["end"] for w in timed],
-            [w.get("alignedWord") or w.get("word") or "" for w in timed],
+            [_gentle_text(w) for w in timed],
         )
     if isinstance(data, dict) and isinstance(data.get("tiers"), dict):  # MFA
         tiers = data["tiers"]
@@ -185,6 +202,13 @@ def read_aligner_json(path: str | Path, tier: str = "words") -> pd.DataFrame:
         entries = tiers[tier].get("entries", [])
         return _frame([e[0] for e in entries], [e[1] for e in entries], [e[2] for e in entries])
     raise TranscriptError(f"{path}: neither Gentle JSON (words) nor MFA JSON (tiers)")
+
+
+def _gentle_text(word: dict[str, Any]) -> str:
+    """Gentle's ``alignedWord``, or the transcript's ``word`` where Gentle's dictionary lacks
+    it (``alignedWord`` ``"<unk>"``: a timed word, often a name, not a silence)."""
+    aligned = word.get("alignedWord")
+    return str(word.get("word") or "" if aligned in (None, "", "<unk>") else aligned)
 
 
 def read_transcript(path: str | Path, tier: str = "words") -> pd.DataFrame:
@@ -233,6 +257,10 @@ class TranscriptWords(Transform):
     keep_silences
         Keep the silence labels as words.
     """
+
+    # 1: CSV/TSV words "None", "null", "NA", "nan" and empty labels read as "nan"; Gentle's
+    # timed words out of its dictionary ("<unk>") dropped as silences
+    _version = 2
 
     event_type: str = "Audio"
     column: str = "transcript"

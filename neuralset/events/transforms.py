@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Literal
 
@@ -25,10 +26,10 @@ import numpy as np
 import pandas as pd
 
 from ..config import Config, ConfigError, config, register
-from ..hashing import chain_keys
+from ..hashing import KEY_UNLESS_DEFAULT, chain_keys
 from ..validation import at_least, positive, require, unique
 from .index import EventIndex
-from .selectors import event_mask
+from .selectors import SelectorError, check_event_types, event_mask
 from .table import validate_events
 
 __all__ = ["Transform", "Query", "AssignSplits", "AddContext", "ChunkEvents", "Chain", "chain"]
@@ -39,7 +40,22 @@ class Transform(Config):
     """Base of the transforms: ``__call__(events) -> events``, pure."""
 
     def __call__(self, events: pd.DataFrame) -> pd.DataFrame:
+        self.check_type_fields()
         return validate_events(self._apply(events))
+
+    def check_type_fields(self) -> None:
+        """Refuse a ``*_type`` or ``*_types`` field naming no event type (``"word"``, ``"MEG"``):
+        such a transform would silently find no event (a :class:`ConfigError` naming the field
+        and the closest types). Checked when called, after every type is registered."""
+        for field in dataclasses.fields(self):
+            if not field.name.endswith(("_type", "_types")):
+                continue
+            value = getattr(self, field.name)
+            names = [value] if isinstance(value, str) else list(value or ())
+            try:
+                check_event_types([str(n) for n in names])
+            except SelectorError as err:
+                raise ConfigError(f"{type(self).__name__}.{field.name}: {err}") from None
 
     def _apply(self, events: pd.DataFrame) -> pd.DataFrame:
         raise NotImplementedError
@@ -116,8 +132,13 @@ class AssignSplits(Transform):
     """Assign train/val/test splits by group, deterministically from a seed.
 
     Groups (subjects, timelines, sentences...) are ordered by a keyed hash of their name and cut
-    by the ratios, so no group crosses splits and adding a group does not move the others. A
-    split with a positive ratio that gets no group (3 subjects cut 0.8/0.1/0.1) is an error.
+    by the ratios, so no group crosses splits. With ``method="rank"`` (default) the split sizes
+    follow the ratios to within one group, but adding a group moves the cut points: a group that
+    was in ``val`` or ``test`` can land in ``train`` (a model trained before then sees it in the
+    new test split). With ``method="hash"`` each group's split depends on its own name and the
+    seed only, so adding groups never moves an existing one; the sizes then follow the ratios
+    only in expectation. A split with a positive ratio that gets no group (3 subjects cut
+    0.8/0.1/0.1) is an error.
 
     Parameters
     ----------
@@ -132,6 +153,9 @@ class AssignSplits(Transform):
         Seed of the assignment.
     column
         Output column.
+    method
+        ``"rank"`` (cut the hash order by the ratios) or ``"hash"`` (stable when groups are
+        added); see above.
     """
 
     by: str = "timeline"
@@ -139,6 +163,7 @@ class AssignSplits(Transform):
     names: tuple[str, ...] = ("train", "val", "test")
     seed: int = 0
     column: str = "split"
+    method: Literal["rank", "hash"] = dataclasses.field(default="rank", metadata=KEY_UNLESS_DEFAULT)
 
     def _check(self) -> None:
         require(
@@ -164,12 +189,19 @@ class AssignSplits(Transform):
         values = events[self.by]
         present = values.notna() & (values.astype(str) != "")
         groups = np.unique(values[present].astype(str).to_numpy())
-        order = np.argsort(_group_rank(groups, self.seed), kind="stable")
+        rank = _group_rank(groups, self.seed)
         ratios = np.asarray(self.ratios, dtype=float) / sum(self.ratios)
-        bounds = np.round(np.cumsum(ratios) * len(groups)).astype(int)
-        split_of_rank = np.searchsorted(bounds, np.arange(len(groups)), side="right")
-        check_splits_filled("AssignSplits", self.names, self.ratios, split_of_rank, f"{self.by!r}")
-        mapping = dict(zip(groups[order], [self.names[int(k)] for k in split_of_rank]))
+        if self.method == "hash":  # each group on its own: a uniform draw cut by the ratios
+            edges = np.cumsum(ratios)
+            edges[-1] = 1.0 + 1e-12
+            order = np.arange(len(groups))
+            dealt = np.searchsorted(edges, rank.astype(np.float64) / 2.0**64, side="right")
+        else:
+            order = np.argsort(rank, kind="stable")
+            bounds = np.round(np.cumsum(ratios) * len(groups)).astype(int)
+            dealt = np.searchsorted(bounds, np.arange(len(groups)), side="right")
+        check_splits_filled("AssignSplits", self.names, self.ratios, dealt, f"{self.by!r}")
+        mapping = dict(zip(groups[order], [self.names[int(k)] for k in dealt]))
         split = values.astype(str).map(mapping).where(present, "")
         return events.assign(**{self.column: split.astype("category")})
 
@@ -179,8 +211,8 @@ class AssignSplits(Transform):
 class AddContext(Transform):
     """Add the sentence and the causal context to each word.
 
-    ``sentence`` (when empty) is filled with the text of the Sentence event spanning the word's
-    onset; ``context`` is the text of the preceding words of the same scope followed by the word
+    ``sentence`` (when empty) is filled with the text of the Sentence event whose
+    ``[start, stop)`` holds the word's onset; ``context`` is the text of the preceding words of the same scope followed by the word
     itself, so the word always ends its context.
 
     Parameters
@@ -195,10 +227,14 @@ class AddContext(Transform):
     Notes
     -----
     Words with an empty or blank ``text`` are left out of every context (their own context is
-    the words before them).
+    the words before them). With ``scope="sentence"``, consecutive words without a sentence
+    (None, NaN, ``""`` or no Sentence event over them) share one scope, as a sentence would.
     """
 
-    _version = 2  # 1: an empty or blank word entered the contexts (a double space)
+    # 1: an empty or blank word entered the contexts (a double space); 2: with scope="sentence",
+    # words whose sentence was NaN (not None) each had a context of their own, and a word
+    # starting where a Sentence event ends took that sentence
+    _version = 3
 
     event_type: str = "Word"
     scope: Literal["sentence", "timeline"] = "timeline"
@@ -219,7 +255,7 @@ class AddContext(Transform):
             index = EventIndex(events)
             starts = events["start"].to_numpy()[words]
             tl = events["timeline"].cat.codes.to_numpy()[words]
-            cover = index.covering(tl, starts, starts, "Sentence")
+            cover = index.containing(tl, starts, "Sentence")
             texts = events["text"].astype(object).to_numpy()
             empty = np.array([not isinstance(s, str) or not s for s in sentence[words]], dtype=bool)
             fill = empty & (cover >= 0)
@@ -232,10 +268,14 @@ class AddContext(Transform):
         ]
         text = events["text"].astype(object).to_numpy()
         tl_codes = events["timeline"].cat.codes.to_numpy()
+        # one key for "no sentence": NaN != NaN would make each such word a scope of its own
+        no_sentence = pd.isna(sentence) | (sentence == "")
+        scope_of = sentence.copy()
+        scope_of[no_sentence] = None
         history: list[str] = []
         prev_scope: tuple[object, ...] | None = None
         for row in order:
-            scope = (tl_codes[row], sentence[row]) if self.scope == "sentence" else (tl_codes[row],)
+            scope = (tl_codes[row], scope_of[row]) if self.scope == "sentence" else (tl_codes[row],)
             if scope != prev_scope:
                 history = []
                 prev_scope = scope

@@ -70,3 +70,67 @@ def test_covering_and_overlapping_over_many_timelines_match_brute_force() -> Non
         if codes[r] == tl[i] and ev_start[r] < stop[i] and ev_stop[r] > start[i]
     }
     assert got == expected
+
+
+def test_covering_finds_a_long_event_under_many_short_ones() -> None:
+    # a 200 s block holding 100 short trials of the same type: windows after the 64th trial
+    # were "covered by none" (the walk back stopped after 64 candidates)
+    n = 100
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Stimulus",
+                "start": np.r_[0.0, 1.0 + np.arange(n) * 0.5, 30.0],
+                "duration": np.r_[200.0, np.full(n, 0.1), 100.0],
+                "timeline": "r",
+            }
+        )
+    )
+    index = EventIndex(events)
+    query = np.array([10.0, 40.0, 49.9, 80.0, 150.0, 250.0])
+    got = index.covering(np.zeros(len(query), dtype=np.int64), query, query + 0.3, "Stimulus")
+    start, stop = events["start"].to_numpy(), events["start"].to_numpy() + events["duration"]
+    expected = []
+    for q in query:  # the latest-starting event spanning [q, q + 0.3]
+        rows = np.flatnonzero((start <= q) & (stop >= q + 0.3))
+        expected.append(int(rows[np.argmax(start[rows])]) if len(rows) else -1)
+    assert got.tolist() == expected == [0, 101, 101, 101, 0, -1]
+
+
+def test_containing_is_half_open_as_overlapping() -> None:
+    from neuralset.events import AddContext
+    from neuralset.events.repetitions import StimulusTime
+
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": ["Audio", "Image", "Word", "Word", "Word", "Word"],
+                "start": [0.0, 12.0, 0.5, 9.5, 10.0, 12.0],
+                "duration": [10.0, 0.0, 0.3, 0.3, 0.3, 0.3],
+                "timeline": "r",
+                "filepath": ["s.wav", "i.png", None, None, None, None],
+                "text": [None, None, "a", "b", "c", "d"],
+            }
+        )
+    )
+    index = EventIndex(events)
+    times = np.array([0.0, 9.999, 10.0, 12.0])
+    tl = np.zeros(4, dtype=np.int64)
+    assert index.containing(tl, times, "Audio").tolist() == [0, 0, -1, -1]
+    assert index.containing(tl, times, "Image").tolist() == [-1, -1, -1, 1]  # its instant
+    out = StimulusTime()(events)
+    assert out["stimulus"].isna().tolist()[2:] == [False, False, True, True]  # 10.0: "s.wav"
+    sentences = validate_events(
+        pd.DataFrame(
+            {
+                "type": ["Sentence", "Word", "Word", "Word"],
+                "start": [0.0, 0.5, 1.0, 2.0],
+                "duration": [2.0, 0.3, 0.3, 0.3],
+                "timeline": "r",
+                "text": ["a b", "a", "b", "c"],
+            }
+        )
+    )
+    out = AddContext(scope="sentence")(sentences)
+    assert out["sentence"].fillna("-").tolist()[1:] == ["a b", "a b", "-"]  # "c" was in "a b"
+    assert out["context"].tolist()[1:] == ["a", "a b", "c"]

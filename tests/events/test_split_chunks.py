@@ -91,3 +91,53 @@ def test_time_of_two_splits_at_once_belongs_to_neither() -> None:
         SplitChunks()(events)
     with pytest.raises(ConfigError, match="SplitChunks.column: no column 'fold' in the events"):
         SplitChunks(column="fold")(events)
+
+
+def _triggers(split: list[str]) -> pd.DataFrame:
+    return validate_events(
+        pd.DataFrame(
+            {
+                "type": ["Meg"] + ["Stimulus"] * 6,
+                "start": [0.0, 1.0, 2.0, 3.0, 6.0, 7.0, 8.0],
+                "duration": [10.0] + [0.0] * 6,
+                "timeline": "run-1",
+                "filepath": ["r.fif"] + [None] * 6,
+                "frequency": [100.0] + [0.0] * 6,
+                "code": [None, 1, 1, 1, 2, 2, 2],
+                "split": split,
+            }
+        )
+    )
+
+
+def test_instantaneous_events_mark_the_time_of_their_split() -> None:
+    # triggers without a duration raised IndexError in split_regions
+    events = _triggers(["", "train", "train", "train", "test", "test", "test"])
+    meg = lambda out: out.loc[out["type"] == "Meg", ["start", "duration", "split"]]  # noqa: E731
+    assert meg(SplitChunks(event_type="Meg")(events)).values.tolist() == [
+        [1.0, 2.0, "train"],
+        [6.0, 2.0, "test"],
+    ]
+    assert meg(SplitChunks(event_type="Meg", gap="midpoint")(events)).values.tolist() == [
+        [0.0, 4.5, "train"],
+        [4.5, 5.5, "test"],
+    ]
+    # two splits at one instant: neither has the time on either side of it
+    both = pd.concat([events, events.iloc[[3]].assign(split="test")], ignore_index=True)
+    regions = split_regions(validate_events(both), "split", exclude_type="Meg")
+    assert regions[["start", "stop", "label"]].values.tolist() == [
+        [1.0, 2.0, "train"],
+        [6.0, 8.0, "test"],
+    ]
+
+
+def test_recordings_outside_every_split_are_an_error() -> None:
+    events = _triggers([""] * 7)  # splits forgotten: every recording vanished silently
+    with pytest.raises(ConfigError) as err:
+        SplitChunks(event_type="Meg")(events)
+    assert str(err.value) == (
+        "SplitChunks: no Meg time lies in a split: 0 split regions from the other events' "
+        "'split' values (one needs events with a split and a duration, or two of a split, "
+        "inside the recordings); assign splits to those events first (AssignSplits, "
+        "KFoldSplits, StimulusSplits)"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -185,6 +187,58 @@ def test_sklearn_stratified_group_kfold_with_seed_and_val() -> None:
     assert split(events)["split"].equals(out["split"])  # seeded: the same again
 
 
+def test_sklearn_stratify_with_missing_labels_is_an_error_naming_the_rows() -> None:
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Word",
+                "start": np.arange(12.0),
+                "duration": 0.3,
+                "timeline": "r",
+                "text": "a",
+                "subject": [f"s{i // 2}" for i in range(12)],
+                "diagnosis": ["x", "x", None, None] + ["y", "y", "x", "x"] * 2,
+            }
+        )
+    )
+    split = SklearnSplits(
+        splitter="StratifiedGroupKFold", params={"n_splits": 2}, by="subject", stratify="diagnosis"
+    )
+    with pytest.raises(ConfigError) as err:
+        split(events)
+    assert str(err.value) == (
+        "SklearnSplits.stratify: 2 of 12 selected rows have no 'diagnosis' value (rows [2, 3]); "
+        'fill them, or leave them out with rows="diagnosis.notna()"'
+    )
+    out = dataclasses.replace(split, rows="diagnosis.notna()")(events)  # the fix given works
+    assert out["split"].tolist()[2:4] == ["", ""]
+    assert out.groupby("subject")["split"].nunique().max() == 1
+
+
+def test_sklearn_rows_in_neither_train_nor_test_are_left_out() -> None:
+    from sklearn.model_selection import GroupShuffleSplit
+
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Word",
+                "start": np.arange(20.0),
+                "duration": 0.3,
+                "timeline": "r",
+                "text": "a",
+                "subject": [f"s{i // 2}" for i in range(20)],
+            }
+        )
+    )
+    params = {"n_splits": 1, "test_size": 0.2, "train_size": 0.5, "random_state": 0}
+    out = SklearnSplits(splitter="GroupShuffleSplit", params=params, by="subject")(events)
+    train, test = next(GroupShuffleSplit(**params).split(np.zeros(20), groups=events["subject"]))
+    expected = np.full(20, "", dtype=object)
+    expected[train], expected[test] = "train", "test"
+    assert out["split"].astype(str).tolist() == expected.tolist()  # were all "train"
+    assert out["split"].value_counts().to_dict() == {"train": 10, "": 6, "test": 4}
+
+
 def test_sklearn_splitter_without_groups_is_a_leak() -> None:
     events = subjects_table()
     split = SklearnSplits(
@@ -285,6 +339,29 @@ def test_audio_files_and_sentences_keep_their_own_groups_consistently() -> None:
     out = StimulusSplits(ratios=(0.5, 0.5), names=("train", "test"))(events)
     audio = out[out["type"] == "Audio"]
     assert audio.groupby("filepath", observed=False)["split"].nunique().max() == 1
+
+
+def test_one_stimulus_written_in_two_unicode_forms_is_one_group() -> None:
+    import unicodedata
+
+    nfc = "Le café noir.wav"
+    nfd = unicodedata.normalize("NFD", nfc)  # as macOS writes file names
+    events = validate_events(
+        pd.DataFrame(
+            {
+                "type": "Audio",
+                "start": [0.0, 0.0, 5.0, 5.0],
+                "duration": 2.0,
+                "timeline": ["s1", "s2", "s1", "s2"],
+                "filepath": [nfc, nfd, "Un chien.wav", "UN CHIEN.wav"],
+            }
+        )
+    )
+    codes, names = stimulus_groups(events, {"Audio": "filepath"})
+    assert codes.tolist() == [0, 0, 1, 1]
+    assert names.tolist() == ["le café noir.wav", "un chien.wav"]
+    out = StimulusSplits(ratios=(0.5, 0.5), names=("train", "test"))(events)
+    assert out.groupby("stimulus_group")["split"].nunique().tolist() == [1, 1]
 
 
 def test_near_duplicates_by_text_similarity_are_merged() -> None:

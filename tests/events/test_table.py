@@ -73,6 +73,15 @@ def test_bad_times():
         validate_events(df)
     with pytest.raises(EventsError, match="lacks the column"):
         validate_events(pd.DataFrame({"start": [0.0]}))
+    for col, value in (("start", np.inf), ("duration", np.inf), ("start", -np.inf)):
+        df = _words()
+        df.loc[1, col] = value  # "inf" read from a file, or a duration of n / 0 Hz
+        with pytest.raises(EventsError) as err:
+            validate_events(df)
+        assert str(err.value) == (
+            f"{col} is infinite at rows 1; {col}s are finite seconds (a frequency of 0 in a "
+            "division?)"
+        )
 
 
 def test_recordings_need_a_duration():

@@ -107,6 +107,30 @@ def test_align_words_reports_unmatched_on_both_sides() -> None:
     )
 
 
+def test_typographic_apostrophes_unicode_forms_and_case_match_exactly() -> None:
+    import unicodedata
+
+    nfd = unicodedata.normalize("NFD", "café")
+    assert nfd != "café"
+    # an aligner writes "don't", "cafe" + combining accent, "STRASSE"; the transcript is typeset
+    words = ["I", "don't", "uh", "know", "the", nfd, "on", "STRASSE", "ﬁve"]
+    al = align_words(words, "I don’t know the café on Straße five.")
+    assert al.event_to_token.tolist() == [0, 1, -1, 2, 3, 4, 5, 6, 7]
+    assert al.exact.tolist() == [True, True, False, True, True, True, True, True, True]
+    assert al.unmatched_tokens.tolist() == []
+    # repeated presentations written in two Unicode forms are one stimulus
+    events = pd.concat(
+        [
+            word_events(["l’homme", "café"], "s1").assign(sentence="L’homme café."),
+            word_events(["l'homme", nfd], "s2").assign(sentence=f"L'homme {nfd}."),
+        ]
+    )
+    out = AlignRepetitions(event_type="Word")(validate_events(events))
+    assert out["stimulus_id"].tolist() == [0, 0, 0, 0]
+    assert out["presentation"].tolist() == [0, 0, 1, 1]
+    assert out["aligned_id"].tolist() == [0, 1, 0, 1]
+
+
 def test_align_transcript_fills_text_sentence_and_context() -> None:
     words = word_events(
         [
@@ -170,6 +194,23 @@ def test_align_transcript_fills_text_sentence_and_context() -> None:
     assert w["sentence_index"].tolist()[:10] == [0, 0, 0, 0, 0, 0, 1, 1, 1, 2]
 
 
+def test_context_of_unmatched_words_keeps_to_context_words() -> None:
+    words = word_events(["the", "old", "man", "uh", "um", "walked"])
+    text = pd.DataFrame(
+        {"type": ["Text"], "start": [0.0], "duration": [6.0], "timeline": ["r"]}
+    ).assign(text="The old man walked.")
+    events = validate_events(pd.concat([words, text], ignore_index=True))
+    out = AlignTranscript(context_words=2, max_unmatched=0.5)(events)
+    assert out.loc[out["type"] == "Word", "context"].tolist() == [
+        "The",
+        "The old",
+        "old man",
+        "man uh",  # was "old man uh", then "old man uh um": 3 and 4 words
+        "uh um",
+        "man walked.",
+    ]
+
+
 def test_align_transcript_fails_with_the_report_when_the_text_is_wrong() -> None:
     words = word_events(["completely", "different", "words", "here"])
     text = pd.DataFrame(
@@ -217,6 +258,21 @@ def test_sentences_from_words_by_punctuation_and_pauses() -> None:
         SentencesFromWords()(out)
     again = SentencesFromWords(rebuild=True)(out)
     assert (again["type"] == "Sentence").sum() == 4
+
+
+def test_sentences_keep_the_subject_of_their_words_for_splits() -> None:
+    from neuralset.events import AssignSplits, chain
+
+    words = pd.concat([word_events(["a", "b.", "c", "d."], tl) for tl in ("r1", "r2")])
+    words = words.assign(subject=np.repeat(["s1", "s2"], 4), position=np.arange(8))
+    split = AssignSplits(by="subject", ratios=(0.5, 0.5), names=("train", "test"))
+    out = chain(SentencesFromWords(), split)(validate_events(words))
+    sentences = out[out["type"] == "Sentence"]
+    assert sentences["subject"].tolist() == ["s1", "s1", "s2", "s2"]
+    # they were in no split: segments on sentences left out of training and test, silently
+    by_subject = out.groupby("subject")["split"].agg(lambda v: sorted(set(v)))
+    assert by_subject.tolist() == [["train"], ["test"]]
+    assert sentences["position"].isna().all()  # a value per word is not carried
 
 
 def test_repetitions_align_words_across_subjects_for_averaging() -> None:

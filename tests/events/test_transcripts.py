@@ -96,6 +96,25 @@ def test_csv_tsv_and_column_names(tmp_path: Path) -> None:
     assert words.values.tolist() == [[0.0, 0.4, "x"]]
 
 
+def test_csv_words_that_pandas_reads_as_missing_stay_words(tmp_path: Path) -> None:
+    path = tmp_path / "w.csv"
+    path.write_text(
+        "word,start,end\nNone,0.0,0.2\nof,0.2,0.3\n,0.3,0.5\nnull,0.5,0.7\nNA,0.7,0.9\n"
+        "nan,0.9,1.0\n"
+    )
+    words = read_word_table(path)
+    assert words["text"].tolist() == ["None", "of", "", "null", "NA", "nan"]
+    np.testing.assert_allclose(words["duration"], [0.2, 0.1, 0.2, 0.2, 0.2, 0.1])
+    untimed = tmp_path / "untimed.csv"  # WhisperX leaves some words (numbers) without times
+    untimed.write_text("word,start,end\nwe,0.0,0.2\n42,,\nleft,0.4,0.6\n")
+    with pytest.raises(TranscriptError) as err:
+        read_word_table(untimed)
+    assert str(err.value) == (
+        f"{untimed}: column 'start' has no time (s) at 1 word(s), rows 1 (''); give each word "
+        "its times, or drop the untimed rows from the file"
+    )
+
+
 def test_gentle_and_mfa_json(tmp_path: Path) -> None:
     gentle = {
         "transcript": "The cat, um, sat.",
@@ -136,6 +155,11 @@ def test_gentle_and_mfa_json(tmp_path: Path) -> None:
     path = tmp_path / "gentle.json"
     path.write_text(json.dumps(gentle))
     assert read_aligner_json(path)["text"].tolist() == ["the", "cat", "sat"]
+    # a word out of Gentle's dictionary is timed, with alignedWord "<unk>" (was dropped as a
+    # silence by TranscriptWords)
+    oov = {"alignedWord": "<unk>", "case": "success", "start": 1.6, "end": 2.0, "word": "Ishmael"}
+    path.write_text(json.dumps({**gentle, "words": [*gentle["words"], oov]}))
+    assert read_aligner_json(path)["text"].tolist() == ["the", "cat", "sat", "Ishmael"]
     mfa = {
         "start": 0,
         "end": 2.0,

@@ -106,23 +106,31 @@ def test_splits_left_without_a_group_are_errors(events):
     assert set(out["split"]) == {"train"}
 
 
-def test_splits_stable_when_adding_groups(events):
-    small = events[events.subject != "s5"]
-    a = AssignSplits(by="subject", ratios=(0.5, 0.5), names=("train", "test"))(small)
-    b = AssignSplits(by="subject", ratios=(0.5, 0.5), names=("train", "test"))(events)
-    split_a = a.groupby("subject", observed=True)["split"].first()
-    split_b = b.groupby("subject", observed=True)["split"].first()
-    # a group's hash rank does not depend on the others: the order of old groups is kept
-    from neuralset.events.transforms import _group_rank
+def _timelines(n: int) -> pd.DataFrame:
+    return validate_events(
+        pd.DataFrame(
+            {"type": "Word", "start": np.arange(float(n)), "timeline": [f"t{i}" for i in range(n)]}
+        ).assign(text="a")
+    )
 
-    names = np.array(sorted(split_a.index))
-    assert list(names[np.argsort(_group_rank(names, 0))]) == [
-        n
-        for n in np.array(sorted(split_b.index))[
-            np.argsort(_group_rank(np.array(sorted(split_b.index)), 0))
-        ]
-        if n in set(names)
-    ]
+
+def test_splits_when_adding_groups():
+    def moved(method: str) -> int:  # old groups whose split changes when one group is added
+        split = AssignSplits(method=method)
+        total = 0
+        for n in range(30, 60):
+            old = split(_timelines(n))["split"].astype(str).to_numpy()
+            new = split(_timelines(n + 1))["split"].astype(str).to_numpy()[:n]
+            total += int((old != new).sum())
+        return total
+
+    assert moved("rank") == 20  # the cut points move (documented): use "hash" to keep them
+    assert moved("hash") == 0
+    out = AssignSplits(method="hash")(_timelines(400))
+    counts = out["split"].value_counts().to_dict()
+    assert counts == {"train": 314, "val": 35, "test": 51}  # binomial spread around 320/40/40
+    # the default keeps the keys of configs written before the field existed
+    assert AssignSplits().key == AssignSplits(method="rank").key != AssignSplits(method="hash").key
 
 
 def test_add_context(events):
@@ -141,6 +149,27 @@ def test_add_context(events):
     per_sentence = AddContext(scope="sentence", max_words=2)(events)
     w = per_sentence[(per_sentence.type == "Word") & (per_sentence.timeline == "sub-0")]
     assert w["context"].tolist() == ["the", "the cat", "cat sat", "a", "a dog"]
+
+
+@pytest.mark.parametrize("missing", [None, np.nan, ""])
+def test_add_context_words_without_a_sentence_share_one_scope(missing):
+    table = pd.DataFrame(
+        {
+            "type": "Word",
+            "start": np.arange(6.0),
+            "duration": 0.3,
+            "timeline": "r",
+            "text": list("abcdef"),
+            "sentence": ["S1", "S1", missing, missing, "S2", missing],
+        }
+    )
+    expected = ["a", "a b", "c", "c d", "e", "f"]
+    out = AddContext(scope="sentence")(validate_events(table))
+    assert out["context"].tolist() == expected
+    # a sentence column of NaN only (float64) reads the same
+    floats = table.assign(sentence=np.nan)
+    out = AddContext(scope="sentence")(validate_events(floats))
+    assert out["context"].tolist() == ["a", "a b", "a b c", "a b c d", "a b c d e", "a b c d e f"]
 
 
 def test_add_context_leaves_out_empty_and_blank_words(events):
@@ -186,3 +215,38 @@ def test_chain_and_keys(events):
     )
     again = from_dict(pipe.to_dict())
     assert again == pipe
+
+
+def test_type_fields_naming_no_event_type_are_errors():
+    from neuralset.events.table_utils import SelectRows
+
+    table = validate_events(
+        pd.DataFrame(
+            {
+                "type": ["Meg", "Word", "Word"],
+                "start": [0.0, 1.0, 2.0],
+                "duration": [10.0, 0.3, 0.3],
+                "timeline": "r",
+                "filepath": ["a.fif", None, None],
+                "text": [None, "the", "cat"],
+            }
+        )
+    )
+    query = "type == 'Word' and text != 'the'"
+    assert Query(query=query, keep_types=("Meg",))(table)["type"].tolist() == ["Meg", "Word"]
+    # "MEG" kept nothing: the recordings were dropped, silently
+    with pytest.raises(ConfigError) as err:
+        Query(query=query, keep_types=("MEG",))(table)
+    assert str(err.value).startswith(
+        "Query.keep_types: unknown event type 'MEG'; did you mean 'Meg'"
+    )
+    with pytest.raises(ConfigError, match="^SelectRows.keep_types: unknown event type 'meg'"):
+        SelectRows(indices=(2,), keep_types=("meg",))(table)
+    # the same for every *_type field: each found no event, silently
+    for transform, field in (
+        (ChunkEvents(event_type="MEG", max_duration=1.0), "ChunkEvents.event_type"),
+        (AddContext(event_type="word"), "AddContext.event_type"),
+        (chain(AddContext(event_type="word")), "AddContext.event_type"),
+    ):
+        with pytest.raises(ConfigError, match=f"^{field}: unknown event type"):
+            transform(table)
