@@ -90,7 +90,8 @@ class RecordingsStudy(Study):
         ``None`` (no stim events), ``"auto"`` (MNE's default stim channel) or a channel name:
         its events (``mne.find_events``) are mapped like annotations, keyed by value (``"32"``).
         EDF/BDF/GDF files are then read with ``stim_channel=<name>`` (MNE's way of reading a
-        trigger channel its header calls EEG).
+        trigger channel its header calls EEG); a named channel is recorded in the data event's
+        ``stim_channel`` column, which the MNE extractors read to leave it out of the data.
     shortest_event
         ``mne.find_events``' minimum number of samples of an event.
     reader_options
@@ -224,6 +225,8 @@ class RecordingsStudy(Study):
                 "meas_date": meas.isoformat() if meas is not None else None,
             }
         ]
+        if self.stim_channel not in (None, "auto"):  # the extractor leaves it out of the data
+            parts[0]["stim_channel"] = self.stim_channel
         label = str(path)
         ann, missing, _ = annotation_events(raw, dict(self.annotations), self.unmapped, label)
         parts.extend(ann)

@@ -61,9 +61,11 @@ from .headers import (
     CHANNEL_TYPES,
     PICK_ALIASES,
     RecordingHeader,
+    apply_event_channels,
     cached_header,
     check_span,
     event_bads,
+    event_stim_channel,
     fit_scaling,
     header_of,
     truncated_error,
@@ -292,6 +294,8 @@ class MneExtractor(RecordingExtractor):
             identity: tuple[Any, ...] = (ident, offset, payload["duration"])
             if bads:
                 identity += (tuple(bads),)
+            if stim := event_stim_channel(events, int(row)):
+                payload["stim_channel"], identity = stim, (*identity, ("stim", stim))
             key = self.item_key(*identity)
             out.append(Item(key=key, label=str(path), payload=payload))
         return out
@@ -349,11 +353,7 @@ class MneExtractor(RecordingExtractor):
             raw = self.read_raw(path)
         except Exception as err:
             raise unreadable_error(type(self).__name__, path, label, err) from err
-        extra = [
-            b for b in payload.get("bads", []) if b in raw.ch_names and b not in raw.info["bads"]
-        ]
-        if extra:
-            raw.info["bads"] = [*raw.info["bads"], *extra]
+        apply_event_channels(raw, payload)  # declared bads, and a trigger channel typed stim
         head = header_of(raw)
         names = self.select_channels(head, label)
         source_sfreq = head.sfreq

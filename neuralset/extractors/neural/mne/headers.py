@@ -29,8 +29,10 @@ __all__ = [
     "check_rate",
     "check_span",
     "event_bads",
+    "event_stim_channel",
     "header_of",
     "with_event_bads",
+    "apply_event_channels",
 ]
 
 
@@ -56,10 +58,36 @@ def event_bads(events: pd.DataFrame, row: int) -> list[str]:
     return sorted({name.strip() for name in value.split(",") if name.strip()})
 
 
+def event_stim_channel(events: pd.DataFrame, row: int) -> str | None:
+    """The trigger channel the event's ``stim_channel`` column names (a
+    :class:`~neuralset.studies.recordings.RecordingsStudy` fills it), else ``None``."""
+    if "stim_channel" not in events.columns:
+        return None
+    value = events["stim_channel"].iloc[row]
+    return value if isinstance(value, str) and value else None
+
+
 def with_event_bads(head: RecordingHeader, payload: dict[str, Any]) -> RecordingHeader:
-    """``head`` with the event's declared bad channels added to those of the file."""
+    """``head`` with the event's declared bad channels added to those of the file, and its
+    declared trigger channel (``payload["stim_channel"]``) typed ``stim``."""
     extra = [b for b in payload.get("bads", []) if b in head.names and b not in head.bads]
+    stim = payload.get("stim_channel")
+    if stim in head.names and head.types[head.names.index(stim)] != "stim":
+        types = tuple("stim" if n == stim else t for n, t in zip(head.names, head.types))
+        head = dataclasses.replace(head, types=types)
     return dataclasses.replace(head, bads=head.bads + tuple(extra)) if extra else head
+
+
+def apply_event_channels(raw: Any, payload: dict[str, Any]) -> None:
+    """Mark, in place, the event's declared bad channels bad and its declared trigger channel
+    ``stim`` on an opened raw (an EDF trigger channel is typed EEG by its header: read as EEG,
+    it would be stored among the EEG channels)."""
+    head = with_event_bads(header_of(raw), payload)
+    if head.bads != tuple(raw.info["bads"]):
+        raw.info["bads"] = list(head.bads)
+    stim = payload.get("stim_channel")
+    if stim in raw.ch_names and raw.get_channel_types(picks=[stim])[0] != "stim":
+        raw.set_channel_types({stim: "stim"}, verbose="error")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,53 @@
+"""RecordingsStudy and the MNE extractors against MNE on its own test recordings (review round 4).
+
+``../shared/data/mne-testing-files`` (see its README): each test reads one real file through
+neuralset and through MNE directly, and compares what comes out.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import mne
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuralset.extractors import EegExtractor
+from neuralset.segments import segment_on_triggers
+from neuralset.store import Store
+from neuralset.studies.recordings import RecordingsStudy
+
+MNE_FILES = Path("/work/shared/data/mne-testing-files")
+
+pytestmark = pytest.mark.skipif(not MNE_FILES.is_dir(), reason="mne-testing-files not found")
+
+
+def _quiet(study: RecordingsStudy) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return study.events()
+
+
+def test_edf_trigger_channel_is_not_stored_as_eeg(tmp_path: Path) -> None:
+    """The EDF header types its trigger channel ``DIG DTRIG`` as EEG: the study reads it as the
+    stim channel, and so must the extractor (it stored the trigger codes among the EEG)."""
+    rel, channel = "edf/test_edf_stim_channel.edf", "DIG DTRIG"
+    raw = mne.io.read_raw(MNE_FILES / rel, stim_channel=channel, preload=True, verbose="error")
+    ref = mne.find_events(raw, stim_channel=channel, shortest_event=1, verbose="error")
+    events = _quiet(RecordingsStudy(path=MNE_FILES, files=(rel,), stim_channel=channel))
+    assert events.loc[events["type"] == "Eeg", "stim_channel"].tolist() == [channel]
+    segments = segment_on_triggers(events, "Stimulus", offset=-0.25, duration=0.5).require("Eeg")
+    store = Store(tmp_path / "store")
+    extractor = EegExtractor(frequency=128.0)
+    extractor.prepare(events, store, progress=False)
+    epochs = mne.Epochs(
+        raw, ref, tmin=-0.25, tmax=0.25 - 1 / 128, baseline=None, picks="eeg", preload=True,
+        verbose="error",
+    )  # fmt: skip
+    assert extractor.output_channels(segments, store) == tuple(epochs.ch_names)
+    assert channel not in epochs.ch_names and len(epochs.ch_names) == 24
+    got = extractor.read(segments, store).data
+    assert got.shape == (len(ref), 24, 64)
+    np.testing.assert_allclose(got, epochs.get_data(), rtol=1e-5, atol=1e-9)
