@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from neuralset.extractors import EegExtractor
-from neuralset.segments import segment_on_triggers
+from neuralset.segments import segment_on_triggers, sliding_windows
 from neuralset.store import Store
 from neuralset.studies.recordings import RecordingsStudy
 
@@ -51,3 +51,20 @@ def test_edf_trigger_channel_is_not_stored_as_eeg(tmp_path: Path) -> None:
     got = extractor.read(segments, store).data
     assert got.shape == (len(ref), 24, 64)
     np.testing.assert_allclose(got, epochs.get_data(), rtol=1e-5, atol=1e-9)
+
+
+def test_edf_trigger_channel_read_as_mne_reads_it(tmp_path: Path) -> None:
+    """``picks=("stim",)`` on that channel gives MNE's trigger codes (100), not the codes scaled
+    as microvolts (1e-4) by the EEG reading of the channel."""
+    rel, channel = "edf/test_edf_stim_channel.edf", "DIG DTRIG"
+    raw = mne.io.read_raw(MNE_FILES / rel, stim_channel=channel, preload=True, verbose="error")
+    events = _quiet(RecordingsStudy(path=MNE_FILES, files=(rel,), stim_channel=channel))
+    store = Store(tmp_path / "store")
+    extractor = EegExtractor(frequency=128.0, picks=("stim",))
+    extractor.prepare(events, store, progress=False)
+    segments = sliding_windows(events, duration=1.0, stride=1.0, blocks="Eeg")
+    got = extractor.read(segments, store).data
+    assert extractor.output_channels(segments, store) == (channel,)
+    want = raw.get_data(picks=[channel])[:, : len(segments) * 128]
+    np.testing.assert_array_equal(got.transpose(1, 0, 2).reshape(1, -1), want)
+    assert set(np.unique(got)) == {0.0, 100.0}

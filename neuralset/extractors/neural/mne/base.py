@@ -65,6 +65,7 @@ from .headers import (
     cached_header,
     check_span,
     event_bads,
+    event_reader,
     event_stim_channel,
     fit_scaling,
     header_of,
@@ -350,7 +351,7 @@ class MneExtractor(RecordingExtractor):
         path = Path(payload["path"])
         label = payload.get("label", str(path))
         try:
-            raw = self.read_raw(path)
+            raw = event_reader(self, path, payload).read_raw(path)
         except Exception as err:
             raise unreadable_error(type(self).__name__, path, label, err) from err
         apply_event_channels(raw, payload)  # declared bads, and a trigger channel typed stim

@@ -33,6 +33,8 @@ __all__ = [
     "header_of",
     "with_event_bads",
     "apply_event_channels",
+    "event_reader",
+    "STIM_CHANNEL_FORMATS",
 ]
 
 
@@ -76,6 +78,21 @@ def with_event_bads(head: RecordingHeader, payload: dict[str, Any]) -> Recording
         types = tuple("stim" if n == stim else t for n, t in zip(head.names, head.types))
         head = dataclasses.replace(head, types=types)
     return dataclasses.replace(head, bads=head.bads + tuple(extra)) if extra else head
+
+
+#: Formats whose reader takes ``stim_channel=<name>`` (their headers type a trigger channel EEG).
+STIM_CHANNEL_FORMATS = (".edf", ".bdf", ".gdf")
+
+
+def event_reader(extractor: Any, path: Path | str, payload: dict[str, Any]) -> Any:
+    """The extractor that opens ``path`` for this event: ``extractor`` itself, or, for an EDF,
+    BDF or GDF file whose event names a trigger channel (``payload["stim_channel"]``), a copy
+    whose ``reader_options`` add ``stim_channel=<name>``, so that MNE reads that channel as its
+    stim channel (typed stim, its values unscaled), as the study read it."""
+    stim = payload.get("stim_channel")
+    if not stim or Path(path).suffix.lower() not in STIM_CHANNEL_FORMATS:
+        return extractor
+    return extractor.replace(reader_options={**extractor.reader_options, "stim_channel": stim})
 
 
 def apply_event_channels(raw: Any, payload: dict[str, Any]) -> None:
