@@ -19,10 +19,12 @@ refuses before any work.
 
 from __future__ import annotations
 
+import glob
+import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ReaderOptions", "open_raw", "reader_hint", "unreadable_error"]
+__all__ = ["ReaderOptions", "open_raw", "reader_hint", "unreadable_error", "companion_files"]
 
 #: Keyword arguments of ``mne.io.read_raw`` (and of the format's own reader it calls).
 ReaderOptions = dict[str, str | int | float | bool]
@@ -92,3 +94,34 @@ def unreadable_error(owner: str, path: Path | str, label: str, err: BaseExceptio
     hint = reader_hint(err, owner)
     reason = hint if hint else str(err)
     return ValueError(f"{owner}: cannot read {path} ({label}): {reason}")
+
+
+#: A continuation part of a split FIF file (``raw-1.fif``, ``_split-02_``).
+SPLIT_PART = re.compile(r"(-\d+\.fif(\.gz)?$)|(_split-(0*[2-9]|\d{2,})_)")
+_VHDR_FILES = re.compile(r"^\s*(?:DataFile|MarkerFile)\s*=\s*(.+?)\s*$", re.MULTILINE)
+
+
+def companion_files(path: Path) -> list[Path]:
+    """The files a recording is read from besides ``path``, whose changes change its events or
+    data: a BrainVision header's data and marker files (its ``DataFile=``/``MarkerFile=``), an
+    EEGLAB ``.fdt``, a split FIF's continuation parts, the files inside a CTF ``.ds`` or EGI
+    ``.mff`` folder."""
+    name = path.name.lower()
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    if name.endswith(".vhdr"):
+        try:
+            text = path.read_text(encoding="latin-1")
+        except OSError:
+            return []
+        return [path.parent / f for f in _VHDR_FILES.findall(text)]
+    if name.endswith(".set"):
+        return [path.with_suffix(".fdt")]
+    if name.endswith((".fif", ".fif.gz")):
+        stem = path.name[: -len(".fif.gz")] if name.endswith(".gz") else path.stem
+        parts = set(path.parent.glob(f"{glob.escape(stem)}-*.fif*"))
+        if "_split-" in path.name:
+            pattern = re.sub(r"_split-\d+_", "_split-*_", glob.escape(path.name))
+            parts.update(path.parent.glob(pattern))
+        return sorted(p for p in parts if p != path and SPLIT_PART.search(p.name))
+    return []

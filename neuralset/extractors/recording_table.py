@@ -32,12 +32,14 @@ import os
 import time
 import weakref
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from ..memo import Memo, Slot
+from ..readers import companion_files
 from ..segments import Segments
 from ..store.mapped import MAPPED, MappedEntry, Opened
 from .base import source_path
@@ -54,8 +56,22 @@ Stamp = tuple[int, ...]
 
 
 def source_stamp(path: str) -> Stamp | None:
-    """What changes when a file is replaced or rewritten: inode, size, mtime and ctime (None
-    when it cannot be read)."""
+    """What changes when a file, or a file it is read with (a BrainVision ``.eeg``,
+    :func:`neuralset.readers.companion_files`), is replaced or rewritten: inode, size, mtime
+    and ctime of each (None when the file cannot be read)."""
+    stamp = _file_stamp(path)
+    if stamp is None or not path.lower().endswith(_WITH_COMPANIONS):
+        return stamp
+    for part in companion_files(Path(path)):
+        stamp += _file_stamp(str(part)) or (-1,)
+    return stamp
+
+
+#: Recordings that may be read with companion files (folders: CTF ``.ds``, EGI ``.mff``).
+_WITH_COMPANIONS = (".vhdr", ".set", ".fif", ".fif.gz", ".ds", ".mff")
+
+
+def _file_stamp(path: str) -> Stamp | None:
     try:
         st = os.stat(path)
     except OSError:

@@ -6,6 +6,7 @@ neuralset and through MNE directly, and compares what comes out.
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 
@@ -28,6 +29,12 @@ def _quiet(study: RecordingsStudy) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return study.events()
+
+
+def _quiet_cached(study: RecordingsStudy, store: Store) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return study.events(store)
 
 
 def test_edf_trigger_channel_is_not_stored_as_eeg(tmp_path: Path) -> None:
@@ -68,3 +75,44 @@ def test_edf_trigger_channel_read_as_mne_reads_it(tmp_path: Path) -> None:
     want = raw.get_data(picks=[channel])[:, : len(segments) * 128]
     np.testing.assert_array_equal(got.transpose(1, 0, 2).reshape(1, -1), want)
     assert set(np.unique(got)) == {0.0, 100.0}
+
+
+def _brainvision_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "bv"
+    shutil.copytree(MNE_FILES / "brainvision", folder)
+    for path in folder.iterdir():
+        path.chmod(0o644)
+    return folder
+
+
+def test_cached_events_follow_a_brainvision_marker_file(tmp_path: Path) -> None:
+    """Editing the ``.vmrk`` (the markers) changes the events; the cached events were stale."""
+    folder = _brainvision_copy(tmp_path)
+    store = Store(tmp_path / "store")
+    before = _quiet_cached(RecordingsStudy(path=folder), store)
+    assert len(before) == 14
+    marker = folder / "test.vmrk"
+    lines = marker.read_text().splitlines(keepends=True)
+    marker.write_text("".join(line for line in lines if not line.startswith("Mk13=")))
+    after = _quiet_cached(RecordingsStudy(path=folder), store)
+    raw = mne.io.read_raw(folder / "test.vhdr", verbose="error")
+    assert len(raw.annotations) == 12 and len(after) == 13
+    assert "SyncStatus/Sync On" not in set(after["description"].dropna())
+
+
+def test_stored_recording_follows_a_brainvision_data_file(tmp_path: Path) -> None:
+    """Replacing the ``.eeg`` (the samples) beside an unchanged ``.vhdr`` is a new version of
+    the recording; the store served the old samples."""
+    folder = _brainvision_copy(tmp_path)
+    events = _quiet(RecordingsStudy(path=folder, files=("*.vhdr",)))
+    store = Store(tmp_path / "store")
+    extractor = EegExtractor(frequency=1000.0)
+    segments = sliding_windows(events, duration=1.0, stride=1.0, blocks="Eeg")
+    extractor.prepare(events, store, progress=False)
+    assert np.abs(extractor.read(segments, store).data).max() > 0
+    data = folder / "test.eeg"
+    data.write_bytes(bytes(data.stat().st_size))  # the same size, every sample 0
+    extractor.prepare(events, store, progress=False)
+    raw = mne.io.read_raw(folder / "test.vhdr", preload=True, verbose="error")
+    assert np.abs(raw.get_data()).max() == 0
+    assert np.abs(extractor.read(segments, store).data).max() == 0

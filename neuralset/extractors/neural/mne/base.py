@@ -52,7 +52,6 @@ from ...base import (
     OutOfBounds,
     Output,
     events_label,
-    source_identity,
     source_path,
 )
 from ...recording import RecordingExtractor
@@ -69,6 +68,7 @@ from .headers import (
     event_stim_channel,
     fit_scaling,
     header_of,
+    recording_identity,
     truncated_error,
 )
 from .preflight import (
@@ -277,8 +277,8 @@ class MneExtractor(RecordingExtractor):
         out = []
         for row, path in zip(rows, paths):
             root = roots[row] if roots is not None else None
-            ident = source_identity(
-                path, root if isinstance(root, str) else None, content_hash=self.content_hash
+            ident = recording_identity(
+                path, root if isinstance(root, str) else None, self.content_hash
             )
             offset = float(offsets[row]) if offsets[row] == offsets[row] else 0.0
             bads = event_bads(events, int(row))

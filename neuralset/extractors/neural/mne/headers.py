@@ -34,6 +34,7 @@ __all__ = [
     "with_event_bads",
     "apply_event_channels",
     "event_reader",
+    "recording_identity",
     "STIM_CHANNEL_FORMATS",
 ]
 
@@ -58,6 +59,20 @@ def event_bads(events: pd.DataFrame, row: int) -> list[str]:
     if not isinstance(value, str) or not value.strip():
         return []
     return sorted({name.strip() for name in value.split(",") if name.strip()})
+
+
+def recording_identity(path: Path, root: str | None, content_hash: bool) -> tuple[Any, ...]:
+    """The cache identity of a recording: that of its file and, when it is read from others too
+    (a BrainVision ``.eeg`` and ``.vmrk``, an EEGLAB ``.fdt``, a split FIF's parts), theirs:
+    replacing one of them is a new version (:func:`neuralset.readers.companion_files`)."""
+    from ....readers import companion_files
+    from ...base import source_identity
+
+    ident = source_identity(path, root, content_hash=content_hash)
+    parts = [p for p in companion_files(path) if p.exists()]
+    if not parts:
+        return ident
+    return (ident, *(source_identity(p, root, content_hash=content_hash) for p in parts))
 
 
 def event_stim_channel(events: pd.DataFrame, row: int) -> str | None:
