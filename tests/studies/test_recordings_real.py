@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from neuralset.config import ConfigError
 from neuralset.extractors import EegExtractor
 from neuralset.segments import segment_on_triggers, sliding_windows
 from neuralset.store import Store
@@ -116,3 +117,19 @@ def test_stored_recording_follows_a_brainvision_data_file(tmp_path: Path) -> Non
     raw = mne.io.read_raw(folder / "test.vhdr", preload=True, verbose="error")
     assert np.abs(raw.get_data()).max() == 0
     assert np.abs(extractor.read(segments, store).data).max() == 0
+
+
+def test_auto_stim_channel_without_one_names_the_file_and_the_fix() -> None:
+    """MNE's message advised ``mne.events_from_annotations``, which the study already does."""
+    path = MNE_FILES / "edf/test_edf_stim_channel.edf"
+    study = RecordingsStudy(path=MNE_FILES, files=("edf/*_stim_channel.edf",), stim_channel="auto")
+    with pytest.raises(ConfigError) as err:
+        study.events()
+    assert str(err.value) == (
+        f"RecordingsStudy.stim_channel: 'auto' finds no stim channel in {path} (its 0 "
+        "annotations are events without it); name its trigger channel, stim_channel='<name>' "
+        "(an EDF header types it EEG), or set stim_channel=None, or leave the file out of "
+        "files; channels: EEG Fp1, EEG Fp2, EEG F7, EEG F3, EEG Fz, EEG F4, EEG F8, EEG T3, "
+        "EEG C3, EEG Cz, EEG C4, EEG T4, EEG T5, EEG P3, EEG Pz, EEG P4, EEG T6, EEG O1, EEG O2, "
+        "EOG VEOG_I..."
+    )
