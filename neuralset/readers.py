@@ -20,11 +20,19 @@ refuses before any work.
 from __future__ import annotations
 
 import glob
+import os
 import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ReaderOptions", "open_raw", "reader_hint", "unreadable_error", "companion_files"]
+__all__ = [
+    "ReaderOptions",
+    "open_raw",
+    "reader_hint",
+    "unreadable_error",
+    "companion_files",
+    "is_split_part",
+]
 
 #: Keyword arguments of ``mne.io.read_raw`` (and of the format's own reader it calls).
 ReaderOptions = dict[str, str | int | float | bool]
@@ -96,32 +104,55 @@ def unreadable_error(owner: str, path: Path | str, label: str, err: BaseExceptio
     return ValueError(f"{owner}: cannot read {path} ({label}): {reason}")
 
 
-#: A continuation part of a split FIF file (``raw-1.fif``, ``_split-02_``).
-SPLIT_PART = re.compile(r"(-\d+\.fif(\.gz)?$)|(_split-(0*[2-9]|\d{2,})_)")
-_VHDR_FILES = re.compile(r"^\s*(?:DataFile|MarkerFile)\s*=\s*(.+?)\s*$", re.MULTILINE)
+_LEGACY_PART = re.compile(r"^(.+)-\d+(\.fif(?:\.gz)?)$", re.IGNORECASE)
+_BIDS_PART = re.compile(r"_split-0*([2-9]|[1-9]\d+)_")
+
+
+def is_split_part(path: Path) -> bool:
+    """Whether ``path`` continues a split FIF file, to be read with its first part: a BIDS
+    ``_split-NN_`` part other than the first, or ``name-N.fif`` beside a ``name.fif`` (MNE's
+    own split naming; without that first part, ``run-1.fif`` is a recording of its own)."""
+    if _BIDS_PART.search(path.name):
+        return True
+    legacy = _LEGACY_PART.match(path.name)
+    return bool(legacy) and (path.parent / (legacy.group(1) + legacy.group(2))).exists()
 
 
 def companion_files(path: Path) -> list[Path]:
     """The files a recording is read from besides ``path``, whose changes change its events or
     data: a BrainVision header's data and marker files (its ``DataFile=``/``MarkerFile=``), an
     EEGLAB ``.fdt``, a split FIF's continuation parts, the files inside a CTF ``.ds`` or EGI
-    ``.mff`` folder."""
+    ``.mff`` folder. A few microseconds for a file without companions (one ``stat``)."""
     name = path.name.lower()
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file())
     if name.endswith(".vhdr"):
         try:
-            text = path.read_text(encoding="latin-1")
+            with open(path, "rb") as f:  # [Common Infos] comes first
+                head = f.read(4096).decode("latin-1")
         except OSError:
             return []
-        return [path.parent / f for f in _VHDR_FILES.findall(text)]
+        return [
+            path.parent / line.split("=", 1)[1].strip()
+            for line in head.splitlines()
+            if line.startswith(("DataFile=", "MarkerFile="))
+        ]
     if name.endswith(".set"):
         return [path.with_suffix(".fdt")]
     if name.endswith((".fif", ".fif.gz")):
-        stem = path.name[: -len(".fif.gz")] if name.endswith(".gz") else path.stem
-        parts = set(path.parent.glob(f"{glob.escape(stem)}-*.fif*"))
-        if "_split-" in path.name:
-            pattern = re.sub(r"_split-\d+_", "_split-*_", glob.escape(path.name))
-            parts.update(path.parent.glob(pattern))
-        return sorted(p for p in parts if p != path and SPLIT_PART.search(p.name))
+        return _fif_parts(path)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file())
     return []
+
+
+def _fif_parts(path: Path) -> list[Path]:
+    """The continuation parts of a split FIF (``raw-1.fif``, ..., or BIDS ``_split-02_``)."""
+    if "_split-" in path.name:
+        pattern = re.sub(r"_split-\d+_", "_split-*_", glob.escape(path.name))
+        return sorted(p for p in path.parent.glob(pattern) if is_split_part(p))
+    gz = path.name.lower().endswith(".gz")
+    stem = path.name[: -len(".fif.gz")] if gz else path.name[: -len(".fif")]
+    base, ext = os.path.join(path.parent, stem), path.name[len(stem) :]
+    parts = []
+    while os.path.exists(part := f"{base}-{len(parts) + 1}{ext}"):
+        parts.append(Path(part))
+    return parts

@@ -31,7 +31,7 @@ import pandas as pd
 from ..config import ConfigError, config, register
 from ..hashing import KEY_EXCLUDED, KEY_UNLESS_DEFAULT, structural_key
 from ..memo import Slot, frozen_memo
-from ..readers import SPLIT_PART, ReaderOptions, companion_files, open_raw, reader_hint
+from ..readers import ReaderOptions, companion_files, is_split_part, open_raw, reader_hint
 from ..validation import at_least, require
 from .annotations import EventMap, Unmapped, annotation_events, stim_events
 from .base import Study
@@ -130,7 +130,7 @@ class RecordingsStudy(Study):
                 lower = path.name.lower()
                 if path.name.startswith(".") or not lower.endswith(RECORDING_EXTENSIONS):
                     continue
-                if SPLIT_PART.search(path.name) or (path.is_dir() and not lower.endswith(".ds")):
+                if is_split_part(path) or (path.is_dir() and not lower.endswith(".ds")):
                     continue
                 if not path.is_dir() and any(p.name.lower().endswith(".ds") for p in path.parents):
                     continue

@@ -133,3 +133,23 @@ def test_auto_stim_channel_without_one_names_the_file_and_the_fix() -> None:
         "EEG C3, EEG Cz, EEG C4, EEG T4, EEG T5, EEG P3, EEG Pz, EEG P4, EEG T6, EEG O1, EEG O2, "
         "EOG VEOG_I..."
     )
+
+
+def test_split_fif_parts_and_recordings_named_like_parts(tmp_path: Path) -> None:
+    """A BIDS split FIF (``_split-01_``, ``_split-02_``...) was dropped whole: its first part
+    was taken for a continuation. A lone ``run-1.fif`` is a recording, not a part."""
+    raw = mne.io.read_raw(MNE_FILES / "kit/test_bin_raw.fif", preload=True, verbose="error")
+    big = mne.concatenate_raws([raw.copy() for _ in range(3)])
+    folder = tmp_path / "fif"
+    folder.mkdir()
+    big.save(
+        folder / "sub-01_task-x_meg.fif", split_size="2MB", split_naming="bids", verbose="error"
+    )
+    shutil.copy(MNE_FILES / "kit/test_bin_raw.fif", folder / "run-1.fif")
+    parts = sorted(p.name for p in folder.glob("sub-01_task-x_split-*_meg.fif"))
+    assert len(parts) > 2
+    study = RecordingsStudy(path=folder, files=("*.fif",))
+    assert study.timelines() == ["run-1.fif", "sub-01_task-x_split-01_meg.fif"]
+    events = _quiet(study)
+    durations = events.loc[events["type"] == "Meg", "duration"].tolist()
+    assert durations == [2.0, big.n_times / 1000.0]
