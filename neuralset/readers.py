@@ -115,7 +115,7 @@ def is_split_part(path: Path) -> bool:
     if _BIDS_PART.search(path.name):
         return True
     legacy = _LEGACY_PART.match(path.name)
-    return bool(legacy) and (path.parent / (legacy.group(1) + legacy.group(2))).exists()
+    return legacy is not None and (path.parent / (legacy.group(1) + legacy.group(2))).exists()
 
 
 def companion_files(path: Path) -> list[Path]:
@@ -152,7 +152,7 @@ def _fif_parts(path: Path) -> list[Path]:
     gz = path.name.lower().endswith(".gz")
     stem = path.name[: -len(".fif.gz")] if gz else path.name[: -len(".fif")]
     base, ext = os.path.join(path.parent, stem), path.name[len(stem) :]
-    parts = []
+    parts: list[Path] = []
     while os.path.exists(part := f"{base}-{len(parts) + 1}{ext}"):
         parts.append(Path(part))
     return parts
