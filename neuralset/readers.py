@@ -19,8 +19,6 @@ refuses before any work.
 
 from __future__ import annotations
 
-import glob
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,6 @@ __all__ = [
     "open_raw",
     "reader_hint",
     "unreadable_error",
-    "companion_files",
     "is_split_part",
 ]
 
@@ -116,43 +113,3 @@ def is_split_part(path: Path) -> bool:
         return True
     legacy = _LEGACY_PART.match(path.name)
     return legacy is not None and (path.parent / (legacy.group(1) + legacy.group(2))).exists()
-
-
-def companion_files(path: Path) -> list[Path]:
-    """The files a recording is read from besides ``path``, whose changes change its events or
-    data: a BrainVision header's data and marker files (its ``DataFile=``/``MarkerFile=``), an
-    EEGLAB ``.fdt``, a split FIF's continuation parts, the files inside a CTF ``.ds`` or EGI
-    ``.mff`` folder. A few microseconds for a file without companions (one ``stat``)."""
-    name = path.name.lower()
-    if name.endswith(".vhdr"):
-        try:
-            with open(path, "rb") as f:  # [Common Infos] comes first
-                head = f.read(4096).decode("latin-1")
-        except OSError:
-            return []
-        return [
-            path.parent / line.split("=", 1)[1].strip()
-            for line in head.splitlines()
-            if line.startswith(("DataFile=", "MarkerFile="))
-        ]
-    if name.endswith(".set"):
-        return [path.with_suffix(".fdt")]
-    if name.endswith((".fif", ".fif.gz")):
-        return _fif_parts(path)
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file())
-    return []
-
-
-def _fif_parts(path: Path) -> list[Path]:
-    """The continuation parts of a split FIF (``raw-1.fif``, ..., or BIDS ``_split-02_``)."""
-    if "_split-" in path.name:
-        pattern = re.sub(r"_split-\d+_", "_split-*_", glob.escape(path.name))
-        return sorted(p for p in path.parent.glob(pattern) if is_split_part(p))
-    gz = path.name.lower().endswith(".gz")
-    stem = path.name[: -len(".fif.gz")] if gz else path.name[: -len(".fif")]
-    base, ext = os.path.join(path.parent, stem), path.name[len(stem) :]
-    parts: list[Path] = []
-    while os.path.exists(part := f"{base}-{len(parts) + 1}{ext}"):
-        parts.append(Path(part))
-    return parts

@@ -39,7 +39,6 @@ import numpy as np
 import pandas as pd
 
 from ..memo import Memo, Slot
-from ..readers import companion_files
 from ..segments import Segments
 from ..store.mapped import MAPPED, MappedEntry, Opened
 from .base import source_path
@@ -57,11 +56,13 @@ Stamp = tuple[int, ...]
 
 def source_stamp(path: str) -> Stamp | None:
     """What changes when a file, or a file it is read with (a BrainVision ``.eeg``,
-    :func:`neuralset.readers.companion_files`), is replaced or rewritten: inode, size, mtime
+    :func:`neuralset.studies.file_state.companion_files`), is replaced or rewritten: inode, size, mtime
     and ctime of each (None when the file cannot be read)."""
     stamp = _file_stamp(path)
     if stamp is None or not path.lower().endswith(_WITH_COMPANIONS):
         return stamp
+    from ..studies.file_state import companion_files
+
     for part in companion_files(Path(path)):
         stamp += _file_stamp(str(part)) or (-1,)
     return stamp

@@ -31,12 +31,12 @@ import pandas as pd
 from ..config import ConfigError, config, register
 from ..hashing import KEY_EXCLUDED, KEY_UNLESS_DEFAULT, structural_key
 from ..memo import Slot, frozen_memo
-from ..readers import ReaderOptions, companion_files, is_split_part, open_raw, reader_hint
+from ..readers import ReaderOptions, is_split_part, open_raw, reader_hint
 from ..validation import at_least, require
 from .annotations import EventMap, Unmapped, annotation_events, stim_events
 from .base import Study
 from .bids_files import stack_columns
-from .file_state import file_state
+from .file_state import companion_files, file_state
 
 __all__ = ["RecordingsStudy", "RECORDING_EXTENSIONS", "recording_type_of"]
 
@@ -151,7 +151,7 @@ class RecordingsStudy(Study):
 
     def content_key(self) -> str:
         """Identity (path, size, mtime) of the matched files and of their companions (see
-        :func:`companion_files`): the cached events follow them."""
+        :func:`~neuralset.studies.file_state.companion_files`): the cached events follow them."""
         ident = []
         for recording in self.recording_files():
             for path in (recording, *companion_files(recording)):

@@ -64,8 +64,8 @@ def event_bads(events: pd.DataFrame, row: int) -> list[str]:
 def recording_identity(path: Path, root: str | None, content_hash: bool) -> tuple[Any, ...]:
     """The cache identity of a recording: that of its file and, when it is read from others too
     (a BrainVision ``.eeg`` and ``.vmrk``, an EEGLAB ``.fdt``, a split FIF's parts), theirs:
-    replacing one of them is a new version (:func:`neuralset.readers.companion_files`)."""
-    from ....readers import companion_files
+    replacing one of them is a new version (:func:`neuralset.studies.file_state.companion_files`)."""
+    from ....studies.file_state import companion_files
     from ...base import source_identity
 
     ident = source_identity(path, root, content_hash=content_hash)
