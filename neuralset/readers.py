@@ -19,10 +19,17 @@ refuses before any work.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ReaderOptions", "open_raw", "reader_hint", "unreadable_error"]
+__all__ = [
+    "ReaderOptions",
+    "open_raw",
+    "reader_hint",
+    "unreadable_error",
+    "is_split_part",
+]
 
 #: Keyword arguments of ``mne.io.read_raw`` (and of the format's own reader it calls).
 ReaderOptions = dict[str, str | int | float | bool]
@@ -92,3 +99,17 @@ def unreadable_error(owner: str, path: Path | str, label: str, err: BaseExceptio
     hint = reader_hint(err, owner)
     reason = hint if hint else str(err)
     return ValueError(f"{owner}: cannot read {path} ({label}): {reason}")
+
+
+_LEGACY_PART = re.compile(r"^(.+)-\d+(\.fif(?:\.gz)?)$", re.IGNORECASE)
+_BIDS_PART = re.compile(r"_split-0*([2-9]|[1-9]\d+)_")
+
+
+def is_split_part(path: Path) -> bool:
+    """Whether ``path`` continues a split FIF file, to be read with its first part: a BIDS
+    ``_split-NN_`` part other than the first, or ``name-N.fif`` beside a ``name.fif`` (MNE's
+    own split naming; without that first part, ``run-1.fif`` is a recording of its own)."""
+    if _BIDS_PART.search(path.name):
+        return True
+    legacy = _LEGACY_PART.match(path.name)
+    return legacy is not None and (path.parent / (legacy.group(1) + legacy.group(2))).exists()

@@ -32,6 +32,7 @@ import os
 import time
 import weakref
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -54,8 +55,24 @@ Stamp = tuple[int, ...]
 
 
 def source_stamp(path: str) -> Stamp | None:
-    """What changes when a file is replaced or rewritten: inode, size, mtime and ctime (None
-    when it cannot be read)."""
+    """What changes when a file, or a file it is read with (a BrainVision ``.eeg``,
+    :func:`neuralset.studies.file_state.companion_files`), is replaced or rewritten: inode, size, mtime
+    and ctime of each (None when the file cannot be read)."""
+    stamp = _file_stamp(path)
+    if stamp is None or not path.lower().endswith(_WITH_COMPANIONS):
+        return stamp
+    from ..studies.file_state import companion_files
+
+    for part in companion_files(Path(path)):
+        stamp += _file_stamp(str(part)) or (-1,)
+    return stamp
+
+
+#: Recordings that may be read with companion files (folders: CTF ``.ds``, EGI ``.mff``).
+_WITH_COMPANIONS = (".vhdr", ".set", ".fif", ".fif.gz", ".ds", ".mff")
+
+
+def _file_stamp(path: str) -> Stamp | None:
     try:
         st = os.stat(path)
     except OSError:

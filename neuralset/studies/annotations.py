@@ -169,16 +169,21 @@ def stim_events(
     import mne
 
     channel = None if stim_channel == "auto" else stim_channel
+    names = f"{', '.join(raw.ch_names[:20])}{'...' if len(raw.ch_names) > 20 else ''}"
     if channel is not None and channel not in raw.ch_names:
-        raise ConfigError(
-            f"{label}: no channel {channel!r} for stim_channel; channels: "
-            f"{', '.join(raw.ch_names[:20])}{'...' if len(raw.ch_names) > 20 else ''}"
-        )
+        raise ConfigError(f"{label}: no channel {channel!r} for stim_channel; channels: {names}")
     try:
         found = mne.find_events(
             raw, stim_channel=channel, shortest_event=shortest_event, verbose="error"
         )
     except ValueError as err:
+        if channel is None and "No stim channel" in str(err):
+            raise ConfigError(
+                f"RecordingsStudy.stim_channel: 'auto' finds no stim channel in {label} (its "
+                f"{len(raw.annotations)} annotations are events without it); name its trigger "
+                "channel, stim_channel='<name>' (an EDF header types it EEG), or set "
+                f"stim_channel=None, or leave the file out of files; channels: {names}"
+            ) from None
         raise ConfigError(f"{label}: mne.find_events failed: {err}") from None
     if not len(found):
         return [], [], np.zeros(0, dtype=object)

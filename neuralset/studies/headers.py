@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..readers import ReaderOptions, open_raw, reader_hint
 from .file_state import file_state
 
 __all__ = [
@@ -60,11 +61,14 @@ def gifti_dims(img: Any) -> tuple[int, int]:
     return len(arrays), int(arrays[0].dims[0]) if arrays else 0
 
 
-def recording_length(path: Path, event_type: str, frequency: float = 0.0) -> float:
+def recording_length(
+    path: Path, event_type: str, frequency: float = 0.0, reader_options: ReaderOptions | None = None
+) -> float:
     """Length in seconds of the recording in ``path``, from its header.
 
-    MNE-readable types: samples / rate (``mne.io.read_raw(preload=False)``). ``Fmri``: volumes x
-    TR, the TR being ``1 / frequency`` when the event gives one, else the header's.
+    MNE-readable types: samples / rate (:func:`neuralset.readers.open_raw`, with
+    ``reader_options``, as the extractors open it). ``Fmri``: volumes x TR, the TR being
+    ``1 / frequency`` when the event gives one, else the header's.
 
     Raises
     ------
@@ -73,12 +77,11 @@ def recording_length(path: Path, event_type: str, frequency: float = 0.0) -> flo
         whose length cannot be read from a header (``Spikes``).
     """
     if event_type in _MNE_TYPES:
-        import mne
-
-        try:
-            raw = mne.io.read_raw(path, preload=False, verbose="error")
+        try:  # open_raw: mne.io.read_raw on a Neuroscan .cnt can crash the process (ANT reader)
+            raw = open_raw(path, reader_options)
         except Exception as err:
-            raise ValueError(f"cannot read the header of {path}: {err}") from None
+            reason = reader_hint(err, "fill_durations") or str(err)
+            raise ValueError(f"cannot read the header of {path}: {reason}") from None
         return float(raw.n_times / raw.info["sfreq"])
     if event_type == "Fmri":
         import nibabel as nib
@@ -107,7 +110,9 @@ def recording_length(path: Path, event_type: str, frequency: float = 0.0) -> flo
     raise ValueError(f"the length of a {event_type} recording is not in a header: set its duration")
 
 
-def fill_durations(events: pd.DataFrame) -> pd.DataFrame:
+def fill_durations(
+    events: pd.DataFrame, reader_options: ReaderOptions | None = None
+) -> pd.DataFrame:
     """A copy of ``events`` whose recording events without a duration get their file's length.
 
     Rows of a recording type whose ``duration`` is missing or 0 take the length read from the
@@ -121,6 +126,9 @@ def fill_durations(events: pd.DataFrame) -> pd.DataFrame:
     ----------
     events
         An events table.
+    reader_options
+        Keyword arguments for ``mne.io.read_raw`` when a format needs them (e.g.
+        ``{"data_format": "int16"}`` for a Neuroscan ``.cnt``; see :mod:`neuralset.readers`).
 
     Examples
     --------
@@ -151,7 +159,9 @@ def fill_durations(events: pd.DataFrame) -> pd.DataFrame:
         sources[int(row)] = "header"
         freq = pd.to_numeric(ev.get("frequency", 0.0), errors="coerce")
         offset = pd.to_numeric(ev.get("offset", 0.0), errors="coerce")
-        length = recording_length(path, str(ev["type"]), float(freq) if freq == freq else 0.0)
+        length = recording_length(
+            path, str(ev["type"]), float(freq) if freq == freq else 0.0, reader_options
+        )
         lengths[row] = length - (float(offset) if offset == offset else 0.0)
     out["duration"] = lengths
     if sources and ("duration_source" in out.columns or "unknown" in sources.values()):

@@ -21,7 +21,6 @@ import dataclasses
 import glob
 import math
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -32,12 +31,12 @@ import pandas as pd
 from ..config import ConfigError, config, register
 from ..hashing import KEY_EXCLUDED, KEY_UNLESS_DEFAULT, structural_key
 from ..memo import Slot, frozen_memo
-from ..readers import ReaderOptions, open_raw, reader_hint
+from ..readers import ReaderOptions, is_split_part, open_raw, reader_hint
 from ..validation import at_least, require
 from .annotations import EventMap, Unmapped, annotation_events, stim_events
 from .base import Study
 from .bids_files import stack_columns
-from .file_state import file_state
+from .file_state import companion_files, file_state
 
 __all__ = ["RecordingsStudy", "RECORDING_EXTENSIONS", "recording_type_of"]
 
@@ -48,7 +47,6 @@ RECORDING_EXTENSIONS = (
 )  # fmt: skip
 #: :meth:`RecordingsStudy.recording_files`, matched once per (frozen) instance.
 _FILES: Slot[list[Path]] = Slot("matched recording files")
-_SPLIT = re.compile(r"(-\d+\.fif(\.gz)?$)|(_split-(0*[2-9]|\d{2,})_)")
 
 
 def recording_type_of(channel_types: list[str]) -> str:
@@ -90,7 +88,8 @@ class RecordingsStudy(Study):
         ``None`` (no stim events), ``"auto"`` (MNE's default stim channel) or a channel name:
         its events (``mne.find_events``) are mapped like annotations, keyed by value (``"32"``).
         EDF/BDF/GDF files are then read with ``stim_channel=<name>`` (MNE's way of reading a
-        trigger channel its header calls EEG).
+        trigger channel its header calls EEG); a named channel is recorded in the data event's
+        ``stim_channel`` column, which the MNE extractors read to leave it out of the data.
     shortest_event
         ``mne.find_events``' minimum number of samples of an event.
     reader_options
@@ -131,7 +130,7 @@ class RecordingsStudy(Study):
                 lower = path.name.lower()
                 if path.name.startswith(".") or not lower.endswith(RECORDING_EXTENSIONS):
                     continue
-                if _SPLIT.search(path.name) or (path.is_dir() and not lower.endswith(".ds")):
+                if is_split_part(path) or (path.is_dir() and not lower.endswith(".ds")):
                     continue
                 if not path.is_dir() and any(p.name.lower().endswith(".ds") for p in path.parents):
                     continue
@@ -151,11 +150,14 @@ class RecordingsStudy(Study):
         return path.relative_to(self.path).as_posix()
 
     def content_key(self) -> str:
-        """Identity of the matched files (path, size, mtime): the cached events follow them."""
+        """Identity (path, size, mtime) of the matched files and of their companions (see
+        :func:`~neuralset.studies.file_state.companion_files`): the cached events follow them."""
         ident = []
-        for path in self.recording_files():
-            st = os.stat(path) if os.path.exists(path) else None
-            ident.append((path.as_posix(), st.st_size if st else -1, st.st_mtime_ns if st else -1))
+        for recording in self.recording_files():
+            for path in (recording, *companion_files(recording)):
+                st = os.stat(path) if os.path.exists(path) else None
+                size, mtime = (st.st_size, st.st_mtime_ns) if st else (-1, -1)
+                ident.append((path.as_posix(), size, mtime))
         return structural_key(ident)
 
     # -- events -------------------------------------------------------------------------------
@@ -224,6 +226,8 @@ class RecordingsStudy(Study):
                 "meas_date": meas.isoformat() if meas is not None else None,
             }
         ]
+        if self.stim_channel not in (None, "auto"):  # the extractor leaves it out of the data
+            parts[0]["stim_channel"] = self.stim_channel
         label = str(path)
         ann, missing, _ = annotation_events(raw, dict(self.annotations), self.unmapped, label)
         parts.extend(ann)

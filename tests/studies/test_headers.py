@@ -3,6 +3,10 @@ length from the file's header (issue 8, case 2), on real files."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import mne
 import nibabel as nib
 import numpy as np
@@ -79,3 +83,29 @@ def test_fmri_length_and_header_units():
     assert nifti_tr(header) == (2.0, "msec")
     with pytest.raises(ValueError, match=r"^the length of a Spikes recording is not in a header"):
         recording_length(path, "Spikes")
+
+
+CNT = Path(__file__).parents[1] / "data" / "cnt" / "test_CNT_events_mne_JWoess_clipped.cnt"
+
+
+def test_fill_durations_opens_a_neuroscan_cnt_as_the_extractors_do() -> None:
+    """``mne.io.read_raw`` on this real Neuroscan ``.cnt`` crashed the process (segmentation
+    fault in the ANT reader it also tries); the header is now read as the extractors read it."""
+    code = (
+        "import pandas as pd\n"
+        "from neuralset.studies.headers import fill_durations\n"
+        f"table = pd.DataFrame([{{'type': 'Eeg', 'start': 0.0, 'timeline': 's1', "
+        f"'filepath': {str(CNT)!r}}}])\n"
+        "try:\n    fill_durations(table)\nexcept ValueError as err:\n    print(err)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == (
+        f"cannot read the header of {CNT}: this Neuroscan CNT file does not record how its "
+        "samples are stored, and MNE will not guess; set fill_durations.reader_options="
+        "{'data_format': 'int16'} (or 'int32'; 16-bit is the most common)"
+    )
+    table = pd.DataFrame([{"type": "Eeg", "start": 0.0, "timeline": "s1", "filepath": str(CNT)}])
+    filled = fill_durations(table, reader_options={"data_format": "int16"})
+    raw = mne.io.read_raw_cnt(CNT, data_format="int16", verbose="error")
+    assert filled["duration"].tolist() == [raw.n_times / raw.info["sfreq"]]

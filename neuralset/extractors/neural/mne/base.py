@@ -52,7 +52,6 @@ from ...base import (
     OutOfBounds,
     Output,
     events_label,
-    source_identity,
     source_path,
 )
 from ...recording import RecordingExtractor
@@ -61,11 +60,15 @@ from .headers import (
     CHANNEL_TYPES,
     PICK_ALIASES,
     RecordingHeader,
+    apply_event_channels,
     cached_header,
     check_span,
     event_bads,
+    event_reader,
+    event_stim_channel,
     fit_scaling,
     header_of,
+    recording_identity,
     truncated_error,
 )
 from .preflight import (
@@ -274,8 +277,8 @@ class MneExtractor(RecordingExtractor):
         out = []
         for row, path in zip(rows, paths):
             root = roots[row] if roots is not None else None
-            ident = source_identity(
-                path, root if isinstance(root, str) else None, content_hash=self.content_hash
+            ident = recording_identity(
+                path, root if isinstance(root, str) else None, self.content_hash
             )
             offset = float(offsets[row]) if offsets[row] == offsets[row] else 0.0
             bads = event_bads(events, int(row))
@@ -292,6 +295,8 @@ class MneExtractor(RecordingExtractor):
             identity: tuple[Any, ...] = (ident, offset, payload["duration"])
             if bads:
                 identity += (tuple(bads),)
+            if stim := event_stim_channel(events, int(row)):
+                payload["stim_channel"], identity = stim, (*identity, ("stim", stim))
             key = self.item_key(*identity)
             out.append(Item(key=key, label=str(path), payload=payload))
         return out
@@ -346,14 +351,10 @@ class MneExtractor(RecordingExtractor):
         path = Path(payload["path"])
         label = payload.get("label", str(path))
         try:
-            raw = self.read_raw(path)
+            raw = event_reader(self, path, payload).read_raw(path)
         except Exception as err:
             raise unreadable_error(type(self).__name__, path, label, err) from err
-        extra = [
-            b for b in payload.get("bads", []) if b in raw.ch_names and b not in raw.info["bads"]
-        ]
-        if extra:
-            raw.info["bads"] = [*raw.info["bads"], *extra]
+        apply_event_channels(raw, payload)  # declared bads, and a trigger channel typed stim
         head = header_of(raw)
         names = self.select_channels(head, label)
         source_sfreq = head.sfreq

@@ -29,8 +29,13 @@ __all__ = [
     "check_rate",
     "check_span",
     "event_bads",
+    "event_stim_channel",
     "header_of",
     "with_event_bads",
+    "apply_event_channels",
+    "event_reader",
+    "recording_identity",
+    "STIM_CHANNEL_FORMATS",
 ]
 
 
@@ -56,10 +61,65 @@ def event_bads(events: pd.DataFrame, row: int) -> list[str]:
     return sorted({name.strip() for name in value.split(",") if name.strip()})
 
 
+def recording_identity(path: Path, root: str | None, content_hash: bool) -> tuple[Any, ...]:
+    """The cache identity of a recording: that of its file and, when it is read from others too
+    (a BrainVision ``.eeg`` and ``.vmrk``, an EEGLAB ``.fdt``, a split FIF's parts), theirs:
+    replacing one of them is a new version (:func:`neuralset.studies.file_state.companion_files`)."""
+    from ....studies.file_state import companion_files
+    from ...base import source_identity
+
+    ident = source_identity(path, root, content_hash=content_hash)
+    parts = [p for p in companion_files(path) if p.exists()]
+    if not parts:
+        return ident
+    return (ident, *(source_identity(p, root, content_hash=content_hash) for p in parts))
+
+
+def event_stim_channel(events: pd.DataFrame, row: int) -> str | None:
+    """The trigger channel the event's ``stim_channel`` column names (a
+    :class:`~neuralset.studies.recordings.RecordingsStudy` fills it), else ``None``."""
+    if "stim_channel" not in events.columns:
+        return None
+    value = events["stim_channel"].iloc[row]
+    return value if isinstance(value, str) and value else None
+
+
 def with_event_bads(head: RecordingHeader, payload: dict[str, Any]) -> RecordingHeader:
-    """``head`` with the event's declared bad channels added to those of the file."""
+    """``head`` with the event's declared bad channels added to those of the file, and its
+    declared trigger channel (``payload["stim_channel"]``) typed ``stim``."""
     extra = [b for b in payload.get("bads", []) if b in head.names and b not in head.bads]
+    stim = payload.get("stim_channel")
+    if stim in head.names and head.types[head.names.index(stim)] != "stim":
+        types = tuple("stim" if n == stim else t for n, t in zip(head.names, head.types))
+        head = dataclasses.replace(head, types=types)
     return dataclasses.replace(head, bads=head.bads + tuple(extra)) if extra else head
+
+
+#: Formats whose reader takes ``stim_channel=<name>`` (their headers type a trigger channel EEG).
+STIM_CHANNEL_FORMATS = (".edf", ".bdf", ".gdf")
+
+
+def event_reader(extractor: Any, path: Path | str, payload: dict[str, Any]) -> Any:
+    """The extractor that opens ``path`` for this event: ``extractor`` itself, or, for an EDF,
+    BDF or GDF file whose event names a trigger channel (``payload["stim_channel"]``), a copy
+    whose ``reader_options`` add ``stim_channel=<name>``, so that MNE reads that channel as its
+    stim channel (typed stim, its values unscaled), as the study read it."""
+    stim = payload.get("stim_channel")
+    if not stim or Path(path).suffix.lower() not in STIM_CHANNEL_FORMATS:
+        return extractor
+    return extractor.replace(reader_options={**extractor.reader_options, "stim_channel": stim})
+
+
+def apply_event_channels(raw: Any, payload: dict[str, Any]) -> None:
+    """Mark, in place, the event's declared bad channels bad and its declared trigger channel
+    ``stim`` on an opened raw (an EDF trigger channel is typed EEG by its header: read as EEG,
+    it would be stored among the EEG channels)."""
+    head = with_event_bads(header_of(raw), payload)
+    if head.bads != tuple(raw.info["bads"]):
+        raw.info["bads"] = list(head.bads)
+    stim = payload.get("stim_channel")
+    if stim in raw.ch_names and raw.get_channel_types(picks=[stim])[0] != "stim":
+        raw.set_channel_types({stim: "stim"}, verbose="error")
 
 
 @dataclasses.dataclass(frozen=True)

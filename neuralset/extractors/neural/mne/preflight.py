@@ -18,7 +18,7 @@ import pandas as pd
 
 from ....readers import unreadable_error
 from ....store import Store
-from .headers import check_rate, check_span, with_event_bads
+from .headers import check_rate, check_span, event_reader, with_event_bads
 
 if TYPE_CHECKING:
     from .base import MneExtractor
@@ -55,7 +55,8 @@ def scan_recordings(
         label = item.payload["label"]
         if item.key in missing:
             try:
-                head = extractor.header(Path(item.payload["path"]))
+                path = Path(item.payload["path"])
+                head = event_reader(extractor, path, item.payload).header(path)
             except Exception as err:
                 raise unreadable_error(name, item.payload["path"], label, err) from err
             head = with_event_bads(head, item.payload)
