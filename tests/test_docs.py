@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.api_pages import load_api
 from tests.doc_blocks import blocks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,20 +120,8 @@ def test_readme_lists_every_benchmark() -> None:
 
 @pytest.fixture(scope="module")
 def api() -> object:
-    """The package as the API pages see it: griffe with the docs' two extensions."""
-    import griffe
-
-    extensions = griffe.load_extensions(
-        str(ROOT / "docs/_ext/rst_markdown.py") + ":RstToMarkdown",
-        str(ROOT / "docs/_ext/config_fields.py") + ":ConfigFields",
-    )
-    return griffe.load(
-        "neuralset",
-        extensions=extensions,
-        search_paths=[str(ROOT)],
-        docstring_parser="numpy",
-        docstring_options={"warn_unknown_params": False, "warn_missing_types": False},
-    )
+    """The package as the API pages see it (griffe with the docs' extensions)."""
+    return load_api()
 
 
 def _documented(api: object, path: str) -> dict[str, tuple[str, str | None, str]]:

@@ -12,16 +12,13 @@ import dataclasses
 import importlib
 import inspect
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import neuralset
 from neuralset.config import Config
-
-ROOT = Path(__file__).resolve().parents[1]
-PARSER_OPTIONS = {"warn_unknown_params": False, "warn_missing_types": False}
+from tests.api_pages import PARSER_OPTIONS, ROOT, load_api
 
 
 def _names(sections: list[Any], kinds: tuple[str, ...] = ("parameters",)) -> list[str]:
@@ -57,20 +54,7 @@ def test_names_splits_grouped_and_starred_parameters() -> None:
 @pytest.fixture(scope="module")
 def package() -> Any:
     """The package as the API pages see it (griffe with the docs' extensions)."""
-    import griffe
-
-    extensions = griffe.load_extensions(
-        str(ROOT / "docs/_ext/rst_markdown.py") + ":RstToMarkdown",
-        str(ROOT / "docs/_ext/config_fields.py") + ":ConfigFields",
-    )
-    return griffe.load(
-        "neuralset",
-        extensions=extensions,
-        search_paths=[str(ROOT)],
-        docstring_parser="numpy",
-        docstring_options=PARSER_OPTIONS,
-        resolve_aliases=False,
-    )
+    return load_api()
 
 
 def _documented_callables(obj: Any) -> Any:
