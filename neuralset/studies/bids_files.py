@@ -314,15 +314,9 @@ def not_fetched(path: Path | str) -> str:
 
 def is_pointer_text(text: str) -> bool:
     """Whether a text file's content is a git-annex pointer (unlocked or flattened link)."""
-    from .file_state import parse_annex_key
+    from .file_state import pointer_key
 
-    text = text.strip()
-    return (
-        len(text) < 1024
-        and "\n" not in text
-        and "annex/objects/" in text
-        and parse_annex_key(text) is not None
-    )
+    return pointer_key(text) is not None
 
 
 def read_tsv(path: Path) -> dict[str, list[str]]:

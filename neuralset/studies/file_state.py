@@ -34,6 +34,7 @@ __all__ = [
     "AnnexKey",
     "FileState",
     "parse_annex_key",
+    "pointer_key",
     "file_state",
     "companion_files",
     "remembered_states",
@@ -120,6 +121,15 @@ class FileState:
         return Path(os.path.normpath(self.path.parent / os.readlink(self.path)))
 
 
+def pointer_key(text: str) -> AnnexKey | None:
+    """The annex key of a git-annex pointer file's text (an unlocked file, or a link stored
+    as a file), else None: one short line naming ``annex/objects/``."""
+    text = text.strip()
+    if len(text) > _POINTER_MAX or "\n" in text or "annex/objects/" not in text:
+        return None
+    return parse_annex_key(text)
+
+
 def file_state(path: str | Path) -> FileState:
     """The :class:`FileState` of ``path`` (one ``lstat``, and a read of small files only).
 
@@ -169,11 +179,10 @@ def _file_state(path: Path) -> FileState:
                 head = fh.read(_POINTER_MAX).decode("utf-8").strip()
         except (OSError, UnicodeDecodeError):
             head = ""
-        if "\n" not in head and "annex/objects/" in head:
-            key = parse_annex_key(head)
-            if key is not None:
-                kind = "unlocked" if head.startswith("/annex/objects/") else "pointer-file"
-                return FileState(path, False, True, key.size, key, kind)
+        key = pointer_key(head)
+        if key is not None:
+            kind = "unlocked" if head.startswith("/annex/objects/") else "pointer-file"
+            return FileState(path, False, True, key.size, key, kind)
     return FileState(path, True, True, st.st_size)
 
 
